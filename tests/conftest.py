@@ -1,0 +1,69 @@
+"""Fixtures shared by the whole suite.
+
+The suite must never need ../shared or the network: everything it reads is made here
+or by the recipe's own corpus-fetch stage (e2e tests only).
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Tools under test are found the way a recipe finds them: the venv's bin, then utils/ and steps/.
+os.environ["PATH"] = os.pathsep.join(
+    [str(Path(sys.executable).parent), str(REPO / "utils"), str(REPO / "steps"), os.environ.get("PATH", "")])
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture
+def repo():
+    return REPO
+
+
+def run(cmd, cwd=None, check=True, env=None, input_text=None, timeout=600):
+    """Run a command (list or shell string); return CompletedProcess with text stdout/stderr.
+
+    With check=True a non-zero exit fails the test and shows both streams.
+    """
+    shell = isinstance(cmd, str)
+    full_env = dict(os.environ, **(env or {}))
+    proc = subprocess.run(cmd, shell=shell, cwd=cwd, env=full_env, input=input_text, text=True,
+                          capture_output=True, timeout=timeout, executable="/bin/bash" if shell else None)
+    if check and proc.returncode != 0:
+        pytest.fail(f"command failed ({proc.returncode}): {cmd}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+@pytest.fixture
+def sh():
+    """The ``run`` helper as a fixture: ``sh("cmd ...", cwd=tmp_path)``."""
+    return run
+
+
+def synth_speech(seconds, rate=16000, seed=0, f0=120.0):
+    """Speech-like int16 audio: harmonic bursts with pauses, so energy VAD has work to do."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    voiced = (np.sin(2 * np.pi * 1.3 * t + rng.uniform(0, 6)) > -0.2).astype(float)
+    signal = sum(np.sin(2 * np.pi * f0 * k * t + rng.uniform(0, 6)) / k for k in range(1, 8))
+    signal = signal * voiced + 0.01 * rng.standard_normal(n)
+    return (signal / np.max(np.abs(signal)) * 12000).astype(np.int16)
+
+
+@pytest.fixture
+def make_wav(tmp_path):
+    """Write a synthetic WAV file and return its path: ``make_wav("a.wav", seconds=2, rate=8000)``."""
+    import soundfile as sf
+
+    def _make(name, seconds=1.0, rate=16000, seed=0, f0=120.0):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(str(path), synth_speech(seconds, rate, seed, f0), rate, subtype="PCM_16")
+        return path
+    return _make

@@ -1,0 +1,148 @@
+"""Plumbing shared by every ``tfspk-*`` command: Kaldi-style options, logging, exits.
+
+Kaldi conventions kept here:
+* options are ``--name=value`` or ``--name value``; booleans take ``true``/``false``
+  (a bare ``--flag`` means true);
+* ``--config FILE`` reads options from a file (one ``--name=value`` per line, ``#``
+  comments), and options on the command line override it;
+* the command line is echoed to stderr when the tool starts;
+* messages go to stderr as ``LOG (prog) ...``, ``WARNING (prog) ...`` and
+  ``ERROR (prog) ...``; errors exit with status 1.
+"""
+import argparse
+import os
+import shlex
+import sys
+import traceback
+
+from tfspk.errors import ToolError
+
+_PROG = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "tfspk"
+
+
+def kaldi_bool(text):
+    """Parse a Kaldi boolean option value (``true``/``false``, as Kaldi accepts)."""
+    value = str(text).strip().lower()
+    if value in ("true", "t", "1"):
+        return True
+    if value in ("false", "f", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
+
+
+def add_bool(parser, name, default, help_text):
+    """Add a Kaldi boolean option: ``--name=true|false`` or a bare ``--name``."""
+    parser.add_argument(name, type=kaldi_bool, default=default, metavar="true|false",
+                        help=f"{help_text} (default: {str(default).lower()})")
+    parser.__dict__.setdefault("bool_options", set()).add(name)
+
+
+class KaldiArgumentParser(argparse.ArgumentParser):
+    """argparse with Kaldi's ``--config`` files and error exit status 1."""
+
+    def __init__(self, usage_text, description=None, **kwargs):
+        super().__init__(prog=_PROG, usage=usage_text, description=description,
+                         formatter_class=argparse.RawDescriptionHelpFormatter,
+                         allow_abbrev=False, **kwargs)
+        self.add_argument("--config", metavar="FILE",
+                          help="read options from FILE (--name=value per line); the command line overrides it")
+        self.add_argument("--verbose", type=int, default=0, help="verbosity level (default: 0)")
+
+    def parse_args(self, args=None, namespace=None):
+        argv = _expand_config(list(sys.argv[1:] if args is None else args), self)
+        return super().parse_args(self._bare_flags_to_true(argv), namespace)
+
+    def _bare_flags_to_true(self, argv):
+        """A bare boolean ``--flag`` means true (Kaldi); it never swallows a positional argument."""
+        bools = getattr(self, "bool_options", set())
+        out = []
+        for i, arg in enumerate(argv):
+            following = argv[i + 1] if i + 1 < len(argv) else None
+            if arg in bools and (following is None or following.lower() not in ("true", "false")):
+                arg += "=true"
+            out.append(arg)
+        return out
+
+    def error(self, message):
+        self.print_usage(sys.stderr)
+        sys.stderr.write(f"ERROR ({self.prog}) {message}\n")
+        sys.exit(1)
+
+
+def _expand_config(argv, parser):
+    """Insert the options of every ``--config FILE`` before the command-line options."""
+    from_config, rest = [], []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--config" or arg.startswith("--config="):
+            if arg == "--config":
+                if i + 1 >= len(argv):
+                    parser.error("--config needs a file name")
+                path, i = argv[i + 1], i + 2
+            else:
+                path, i = arg.split("=", 1)[1], i + 1
+            from_config.extend(read_config_file(path, parser))
+        else:
+            rest.append(arg)
+            i += 1
+    return from_config + rest
+
+
+def read_config_file(path, parser=None):
+    """Read a Kaldi config file: ``--name=value`` per line, blank lines and ``#`` comments ignored."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.readlines()
+    except OSError as err:
+        message = f"cannot read config file '{path}': {err.strerror}"
+        if parser is None:
+            raise ToolError(message) from None
+        parser.error(message)
+    options = []
+    for number, line in enumerate(lines, 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if not line.startswith("--"):
+            message = f"{path}:{number}: expected --name=value, got '{line}'"
+            if parser is None:
+                raise ToolError(message)
+            parser.error(message)
+        options.append(line)
+    return options
+
+
+def log(message):
+    sys.stderr.write(f"LOG ({_PROG}) {message}\n")
+
+
+def warn(message):
+    sys.stderr.write(f"WARNING ({_PROG}) {message}\n")
+
+
+def run_tool(main, argv=None):
+    """Run ``main(argv)`` as a command: echo the command line, turn errors into exit 1.
+
+    :class:`ToolError` prints its message only. Any other exception is a tfspk bug: it
+    prints a one-line summary and, with ``TFSPK_DEBUG=1``, the traceback.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    sys.stderr.write(" ".join(shlex.quote(a) for a in [_PROG] + argv) + "\n")
+    try:
+        status = main(argv)
+    except ToolError as err:
+        sys.stderr.write(f"ERROR ({_PROG}) {err}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.stderr.write(f"ERROR ({_PROG}) interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.exit(141)
+    except Exception as err:  # pylint: disable=broad-except
+        if os.environ.get("TFSPK_DEBUG") == "1":
+            traceback.print_exc()
+        sys.stderr.write(f"ERROR ({_PROG}) internal error {type(err).__name__}: {err} "
+                         "(set TFSPK_DEBUG=1 for the traceback; please report it)\n")
+        sys.exit(2)
+    sys.exit(status or 0)

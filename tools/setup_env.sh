@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Create (or refresh) the project's virtualenv in .venv and install tfspk into it.
+# Idempotent: re-installs only when setup.py or the list of tools in tfspk/bin changed.
+# Usage: tools/setup_env.sh            (prints the venv's bin dir on the last line)
+set -euo pipefail
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+venv=${TFSPK_VENV:-$root/.venv}
+python=${PYTHON:-python3}
+
+if ! command -v "$python" >/dev/null 2>&1; then
+  echo "$0: $python not found; install Python >= 3.9 (Debian: apt-get install python3 python3-venv)" >&2
+  exit 1
+fi
+if [ ! -x "$venv/bin/python" ]; then
+  echo "$0: creating virtualenv $venv" >&2
+  "$python" -m venv "$venv" || {
+    echo "$0: '$python -m venv' failed; on Debian install python3-venv" >&2; exit 1; }
+  "$venv/bin/python" -m pip install -q --upgrade pip >&2
+fi
+stamp_now=$(cat "$root/setup.py"; ls "$root/tfspk/bin")
+stamp_now=$(printf '%s' "$stamp_now" | cksum)
+if [ "$(cat "$venv/.tfspk-installed" 2>/dev/null)" != "$stamp_now" ]; then
+  echo "$0: installing tfspk and its dependencies into $venv (first time: about a minute)" >&2
+  "$venv/bin/python" -m pip install -q -e "$root[test]" >&2
+  printf '%s' "$stamp_now" > "$venv/.tfspk-installed"
+fi
+echo "$venv/bin"
