@@ -1,6 +1,6 @@
 """Fixtures shared by the whole suite.
 
-The suite must never need ../shared or the network: everything it reads is made here
+The suite must never need the developers' reference folder or the network: everything it reads is made here
 or by the recipe's own corpus-fetch stage (e2e tests only).
 """
 import os

@@ -1,0 +1,56 @@
+"""Rules of the code base that no single feature test would notice breaking."""
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+# docs/INTERFACES.md: a layer imports only the layers listed before it.
+LAYERS = ["errors", "cli", "io", "features", "data", "nnet", "losses", "train", "extract",
+          "backend", "metrics", "bin"]
+
+
+def _layer_of(module_path):
+    rel = module_path.relative_to(REPO / "tfspk")
+    return rel.parts[0].removesuffix(".py") if rel.parts else None
+
+
+def _tfspk_imports(path):
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            parts = name.split(".")
+            if parts[0] == "tfspk" and len(parts) > 1 and parts[1] in LAYERS:
+                yield node.lineno, parts[1]
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "tfspk").rglob("*.py")), ids=lambda p: str(p.relative_to(REPO)))
+def test_layers_import_only_layers_above(path):
+    layer = _layer_of(path)
+    if layer not in LAYERS:
+        pytest.skip(f"{layer} is not a layer")
+    rank = LAYERS.index(layer)
+    for line, imported in _tfspk_imports(path):
+        assert LAYERS.index(imported) <= rank, (
+            f"{path.relative_to(REPO)}:{line}: layer '{layer}' imports lower layer '{imported}'")
+
+
+def test_nothing_reads_the_developers_shared_folder():
+    pattern = re.compile(r"(\.\./shared|/work/shared)")
+    offenders = []
+    for top in ("tfspk", "tests", "utils", "steps", "egs", "tools", ".ci"):
+        for path in (REPO / top).rglob("*"):
+            if path.is_file() and path.suffix not in (".md",) and path != Path(__file__):
+                try:
+                    text = path.read_text(encoding="utf-8")
+                except (UnicodeDecodeError, OSError):
+                    continue
+                offenders += [f"{path.relative_to(REPO)}" for _ in pattern.finditer(text)][:1]
+    assert not offenders, f"files referring to the developers' shared folder: {offenders}"
