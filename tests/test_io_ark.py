@@ -1,0 +1,308 @@
+"""tfspk.io.ark / compressed: archive round trips, pipes, offsets, compressed matrices, bad input.
+
+Compressed matrices are checked against an independent scalar restatement of Kaldi's
+compressed-matrix.cc (CopyFromMat / CopyToMat) written below, element by element.
+"""
+import os
+import struct
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+from tfspk.errors import ToolError
+from tfspk.io import ark
+
+f32 = np.float32
+
+
+# ---------------------------------------------------------------- independent Kaldi reference
+def ref_float_to_uint(mn, rng, v, levels):
+    f = f32(f32(f32(v) - mn) / rng)
+    f = min(max(f, f32(0)), f32(1))
+    return int(float(f32(f * f32(levels))) + 0.499)
+
+
+def ref_uint16_to_float(mn, rng, u):
+    return f32(mn + f32(f32(rng * f32(1.52590218966964e-05)) * f32(u)))
+
+
+def ref_char_to_float(p0, p25, p75, p100, c):
+    if c <= 64:
+        return f32(float(p0) + float(f32(f32(p25 - p0) * f32(c))) * (1 / 64.0))
+    if c <= 192:
+        return f32(float(p25) + float(f32(f32(p75 - p25) * f32(c - 64))) * (1 / 128.0))
+    return f32(float(p75) + float(f32(f32(p100 - p75) * f32(c - 192))) * (1 / 63.0))
+
+
+def ref_float_to_char(p0, p25, p75, p100, v):
+    if v < p25:
+        return min(max(int(float(f32(f32(f32(v - p0) / f32(p25 - p0)) * f32(64))) + 0.5), 0), 64)
+    if v < p75:
+        return min(max(64 + int(float(f32(f32(f32(v - p25) / f32(p75 - p25)) * f32(128))) + 0.5), 64), 192)
+    return min(max(192 + int(float(f32(f32(f32(v - p75) / f32(p100 - p75)) * f32(63))) + 0.5), 192), 255)
+
+
+def ref_compress_cm(mat):
+    """Kaldi kSpeechFeature: bytes of the payload after the 'CM ' token."""
+    mat = mat.astype(f32)
+    rows, cols = mat.shape
+    mn, mx = f32(mat.min()), f32(mat.max())
+    if mn == mx:
+        mx = f32(float(mn) + 1.0 + abs(float(mn)))
+    rng = f32(mx - mn)
+    out = struct.pack("<ffii", mn, rng, rows, cols)
+    headers, data = b"", b""
+    for c in range(cols):
+        col = sorted(mat[:, c].tolist())
+        if rows >= 5:
+            q = rows // 4
+            idx = [0, q, 3 * q, rows - 1]
+        else:
+            idx = [0, 1, 2, 3]
+        p = []
+        for i, j in enumerate(idx):
+            if j < rows:
+                u = ref_float_to_uint(mn, rng, col[j], 65535)
+                if i:
+                    u = max(u, p[-1] + 1)
+                if i < 3:
+                    u = min(u, 65532 + i)
+            else:
+                u = p[-1] + 1
+            p.append(u)
+        headers += struct.pack("<4H", *p)
+        pf = [ref_uint16_to_float(mn, rng, u) for u in p]
+        data += bytes(ref_float_to_char(*pf, f32(v)) for v in mat[:, c])
+    return out + headers + data
+
+
+def ref_decompress_cm(payload):
+    mn, rng, rows, cols = struct.unpack("<ffii", payload[:16])
+    mn, rng = f32(mn), f32(rng)
+    out = np.zeros((rows, cols), dtype=f32)
+    for c in range(cols):
+        p = struct.unpack("<4H", payload[16 + 8 * c:24 + 8 * c])
+        pf = [ref_uint16_to_float(mn, rng, u) for u in p]
+        base = 16 + 8 * cols + rows * c
+        for r in range(rows):
+            out[r, c] = ref_char_to_float(*pf, payload[base + r])
+    return out
+
+
+def ref_compress_cm2(mat):
+    mat = mat.astype(f32)
+    mn, mx = f32(mat.min()), f32(mat.max())
+    if mn == mx:
+        mx = f32(float(mn) + 1.0 + abs(float(mn)))
+    rng = f32(mx - mn)
+    codes = [ref_float_to_uint(mn, rng, v, 65535) for v in mat.ravel()]
+    return struct.pack("<ffii", mn, rng, *mat.shape) + struct.pack(f"<{len(codes)}H", *codes)
+
+
+def features(rows, cols, seed=0):
+    rng = np.random.default_rng(seed)
+    return (rng.standard_normal((rows, cols)) * np.linspace(1, 8, cols) + np.arange(cols)).astype(f32)
+
+
+# ---------------------------------------------------------------- plain round trips
+def kaldi_io_module(monkeypatch):
+    monkeypatch.setenv("KALDI_ROOT", "/")   # silence kaldi-io's import-time banner
+    import kaldi_io
+    return kaldi_io
+
+
+def test_binary_round_trip_and_kaldi_io_agrees(tmp_path, monkeypatch):
+    m = features(7, 3)
+    items = {"a": m, "b": m.astype(np.float64) * 3, "c": m[0], "d": m[1].astype(np.float64),
+             "e": np.zeros((0, 0), f32)}
+    ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", items.items())
+    got = dict(ark.read_rspecifier(f"ark:{tmp_path}/x.ark"))
+    assert list(got) == list(items)
+    for key, value in items.items():
+        assert got[key].dtype == value.dtype and np.array_equal(got[key], value)
+    kio = kaldi_io_module(monkeypatch)
+    fd = open(tmp_path / "x.ark", "rb")
+    assert kio.read_key(fd) == "a"
+    assert np.array_equal(kio.read_mat(fd), m)
+    assert kio.read_key(fd) == "b" and np.array_equal(kio.read_mat(fd), m.astype(np.float64) * 3)
+    assert kio.read_key(fd) == "c" and np.array_equal(kio.read_vec_flt(fd), m[0])
+    fd.close()
+    # our reader on an archive kaldi-io wrote
+    with open(tmp_path / "k.ark", "wb") as handle:
+        kio.write_mat(handle, m, key="k1")
+        kio.write_vec_flt(handle, m[2], key="k2")
+    got = dict(ark.read_rspecifier(f"ark:{tmp_path}/k.ark"))
+    assert np.array_equal(got["k1"], m) and np.array_equal(got["k2"], m[2])
+
+
+def test_scp_offsets_are_byte_offsets_and_random_access(tmp_path):
+    items = [(f"u{i}", features(5 + i, 4, seed=i)) for i in range(6)]
+    ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", items)
+    raw = (tmp_path / "x.ark").read_bytes()
+    lines = (tmp_path / "x.scp").read_text().splitlines()
+    for (key, mat), line in zip(items, lines):
+        k, loc = line.split()
+        offset = int(loc.rsplit(":", 1)[1])
+        assert k == key and loc.startswith(f"{tmp_path}/x.ark:")
+        assert raw[offset - len(key) - 1:offset] == key.encode() + b" "
+        rows, cols = struct.unpack("<xixi", raw[offset + 5:offset + 15])
+        assert (rows, cols) == mat.shape
+    reader = ark.RandomAccessReader(tmp_path / "x.scp")
+    assert len(reader) == 6 and "u3" in reader and "zz" not in reader
+    assert np.array_equal(reader["u4"], items[4][1]) and np.array_equal(reader["u1"], items[1][1])
+    assert np.array_equal(ark.read_object(lines[2].split()[1]), items[2][1])
+    with pytest.raises(ToolError, match="key 'zz' not found in .*x.scp"):
+        reader["zz"]
+    results = {}
+
+    def worker(key):
+        for _ in range(20):
+            results[key] = reader[key]
+    threads = [threading.Thread(target=worker, args=(k,)) for k, _ in items]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert all(np.array_equal(results[k], v) for k, v in items)
+
+
+def test_scp_range_reads_rows(tmp_path):
+    m = features(10, 3)
+    ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", [("u", m)])
+    loc = (tmp_path / "x.scp").read_text().split()[1]
+    assert np.array_equal(ark.read_object(loc + "[2:4]"), m[2:5])
+    assert np.array_equal(ark.read_object(loc + "[2:4,1:2]"), m[2:5, 1:3])
+
+
+def test_text_archives(tmp_path, monkeypatch):
+    m = features(3, 4)
+    ark.write_archive(f"ark,t:{tmp_path}/t.ark", [("m", m), ("v", m[1])])
+    text = (tmp_path / "t.ark").read_text()
+    assert text.startswith("m  [\n  ") and "\nv  [ " in text
+    got = dict(ark.read_rspecifier(f"ark:{tmp_path}/t.ark"))
+    assert np.array_equal(got["m"], m) and np.array_equal(got["v"], m[1])
+    kio = kaldi_io_module(monkeypatch)
+    assert np.array_equal(dict(kio.read_mat_ark(str(tmp_path / "t.ark")))["m"], m)
+    # hand-written Kaldi text as copy-matrix prints it
+    (tmp_path / "h.ark").write_text("x  [\n  1 2.5 \n  -3 4e-2 ]\ny  [ 1 2 3 ]\n")
+    got = dict(ark.read_rspecifier(f"ark:{tmp_path}/h.ark"))
+    assert np.array_equal(got["x"], np.array([[1, 2.5], [-3, 0.04]], f32))
+    assert np.array_equal(got["y"], np.array([1, 2, 3], f32))
+
+
+def test_pipes_in_and_out(tmp_path):
+    m = features(4, 2)
+    ark.write_archive(f"ark:| cat > {tmp_path}/p.ark", [("a", m)])
+    got = list(ark.read_rspecifier(f"ark:cat {tmp_path}/p.ark |"))
+    assert got[0][0] == "a" and np.array_equal(got[0][1], m)
+    # ark:- on both sides through a subprocess
+    code = ("import sys, numpy as np; from tfspk.io import ark;"
+            "w = ark.ArchiveWriter('ark:-');"
+            "[w.write(k, np.full((2, 3), i, np.float32)) for i, k in enumerate(['x', 'y'])]; w.close()")
+    produced = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True).stdout
+    reader = ("import sys; from tfspk.io import ark;"
+              "print(' '.join(f'{k}:{v.sum():g}' for k, v in ark.read_rspecifier('ark:-')))")
+    out = subprocess.run([sys.executable, "-c", reader], input=produced, capture_output=True, check=True)
+    assert out.stdout.decode().split() == ["x:0", "y:6"]
+
+
+def test_failing_pipes_are_errors(tmp_path):
+    with pytest.raises(ToolError, match="command 'false' failed with exit status 1"):
+        list(ark.read_rspecifier("ark:false |"))
+    m = features(3, 2)
+    ark.write_archive(f"ark:{tmp_path}/x.ark", [("a", m)])
+    with pytest.raises(ToolError, match="exit status 3"):
+        list(ark.read_rspecifier(f"ark:cat {tmp_path}/x.ark; exit 3 |"))
+    with pytest.raises(ToolError, match="exit status 1"):
+        ark.write_archive("ark:| cat > /dev/null; false", [("a", m)])
+
+
+# ---------------------------------------------------------------- compressed matrices
+@pytest.mark.parametrize("rows,cols,seed", [(50, 7, 1), (9, 3, 2), (13, 2, 3), (200, 30, 4)])
+def test_cm_writer_is_byte_exact_with_kaldi_algorithm(tmp_path, rows, cols, seed):
+    m = features(rows, cols, seed)
+    m[rows // 2, 0] = m[0, 0]          # ties
+    ark.write_archive(f"ark:{tmp_path}/c.ark", [("u", m)], compress=True)
+    raw = (tmp_path / "c.ark").read_bytes()
+    assert raw[:7] == b"u \0BCM "
+    assert raw[7:] == ref_compress_cm(m)
+    decoded = dict(ark.read_rspecifier(f"ark:{tmp_path}/c.ark"))["u"]
+    expected = ref_decompress_cm(raw[7:])
+    assert decoded.dtype == f32 and np.array_equal(decoded, expected)
+    # error bound: each value lies within one code step of its column's interpolation interval
+    rng = float(m.max() - m.min())
+    assert np.max(np.abs(decoded - m)) <= rng / 63 + rng / 65535 * 2
+
+
+def test_cm_small_and_constant_columns(tmp_path):
+    for m in [np.full((12, 3), 2.5, f32), features(3, 4).T.copy().T[:3], np.zeros((1, 4), f32)]:
+        payload = __import__("tfspk.io.compressed", fromlist=["x"]).compress(m, "speech-feature")
+        assert payload[:3] == b"CM " and payload[3:] == ref_compress_cm(m)
+        import io as _io
+        back = ark.read_object_from(_io.BytesIO(b"\0B" + payload), "test")
+        assert np.array_equal(back, ref_decompress_cm(payload[3:]))
+
+
+def test_auto_method_uses_cm2_for_few_rows(tmp_path):
+    m = features(8, 5)
+    ark.write_archive(f"ark:{tmp_path}/c.ark", [("u", m)], compress=True)
+    raw = (tmp_path / "c.ark").read_bytes()
+    assert raw[:8] == b"u \0BCM2 " and raw[8:] == ref_compress_cm2(m)
+    mn, rng = struct.unpack("<ff", raw[8:16])
+    codes = np.frombuffer(raw[24:], "<u2").reshape(m.shape)
+    increment = f32(float(f32(rng)) / 65535.0)
+    expected = (f32(mn) + codes.astype(f32) * increment).astype(f32)
+    got = dict(ark.read_rspecifier(f"ark:{tmp_path}/c.ark"))["u"]
+    assert np.array_equal(got, expected)
+    assert np.max(np.abs(got - m)) <= rng / 65535
+
+
+def test_cm3_read(tmp_path):
+    codes = np.array([[0, 255, 7], [128, 1, 2]], np.uint8)
+    payload = b"\0BCM3 " + struct.pack("<ffii", -1.0, 4.0, 2, 3) + codes.tobytes()
+    (tmp_path / "c.ark").write_bytes(b"k " + payload)
+    got = dict(ark.read_rspecifier(f"ark:{tmp_path}/c.ark"))["k"]
+    increment = f32(4.0 / 255.0)
+    assert np.array_equal(got, (f32(-1) + codes.astype(f32) * increment).astype(f32))
+
+
+# ---------------------------------------------------------------- bad archives
+def test_truncated_and_corrupt_archives_name_file_and_key(tmp_path):
+    m = features(6, 4)
+    ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", [("good", m), ("cut", m)])
+    raw = (tmp_path / "x.ark").read_bytes()
+    (tmp_path / "t.ark").write_bytes(raw[:-10])
+    with pytest.raises(ToolError, match=r"t.ark, key 'cut': truncated data"):
+        list(ark.read_rspecifier(f"ark:{tmp_path}/t.ark"))
+    (tmp_path / "g.ark").write_bytes(raw[:len(raw) // 2].replace(b"FM ", b"XY ", 2))
+    with pytest.raises(ToolError, match=r"g.ark, key 'good': unsupported object type 'XY'"):
+        list(ark.read_rspecifier(f"ark:{tmp_path}/g.ark"))
+    (tmp_path / "n.ark").write_bytes(b"hello world, this is not an archive\n")
+    with pytest.raises(ToolError, match=r"n.ark, key 'hello': corrupt data"):
+        list(ark.read_rspecifier(f"ark:{tmp_path}/n.ark"))
+    (tmp_path / "bad.scp").write_text(f"good {tmp_path}/x.ark:999999\n")
+    with pytest.raises(ToolError, match="beyond the end of the file.*key 'good'"):
+        list(ark.read_rspecifier(f"scp:{tmp_path}/bad.scp"))
+    with pytest.raises(ToolError, match="no such file: .*missing.ark"):
+        list(ark.read_rspecifier(f"ark:{tmp_path}/missing.ark"))
+
+
+def test_bad_specifiers_and_failed_writer_leaves_nothing(tmp_path):
+    for spec in ["foo:x", "x.ark", "ark:", "ark,zz:x"]:
+        with pytest.raises(ToolError, match="invalid rspecifier"):
+            ark.read_rspecifier(spec)
+    with pytest.raises(ToolError, match="invalid wspecifier"):
+        ark.ArchiveWriter(f"ark,scp:{tmp_path}/only.ark")
+    with pytest.raises(RuntimeError):
+        with ark.ArchiveWriter(f"ark,scp:{tmp_path}/y.ark,{tmp_path}/y.scp") as writer:
+            writer.write("a", features(2, 2))
+            raise RuntimeError("boom")
+    assert os.listdir(tmp_path) == []
+    with ark.ArchiveWriter(f"ark:{tmp_path}/z.ark") as writer:
+        with pytest.raises(ToolError, match="duplicate key 'a'"):
+            writer.write("a", np.zeros(2)) or writer.write("a", np.zeros(2))
+        with pytest.raises(ToolError, match="NaN"):
+            writer.write("b", np.array([np.nan]))
+        with pytest.raises(ToolError, match="invalid key"):
+            writer.write("has space", np.zeros(2))

@@ -1,0 +1,65 @@
+"""tfspk.io.audio: wav.scp paths and pipes, segments, bad audio."""
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import synth_speech
+from tfspk.errors import ToolError
+from tfspk.io import audio
+
+
+def test_path_and_pipe_give_int16_scale(make_wav):
+    path = make_wav("a.wav", seconds=0.5, rate=8000)
+    expected = synth_speech(0.5, 8000).astype(np.float32)
+    samples, rate = audio.read_audio(str(path))
+    assert rate == 8000 and samples.dtype == np.float32 and np.array_equal(samples, expected)
+    piped, rate = audio.read_audio(f"cat {path} |")
+    assert rate == 8000 and np.array_equal(piped, expected)
+
+
+def test_segment_cut_uses_rounded_sample_indices(make_wav):
+    path = make_wav("a.wav", seconds=1.0, rate=8000)
+    full, _ = audio.read_audio(str(path))
+    part, _ = audio.read_audio(str(path), segment=(0.10004, 0.2))
+    assert np.array_equal(part, full[800:1600])
+    whole, _ = audio.read_audio(str(path), segment=(0.5, -1))
+    assert np.array_equal(whole, full[4000:])
+    clipped, _ = audio.read_audio(str(path), segment=(0.9, 1.2))     # 0.2 s overshoot allowed
+    assert np.array_equal(clipped, full[7200:])
+    with pytest.raises(ToolError, match="ends after the recording"):
+        audio.read_audio(str(path), segment=(0.5, 1.6))
+
+
+def test_bad_audio(tmp_path):
+    with pytest.raises(ToolError, match="audio file not found: .*nope.wav"):
+        audio.read_audio(str(tmp_path / "nope.wav"))
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(ToolError, match="empty"):
+        audio.read_audio(str(tmp_path / "empty.wav"))
+    (tmp_path / "junk.wav").write_bytes(b"this is not audio at all" * 10)
+    with pytest.raises(ToolError, match="junk.wav: not a readable audio file"):
+        audio.read_audio(str(tmp_path / "junk.wav"))
+    sf.write(str(tmp_path / "zero.wav"), np.zeros(0, np.int16), 8000, subtype="PCM_16")
+    with pytest.raises(ToolError, match="empty"):
+        audio.read_audio(str(tmp_path / "zero.wav"))
+    with pytest.raises(ToolError, match="command 'exit 2' failed with exit status 2"):
+        audio.read_audio("exit 2 |")
+    with pytest.raises(ToolError, match="produced no audio"):
+        audio.read_audio("true |")
+
+
+def test_iter_data_dir_audio_with_segments(tmp_path, make_wav):
+    a = make_wav("a.wav", seconds=1.0, rate=8000, seed=1)
+    b = make_wav("b.wav", seconds=1.0, rate=8000, seed=2)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text(f"recA {a}\nrecB cat {b} |\n")
+    (data / "segments").write_text("s1 recA 0 0.5\ns2 recA 0.5 1.0\ns3 recB 0.25 0.75\n")
+    got = {utt: s for utt, s, r in audio.iter_data_dir_audio(data)}
+    full_a = synth_speech(1.0, 8000, seed=1).astype(np.float32)
+    full_b = synth_speech(1.0, 8000, seed=2).astype(np.float32)
+    assert np.array_equal(got["s1"], full_a[:4000]) and np.array_equal(got["s2"], full_a[4000:])
+    assert np.array_equal(got["s3"], full_b[2000:6000])
+    (data / "segments").write_text("s1 recX 0 0.5\n")
+    with pytest.raises(ToolError, match="recording 'recX' of segment 's1'"):
+        list(audio.iter_data_dir_audio(data))

@@ -1,0 +1,629 @@
+"""Kaldi archives (ark) and script files (scp): read and write float/double matrices and vectors.
+
+Binary object layout (Kaldi ``kaldi-matrix.cc``, ``kaldi-vector.cc``, ``compressed-matrix.cc``,
+``io-funcs``): an archive entry is ``key`` + space + object; a binary object starts with
+``\\0B`` then a type token ended by a space (``FM``, ``DM``, ``FV``, ``DV``, ``CM``, ``CM2``,
+``CM3``); integers are written as a size byte (4) followed by a little-endian int32.
+A text object is ``[ v v v ]`` (vector) or ``[`` newline, rows, ``]`` (matrix).
+
+Why not kaldi-io at run time: verified with kaldi-io 0.9.8 that importing it prints a
+warning banner and runs a shell to change ``PATH``; a failing ``cmd |`` pipe raises in a
+background thread so the reader sees silently truncated data; it reads ``CM`` but not
+``CM2``/``CM3`` (and misparses their token); text matrices are always float32. This module
+parses the same byte layout with numpy and turns every defect into a :class:`ToolError`
+naming the file and key. The tests cross-check it against kaldi-io's reader.
+
+Compressed matrices are decoded (and, with ``compress=True``, encoded) with Kaldi's
+float32 arithmetic, see :mod:`tfspk.io.compressed`.
+"""
+from __future__ import annotations
+
+import io
+import os
+import re
+import struct
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+import numpy as np
+
+from tfspk.errors import ToolError
+from tfspk.io import compressed
+from tfspk.io.atomic import atomic_path
+from tfspk.io.table import read_table
+
+_SPEC_RE = re.compile(r"^([a-z]+(?:,[a-z]+)*):(.*)$", re.S)
+_READ_OPTIONS = {"o", "no", "s", "ns", "cs", "ncs", "p", "np", "b", "t", "f", "nf", "bg"}
+_WRITE_OPTIONS = {"b", "t", "f", "nf", "p", "np"}
+_OFFSET_RE = re.compile(r"^(.*):(\d+)(\[[0-9:,]*\])?$", re.S)
+_RANGE_ONLY_RE = re.compile(r"^(.*?)(\[[0-9:,]*\])$", re.S)
+
+_BINARY_TYPES = {"FM": (np.float32, 2), "DM": (np.float64, 2), "FV": (np.float32, 1),
+                 "DV": (np.float64, 1)}
+# Larger objects than this are certainly a corrupt header, not data (16 GiB).
+_MAX_OBJECT_BYTES = 1 << 34
+
+
+# ----------------------------------------------------------------------------------------------
+# specifiers
+@dataclass
+class Spec:
+    """A parsed rspecifier/wspecifier: ``kinds`` (e.g. ['ark', 'scp']), options, locations."""
+    kinds: list
+    options: set
+    locations: list = field(default_factory=list)
+    text: bool = False
+
+
+def parse_rspecifier(rspec: str) -> Spec:
+    """``ark[,opts]:location`` or ``scp[,opts]:location`` -> Spec (ToolError otherwise)."""
+    match = _SPEC_RE.match(rspec or "")
+    if not match:
+        raise ToolError(f"invalid rspecifier '{rspec}': expected ark:<file>, scp:<file>, ark:- "
+                        "or 'ark:<command> |' (with optional options such as ark,s,cs:)")
+    words = match.group(1).split(",")
+    kinds = [w for w in words if w in ("ark", "scp")]
+    options = {w for w in words if w not in ("ark", "scp")}
+    bad = options - _READ_OPTIONS
+    if len(kinds) != 1 or bad:
+        raise ToolError(f"invalid rspecifier '{rspec}': need exactly one of ark/scp"
+                        + (f"; unknown option(s) {sorted(bad)}" if bad else ""))
+    location = match.group(2)
+    if not location.strip():
+        raise ToolError(f"invalid rspecifier '{rspec}': no file given")
+    return Spec(kinds, options, [location.strip()])
+
+
+def parse_wspecifier(wspec: str) -> Spec:
+    """``ark:f``, ``ark,t:f``, ``ark,scp:f.ark,f.scp``, ``ark:-``, ``ark:| cmd`` -> Spec."""
+    match = _SPEC_RE.match(wspec or "")
+    if not match:
+        raise ToolError(f"invalid wspecifier '{wspec}': expected ark:<file>, ark,scp:<ark>,<scp>, "
+                        "ark,t:<file>, ark:- or 'ark:| <command>'")
+    words = match.group(1).split(",")
+    kinds = [w for w in words if w in ("ark", "scp")]
+    options = {w for w in words if w not in ("ark", "scp")}
+    bad = options - _WRITE_OPTIONS
+    if bad or not kinds or kinds[0] != "ark" or len(kinds) != len(set(kinds)):
+        raise ToolError(f"invalid wspecifier '{wspec}': supported forms are ark:<file>, "
+                        "ark,scp:<ark>,<scp> and ark,t:<file> (scp-only output is not supported)"
+                        + (f"; unknown option(s) {sorted(bad)}" if bad else ""))
+    rest = match.group(2).strip()
+    if "scp" in kinds:
+        parts = rest.split(",")
+        if len(parts) != 2 or not all(p.strip() for p in parts):
+            raise ToolError(f"invalid wspecifier '{wspec}': ark,scp needs '<ark-file>,<scp-file>'")
+        locations = [p.strip() for p in parts]
+    else:
+        if not rest:
+            raise ToolError(f"invalid wspecifier '{wspec}': no file given")
+        locations = [rest]
+    return Spec(kinds, options, locations, text="t" in options)
+
+
+# ----------------------------------------------------------------------------------------------
+# input streams
+class _Input:
+    """A readable binary stream over a file, stdin or a ``cmd |`` pipe, with a name for messages.
+
+    For pipes, :meth:`close` waits for the command and raises ToolError on a non-zero exit,
+    so a failing command can never look like an empty or short archive.
+    """
+
+    def __init__(self, location: str):
+        self.name = location
+        self.proc = None
+        if location == "-":
+            self.stream = sys.stdin.buffer
+            self.name = "standard input"
+        elif location.endswith("|"):
+            command = location[:-1].strip()
+            if not command:
+                raise ToolError(f"empty command in '{location}'")
+            self.name = f"command '{command}'"
+            self.proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE,
+                                         executable="/bin/bash")
+            self.stream = self.proc.stdout
+        else:
+            try:
+                self.stream = open(location, "rb")
+            except FileNotFoundError:
+                raise ToolError(f"no such file: {location}") from None
+            except OSError as err:
+                raise ToolError(f"cannot open {location}: {err.strerror}") from None
+
+    def close(self, check: bool = True):
+        if self.proc is not None:
+            if not check:
+                self.proc.kill()
+            self.stream.close()
+            status = self.proc.wait()
+            self.proc = None
+            if check and status != 0:
+                raise ToolError(f"{self.name} failed with exit status {status}")
+        elif self.stream is not sys.stdin.buffer:
+            self.stream.close()
+
+
+def _read_exact(stream: BinaryIO, count: int, where: str) -> bytes:
+    data = stream.read(count)
+    if len(data) != count:
+        raise ToolError(f"{where}: truncated data (expected {count} more bytes, found {len(data)})")
+    return data
+
+
+def _read_token(stream: BinaryIO, where: str) -> str:
+    """A binary-mode token: characters up to (and consuming) one space."""
+    chars = bytearray()
+    while True:
+        char = stream.read(1)
+        if not char:
+            raise ToolError(f"{where}: truncated data (end of file inside a type token)")
+        if char == b" ":
+            break
+        chars += char
+        if len(chars) > 16:
+            raise ToolError(f"{where}: corrupt data (no type token such as FM, DM, FV, DV, CM found)")
+    return chars.decode("latin-1")
+
+
+def _read_int32(stream: BinaryIO, where: str) -> int:
+    size, value = struct.unpack("<bi", _read_exact(stream, 5, where))
+    if size != 4:
+        raise ToolError(f"{where}: corrupt data (expected a 4-byte integer, size marker is {size})")
+    return value
+
+
+def _read_binary_object(stream: BinaryIO, where: str) -> np.ndarray:
+    """Read the object after ``\\0B``: a float/double matrix or vector, or a compressed matrix."""
+    token = _read_token(stream, where)
+    if token in _BINARY_TYPES:
+        dtype, ndim = _BINARY_TYPES[token]
+        if ndim == 2:
+            rows, cols = _read_int32(stream, where), _read_int32(stream, where)
+            shape = (rows, cols)
+        else:
+            shape = (_read_int32(stream, where),)
+        if min(shape) < 0:
+            raise ToolError(f"{where}: corrupt data (negative dimension {shape} in a {token} object)")
+        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
+        if nbytes > _MAX_OBJECT_BYTES:
+            raise ToolError(f"{where}: corrupt data (implausible dimensions {shape})")
+        data = _read_exact(stream, nbytes, where)
+        return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+    if token in compressed.TOKENS:
+        return compressed.read_compressed(stream, token, where)
+    raise ToolError(f"{where}: unsupported object type '{token}' (expected FM, DM, FV, DV, CM, CM2 or CM3)")
+
+
+def _read_text_object(stream: BinaryIO, where: str, first: bytes) -> np.ndarray:
+    """Text ``[ ... ]``: a vector if numbers follow ``[`` on its line, else a matrix (float32)."""
+    buffer = bytearray(first)
+    while b"]" not in buffer:
+        line = stream.readline()
+        if not line:
+            raise ToolError(f"{where}: truncated text object (no closing ']')")
+        buffer += line
+    text = buffer.decode("latin-1")
+    close = text.index("]")
+    if text[close + 1:].strip():
+        raise ToolError(f"{where}: unexpected text after ']'")
+    body = text[text.index("[") + 1:close]
+    is_matrix = body.lstrip(" \t").startswith("\n") or body.strip() == ""
+    try:
+        if not is_matrix:
+            return np.array(body.split(), dtype=np.float32)
+        rows = [r.split() for r in body.split("\n") if r.strip()]
+        if not rows:
+            return np.zeros((0, 0), dtype=np.float32)
+        if len({len(r) for r in rows}) != 1:
+            raise ToolError(f"{where}: text matrix rows have different lengths")
+        return np.array(rows, dtype=np.float32)
+    except ValueError as err:
+        raise ToolError(f"{where}: corrupt text object ({err})") from None
+
+
+def read_object_from(stream: BinaryIO, where: str) -> np.ndarray:
+    """Read one binary (``\\0B``) or text object from the current position of ``stream``."""
+    head = stream.read(2)
+    if head == b"\0B":
+        return _read_binary_object(stream, where)
+    while head[:1] in (b" ", b"\t", b"\n", b"\r"):
+        head = head[1:] + stream.read(1)
+    if head[:1] == b"[":
+        return _read_text_object(stream, where, head)
+    if not head:
+        raise ToolError(f"{where}: truncated data (no object after the key)")
+    raise ToolError(f"{where}: corrupt data (expected binary marker '\\0B' or text '[', found {head!r})")
+
+
+def _read_key(stream: BinaryIO, where: str) -> str | None:
+    """The next archive key (bytes up to a space), or None at a clean end of file."""
+    chars = bytearray()
+    while True:
+        char = stream.read(1)
+        if not char:
+            if chars.strip():
+                raise ToolError(f"{where}: truncated archive (end of file inside key '{chars.decode('utf-8', 'replace')}')")
+            return None
+        if char == b" ":
+            if chars:
+                break
+            continue
+        if char in b"\n\r\t" and not chars:
+            continue
+        if char in b"\n\r\t" or len(chars) > 4096:
+            raise ToolError(f"{where}: corrupt archive (bad key {bytes(chars[:60])!r}...)")
+        chars += char
+    return chars.decode("utf-8", "surrogateescape")
+
+
+def _iter_ark(location: str) -> Iterator[tuple[str, np.ndarray]]:
+    source = _Input(location)
+    finished = False
+    try:
+        previous = None
+        while True:
+            where = f"{source.name}" + (f" after key '{previous}'" if previous else "")
+            key = _read_key(source.stream, where)
+            if key is None:
+                break
+            obj = read_object_from(source.stream, f"{source.name}, key '{key}'")
+            previous = key
+            yield key, obj
+        finished = True
+    finally:
+        source.close(check=finished)
+
+
+def _split_range(value: str) -> tuple[str, str | None]:
+    match = _RANGE_ONLY_RE.match(value)
+    if match and not value.rstrip().endswith("|"):
+        return match.group(1), match.group(2)
+    return value, None
+
+
+def _apply_range(array: np.ndarray, spec: str | None, where: str) -> np.ndarray:
+    """Kaldi scp ranges ``[r1:r2]`` or ``[r1:r2,c1:c2]`` (inclusive ends)."""
+    if spec is None:
+        return array
+    parts = spec[1:-1].split(",")
+    try:
+        slices = []
+        for part in parts:
+            if part == "":
+                slices.append(slice(None))
+                continue
+            lo, hi = (int(x) for x in part.split(":"))
+            slices.append(slice(lo, hi + 1))
+    except ValueError:
+        raise ToolError(f"{where}: bad range '{spec}' (expected [first:last] or [first:last,first:last])") from None
+    if len(slices) > array.ndim:
+        raise ToolError(f"{where}: range '{spec}' has more dimensions than the object")
+    for axis, sl in enumerate(slices):
+        if sl.start is not None and not (0 <= sl.start < sl.stop <= array.shape[axis]):
+            raise ToolError(f"{where}: range '{spec}' is outside the object's shape {array.shape}")
+    return array[tuple(slices)]
+
+
+def _split_location(value: str) -> tuple[str, int | None, str | None]:
+    """``file.ark:123[range]`` -> (file, 123, range); ``file`` -> (file, None, None)."""
+    value = value.strip()
+    match = _OFFSET_RE.match(value)
+    if match:
+        return match.group(1), int(match.group(2)), match.group(3)
+    path, rng = _split_range(value)
+    return path, None, rng
+
+
+class _FileCache:
+    """Keeps the last opened archive so consecutive scp entries reuse one handle."""
+
+    def __init__(self):
+        self.path = None
+        self.handle = None
+
+    def get(self, path):
+        if path != self.path:
+            self.close()
+            try:
+                self.handle = open(path, "rb")
+            except FileNotFoundError:
+                raise ToolError(f"no such file: {path}") from None
+            except OSError as err:
+                raise ToolError(f"cannot open {path}: {err.strerror}") from None
+            self.path = path
+        return self.handle
+
+    def close(self):
+        if self.handle is not None:
+            self.handle.close()
+        self.path = self.handle = None
+
+
+def _read_location(value: str, cache: _FileCache | None = None, key: str | None = None) -> np.ndarray:
+    path, offset, rng = _split_location(value)
+    label = f"'{value}'" + (f" (key '{key}')" if key else "")
+    if path.endswith("|") or path == "-":
+        if offset is not None:
+            raise ToolError(f"{label}: a byte offset needs a file, not a pipe")
+        source = _Input(path)
+        ok = False
+        try:
+            obj = read_object_from(source.stream, f"{source.name}, {label}")
+            ok = True
+        finally:
+            source.close(check=ok)
+        return _apply_range(obj, rng, label)
+    owned = cache is None
+    cache = cache or _FileCache()
+    try:
+        handle = cache.get(path)
+        if offset is not None:
+            size = os.fstat(handle.fileno()).st_size
+            if offset >= size:
+                raise ToolError(f"{path}: offset {offset} is beyond the end of the file ({size} bytes)"
+                                + (f" (key '{key}')" if key else ""))
+            handle.seek(offset)
+        else:
+            handle.seek(0)
+        where = f"{path}" + (f":{offset}" if offset is not None else "") + (f", key '{key}'" if key else "")
+        return _apply_range(read_object_from(handle, where), rng, label)
+    finally:
+        if owned:
+            cache.close()
+
+
+def read_object(location: str) -> np.ndarray:
+    """One object from an scp value: ``file.ark:byte_offset`` (seek, read one object only),
+    ``file`` (a single-object file), ``cmd |``, optionally with a Kaldi range ``[a:b,c:d]``."""
+    return _read_location(location)
+
+
+def _iter_scp(location: str) -> Iterator[tuple[str, np.ndarray]]:
+    if location == "-" or location.endswith("|"):
+        source = _Input(location)
+        try:
+            text = source.stream.read().decode("utf-8", "surrogateescape")
+        finally:
+            source.close()
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1)]
+        entries = []
+        for number, line in lines:
+            parts = line.strip().split(None, 1)
+            if len(parts) != 2:
+                raise ToolError(f"{source.name}:{number}: expected 'key location', got '{line.strip()}'")
+            entries.append((parts[0], parts[1]))
+    else:
+        entries = read_table(location, sorted_keys=False, unique=False)
+    cache = _FileCache()
+    try:
+        for key, value in entries:
+            yield key, _read_location(value, cache, key)
+    finally:
+        cache.close()
+
+
+def read_rspecifier(rspec: str) -> Iterator[tuple[str, np.ndarray]]:
+    """Iterate ``(key, array)`` over ``ark:f``, ``scp:f``, ``ark:-``, ``ark:cmd |``.
+
+    FM/FV objects come back float32, DM/DV float64, compressed and text objects float32.
+    Options (``s``, ``cs``, ``o``, ``p``...) are accepted and ignored: reading is sequential
+    anyway. A failing pipe command is a ToolError at the end of the iteration.
+    """
+    spec = parse_rspecifier(rspec)
+    location = spec.locations[0]
+    if spec.kinds[0] == "ark":
+        return _iter_ark(location)
+    return _iter_scp(location)
+
+
+def read_dict_of_arrays(rspec: str) -> dict[str, np.ndarray]:
+    """All objects of a (small) archive as a dict; for vectors such as x-vectors, not features."""
+    result = {}
+    for key, value in read_rspecifier(rspec):
+        if key in result:
+            raise ToolError(f"{rspec}: duplicate key '{key}'")
+        result[key] = value
+    return result
+
+
+# ----------------------------------------------------------------------------------------------
+# random access
+class RandomAccessReader:
+    """Random access to the objects of an scp file by key, seeking to each byte offset.
+
+    Thread safe: each thread gets its own file handle.
+    """
+
+    def __init__(self, scp_path):
+        self.path = os.fspath(scp_path)
+        self._locations = dict(read_table(self.path, sorted_keys=False, unique=True))
+        self._local = threading.local()
+
+    def keys(self):
+        return self._locations.keys()
+
+    def __len__(self):
+        return len(self._locations)
+
+    def __contains__(self, key):
+        return key in self._locations
+
+    def __iter__(self):
+        return iter(self._locations)
+
+    def location(self, key: str) -> str:
+        try:
+            return self._locations[key]
+        except KeyError:
+            raise ToolError(f"key '{key}' not found in {self.path}") from None
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        cache = getattr(self._local, "cache", None)
+        if cache is None:
+            cache = self._local.cache = _FileCache()
+        return _read_location(self.location(key), cache, key)
+
+    def close(self):
+        cache = getattr(self._local, "cache", None)
+        if cache is not None:
+            cache.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# writing
+def _binary_object(array: np.ndarray, compress: bool, method: str) -> bytes:
+    if array.ndim == 2 and compress:
+        return b"\0B" + compressed.compress(array, method)
+    if array.dtype == np.float64:
+        token, dtype = ("DM " if array.ndim == 2 else "DV "), "<f8"
+    else:
+        token, dtype = ("FM " if array.ndim == 2 else "FV "), "<f4"
+    dims = b"".join(struct.pack("<bi", 4, d) for d in array.shape)
+    return b"\0B" + token.encode() + dims + np.ascontiguousarray(array, dtype=dtype).tobytes()
+
+
+def _text_object(array: np.ndarray) -> bytes:
+    """Kaldi text layout; float32 with 9 significant digits, float64 with 17 (exact round trip)."""
+    fmt = "%.17g" if array.dtype == np.float64 else "%.9g"
+    if array.ndim == 1:
+        values = " ".join(fmt % v for v in array.tolist())
+        return (f" [ {values} ]\n" if values else " [ ]\n").encode()
+    if array.size == 0:
+        return b" [ ]\n"
+    rows = "".join("\n  " + " ".join(fmt % v for v in row) + " " for row in array.tolist())
+    return f" [{rows}]\n".encode()
+
+
+class ArchiveWriter:
+    """Write ``(key, array)`` to a wspecifier; use as a context manager.
+
+    2-D float32 -> ``FM``, float64 -> ``DM``, 1-D -> ``FV``/``DV`` (other numeric dtypes are
+    stored as float32); ``compress=True`` stores matrices as Kaldi compressed matrices with
+    ``compression_method`` (``auto`` as in Kaldi's copy-feats: ``speech-feature`` (CM) for
+    more than 8 rows, else ``2byte-auto`` (CM2)). Files appear only when the writer closes
+    without error; a failing output pipe is a ToolError.
+    """
+
+    def __init__(self, wspec: str, compress: bool = False, compression_method: str = "auto"):
+        self.spec = parse_wspecifier(wspec)
+        if compression_method not in compressed.METHODS:
+            raise ToolError(f"unknown compression method '{compression_method}' "
+                            f"(expected one of {', '.join(compressed.METHODS)})")
+        self.compress = compress
+        self.method = compression_method
+        self.text = self.spec.text
+        self.ark_location = self.spec.locations[0]
+        self.scp_location = self.spec.locations[1] if "scp" in self.spec.kinds else None
+        if self.scp_location and (self.ark_location == "-" or self.ark_location.startswith("|")):
+            raise ToolError(f"invalid wspecifier '{wspec}': ark,scp needs a real ark file (byte offsets)")
+        self._contexts = []
+        self._proc = None
+        self._offset = 0
+        self._keys = set()
+        self._scp_lines = []
+        self._open()
+
+    def _open(self):
+        location = self.ark_location
+        if location == "-":
+            self._stream = sys.stdout.buffer
+        elif location.startswith("|"):
+            command = location[1:].strip()
+            if not command:
+                raise ToolError(f"empty command in '{location}'")
+            self._proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, executable="/bin/bash")
+            self._stream = self._proc.stdin
+        else:
+            context = atomic_path(location)
+            tmp = context.__enter__()
+            self._contexts.append(context)
+            self._stream = open(tmp, "wb")
+        if self.scp_location:
+            context = atomic_path(self.scp_location)
+            self._scp_tmp = context.__enter__()
+            self._contexts.append(context)
+
+    def write(self, key: str, array) -> None:
+        if not isinstance(key, str) or not key or any(c in key for c in " \t\n\r"):
+            raise ToolError(f"{self.ark_location}: invalid key {key!r} (non-empty, no whitespace)")
+        if key in self._keys:
+            raise ToolError(f"{self.ark_location}: duplicate key '{key}'")
+        array = np.asarray(array)
+        if array.ndim not in (1, 2):
+            raise ToolError(f"{self.ark_location}: key '{key}': can write vectors and matrices only, "
+                            f"got shape {array.shape}")
+        if array.dtype not in (np.float32, np.float64):
+            array = array.astype(np.float32)
+        if not np.all(np.isfinite(array)):
+            raise ToolError(f"{self.ark_location}: key '{key}': array contains NaN or Inf")
+        self._keys.add(key)
+        head = key.encode("utf-8", "surrogateescape") + b" "
+        body = _text_object(array) if self.text else _binary_object(array, self.compress, self.method)
+        try:
+            self._stream.write(head)
+            self._stream.write(body)
+        except BrokenPipeError:
+            raise ToolError(f"output pipe '{self.ark_location}' closed early") from None
+        if self.scp_location:
+            self._scp_lines.append(f"{key} {self.ark_location}:{self._offset + len(head)}\n")
+        self._offset += len(head) + len(body)
+
+    def close(self, failed: bool = False) -> None:
+        if self._stream is None:
+            return
+        stream, self._stream = self._stream, None
+        error = None
+        try:
+            if stream is sys.stdout.buffer:
+                stream.flush()
+            else:
+                try:
+                    stream.close()
+                except BrokenPipeError:
+                    error = ToolError(f"output pipe '{self.ark_location}' closed early")
+            if self._proc is not None:
+                status = self._proc.wait()
+                if status != 0 and not failed:
+                    error = ToolError(f"output command '{self.ark_location[1:].strip()}' failed "
+                                      f"with exit status {status}")
+            if self.scp_location and not failed and error is None:
+                with open(self._scp_tmp, "w", encoding="utf-8", errors="surrogateescape") as handle:
+                    handle.writelines(self._scp_lines)
+        finally:
+            exc = (error or RuntimeError("failed")) if (failed or error) else None
+            for context in reversed(self._contexts):
+                if exc is None:
+                    context.__exit__(None, None, None)
+                else:
+                    try:
+                        context.__exit__(type(exc), exc, None)
+                    except BaseException:  # the atomic context re-raises; we raise below
+                        pass
+            self._contexts = []
+        if error is not None:
+            raise error
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close(failed=exc_type is not None)
+        return False
+
+
+def write_archive(wspec: str, items, compress: bool = False) -> None:
+    """Write an iterable of ``(key, array)`` to ``wspec`` (convenience wrapper)."""
+    with ArchiveWriter(wspec, compress=compress) as writer:
+        for key, array in items:
+            writer.write(key, array)

@@ -1,0 +1,143 @@
+"""Audio from ``wav.scp`` values: file paths and ``cmd |`` pipes, cut by ``segments``.
+
+Samples come back as float32 on the int16 scale (a 16-bit sample ``s`` is ``float(s)``), which
+is what Kaldi's feature extractors see. Multi-channel audio uses channel 0 with a warning,
+like Kaldi's ``compute-mfcc-feats --channel=-1``.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from typing import Iterator
+
+import numpy as np
+
+from tfspk.errors import ToolError
+from tfspk.io.table import read_dict, read_table
+
+# extract-segments default: a segment may end this far past the end of its recording
+MAX_OVERSHOOT_SECONDS = 0.5
+
+
+def _decode(data, name: str) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+    try:
+        samples, rate = sf.read(data, dtype="float64", always_2d=True)
+    except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as err:
+        raise ToolError(f"cannot read audio {name}: not a readable audio file ({err})") from None
+    if samples.shape[1] > 1:
+        from tfspk import cli
+        cli.warn(f"{name} has {samples.shape[1]} channels; using channel 0")
+    samples = samples[:, 0]
+    if samples.size == 0:
+        raise ToolError(f"audio {name} is empty (0 samples)")
+    return (samples * 32768.0).astype(np.float32), int(rate)
+
+
+def _run_pipe(command: str) -> bytes:
+    proc = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          executable="/bin/bash")
+    if proc.returncode != 0:
+        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ToolError(f"command '{command}' failed with exit status {proc.returncode}"
+                        + (f": {detail[-1]}" if detail else ""))
+    if not proc.stdout:
+        raise ToolError(f"command '{command}' produced no audio (empty output)")
+    return proc.stdout
+
+
+def read_audio(wav_scp_value: str, segment: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
+    """Read the audio a ``wav.scp`` value names; optionally cut ``segment=(start, end)`` seconds.
+
+    Returns ``(samples, rate)``: float32 1-D samples on the int16 scale. A value ending in
+    ``|`` is run with bash and its standard output decoded (WAV, FLAC, ... via soundfile);
+    a non-zero exit status is an error. ``end <= 0`` means "to the end" (Kaldi's ``-1``).
+    """
+    value = wav_scp_value.strip()
+    if not value:
+        raise ToolError("empty wav.scp value")
+    if value.endswith("|"):
+        command = value[:-1].strip()
+        samples, rate = _decode(io.BytesIO(_run_pipe(command)), f"from command '{command}'")
+    else:
+        if not os.path.exists(value):
+            raise ToolError(f"audio file not found: {value}")
+        if os.path.isdir(value):
+            raise ToolError(f"audio path is a directory: {value}")
+        if os.path.getsize(value) == 0:
+            raise ToolError(f"audio file is empty (0 bytes): {value}")
+        samples, rate = _decode(value, value)
+    if segment is not None:
+        samples = cut_segment(samples, rate, segment[0], segment[1], value)
+    return samples, rate
+
+
+def cut_segment(samples: np.ndarray, rate: int, start: float, end: float, name: str = "") -> np.ndarray:
+    """Samples ``[round(start*rate), round(end*rate))`` as Kaldi ``extract-segments`` does.
+
+    An end up to 0.5 s past the recording is clipped to its end; further is an error.
+    """
+    total = len(samples)
+    first = int(round(start * rate))
+    last = total if end <= 0 else int(round(end * rate))
+    if last > total:
+        if last - total >= int(MAX_OVERSHOOT_SECONDS * rate):
+            raise ToolError(f"segment {start}-{end} s ends after the recording {name} "
+                            f"({total / rate:.3f} s)")
+        last = total
+    if not 0 <= first < last:
+        raise ToolError(f"segment {start}-{end} s of {name} is empty or invalid "
+                        f"(recording is {total / rate:.3f} s)")
+    return samples[first:last]
+
+
+def read_segments(path) -> list[tuple[str, str, float, float]]:
+    """``segments`` -> ``[(utt, recording, start, end)]``; checks numbers and order start < end."""
+    result = []
+    for number, (utt, rest) in enumerate(read_table(path), 1):
+        fields = rest.split()
+        try:
+            if len(fields) != 3:
+                raise ValueError
+            start, end = float(fields[1]), float(fields[2])
+        except ValueError:
+            raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt recording start end', "
+                            f"got '{utt} {rest}'") from None
+        if start < 0 or (end > 0 and end <= start):
+            raise ToolError(f"{os.fspath(path)}:{number}: segment '{utt}' has start {start} and end {end} "
+                            "(need 0 <= start < end, or end -1 for the whole recording)")
+        result.append((utt, fields[0], start, end))
+    return result
+
+
+def iter_data_dir_audio(data_dir) -> Iterator[tuple[str, np.ndarray, int]]:
+    """``(utt, samples, rate)`` for every utterance of a data dir, honouring ``segments``.
+
+    Only one recording is held in memory at a time (segments of a recording are usually
+    consecutive; a recording is re-read if they are not).
+    """
+    data_dir = os.fspath(data_dir)
+    wav_scp = read_dict(os.path.join(data_dir, "wav.scp"))
+    segments_path = os.path.join(data_dir, "segments")
+    if not os.path.exists(segments_path):
+        for utt, value in wav_scp.items():
+            samples, rate = _read_named(value, utt)
+            yield utt, samples, rate
+        return
+    cached_id, cached = None, None
+    for utt, recording, start, end in read_segments(segments_path):
+        if recording not in wav_scp:
+            raise ToolError(f"{segments_path}: recording '{recording}' of segment '{utt}' is not in "
+                            f"{os.path.join(data_dir, 'wav.scp')}")
+        if recording != cached_id:
+            cached_id, cached = recording, _read_named(wav_scp[recording], recording)
+        samples, rate = cached
+        yield utt, cut_segment(samples, rate, start, end, f"'{recording}'"), rate
+
+
+def _read_named(value: str, key: str) -> tuple[np.ndarray, int]:
+    try:
+        return read_audio(value)
+    except ToolError as err:
+        raise ToolError(f"wav.scp entry '{key}': {err}") from None

@@ -1,0 +1,218 @@
+"""Kaldi text tables: ``key value...`` per line (wav.scp, utt2spk, spk2utt, feats.scp, trials, ...).
+
+Conventions (Kaldi's, see ``utils/validate_data_dir.sh``):
+* the key is everything before the first space or tab, the value the rest of the line;
+* keys are unique and sorted in C locale (``LC_ALL=C sort``), i.e. by their UTF-8 bytes;
+* lines are read as UTF-8; bytes that are not valid UTF-8 survive a read/write round trip
+  (``surrogateescape``).
+
+Line-ending policy: a trailing carriage return (Windows line ending) and trailing
+whitespace are stripped on reading, so every reader accepts such files; the validator
+(:func:`tfspk.io.datadir.validate_data_dir`) reports them so that the user can run
+``fix_data_dir.sh``, which rewrites the files cleanly.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable
+
+from tfspk.errors import ToolError
+from tfspk.io.atomic import atomic_open
+
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+
+
+def c_locale_key(text: str) -> bytes:
+    """Sort key giving ``LC_ALL=C sort`` order (byte order of the UTF-8 encoding)."""
+    return text.encode(ENCODING, ERRORS)
+
+
+def read_lines(path) -> list[str]:
+    """All lines of a text file without line endings; ToolError if missing or unreadable."""
+    path = os.fspath(path)
+    try:
+        with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
+            return handle.read().splitlines()
+    except FileNotFoundError:
+        raise ToolError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise ToolError(f"expected a file, found a directory: {path}") from None
+    except OSError as err:
+        raise ToolError(f"cannot read {path}: {err.strerror}") from None
+
+
+def split_key(line: str) -> tuple[str, str]:
+    """Split ``key value...`` at the first run of spaces/tabs; the value may be empty."""
+    line = line.rstrip(" \t\r\n")
+    stripped = line.lstrip(" \t")
+    for i, char in enumerate(stripped):
+        if char in " \t":
+            return stripped[:i], stripped[i:].lstrip(" \t")
+    return stripped, ""
+
+
+def read_table(path, sorted_keys: bool = True, unique: bool = True,
+               allow_empty_value: bool = False) -> list[tuple[str, str]]:
+    """Read ``key rest_of_line`` records, checking Kaldi's table rules.
+
+    Errors name ``path:line``: empty lines, a key without value (unless
+    ``allow_empty_value``), a key out of C-locale order (``sorted_keys``) or repeated
+    (``unique``).
+    """
+    path = os.fspath(path)
+    items: list[tuple[str, str]] = []
+    first_line_of: dict[str, int] = {}
+    previous = None
+    for number, line in enumerate(read_lines(path), 1):
+        key, value = split_key(line)
+        if not key:
+            raise ToolError(f"{path}:{number}: empty line (expected 'key value')")
+        if not value and not allow_empty_value:
+            raise ToolError(f"{path}:{number}: key '{key}' has no value (expected 'key value')")
+        if unique:
+            if key in first_line_of:
+                raise ToolError(f"{path}:{number}: duplicate key '{key}' "
+                                f"(first seen on line {first_line_of[key]})")
+            first_line_of[key] = number
+        if sorted_keys and previous is not None and c_locale_key(key) < c_locale_key(previous):
+            raise ToolError(f"{path}:{number}: key '{key}' is not sorted (it comes after "
+                            f"'{previous}'; keys must be in 'LC_ALL=C sort' order: run "
+                            "utils/fix_data_dir.sh or LC_ALL=C sort -k1,1 -u)")
+        previous = key
+        items.append((key, value))
+    return items
+
+
+def read_dict(path, sorted_keys: bool = True) -> dict[str, str]:
+    """Read a table into ``{key: rest_of_line}`` (keys unique)."""
+    return dict(read_table(path, sorted_keys=sorted_keys, unique=True))
+
+
+def format_table(items: Iterable[tuple[str, object]]) -> str:
+    """Text of a table sorted by key in C-locale order; values may be strings or lists."""
+    lines = []
+    for key, value in sorted(items, key=lambda item: c_locale_key(item[0])):
+        if not isinstance(value, str):
+            value = " ".join(str(v) for v in value)
+        lines.append(f"{key} {value}\n" if value != "" else f"{key}\n")
+    return "".join(lines)
+
+
+def write_table(path, items: Iterable[tuple[str, object]]) -> None:
+    """Write ``key value`` lines sorted in C-locale order; the file appears atomically.
+
+    ``items`` may be a dict or (key, value) pairs; list values are joined by spaces.
+    Duplicate keys are refused (the table would be invalid).
+    """
+    if isinstance(items, dict):
+        items = items.items()
+    items = list(items)
+    seen = set()
+    for key, _ in items:
+        if key in seen:
+            raise ToolError(f"{os.fspath(path)}: refusing to write duplicate key '{key}'")
+        if not key or any(c in key for c in " \t\n"):
+            raise ToolError(f"{os.fspath(path)}: invalid key {key!r} (keys are non-empty, no whitespace)")
+        seen.add(key)
+    with atomic_open(path, "w", encoding=ENCODING, errors=ERRORS, newline="\n") as handle:
+        handle.write(format_table(items))
+
+
+def read_utt2spk(path, sorted_keys: bool = True) -> dict[str, str]:
+    """``utt2spk`` -> ``{utt: spk}``; the value must be a single speaker id."""
+    result = {}
+    for number, (utt, spk) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
+        if len(spk.split()) != 1:
+            raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt spk', got "
+                            f"'{utt} {spk}' (more than one speaker)")
+        result[utt] = spk
+    return result
+
+
+def read_spk2utt(path, sorted_keys: bool = True) -> dict[str, list[str]]:
+    """``spk2utt`` -> ``{spk: [utt, ...]}`` (utterances unique across speakers)."""
+    result: dict[str, list[str]] = {}
+    owner: dict[str, str] = {}
+    for number, (spk, rest) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
+        utts = rest.split()
+        for utt in utts:
+            if utt in owner:
+                raise ToolError(f"{os.fspath(path)}:{number}: utterance '{utt}' listed for speaker "
+                                f"'{spk}' and already for speaker '{owner[utt]}'")
+            owner[utt] = spk
+        result[spk] = utts
+    return result
+
+
+def read_utt2num_frames(path, sorted_keys: bool = True) -> dict[str, int]:
+    """``utt2num_frames`` -> ``{utt: frames}`` (non-negative integers)."""
+    result = {}
+    for number, (utt, value) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
+        try:
+            frames = int(value)
+        except ValueError:
+            frames = -1
+        if frames < 0 or len(value.split()) != 1:
+            raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt num_frames' with a "
+                            f"non-negative integer, got '{utt} {value}'")
+        result[utt] = frames
+    return result
+
+
+def read_utt2dur(path, sorted_keys: bool = True) -> dict[str, float]:
+    """``utt2dur`` -> ``{utt: seconds}`` (non-negative numbers)."""
+    result = {}
+    for number, (utt, value) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not seconds >= 0 or len(value.split()) != 1:
+            raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt duration' in seconds, "
+                            f"got '{utt} {value}'")
+        result[utt] = seconds
+    return result
+
+
+def read_trials(path) -> list[tuple[str, str, str | None]]:
+    """Trials ``enroll test [target|nontarget]`` -> ``[(enroll, test, label or None)]``.
+
+    Trials are not a keyed table (an enrolment id repeats), so order and repeats are free;
+    every line has 2 or 3 fields and all lines agree on whether a label is present.
+    """
+    path = os.fspath(path)
+    trials = []
+    labelled = None
+    for number, line in enumerate(read_lines(path), 1):
+        fields = line.split()
+        if len(fields) not in (2, 3):
+            raise ToolError(f"{path}:{number}: expected 'enroll test [target|nontarget]', got '{line.strip()}'")
+        if len(fields) == 3 and fields[2] not in ("target", "nontarget"):
+            raise ToolError(f"{path}:{number}: label must be 'target' or 'nontarget', got '{fields[2]}'")
+        has_label = len(fields) == 3
+        if labelled is None:
+            labelled = has_label
+        elif labelled != has_label:
+            raise ToolError(f"{path}:{number}: some trials have a target/nontarget label and some do not")
+        trials.append((fields[0], fields[1], fields[2] if has_label else None))
+    return trials
+
+
+def utt2spk_to_spk2utt(utt2spk: dict[str, str]) -> dict[str, list[str]]:
+    """Invert ``{utt: spk}``: speakers in C-locale order, each with its utterances in C-locale order."""
+    spk2utt: dict[str, list[str]] = {}
+    for utt in sorted(utt2spk, key=c_locale_key):
+        spk2utt.setdefault(utt2spk[utt], []).append(utt)
+    return {spk: spk2utt[spk] for spk in sorted(spk2utt, key=c_locale_key)}
+
+
+def spk2utt_to_utt2spk(spk2utt: dict[str, list[str]]) -> dict[str, str]:
+    """Invert ``{spk: [utt...]}``; ToolError if an utterance belongs to two speakers."""
+    utt2spk: dict[str, str] = {}
+    for spk, utts in spk2utt.items():
+        for utt in utts:
+            if utt in utt2spk and utt2spk[utt] != spk:
+                raise ToolError(f"utterance '{utt}' belongs to speakers '{utt2spk[utt]}' and '{spk}'")
+            utt2spk[utt] = spk
+    return {utt: utt2spk[utt] for utt in sorted(utt2spk, key=c_locale_key)}
