@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# tfspk demo recipe: speaker verification on real speech that any Debian/Ubuntu machine can fetch.
+#
+# The corpus is built from Debian packages that ship human voice recordings (telephone prompts, game
+# dialogue, spoken letters and words; local/speakers.txt says which file is whose voice). Everything is
+# resampled to 8 kHz, the speakers are split into disjoint training and evaluation sets
+# (local/eval_speakers.txt), and the pipeline is the one of Kaldi's egs/voxceleb/v2 with tfspk tools:
+# 30-dim MFCC + energy VAD -> x-vector TDNN (seed 002) trained with a margin softmax loss -> embeddings
+# -> mean + LDA + PLDA and cosine scoring -> EER / minDCF(0.01) / minDCF(0.001) and a DET plot.
+#
+# Stages (run.sh --stage N --stop-stage M runs a part; each stage checks its inputs):
+#   0  fetch + unpack the packages, build data/all, split into data/train + data/eval, trials
+#   1  MFCC + energy VAD for data/train and data/eval
+#   2  training examples: sliding CMN, voiced frames only, drop short utterances / small speakers
+#   3  train the x-vector network ($exp/xvector_nnet)
+#   4  extract embeddings for train and eval
+#   5  back-end: centre, LDA, PLDA (train embeddings); PLDA and cosine scores on the trials
+#   6  EER / minDCF for both back-ends, DET plot
+#
+# Whole demo on 2 CPU cores: see docs/recipes.md for measured times.
+
+set -e -o pipefail
+
+stage=0
+stop_stage=100
+corpus_dir=                # an unpacked copy (<dir>/<package>/...); default: download into $download_dir
+download_dir=downloads     # where stage 0 unpacks the Debian packages (kept: a second run skips them)
+packages=                  # space-separated subset of the packages in local/speakers.txt (default: all)
+max_utts_per_speaker=100   # seeded subset per speaker: bounds the time and keeps big speakers from dominating
+nj=2                       # parallel jobs for data prep, features, extraction
+data=data
+exp=exp
+mfcc_dir=mfcc
+train_config=conf/train.yaml
+loss=amsoftmax             # any name from tfspk-train --help (softmax, asoftmax, arcsoftmax, ...)
+loss_opts=                 # extra trainer options, e.g. "--aux ring --margin 0.25"
+min_len=100                # training utterances need more voiced frames than this (voxceleb: 400)
+min_num_utts=5             # training speakers need at least this many utterances (voxceleb: 8)
+lda_dim=32                 # LDA dimension before PLDA (voxceleb: 200; here < number of training speakers)
+nnet_dir=                  # default: $exp/xvector_nnet_$loss
+seed=777
+
+help_message="Usage: $0 [options]
+Runs the demo end to end (or --stage N --stop-stage M). Options (default):
+  --stage ($stage) --stop-stage ($stop_stage)
+  --corpus-dir <dir>        use an unpacked copy of the packages instead of downloading
+  --download-dir ($download_dir)   --packages \"pkg ...\" (all in local/speakers.txt)
+  --max-utts-per-speaker ($max_utts_per_speaker) --nj ($nj)
+  --loss ($loss) --loss-opts \"...\" --train-config ($train_config) --nnet-dir (exp/xvector_nnet_<loss>)
+  --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)"
+
+echo "$0 $@"
+. ./cmd.sh
+. ./path.sh
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+  echo "$help_message" >&2
+  exit 1
+fi
+
+[ -z "$nnet_dir" ] && nnet_dir=$exp/xvector_nnet_$loss
+[ -z "$corpus_dir" ] && corpus_dir=$download_dir
+[ -z "$packages" ] && packages=$(awk '!/^#/ && NF == 4 {print $1}' local/speakers.txt | sort -u | tr '\n' ' ')
+
+# require <stage that makes the files> <file>...: stop with a message naming what is missing.
+require() {
+  local maker=$1
+  shift
+  for f in "$@"; do
+    if [ ! -e "$f" ]; then
+      echo "$0: missing $f; it is made by stage $maker (run: $0 --stage $maker)" >&2
+      exit 1
+    fi
+  done
+}
+
+stage_banner() {
+  echo "=== stage $1: $2 ($(date -u +%H:%M:%S))"
+}
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  stage_banner 0 "corpus: Debian packages -> data/train, data/eval, trials"
+  if [ "$corpus_dir" = "$download_dir" ]; then
+    local/fetch_packages.sh "$download_dir" $packages
+  else
+    for p in $packages; do
+      if [ ! -d "$corpus_dir/$p" ]; then
+        echo "$0: --corpus-dir $corpus_dir has no unpacked package $p (expected $corpus_dir/$p/usr/...)" >&2
+        exit 1
+      fi
+    done
+  fi
+  local/make_demo_data.py --nj $nj --sample-rate 8000 --seed $seed \
+    --max-utts-per-speaker $max_utts_per_speaker --packages "$packages" \
+    local/speakers.txt "$corpus_dir" "$data/wav" "$data/all"
+  local/split_speakers.py "$data/all" local/eval_speakers.txt "$data/train" "$data/eval"
+  local/make_trials.py --seed $seed "$data/eval" "$data/eval/trials"
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  stage_banner 1 "MFCC + energy VAD"
+  require 0 "$data/train/wav.scp" "$data/eval/wav.scp"
+  for name in train eval; do
+    steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
+      "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
+    utils/fix_data_dir.sh "$data/$name"
+    steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
+      "$data/$name" "$exp/make_vad" "$mfcc_dir"
+    utils/fix_data_dir.sh "$data/$name"
+  done
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
+  stage_banner 2 "training examples (CMN, voiced frames, length filter)"
+  require 1 "$data/train/feats.scp" "$data/train/vad.scp"
+  steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" \
+    "$data/train" "$data/train_no_sil" "$exp/train_no_sil"
+  utils/fix_data_dir.sh "$data/train_no_sil"
+  # As egs/voxceleb/v2 stage 5: drop short utterances, then speakers with too few utterances.
+  mv "$data/train_no_sil/utt2num_frames" "$data/train_no_sil/utt2num_frames.bak"
+  awk -v min_len=$min_len '$2 > min_len {print $1, $2}' "$data/train_no_sil/utt2num_frames.bak" \
+    > "$data/train_no_sil/utt2num_frames"
+  utils/filter_scp.pl "$data/train_no_sil/utt2num_frames" "$data/train_no_sil/utt2spk" \
+    > "$data/train_no_sil/utt2spk.new"
+  mv "$data/train_no_sil/utt2spk.new" "$data/train_no_sil/utt2spk"
+  utils/fix_data_dir.sh "$data/train_no_sil"
+  awk '{print $1, NF-1}' "$data/train_no_sil/spk2utt" > "$data/train_no_sil/spk2num"
+  awk -v min=$min_num_utts '$2 >= min {print $1}' "$data/train_no_sil/spk2num" \
+    | utils/filter_scp.pl - "$data/train_no_sil/spk2utt" > "$data/train_no_sil/spk2utt.new"
+  mv "$data/train_no_sil/spk2utt.new" "$data/train_no_sil/spk2utt"
+  utils/spk2utt_to_utt2spk.pl "$data/train_no_sil/spk2utt" > "$data/train_no_sil/utt2spk"
+  utils/filter_scp.pl "$data/train_no_sil/utt2spk" "$data/train_no_sil/utt2num_frames" \
+    > "$data/train_no_sil/utt2num_frames.new"
+  mv "$data/train_no_sil/utt2num_frames.new" "$data/train_no_sil/utt2num_frames"
+  utils/fix_data_dir.sh "$data/train_no_sil"
+  echo "$0: training set: $(wc -l < "$data/train_no_sil/utt2spk") utterances of" \
+    "$(wc -l < "$data/train_no_sil/spk2utt") speakers (min-len $min_len, min-num-utts $min_num_utts)"
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  stage_banner 3 "train the x-vector network ($loss) in $nnet_dir"
+  require 2 "$data/train_no_sil/feats.scp" "$data/train_no_sil/utt2num_frames" "$data/train_no_sil/utt2spk"
+  steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" $loss_opts \
+    "$data/train_no_sil" "$nnet_dir"
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  stage_banner 4 "extract embeddings"
+  require 3 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
+  require 1 "$data/train/feats.scp" "$data/eval/feats.scp" "$data/eval/vad.scp"
+  for name in train eval; do
+    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name" "$nnet_dir/xvectors_$name"
+  done
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  stage_banner 5 "back-end: LDA + PLDA and cosine scoring"
+  require 4 "$nnet_dir/xvectors_train/xvector.scp" "$nnet_dir/xvectors_eval/xvector.scp"
+  require 0 "$data/eval/trials"
+  local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim \
+    "$data/train" "$nnet_dir/xvectors_train" "$nnet_dir/xvectors_eval" "$data/eval/trials" "$nnet_dir/scores"
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  stage_banner 6 "metrics and DET plot"
+  require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"
+  local/report.sh "$data/eval/trials" "$nnet_dir/scores" | tee "$nnet_dir/scores/results.txt"
+fi
+echo "$0: done ($(date -u +%H:%M:%S))"
