@@ -83,7 +83,7 @@ def test_run_pl_names_failed_logs(tmp_path):
 
 def test_run_pl_max_jobs_run_limits_concurrency(tmp_path):
     # Each job records its start and end time; with a limit of 2 no three intervals overlap.
-    command = "date +%s.%N > t.JOB.start ; sleep 0.3 ; date +%s.%N > t.JOB.end".split(" ")
+    command = "date +%s.%N > t.JOB.start ; sleep 0.2 ; date +%s.%N > t.JOB.end".split(" ")
     run([str(UTILS / "run.pl"), "--max-jobs-run", "2", "JOB=1:4", "log/s.JOB.log", *command], cwd=tmp_path)
     spans = [(float(read(tmp_path / f"t.{j}.start")), float(read(tmp_path / f"t.{j}.end"))) for j in range(1, 5)]
     most_at_once = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
@@ -137,3 +137,190 @@ def test_run_pl_help_and_no_arguments():
     assert proc.returncode == 0 and "usage: run.pl" in proc.stderr
     proc = run(f"{UTILS}/run.pl", check=False)
     assert proc.returncode == 1 and "usage: run.pl" in proc.stderr
+
+
+def test_run_pl_log_file_not_writable(tmp_path):
+    # Works as root too: a directory where the log file should be cannot be opened for writing.
+    (tmp_path / "log/x.2.log").mkdir(parents=True)
+    proc = run(f"{UTILS}/run.pl JOB=1:2 log/x.JOB.log true", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "cannot write log file log/x.2.log" in proc.stderr
+    assert "1 / 2 failed" in proc.stderr and "failed logs: log/x.2.log" in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# slurm.pl and queue.pl against fake schedulers
+
+FAKE_SBATCH = r"""#!/usr/bin/env bash
+# Fake sbatch: record the arguments, run the job script once per array task in the background.
+printf '%s\n' "$*" >> "$FAKE_DIR/submissions"
+if [ -n "${FAKE_SUBMIT_FAIL:-}" ]; then
+  echo "sbatch: error: Batch job submission failed: Invalid account or account/partition combination" >&2
+  exit 1
+fi
+array=
+for arg in "$@"; do case "$arg" in --array=*) array=${arg#--array=} ;; esac; done
+script=${!#}
+range=${array%%\%*}
+for ((task = ${range%-*}; task <= ${range#*-}; task++)); do
+  [ "$task" = "${FAKE_SKIP_TASK:-}" ] && continue   # as if the scheduler killed this task
+  SLURM_ARRAY_TASK_ID=$task bash "$script" < /dev/null > /dev/null 2>&1 &
+done
+echo "Submitted batch job 4242"
+"""
+
+FAKE_QSUB = r"""#!/usr/bin/env bash
+# Fake qsub: record the arguments, run the job script once per array task in the background.
+printf '%s\n' "$*" >> "$FAKE_DIR/submissions"
+[ -n "${FAKE_SUBMIT_FAIL:-}" ] && { echo "Unable to run job: denied: host is no submit host." >&2; exit 1; }
+range=
+while [ $# -gt 1 ]; do
+  case "$1" in -t) range=$2; shift 2 ;; *) shift ;; esac
+done
+script=$1
+for ((task = ${range%:*}; task <= ${range#*:}; task++)); do
+  SGE_TASK_ID=$task bash "$script" < /dev/null > /dev/null 2>&1 &
+done
+echo "Your job-array 77.${range}:1 (\"$(basename "$script")\") has been submitted"
+"""
+
+# squeue that no longer lists any job (the job ended or was killed).
+FAKE_SQUEUE = "#!/usr/bin/env bash\nexit 0\n"
+
+
+@pytest.fixture
+def fake_cluster(tmp_path):
+    """A bin dir with fake sbatch/qsub/squeue first on PATH; returns (env, submissions file)."""
+    bin_dir = tmp_path / "fakebin"
+    bin_dir.mkdir()
+    for name, text in (("sbatch", FAKE_SBATCH), ("qsub", FAKE_QSUB), ("squeue", FAKE_SQUEUE)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_DIR": str(tmp_path),
+           "TFSPK_RUNNER_POLL_MAX": "0.2"}
+    return env, tmp_path / "submissions"
+
+
+def submissions(path):
+    return path.read_text().splitlines()
+
+
+@pytest.mark.parametrize("runner, task_variable", [("slurm.pl", "SLURM_ARRAY_TASK_ID"), ("queue.pl", "SGE_TASK_ID")])
+def test_cluster_runner_success_logs_and_job_script(tmp_path, fake_cluster, runner, task_variable):
+    env, submitted = fake_cluster
+    run([str(UTILS / runner), "JOB=1:3", "exp/log/echo.JOB.log", "echo", "task", "JOB", "two words",
+         "|", "tr", "a-z", "A-Z"], cwd=tmp_path, env=env)
+    for job in (1, 2, 3):
+        text = read(tmp_path / f"exp/log/echo.{job}.log")
+        assert_kaldi_log(text, f'echo task {job} "two words" | tr a-z A-Z', 0)
+        assert f"\nTASK {job} TWO WORDS\n" in text
+    script = tmp_path / "exp/log/q/echo.sh"
+    assert task_variable in read(script)
+    assert len(submissions(submitted)) == 1 and submissions(submitted)[0].endswith(str(script))
+    assert list((tmp_path / "exp/log/q/sync").iterdir()) == []  # done markers are cleaned up
+
+
+def test_slurm_options_from_default_config_and_throttle(tmp_path, fake_cluster):
+    env, submitted = fake_cluster
+    run(f"{UTILS}/slurm.pl --max-jobs-run 2 --mem 4G --num-threads 3 --gpu 1 --time 1:00:00 "
+        "JOB=1:4 log/t.JOB.log true", cwd=tmp_path, env=env)
+    words = submissions(submitted)[0].split()
+    assert words[0] in ("--export=PATH",)  # the fake records arguments after the program name
+    for flag in ("--array=1-4%2", "--mem-per-cpu=4G", "--cpus-per-task=3", "--gres=gpu:1", "--time=1:00:00",
+                 f"--output={tmp_path}/log/q/t.%a.log"):
+        assert flag in words, flag
+    assert "threads=3" in read(tmp_path / "log/t.4.log")
+
+
+def test_queue_options_from_default_config_and_throttle(tmp_path, fake_cluster):
+    env, submitted = fake_cluster
+    run(f"{UTILS}/queue.pl --max-jobs-run 2 --mem 4G --num-threads 3 -q all.q JOB=2:4 log/t.JOB.log true",
+        cwd=tmp_path, env=env)
+    line = submissions(submitted)[0]
+    for flags in ("-tc 2", "-l mem_free=4G,ram_free=4G", "-pe smp 3", "-q all.q", "-t 2:4", f"-o {tmp_path}/log/q/t.log"):
+        assert flags in line, flags
+    assert "gpu" not in line  # default gpu=0 adds nothing
+    assert not (tmp_path / "log/t.1.log").exists() and (tmp_path / "log/t.4.log").exists()
+
+
+def test_cluster_runner_user_config_file(tmp_path, fake_cluster):
+    env, submitted = fake_cluster
+    conf = tmp_path / "conf/slurm.conf"
+    conf.parent.mkdir()
+    conf.write_text("command sbatch --partition=cpu   # comment\n"
+                    "option mem=* --mem=$0\noption mem=0\ndefault gpu=0\noption gpu=0\n"
+                    "option gpu=* --partition=gpu --gres=gpu:$0\n")
+    run(f"{UTILS}/slurm.pl --mem 2G JOB=1:2 log/c.JOB.log true", cwd=tmp_path, env=env)  # conf/slurm.conf found
+    run(f"{UTILS}/slurm.pl --config {conf} --gpu 2 --num-threads 2 log/d.log true", cwd=tmp_path, env=env)
+    first, second = submissions(submitted)
+    assert first.startswith("--partition=cpu ") and "--mem=2G" in first and "--gres" not in first
+    assert "--partition=gpu --gres=gpu:2" in second and "--array=1-1" in second
+    assert "cpus-per-task" not in second  # num_threads is not described in this config
+
+
+def test_cluster_runner_reports_failed_tasks(tmp_path, fake_cluster):
+    env, _ = fake_cluster
+    for runner in ("slurm.pl", "queue.pl"):
+        proc = run([str(UTILS / runner), "JOB=1:4", f"log/{runner}.JOB.log", "test", "JOB", "-ne", "3"],
+                   cwd=tmp_path, env=env, check=False)
+        assert proc.returncode == 1
+        assert f"{runner}: 1 / 4 failed, log is in log/{runner}.*.log" in proc.stderr
+        assert f"failed logs: log/{runner}.3.log" in proc.stderr
+        assert read(tmp_path / f"log/{runner}.3.log").splitlines()[-1].startswith("# Ended (code 1)")
+
+
+def test_cluster_runner_submission_failure_is_clear(tmp_path, fake_cluster):
+    env, _ = fake_cluster
+    env["FAKE_SUBMIT_FAIL"] = "1"
+    started = time.time()
+    proc = run(f"{UTILS}/slurm.pl JOB=1:2 log/f.JOB.log true", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 1
+    assert "slurm.pl: submitting to Slurm failed (sbatch exited with status 1)" in proc.stderr
+    assert "Invalid account" in proc.stderr and "log/q/f.sh" in proc.stderr
+    assert time.time() - started < 5  # did not wait for tasks that never started
+    proc = run(f"{UTILS}/queue.pl log/f.log true", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 1 and "no submit host" in proc.stderr
+
+
+def test_cluster_runner_notices_a_task_that_vanished(tmp_path, fake_cluster):
+    env, _ = fake_cluster
+    env.update(FAKE_SKIP_TASK="2", TFSPK_RUNNER_STATUS_INTERVAL="0.2")
+    proc = run(f"{UTILS}/slurm.pl JOB=1:3 log/v.JOB.log true", cwd=tmp_path, env=env, check=False, timeout=20)
+    assert proc.returncode == 1
+    assert "task 2 of job 4242 left no done marker" in proc.stderr
+    assert "1 / 3 failed" in proc.stderr and "failed logs: log/v.2.log" in proc.stderr
+
+
+@pytest.mark.parametrize("config_text, message", [
+    (None, "cannot read config file"),
+    ("option mem=* --mem\ncommand sbatch\n", "needs flags containing $0"),
+    ("option mem=* --mem=$0\n", "no 'command ...' line"),
+    ("command sbatch\nbogus line\n", "cannot parse 'bogus line'"),
+])
+def test_cluster_runner_bad_config(tmp_path, fake_cluster, config_text, message):
+    env, submitted = fake_cluster
+    conf = tmp_path / "bad.conf"
+    if config_text is not None:
+        conf.write_text(config_text)
+    proc = run(f"{UTILS}/slurm.pl --config {conf} log/b.log true", cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 1 and message in proc.stderr
+    assert "bad.conf" in proc.stderr
+    assert not submitted.exists()
+
+
+def test_cluster_runner_warns_about_options_the_config_does_not_describe(tmp_path, fake_cluster):
+    env, submitted = fake_cluster
+    proc = run(f"{UTILS}/queue.pl --foo 3 log/w.log true", cwd=tmp_path, env=env)
+    assert "ignoring --foo 3: not described in queue.pl's built-in default config" in proc.stderr
+    assert "foo" not in submissions(submitted)[0]
+
+
+def test_cluster_runner_task_failing_before_its_command(tmp_path, fake_cluster):
+    # A broken path.sh ends the job script early; the done marker still records the failure.
+    env, _ = fake_cluster
+    (tmp_path / "path.sh").write_text("exit 3\n")
+    started = time.time()
+    proc = run(f"{UTILS}/queue.pl JOB=1:2 log/e.JOB.log true", cwd=tmp_path, env=env, check=False, timeout=20)
+    assert proc.returncode == 1 and time.time() - started < 10
+    assert "2 / 2 failed" in proc.stderr
+    assert "task 1 failed before writing its log log/e.1.log" in proc.stderr

@@ -252,7 +252,12 @@ class LocalRunner:
         spec = self.spec
         log_path = spec.log_path(task_id)
         command = spec.command_for(task_id)
-        with open(log_path, "w") as log:
+        try:
+            log = open(log_path, "w")
+        except OSError as err:
+            sys.stderr.write(f"{spec.runner}: cannot write log file {log_path}: {err.strerror}\n")
+            return 1
+        with log:
             log.write(f"# {command}\n# Started at {date_string()}\n#\n")
             log.flush()
             started = time.time()
@@ -452,7 +457,8 @@ option gpu=* --gres=gpu:$0
         return [f"--array={spec.start}-{spec.end}{throttle}"]
 
     def output_flags(self, queue_log):
-        return [f"--output={queue_log}"]
+        # One file per task (%a): Slurm truncates the output file when a task starts.
+        return ["--output=" + re.sub(r"\.log$", "", queue_log) + ".%a.log"]
 
     def status_command(self, job_id):
         return ["squeue", "--noheader", "--jobs", job_id]
@@ -486,7 +492,7 @@ def queue_paths(spec):
     if spec.var is not None:
         base = re.sub(r"\.?" + re.escape(spec.var), "", base, count=1) or "job"
     stem = re.sub(r"\.[A-Za-z]{1,5}$", "", base)
-    queue_dir = os.path.join(log_dir, "q")
+    queue_dir = os.path.join(os.path.abspath(log_dir), "q")  # absolute: the scheduler may start elsewhere
     return queue_dir, os.path.join(queue_dir, stem + ".sh"), os.path.join(queue_dir, stem + ".log")
 
 
@@ -495,10 +501,14 @@ def job_script(spec, scheduler, marker_prefix):
     lines = [
         "#!/usr/bin/env bash",
         f"# Written by {spec.runner}: one array task per id {spec.start}..{spec.end}.",
+        f"task_id=${{{scheduler.task_id_variable}:-{spec.start}}}",
+        f'marker={shlex.quote(marker_prefix)}.$task_id',
+        "# The done marker holds the exit code; written on any exit the shell sees (not on kill -9:",
+        "# the runner then notices that the scheduler no longer lists the job).",
+        """trap 'code=$?; echo "${ret:-$code}" > "$marker.tmp" && mv -f "$marker.tmp" "$marker"' EXIT""",
         f"cd {shlex.quote(os.getcwd())} || exit 1",
         f"export PATH={shlex.quote(os.environ.get('PATH', ''))}",
         "[ -f ./path.sh ] && . ./path.sh",
-        f"task_id=${{{scheduler.task_id_variable}:-{spec.start}}}",
         "declare -a commands logs",
     ]
     for task_id in spec.task_ids:
@@ -507,7 +517,6 @@ def job_script(spec, scheduler, marker_prefix):
     lines += [
         'command=${commands[$task_id]:-}',
         'log=${logs[$task_id]:-}',
-        f'marker={shlex.quote(marker_prefix)}.$task_id',
         'if [ -z "$command" ]; then echo "$0: no command for task id $task_id" >&2; exit 1; fi',
         'mkdir -p "$(dirname "$log")"',
         '{ echo "# $command"; echo "# Running on $(hostname)"; echo "# Started at $(date)"; echo "#"; } > "$log"',
@@ -517,7 +526,6 @@ def job_script(spec, scheduler, marker_prefix):
         'time2=$(date +%s)',
         f'echo "# Accounting: time=$((time2 - time1)) threads={spec.num_threads}" >> "$log"',
         'echo "# Ended (code $ret) at $(date), elapsed time $((time2 - time1)) seconds" >> "$log"',
-        'echo $ret > "$marker.tmp" && mv "$marker.tmp" "$marker"',
         'exit $(( ret == 0 ? 0 : 1 ))',
     ]
     return "\n".join(lines) + "\n"
@@ -565,7 +573,13 @@ class ClusterRunner:
         except KeyboardInterrupt:
             self.cancel()
             raise
-        return [task_id for task_id in spec.task_ids if codes[task_id] != 0]
+        failed = [task_id for task_id in spec.task_ids if codes[task_id] != 0]
+        for task_id in failed:
+            if not os.path.exists(spec.log_path(task_id)):
+                sys.stderr.write(f"{spec.runner}: task {task_id} failed before writing its log "
+                                 f"{spec.log_path(task_id)}; see the job script {script} and the "
+                                 f"scheduler's output in {queue_dir}\n")
+        return failed
 
     def submit(self, command, script, queue_log):
         spec = self.spec
