@@ -1,0 +1,180 @@
+"""Shared machinery of the classification heads: class weights, cosines, scale, cross-entropy.
+
+Notation of docs/losses.md: embeddings x_i [N, D], class weights W [D, C] (column w_j),
+c_ij = cos(theta_ij) = x_i . w_j / (||x_i|| ||w_j||). The *scale* of an angular loss is either
+the feature norm ||x_i|| (seed 002 default: no feature normalisation, so scale * c_ij = x_i . w^_j)
+or a fixed s with normalised features (seed 001: s = 30).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import tensorflow as tf
+
+from tfspk.errors import ToolError
+from tfspk.losses.registry import SCALE_NORM, param, parse_params
+
+#: Cosines are clipped to [-1 + COS_EPS, 1 - COS_EPS] before arccos/sqrt (their slopes are
+#: infinite at +-1). 1e-6 is ~16 float32 ulps below 1, so the clip is representable.
+COS_EPS = 1e-6
+#: Floor of a squared norm: keeps x / ||x|| finite for tiny norms without biasing norms >= 1e-15
+#: (tf.math.l2_normalize's 1e-12 floor would distort a 1e-8 embedding).
+SQUARED_NORM_FLOOR = 1e-30
+
+
+def inverse_norm(tensor: tf.Tensor, axis: int) -> tf.Tensor:
+    """1 / ||tensor|| along ``axis`` (kept), guarded against zero."""
+    squared = tf.reduce_sum(tf.square(tensor), axis=axis, keepdims=True)
+    return tf.math.rsqrt(tf.maximum(squared, SQUARED_NORM_FLOOR))
+
+
+def safe_norm(tensor: tf.Tensor, axis: int) -> tf.Tensor:
+    """||tensor|| along ``axis`` (kept), with a finite gradient at 0."""
+    squared = tf.reduce_sum(tf.square(tensor), axis=axis, keepdims=True)
+    return tf.sqrt(tf.maximum(squared, SQUARED_NORM_FLOOR))
+
+
+def clip_cos(cos: tf.Tensor) -> tf.Tensor:
+    """Cosines clipped into the open interval where arccos and sqrt(1 - c^2) are smooth."""
+    return tf.clip_by_value(cos, -1.0 + COS_EPS, 1.0 - COS_EPS)
+
+
+def target_values(matrix: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """matrix[i, labels[i]] for every row: [N, C], [N] -> [N]."""
+    return tf.gather(matrix, labels, axis=1, batch_dims=1)
+
+
+def replace_target(matrix: tf.Tensor, labels: tf.Tensor, new_target: tf.Tensor) -> tf.Tensor:
+    """``matrix`` with entry (i, labels[i]) replaced by new_target[i]; other entries untouched."""
+    one_hot = tf.one_hot(labels, tf.shape(matrix)[1], dtype=matrix.dtype)
+    return matrix + one_hot * (new_target - target_values(matrix, labels))[:, None]
+
+
+def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Batch mean of -log softmax(logits)[i, y_i] (stable: log-sum-exp inside TF's op)."""
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
+@dataclasses.dataclass
+class NoParams:
+    """A loss without options."""
+
+    def validate(self, owner: str) -> None:
+        pass
+
+
+class Head(keras.layers.Layer):
+    """A classification head owning its class weights W [D, C].
+
+    ``loss, logits = head(embeddings, labels, step, margin=True)``; ``margin=False`` is the
+    validation mode (every margin and annealing off). ``logits`` are always the margin-free
+    logits (what accuracy should be measured on).
+    """
+
+    Params = NoParams
+    loss_name = "?"
+    aliases: tuple = ()
+
+    def __init__(self, num_classes: int, embedding_dim: int, params=None, name: str | None = None):
+        super().__init__(name=name or self.loss_name)
+        # step may be a Python int and margin a bool: let Keras pass them through untouched.
+        self._allow_non_tensor_positional_args = True
+        for what, value, low in (("num_classes", num_classes, 2), ("embedding_dim", embedding_dim, 1)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ToolError(f"loss '{self.loss_name}': {what} must be an integer >= {low}, got {value!r}")
+        self.num_classes = num_classes
+        self.embedding_dim = embedding_dim
+        self.params = parse_params(self.Params, params, f"loss '{self.loss_name}'")
+        self.kernel = self.add_weight(shape=(embedding_dim, num_classes), initializer="glorot_uniform",
+                                      name="kernel", dtype="float32")
+        self.built = True
+
+    def normalized_weights(self) -> tf.Tensor:
+        """Unit-norm class weights W^ [D, C] (used by MHE)."""
+        return self.kernel * inverse_norm(self.kernel, axis=0)
+
+    def _prepare(self, embeddings, labels):
+        embeddings = tf.convert_to_tensor(embeddings, dtype=tf.float32)
+        labels = tf.cast(tf.convert_to_tensor(labels), tf.int32)
+        if embeddings.shape.rank is not None and embeddings.shape.rank != 2:
+            raise ToolError(f"loss '{self.loss_name}': embeddings must be [batch, {self.embedding_dim}], "
+                            f"got shape {embeddings.shape}")
+        last = embeddings.shape[-1]
+        if last is not None and last != self.embedding_dim:
+            raise ToolError(f"loss '{self.loss_name}': embeddings have dimension {last}, the head was built "
+                            f"for {self.embedding_dim}")
+        return embeddings, labels
+
+    def call(self, embeddings, labels, step=0, margin=True):
+        embeddings, labels = self._prepare(embeddings, labels)
+        step = tf.convert_to_tensor(step)
+        return self.compute(embeddings, labels, step, bool(margin))
+
+    def compute(self, embeddings, labels, step, margin):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class CosineHead(Head):
+    """Base of the angular losses: cosines to normalised class weights times a scale."""
+
+    def scale_of(self, embeddings: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(cos [N, C], scale [N, 1] or scalar) for the configured scale (feature norm or fixed s)."""
+        scale_option = self._scale_option()
+        inv_x = inverse_norm(embeddings, axis=1)
+        # x^ . w^ as (x W) scaled by both inverse norms: an [N, C] product instead of normalising W.
+        cos = tf.matmul(embeddings * inv_x, self.kernel) * inverse_norm(self.kernel, axis=0)
+        if scale_option == SCALE_NORM:
+            scale = safe_norm(embeddings, axis=1)
+        else:
+            scale = tf.constant(scale_option, tf.float32)
+        return cos, scale
+
+    def _scale_option(self):
+        return self.params.scale
+
+    def compute(self, embeddings, labels, step, margin):
+        cos, scale = self.scale_of(embeddings)
+        logits = scale * cos
+        if not margin:
+            return cross_entropy(logits, labels), logits
+        return self.margin_loss(cos, scale, labels, step), logits
+
+    def margin_loss(self, cos, scale, labels, step):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class TargetMarginHead(CosineHead):
+    """Cross-entropy where only the target logit changes: z_iy = scale * psi_train(theta_iy).
+
+    Subclasses give psi as a function of the target cosine (``target_psi``); annealing (seed 002
+    eq. 8) is applied here, once, for all of them.
+    """
+
+    def target_psi(self, cos_target: tf.Tensor) -> tf.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def training_target(self, cos: tf.Tensor, labels: tf.Tensor, step) -> tf.Tensor:
+        """psi_train for each sample's target class (margin and annealing applied), [N]."""
+        cos_target = target_values(cos, labels)
+        return self.params.anneal_target(self.target_psi(cos_target), cos_target, step)
+
+    def training_logits(self, embeddings, labels, step) -> tf.Tensor:
+        """The logits the training loss uses (margin on the target column only); for tests/inspection."""
+        embeddings, labels = self._prepare(embeddings, labels)
+        cos, scale = self.scale_of(embeddings)
+        return scale * replace_target(cos, labels, self.training_target(cos, labels, step))
+
+    def margin_loss(self, cos, scale, labels, step):
+        margined = replace_target(cos, labels, self.training_target(cos, labels, step))
+        return cross_entropy(scale * margined, labels)
+
+
+@dataclasses.dataclass
+class ScaleParams:
+    """The scale option of every angular loss (seed 002 default: the feature norm)."""
+
+    scale: float | str = param("norm", "'norm': logits = ||x|| cos (no feature normalisation, seed 002); "
+                                       "a number s: logits = s cos with normalised features (seed 001)",
+                               kind="scale")
+

@@ -1,0 +1,177 @@
+"""Softmax and the target-logit margin family: modified softmax, A-Softmax, ArcSoftmax (AAM),
+AM-Softmax, combined (m1, m2, m3), DAM-Softmax and Real AM-Softmax.
+
+Formulas: docs/losses.md; sources cited per class (seed 000 slides, seed 001 Zhou et al.,
+seed 002 Liu, He, Liu).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import tensorflow as tf
+
+from tfspk.losses.annealing import AnnealingParams
+from tfspk.losses.base import (CosineHead, Head, NoParams, ScaleParams, TargetMarginHead, clip_cos,
+                               cross_entropy, target_values)
+from tfspk.losses.registry import param, register_loss, require
+
+
+# ----------------------------------------------------------------------------- psi functions
+
+def chebyshev_cos_multiple(cos: tf.Tensor, m: int) -> tf.Tensor:
+    """cos(m theta) as the Chebyshev polynomial T_m(cos theta), m in 1..4 (no arccos needed)."""
+    if m == 1:
+        return cos
+    sq = tf.square(cos)
+    if m == 2:
+        return 2.0 * sq - 1.0
+    if m == 3:
+        return (4.0 * sq - 3.0) * cos
+    if m == 4:
+        return (8.0 * sq - 8.0) * sq + 1.0
+    raise ValueError(f"Chebyshev form implemented for m in 1..4, got {m}")
+
+
+def asoftmax_psi(cos: tf.Tensor, m: int) -> tf.Tensor:
+    """psi(theta) = (-1)^k cos(m theta) - 2k, theta in [k pi/m, (k+1) pi/m] (seed 002 eq. 5).
+
+    k counts the thresholds j pi / m (j = 1..m-1) that theta exceeds, decided on the cosine
+    (theta > j pi/m  <=>  cos < cos(j pi/m)), so neither arccos nor floor() of a rounded
+    angle is involved. k carries no gradient (psi is continuous across the pieces).
+    """
+    k = tf.zeros_like(cos)
+    for j in range(1, m):
+        k += tf.cast(cos < math.cos(j * math.pi / m), cos.dtype)
+    sign = 1.0 - 2.0 * tf.math.floormod(k, 2.0)
+    return sign * chebyshev_cos_multiple(cos, m) - 2.0 * k
+
+
+def monotone_cos(angle: tf.Tensor) -> tf.Tensor:
+    """The monotone continuous extension of cos beyond pi: (-1)^k cos(t) - 2k, k = floor(t / pi).
+
+    Equals cos(t) on [0, pi]; the same construction as A-Softmax's psi (seed 002 eq. 5).
+    """
+    k = tf.stop_gradient(tf.floor(angle / math.pi))
+    sign = 1.0 - 2.0 * tf.math.floormod(k, 2.0)
+    return sign * tf.cos(angle) - 2.0 * k
+
+
+def arc_psi(cos: tf.Tensor, m2: float) -> tf.Tensor:
+    """cos(theta + m2) = c cos m2 - sqrt(1 - c^2) sin m2; beyond theta + m2 > pi the extension
+    -cos(theta + m2) - 2 keeps it monotone (docs/losses.md, ArcSoftmax row; seed 002 eq. 3 with m1=1)."""
+    cos = clip_cos(cos)
+    sin = tf.sqrt(1.0 - tf.square(cos))
+    shifted = cos * math.cos(m2) - sin * math.sin(m2)
+    # theta + m2 > pi  <=>  theta > pi - m2  <=>  cos < -cos(m2)
+    return tf.where(cos < -math.cos(m2), -shifted - 2.0, shifted)
+
+
+# ----------------------------------------------------------------------------- plain softmax
+
+@register_loss("softmax")
+class Softmax(Head):
+    """Plain softmax: z_ij = w_j . x_i + b_j, cross-entropy (seed 002 eq. 1). No margin, no scale."""
+
+    Params = NoParams
+
+    def __init__(self, num_classes, embedding_dim, params=None, name=None):
+        super().__init__(num_classes, embedding_dim, params, name)
+        self.bias = self.add_weight(shape=(num_classes,), initializer="zeros", name="bias", dtype="float32")
+
+    def compute(self, embeddings, labels, step, margin):
+        logits = tf.matmul(embeddings, self.kernel) + self.bias
+        return cross_entropy(logits, labels), logits
+
+
+# ----------------------------------------------------------------------------- modified softmax
+
+@dataclasses.dataclass
+class ModifiedSoftmaxParams(ScaleParams):
+    def validate(self, owner):
+        pass
+
+
+@register_loss("modified_softmax", "modsoftmax", "normface")
+class ModifiedSoftmax(CosineHead):
+    """z_ij = scale * cos(theta_ij), normalised weights, no bias (seed 002 eq. 2; A-Softmax m1 = 1)."""
+
+    Params = ModifiedSoftmaxParams
+
+    def margin_loss(self, cos, scale, labels, step):
+        return cross_entropy(scale * cos, labels)
+
+
+# ----------------------------------------------------------------------------- A-Softmax
+
+@dataclasses.dataclass
+class ASoftmaxParams(ScaleParams, AnnealingParams):
+    m1: int = param(4, "multiplicative angular margin m1 in {1, 2, 3, 4} (seed 002: 4)")
+    anneal_gamma: float = param(1e-5, "gamma of seed 002 eq. 8 (A-Softmax: 1e-5)")
+    anneal_lambda_0: float = param(10.0, "lambda_0 of seed 002 eq. 8 (A-Softmax: 10, the margin is never fully applied)")
+
+    ALIASES = {"margin": "m1", "m": "m1"}
+
+    def validate(self, owner):
+        require(self.m1 in (1, 2, 3, 4), owner, f"m1 must be 1, 2, 3 or 4, got {self.m1}")
+        self.validate_annealing(owner)
+
+
+@register_loss("asoftmax", "a_softmax", "sphereface")
+class ASoftmax(TargetMarginHead):
+    """A-Softmax: z_iy = scale * psi(theta_iy), psi = (-1)^k cos(m1 theta) - 2k (seed 002 eq. 3-5,
+    seed 001 eq. 3-4), annealed by seed 002 eq. 8."""
+
+    Params = ASoftmaxParams
+
+    def target_psi(self, cos_target):
+        return asoftmax_psi(cos_target, self.params.m1)
+
+
+# ----------------------------------------------------------------------------- ArcSoftmax / AAM
+
+@dataclasses.dataclass
+class ArcSoftmaxParams(ScaleParams, AnnealingParams):
+    m2: float = param(0.25, "additive angular margin m2 in radians, 0 <= m2 < pi (seed 002: 0.25-0.30)")
+    anneal_gamma: float = param(1e-5, "gamma of seed 002 eq. 8 (ArcSoftmax: 1e-5)")
+
+    ALIASES = {"margin": "m2", "m": "m2"}
+
+    def validate(self, owner):
+        require(0.0 <= self.m2 < math.pi, owner, f"m2 must be in [0, pi), got {self.m2}")
+        self.validate_annealing(owner)
+
+
+@register_loss("arcsoftmax", "aam", "aamsoftmax", "arcface")
+class ArcSoftmax(TargetMarginHead):
+    """ArcSoftmax / AAM-Softmax: z_iy = scale * cos(theta_iy + m2) (seed 002 eq. 3 with m1 = 1,
+    m3 = 0), monotone extension when theta + m2 > pi, annealed by seed 002 eq. 8."""
+
+    Params = ArcSoftmaxParams
+
+    def target_psi(self, cos_target):
+        return arc_psi(cos_target, self.params.m2)
+
+
+# ----------------------------------------------------------------------------- AM-Softmax
+
+@dataclasses.dataclass
+class AMSoftmaxParams(ScaleParams, AnnealingParams):
+    m3: float = param(0.2, "additive cosine margin m3, 0 <= m3 < 2 (seed 002 best: 0.2)")
+
+    ALIASES = {"margin": "m3", "m": "m3"}
+
+    def validate(self, owner):
+        require(0.0 <= self.m3 < 2.0, owner, f"m3 must be in [0, 2), got {self.m3}")
+        self.validate_annealing(owner)
+
+
+@register_loss("amsoftmax", "am", "cosface", "lmcl")
+class AMSoftmax(TargetMarginHead):
+    """AM-Softmax: z_iy = scale * (cos theta_iy - m3) (seed 002 eq. 3 with m1 = 1, m2 = 0;
+    seed 001 eq. 5-6), annealed by seed 002 eq. 8 (lambda_b 1000, gamma 1e-4, alpha 5, lambda_0 0)."""
+
+    Params = AMSoftmaxParams
+
+    def target_psi(self, cos_target):
+        return cos_target - self.params.m3
