@@ -1,0 +1,269 @@
+"""tfspk.data: speaker-balanced sampling (seed 002 sec. 4.2) and the input pipeline."""
+import collections
+
+import numpy as np
+import pytest
+
+from tfspk.data import (SpeakerBalancedSampler, TrialSet, iterate_batches, iterate_validation_batches,
+                        make_dataset, read_spk2int, tool_errors, validation_batches, write_spk2int)
+from tfspk.errors import ToolError
+from tfspk.io.ark import ArchiveWriter, read_rspecifier
+
+FEAT_DIM = 4
+
+
+def _utterance(utt_number, frames, dim=FEAT_DIM):
+    """Frame t of utterance u is [u, t, u + t, 1]: every row says where it came from."""
+    t = np.arange(frames, dtype=np.float32)
+    cols = [np.full(frames, utt_number, np.float32), t, utt_number + t, np.ones(frames, np.float32)]
+    return np.stack(cols[:dim] + [t] * max(0, dim - 4), axis=1)
+
+
+def make_data_dir(path, num_speakers=6, utts_per_speaker=5, lengths=None, num_archives=2, compress=False,
+                  dim_of_archive=None, write_frames=True):
+    """A data dir whose utterance k (sorted order) has ``lengths[k]`` frames; returns {utt: (spk, number)}."""
+    path.mkdir(parents=True, exist_ok=True)
+    utts = [(f"spk{s:02d}-utt{u:02d}", f"spk{s:02d}") for s in range(num_speakers) for u in range(utts_per_speaker)]
+    rng = np.random.default_rng(0)
+    lengths = lengths or list(rng.integers(30, 120, len(utts)))
+    info, scp_lines = {}, []
+    for archive in range(num_archives):
+        dim = (dim_of_archive or {}).get(archive, FEAT_DIM)
+        members = [(i, u) for i, u in enumerate(utts) if i % num_archives == archive]
+        with ArchiveWriter(f"ark,scp:{path}/raw.{archive}.ark,{path}/raw.{archive}.scp", compress=compress) as w:
+            for number, (utt, spk) in members:
+                w.write(utt, _utterance(number, int(lengths[number]), dim))
+                info[utt] = (spk, number, int(lengths[number]))
+        scp_lines += (path / f"raw.{archive}.scp").read_text().splitlines()
+    (path / "feats.scp").write_text("".join(line + "\n" for line in sorted(scp_lines)))
+    (path / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s in sorted(utts)))
+    if write_frames:
+        (path / "utt2num_frames").write_text("".join(f"{u} {info[u][2]}\n" for u in sorted(info)))
+    return info
+
+
+def _check_batch(feats, labels, sampler, info, min_frames, max_frames):
+    """Every row of the batch is a consecutive run of one utterance of the labelled speaker."""
+    int2spk = {i: s for s, i in sampler.spk2int.items()}
+    number2utt = {n: u for u, (_, n, _) in info.items()}
+    assert feats.dtype == np.float32 and labels.dtype == np.int32
+    batch, length, dim = feats.shape
+    assert batch == sampler.num_speakers and dim == FEAT_DIM and min_frames <= length <= max_frames
+    assert len(set(labels.tolist())) == batch  # distinct speakers
+    used = []
+    for row, label in zip(feats, labels):
+        utt = number2utt[int(row[0, 0])]
+        spk, _, frames = info[utt]
+        start = int(row[0, 1])
+        np.testing.assert_array_equal(row, _utterance(info[utt][1], frames)[start:start + length])
+        assert int2spk[int(label)] == spk
+        used.append(utt)
+    return used
+
+
+def test_batches_are_speaker_balanced_segments_of_the_right_utterances(tmp_path):
+    info = make_data_dir(tmp_path / "d")
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=20, max_frames=40, seed=3,
+                                     num_valid_utts=3)
+    assert sampler.feat_dim == FEAT_DIM
+    assert sampler.spk2int == {f"spk{s:02d}": s for s in range(6)}
+    used = collections.Counter()
+    for step in range(30):
+        feats, labels = sampler.batch(step)
+        used.update(_check_batch(feats, labels, sampler, info, 20, 40))
+    assert not set(used) & set(sampler.valid_utts)
+    assert len(sampler.valid_utts) == 3
+
+
+def test_plan_draws_are_uniform(tmp_path):
+    """Lengths uniform on [min, max]; speakers uniform; offsets cover [0, n - L]."""
+    make_data_dir(tmp_path / "d", num_speakers=8, lengths=[100] * 40)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=2, min_frames=10, max_frames=13, seed=0,
+                                     num_valid_utts=0)
+    plans = [sampler.plan(step) for step in range(4000)]
+    lengths = collections.Counter(p.length for p in plans)
+    assert sorted(lengths) == [10, 11, 12, 13]
+    assert all(abs(n / 4000 - 0.25) < 0.03 for n in lengths.values())
+    speakers = np.bincount(np.concatenate([p.labels for p in plans]), minlength=8) / 8000
+    np.testing.assert_allclose(speakers, 1 / 8, atol=0.02)
+    short = [p.offsets for p in plans if p.length == 10]
+    offsets = np.concatenate(short)
+    assert offsets.min() == 0 and offsets.max() == 90
+
+
+def test_segments_come_only_from_long_enough_utterances(tmp_path):
+    # Speaker 0 has one long utterance; its short ones must never be used for long segments.
+    lengths = [50, 12, 12, 12] + [60] * 12
+    info = make_data_dir(tmp_path / "d", num_speakers=4, utts_per_speaker=4, lengths=lengths)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=10, max_frames=40,
+                                     num_valid_utts=0)
+    for step in range(40):
+        plan = sampler.plan(step)
+        for utt, offset in zip(plan.utts, plan.offsets):
+            assert offset + plan.length <= info[utt][2]
+            if plan.length > 12:
+                assert utt != "spk00-utt01"
+
+
+def test_reproducible_and_resumable(tmp_path):
+    make_data_dir(tmp_path / "d")
+    opts = dict(num_speakers=3, min_frames=20, max_frames=30, num_valid_utts=2)
+    first = SpeakerBalancedSampler(tmp_path / "d", seed=7, **opts)
+    again = SpeakerBalancedSampler(tmp_path / "d", seed=7, **opts)
+    other = SpeakerBalancedSampler(tmp_path / "d", seed=8, **opts)
+    assert first.valid_utts == again.valid_utts
+    with iterate_batches(first, start_step=0, num_steps=6, num_threads=3, prefetch=4) as run:
+        from_zero = list(run)
+    with iterate_batches(again, start_step=4, num_steps=2, num_threads=2) as run:
+        resumed = list(run)
+    for (fa, la), (fb, lb) in zip(from_zero[4:], resumed):
+        np.testing.assert_array_equal(fa, fb)
+        np.testing.assert_array_equal(la, lb)
+    assert any(not np.array_equal(first.batch(s)[1], other.batch(s)[1]) for s in range(5))
+
+
+def test_compressed_archives_read_by_offset(tmp_path):
+    make_data_dir(tmp_path / "d", compress=True)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=3, min_frames=20, max_frames=30,
+                                     num_valid_utts=0)
+    whole = dict(read_rspecifier(f"scp:{tmp_path}/d/feats.scp"))
+    plan = sampler.plan(5)
+    feats, _ = sampler.load(plan)
+    for row, utt, offset in zip(feats, plan.utts, plan.offsets):
+        np.testing.assert_array_equal(row, whole[utt][offset:offset + plan.length])
+
+
+def test_validation_batches_fixed_and_cover_held_out(tmp_path):
+    info = make_data_dir(tmp_path / "d", utts_per_speaker=6)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=3, min_frames=20, max_frames=50,
+                                     num_valid_utts=7)
+    with iterate_validation_batches(sampler, batch_size=3) as run:
+        batches = list(run)
+    again = list(validation_batches(sampler, batch_size=3).as_numpy_iterator())
+    assert [b[0].shape[0] for b in batches] == [3, 3, 1]
+    seen = []
+    for (feats, labels), (feats2, labels2) in zip(batches, again):
+        np.testing.assert_array_equal(feats, feats2)
+        np.testing.assert_array_equal(labels, labels2)
+        for row, label in zip(feats, labels):
+            utt = next(u for u, v in info.items() if v[1] == int(row[0, 0]))
+            assert sampler.spk2int[info[utt][0]] == label
+            seen.append(utt)
+    assert sorted(seen) == sampler.valid_utts
+    # each batch is cropped to min(max_frames, its shortest utterance)
+    by_len = sorted(sampler.valid_utts, key=lambda u: (info[u][2], u))
+    for index, (feats, _) in enumerate(batches):
+        group = by_len[3 * index:3 * index + 3]
+        assert feats.shape[1] == min(50, min(info[u][2] for u in group))
+
+
+def test_make_dataset_matches_sampler_and_reraises_tool_errors(tmp_path):
+    make_data_dir(tmp_path / "d")
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=3, min_frames=20, max_frames=30,
+                                     num_valid_utts=0)
+    dataset = make_dataset(sampler, start_step=2, num_steps=3, num_threads=2)
+    assert dataset.element_spec[0].shape.as_list() == [3, None, FEAT_DIM]
+    for step, (feats, labels) in enumerate(dataset.as_numpy_iterator(), 2):
+        want_feats, want_labels = sampler.batch(step)
+        np.testing.assert_array_equal(feats, want_feats)
+        np.testing.assert_array_equal(labels, want_labels)
+    (tmp_path / "d" / "raw.0.ark").write_bytes(b"")  # archives vanish under the running trainer
+    with pytest.raises(ToolError, match="beyond the end|raw.0.ark"):
+        with tool_errors(sampler):
+            for _ in make_dataset(sampler, num_steps=20, num_threads=2):
+                pass
+
+
+def test_spk2int_round_trip(tmp_path):
+    write_spk2int(tmp_path / "spk2int", {"b": 1, "a": 0})
+    assert (tmp_path / "spk2int").read_text() == "a 0\nb 1\n"
+    assert read_spk2int(tmp_path / "spk2int") == {"a": 0, "b": 1}
+    (tmp_path / "bad").write_text("a 0\nb 2\n")
+    with pytest.raises(ToolError, match="0..1"):
+        read_spk2int(tmp_path / "bad")
+
+
+# ------------------------------------------------------------------------------------------- errors
+def test_missing_utt2num_frames(tmp_path):
+    make_data_dir(tmp_path / "d", write_frames=False)
+    with pytest.raises(ToolError, match="utt2num_frames does not exist.*prepare_feats_for_egs"):
+        SpeakerBalancedSampler(tmp_path / "d", num_speakers=2, min_frames=20, max_frames=30, num_valid_utts=0)
+
+
+def test_key_mismatch_names_files_and_keys(tmp_path):
+    make_data_dir(tmp_path / "d")
+    lines = (tmp_path / "d" / "utt2spk").read_text().splitlines()
+    (tmp_path / "d" / "utt2spk").write_text("\n".join(lines[1:] + ["spk99-x spk99"]) + "\n")
+    with pytest.raises(ToolError, match=r"1 key\(s\) of .*feats.scp missing from .*utt2spk \('spk00-utt00'\).*"
+                                        r"1 key\(s\) of .*utt2spk missing .*'spk99-x'"):
+        SpeakerBalancedSampler(tmp_path / "d", num_speakers=2, min_frames=20, max_frames=30, num_valid_utts=0)
+
+
+def test_archives_of_different_dimension_at_start(tmp_path):
+    make_data_dir(tmp_path / "d", dim_of_archive={1: 5})
+    with pytest.raises(ToolError, match="different dimensions: dim 4 in .*raw.0.ark.*dim 5 in .*raw.1.ark"):
+        SpeakerBalancedSampler(tmp_path / "d", num_speakers=2, min_frames=20, max_frames=30, num_valid_utts=0)
+
+
+def test_wrong_dimension_in_an_unchecked_archive_caught_per_batch(tmp_path):
+    # 60 archives of one utterance each: the start-up check reads 50, the last one has 5 columns.
+    make_data_dir(tmp_path / "d", num_speakers=6, utts_per_speaker=10, lengths=[60] * 60, num_archives=60,
+                  dim_of_archive={59: 5})
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=6, min_frames=20, max_frames=30,
+                                     num_valid_utts=0)
+    step = next(s for s in range(1000) if "spk05-utt09" in sampler.plan(s).utts)
+    with pytest.raises(ToolError, match=r"'spk05-utt09' \(.*raw.59.ark:\d+\) has features of shape \(60, 5\), "
+                                        r"expected dimension 4"):
+        sampler.batch(step)
+
+
+def test_too_few_speakers_with_long_utterances(tmp_path):
+    lengths = [100] * 10 + [30] * 20
+    make_data_dir(tmp_path / "d", lengths=lengths)
+    with pytest.raises(ToolError, match="only 2 speakers have a training utterance of at least max_frames=50 .*"
+                                        "num_speakers=3 .*--num-speakers or --max-frames"):
+        SpeakerBalancedSampler(tmp_path / "d", num_speakers=3, min_frames=20, max_frames=50, num_valid_utts=0)
+
+
+def test_no_utterance_long_enough(tmp_path):
+    make_data_dir(tmp_path / "d", lengths=[30] * 30)
+    with pytest.raises(ToolError, match="no utterance has min_frames=200 frames .*longest has 30"):
+        SpeakerBalancedSampler(tmp_path / "d", num_speakers=2)
+    with pytest.raises(ToolError, match="only 0 speakers .*max_frames=400"):
+        SpeakerBalancedSampler(tmp_path / "d", num_speakers=2, min_frames=20, num_valid_utts=0)
+
+
+def test_too_many_validation_utterances(tmp_path):
+    make_data_dir(tmp_path / "d", num_speakers=3, utts_per_speaker=2, lengths=[100] * 6)
+    with pytest.raises(ToolError, match="only 3 utterances .*num_valid_utts=1000 .*--num-valid-utts"):
+        SpeakerBalancedSampler(tmp_path / "d", num_speakers=2, min_frames=20, max_frames=30)
+
+
+@pytest.mark.parametrize("opts, message", [(dict(min_frames=50, max_frames=40), "larger than max_frames"),
+                                           (dict(num_speakers=0), "num_speakers must be an integer >= 1"),
+                                           (dict(seed=-1), "seed must be")])
+def test_impossible_options(tmp_path, opts, message):
+    make_data_dir(tmp_path / "d")
+    options = dict(num_speakers=2, min_frames=20, max_frames=30, num_valid_utts=0)
+    options.update(opts)
+    with pytest.raises(ToolError, match=message):
+        SpeakerBalancedSampler(tmp_path / "d", **options)
+
+
+def test_trial_set(tmp_path):
+    info = make_data_dir(tmp_path / "d", num_speakers=2, utts_per_speaker=2, lengths=[40, 50, 60, 70])
+    (tmp_path / "d" / "trials").write_text("spk00-utt00 spk00-utt01 target\nspk00-utt00 spk01-utt00 nontarget\n")
+    trials = TrialSet(tmp_path / "d", feat_dim=FEAT_DIM)
+    assert trials.trials == [("spk00-utt00", "spk00-utt01"), ("spk00-utt00", "spk01-utt00")]
+    assert trials.is_target.tolist() == [True, False]
+    batches = list(trials.batches(batch_size=2, max_frames=45))
+    assert [keys for keys, _ in batches] == [["spk00-utt00", "spk00-utt01"], ["spk01-utt00"]]
+    keys, feats = batches[0]
+    assert feats.shape == (2, 40, FEAT_DIM)
+    start = (50 - 40) // 2
+    np.testing.assert_array_equal(feats[1], _utterance(info["spk00-utt01"][1], 50)[start:start + 40])
+    with pytest.raises(ToolError, match="dimension 4, the network expects 30"):
+        TrialSet(tmp_path / "d", feat_dim=30)
+    (tmp_path / "d" / "trials").write_text("spk00-utt00 nobody target\nspk00-utt00 spk01-utt00 nontarget\n")
+    with pytest.raises(ToolError, match="1 utterance.*'nobody'"):
+        TrialSet(tmp_path / "d")

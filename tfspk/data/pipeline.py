@@ -1,0 +1,141 @@
+"""Feeding batches to TensorFlow: reader threads, bounded prefetch, tf.data wrapper.
+
+Batches are built by a thread pool (archive reads and decompression release the GIL for most of
+their time) and handed out strictly in step order, so the stream is reproducible whatever the
+thread timing. At most ``prefetch`` batches are in flight: memory is bounded by
+``prefetch * num_speakers * max_frames * feat_dim * 4`` bytes whatever the corpus size.
+"""
+from __future__ import annotations
+
+import collections
+import contextlib
+import itertools
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from tfspk.errors import ToolError
+
+
+class OrderedPrefetcher:
+    """Iterator over ``load(item)`` for the items of ``items``, computed by ``num_threads`` threads,
+    at most ``prefetch`` ahead, returned in order. Errors of a load are raised by ``next`` at its turn."""
+
+    def __init__(self, items, load, num_threads: int = 4, prefetch: int = 8):
+        if num_threads < 1 or prefetch < 1:
+            raise ToolError(f"num_threads and prefetch must be >= 1, got {num_threads} and {prefetch}")
+        self._items = iter(items)
+        self._load = load
+        self._prefetch = prefetch
+        self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="tfspk-data")
+        self._pending = collections.deque()
+        self._fill()
+
+    def _fill(self):
+        while len(self._pending) < self._prefetch:
+            item = next(self._items, _END)
+            if item is _END:
+                return
+            self._pending.append(self._pool.submit(self._load, item))
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if not self._pending:
+            self.close()
+            raise StopIteration
+        future = self._pending.popleft()
+        try:
+            result = future.result()
+        except BaseException:
+            self.close()
+            raise
+        self._fill()
+        return result
+
+    def close(self):
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        with contextlib.suppress(Exception):
+            self.close()
+
+
+_END = object()
+
+
+def iterate_batches(sampler, start_step: int = 0, num_steps: int | None = None, num_threads: int = 4,
+                    prefetch: int = 8) -> OrderedPrefetcher:
+    """numpy batches (feats [B, L, F] float32, labels [B] int32) of steps start_step, start_step+1, ...
+
+    Endless unless ``num_steps`` is given. Raises ToolError (bad archive, wrong dimension) directly.
+    Resuming at step k gives the same batches as an uninterrupted run from step 0 (see sampler).
+    """
+    steps = itertools.count(start_step) if num_steps is None else range(start_step, start_step + num_steps)
+    return OrderedPrefetcher(steps, sampler.batch, num_threads, prefetch)
+
+
+def iterate_validation_batches(sampler, batch_size: int = 64, num_threads: int = 4,
+                               prefetch: int = 4) -> OrderedPrefetcher:
+    """The held-out validation set as numpy batches; the same batches every call."""
+    return OrderedPrefetcher(sampler.validation_plans(batch_size), sampler.load, num_threads, prefetch)
+
+
+def _signature(sampler, batch_size):
+    import tensorflow as tf
+    return (tf.TensorSpec([batch_size, None, sampler.feat_dim], tf.float32), tf.TensorSpec([batch_size], tf.int32))
+
+
+def _dataset_from(sampler, make_iterator, batch_size, prefetch):
+    import tensorflow as tf
+
+    def generate():
+        try:
+            with make_iterator() as batches:
+                yield from batches
+        except ToolError as err:
+            sampler.last_error = err  # tf.data turns it into an OpError; tool_errors() restores it
+            raise
+
+    dataset = tf.data.Dataset.from_generator(generate, output_signature=_signature(sampler, batch_size))
+    return dataset.prefetch(prefetch)
+
+
+def make_dataset(sampler, start_step: int = 0, num_steps: int | None = None, num_threads: int = 4,
+                 prefetch: int = 8):
+    """tf.data.Dataset of (feats [num_speakers, None, feat_dim] float32, labels [num_speakers] int32).
+
+    Iterate it inside ``with tool_errors(sampler):`` so a bad archive surfaces as the ToolError.
+    """
+    return _dataset_from(sampler, lambda: iterate_batches(sampler, start_step, num_steps, num_threads, prefetch),
+                         sampler.num_speakers, 2)
+
+
+def validation_batches(sampler, batch_size: int = 64, num_threads: int = 4):
+    """tf.data.Dataset of the validation batches (the last one may be smaller: batch dim is None)."""
+    return _dataset_from(sampler, lambda: iterate_validation_batches(sampler, batch_size, num_threads),
+                         None, 2)
+
+
+@contextlib.contextmanager
+def tool_errors(sampler):
+    """Re-raise the sampler's ToolError when tf.data reports a failed generator."""
+    import tensorflow as tf
+    sampler.last_error = None
+    try:
+        yield
+    except tf.errors.OpError:
+        if sampler.last_error is not None:
+            raise sampler.last_error from None
+        raise
+
