@@ -1,0 +1,25 @@
+"""tfspk-ivector-copy-plda: Kaldi ivector-copy-plda (copy, optionally smoothing the within-class covariance)."""
+from tfspk import cli
+from tfspk.backend import plda
+
+USAGE = """tfspk-ivector-copy-plda [options] <plda-in> <plda-out>
+e.g.: tfspk-ivector-copy-plda --smoothing=0.1 plda plda.smooth0.1"""
+
+
+def _main(argv):
+    parser = cli.KaldiArgumentParser(USAGE, description="Copy a PLDA model, possibly adding --smoothing times the "
+                                     "between-class covariance to the within-class covariance.")
+    parser.add_argument("--smoothing", type=float, default=0.0,
+                        help="factor used in smoothing within-class covariance (default: 0.0)")
+    cli.add_bool(parser, "--binary", True, "write output in binary mode")
+    parser.add_argument("plda_rxfilename")
+    parser.add_argument("plda_wxfilename")
+    args = parser.parse_args(argv)
+    model = plda.Plda.read(args.plda_rxfilename)
+    if args.smoothing != 0.0:
+        model = model.smoothed(args.smoothing)
+    model.write(args.plda_wxfilename, binary=args.binary)
+
+
+def main():
+    cli.run_tool(_main)
