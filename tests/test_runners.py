@@ -132,6 +132,21 @@ def test_run_pl_log_dir_not_writable(tmp_path):
         log_dir.chmod(0o755)
 
 
+def test_run_pl_sigterm_stops_every_process_of_the_jobs(tmp_path):
+    import subprocess
+    command = [str(UTILS / "run.pl"), "JOB=1:2", "log/s.JOB.log", "sleep", "1", "|", "cat", ";", "touch", "late.JOB"]
+    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 10
+    while not ((tmp_path / "log/s.1.log").exists() and (tmp_path / "log/s.2.log").exists()) and time.time() < deadline:
+        time.sleep(0.02)  # both jobs started (a loaded machine may take a while)
+    process.terminate()
+    _, stderr = process.communicate(timeout=10)
+    assert process.returncode == 130 and "run.pl: interrupted" in stderr
+    assert read(tmp_path / "log/s.1.log").splitlines()[-1].startswith("# Ended (code 143; signal 15)")
+    time.sleep(1.0)
+    assert not list(tmp_path.glob("late.*"))  # the rest of each job did not run on
+
+
 def test_run_pl_help_and_no_arguments():
     proc = run(f"{UTILS}/run.pl --help", check=False)
     assert proc.returncode == 0 and "usage: run.pl" in proc.stderr
@@ -324,3 +339,15 @@ def test_cluster_runner_task_failing_before_its_command(tmp_path, fake_cluster):
     assert proc.returncode == 1 and time.time() - started < 10
     assert "2 / 2 failed" in proc.stderr
     assert "task 1 failed before writing its log log/e.1.log" in proc.stderr
+
+
+@pytest.mark.parametrize("runner", ["slurm.pl", "queue.pl"])
+def test_shipped_example_config_is_the_built_in_default(tmp_path, fake_cluster, runner):
+    # The documented utils/<scheduler>.conf must give the same submission as no config at all.
+    env, submitted = fake_cluster
+    example = UTILS / ("slurm.conf" if runner == "slurm.pl" else "queue.conf")
+    options = "--mem 3G --num-threads 2 --gpu 1 --max-jobs-run 3 --time 2:00:00 JOB=1:2"
+    run(f"{UTILS}/{runner} {options} log/a.JOB.log true", cwd=tmp_path, env=env)
+    run(f"{UTILS}/{runner} --config {example} {options} log/a.JOB.log true", cwd=tmp_path, env=env)
+    built_in, from_file = submissions(submitted)
+    assert built_in == from_file

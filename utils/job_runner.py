@@ -264,8 +264,10 @@ class LocalRunner:
             with self.lock:
                 if self.stopping:
                     return 130
+                # Own process group, so that stop() reaches every process of a pipeline.
                 process = subprocess.Popen(["bash", "-c", "set -o pipefail\n" + command],
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
+                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True)
                 self.processes.add(process)
             code = process.wait()
             with self.lock:
@@ -280,7 +282,10 @@ class LocalRunner:
         with self.lock:
             self.stopping = True
             for process in self.processes:
-                process.terminate()
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except OSError:
+                    pass  # already gone
 
     def run(self):
         spec = self.spec
@@ -654,8 +659,11 @@ class ClusterRunner:
     def cancel(self):
         if self.job_id is not None:
             sys.stderr.write(f"{self.spec.runner}: interrupted; cancelling job {self.job_id}\n")
-            subprocess.run(self.scheduler.cancel_command(self.job_id), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL)
+            try:
+                subprocess.run(self.scheduler.cancel_command(self.job_id), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, timeout=60)
+            except (OSError, subprocess.TimeoutExpired) as err:
+                sys.stderr.write(f"{self.spec.runner}: could not cancel job {self.job_id}: {err}\n")
 
 
 SCHEDULERS = {"queue.pl": GridEngine, "slurm.pl": Slurm}
