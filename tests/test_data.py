@@ -212,7 +212,7 @@ def test_wrong_dimension_in_an_unchecked_archive_caught_per_batch(tmp_path):
     sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=6, min_frames=20, max_frames=30,
                                      num_valid_utts=0)
     step = next(s for s in range(1000) if "spk05-utt09" in sampler.plan(s).utts)
-    with pytest.raises(ToolError, match=r"'spk05-utt09' \(.*raw.59.ark:\d+\) has features of shape \(60, 5\), "
+    with pytest.raises(ToolError, match=r"'spk05-utt09' \(.*raw.59.ark:\d+\) has features of shape \(60 x 5\), "
                                         r"expected dimension 4"):
         sampler.batch(step)
 
@@ -267,3 +267,24 @@ def test_trial_set(tmp_path):
     (tmp_path / "d" / "trials").write_text("spk00-utt00 nobody target\nspk00-utt00 spk01-utt00 nontarget\n")
     with pytest.raises(ToolError, match="1 utterance.*'nobody'"):
         TrialSet(tmp_path / "d")
+
+
+@pytest.mark.parametrize("compress, method, dtype", [(False, "auto", np.float32), (True, "speech-feature", np.float32),
+                                                      (True, "2byte-auto", np.float32), (False, "auto", np.float64)])
+def test_segment_reader_equals_slice_of_whole_matrix(tmp_path, compress, method, dtype):
+    from tfspk.data.segments import SegmentReader
+    from tfspk.io.ark import RandomAccessReader
+    rng = np.random.default_rng(4)
+    mats = {f"u{i}": (rng.normal(size=(n, 7)) * 3).astype(dtype) for i, n in enumerate([50, 9, 120])}
+    with ArchiveWriter(f"ark,scp:{tmp_path}/a.ark,{tmp_path}/a.scp", compress=compress,
+                       compression_method=method) as writer:
+        for key, mat in mats.items():
+            writer.write(key, mat)
+    reader = RandomAccessReader(tmp_path / "a.scp")
+    segments = SegmentReader(reader)
+    for key in mats:
+        whole = reader[key]
+        for offset, length in [(0, 5), (3, 6), (len(whole) - 4, 4), (len(whole) - 2, 5)]:
+            rows, num_rows, num_cols = segments.read(key, offset, length)
+            assert (num_rows, num_cols) == whole.shape and rows.dtype == np.float32
+            np.testing.assert_array_equal(rows, whole[offset:offset + length].astype(np.float32))

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tfspk.errors import ToolError
+from tfspk.data.segments import SegmentReader
 from tfspk.io.ark import RandomAccessReader
 from tfspk.io.table import read_utt2num_frames, read_utt2spk, write_table, read_table
 
@@ -128,6 +129,7 @@ class SpeakerBalancedSampler:
         _require_file(frames_path, "the sampler needs utterance lengths: run steps/prepare_feats_for_egs.sh "
                                    "(or utils/data/get_utt2num_frames.sh) on the data dir")
         self.reader = RandomAccessReader(self.feats_scp)
+        self.segments = SegmentReader(self.reader)
         utt2spk = read_utt2spk(utt2spk_path)
         utt2num_frames = read_utt2num_frames(frames_path)
         check_same_keys(self.feats_scp, self.reader.keys(), utt2spk_path, utt2spk.keys())
@@ -229,14 +231,15 @@ class SpeakerBalancedSampler:
     # -------------------------------------------------------------------------------------- loading
     def read_segment(self, utt: str, offset: int, length: int) -> np.ndarray:
         """Frames [offset, offset + length) of ``utt`` as float32, checking dimension and length."""
-        matrix = self.reader[utt]
-        if matrix.ndim != 2 or matrix.shape[1] != self.feat_dim:
+        rows, num_rows, num_cols = self.segments.read(utt, offset, length)
+        if num_cols != self.feat_dim:
+            shape = f"{num_rows} x {num_cols}" if num_cols >= 0 else "not a matrix"
             raise ToolError(f"{self.feats_scp}: utterance '{utt}' ({self.reader.location(utt)}) has features of "
-                            f"shape {matrix.shape}, expected dimension {self.feat_dim} like the other archives")
-        if matrix.shape[0] < offset + length:
-            raise ToolError(f"{self.feats_scp}: utterance '{utt}' has {matrix.shape[0]} frames but utt2num_frames "
+                            f"shape ({shape}), expected dimension {self.feat_dim} like the other archives")
+        if num_rows < offset + length:
+            raise ToolError(f"{self.feats_scp}: utterance '{utt}' has {num_rows} frames but utt2num_frames "
                             f"says {self._utt2num_frames[utt]}; regenerate utt2num_frames")
-        return np.asarray(matrix[offset:offset + length], dtype=np.float32)
+        return rows
 
     def load(self, plan: BatchPlan) -> tuple[np.ndarray, np.ndarray]:
         feats = np.stack([self.read_segment(u, int(o), plan.length) for u, o in zip(plan.utts, plan.offsets)])
