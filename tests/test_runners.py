@@ -134,10 +134,10 @@ def test_run_pl_log_dir_not_writable(tmp_path):
 
 def test_run_pl_sigterm_stops_every_process_of_the_jobs(tmp_path):
     import subprocess
-    command = [str(UTILS / "run.pl"), "JOB=1:2", "log/s.JOB.log", "sleep", "1", "|", "cat", ";", "touch", "late.JOB"]
+    command = [str(UTILS / "run.pl"), "JOB=1:2", "log/s.JOB.log", "touch", "started.JOB", ";", "sleep", "1", "|", "cat", ";", "touch", "late.JOB"]
     process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 10
-    while not ((tmp_path / "log/s.1.log").exists() and (tmp_path / "log/s.2.log").exists()) and time.time() < deadline:
+    while len(list(tmp_path.glob("started.*"))) < 2 and time.time() < deadline:
         time.sleep(0.02)  # both jobs started (a loaded machine may take a while)
     process.terminate()
     _, stderr = process.communicate(timeout=10)
@@ -351,3 +351,15 @@ def test_shipped_example_config_is_the_built_in_default(tmp_path, fake_cluster, 
     run(f"{UTILS}/{runner} --config {example} {options} log/a.JOB.log true", cwd=tmp_path, env=env)
     built_in, from_file = submissions(submitted)
     assert built_in == from_file
+
+
+def test_gridengine_style_flags(tmp_path, fake_cluster):
+    # -pe smp N: passed to qsub as given (instead of the config's num_threads line); for Slurm it
+    # becomes --num-threads; -V means "export the environment" to qsub only (sbatch -V is --version).
+    env, submitted = fake_cluster
+    run(f"{UTILS}/queue.pl -V -pe mpi 4 log/g.log true", cwd=tmp_path, env=env)
+    run(f"{UTILS}/slurm.pl -V -pe mpi 4 log/g.log true", cwd=tmp_path, env=env)
+    queue_line, slurm_line = submissions(submitted)
+    assert " -V -pe mpi 4 " in queue_line and "smp" not in queue_line
+    assert "--cpus-per-task=4" in slurm_line and " -pe " not in slurm_line and " -V " not in slurm_line
+    assert "threads=4" in read(tmp_path / "log/g.log")

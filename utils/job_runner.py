@@ -54,6 +54,7 @@ class JobSpec:
         self.runner = runner
         self.options = {}          # long options, name with underscores -> value (string)
         self.scheduler_flags = []  # single-dash options given verbatim for qsub/sbatch
+        self.gridengine_flags = []  # -V and -pe ENV N: meaningful to qsub only
         self.var = None            # e.g. "JOB"
         self.start = 1
         self.end = 1
@@ -152,10 +153,10 @@ def parse_command_line(runner, argv):
                 del args[:2]
             _set_option(spec, name.replace("-", "_"), value)
         elif arg == "-V":
-            spec.scheduler_flags.append(arg)
+            spec.gridengine_flags.append(arg)
             del args[0]
         elif arg == "-pe" and len(args) >= 3:  # GridEngine parallel environment: -pe smp 4
-            spec.scheduler_flags += args[:3]
+            spec.gridengine_flags += args[:3]
             _set_option(spec, "num_threads", args[2])
             del args[:3]
         elif arg.startswith("-") and len(arg) > 1:
@@ -382,6 +383,7 @@ class Scheduler:
     default_config = ""
     config_path = ""
     handles_max_jobs_in_array = False
+    accepts_gridengine_flags = False
 
     def array_flags(self, spec):
         raise NotImplementedError
@@ -407,6 +409,7 @@ class GridEngine(Scheduler):
     name = "GridEngine"
     task_id_variable = "SGE_TASK_ID"
     config_path = "conf/queue.conf"
+    accepts_gridengine_flags = True
     default_config = """\
 command qsub -v PATH -cwd -S /bin/bash -j y
 option mem=* -l mem_free=$0,ram_free=$0
@@ -550,12 +553,19 @@ class ClusterRunner:
 
     def submit_command(self, config, script, queue_log):
         spec = self.spec
-        skip = {"config"} | ({"max_jobs_run"} if self.scheduler.handles_max_jobs_in_array else set())
+        skip = {"config"}
+        if self.scheduler.handles_max_jobs_in_array:
+            skip.add("max_jobs_run")
+        native_flags = []
+        if self.scheduler.accepts_gridengine_flags:
+            native_flags = spec.gridengine_flags
+            if "-pe" in native_flags:
+                skip.add("num_threads")  # the user's own -pe replaces the config's num_threads line
         flags, unknown = config.flags_for(spec.options, skip=skip)
         for name in unknown:
             sys.stderr.write(f"{spec.runner}: warning: ignoring --{name.replace('_', '-')} "
                              f"{spec.options.get(name, config.defaults.get(name))}: not described in {config.source}\n")
-        return (config.command + flags + spec.scheduler_flags + self.scheduler.output_flags(queue_log)
+        return (config.command + flags + native_flags + spec.scheduler_flags + self.scheduler.output_flags(queue_log)
                 + self.scheduler.array_flags(spec) + [script])
 
     def run(self):
