@@ -1,0 +1,350 @@
+"""The experiment config: one YAML file per experiment, typed keys with documented defaults.
+
+Every key is a field of a dataclass below; its ``doc`` metadata is the documentation that
+``tfspk-train --print-config`` prints as a comment. Loading is strict: an unknown key or a value
+of the wrong type is a :class:`ToolError` naming the key and the valid ones. Any key can be
+overridden from the command line with ``--set section.key=value`` (the value is parsed as YAML).
+
+Three sections are open-ended and checked against the component they configure:
+``nnet`` holds the keyword arguments of :func:`tfspk.nnet.build_xvector` (incl. ``arch``),
+``loss.params`` and ``aux[*].params`` the fields of the loss classes' ``Params`` dataclasses
+(:mod:`tfspk.losses`). Their checks live in :mod:`tfspk.train.components`.
+
+The effective config written to ``<exp>/config.yaml`` adds the derived top-level keys
+``feat_dim``, ``num_classes`` and ``tfspk_version``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import typing
+from dataclasses import dataclass, field
+
+import yaml
+
+from tfspk.errors import ToolError
+
+# Keys the trainer writes into the saved config; accepted (and replaced) when a saved config is read back.
+DERIVED_KEYS = ("feat_dim", "num_classes", "tfspk_version")
+
+
+def _doc(text, **kwargs):
+    return field(metadata={"doc": text}, **kwargs)
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = _doc("optimizer: sgd (with momentum) or adam", default="sgd")
+    lr: float = _doc("initial learning rate (seed 002: SGD 0.01; seed 003: Adam 1e-3)", default=0.01)
+    momentum: float = _doc("SGD momentum (0 = plain SGD)", default=0.9)
+    nesterov: bool = _doc("SGD: Nesterov momentum", default=False)
+    beta_1: float = _doc("Adam beta_1", default=0.9)
+    beta_2: float = _doc("Adam beta_2", default=0.999)
+    epsilon: float = _doc("Adam epsilon", default=1e-7)
+    weight_decay: float = _doc(
+        "L2 regularisation added to the loss: weight_decay/2 * sum of squared kernels of every layer "
+        "(network and class weights; biases and batch-norm scale/offset excluded). With plain SGD its "
+        "gradient is weight_decay * w, i.e. classic weight decay. Seed 002: 1e-2", default=1e-2)
+    clip_norm: float = _doc("clip the global gradient norm to this value (0 = no clipping)", default=0.0)
+
+
+@dataclass
+class ScheduleConfig:
+    steps_per_epoch: int = _doc("training steps per 'epoch' (sampling is random, so an epoch is a "
+                                "number of steps: checkpoint, validation and LR policy run after each)",
+                                default=1000)
+    num_epochs: int = _doc("maximum number of epochs", default=100)
+    lr_factor: float = _doc("multiply the learning rate by this when the validation loss stalls", default=0.5)
+    patience: int = _doc("epochs without improvement of the validation loss before the LR is reduced",
+                         default=2)
+    min_improvement: float = _doc("relative decrease of the validation loss that counts as improvement",
+                                  default=0.0)
+    max_reductions_without_improvement: int = _doc(
+        "stop when the LR would be reduced again after this many reductions without improvement", default=3)
+    min_lr: float = _doc("stop when the learning rate falls below this (seed 002: 1e-5)", default=1e-5)
+
+
+@dataclass
+class DataConfig:
+    speakers_per_batch: int = _doc("speakers per training step, one segment each (seed 002: 64); "
+                                   "the global batch, split across replicas", default=64)
+    min_frames: int = _doc("shortest training segment in frames (seed 002: 200)", default=200)
+    max_frames: int = _doc("longest training segment in frames (seed 002: 400); one length per batch",
+                           default=400)
+    prefetch: int = _doc("batches prepared ahead of the training step", default=4)
+    num_threads: int = _doc("threads reading features", default=2)
+
+
+@dataclass
+class ValidConfig:
+    num_utts: int = _doc("utterances of training speakers held out for the validation loss "
+                         "(seed 002: 1000); 0 = no validation (the LR policy then never fires)", default=1000)
+    frames: int = _doc("frames per validation segment (the centre of each utterance)", default=300)
+    batch_size: int = _doc("validation batch size", default=64)
+    eer_data: str = _doc("optional data dir of held-out speakers (feats.scp, utt2num_frames, trials): the "
+                         "EER of cosine-scored embedding_a on its trials is logged each epoch", default="")
+    eer_trials: str = _doc("trials file for eer_data (default: <eer_data>/trials)", default="")
+
+
+@dataclass
+class LossConfig:
+    name: str = _doc("main loss (see tfspk.losses.LOSSES, e.g. softmax, amsoftmax, arcsoftmax)",
+                     default="softmax")
+    params: dict = _doc("parameters of the loss class (its Params dataclass); unset ones get their defaults",
+                        default_factory=dict)
+
+
+@dataclass
+class AuxConfig:
+    name: str = _doc("auxiliary loss added to the main loss (tfspk.losses.AUX_LOSSES: ring, mhe)", default="")
+    params: dict = _doc("parameters of the auxiliary loss", default_factory=dict)
+
+
+@dataclass
+class TrainConfig:
+    seed: int = _doc("seed for weights, sampling and validation split (runs are reproducible)", default=777)
+    nnet: dict = _doc("keyword arguments of tfspk.nnet.build_xvector (arch: tdnn | tdnn_kaldi, widths...)",
+                      default_factory=lambda: {"arch": "tdnn"})
+    loss: LossConfig = _doc("main loss", default_factory=LossConfig)
+    aux: list = _doc("auxiliary losses, a list of {name, params}", default_factory=list)
+    optimizer: OptimizerConfig = _doc("optimizer and L2 regularisation", default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = _doc("epochs, learning-rate halving on plateau, early stop",
+                                    default_factory=ScheduleConfig)
+    data: DataConfig = _doc("training batches", default_factory=DataConfig)
+    valid: ValidConfig = _doc("validation", default_factory=ValidConfig)
+    strategy: str = _doc("tf.distribute strategy: auto (mirrored if several GPUs, multiworker if "
+                         "TF_CONFIG is set, else one device) | one | mirrored | multiworker", default="auto")
+    jit_compile: bool = _doc("XLA-compile the training step", default=False)
+    sync_batchnorm: bool = _doc("with several replicas, batch-norm uses the moments of the global batch "
+                                "(false: of each replica's share, as plain MirroredStrategy)", default=True)
+    log_every: int = _doc("steps between progress lines and TensorBoard step summaries", default=100)
+    keep_checkpoints: int = _doc("checkpoints kept in <exp>/ckpt", default=3)
+
+
+# ----------------------------------------------------------------------------------------------
+# dict <-> dataclass
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _resolved_types(cls):
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value, tp, key: str):
+    """Check/convert one scalar value against the declared type; ToolError naming ``key``."""
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        raise ToolError(f"config key '{key}': expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ToolError(f"config key '{key}': expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ToolError(f"config key '{key}': expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if value is None:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ToolError(f"config key '{key}': expected a string, got {value!r}")
+        return str(value)
+    if tp is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ToolError(f"config key '{key}': expected a mapping (key: value), got {value!r}")
+        return dict(value)
+    if tp is list:
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise ToolError(f"config key '{key}': expected a list, got {value!r}")
+        return list(value)
+    raise AssertionError(f"unsupported config type {tp} for {key}")
+
+
+def from_dict(cls, data, prefix: str = ""):
+    """Build dataclass ``cls`` from a (possibly partial) dict; unknown keys are a ToolError."""
+    if data is None:
+        data = {}
+    where = prefix.rstrip(".") or "the config"
+    if not isinstance(data, dict):
+        raise ToolError(f"config section '{where}': expected a mapping, got {data!r}")
+    types = _resolved_types(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ToolError(f"unknown config key '{prefix}{unknown[0]}'; valid keys"
+                        f"{' in ' + where if prefix else ''}: {', '.join(names)}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = types[name]
+        key = prefix + name
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = from_dict(tp, value, key + ".")
+        else:
+            kwargs[name] = _coerce(value, tp, key)
+    config = cls(**kwargs)
+    if cls is TrainConfig:
+        config.aux = [_aux_entry(entry, i) for i, entry in enumerate(config.aux)]
+    return config
+
+
+def _aux_entry(entry, index):
+    if isinstance(entry, AuxConfig):
+        return entry
+    if isinstance(entry, str):
+        return AuxConfig(name=entry)
+    return from_dict(AuxConfig, entry, f"aux[{index}].")
+
+
+def to_dict(config) -> dict:
+    return dataclasses.asdict(config)
+
+
+# ----------------------------------------------------------------------------------------------
+# files and overrides
+def load_yaml(path) -> dict:
+    """Read a YAML config file into a dict (ToolError for missing files and YAML syntax errors)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ToolError(f"no such config file: {path}") from None
+    except OSError as err:
+        raise ToolError(f"cannot read config file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ToolError(f"config file {path} is not valid YAML: {err}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ToolError(f"config file {path}: expected a mapping of keys at the top level")
+    return data
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """Apply ``section.key=value`` to a nested dict in place (value parsed as YAML)."""
+    if "=" not in assignment:
+        raise ToolError(f"override '{assignment}': expected key=value, e.g. optimizer.lr=0.01")
+    dotted, text = assignment.split("=", 1)
+    dotted = dotted.strip()
+    if not dotted or any(not part for part in dotted.split(".")):
+        raise ToolError(f"override '{assignment}': bad key '{dotted}'")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            raise ToolError(f"override '{assignment}': '{part}' is not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def parse_params(text: str, what: str) -> dict:
+    """``"margin=0.2,scale=30"`` -> ``{"margin": 0.2, "scale": 30}`` (values parsed as YAML)."""
+    params = {}
+    for item in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
+        if "=" not in item:
+            raise ToolError(f"{what}: expected name=value[,name=value...], got '{item}'")
+        name, value = item.split("=", 1)
+        try:
+            params[name.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            params[name.strip()] = value
+    return params
+
+
+def build_config(config_path=None, overrides=(), base: dict | None = None) -> TrainConfig:
+    """Defaults <- YAML file <- overrides, checked. Derived keys of a saved config are dropped."""
+    data = dict(base or {})
+    if config_path:
+        data.update(load_yaml(config_path))
+    for key in DERIVED_KEYS:
+        data.pop(key, None)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    config = from_dict(TrainConfig, data)
+    check_values(config)
+    return config
+
+
+def check_values(config: TrainConfig) -> None:
+    """Range checks of the trainer's own keys (losses and network check their own parameters)."""
+    def need(condition, key, expected, value):
+        if not condition:
+            raise ToolError(f"config key '{key}': expected {expected}, got {value!r}")
+    opt, sched, data, valid = config.optimizer, config.schedule, config.data, config.valid
+    need(opt.name in ("sgd", "adam"), "optimizer.name", "one of sgd, adam", opt.name)
+    need(opt.lr > 0, "optimizer.lr", "a positive number", opt.lr)
+    need(0 <= opt.momentum < 1, "optimizer.momentum", "a number in [0, 1)", opt.momentum)
+    need(opt.weight_decay >= 0, "optimizer.weight_decay", "a number >= 0", opt.weight_decay)
+    need(opt.clip_norm >= 0, "optimizer.clip_norm", "a number >= 0", opt.clip_norm)
+    need(sched.steps_per_epoch > 0, "schedule.steps_per_epoch", "a positive integer", sched.steps_per_epoch)
+    need(sched.num_epochs > 0, "schedule.num_epochs", "a positive integer", sched.num_epochs)
+    need(0 < sched.lr_factor < 1, "schedule.lr_factor", "a number in (0, 1)", sched.lr_factor)
+    need(sched.patience >= 1, "schedule.patience", "an integer >= 1", sched.patience)
+    need(sched.min_lr >= 0, "schedule.min_lr", "a number >= 0", sched.min_lr)
+    need(data.speakers_per_batch >= 2, "data.speakers_per_batch", "an integer >= 2", data.speakers_per_batch)
+    need(data.min_frames >= 1, "data.min_frames", "a positive integer", data.min_frames)
+    need(data.max_frames >= data.min_frames, "data.max_frames", f">= data.min_frames ({data.min_frames})",
+         data.max_frames)
+    need(valid.num_utts >= 0, "valid.num_utts", "an integer >= 0", valid.num_utts)
+    need(valid.frames >= 1, "valid.frames", "a positive integer", valid.frames)
+    need(valid.batch_size >= 1, "valid.batch_size", "a positive integer", valid.batch_size)
+    need(config.strategy in ("auto", "one", "mirrored", "multiworker"), "strategy",
+         "one of auto, one, mirrored, multiworker", config.strategy)
+    need(config.log_every >= 1, "log_every", "a positive integer", config.log_every)
+    need(config.keep_checkpoints >= 1, "keep_checkpoints", "a positive integer", config.keep_checkpoints)
+    names = [a.name for a in config.aux]
+    need(all(names), "aux", "entries with a name", names)
+    need(len(set(names)) == len(names), "aux", "each auxiliary loss at most once", names)
+
+
+# ----------------------------------------------------------------------------------------------
+# printing
+def dump_yaml(data: dict) -> str:
+    return yaml.safe_dump(data, sort_keys=False, default_flow_style=False)
+
+
+def commented_default_config(extra_docs: dict | None = None) -> str:
+    """The full default config as YAML with every key's documentation as a comment.
+
+    ``extra_docs`` maps dotted keys (e.g. ``loss.params``) to additional comment lines
+    (the trainer passes the loss and network parameters it knows about).
+    """
+    out = io.StringIO()
+    out.write("# tfspk-train experiment config (YAML). Every key is optional; shown are the defaults.\n"
+              "# Override any key on the command line: --set optimizer.lr=0.02\n")
+    _write_section(out, TrainConfig(), "", 0, extra_docs or {})
+    return out.getvalue()
+
+
+def _write_section(out, obj, prefix, indent, extra_docs):
+    pad = "  " * indent
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        key = prefix + f.name
+        for line in f.metadata.get("doc", "").split("\n"):
+            out.write(f"{pad}# {line}\n")
+        for line in extra_docs.get(key, []):
+            out.write(f"{pad}#   {line}\n")
+        if dataclasses.is_dataclass(value):
+            out.write(f"{pad}{f.name}:\n")
+            _write_section(out, value, key + ".", indent + 1, extra_docs)
+        else:
+            text = yaml.safe_dump({f.name: value}, sort_keys=False, default_flow_style=True
+                                  if isinstance(value, (dict, list)) and not value else False).rstrip("\n")
+            out.write("".join(f"{pad}{line}\n" for line in text.split("\n")))

@@ -1,0 +1,455 @@
+"""The x-vector trainer: a custom training step under tf.function, validation, LR policy, checkpoints.
+
+One training step (per replica, see :func:`Trainer._replica_step`)::
+
+    emb      = model(feats)["embedding_b"]                     # the input of the loss (seed 002)
+    emb, y   = all_gather(emb), all_gather(labels)             # global batch, several replicas only
+    L        = head(emb, y, step, margin=True)[0] + sum(aux(emb, y, head)) + l2 + model.losses
+    grads    = d (L / num_replicas) / d theta                  # summed over replicas by the optimizer
+
+Every replica computes the loss of the *global* batch on the gathered embeddings, so the summed
+gradient equals the single-device gradient for every loss, including batch-wise ones (Adaptive
+Rectangle: the non-target set and mean target similarity span the whole batch) and auxiliary
+losses; gathering 64 x 512 floats costs far less than the network. The L2 term
+``weight_decay/2 * sum ||kernel||^2`` is part of L, so it is divided by the replica count too and
+counted once. Batch normalisation is synchronised across replicas (``sync_batchnorm``, default
+true): each BN layer uses the moments of the global batch, which is what makes multi-replica
+training equal single-device training up to float noise.
+
+The global step is ``optimizer.iterations``: it is in the checkpoint, the margin annealing reads it,
+and the sampler starts from it, so a resumed run continues the exact sequence of an uninterrupted one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+import yaml
+
+import tfspk
+from tfspk import data as tfdata
+from tfspk.errors import ToolError
+from tfspk.io.atomic import atomic_open, atomic_path
+from tfspk.train import components, config as config_mod, distribute, inputs, schedule
+from tfspk.train.config import TrainConfig
+from tfspk.train.report import TrainReport
+
+# Config sections a resumed run may change (they do not change what the checkpoint means).
+RESUMABLE_CHANGES = ("schedule", "log_every", "keep_checkpoints", "strategy", "jit_compile", "valid.eer_data",
+                     "valid.eer_trials", "valid.batch_size", "data.prefetch", "data.num_threads",
+                     "sync_batchnorm")
+
+
+@dataclasses.dataclass
+class EpochResult:
+    epoch: int
+    step: int
+    loss: float
+    accuracy: float
+    lr: float
+    valid_loss: float | None
+    valid_accuracy: float | None
+    valid_eer: float | None
+    frames_per_second: float
+
+
+@dataclasses.dataclass
+class TrainResult:
+    epochs: list
+    stopped_early: str = ""
+
+
+def kaldi_eer(target_scores, nontarget_scores) -> tuple[float, float]:
+    """Equal error rate and threshold as Kaldi's compute-eer (ivectorbin/compute-eer.cc).
+
+    Sort both score lists ascending; walk p over the targets with nt = |F| - 1 - floor(|F| p / |T|)
+    and stop at the first p where F[nt] < T[p]: EER = p / |T|, threshold T[p].
+    """
+    targets = np.sort(np.asarray(target_scores, dtype=np.float64))
+    nontargets = np.sort(np.asarray(nontarget_scores, dtype=np.float64))
+    if len(targets) == 0 or len(nontargets) == 0:
+        raise ToolError("EER needs at least one target and one non-target score")
+    num_t, num_f = len(targets), len(nontargets)
+    p = np.arange(num_t - 1)
+    nt = np.maximum(num_f - 1 - (num_f * p) // num_t, 0)
+    crossed = np.nonzero(nontargets[nt] < targets[p])[0]
+    index = int(crossed[0]) if len(crossed) else num_t - 1
+    return index / num_t, float(targets[index])
+
+
+class Trainer:
+    """Holds the strategy, model, loss, optimizer and checkpoint of one experiment."""
+
+    def __init__(self, config: TrainConfig, feat_dim: int, num_classes: int, exp_dir: str | None = None,
+                 strategy: tf.distribute.Strategy | None = None):
+        self.config = config
+        self.feat_dim = feat_dim
+        self.num_classes = num_classes
+        self.exp_dir = exp_dir
+        self.strategy = strategy or distribute.make_strategy(config.strategy)
+        self.num_replicas = self.strategy.num_replicas_in_sync
+        if config.data.speakers_per_batch % self.num_replicas:
+            raise ToolError(f"data.speakers_per_batch={config.data.speakers_per_batch} must be divisible by "
+                            f"the number of replicas ({self.num_replicas})")
+        import keras
+        keras.utils.set_random_seed(config.seed)
+        with self.strategy.scope():
+            self.model = components.build_network(config, feat_dim)
+            embedding_dim = int(self.model.output["embedding_b"].shape[-1])
+            self.head = components.build_head(config, num_classes, embedding_dim)
+            self.auxes = components.build_auxes(config)
+            self._build_head_and_auxes(embedding_dim)
+            self.optimizer = self._make_optimizer()
+            self.variables = self._trainable_variables()
+            self.optimizer.build(self.variables)
+            self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+            self.best_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_valid_loss")
+            self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
+            self.reductions = tf.Variable(0, dtype=tf.int64, trainable=False, name="reductions_without_improvement")
+        if self.num_replicas > 1 and config.sync_batchnorm:
+            self._synchronise_batchnorm()
+        self.decayed = [v for v in self.variables if _is_kernel(v)]
+        aux_tracking = {f"aux_{entry.name}": aux for entry, aux in zip(config.aux, self.auxes)}
+        self.checkpoint = tf.train.Checkpoint(model=self.model, head=self.head, optimizer=self.optimizer,
+                                              epoch=self.epoch, best_loss=self.best_loss,
+                                              bad_epochs=self.bad_epochs, reductions=self.reductions,
+                                              **aux_tracking)
+        self._train_step = tf.function(self._distributed_step, jit_compile=config.jit_compile,
+                                       reduce_retracing=True)
+        self._eval_fn = tf.function(self._evaluate_batch, reduce_retracing=True)
+        self._embed_fn = tf.function(lambda feats: self.model(feats, training=False)["embedding_a"],
+                                     reduce_retracing=True)
+
+    # ------------------------------------------------------------------ construction
+    def _build_head_and_auxes(self, embedding_dim: int) -> None:
+        """Create every variable now (inside the strategy scope), not lazily inside tf.function."""
+        probe = tf.random.stateless_normal((2, embedding_dim), seed=[0, 0])
+        labels = tf.constant([0, 1], tf.int32)
+        step = tf.constant(0, tf.int64)
+        self.head(probe, labels, step, margin=False)
+        for aux in self.auxes:
+            aux(probe, labels, self.head)
+
+    def _make_optimizer(self):
+        import keras
+        opt = self.config.optimizer
+        if opt.name == "sgd":
+            return keras.optimizers.SGD(learning_rate=opt.lr, momentum=opt.momentum, nesterov=opt.nesterov)
+        return keras.optimizers.Adam(learning_rate=opt.lr, beta_1=opt.beta_1, beta_2=opt.beta_2,
+                                     epsilon=opt.epsilon)
+
+    def _trainable_variables(self) -> list:
+        variables = list(self.model.trainable_variables) + list(self.head.trainable_variables)
+        for aux in self.auxes:
+            variables += list(getattr(aux, "trainable_variables", []))
+        unique, seen = [], set()
+        for v in variables:
+            if id(v) not in seen:
+                seen.add(id(v))
+                unique.append(v)
+        return unique
+
+    def _synchronise_batchnorm(self) -> None:
+        import keras
+        for layer in self.model._flatten_layers(include_self=False):
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.synchronized = True
+
+    # ------------------------------------------------------------------ the step
+    def _losses(self, feats, labels, training: bool, margin: bool):
+        outputs = self.model(feats, training=training)
+        embeddings = outputs["embedding_b"]
+        if self.num_replicas > 1 and training:
+            context = tf.distribute.get_replica_context()
+            embeddings = context.all_gather(embeddings, axis=0)
+            labels = context.all_gather(labels, axis=0)
+        step = tf.cast(self.optimizer.iterations, tf.int64)
+        main, logits = self.head(embeddings, labels, step, margin=margin)
+        aux_total = tf.constant(0.0)
+        for aux in self.auxes:
+            aux_total += aux(embeddings, labels, self.head)
+        accuracy = tf.reduce_mean(tf.cast(tf.equal(tf.argmax(logits, axis=1, output_type=tf.int32), labels),
+                                          tf.float32))
+        return main, aux_total, accuracy, tf.shape(labels)[0]
+
+    def _l2_term(self):
+        """weight_decay/2 * sum of squared kernels (network and class weights), plus model.losses."""
+        total = tf.constant(0.0)
+        if self.config.optimizer.weight_decay > 0 and self.decayed:
+            total += 0.5 * self.config.optimizer.weight_decay * tf.add_n([tf.reduce_sum(tf.square(v))
+                                                                          for v in self.decayed])
+        if self.model.losses:
+            total += tf.add_n(self.model.losses)
+        return total
+
+    def _replica_step(self, feats, labels):
+        with tf.GradientTape() as tape:
+            main, aux_total, accuracy, batch = self._losses(feats, labels, training=True, margin=True)
+            l2 = self._l2_term()
+            total = main + aux_total + l2
+            scaled = total / self.num_replicas
+        grads = tape.gradient(scaled, self.variables)
+        grads = self._clip(grads)
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        frames = tf.cast(batch, tf.float32) * tf.cast(tf.shape(feats)[1], tf.float32)
+        return {"loss": main, "aux": aux_total, "l2": l2, "total": total, "accuracy": accuracy, "frames": frames}
+
+    def _clip(self, grads):
+        """Clip the global norm of the summed (global-batch) gradient, then hand the optimizer the
+        per-replica share again (it sums over replicas itself)."""
+        clip = self.config.optimizer.clip_norm
+        if clip <= 0:
+            return grads
+        if self.num_replicas > 1:
+            context = tf.distribute.get_replica_context()
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            grads, _ = tf.clip_by_global_norm(grads, clip)
+            return [g / self.num_replicas for g in grads]
+        grads, _ = tf.clip_by_global_norm(grads, clip)
+        return grads
+
+    def _distributed_step(self, batch):
+        feats, labels = batch
+        per_replica = self.strategy.run(self._replica_step, args=(feats, labels))
+        # Every replica computed the same global-batch values; MEAN just picks them up.
+        return {k: self.strategy.reduce(tf.distribute.ReduceOp.MEAN, v, axis=None)
+                for k, v in per_replica.items()}
+
+    def train_step(self, distributed_batch) -> dict:
+        return {k: float(v) for k, v in self._train_step(distributed_batch).items()}
+
+    def batches(self, sampler, start_step: int):
+        """Iterator of (distributed) training batches from ``start_step`` on."""
+        if self.num_replicas == 1:
+            return iter(inputs.train_dataset(sampler, self.config, start_step))
+        return iter(self.strategy.distribute_datasets_from_function(
+            lambda context: inputs.train_dataset(sampler, self.config, start_step, context)))
+
+    # ------------------------------------------------------------------ validation
+    def _evaluate_batch(self, feats, labels):
+        main, _, accuracy, _ = self._losses(feats, labels, training=False, margin=False)
+        return main, accuracy
+
+    def validation_loss(self, batches) -> tuple[float, float]:
+        """Batch-size-weighted mean loss and accuracy with every margin off (margin=False)."""
+        total_loss = total_acc = count = 0.0
+        for feats, labels in batches:
+            loss, acc = self._eval_fn(tf.constant(feats), tf.constant(labels, tf.int32))
+            total_loss += float(loss) * len(labels)
+            total_acc += float(acc) * len(labels)
+            count += len(labels)
+        return total_loss / count, total_acc / count
+
+    def validation_eer(self, trial_set, batch_size: int, max_frames: int) -> float:
+        """EER (%) of cosine scores of embedding_a on the trials of a held-out-speaker set."""
+        vectors = {}
+        for utts, feats in trial_set.batches(batch_size, max_frames=max_frames):
+            for utt, vector in zip(utts, self._embed_fn(tf.constant(feats)).numpy().astype(np.float64)):
+                vectors[utt] = vector / max(np.linalg.norm(vector), 1e-12)
+        scores = np.array([vectors[e] @ vectors[t] for e, t in trial_set.trials])
+        eer, _ = kaldi_eer(scores[trial_set.is_target], scores[~trial_set.is_target])
+        return 100.0 * eer
+
+    # ------------------------------------------------------------------ state
+    @property
+    def global_step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    @property
+    def learning_rate(self) -> float:
+        return float(np.asarray(self.optimizer.learning_rate))
+
+    def set_learning_rate(self, value: float) -> None:
+        self.optimizer.learning_rate.assign(value)
+
+    def plateau_state(self) -> schedule.PlateauState:
+        return schedule.PlateauState(float(self.best_loss.numpy()), int(self.bad_epochs.numpy()),
+                                     int(self.reductions.numpy()))
+
+    def store_plateau_state(self, state: schedule.PlateauState) -> None:
+        self.best_loss.assign(state.best_loss)
+        self.bad_epochs.assign(state.bad_epochs)
+        self.reductions.assign(state.reductions_without_improvement)
+
+    def save_weights(self, path: str) -> None:
+        with atomic_path(path) as tmp:
+            self.model.save_weights(tmp, overwrite=True)
+
+
+def _is_kernel(variable) -> bool:
+    """Affine/convolution kernels and class weights: the variables the L2 term decays."""
+    name = getattr(variable, "path", None) or variable.name
+    return name.split("/")[-1].split(":")[0] == "kernel"
+
+
+# ---------------------------------------------------------------------------------------------- run
+def effective_config_dict(config: TrainConfig, feat_dim: int, num_classes: int) -> dict:
+    data = config_mod.to_dict(config)
+    data.update(feat_dim=feat_dim, num_classes=num_classes, tfspk_version=tfspk.__version__)
+    return data
+
+
+def _flatten(data, prefix=""):
+    flat = {}
+    for key, value in data.items():
+        name = prefix + key
+        if isinstance(value, dict) and key not in ("params",) and name != "nnet":
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
+    """Keys that differ; ToolError if any of them changes what the checkpoint means."""
+    old, new = _flatten(saved), _flatten(current)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "tfspk_version")
+    fatal = [k for k in changed if not any(k == r or k.startswith(r + ".") for r in RESUMABLE_CHANGES)]
+    if fatal:
+        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in fatal[:5])
+        raise ToolError(f"{path} has a checkpoint of a different experiment ({details}); use a new "
+                        "experiment dir, or --resume false to start over")
+    return changed
+
+
+def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = True,
+          strategy: tf.distribute.Strategy | None = None, stream=None) -> TrainResult:
+    """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc)."""
+    config = components.resolve(config)
+    sampler = inputs.make_sampler(data_dir, config)
+    trial_set = None
+    if config.valid.eer_data:
+        trial_set = tfdata.TrialSet(config.valid.eer_data, config.valid.eer_trials or None, sampler.feat_dim)
+    current = effective_config_dict(config, sampler.feat_dim, sampler.num_classes)
+    ckpt_dir = os.path.join(exp_dir, "ckpt")
+    config_path = os.path.join(exp_dir, "config.yaml")
+    has_checkpoint = resume and tf.train.latest_checkpoint(ckpt_dir) is not None
+    if has_checkpoint and os.path.isfile(config_path):
+        check_resume_compatible(config_mod.load_yaml(config_path), current, exp_dir)
+
+    trainer = Trainer(config, sampler.feat_dim, sampler.num_classes, exp_dir, strategy)
+    chief = distribute.is_chief(trainer.strategy)
+    report = TrainReport(exp_dir, enabled=chief, log_every=config.log_every, stream=stream)
+    try:
+        if chief:
+            os.makedirs(exp_dir, exist_ok=True)
+            with atomic_open(config_path) as handle:
+                handle.write(f"# written by tfspk-train {tfspk.__version__}\n")
+                handle.write(config_mod.dump_yaml(current))
+            sampler.write_spk2int(os.path.join(exp_dir, "spk2int"))
+        own_dir = ckpt_dir if chief else os.path.join(exp_dir, f".ckpt-worker{distribute.worker_index(trainer.strategy)}")
+        manager = tf.train.CheckpointManager(trainer.checkpoint, own_dir, max_to_keep=config.keep_checkpoints)
+        if has_checkpoint:
+            latest = tf.train.latest_checkpoint(ckpt_dir)
+            trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+            report.log(f"resumed from {latest}: global step {trainer.global_step}, "
+                       f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
+        report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
+                   f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
+                   f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
+                   + (f" + {', '.join(a.name for a in config.aux)}" if config.aux else ""))
+        with tfdata.tool_errors(sampler):
+            return _run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
+    finally:
+        report.close()
+
+
+def _run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> TrainResult:
+    sched = config.schedule
+    valid = inputs.validation_batches(sampler, config.valid.batch_size) if sampler.valid_utts else None
+    final_dir = os.path.join(trainer.exp_dir, "final")
+    result = TrainResult([])
+    start_epoch = int(trainer.epoch.numpy())
+    if start_epoch >= sched.num_epochs:
+        report.log(f"already trained {start_epoch} epochs (schedule.num_epochs={sched.num_epochs})")
+        return result
+    batches = trainer.batches(sampler, trainer.global_step)
+    for epoch in range(start_epoch + 1, sched.num_epochs + 1):
+        report.start_epoch(epoch, sched.steps_per_epoch)
+        sums = {"loss": 0.0, "accuracy": 0.0, "frames": 0.0}
+        start = time.time()
+        for i in range(1, sched.steps_per_epoch + 1):
+            values = trainer.train_step(next(batches))
+            if not math.isfinite(values["total"]):
+                raise ToolError(f"training diverged at step {trainer.global_step} (loss {values['total']}); "
+                                "lower optimizer.lr or check the features")
+            for key in sums:
+                sums[key] += values[key]
+            report.step(epoch, i, sched.steps_per_epoch, trainer.global_step, values["loss"], values["accuracy"])
+            if trainer.global_step % config.log_every == 0:
+                report.scalars({"train/step_loss": values["loss"], "train/step_total": values["total"]},
+                               trainer.global_step)
+        report.end_epoch()
+        elapsed = time.time() - start
+        n = sched.steps_per_epoch
+        epoch_result = EpochResult(epoch, trainer.global_step, sums["loss"] / n, sums["accuracy"] / n,
+                                   trainer.learning_rate, None, None, None, sums["frames"] / max(elapsed, 1e-9))
+        if valid:
+            epoch_result.valid_loss, epoch_result.valid_accuracy = trainer.validation_loss(valid)
+        if trial_set is not None:
+            epoch_result.valid_eer = trainer.validation_eer(trial_set, config.valid.batch_size, config.valid.frames)
+        _log_epoch(report, epoch_result, elapsed)
+        stop = _apply_policy(trainer, epoch_result, config, final_dir, chief, report)
+        trainer.epoch.assign(epoch)
+        manager.save(checkpoint_number=trainer.global_step)
+        result.epochs.append(epoch_result)
+        if stop:
+            result.stopped_early = stop
+            report.log(f"stopping: {stop}", epoch)
+            break
+    if chief:
+        trainer.save_weights(os.path.join(final_dir, "last.weights.h5"))
+        if not os.path.exists(os.path.join(final_dir, "model.weights.h5")):
+            trainer.save_weights(os.path.join(final_dir, "model.weights.h5"))
+    report.log(f"done: {trainer.global_step} steps; model for extraction: {final_dir}/model.weights.h5")
+    return result
+
+
+def _apply_policy(trainer, result: EpochResult, config, final_dir, chief, report) -> str:
+    """LR policy on the validation loss; save the best model so far. Returns a stop reason or ''."""
+    sched = config.schedule
+    if result.valid_loss is None:
+        if chief:
+            trainer.save_weights(os.path.join(final_dir, "model.weights.h5"))
+        return ""
+    state = trainer.plateau_state()
+    decision = schedule.plateau_step(state, result.valid_loss, trainer.learning_rate, lr_factor=sched.lr_factor,
+                                     patience=sched.patience, min_improvement=sched.min_improvement,
+                                     max_reductions_without_improvement=sched.max_reductions_without_improvement,
+                                     min_lr=sched.min_lr)
+    trainer.store_plateau_state(state)
+    if decision.improved and chief:
+        trainer.save_weights(os.path.join(final_dir, "model.weights.h5"))
+    if decision.new_lr != trainer.learning_rate and not decision.stop:
+        report.log(f"validation loss has not improved for {sched.patience} epoch(s): learning rate "
+                   f"{trainer.learning_rate:.4g} -> {decision.new_lr:.4g}", result.epoch)
+        trainer.set_learning_rate(decision.new_lr)
+    return decision.reason if decision.stop else ""
+
+
+def _log_epoch(report, r: EpochResult, elapsed: float) -> None:
+    parts = [f"epoch {r.epoch} step {r.step}: loss {r.loss:.4f} accuracy {r.accuracy:.4f} lr {r.lr:.4g}"]
+    if r.valid_loss is not None:
+        parts.append(f"valid-loss {r.valid_loss:.4f} valid-accuracy {r.valid_accuracy:.4f}")
+    if r.valid_eer is not None:
+        parts.append(f"valid-eer {r.valid_eer:.2f}%")
+    parts.append(f"time {elapsed:.1f}s frames/s {r.frames_per_second:.0f}")
+    report.log(" ".join(parts), r.epoch)
+    report.scalars({"train/loss": r.loss, "train/accuracy": r.accuracy, "train/lr": r.lr,
+                    "valid/loss": r.valid_loss, "valid/accuracy": r.valid_accuracy, "valid/eer": r.valid_eer,
+                    "train/frames_per_second": r.frames_per_second}, r.step)
+
+
+def read_saved_config(exp_dir: str) -> dict:
+    path = os.path.join(exp_dir, "config.yaml")
+    if not os.path.isfile(path):
+        raise ToolError(f"{exp_dir} is not a trained experiment dir: missing {path}")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle) or {}
+    except yaml.YAMLError as err:
+        raise ToolError(f"{path} is not valid YAML: {err}") from None
