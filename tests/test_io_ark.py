@@ -306,3 +306,40 @@ def test_bad_specifiers_and_failed_writer_leaves_nothing(tmp_path):
             writer.write("b", np.array([np.nan]))
         with pytest.raises(ToolError, match="invalid key"):
             writer.write("has space", np.zeros(2))
+
+
+def test_text_output_of_compressed_matrix_is_its_decompressed_value(tmp_path):
+    m = features(12, 3)
+    ark.write_archive(f"ark,t:{tmp_path}/t.ark", [("u", m)], compress=True)
+    ark.write_archive(f"ark:{tmp_path}/b.ark", [("u", m)], compress=True)
+    raw = (tmp_path / "b.ark").read_bytes()
+    text_value = dict(ark.read_rspecifier(f"ark:{tmp_path}/t.ark"))["u"]
+    assert np.array_equal(text_value, ref_decompress_cm(raw[7:]))
+
+
+def test_random_access_accepts_scp_rspecifier(tmp_path):
+    ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", [("a", features(2, 2))])
+    assert np.array_equal(ark.RandomAccessReader(f"scp:{tmp_path}/x.scp")["a"], features(2, 2))
+    with pytest.raises(ToolError, match="random access needs an scp"):
+        ark.RandomAccessReader(f"ark:{tmp_path}/x.ark")
+
+
+def test_compressed_bytes_equal_kaldi_native_io(tmp_path):
+    """Kaldi's own CompressedMatrix code (as packaged in kaldi-native-io), when installed."""
+    kni = pytest.importorskip("kaldi_native_io")
+    from tfspk.io import compressed
+    methods = {"auto": kni.CompressionMethod.kAutomaticMethod, "speech-feature": kni.CompressionMethod.kSpeechFeature,
+               "2byte-auto": kni.CompressionMethod.kTwoByteAuto, "1byte-auto": kni.CompressionMethod.kOneByteAuto}
+    rng = np.random.default_rng(7)
+    for trial in range(40):
+        m = (rng.standard_normal((int(rng.integers(1, 40)), int(rng.integers(1, 8))))
+             * rng.uniform(0.01, 50) + rng.uniform(-20, 20)).astype(f32)
+        for name, method in methods.items():
+            with kni.CompressedMatrixWriter(f"ark:{tmp_path}/k.ark") as writer:
+                writer.write("u", m, method)
+            reference = (tmp_path / "k.ark").read_bytes()
+            assert reference[4:] == compressed.compress(m, name), (trial, name)
+            reader = kni.RandomAccessFloatMatrixReader(f"ark:{tmp_path}/k.ark")   # keep alive: views its memory
+            decoded = np.array(reader["u"], copy=True)
+            reader.close()
+            assert np.array_equal(decoded, dict(ark.read_rspecifier(f"ark:{tmp_path}/k.ark"))["u"])

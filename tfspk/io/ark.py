@@ -440,7 +440,14 @@ class RandomAccessReader:
     """
 
     def __init__(self, scp_path):
-        self.path = os.fspath(scp_path)
+        """``scp_path``: an scp file, or an rspecifier ``scp[,opts]:file``."""
+        scp_path = os.fspath(scp_path)
+        if _SPEC_RE.match(scp_path) and scp_path.split(":", 1)[0].split(",")[0] in ("scp", "ark"):
+            spec = parse_rspecifier(scp_path)
+            if spec.kinds != ["scp"]:
+                raise ToolError(f"random access needs an scp file (byte offsets), got '{scp_path}'")
+            scp_path = spec.locations[0]
+        self.path = scp_path
         self._locations = dict(read_table(self.path, sorted_keys=False, unique=True))
         self._local = threading.local()
 
@@ -569,7 +576,13 @@ class ArchiveWriter:
             raise ToolError(f"{self.ark_location}: key '{key}': array contains NaN or Inf")
         self._keys.add(key)
         head = key.encode("utf-8", "surrogateescape") + b" "
-        body = _text_object(array) if self.text else _binary_object(array, self.compress, self.method)
+        if self.text:
+            if self.compress and array.ndim == 2:
+                # Kaldi writes a compressed matrix in text mode as its decompressed values
+                array = compressed.decompress(compressed.compress(array, self.method))
+            body = _text_object(array)
+        else:
+            body = _binary_object(array, self.compress, self.method)
         try:
             self._stream.write(head)
             self._stream.write(body)

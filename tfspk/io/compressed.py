@@ -170,3 +170,10 @@ def compress(mat: np.ndarray, method: str = "auto") -> bytes:
         codes = float_to_uint(min_value, value_range, mat, 255).astype(np.uint8)
         return b"CM3 " + header + codes.tobytes()
     raise ToolError(f"unknown compression method '{method}' (expected one of {', '.join(METHODS)})")
+
+
+def decompress(payload: bytes, where: str = "compressed matrix") -> np.ndarray:
+    """Decode the output of :func:`compress` (token, space, data) back to float32."""
+    import io
+    token, data = payload.split(b" ", 1)
+    return read_compressed(io.BytesIO(data), token.decode("latin-1"), where)
