@@ -56,8 +56,12 @@ def ar_weight(step, s1, s2):
     return min(1.0, max(step - s1, 0) / s2)
 
 
+# docs/losses.md: cosines are clipped to [-1 + eps, 1 - eps] before arccos (eps = 1e-6 in tfspk).
+COS_CLIP = 1e-6
+
+
 def theta_of(c):
-    return np.arccos(np.clip(c, -1.0, 1.0))
+    return np.arccos(np.clip(c, -1.0 + COS_CLIP, 1.0 - COS_CLIP))
 
 
 def psi_asoftmax(c, m1):

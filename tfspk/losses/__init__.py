@@ -6,7 +6,9 @@ see docs/losses.md for names, parameters, formulas and defaults, docs/INTERFACES
 from __future__ import annotations
 
 from tfspk.losses import annealing
+from tfspk.losses import auxiliary as _auxiliary  # noqa: F401  (registers Ring and MHE)
 from tfspk.losses import margin as _margin  # noqa: F401  (registers the heads)
+from tfspk.losses import rectangle as _rectangle  # noqa: F401  (registers AR and Circle)
 from tfspk.losses.registry import (AUX_LOSSES, LOSSES, describe_params, normalize_name, resolve_aux_name,
                                    resolve_loss_name)
 

@@ -42,7 +42,7 @@ def softmax_to_ar_weight(step, start: int, length: int) -> tf.Tensor:
     """lambda = min(1, max(step - S1, 0) / S2) (seed 003 eq. 13), float32."""
     step = tf.cast(step, tf.float64)
     ramp = tf.maximum(step - float(start), 0.0) / float(length)
-    return tf.cast(tf.minimum(1.0, ramp), tf.float32)
+    return tf.cast(tf.minimum(tf.constant(1.0, tf.float64), ramp), tf.float32)
 
 
 @dataclasses.dataclass

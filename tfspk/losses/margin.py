@@ -175,3 +175,118 @@ class AMSoftmax(TargetMarginHead):
 
     def target_psi(self, cos_target):
         return cos_target - self.params.m3
+
+
+# ----------------------------------------------------------------------------- combined (m1, m2, m3)
+
+@dataclasses.dataclass
+class CombinedParams(ScaleParams, AnnealingParams):
+    m1: float = param(1.0, "multiplicative angular margin m1 >= 1 (meant for m1 ~ 1)")
+    m2: float = param(0.2, "additive angular margin m2 in radians, 0 <= m2 < pi (meant for m2 < 1)")
+    m3: float = param(0.1, "additive cosine margin m3, 0 <= m3 < 2")
+
+    def validate(self, owner):
+        require(1.0 <= self.m1 <= 4.0, owner, f"m1 must be in [1, 4], got {self.m1}")
+        require(0.0 <= self.m2 < math.pi, owner, f"m2 must be in [0, pi), got {self.m2}")
+        require(0.0 <= self.m3 < 2.0, owner, f"m3 must be in [0, 2), got {self.m3}")
+        self.validate_annealing(owner)
+
+
+@register_loss("combined", "combined_margin")
+class CombinedMargin(TargetMarginHead):
+    """z_iy = scale * (cos(m1 theta_iy + m2) - m3) (seed 002 eq. 3-4), the cosine continued
+    monotonically past pi ((-1)^k cos t - 2k, as seed 002 eq. 5); annealed by seed 002 eq. 8
+    (AM-Softmax's defaults)."""
+
+    Params = CombinedParams
+
+    def target_psi(self, cos_target):
+        theta = tf.acos(clip_cos(cos_target))
+        return monotone_cos(self.params.m1 * theta + self.params.m2) - self.params.m3
+
+
+# ----------------------------------------------------------------------------- DAM-Softmax
+
+@dataclasses.dataclass
+class DAMSoftmaxParams(ScaleParams, AnnealingParams):
+    scale: float | str = param(30.0, "s of seed 001 (30); 'norm' uses the feature norm instead", kind="scale")
+    m: float = param(0.2, "base margin m of seed 001 eq. 8 (0.2), >= 0")
+    lambda_: float = param(2.0, "control factor lambda of seed 001 eq. 8 (2), > 0")
+    margin_gradient: bool = param(False, "let the gradient flow through m_i (seed 001 treats it as a per-sample constant)")
+    anneal: bool = param(False, "seed 002 eq. 8 annealing (not used by seed 001, off by default)")
+
+    ALIASES = {"margin": "m", "lambda": "lambda_", "control_factor": "lambda_"}
+
+    def validate(self, owner):
+        require(self.m >= 0, owner, f"m must be >= 0, got {self.m}")
+        require(self.lambda_ > 0, owner, f"lambda must be > 0, got {self.lambda_}")
+        self.validate_annealing(owner)
+
+
+@register_loss("damsoftmax", "dam", "dynamic_margin")
+class DAMSoftmax(TargetMarginHead):
+    """DAM-Softmax: z_iy = s (cos theta_iy - m_i), m_i = m exp(1 - cos theta_iy) / lambda
+    (seed 001 eq. 7-10). m_i is a per-sample constant unless margin_gradient is set."""
+
+    Params = DAMSoftmaxParams
+
+    def target_psi(self, cos_target):
+        margins = self.params.m * tf.exp(1.0 - cos_target) / self.params.lambda_
+        if not self.params.margin_gradient:
+            margins = tf.stop_gradient(margins)
+        return cos_target - margins
+
+
+# ----------------------------------------------------------------------------- Real AM-Softmax
+
+@dataclasses.dataclass
+class RealAMSoftmaxParams(ScaleParams, AnnealingParams):
+    scale: float | str = param(30.0, "s (seed 000: 30); 'norm' uses the feature norm instead", kind="scale")
+    m: float = param(0.25, "margin m, 0 <= m < 2 (seed 000: 0.2-0.3)")
+    form: str = param("exp", "'exp': log(1 + sum_j max(0, e^{s(c_j - c_y + m)} - 1)) (seed 000 slide formula, "
+                             "default); 'hinge': log(1 + sum_j max(0, s(c_j - c_y + m)))",
+                      choices=("exp", "hinge"))
+    anneal: bool = param(False, "seed 002 eq. 8 annealing of the target term c_y - m (off by default)")
+
+    ALIASES = {"margin": "m"}
+
+    def validate(self, owner):
+        require(0.0 <= self.m < 2.0, owner, f"m must be in [0, 2), got {self.m}")
+        self.validate_annealing(owner)
+
+
+@register_loss("real_amsoftmax", "ram", "ramsoftmax", "real_am")
+class RealAMSoftmax(TargetMarginHead):
+    """Real AM-Softmax (seed 000): a non-target j contributes loss and gradient only while
+    c_y - c_j < m. With a_j = s (c_j - (c_y - m)) over the non-targets:
+
+    * exp form:   L_i = log(1 + sum_j max(0, exp(a_j) - 1))
+    * hinge form: L_i = log(1 + sum_j max(0, a_j))
+    """
+
+    Params = RealAMSoftmaxParams
+
+    def target_psi(self, cos_target):
+        return cos_target - self.params.m
+
+    def margin_loss(self, cos, scale, labels, step):
+        target = self.training_target(cos, labels, step)
+        excess = scale * (cos - target[:, None])  # a_ij; the target column is 0 here (up to the margin)
+        non_target = tf.logical_not(tf.cast(tf.one_hot(labels, tf.shape(cos)[1]), tf.bool))
+        active = tf.logical_and(non_target, excess > 0.0)
+        if self.params.form == "hinge":
+            per_sample = tf.math.log1p(tf.reduce_sum(tf.where(active, excess, 0.0), axis=1))
+            return tf.reduce_mean(per_sample)
+        return tf.reduce_mean(_log_one_plus_sum_expm1(excess, active))
+
+
+def _log_one_plus_sum_expm1(excess: tf.Tensor, active: tf.Tensor) -> tf.Tensor:
+    """log(1 + sum_{j active} (e^{a_j} - 1)) per row without overflow or cancellation.
+
+    With M = max(0, max_active a_j): = M + log(e^{-M} + sum_active e^{a_j - M} (1 - e^{-a_j})),
+    every term >= 0, and (1 - e^{-a}) = -expm1(-a) stays exact for tiny a.
+    """
+    masked = tf.where(active, excess, 0.0)
+    top = tf.stop_gradient(tf.reduce_max(masked, axis=1, keepdims=True))
+    terms = tf.where(active, tf.exp(masked - top) * -tf.math.expm1(-masked), 0.0)
+    return top[:, 0] + tf.math.log(tf.exp(-top[:, 0]) + tf.reduce_sum(terms, axis=1))
