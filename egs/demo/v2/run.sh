@@ -103,10 +103,10 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   for name in train eval; do
     steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
-    utils/fix_data_dir.sh "$data/$name"
+    tfspk-fix-data-dir "$data/$name"
     steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_vad" "$mfcc_dir"
-    utils/fix_data_dir.sh "$data/$name"
+    tfspk-fix-data-dir "$data/$name"
   done
 fi
 
@@ -115,33 +115,16 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   require 1 "$data/train/feats.scp" "$data/train/vad.scp"
   steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" \
     "$data/train" "$data/train_no_sil" "$exp/train_no_sil"
-  utils/fix_data_dir.sh "$data/train_no_sil"
   # As egs/voxceleb/v2 stage 5: drop short utterances, then speakers with too few utterances.
-  mv "$data/train_no_sil/utt2num_frames" "$data/train_no_sil/utt2num_frames.bak"
-  awk -v min_len=$min_len '$2 > min_len {print $1, $2}' "$data/train_no_sil/utt2num_frames.bak" \
-    > "$data/train_no_sil/utt2num_frames"
-  utils/filter_scp.pl "$data/train_no_sil/utt2num_frames" "$data/train_no_sil/utt2spk" \
-    > "$data/train_no_sil/utt2spk.new"
-  mv "$data/train_no_sil/utt2spk.new" "$data/train_no_sil/utt2spk"
-  utils/fix_data_dir.sh "$data/train_no_sil"
-  awk '{print $1, NF-1}' "$data/train_no_sil/spk2utt" > "$data/train_no_sil/spk2num"
-  awk -v min=$min_num_utts '$2 >= min {print $1}' "$data/train_no_sil/spk2num" \
-    | utils/filter_scp.pl - "$data/train_no_sil/spk2utt" > "$data/train_no_sil/spk2utt.new"
-  mv "$data/train_no_sil/spk2utt.new" "$data/train_no_sil/spk2utt"
-  utils/spk2utt_to_utt2spk.pl "$data/train_no_sil/spk2utt" > "$data/train_no_sil/utt2spk"
-  utils/filter_scp.pl "$data/train_no_sil/utt2spk" "$data/train_no_sil/utt2num_frames" \
-    > "$data/train_no_sil/utt2num_frames.new"
-  mv "$data/train_no_sil/utt2num_frames.new" "$data/train_no_sil/utt2num_frames"
-  utils/fix_data_dir.sh "$data/train_no_sil"
-  echo "$0: training set: $(wc -l < "$data/train_no_sil/utt2spk") utterances of" \
-    "$(wc -l < "$data/train_no_sil/spk2utt") speakers (min-len $min_len, min-num-utts $min_num_utts)"
+  local/filter_train_data.sh --min-len $min_len --min-num-utts $min_num_utts \
+    "$data/train_no_sil" "$data/train_no_sil_filtered"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   stage_banner 3 "train the x-vector network ($loss) in $nnet_dir"
-  require 2 "$data/train_no_sil/feats.scp" "$data/train_no_sil/utt2num_frames" "$data/train_no_sil/utt2spk"
+  require 2 "$data/train_no_sil_filtered/feats.scp" "$data/train_no_sil_filtered/utt2num_frames"
   steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" $loss_opts \
-    "$data/train_no_sil" "$nnet_dir"
+    "$data/train_no_sil_filtered" "$nnet_dir"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then

@@ -46,18 +46,27 @@ awk 'NR == FNR {extracted[$1]; next} $1 in extracted' "$train_xv/xvector.scp" "$
 awk '{if ($2 != spk) {if (spk != "") print line; spk = $2; line = $2} line = line " " $1}
      END {if (spk != "") print line}' "$train_xv/utt2spk" > "$train_xv/spk2utt"
 
-$cmd "$train_xv/log/compute_mean.log" \
-  tfspk-ivector-mean "scp:$train_xv/xvector.scp" "$train_xv/mean.vec"
+# The back-end models depend only on the training embeddings and --lda-dim: several trial lists share them.
+stamp="lda_dim=$lda_dim"
+if [ -f "$train_xv/plda" ] && [ "$train_xv/plda" -nt "$train_xv/xvector.scp" ] && \
+   [ "$(cat "$train_xv/backend_opts" 2>/dev/null)" = "$stamp" ]; then
+  echo "$0: reusing the back-end in $train_xv (mean.vec, transform.mat, plda)"
+else
+  rm -f "$train_xv/backend_opts"
+  $cmd "$train_xv/log/compute_mean.log" \
+    tfspk-ivector-mean "scp:$train_xv/xvector.scp" "$train_xv/mean.vec"
 
-$cmd "$train_xv/log/lda.log" \
-  tfspk-ivector-compute-lda --total-covariance-factor=0.0 --dim=$lda_dim \
-    "ark:tfspk-ivector-subtract-global-mean scp:$train_xv/xvector.scp ark:- |" \
-    "ark:$train_xv/utt2spk" "$train_xv/transform.mat"
+  $cmd "$train_xv/log/lda.log" \
+    tfspk-ivector-compute-lda --total-covariance-factor=0.0 --dim=$lda_dim \
+      "ark:tfspk-ivector-subtract-global-mean scp:$train_xv/xvector.scp ark:- |" \
+      "ark:$train_xv/utt2spk" "$train_xv/transform.mat"
 
-$cmd "$train_xv/log/plda.log" \
-  tfspk-ivector-compute-plda "ark:$train_xv/spk2utt" \
-    "ark:tfspk-ivector-subtract-global-mean scp:$train_xv/xvector.scp ark:- | tfspk-transform-vec $train_xv/transform.mat ark:- ark:- | tfspk-ivector-normalize-length ark:- ark:- |" \
-    "$train_xv/plda"
+  $cmd "$train_xv/log/plda.log" \
+    tfspk-ivector-compute-plda "ark:$train_xv/spk2utt" \
+      "ark:tfspk-ivector-subtract-global-mean scp:$train_xv/xvector.scp ark:- | tfspk-transform-vec $train_xv/transform.mat ark:- ark:- | tfspk-ivector-normalize-length ark:- ark:- |" \
+      "$train_xv/plda"
+  echo "$stamp" > "$train_xv/backend_opts"
+fi
 
 eval_vectors="ark:tfspk-ivector-subtract-global-mean $train_xv/mean.vec scp:$eval_xv/xvector.scp ark:- | tfspk-transform-vec $train_xv/transform.mat ark:- ark:- | tfspk-ivector-normalize-length ark:- ark:- |"
 $cmd "$dir/log/plda_scoring.log" \

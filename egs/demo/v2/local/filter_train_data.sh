@@ -1,0 +1,1 @@
+../../../voxceleb/v2/local/filter_train_data.sh

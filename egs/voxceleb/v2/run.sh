@@ -1,0 +1,217 @@
+#!/usr/bin/env bash
+# tfspk recipe for VoxCeleb (Kaldi egs/voxceleb/v2 with the seed 002 x-vector system and tfspk tools).
+#
+# Training data: VoxCeleb2 dev (+ VoxCeleb1 dev with --vox1-train true, the training set of seed 002
+# and of the Kaldi recipe), optionally augmented with RIRS_NOISES reverberation and MUSAN
+# noise / music / babble. Evaluation: VoxCeleb1-O, -E, -H (cleaned lists veri_test2.txt,
+# list_test_all2.txt, list_test_hard2.txt). -E and -H use every VoxCeleb1 speaker, so they are only
+# scored when VoxCeleb1 is not part of the training data.
+#
+# Stages:
+#   0  data dirs: data/voxceleb2_train, data/voxceleb1{,_train,_test} + trials, data/train
+#   1  MFCC (16 kHz, 30-dim) + energy VAD for data/train and the evaluation data dir
+#   2  augmentation (only with --musan and --rirs-noises): reverb, noise, music, babble copies, a random
+#      subset of --aug-subset utterances, their MFCCs, combined with the clean data -> data/train_combined
+#   3  training examples: sliding CMN, voiced frames, drop utterances <= --min-len frames and speakers
+#      with < --min-num-utts utterances
+#   4  train the x-vector network
+#   5  extract embeddings (training data for the back-end, evaluation data)
+#   6  back-end (mean, LDA-200, PLDA) and PLDA + cosine scores for every trial list
+#   7  EER / minDCF(0.01) / minDCF(0.001) and DET plots
+
+set -e -o pipefail
+
+stage=0
+stop_stage=100
+voxceleb1_root=            # VoxCeleb1: <root>/wav/idXXXXX/<video>/NNNNN.wav and the trial lists
+voxceleb2_root=            # VoxCeleb2: <root>/dev/aac/idXXXXX/<video>/NNNNN.m4a
+vox1_train=false           # add the VoxCeleb1 dev speakers to training (then only VoxCeleb1-O is scored)
+trial_lists="O E H"        # which VoxCeleb1 trial lists to score
+musan=                     # MUSAN dir (noise/ music/ speech/); with --rirs-noises enables stage 2
+rirs_noises=               # RIRS_NOISES dir (simulated_rirs/{smallroom,mediumroom}/rir_list)
+aug_subset=1000000         # augmented utterances kept (Kaldi: 1M)
+nj=40                      # parallel jobs of the data-parallel stages
+data=data
+exp=exp
+mfcc_dir=mfcc
+train_config=conf/train.yaml
+loss=amsoftmax             # swap the loss here (tfspk-train --help lists them)
+loss_opts=                 # e.g. "--margin 0.25 --aux ring"
+min_len=400
+min_num_utts=8
+lda_dim=200
+nnet_dir=                  # default: $exp/xvector_nnet_$loss
+
+help_message="Usage: $0 --voxceleb1-root <dir> [--voxceleb2-root <dir>] [options]
+Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vox1_train)
+  --trial-lists \"$trial_lists\" --musan <dir> --rirs-noises <dir> --aug-subset ($aug_subset) --nj ($nj)
+  --loss ($loss) --loss-opts \"...\" --train-config ($train_config) --min-len ($min_len)
+  --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)"
+
+echo "$0 $@"
+. ./cmd.sh
+. ./path.sh
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+  echo "$help_message" >&2
+  exit 1
+fi
+[ -z "$nnet_dir" ] && nnet_dir=$exp/xvector_nnet_$loss
+
+if $vox1_train; then
+  for list in $trial_lists; do
+    if [ "$list" != O ]; then
+      echo "$0: VoxCeleb1-$list uses the VoxCeleb1 dev speakers, which --vox1-train true puts into training;" \
+        "scoring VoxCeleb1-O only"
+    fi
+  done
+  trial_lists=O
+fi
+for list in $trial_lists; do
+  case $list in O|E|H) ;; *) echo "$0: unknown trial list '$list' (choose from O E H)" >&2; exit 1 ;; esac
+done
+# -E and -H cover all of VoxCeleb1; -O only its test speakers.
+eval_set=voxceleb1_test
+[ "$trial_lists" != O ] && eval_set=voxceleb1
+trials_file() {  # trials_file <O|E|H>
+  if [ "$1" = O ]; then echo "$data/voxceleb1_test/trials_O"; else echo "$data/voxceleb1/trials_$1"; fi
+}
+train_set=train
+if [ -n "$musan" ] && [ -n "$rirs_noises" ]; then
+  train_set=train_combined
+elif [ -n "$musan$rirs_noises" ]; then
+  echo "$0: augmentation needs both --musan and --rirs-noises" >&2
+  exit 1
+fi
+
+require() {  # require <stage that makes them> <file>...
+  local maker=$1
+  shift
+  for f in "$@"; do
+    if [ ! -e "$f" ]; then
+      echo "$0: missing $f; it is made by stage $maker (run: $0 --stage $maker ...)" >&2
+      exit 1
+    fi
+  done
+}
+stage_banner() {
+  echo "=== stage $1: $2 ($(date -u +%H:%M:%S))"
+}
+
+if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
+  stage_banner 0 "data preparation"
+  if [ -z "$voxceleb1_root" ]; then
+    echo "$0: stage 0 needs --voxceleb1-root <dir> (with wav/idXXXXX/<video>/NNNNN.wav and veri_test2.txt)" >&2
+    exit 1
+  fi
+  local/make_voxceleb1.py "$voxceleb1_root" "$data"
+  sources=()
+  if [ -n "$voxceleb2_root" ]; then
+    local/make_voxceleb2.py "$voxceleb2_root" dev "$data/voxceleb2_train"
+    sources+=("$data/voxceleb2_train")
+  fi
+  $vox1_train && sources+=("$data/voxceleb1_train")
+  if [ ${#sources[@]} -eq 0 ]; then
+    echo "$0: no training data: give --voxceleb2-root, or --vox1-train true" >&2
+    exit 1
+  fi
+  tfspk-combine-data "$data/train" "${sources[@]}"
+  for list in $trial_lists; do
+    if [ ! -f "$(trials_file $list)" ]; then
+      echo "$0: no VoxCeleb1-$list trial list in $voxceleb1_root (see local/make_voxceleb1.py --help for the" \
+        "file names); add it there or leave $list out of --trial-lists" >&2
+      exit 1
+    fi
+  done
+fi
+
+if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
+  stage_banner 1 "MFCC + energy VAD"
+  require 0 "$data/train/wav.scp" "$data/$eval_set/wav.scp"
+  for name in train $eval_set; do
+    steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
+      "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
+    tfspk-fix-data-dir "$data/$name"
+    steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
+      "$data/$name" "$exp/make_vad" "$mfcc_dir"
+    tfspk-fix-data-dir "$data/$name"
+  done
+fi
+
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $train_set = train_combined ]; then
+  stage_banner 2 "augmentation (reverb, noise, music, babble)"
+  require 1 "$data/train/feats.scp" "$data/train/vad.scp"
+  local/augment_data_dir.py --kind reverb --rirs-noises "$rirs_noises" "$data/train" "$data/train_reverb"
+  for kind in noise music babble; do
+    local/augment_data_dir.py --kind $kind --musan "$musan" "$data/train" "$data/train_$kind"
+  done
+  tfspk-combine-data "$data/train_aug" "$data/train_reverb" "$data/train_noise" "$data/train_music" \
+    "$data/train_babble"
+  num_aug=$(wc -l < "$data/train_aug/utt2spk")
+  if [ "$aug_subset" -lt "$num_aug" ]; then
+    tfspk-subset-data-dir "$data/train_aug" "$aug_subset" "$data/train_aug_subset"
+  else
+    rm -rf "$data/train_aug_subset"
+    tfspk-copy-data-dir "$data/train_aug" "$data/train_aug_subset"
+  fi
+  steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
+    "$data/train_aug_subset" "$exp/make_mfcc" "$mfcc_dir"
+  tfspk-fix-data-dir "$data/train_aug_subset"
+  # The augmented copies keep the VAD decision of their clean utterance (as in Kaldi's recipe).
+  awk '{utt = $1; sub(/-(reverb|noise|music|babble)$/, "", utt); print $1, utt}' \
+    "$data/train_aug_subset/utt2spk" > "$data/train_aug_subset/utt2clean"
+  awk 'NR == FNR {vad[$1] = $2; next} ($2 in vad) {print $1, vad[$2]}' \
+    "$data/train/vad.scp" "$data/train_aug_subset/utt2clean" > "$data/train_aug_subset/vad.scp"
+  tfspk-fix-data-dir "$data/train_aug_subset"
+  tfspk-combine-data "$data/train_combined" "$data/train_aug_subset" "$data/train"
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+  stage_banner 3 "training examples"
+  if [ $train_set = train_combined ]; then
+    require 2 "$data/train_combined/feats.scp" "$data/train_combined/vad.scp"
+  else
+    require 1 "$data/train/feats.scp" "$data/train/vad.scp"
+  fi
+  steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" \
+    "$data/$train_set" "$data/${train_set}_no_sil" "$exp/${train_set}_no_sil"
+  local/filter_train_data.sh --min-len $min_len --min-num-utts $min_num_utts \
+    "$data/${train_set}_no_sil" "$data/${train_set}_no_sil_filtered"
+fi
+
+if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
+  stage_banner 4 "train the x-vector network ($loss) in $nnet_dir"
+  require 3 "$data/${train_set}_no_sil_filtered/feats.scp" "$data/${train_set}_no_sil_filtered/utt2num_frames"
+  steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" $loss_opts \
+    "$data/${train_set}_no_sil_filtered" "$nnet_dir"
+fi
+
+if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
+  stage_banner 5 "extract embeddings"
+  require 4 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
+  require 1 "$data/train/feats.scp" "$data/$eval_set/feats.scp"
+  for name in train $eval_set; do
+    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name" "$nnet_dir/xvectors_$name"
+  done
+fi
+
+if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
+  stage_banner 6 "back-end and scoring"
+  require 5 "$nnet_dir/xvectors_train/xvector.scp" "$nnet_dir/xvectors_$eval_set/xvector.scp"
+  for list in $trial_lists; do
+    require 0 "$(trials_file $list)"
+    local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim "$data/train" \
+      "$nnet_dir/xvectors_train" "$nnet_dir/xvectors_$eval_set" "$(trials_file $list)" "$nnet_dir/scores_$list"
+  done
+fi
+
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  stage_banner 7 "results"
+  for list in $trial_lists; do
+    require 6 "$nnet_dir/scores_$list/plda_scores"
+    echo "VoxCeleb1-$list ($loss):"
+    local/report.sh --title "VoxCeleb1-$list, $loss" "$(trials_file $list)" "$nnet_dir/scores_$list" \
+      | tee "$nnet_dir/scores_$list/results.txt"
+  done
+fi
+echo "$0: done ($(date -u +%H:%M:%S))"
