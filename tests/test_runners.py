@@ -168,7 +168,7 @@ def test_run_pl_log_file_not_writable(tmp_path):
 
 FAKE_SBATCH = r"""#!/usr/bin/env bash
 # Fake sbatch: record the arguments, run the job script once per array task in the background.
-printf '%s\n' "$*" >> "$FAKE_DIR/submissions"
+printf '%q ' "$@" >> "$FAKE_DIR/submissions"; echo >> "$FAKE_DIR/submissions"
 if [ -n "${FAKE_SUBMIT_FAIL:-}" ]; then
   echo "sbatch: error: Batch job submission failed: Invalid account or account/partition combination" >&2
   exit 1
@@ -186,7 +186,7 @@ echo "Submitted batch job 4242"
 
 FAKE_QSUB = r"""#!/usr/bin/env bash
 # Fake qsub: record the arguments, run the job script once per array task in the background.
-printf '%s\n' "$*" >> "$FAKE_DIR/submissions"
+printf '%q ' "$@" >> "$FAKE_DIR/submissions"; echo >> "$FAKE_DIR/submissions"
 [ -n "${FAKE_SUBMIT_FAIL:-}" ] && { echo "Unable to run job: denied: host is no submit host." >&2; exit 1; }
 range=
 while [ $# -gt 1 ]; do
@@ -217,7 +217,8 @@ def fake_cluster(tmp_path):
 
 
 def submissions(path):
-    return path.read_text().splitlines()
+    """One line per submission: the arguments, shell-quoted (printf %q) and space-separated."""
+    return [line.rstrip() for line in path.read_text().splitlines()]
 
 
 @pytest.mark.parametrize("runner, task_variable", [("slurm.pl", "SLURM_ARRAY_TASK_ID"), ("queue.pl", "SGE_TASK_ID")])
@@ -252,7 +253,7 @@ def test_queue_options_from_default_config_and_throttle(tmp_path, fake_cluster):
     run(f"{UTILS}/queue.pl --max-jobs-run 2 --mem 4G --num-threads 3 -q all.q JOB=2:4 log/t.JOB.log true",
         cwd=tmp_path, env=env)
     line = submissions(submitted)[0]
-    for flags in ("-tc 2", "-l mem_free=4G,ram_free=4G", "-pe smp 3", "-q all.q", "-t 2:4", f"-o {tmp_path}/log/q/t.log"):
+    for flags in ("-tc 2", "-l mem_free=4G\\,ram_free=4G", "-pe smp 3", "-q all.q", "-t 2:4", f"-o {tmp_path}/log/q/t.log"):
         assert flags in line, flags
     assert "gpu" not in line  # default gpu=0 adds nothing
     assert not (tmp_path / "log/t.1.log").exists() and (tmp_path / "log/t.4.log").exists()
@@ -263,12 +264,12 @@ def test_cluster_runner_user_config_file(tmp_path, fake_cluster):
     conf = tmp_path / "conf/slurm.conf"
     conf.parent.mkdir()
     conf.write_text("command sbatch --partition=cpu   # comment\n"
-                    "option mem=* --mem=$0\noption mem=0\ndefault gpu=0\noption gpu=0\n"
+                    "option\tmem=* --mem=$0 '--comment=mem $0'\noption mem=0\ndefault gpu=0\noption gpu=0\n"
                     "option gpu=* --partition=gpu --gres=gpu:$0\n")
     run(f"{UTILS}/slurm.pl --mem 2G JOB=1:2 log/c.JOB.log true", cwd=tmp_path, env=env)  # conf/slurm.conf found
     run(f"{UTILS}/slurm.pl --config {conf} --gpu 2 --num-threads 2 log/d.log true", cwd=tmp_path, env=env)
     first, second = submissions(submitted)
-    assert first.startswith("--partition=cpu ") and "--mem=2G" in first and "--gres" not in first
+    assert first.startswith("--partition=cpu ") and "--mem=2G --comment=mem\\ 2G " in first and "--gres" not in first
     assert "--partition=gpu --gres=gpu:2" in second and "--array=1-1" in second
     assert "cpus-per-task" not in second  # num_threads is not described in this config
 
@@ -311,6 +312,7 @@ def test_cluster_runner_notices_a_task_that_vanished(tmp_path, fake_cluster):
     ("option mem=* --mem\ncommand sbatch\n", "needs flags containing $0"),
     ("option mem=* --mem=$0\n", "no 'command ...' line"),
     ("command sbatch\nbogus line\n", "cannot parse 'bogus line'"),
+    ("command sbatch\noption mem=* --comment='a $0\n", "cannot split"),
 ])
 def test_cluster_runner_bad_config(tmp_path, fake_cluster, config_text, message):
     env, submitted = fake_cluster

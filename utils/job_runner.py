@@ -14,8 +14,8 @@ and ``# Ended (code N) at <date>, elapsed time S seconds``.
 
 Options: ``--max-jobs-run N`` (``-tc N``), ``--num-threads N`` (``-pe smp N``), ``--mem M``,
 ``--gpu G``, ``--time T``, ``--config FILE``, any other ``--name value`` (only the cluster runners
-use it, through their config file), ``-V``, ``-sync y`` (ignored: runners always wait) and any other
-``-flag value`` (passed verbatim to qsub/sbatch; ignored by run.pl). Options and ``VAR=...`` may
+use it, through their config file), ``-V`` (qsub only), ``-sync y`` (ignored: runners always wait)
+and any other ``-flag value`` (passed verbatim to qsub/sbatch; ignored by run.pl). Options and ``VAR=...`` may
 come in any order before the log file.
 
 Stdlib only and Python >= 3.6, so the runners work with any system python3 on a cluster node,
@@ -249,8 +249,10 @@ class LocalRunner:
         self.stopping = False
 
     def run_task(self, task_id):
-        """Run one task; return its exit code (0 = success)."""
+        """Run one task; return its exit code (0 = success, 130 = not started: stopping)."""
         spec = self.spec
+        if self.stopping:
+            return 130  # leave an older log of this task alone
         log_path = spec.log_path(task_id)
         command = spec.command_for(task_id)
         try:
@@ -262,21 +264,26 @@ class LocalRunner:
             log.write(f"# {command}\n# Started at {date_string()}\n#\n")
             log.flush()
             started = time.time()
-            with self.lock:
-                if self.stopping:
-                    return 130
-                # Own process group, so that stop() reaches every process of a pipeline.
-                process = subprocess.Popen(["bash", "-c", "set -o pipefail\n" + command],
-                                           stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                           start_new_session=True)
-                self.processes.add(process)
-            code = process.wait()
-            with self.lock:
-                self.processes.discard(process)
+            code = self._run_process(command, log)
             elapsed = int(round(time.time() - started))
             ended = f"code {code}" if code >= 0 else f"code {128 - code}; signal {-code}"
             log.write(f"# Accounting: time={elapsed} threads={spec.num_threads}\n"
                       f"# Ended ({ended}) at {date_string()}, elapsed time {elapsed} seconds\n")
+        return code if code >= 0 else 128 - code
+
+    def _run_process(self, command, log):
+        """Run the command under bash with its output in ``log``; Popen's return code."""
+        with self.lock:
+            if self.stopping:
+                return 130
+            # Own process group, so that stop() reaches every process of a pipeline.
+            process = subprocess.Popen(["bash", "-c", "set -o pipefail\n" + command],
+                                       stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+            self.processes.add(process)
+        code = process.wait()
+        with self.lock:
+            self.processes.discard(process)
         return code
 
     def stop(self):
@@ -328,38 +335,43 @@ class ClusterConfig:
     def __init__(self, text, source):
         self.source = source
         self.command = None
-        self.templates = {}   # name -> flags with $0
-        self.exact = {}       # (name, value) -> flags
+        self.templates = {}   # name -> flag words, "$0" in them standing for the value
+        self.exact = {}       # (name, value) -> flag words
         self.defaults = {}
         for number, raw in enumerate(text.splitlines(), 1):
             line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            where = f"{source}:{number}"
-            keyword, _, rest = line.partition(" ")
-            rest = rest.strip()
-            if keyword == "command" and rest:
-                self.command = shlex.split(rest)
-                continue
-            match = re.match(r"^([A-Za-z_]\w*)=(\S+)\s*(.*)$", rest)
-            if keyword == "option" and match:
-                name, value, flags = match.groups()
-                if value == "*":
-                    if "$0" not in flags:
-                        raise RunnerError(f"{where}: 'option {name}=*' needs flags containing $0, got '{raw}'")
-                    self.templates[name] = flags
-                else:
-                    self.exact[(name, value)] = flags
-            elif keyword == "default" and match and not match.group(3):
-                self.defaults[match.group(1)] = match.group(2)
-            else:
-                raise RunnerError(f"{where}: cannot parse '{raw}' (expected 'command ...', "
-                                  "'option NAME=* FLAGS-WITH-$0', 'option NAME=VALUE [FLAGS]' or 'default NAME=VALUE')")
+            if line:
+                self._parse_line(line, raw, f"{source}:{number}")
         if self.command is None:
             raise RunnerError(f"{source}: no 'command ...' line (e.g. 'command sbatch --export=PATH')")
 
+    def _parse_line(self, line, raw, where):
+        keyword, rest = (line.split(None, 1) + [""])[:2]
+        match = re.match(r"^([A-Za-z_]\w*)=(\S+)\s*(.*)$", rest)
+        try:
+            if keyword == "command" and rest:
+                self.command = shlex.split(rest)
+            elif keyword == "option" and match:
+                name, value, flags = match.groups()
+                if value != "*":
+                    self.exact[(name, value)] = shlex.split(flags)
+                elif "$0" in flags:
+                    self.templates[name] = shlex.split(flags)
+                else:
+                    raise RunnerError(f"{where}: 'option {name}=*' needs flags containing $0, got '{raw}'")
+            elif keyword == "default" and match and not match.group(3):
+                self.defaults[match.group(1)] = match.group(2)
+            else:
+                raise RunnerError(f"{where}: cannot parse '{raw}' (expected 'command ...', 'option NAME=* "
+                                  "FLAGS-WITH-$0', 'option NAME=VALUE [FLAGS]' or 'default NAME=VALUE')")
+        except ValueError as err:  # shlex: unbalanced quotes
+            raise RunnerError(f"{where}: cannot split '{raw}' into words: {err}") from None
+
     def flags_for(self, options, skip=()):
-        """Scheduler flags for the runner options; returns (flags, names not in the config)."""
+        """Scheduler flags for the runner options; returns (flags, names not in the config).
+
+        The value replaces ``$0`` inside the already split words, so it is never re-split.
+        """
         values = dict(self.defaults)
         values.update(options)
         flags, unknown = [], []
@@ -368,9 +380,9 @@ class ClusterConfig:
                 continue
             value = values[name]
             if (name, value) in self.exact:
-                flags += shlex.split(self.exact[(name, value)])
+                flags += self.exact[(name, value)]
             elif name in self.templates:
-                flags += shlex.split(self.templates[name].replace("$0", value))
+                flags += [word.replace("$0", value) for word in self.templates[name]]
             else:
                 unknown.append(name)
         return flags, unknown
@@ -437,7 +449,8 @@ option gpu=* -l gpu=$0
         return ["qstat", "-j", job_id]
 
     def job_gone(self, completed):
-        return completed.returncode != 0
+        # "Following jobs do not exist"; any other failure (qmaster unreachable) proves nothing.
+        return completed.returncode != 0 and "not exist" in completed.stdout + completed.stderr
 
     def cancel_command(self, job_id):
         return ["qdel", job_id]
@@ -472,8 +485,9 @@ option gpu=* --gres=gpu:$0
         return ["squeue", "--noheader", "--jobs", job_id]
 
     def job_gone(self, completed):
-        return completed.returncode == 0 and not completed.stdout.strip() or (
-            "Invalid job id" in (completed.stderr or ""))
+        # squeue lists nothing for a job that ended recently and rejects ids it has forgotten.
+        listed_nothing = completed.returncode == 0 and not completed.stdout.strip()
+        return listed_nothing or "Invalid job id" in completed.stderr
 
     def cancel_command(self, job_id):
         return ["scancel", job_id]
