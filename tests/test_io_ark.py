@@ -189,6 +189,16 @@ def test_text_archives(tmp_path, monkeypatch):
     got = dict(ark.read_rspecifier(f"ark:{tmp_path}/h.ark"))
     assert np.array_equal(got["x"], np.array([[1, 2.5], [-3, 0.04]], f32))
     assert np.array_equal(got["y"], np.array([1, 2, 3], f32))
+    # rows may start right after '[' (Kaldi's text reader accepts it); CRLF tolerated
+    (tmp_path / "r.ark").write_bytes(b"x [ 1 2\r\n 3 4 ]\r\ny [ ]\n")
+    got = dict(ark.read_rspecifier(f"ark:{tmp_path}/r.ark"))
+    assert np.array_equal(got["x"], np.array([[1, 2], [3, 4]], f32)) and got["y"].size == 0
+    (tmp_path / "bad.ark").write_bytes(b"x [ 1 2\n 3 ]\n")
+    with pytest.raises(ToolError, match="bad.ark, key 'x': text matrix rows have different lengths"):
+        list(ark.read_rspecifier(f"ark:{tmp_path}/bad.ark"))
+    (tmp_path / "bad2.ark").write_bytes(b"x [ 1 zz ]\n")
+    with pytest.raises(ToolError, match="bad2.ark, key 'x': corrupt text object"):
+        list(ark.read_rspecifier(f"ark:{tmp_path}/bad2.ark"))
 
 
 def test_pipes_in_and_out(tmp_path):

@@ -212,13 +212,15 @@ def _read_text_object(stream: BinaryIO, where: str, first: bytes) -> np.ndarray:
     if text[close + 1:].strip():
         raise ToolError(f"{where}: unexpected text after ']'")
     body = text[text.index("[") + 1:close]
-    is_matrix = body.lstrip(" \t").startswith("\n") or body.strip() == ""
+    rows = [r.split() for r in body.replace("\r", "").split("\n") if r.strip()]
+    # Kaldi writes matrices with a newline after '[' and vectors on one line; a one-line
+    # '[ 1 2 ]' is therefore a vector, anything spanning lines a matrix.
+    is_matrix = body.lstrip(" \t\r").startswith("\n") or len(rows) > 1
     try:
-        if not is_matrix:
-            return np.array(body.split(), dtype=np.float32)
-        rows = [r.split() for r in body.split("\n") if r.strip()]
         if not rows:
             return np.zeros((0, 0), dtype=np.float32)
+        if not is_matrix:
+            return np.array(rows[0], dtype=np.float32)
         if len({len(r) for r in rows}) != 1:
             raise ToolError(f"{where}: text matrix rows have different lengths")
         return np.array(rows, dtype=np.float32)

@@ -238,7 +238,7 @@ def _read_lenient(path, name) -> _Table:
             table.messages.append(f"{path}:{number}: dropped empty line")
             table.was_clean = False
             continue
-        if not value:
+        if not value and name != "text":          # an empty transcript is legal in text
             table.messages.append(f"{path}:{number}: dropped key '{key}' without value")
             table.was_clean = False
             continue
