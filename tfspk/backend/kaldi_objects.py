@@ -16,6 +16,7 @@ Kaldi: ``-`` is stdin/stdout, ``command |`` reads a pipe, ``| command`` writes t
 """
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -63,10 +64,20 @@ def write_wxfilename(wxfilename: str, data: bytes) -> None:
             raise ToolError(f"command '{name[1:].strip()}' failed with exit status {proc.returncode}")
         return
     try:
-        with atomic_open(name, "wb") as handle:
-            handle.write(data)
+        if is_special_file(name):
+            with open(name, "wb") as handle:
+                handle.write(data)
+        else:
+            with atomic_open(name, "wb") as handle:
+                handle.write(data)
     except OSError as err:
         raise ToolError(f"cannot write {name}: {err.strerror}") from None
+
+
+def is_special_file(path: str) -> bool:
+    """True for an existing non-regular file (``/dev/null``, a FIFO): written in place, since
+    renaming a temporary file over it would replace the device."""
+    return os.path.exists(path) and not os.path.isfile(path)
 
 
 # ----------------------------------------------------------------------------- writing

@@ -16,7 +16,6 @@ from tfspk.backend import kaldi_objects
 from tfspk.backend.vectors import check_vectors
 from tfspk.errors import ToolError
 from tfspk.io import ark, table
-from tfspk.io.atomic import atomic_open
 
 
 def load_vectors(rspecifier: str, allow_empty: bool = False) -> tuple[list[str], np.ndarray]:
@@ -202,8 +201,4 @@ def write_int32_table(wspecifier: str, items: Sequence[tuple[str, int]]) -> None
         data = "".join(f"{key} {int(value)}\n" for key, value in items).encode()
     else:
         data = b"".join(key.encode() + b" \0B\x04" + struct.pack("<i", int(value)) for key, value in items)
-    if location == "-" or location.startswith("|"):
-        kaldi_objects.write_wxfilename(location, data)
-    else:
-        with atomic_open(location, "wb") as handle:
-            handle.write(data)
+    kaldi_objects.write_wxfilename(location, data)
