@@ -87,7 +87,7 @@ def test_run_pl_max_jobs_run_limits_concurrency(tmp_path):
     run([str(UTILS / "run.pl"), "--max-jobs-run", "2", "JOB=1:4", "log/s.JOB.log", *command], cwd=tmp_path)
     spans = [(float(read(tmp_path / f"t.{j}.start")), float(read(tmp_path / f"t.{j}.end"))) for j in range(1, 5)]
     most_at_once = max(sum(1 for start, end in spans if start <= moment < end) for moment, _ in spans)
-    assert most_at_once == 2
+    assert most_at_once <= 2  # (== 2 on an idle machine; a loaded one may start them apart)
     run([str(UTILS / "run.pl"), "JOB=1:4", "-tc", "1", "log/s.JOB.log", *command], cwd=tmp_path)
     spans = sorted((float(read(tmp_path / f"t.{j}.start")), float(read(tmp_path / f"t.{j}.end"))) for j in range(1, 5))
     assert all(spans[i][1] <= spans[i + 1][0] for i in range(3))
@@ -241,7 +241,7 @@ def test_slurm_options_from_default_config_and_throttle(tmp_path, fake_cluster):
     run(f"{UTILS}/slurm.pl --max-jobs-run 2 --mem 4G --num-threads 3 --gpu 1 --time 1:00:00 "
         "JOB=1:4 log/t.JOB.log true", cwd=tmp_path, env=env)
     words = submissions(submitted)[0].split()
-    assert words[0] in ("--export=PATH",)  # the fake records arguments after the program name
+    assert words[0] == "--export=PATH"  # the fake records the arguments after the program name
     for flag in ("--array=1-4%2", "--mem-per-cpu=4G", "--cpus-per-task=3", "--gres=gpu:1", "--time=1:00:00",
                  f"--output={tmp_path}/log/q/t.%a.log"):
         assert flag in words, flag
@@ -365,3 +365,26 @@ def test_gridengine_style_flags(tmp_path, fake_cluster):
     assert " -V -pe mpi 4 " in queue_line and "smp" not in queue_line
     assert "--cpus-per-task=4" in slurm_line and " -pe " not in slurm_line and " -V " not in slurm_line
     assert "threads=4" in read(tmp_path / "log/g.log")
+
+
+def test_step_script_with_parse_options_and_cmd_option(tmp_path, fake_cluster):
+    # How steps/ use both: options parsed, then "$cmd JOB=1:$nj log ..." with $cmd word-split.
+    env, submitted = fake_cluster
+    step = tmp_path / "step.sh"
+    step.write_text(f"""#!/usr/bin/env bash
+set -e -o pipefail
+cmd=run.pl
+nj=2
+. {UTILS}/parse_options.sh
+[ $# -eq 1 ] || {{ echo "usage: $0 [--cmd CMD] [--nj N] <dir>"; exit 1; }}
+dir=$1
+$cmd JOB=1:$nj $dir/log/part.JOB.log echo part JOB of $nj \\> $dir/part.JOB.txt
+""")
+    step.chmod(0o755)
+    run([str(step), "--nj", "3", "exp/a"], cwd=tmp_path, env=env)
+    run([str(step), "--cmd", "slurm.pl --mem 1G", "exp/b"], cwd=tmp_path, env=env)
+    assert [read(tmp_path / f"exp/a/part.{j}.txt") for j in (1, 2, 3)] == [f"part {j} of 3\n" for j in (1, 2, 3)]
+    assert read(tmp_path / "exp/b/part.2.txt") == "part 2 of 2\n"
+    assert "--mem-per-cpu=1G" in submissions(submitted)[0]
+    proc = run([str(step), "--cmd", "run.pl", "--nj", "2", "/dev/null/x"], cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 1 and "cannot create log directory /dev/null/x/log" in proc.stderr

@@ -98,7 +98,8 @@ while [ $# -gt 0 ]; do
 
   _po_name=${_po_option#--}
   _po_name=${_po_name//-/_}
-  if [[ ! "$_po_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [[ ! -v "$_po_name" ]]; then
+  # Name checked before the indirect expansion ${!name+x} ("x" when declared; bash 3 has no [[ -v ]]).
+  if [[ ! "$_po_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!_po_name+x}" ]; then
     _po_die "invalid option $_po_option (this script declares no variable '$_po_name'; see $0 --help)"
   fi
 
