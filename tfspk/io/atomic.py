@@ -6,7 +6,14 @@ import tempfile
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds."""
+    """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
+
+    An existing path that is not a regular file (``/dev/null``, a FIFO, ``/dev/stdout``) is
+    yielded as is: renaming over it would replace the device itself (we may run as root).
+    """
+    if os.path.exists(path) and not os.path.isfile(path):
+        yield path
+        return
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=".tmp.", suffix="." + os.path.basename(path), dir=directory)
