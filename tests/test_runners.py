@@ -388,3 +388,12 @@ $cmd JOB=1:$nj $dir/log/part.JOB.log echo part JOB of $nj \\> $dir/part.JOB.txt
     assert "--mem-per-cpu=1G" in submissions(submitted)[0]
     proc = run([str(step), "--cmd", "run.pl", "--nj", "2", "/dev/null/x"], cwd=tmp_path, env=env, check=False)
     assert proc.returncode == 1 and "cannot create log directory /dev/null/x/log" in proc.stderr
+
+
+def test_cluster_runner_without_scheduler_installed(tmp_path):
+    import shutil
+    if shutil.which("sbatch"):
+        pytest.skip("a real sbatch is installed here")
+    proc = run(f"{UTILS}/slurm.pl JOB=1:2 log/n.JOB.log true", cwd=tmp_path, check=False)
+    assert proc.returncode == 1
+    assert "cannot run the Slurm submit command 'sbatch'" in proc.stderr
