@@ -109,6 +109,9 @@ def read_config_file(path, parser=None):
             if parser is None:
                 raise ToolError(message)
             parser.error(message)
+        name = line.split("=", 1)[0]
+        if parser is not None and name not in parser._option_string_actions:
+            parser.error(f"{path}:{number}: unknown option '{name}' for this program (see --help)")
         options.append(line)
     return options
 
