@@ -1,0 +1,43 @@
+"""Command line shared by tfspk-compute-mfcc-feats and tfspk-compute-fbank-feats."""
+from tfspk import cli
+from tfspk.features import options as feature_options
+from tfspk.features.mfcc import FeatureExtractor
+from tfspk.features.tables import compute_features_table
+
+DESCRIPTION = """Compute {kind} features for each utterance of a wav.scp, as Kaldi's compute-{kind}-feats
+(numbers from kaldi-native-fbank; audio is fed on the int16 scale as Kaldi reads it).
+
+tfspk additions (so steps/make_{kind}.sh needs one process per job):
+  --segments FILE            the wav.scp keys are recordings; cut each segment as extract-segments does
+  --compress, --compression-method, --write-num-frames   as copy-feats does
+  --dither-seed N            dithering is reproducible: noise seeded by N and the utterance key"""
+
+
+def run(argv, kind, usage):
+    parser = cli.KaldiArgumentParser(usage, description=DESCRIPTION.format(kind=kind))
+    feature_options.add_feature_options(parser, kind)
+    cli.add_bool(parser, "--subtract-mean", False, "subtract mean of each feature file (CMS)")
+    parser.add_argument("--min-duration", type=float, default=0.0,
+                        help="minimum duration of segments to process, in seconds (default: 0)")
+    parser.add_argument("--write-utt2dur", metavar="WSPECIFIER",
+                        help="wspecifier to write the duration of each utterance in seconds, e.g. ark,t:utt2dur")
+    parser.add_argument("--write-num-frames", metavar="WSPECIFIER",
+                        help="wspecifier to write the number of frames of each utterance, e.g. ark,t:utt2num_frames")
+    cli.add_bool(parser, "--compress", False, "write Kaldi compressed matrices (as copy-feats --compress)")
+    parser.add_argument("--compression-method", type=int, default=1,
+                        help="as copy-feats: 1 automatic, 2 speech-feature, 3 two-byte, 5 one-byte (default: 1)")
+    parser.add_argument("--segments", metavar="FILE",
+                        help="segments file 'utt recording start end' (wav.scp keys are recordings)")
+    parser.add_argument("--min-segment-length", type=float, default=0.1,
+                        help="with --segments: leave out segments shorter than this, in seconds (default: 0.1)")
+    parser.add_argument("--dither-seed", type=int, default=0, help="seed of the dithering noise (default: 0)")
+    parser.add_argument("wav_rspecifier")
+    parser.add_argument("feats_wspecifier")
+    args = parser.parse_args(argv)
+    extractor = FeatureExtractor(feature_options.options_from_args(args, kind), args.dither_seed)
+    compute_features_table(extractor, args.wav_rspecifier, args.feats_wspecifier,
+                           segments=args.segments, min_segment_length=args.min_segment_length,
+                           subtract_mean=args.subtract_mean, min_duration=args.min_duration,
+                           compress=args.compress, compression_method=args.compression_method,
+                           num_frames_wspec=args.write_num_frames, utt2dur_wspec=args.write_utt2dur,
+                           verbose=args.verbose)
