@@ -397,3 +397,22 @@ def test_cluster_runner_without_scheduler_installed(tmp_path):
     proc = run(f"{UTILS}/slurm.pl JOB=1:2 log/n.JOB.log true", cwd=tmp_path, check=False)
     assert proc.returncode == 1
     assert "cannot run the Slurm submit command 'sbatch'" in proc.stderr
+
+
+def test_run_pl_single_id_range(tmp_path):
+    run(f"{UTILS}/run.pl JOB=5 log/x.JOB.log echo JOB", cwd=tmp_path)
+    assert "\n5\n" in read(tmp_path / "log/x.5.log")
+
+
+@pytest.mark.parametrize("num_cpus, num_jobs, expected", [
+    (8, 4, 8), (8, 8, 8), (8, 11, 11), (8, 12, 8), (8, 100, 8), (2, 3, 2), (10, 13, 13), (1, 1, 1)])
+def test_run_pl_default_max_jobs_is_kaldis_rule(monkeypatch, num_cpus, num_jobs, expected):
+    # Kaldi run.pl: one job per CPU, but all jobs at once when they are more than the CPUs and
+    # fewer than 1.4 times the CPUs.
+    import importlib.util
+    loader = importlib.util.spec_from_file_location("job_runner", UTILS / "job_runner.py")
+    job_runner = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(job_runner)
+    monkeypatch.setattr(job_runner.os, "sched_getaffinity", lambda pid: set(range(num_cpus)))
+    spec = job_runner.parse_command_line("run.pl", [f"JOB=1:{num_jobs}", "x.JOB.log", "true"])
+    assert job_runner.default_max_jobs(spec) == expected
