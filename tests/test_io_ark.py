@@ -37,12 +37,23 @@ def ref_char_to_float(p0, p25, p75, p100, c):
     return f32(float(p75) + float(f32(f32(p100 - p75) * f32(c - 192))) * (1 / 63.0))
 
 
+def ref_trunc_x86(x):
+    """static_cast<int>(double) as x86 does it: NaN/inf/out-of-range give INT_MIN."""
+    if x != x or not -2.0 ** 31 < x < 2.0 ** 31:
+        return -2 ** 31
+    return int(x)
+
+
 def ref_float_to_char(p0, p25, p75, p100, v):
-    if v < p25:
-        return min(max(int(float(f32(f32(f32(v - p0) / f32(p25 - p0)) * f32(64))) + 0.5), 0), 64)
-    if v < p75:
-        return min(max(64 + int(float(f32(f32(f32(v - p25) / f32(p75 - p25)) * f32(128))) + 0.5), 64), 192)
-    return min(max(192 + int(float(f32(f32(f32(v - p75) / f32(p100 - p75)) * f32(63))) + 0.5), 192), 255)
+    with np.errstate(all="ignore"):
+        if v < p25:
+            q, lo, hi, levels, p, span = 0, 0, 64, 64, p0, f32(p25 - p0)
+        elif v < p75:
+            q, lo, hi, levels, p, span = 64, 64, 192, 128, p25, f32(p75 - p25)
+        else:
+            q, lo, hi, levels, p, span = 192, 192, 255, 63, p75, f32(p100 - p75)
+        f = f32(f32(v - p) / span)
+        return min(max(q + ref_trunc_x86(float(f32(f * f32(levels))) + 0.5), lo), hi)
 
 
 def ref_compress_cm(mat):
@@ -246,7 +257,10 @@ def test_cm_writer_is_byte_exact_with_kaldi_algorithm(tmp_path, rows, cols, seed
 
 
 def test_cm_small_and_constant_columns(tmp_path):
-    for m in [np.full((12, 3), 2.5, f32), features(3, 4).T.copy().T[:3], np.zeros((1, 4), f32)]:
+    near_constant = (1000 + np.random.default_rng(3).standard_normal((20, 3)) * 1e-3).astype(f32)
+    zero_span = np.full((12, 3), 5e4, f32)      # percentiles collapse to one float: 0/0 in FloatToChar
+    zero_span[4, 1] += 0.01
+    for m in [np.full((12, 3), 2.5, f32), features(3, 4)[:3], np.zeros((1, 4), f32), near_constant, zero_span]:
         payload = __import__("tfspk.io.compressed", fromlist=["x"]).compress(m, "speech-feature")
         assert payload[:3] == b"CM " and payload[3:] == ref_compress_cm(m)
         import io as _io

@@ -48,10 +48,20 @@ def uint16_to_float(min_value: np.float32, value_range: np.float32, codes) -> np
 
 
 def decode_columns(p0, p25, p75, p100, codes) -> np.ndarray:
-    """Kaldi ``CharToFloat`` for byte codes ``[cols, rows]`` and per-column float32 percentiles ``[cols, 1]``."""
-    codes = codes.astype(np.int32)
-    low = codes <= 64
-    mid = (codes > 64) & (codes <= 192)
+    """Kaldi ``CharToFloat`` for byte codes ``[cols, rows]`` and per-column float32 percentiles ``[cols, 1]``.
+
+    Each column has only 256 possible values, so they are computed once per column (a lookup
+    table with Kaldi's arithmetic) and gathered.
+    """
+    table = _char_to_float_table(np.asarray(p0, _F32), np.asarray(p25, _F32), np.asarray(p75, _F32),
+                                 np.asarray(p100, _F32))
+    return np.take_along_axis(table, np.asarray(codes).astype(np.intp), axis=1)
+
+
+def _char_to_float_table(p0, p25, p75, p100) -> np.ndarray:
+    """``[cols, 256]`` float32: ``p + float(span * steps) * (1/64|1/128|1/63)`` in double, rounded."""
+    codes = np.arange(256)
+    low, mid = codes <= 64, (codes > 64) & (codes <= 192)
     base = np.where(low, p0, np.where(mid, p25, p75))
     span = np.where(low, p25 - p0, np.where(mid, p75 - p25, p100 - p75)).astype(_F32)
     steps = np.where(low, codes, np.where(mid, codes - 64, codes - 192)).astype(_F32)
@@ -125,21 +135,28 @@ def _column_headers(mat: np.ndarray, min_value, value_range) -> np.ndarray:
 
 
 def _float_to_char(p0, p25, p75, p100, values) -> np.ndarray:
-    """Kaldi ``FloatToChar`` for float32 values ``[cols, rows]`` and percentiles ``[cols, 1]``."""
+    """Kaldi ``FloatToChar`` for float32 values ``[cols, rows]`` and percentiles ``[cols, 1]``.
+
+    Segment 0 (v < p25) -> codes 0..64, 1 (v < p75) -> 64..192, 2 -> 192..255:
+    ``offset + int(float(f32((v - p) / span) * levels) + 0.5)``, clipped to the segment. A
+    non-finite quotient (zero span) truncates to INT_MIN on x86, i.e. the segment's lowest code.
+    """
     values = values.astype(_F32)
-    low = values < p25
-    mid = ~low & (values < p75)
-    base = np.where(low, p0, np.where(mid, p25, p75))
-    span = np.where(low, p25 - p0, np.where(mid, p75 - p25, p100 - p75)).astype(_F32)
-    levels = np.where(low, _F32(64), np.where(mid, _F32(128), _F32(63))).astype(_F32)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    segment = (values >= p25).astype(np.intp) + (values >= p75)
+    bases = np.concatenate([p0, p25, p75], axis=1).astype(_F32)
+    spans = np.concatenate([p25 - p0, p75 - p25, p100 - p75], axis=1).astype(_F32)
+    base = np.take_along_axis(bases, segment, axis=1)
+    span = np.take_along_axis(spans, segment, axis=1)
+    levels = np.array([64, 128, 63], dtype=_F32)[segment]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         f = ((values - base).astype(_F32) / span).astype(_F32)
-    scaled = (f * levels).astype(_F32).astype(np.float64) + 0.5
-    scaled = np.nan_to_num(scaled, nan=0.0, posinf=1e9, neginf=-1e9)
-    ans = np.trunc(scaled).astype(np.int64)
-    ans = np.where(low, np.clip(ans, 0, 64),
-                   np.where(mid, np.clip(64 + ans, 64, 192), np.clip(192 + ans, 192, 255)))
-    return ans.astype(np.uint8)
+        scaled = (f * levels).astype(_F32).astype(np.float64) + 0.5
+    # x86 cvttsd2si: NaN, +-inf and anything outside int32 become INT_MIN
+    scaled = np.where(np.isfinite(scaled) & (scaled > -2.0 ** 31) & (scaled < 2.0 ** 31), scaled, -2.0 ** 31)
+    ans = np.trunc(scaled).astype(np.int64) + np.array([0, 64, 192])[segment]
+    low = np.array([0, 64, 192])[segment]
+    high = np.array([64, 192, 255])[segment]
+    return np.clip(ans, low, high).astype(np.uint8)
 
 
 def compress(mat: np.ndarray, method: str = "auto") -> bytes:
