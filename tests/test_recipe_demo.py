@@ -1,0 +1,351 @@
+"""The demo recipe (egs/demo/v2): corpus building blocks, stage input checks, and (marked e2e) a
+real-speech end-to-end run on a small subset of the Debian packages."""
+import importlib.util
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO, run, synth_speech
+from tfspk.errors import ToolError
+
+RECIPE = REPO / "egs" / "demo" / "v2"
+LOCAL = RECIPE / "local"
+PY = sys.executable
+
+
+def load_local(name):
+    spec = importlib.util.spec_from_file_location(name, LOCAL / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_demo_data = load_local("make_demo_data")
+
+
+# ---------------------------------------------------------------- speaker map
+
+def test_shipped_speaker_map_is_consistent():
+    entries = make_demo_data.read_speaker_map(LOCAL / "speakers.txt")
+    speakers = {e.speaker for e in entries}
+    assert len(speakers) >= 60
+    eval_speakers = [s.split("#")[0].strip() for s in (LOCAL / "eval_speakers.txt").read_text().splitlines()]
+    eval_speakers = [s for s in eval_speakers if s]
+    assert set(eval_speakers) <= speakers, set(eval_speakers) - speakers
+    assert len(eval_speakers) >= 10 and len(speakers - set(eval_speakers)) >= 30
+    # One speaker may span packages only when it is the same voice (Allison, en + es).
+    packages_per_speaker = {}
+    for e in entries:
+        packages_per_speaker.setdefault(e.speaker, set()).add(e.package)
+    assert {s for s, p in packages_per_speaker.items() if len(p) > 1} == {"ast_allison"}
+
+
+@pytest.mark.parametrize("line, message", [
+    ("pkg spk en", "expected 4 fields"),
+    ("pkg Bad-Id en .*", "speaker id 'Bad-Id'"),
+    ("pkg spk english .*", "language 'english'"),
+    ("pkg spk en (unclosed", "bad regular expression"),
+])
+def test_speaker_map_errors_name_the_line(tmp_path, line, message):
+    path = tmp_path / "map.txt"
+    path.write_text("# comment\n\n" + line + "\n")
+    with pytest.raises(ToolError, match=re.escape(f"{path}:3") + ".*" + re.escape(message)):
+        make_demo_data.read_speaker_map(path)
+
+
+# ---------------------------------------------------------------- decoding
+
+def write_als(path, body):
+    """A Drascula speech file: 32-byte header, 8-bit unsigned samples, 32 trailing bytes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(bytes(range(32)) + bytes(body) + bytes([7] * 32))
+
+
+def test_drascula_als_decoding_skips_header_and_tail(tmp_path):
+    body = np.array([128, 0, 255, 129, 127, 64], dtype=np.uint8)
+    write_als(tmp_path / "1.ALS", body)
+    samples, rate = make_demo_data.decode(str(tmp_path / "1.ALS"))
+    assert rate == 11025
+    # Independent statement: unsigned 8-bit PCM centred at 128, scaled to int16 range (x 256).
+    np.testing.assert_array_equal(samples, (body.astype(np.int64) - 128) * 256)
+
+
+def test_gsm_decoding_reads_raw_gsm610_at_8khz(tmp_path):
+    tone = (np.sin(2 * np.pi * 300 * np.arange(8000) / 8000) * 8000).astype(np.int16)
+    sf.write(tmp_path / "a.gsm", tone, 8000, format="RAW", subtype="GSM610")
+    samples, rate = make_demo_data.decode(str(tmp_path / "a.gsm"))
+    assert rate == 8000 and samples.size == 8000
+    assert np.corrcoef(samples[100:7900], tone[100:7900])[0, 1] > 0.99
+
+
+def test_resampling_keeps_the_frequency_and_the_duration():
+    rate, freq, seconds = 11025, 1000.0, 2.0
+    n = int(rate * seconds)
+    tone = np.sin(2 * np.pi * freq * np.arange(n) / rate) * 10000
+    out = make_demo_data.resample(tone, rate, 8000)
+    assert out.size == int(np.ceil(n * 8000 / rate))
+    spectrum = np.abs(np.fft.rfft(out * np.hanning(out.size)))
+    assert abs(np.argmax(spectrum) * 8000 / out.size - freq) < 1.0
+    # Amplitude preserved away from the edges (polyphase filter has unit pass-band gain).
+    assert abs(np.max(np.abs(out[800:-800])) - 10000) < 150
+
+
+def test_corrupt_file_is_reported_by_name(tmp_path):
+    bad = tmp_path / "broken.ogg"
+    bad.write_bytes(b"not an ogg file")
+    with pytest.raises(ToolError, match="broken.ogg"):
+        make_demo_data.decode(str(bad))
+
+
+# ---------------------------------------------------------------- corpus build
+
+def fake_corpus(root):
+    """Two fake packages: a game with three characters (ALS) and a prompt set (ogg, one duplicate)."""
+    game = root / "game-voices" / "usr/share/game/en"
+    for character, f0 in (("", 110.0), ("VB", 160.0), ("BJ", 220.0)):
+        for i in range(1, 4):
+            speech = synth_speech(1.0, rate=11025, seed=i, f0=f0).astype(np.int32)
+            write_als(game / f"{character}{i}.ALS", np.clip(speech // 256 + 128, 0, 255).astype(np.uint8))
+    (game / "S1.ALS").write_bytes(b"\x80" * 400)  # a sound effect: matched by no line, ignored
+    prompts = root / "prompt-fr" / "usr/share/sounds/fr"
+    prompts.mkdir(parents=True)
+    for i in range(3):
+        sf.write(prompts / f"p{i}.ogg", np.stack([synth_speech(1.5, 22050, seed=10 + i, f0=180.0)] * 2, 1),
+                 22050, format="OGG", subtype="VORBIS")
+    shutil.copy(prompts / "p0.ogg", prompts / "p0_copy.ogg")
+    speaker_map = root / "speakers.txt"
+    speaker_map.write_text(
+        "game-voices g_hero  en usr/share/game/en/[0-9]+\\.ALS\n"
+        "game-voices g_vb    en usr/share/game/en/VB[0-9]+\\.ALS\n"
+        "game-voices g_bj    en usr/share/game/en/BJ[0-9]+\\.ALS\n"
+        "prompt-fr   p_voice fr usr/share/sounds/fr/.*\\.ogg\n")
+    return speaker_map
+
+
+def read_table(path):
+    return [line.split(None, 1) for line in Path(path).read_text().splitlines()]
+
+
+def test_make_demo_data_builds_a_sorted_8khz_data_dir(tmp_path):
+    speaker_map = fake_corpus(tmp_path / "corpus")
+    proc = run([PY, str(LOCAL / "make_demo_data.py"), "--nj", "1", str(speaker_map), str(tmp_path / "corpus"),
+                str(tmp_path / "wav"), str(tmp_path / "data")])
+    assert "skipped 1 files whose bytes duplicate" in proc.stderr
+    data = tmp_path / "data"
+    utt2spk = read_table(data / "utt2spk")
+    assert [u for u, _ in utt2spk] == sorted(u for u, _ in utt2spk)
+    assert {s for _, s in utt2spk} == {"g_hero", "g_vb", "g_bj", "p_voice"}
+    assert sum(1 for _, s in utt2spk if s == "p_voice") == 3          # the copy is dropped
+    assert all(u.startswith(s + "-") for u, s in utt2spk)               # Kaldi sort consistency
+    assert not any("S1" in u for u, _ in utt2spk)                      # unmatched files are ignored
+    spk2utt = dict(read_table(data / "spk2utt"))
+    assert spk2utt["g_vb"].split() == sorted(u for u, s in utt2spk if s == "g_vb")
+    assert dict(read_table(data / "utt2lang"))["p_voice-fr_p1"] == "fr"
+    for utt, wav in read_table(data / "wav.scp"):
+        info = sf.info(wav)
+        assert (info.samplerate, info.channels, info.subtype) == (8000, 1, "PCM_16")
+    durations = dict(read_table(data / "utt2dur"))
+    # ALS: 1 s at 11025 Hz -> 8000 samples; ogg: 1.5 s.
+    assert float(durations["g_vb-en_VB2"]) == pytest.approx(1.0, abs=1e-3)
+    assert float(durations["p_voice-fr_p2"]) == pytest.approx(1.5, abs=1e-3)
+
+
+def test_make_demo_data_subset_per_speaker_is_seeded(tmp_path):
+    speaker_map = fake_corpus(tmp_path / "corpus")
+
+    def build(seed, out):
+        run([PY, str(LOCAL / "make_demo_data.py"), "--nj", "1", "--max-utts-per-speaker", "2", "--seed", str(seed),
+             str(speaker_map), str(tmp_path / "corpus"), str(tmp_path / "wav"), str(out)])
+        return [u for u, _ in read_table(out / "utt2spk")]
+
+    first, again = build(1, tmp_path / "a"), build(1, tmp_path / "b")
+    assert first == again and len(first) == 8
+    assert any(build(s, tmp_path / f"c{s}") != first for s in range(2, 4))
+
+
+def test_make_demo_data_names_a_missing_package(tmp_path):
+    speaker_map = fake_corpus(tmp_path / "corpus")
+    shutil.rmtree(tmp_path / "corpus" / "prompt-fr")
+    proc = run([PY, str(LOCAL / "make_demo_data.py"), str(speaker_map), str(tmp_path / "corpus"),
+                str(tmp_path / "wav"), str(tmp_path / "data")], check=False)
+    assert proc.returncode == 1
+    assert "package 'prompt-fr' is not unpacked" in proc.stderr and "stage 0" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "data" / "spk2utt").exists()
+
+
+def test_make_demo_data_rejects_a_file_claimed_by_two_speakers(tmp_path):
+    speaker_map = fake_corpus(tmp_path / "corpus")
+    with open(speaker_map, "a") as handle:
+        handle.write("game-voices g_other en usr/share/game/en/VB1\\.ALS\n")
+    proc = run([PY, str(LOCAL / "make_demo_data.py"), str(speaker_map), str(tmp_path / "corpus"),
+                str(tmp_path / "wav"), str(tmp_path / "data")], check=False)
+    assert proc.returncode == 1 and "matched by two speaker map lines" in proc.stderr
+    assert f"{speaker_map}:2" in proc.stderr and f"{speaker_map}:5" in proc.stderr
+
+
+# ---------------------------------------------------------------- split and trials
+
+def write_data(dir_, spk_langs, utts_per_spk):
+    dir_.mkdir(parents=True, exist_ok=True)
+    rows = [(f"{spk}-u{i:02d}", spk, lang) for spk, lang in spk_langs for i in range(utts_per_spk[spk])]
+    rows.sort()
+    (dir_ / "utt2spk").write_text("".join(f"{u} {s}\n" for u, s, _ in rows))
+    (dir_ / "utt2lang").write_text("".join(f"{u} {l}\n" for u, _, l in rows))
+    (dir_ / "wav.scp").write_text("".join(f"{u} /x/{u}.wav\n" for u, _, _ in rows))
+    spk2utt = {}
+    for u, s, _ in rows:
+        spk2utt.setdefault(s, []).append(u)
+    (dir_ / "spk2utt").write_text("".join(f"{s} {' '.join(us)}\n" for s, us in sorted(spk2utt.items())))
+    return rows
+
+
+def test_split_speakers_is_disjoint_and_complete(tmp_path):
+    rows = write_data(tmp_path / "all", [("a", "en"), ("b", "en"), ("c", "fr"), ("d", "fr"), ("e", "de")],
+                      {"a": 2, "b": 3, "c": 2, "d": 2, "e": 1})
+    (tmp_path / "eval.txt").write_text("# eval\nb\nd\nnot_here\n")
+    proc = run([PY, str(LOCAL / "split_speakers.py"), str(tmp_path / "all"), str(tmp_path / "eval.txt"),
+                str(tmp_path / "train"), str(tmp_path / "eval")])
+    assert "not_here" in proc.stderr
+    train = {s for _, s in read_table(tmp_path / "train" / "utt2spk")}
+    evaluation = {s for _, s in read_table(tmp_path / "eval" / "utt2spk")}
+    assert train == {"a", "c", "e"} and evaluation == {"b", "d"}
+    assert len(read_table(tmp_path / "eval" / "wav.scp")) == 5
+    assert [s for s, _ in read_table(tmp_path / "eval" / "spk2utt")] == ["b", "d"]
+    (tmp_path / "eval1.txt").write_text("b\n")
+    proc = run([PY, str(LOCAL / "split_speakers.py"), str(tmp_path / "all"), str(tmp_path / "eval1.txt"),
+                str(tmp_path / "t2"), str(tmp_path / "e2")], check=False)
+    assert proc.returncode == 1 and "each side needs at least 2" in proc.stderr
+
+
+def test_trials_have_every_target_pair_and_seeded_nontargets(tmp_path):
+    counts = {"a": 4, "b": 3, "c": 5, "d": 2}
+    langs = {"a": "en", "b": "en", "c": "fr", "d": "de"}
+    rows = write_data(tmp_path / "eval", list(langs.items()), counts)
+    out = tmp_path / "trials"
+    proc = run([PY, str(LOCAL / "make_trials.py"), "--nontarget-ratio", "2", "--same-language-fraction", "0.5",
+                "--seed", "3", str(tmp_path / "eval"), str(out)])
+    trials = [line.split() for line in out.read_text().splitlines()]
+    spk = {u: s for u, s, _ in rows}
+    lang = {u: l for u, _, l in rows}
+    targets = {(a, b) for a, b, label in trials if label == "target"}
+    nontargets = [(a, b) for a, b, label in trials if label == "nontarget"]
+    # Independent statement: every unordered same-speaker pair, C(n, 2) per speaker.
+    expected_targets = {pair for s in counts for pair in combinations(sorted(u for u in spk if spk[u] == s), 2)}
+    assert targets == expected_targets and len(targets) == sum(n * (n - 1) // 2 for n in counts.values())
+    assert len(nontargets) == 2 * len(targets) == len(set(nontargets))
+    assert all(spk[a] != spk[b] and a < b for a, b in nontargets)
+    same_language = [p for p in nontargets if lang[p[0]] == lang[p[1]]]
+    # Half of the 40 non-targets should be same-language, but only the 4 x 3 en pairs exist: all are drawn.
+    assert len(same_language) == counts["a"] * counts["b"] == 12
+    assert "same-language" in proc.stderr
+    again = tmp_path / "again"
+    run([PY, str(LOCAL / "make_trials.py"), "--nontarget-ratio", "2", "--same-language-fraction", "0.5",
+         "--seed", "3", str(tmp_path / "eval"), str(again)])
+    assert again.read_text() == out.read_text()
+
+
+def test_trials_refuse_a_single_speaker(tmp_path):
+    write_data(tmp_path / "eval", [("a", "en")], {"a": 3})
+    proc = run([PY, str(LOCAL / "make_trials.py"), str(tmp_path / "eval"), str(tmp_path / "t")], check=False)
+    assert proc.returncode == 1 and "at least 2" in proc.stderr and not (tmp_path / "t").exists()
+
+
+# ---------------------------------------------------------------- package fetching
+
+def fake_apt(bin_dir, known, debs_dir, log):
+    """apt-cache / apt-get / id doubles: apt knows ``known`` packages and 'downloads' prebuilt .debs."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    scripts = {
+        "apt-cache": f"""#!/usr/bin/env bash
+echo "apt-cache $@" >> {log}
+case " {' '.join(known)} " in *" $2 "*) echo "  Candidate: 1.0";; *) echo "  Candidate: (none)";; esac
+""",
+        "apt-get": f"""#!/usr/bin/env bash
+echo "apt-get $@" >> {log}
+pkg="${{@: -1}}"
+if [ "$pkg" = update ]; then exit 0; fi
+cp {debs_dir}/"$pkg"_1.0_all.deb .
+""",
+        "id": "#!/usr/bin/env bash\necho 0\n",
+    }
+    for name, text in scripts.items():
+        path = bin_dir / name
+        path.write_text(text)
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def build_deb(debs_dir, package, files):
+    root = debs_dir / f"{package}-root"
+    (root / "DEBIAN").mkdir(parents=True)
+    (root / "DEBIAN" / "control").write_text(
+        f"Package: {package}\nVersion: 1.0\nArchitecture: all\nMaintainer: t <t@t>\nDescription: test\n")
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "-b", str(root), str(debs_dir / f"{package}_1.0_all.deb")],
+                   check=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("dpkg-deb") is None, reason="needs dpkg-deb")
+def test_fetch_packages_unpacks_once_and_names_unknown_packages(tmp_path):
+    debs, log = tmp_path / "debs", tmp_path / "apt.log"
+    debs.mkdir()
+    build_deb(debs, "voices-a", {"usr/share/voices/a.txt": b"hello"})
+    fake_apt(tmp_path / "bin", ["voices-a"], debs, log)
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    fetch = str(LOCAL / "fetch_packages.sh")
+    out = tmp_path / "downloads"
+    proc = run([fetch, str(out), "voices-a"], env=env)
+    assert (out / "voices-a" / "usr/share/voices/a.txt").read_bytes() == b"hello"
+    assert "unpacked voices-a" in proc.stdout
+    proc = run([fetch, str(out), "voices-a"], env=env)
+    assert "already unpacked" in proc.stdout
+    assert sum("download" in line for line in log.read_text().splitlines()) == 1
+    proc = run([fetch, str(out), "voices-missing"], env=env, check=False)
+    assert proc.returncode == 1
+    assert "Debian package 'voices-missing' is not available" in proc.stderr
+    assert "apt-get update" in log.read_text()            # root with unknown package: one update, then give up
+    assert not (out / "voices-missing").exists()
+
+
+# ---------------------------------------------------------------- run.sh input checks
+
+def recipe(args, tmp_path, check=False, timeout=600):
+    """Run the demo's run.sh from its directory with every output under tmp_path."""
+    outputs = ["--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"), "--mfcc-dir", str(tmp_path / "mfcc")]
+    return run(["./run.sh"] + outputs + args, cwd=RECIPE, check=check, timeout=timeout)
+
+
+@pytest.mark.parametrize("stage, missing, maker", [
+    ("1", "data/train/wav.scp", "0"),
+    ("2", "data/train/feats.scp", "1"),
+    ("3", "data/train_no_sil_filtered/feats.scp", "2"),
+    ("4", "final/model.weights.h5", "3"),
+    ("5", "xvectors_train/xvector.scp", "4"),
+    ("6", "scores/plda_scores", "5"),
+])
+def test_a_stage_without_its_inputs_names_them_and_their_stage(tmp_path, stage, missing, maker):
+    proc = recipe(["--stage", stage], tmp_path)
+    assert proc.returncode == 1
+    assert missing in proc.stderr and f"made by stage {maker}" in proc.stderr, proc.stderr
+
+
+def test_corpus_dir_without_a_package_is_named(tmp_path):
+    (tmp_path / "corpus").mkdir()
+    proc = recipe(["--stop-stage", "0", "--corpus-dir", str(tmp_path / "corpus"), "--packages", "drascula"], tmp_path)
+    assert proc.returncode == 1
+    assert "has no unpacked package drascula" in proc.stderr
+
+
+def test_unknown_option_is_refused(tmp_path):
+    proc = recipe(["--no-such-option", "1"], tmp_path)
+    assert proc.returncode == 1 and "no-such-option" in proc.stderr
