@@ -155,6 +155,20 @@ def _read_exact(stream: BinaryIO, count: int, where: str) -> bytes:
     return data
 
 
+def _read_exact_writable(stream: BinaryIO, count: int, where: str) -> bytearray:
+    """Like _read_exact into a bytearray, so numpy can use it without a copy (and it is writable)."""
+    buffer = bytearray(count)
+    view, filled = memoryview(buffer), 0
+    while filled < count:
+        got = stream.readinto(view[filled:])
+        if not got:
+            raise ToolError(f"{where}: truncated data (expected {count - filled} more bytes, found 0)"
+                            if filled == 0 else
+                            f"{where}: truncated data (expected {count} bytes, found {filled})")
+        filled += got
+    return buffer
+
+
 def _read_token(stream: BinaryIO, where: str) -> str:
     """A binary-mode token: characters up to (and consuming) one space."""
     chars = bytearray()
@@ -192,8 +206,11 @@ def _read_binary_object(stream: BinaryIO, where: str) -> np.ndarray:
         nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
         if nbytes > _MAX_OBJECT_BYTES:
             raise ToolError(f"{where}: corrupt data (implausible dimensions {shape})")
-        data = _read_exact(stream, nbytes, where)
-        return np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype).reshape(shape)
+        data = _read_exact_writable(stream, nbytes, where)
+        array = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
+        if array.dtype != np.dtype(dtype):           # big-endian host: convert
+            array = array.astype(dtype)
+        return array.reshape(shape)
     if token in compressed.TOKENS:
         return compressed.read_compressed(stream, token, where)
     raise ToolError(f"{where}: unsupported object type '{token}' (expected FM, DM, FV, DV, CM, CM2 or CM3)")
