@@ -62,6 +62,18 @@ def test_validate_names_the_problem(tmp_path, name, text, message):
         datadir.validate_data_dir(data)
 
 
+def test_validate_checks_trials(tmp_path):
+    data = clean_dir(tmp_path)
+    (data / "trials").write_text("spkA-u0 spkB-u1 nontarget\nspkA spkA-u1 target\n")
+    assert datadir.validate_data_dir(data) == []
+    (data / "trials").write_text("spkA-u0 spkB-u1 nontarget\nspkA-u0 nobody target\n")
+    warnings = datadir.validate_data_dir(data)
+    assert len(warnings) == 1 and "first: 'nobody' on line 2" in warnings[0]
+    (data / "trials").write_text("spkA-u0 spkB-u1 maybe\n")
+    with pytest.raises(ToolError, match="trials:1: label must be"):
+        datadir.validate_data_dir(data)
+
+
 def test_validate_missing_files_and_options(tmp_path):
     data = clean_dir(tmp_path, feats=False)
     with pytest.raises(ToolError, match="no such file .*feats.scp .*--no-feats"):

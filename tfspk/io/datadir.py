@@ -203,7 +203,22 @@ def validate_data_dir(data, no_feats=False, no_wav=False, no_text=True, no_spk_s
                                    [k for k, _ in _read_checked(data, name)], "recording")
             if problem:
                 raise ToolError(problem)
+    if os.path.isfile(_path(data, "trials")):
+        warnings += _check_trials(data, set(utts), set(spk2utt))
     return warnings
+
+
+def _check_trials(data, utts, speakers) -> list[str]:
+    """trials ids must be utterances (or, for enrolment, speakers) of this data dir."""
+    from tfspk.io.table import read_trials
+    path = _path(data, "trials")
+    unknown = [(number, key) for number, trial in enumerate(read_trials(path), 1)
+               for key in trial[:2] if key not in utts and key not in speakers]
+    if not unknown:
+        return []
+    number, key = unknown[0]
+    return [f"{path}: {len(unknown)} trial ids are neither utterances nor speakers of {data} "
+            f"(first: '{key}' on line {number}); scoring will skip those trials"]
 
 
 def _test_read(data, name, first_item):
