@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Extract x-vectors of a data dir with a network trained by tfspk-train (Kaldi's
+# sid/nnet3/xvector/extract_xvectors.sh interface). Raw features get the training-time preparation
+# (sliding CMN over --cmn-window frames, centred, no variance normalisation; then voiced frames per
+# vad.scp); chunks of --chunk-size frames are embedded and averaged weighted by their length.
+# Writes <xvector-dir>/xvector.{N.ark,N.scp,scp}, spk_xvector.{ark,scp} (speaker means) and num_utts.ark.
+set -e -o pipefail
+
+echo "$0 $@"
+
+nj=4
+cmd=run.pl
+chunk_size=-1          # frames per chunk; -1 = whole utterance
+min_chunk_size=25      # shorter chunks are padded by repeating edge frames
+embedding_layer=a      # a: first segment layer's affine output (Kaldi's x-vector); b: last segment layer
+use_gpu=no
+cmn_window=300
+batch_size=32
+stage=0
+
+help_message="Usage: $0 [options] <nnet-dir> <data-dir> <xvector-dir>
+ e.g.: $0 --nj 8 --cmd run.pl exp/xvector_nnet data/test exp/xvectors_test
+Options:
+  --nj <n>                 # number of parallel jobs (default: $nj)
+  --cmd <runner>           # job runner, e.g. run.pl, queue.pl, slurm.pl (default: $cmd)
+  --chunk-size <n>         # frames per chunk, -1 for whole utterances (default: $chunk_size)
+  --min-chunk-size <n>     # pad shorter chunks to this many frames (default: $min_chunk_size)
+  --embedding-layer <a|b>  # which embedding to extract (default: $embedding_layer)
+  --use-gpu <no|yes>       # run on a GPU (default: $use_gpu)
+  --cmn-window <n>         # sliding CMN window (default: $cmn_window)
+  --batch-size <n>         # equal-length chunks per network run (default: $batch_size)
+  --stage <n>              # 0: extract, 1: combine, 2: speaker means (default: $stage)"
+
+utils=$(dirname "$0")/../utils
+. "$utils/parse_options.sh"
+
+if [ $# != 3 ]; then
+  echo "$help_message"
+  exit 1
+fi
+
+srcdir=$1
+data=$2
+dir=$3
+
+for f in "$srcdir/config.yaml" "$srcdir/final/model.weights.h5" "$data/feats.scp" "$data/vad.scp" \
+         "$data/utt2spk" "$data/spk2utt"; do
+  if [ ! -f "$f" ]; then
+    echo "$0: no such file $f" >&2
+    exit 1
+  fi
+done
+case "$embedding_layer" in a|b) ;; *) echo "$0: --embedding-layer must be a or b, got '$embedding_layer'" >&2; exit 1;; esac
+case "$use_gpu" in
+  no|false) gpu_opt= ;;
+  yes|true|optional|wait) gpu_opt="--gpu 1" ;;
+  *) echo "$0: --use-gpu must be no or yes, got '$use_gpu'" >&2; exit 1;;
+esac
+
+mkdir -p "$dir/log"
+sdata=$data/split$nj
+
+if [ $stage -le 0 ]; then
+  "$utils/split_data.sh" "$data" $nj
+  echo "$0: extracting x-vectors of $data with $srcdir ($nj jobs; logs in $dir/log/extract.*.log)"
+  $cmd $gpu_opt JOB=1:$nj "$dir/log/extract.JOB.log" \
+    tfspk-extract --use-gpu=$use_gpu --chunk-size=$chunk_size --min-chunk-size=$min_chunk_size \
+      --embedding-layer=$embedding_layer --cmn-window=$cmn_window --batch-size=$batch_size \
+      "$srcdir" "scp:$sdata/JOB/feats.scp" "scp:$sdata/JOB/vad.scp" \
+      "ark,scp:$dir/xvector.JOB.ark,$dir/xvector.JOB.scp"
+fi
+
+if [ $stage -le 1 ]; then
+  for j in $(seq $nj); do
+    [ -f "$dir/xvector.$j.scp" ] || { echo "$0: job $j wrote no $dir/xvector.$j.scp" >&2; exit 1; }
+    cat "$dir/xvector.$j.scp"
+  done | LC_ALL=C sort > "$dir/xvector.scp.tmp"
+  mv "$dir/xvector.scp.tmp" "$dir/xvector.scp"
+  echo "$0: $(wc -l < "$dir/xvector.scp") x-vectors of $(wc -l < "$data/utt2spk") utterances in $dir/xvector.scp"
+fi
+
+if [ $stage -le 2 ]; then
+  echo "$0: computing mean of x-vectors for each speaker"
+  $cmd "$dir/log/speaker_mean.log" \
+    tfspk-ivector-mean "ark:$data/spk2utt" "scp:$dir/xvector.scp" \
+      "ark,scp:$dir/spk_xvector.ark,$dir/spk_xvector.scp" "ark,t:$dir/num_utts.ark"
+fi

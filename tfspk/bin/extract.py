@@ -1,0 +1,48 @@
+"""tfspk-extract: x-vectors from a trained experiment dir (Kaldi nnet3-xvector-compute semantics)."""
+from tfspk import cli
+
+USAGE = """tfspk-extract [options] <exp-dir> <feats-rspecifier> <vad-rspecifier|none> <xvector-wspecifier>
+Raw features go through sliding CMN (--cmn-window, centred, no variance normalisation) and voiced-frame
+selection with the VAD, as for training; then chunks of --chunk-size frames (-1: whole utterance) are
+embedded and averaged weighted by their length (chunks shorter than --min-chunk-size are padded by
+repeating edge frames).
+e.g.: tfspk-extract exp/xvector_nnet scp:data/test/feats.scp scp:data/test/vad.scp \\
+        ark,scp:exp/xvectors_test/xvector.1.ark,exp/xvectors_test/xvector.1.scp"""
+
+
+def _main(argv):
+    parser = cli.KaldiArgumentParser(USAGE, description=__doc__)
+    parser.add_argument("--chunk-size", type=int, default=-1,
+                        help="frames per chunk; -1 means the whole utterance (default: -1)")
+    parser.add_argument("--min-chunk-size", type=int, default=25,
+                        help="chunks shorter than this are padded to it (default: 25)")
+    parser.add_argument("--embedding-layer", choices=("a", "b"), default="a",
+                        help="a: affine output of the first segment layer (Kaldi's x-vector); "
+                             "b: output of the last segment layer (the loss input) (default: a)")
+    parser.add_argument("--batch-size", type=int, default=32,
+                        help="chunks of equal length run through the network together (default: 32)")
+    parser.add_argument("--cmn-window", type=int, default=300, help="sliding CMN window in frames (default: 300)")
+    cli.add_bool(parser, "--apply-cmn", True, "apply sliding CMN (centred, no variance normalisation) first")
+    parser.add_argument("--num-threads", type=int, default=2,
+                        help="threads reading and preparing features ahead of the network (default: 2)")
+    parser.add_argument("--use-gpu", choices=("no", "yes", "optional", "wait", "false", "true"), default="no",
+                        help="Kaldi-style: no hides GPUs from TensorFlow; yes/optional/wait use one if present "
+                             "(default: no)")
+    parser.add_argument("exp_dir")
+    parser.add_argument("feats_rspecifier")
+    parser.add_argument("vad_rspecifier")
+    parser.add_argument("xvector_wspecifier")
+    args = parser.parse_args(argv)
+    if args.use_gpu in ("no", "false"):
+        import os
+        os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
+    from tfspk.extract import extract_to_archive, load_extractor
+    extractor = load_extractor(args.exp_dir, embedding_layer=args.embedding_layer, chunk_size=args.chunk_size,
+                               min_chunk_size=args.min_chunk_size, batch_size=args.batch_size)
+    vad = None if args.vad_rspecifier == "none" else args.vad_rspecifier
+    extract_to_archive(extractor, args.feats_rspecifier, vad, args.xvector_wspecifier, apply_cmn=args.apply_cmn,
+                       cmn_window=args.cmn_window, num_threads=max(1, args.num_threads))
+
+
+def main():
+    cli.run_tool(_main)

@@ -1,0 +1,65 @@
+"""Extraction from a trained experiment dir into an archive (what ``tfspk-extract`` does)."""
+from __future__ import annotations
+
+import os
+import time
+
+from tfspk import cli
+from tfspk.data import OrderedPrefetcher
+from tfspk.errors import ToolError
+from tfspk.extract.extractor import XvectorExtractor, prepare_features
+from tfspk.io.ark import ArchiveWriter, RandomAccessReader, read_dict_of_arrays, read_rspecifier
+
+
+def load_extractor(exp_dir: str, **options) -> XvectorExtractor:
+    """An extractor for the trained network of ``exp_dir`` (config.yaml + final/model.weights.h5)."""
+    from tfspk.train import load_for_inference
+    model, config = load_for_inference(exp_dir)
+    arch = (config.get("nnet") or {}).get("arch", "tdnn")
+    source = f"the network of {os.path.join(exp_dir, 'config.yaml')}"
+    return XvectorExtractor(model, int(config["feat_dim"]), arch=arch, source=source, **options)
+
+
+def _vad_table(vad_rspec):
+    if vad_rspec is None:
+        return None
+    if vad_rspec.split(":", 1)[0].split(",")[0] == "scp":
+        return RandomAccessReader(vad_rspec)
+    return read_dict_of_arrays(vad_rspec)
+
+
+def extract_to_archive(extractor: XvectorExtractor, feats_rspec: str, vad_rspec: str | None, xvector_wspec: str,
+                       apply_cmn: bool = True, cmn_window: int = 300, center: bool = True,
+                       num_threads: int = 2) -> int:
+    """Prepare features (sliding CMN + voiced frames), extract, write one float vector per utterance.
+
+    Feature preparation runs in ``num_threads`` threads ahead of the network. Returns the number of
+    vectors written; ToolError (and no output) if none could be extracted.
+    """
+    vads = _vad_table(vad_rspec)
+    skipped_no_vad = []
+
+    def utterances():
+        for utt, feats in read_rspecifier(feats_rspec):
+            if vads is not None and utt not in vads:
+                cli.warn(f"no VAD for utterance {utt} in {vad_rspec}; skipping it")
+                skipped_no_vad.append(utt)
+                continue
+            yield utt, feats, None if vads is None else vads[utt]
+
+    def prepare(item):
+        utt, feats, vad = item
+        return utt, prepare_features(feats, vad, utt, cmn_window=cmn_window, center=center, apply_cmn=apply_cmn)
+
+    start = time.time()
+    with ArchiveWriter(xvector_wspec) as writer, OrderedPrefetcher(utterances(), prepare, num_threads,
+                                                                   prefetch=4 * num_threads) as prepared:
+        for utt, vector in extractor.extract(prepared):
+            writer.write(utt, vector)
+        if extractor.num_done == 0:
+            raise ToolError(f"no embedding extracted from {feats_rspec} ({extractor.num_skipped} utterances without "
+                            f"voiced frames, {len(skipped_no_vad)} without VAD)")
+    cli.log(f"Done {extractor.num_done} utterances, failed for {extractor.num_skipped + len(skipped_no_vad)} "
+            f"({time.time() - start:.1f} s)")
+    return extractor.num_done
+
