@@ -143,6 +143,23 @@ def test_fix_with_segments_filters_recordings(tmp_path):
     assert not (data / ".backup").exists()
 
 
+def test_fix_leaves_a_clean_dir_untouched(tmp_path):
+    data = clean_dir(tmp_path)
+    stamps = {name: os.stat(data / name).st_mtime_ns for name in os.listdir(data)}
+    time.sleep(0.02)
+    report = datadir.fix_data_dir(data)
+    assert "fix_data_dir.sh: kept all 6 utterances." in report.messages
+    assert {name: os.stat(data / name).st_mtime_ns for name in stamps} == stamps
+
+
+def test_copy_script_does_not_require_what_the_source_lacks(tmp_path):
+    clean_dir(tmp_path, feats=False)
+    run("copy_data_dir.sh --utt-suffix -c data copy", cwd=tmp_path)
+    assert read(tmp_path / "copy" / "utt2spk").startswith("spkA-u0-c spkA\n")
+    proc = run("copy_data_dir.sh --validate-opts --bogus data copy2", check=False, cwd=tmp_path)
+    assert proc.returncode == 1 and "unknown --validate-opts" in proc.stderr
+
+
 def test_fix_refuses_when_nothing_remains_and_writes_nothing(tmp_path):
     data = make_dir(tmp_path / "data", {"utt2spk": "a s\n", "feats.scp": "b x:1\n"})
     with pytest.raises(ToolError, match="no utterances remained"):

@@ -178,6 +178,31 @@ def test_scp_offsets_are_byte_offsets_and_random_access(tmp_path):
     assert all(np.array_equal(results[k], v) for k, v in items)
 
 
+def test_random_access_reads_only_its_object(tmp_path):
+    items = [(f"u{i}", features(4, 3, seed=i)) for i in range(3)]
+    ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", items)
+    raw = bytearray((tmp_path / "x.ark").read_bytes())
+    second = int((tmp_path / "x.scp").read_text().splitlines()[1].rsplit(":", 1)[1])
+    raw[:second - 3] = b"\xff" * (second - 3)            # wreck everything before u1's object
+    (tmp_path / "x.ark").write_bytes(bytes(raw))
+    reader = ark.RandomAccessReader(tmp_path / "x.scp")
+    assert np.array_equal(reader["u1"], items[1][1]) and np.array_equal(reader["u2"], items[2][1])
+    with pytest.raises(ToolError, match="x.ark:[0-9]+, key 'u0': corrupt data"):
+        reader["u0"]
+
+
+def test_scp_values_may_be_pipes(tmp_path):
+    items = [(f"u{i}", features(4, 3, seed=i)) for i in range(3)]
+    ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", items)
+    offset = int((tmp_path / "x.scp").read_text().splitlines()[1].rsplit(":", 1)[1])
+    # the command prints u1's object followed by the rest of the archive: only the first is read
+    (tmp_path / "p.scp").write_text(f"u1 tail -c +{offset + 1} {tmp_path}/x.ark |\nu2 false |\n")
+    reader = ark.RandomAccessReader(tmp_path / "p.scp")
+    assert np.array_equal(reader["u1"], items[1][1])
+    with pytest.raises(ToolError, match="command 'false' failed"):
+        reader["u2"]
+
+
 def test_scp_range_reads_rows(tmp_path):
     m = features(10, 3)
     ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", [("u", m)])

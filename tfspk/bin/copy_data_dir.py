@@ -1,5 +1,8 @@
 """tfspk-copy-data-dir: copy a data directory, optionally renaming ids (Kaldi utils/copy_data_dir.sh)."""
+import os
+
 from tfspk import cli
+from tfspk.errors import ToolError
 from tfspk.io import datadir
 
 USAGE = "tfspk-copy-data-dir [options] <srcdir> <destdir>"
@@ -21,9 +24,14 @@ def _main(argv):
                           spk_prefix=args.spk_prefix, spk_suffix=args.spk_suffix)
     if args.validate:
         opts = args.validate_opts.split()
-        for warning in datadir.validate_data_dir(
-                args.destdir, no_feats="--no-feats" in opts, no_wav="--no-wav" in opts,
-                no_spk_sort="--no-spk-sort" in opts):
+        unknown = [o for o in opts if o not in ("--no-feats", "--no-wav", "--no-text", "--no-spk-sort")]
+        if unknown:
+            raise ToolError(f"unknown --validate-opts {unknown} (expected --no-feats, --no-wav, --no-text, --no-spk-sort)")
+        # as Kaldi's copy_data_dir.sh: files the source lacks are not required in the copy
+        no_feats = "--no-feats" in opts or not os.path.isfile(os.path.join(args.srcdir, "feats.scp"))
+        no_wav = "--no-wav" in opts or not os.path.isfile(os.path.join(args.srcdir, "wav.scp"))
+        for warning in datadir.validate_data_dir(args.destdir, no_feats=no_feats, no_wav=no_wav,
+                                                 no_spk_sort="--no-spk-sort" in opts):
             cli.warn(warning)
     cli.log(f"copied data from {args.srcdir} to {args.destdir}")
 

@@ -135,6 +135,22 @@ class _Input:
             except OSError as err:
                 raise ToolError(f"cannot open {location}: {err.strerror}") from None
 
+    def close_after_error(self, error: ToolError):
+        """Raise ``error``, or the command's own failure if the pipe's command exited non-zero."""
+        if self.proc is None:
+            self.close(check=False)
+            raise error
+        self.stream.close()
+        try:
+            status = self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            status = self.proc.wait()
+        self.proc = None
+        if status > 0:
+            raise ToolError(f"{self.name} failed with exit status {status} ({error})") from None
+        raise error
+
     def close(self, check: bool = True):
         if self.proc is not None:
             if not check:
@@ -282,20 +298,25 @@ def _read_key(stream: BinaryIO, where: str) -> str | None:
 
 def _iter_ark(location: str) -> Iterator[tuple[str, np.ndarray]]:
     source = _Input(location)
-    finished = False
     try:
-        previous = None
-        while True:
-            where = f"{source.name}" + (f" after key '{previous}'" if previous else "")
-            key = _read_key(source.stream, where)
-            if key is None:
-                break
-            obj = read_object_from(source.stream, f"{source.name}, key '{key}'")
-            previous = key
-            yield key, obj
-        finished = True
-    finally:
-        source.close(check=finished)
+        yield from _iter_ark_stream(source)
+    except ToolError as err:       # a read error: a failed command explains it better
+        source.close_after_error(err)
+    except BaseException:          # GeneratorExit (the consumer stopped early) or worse
+        source.close(check=False)
+        raise
+    source.close(check=True)
+
+
+def _iter_ark_stream(source: _Input) -> Iterator[tuple[str, np.ndarray]]:
+    previous = None
+    while True:
+        where = f"{source.name}" + (f" after key '{previous}'" if previous else "")
+        key = _read_key(source.stream, where)
+        if key is None:
+            return
+        yield key, read_object_from(source.stream, f"{source.name}, key '{key}'")
+        previous = key
 
 
 def _split_range(value: str) -> tuple[str, str | None]:
@@ -370,12 +391,17 @@ def _read_location(value: str, cache: _FileCache | None = None, key: str | None 
         if offset is not None:
             raise ToolError(f"{label}: a byte offset needs a file, not a pipe")
         source = _Input(path)
-        ok = False
         try:
             obj = read_object_from(source.stream, f"{source.name}, {label}")
-            ok = True
-        finally:
-            source.close(check=ok)
+            # drain what follows so the command ends normally (no SIGPIPE exit status)
+            while source.stream.read(1 << 16):
+                pass
+        except ToolError as err:
+            source.close_after_error(err)
+        except BaseException:
+            source.close(check=False)
+            raise
+        source.close(check=True)
         return _apply_range(obj, rng, label)
     owned = cache is None
     cache = cache or _FileCache()

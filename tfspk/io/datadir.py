@@ -356,7 +356,8 @@ def fix_data_dir(data, utt_extra_files=(), spk_extra_files=(), backup=True) -> F
         new_tables[name] = [(k, table.items[k]) for k in _sorted_keys(set(table.items) & keep)]
         before = len(read_lines(_path(data, name)))
         if not table.was_clean:
-            messages.append(f"fix_data_dir.sh: file {_path(data, name)} is not in sorted order or not unique, sorting it")
+            messages.append(f"fix_data_dir.sh: file {_path(data, name)} is not in sorted order or not unique "
+                            "(or has stray whitespace/CR), rewriting it")
         if len(new_tables[name]) != before:
             messages.append(f"fix_data_dir.sh: filtered {_path(data, name)} from {before} to "
                             f"{len(new_tables[name])} lines")
@@ -368,7 +369,7 @@ def fix_data_dir(data, utt_extra_files=(), spk_extra_files=(), backup=True) -> F
         for name in list(tables) + _present(data, ["spk2utt"]):
             shutil.copy2(_path(data, name), _path(backup_dir, name))
     for name, items in new_tables.items():
-        write_table(_path(data, name), items)
+        _write_if_changed(_path(data, name), items)
     if len(utts) != total:
         messages.append(f"fix_data_dir.sh: kept {len(utts)} utterances out of {total}")
     else:
@@ -376,6 +377,15 @@ def fix_data_dir(data, utt_extra_files=(), spk_extra_files=(), backup=True) -> F
     if backup:
         messages.append(f"fix_data_dir.sh: old files are kept in {_path(data, '.backup')}")
     return FixReport(len(utts), total, messages)
+
+
+def _write_if_changed(path, items):
+    """Rewrite a table only if its text changes (keeps mtimes, so split dirs stay up to date)."""
+    if os.path.isfile(path):
+        with open(path, "rb") as handle:
+            if handle.read() == format_table(items).encode("utf-8", "surrogateescape"):
+                return
+    write_table(path, items)
 
 
 # ----------------------------------------------------------------------------------------------
