@@ -137,3 +137,15 @@ def test_det_plot_writes_a_png(tmp_path):
     out = tmp_path / "det.png"
     plot_det(systems, str(out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+
+
+@pytest.mark.parametrize("decimals", [None, 1, 3])
+def test_sorted_scores_equal_a_stable_argsort_even_with_ties(decimals):
+    rng = np.random.default_rng(5)
+    scores = rng.normal(0, 1, 20000)
+    if decimals is not None:
+        scores = np.round(scores, decimals)  # many target/non-target ties
+    labels = rng.random(20000) < 0.1
+    order = np.argsort(scores, kind="stable")
+    got = detection.SortedScores.from_arrays(scores, labels)
+    assert np.array_equal(got.scores, scores[order]) and np.array_equal(got.is_target, labels[order])

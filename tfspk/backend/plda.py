@@ -80,15 +80,20 @@ class Plda:
         return transformed, factors
 
     def _enroll_terms(self, enroll: np.ndarray, counts: np.ndarray):
-        """Per-enrolment part of the LLR split as ``llr = c + q_u + t_n(v) + <a u / var, v>``."""
-        psi = self.psi[None, :]
-        n = counts[:, None].astype(np.float64)
-        shrink = n * psi / (n * psi + 1.0)
-        var = 1.0 + psi / (n * psi + 1.0)
-        scaled = shrink * enroll / var
+        """Per-enrolment part of the LLR split as ``llr = c + q_u + t_n(v) + <a u / var, v>``:
+        returns ``a u / var`` per row and ``c(n) + q_u`` with ``q_u = -0.5 sum_d a_d^2 u_d^2 / var_d``."""
+        unique_counts, count_slot = np.unique(counts, return_inverse=True)
+        n = unique_counts[:, None].astype(np.float64)
+        shrink = n * self.psi / (n * self.psi + 1.0)           # a_d for each distinct n
+        var = 1.0 + self.psi / (n * self.psi + 1.0)
         constant = -0.5 * np.log(var).sum(axis=1) + 0.5 * np.log1p(self.psi).sum()
-        quadratic = -0.5 * np.einsum("ij,ij->i", shrink * enroll, scaled)
-        return scaled, constant + quadratic
+        if len(unique_counts) == 1:  # the usual case: no per-row coefficient table needed
+            scaled = enroll * (shrink[0] / var[0])
+            quadratic = -0.5 * (enroll ** 2) @ (shrink[0] ** 2 / var[0])
+        else:
+            scaled = enroll * (shrink / var)[count_slot]
+            quadratic = -0.5 * np.einsum("ij,ij->i", enroll ** 2, (shrink ** 2 / var)[count_slot])
+        return scaled, constant[count_slot] + quadratic
 
     def _test_terms(self, test: np.ndarray, count: float) -> np.ndarray:
         """``t_n(v) = -0.5 sum_d v_d^2 (1/var_d(n) - 1/(1 + psi_d))`` for every test row."""
