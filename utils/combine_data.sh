@@ -24,4 +24,5 @@ for dir in "$@"; do
   [ ! -f "$dir/utt2spk" ] && echo "$0: no such file $dir/utt2spk" >&2 && exit 1
 done
 
+command -v tfspk-combine-data >/dev/null 2>&1 || { echo "$0: tfspk-combine-data not found on PATH (activate the tfspk venv or source path.sh)" >&2; exit 1; }
 tfspk-combine-data --extra-files="$extra_files" "$dest" "$@"

@@ -32,6 +32,7 @@ destdir=$2
 [ ! -d "$srcdir" ] && echo "$0: no such directory $srcdir" >&2 && exit 1
 [ ! -f "$srcdir/utt2spk" ] && echo "$0: no such file $srcdir/utt2spk" >&2 && exit 1
 
+command -v tfspk-copy-data-dir >/dev/null 2>&1 || { echo "$0: tfspk-copy-data-dir not found on PATH (activate the tfspk venv or source path.sh)" >&2; exit 1; }
 tfspk-copy-data-dir --utt-prefix="$utt_prefix" --utt-suffix="$utt_suffix" \
   --spk-prefix="$spk_prefix" --spk-suffix="$spk_suffix" \
   --validate-opts="$validate_opts" "$srcdir" "$destdir"

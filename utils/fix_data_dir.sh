@@ -25,4 +25,5 @@ data=$1
 [ ! -d "$data" ] && echo "$0: no such directory $data" >&2 && exit 1
 [ ! -f "$data/utt2spk" ] && echo "$0: no such file $data/utt2spk" >&2 && exit 1
 
+command -v tfspk-fix-data-dir >/dev/null 2>&1 || { echo "$0: tfspk-fix-data-dir not found on PATH (activate the tfspk venv or source path.sh)" >&2; exit 1; }
 tfspk-fix-data-dir --utt-extra-files="$utt_extra_files" --spk-extra-files="$spk_extra_files" "$data"

@@ -31,4 +31,5 @@ fi
 [ ! -d "$data" ] && echo "$0: no such directory $data" >&2 && exit 1
 [ ! -f "$data/utt2spk" ] && echo "$0: no such file $data/utt2spk" >&2 && exit 1
 
+command -v tfspk-split-data >/dev/null 2>&1 || { echo "$0: tfspk-split-data not found on PATH (activate the tfspk venv or source path.sh)" >&2; exit 1; }
 tfspk-split-data --per-utt=$per_utt "$data" "$numsplit"

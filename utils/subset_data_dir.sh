@@ -41,4 +41,5 @@ fi
 [ ! -d "$srcdir" ] && echo "$0: no such directory $srcdir" >&2 && exit 1
 [ ! -f "$srcdir/utt2spk" ] && echo "$0: no such file $srcdir/utt2spk" >&2 && exit 1
 
+command -v tfspk-subset-data-dir >/dev/null 2>&1 || { echo "$0: tfspk-subset-data-dir not found on PATH (activate the tfspk venv or source path.sh)" >&2; exit 1; }
 tfspk-subset-data-dir ${mode:+$mode} "${list_opt[@]}" "$@"

@@ -35,5 +35,6 @@ fi
 data=$1
 [ ! -d "$data" ] && echo "$0: no such directory $data" >&2 && exit 1
 
+command -v tfspk-validate-data-dir >/dev/null 2>&1 || { echo "$0: tfspk-validate-data-dir not found on PATH (activate the tfspk venv or source path.sh)" >&2; exit 1; }
 tfspk-validate-data-dir --no-feats=$no_feats --no-wav=$no_wav --no-text=true \
   --no-spk-sort=$no_spk_sort "$data"
