@@ -4,6 +4,7 @@ Compressed matrices are checked against an independent scalar restatement of Kal
 compressed-matrix.cc (CopyFromMat / CopyToMat) written below, element by element.
 """
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import threading
 import numpy as np
 import pytest
 
+from conftest import run
 from tfspk.errors import ToolError
 from tfspk.io import ark
 
@@ -392,3 +394,17 @@ def test_compressed_bytes_equal_kaldi_native_io(tmp_path):
             decoded = np.array(reader["u"], copy=True)
             reader.close()
             assert np.array_equal(decoded, dict(ark.read_rspecifier(f"ark:{tmp_path}/k.ark"))["u"])
+
+
+@pytest.mark.kaldi
+@pytest.mark.skipif(shutil.which("copy-feats") is None, reason="Kaldi binaries not on PATH")
+def test_kaldi_copy_feats_agrees(tmp_path):
+    """With Kaldi installed: copy-feats --compress=true gives our bytes, and reads our archives."""
+    m = features(30, 5)
+    ark.write_archive(f"ark:{tmp_path}/plain.ark", [("u", m)])
+    run(f"copy-feats --compress=true ark:{tmp_path}/plain.ark ark:{tmp_path}/kaldi.ark")
+    ark.write_archive(f"ark:{tmp_path}/ours.ark", [("u", m)], compress=True)
+    assert (tmp_path / "kaldi.ark").read_bytes() == (tmp_path / "ours.ark").read_bytes()
+    run(f"copy-feats ark:{tmp_path}/ours.ark ark,t:{tmp_path}/k.txt")
+    assert np.array_equal(dict(ark.read_rspecifier(f"ark:{tmp_path}/k.txt"))["u"],
+                          dict(ark.read_rspecifier(f"ark:{tmp_path}/ours.ark"))["u"])
