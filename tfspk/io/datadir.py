@@ -112,100 +112,105 @@ def validate_data_dir(data, no_feats=False, no_wav=False, no_text=True, no_spk_s
     ``no_feats``/``no_wav``: feats.scp/wav.scp need not exist (checked if present). ``text``
     is never required (``no_text`` is accepted for Kaldi compatibility) but checked if present.
     """
-    from tfspk.io.audio import read_segments
-    from tfspk.io.table import read_utt2dur, read_utt2num_frames, read_utt2spk
     data = os.fspath(data)
     _require_dir(data)
-    warnings = []
     for name in ("utt2spk", "spk2utt"):
         if not os.path.isfile(_path(data, name)):
             raise ToolError(f"no such file {_path(data, name)}")
     for name in _present(data, ALL_FILES):
         _check_line_endings(_path(data, name))
-    utt2spk_items = _read_checked(data, "utt2spk")
-    utt2spk = read_utt2spk(_path(data, "utt2spk"))
-    utts = list(utt2spk)
-    if not no_spk_sort:
-        _check_speaker_sorted(_path(data, "utt2spk"), utt2spk_items)
-    spk2utt = {spk: rest.split() for spk, rest in _read_checked(data, "spk2utt")}
-    expected = utt2spk_to_spk2utt(utt2spk)
-    if spk2utt != expected:
-        bad = next((s for s in _sorted_keys(set(spk2utt) | set(expected))
-                    if spk2utt.get(s) != expected.get(s)), None)
-        raise ToolError(f"in {data}, spk2utt and utt2spk do not match (first difference: speaker "
-                        f"'{bad}': spk2utt lists {spk2utt.get(bad)}, utt2spk gives {expected.get(bad)}); "
-                        f"run utils/fix_data_dir.sh {data}")
-    if len(spk2utt) == 1:
-        warnings.append(f"{data}: you have only one speaker. This is probably a bad idea.")
+    utts, spk2utt, warnings = _validate_speakers(data, no_spk_sort)
 
-    def same_utts(name, keys):
-        problem = _keys_differ(data, "utt2spk", utts, name, keys)
+    def same_keys(name, keys, reference=utts, reference_name="utt2spk", what="utterance"):
+        problem = _keys_differ(data, reference_name, reference, name, keys, what)
         if problem:
             raise ToolError(problem)
 
     if os.path.isfile(_path(data, "text")):
-        same_utts("text", [k for k, _ in _read_checked(data, "text", allow_empty_value=True)])
-    has_segments = os.path.isfile(_path(data, "segments"))
-    if has_segments and not os.path.isfile(_path(data, "wav.scp")):
-        raise ToolError(f"in directory {data}, segments file exists but no wav.scp")
-    if not os.path.isfile(_path(data, "wav.scp")) and not no_wav:
-        raise ToolError(f"no such file {_path(data, 'wav.scp')} (if this is by design, specify --no-wav)")
-    recordings = None
-    if os.path.isfile(_path(data, "wav.scp")):
-        wav_items = _read_checked(data, "wav.scp")
-        for number, (key, value) in enumerate(wav_items, 1):
-            if value.startswith("~"):
-                raise ToolError(f"{_path(data, 'wav.scp')}:{number}: do not use tilde (~) in wav.scp")
-        wav_keys = [k for k, _ in wav_items]
-        if has_segments:
-            segments = read_segments(_path(data, "segments"))
-            same_utts("segments", [s[0] for s in segments])
-            recordings = _sorted_keys({s[1] for s in segments})
-            problem = _keys_differ(data, "segments", recordings, "wav.scp", wav_keys, "recording")
-            if problem:
-                raise ToolError(problem)
-        else:
-            same_utts("wav.scp", wav_keys)
-            recordings = utts
-    if not os.path.isfile(_path(data, "feats.scp")) and not no_feats:
-        raise ToolError(f"no such file {_path(data, 'feats.scp')} (if this is by design, specify --no-feats)")
-    for name in ("feats.scp", "vad.scp", "utt2lang", "utt2uniq", "utt2warp"):
-        if os.path.isfile(_path(data, name)):
-            items = _read_checked(data, name)
-            same_utts(name, [k for k, _ in items])
-            if name == "feats.scp" and check_feats_readable:
-                _test_read(data, name, items[0])
-    if os.path.isfile(_path(data, "utt2dur")):
-        durations = read_utt2dur(_path(data, "utt2dur"))
-        same_utts("utt2dur", durations)
-        bad = next((u for u, d in durations.items() if not d > 0), None)
-        if bad is not None:
-            raise ToolError(f"{_path(data, 'utt2dur')}: utterance '{bad}' has duration {durations[bad]} (expected > 0)")
-    if os.path.isfile(_path(data, "utt2num_frames")):
-        frames = read_utt2num_frames(_path(data, "utt2num_frames"))
-        same_utts("utt2num_frames", frames)
-        bad = next((u for u, n in frames.items() if n <= 0), None)
-        if bad is not None:
-            raise ToolError(f"{_path(data, 'utt2num_frames')}: utterance '{bad}' has 0 frames (expected > 0)")
+        same_keys("text", [k for k, _ in _read_checked(data, "text", allow_empty_value=True)])
+    recordings = _validate_audio_tables(data, utts, no_wav, same_keys)
+    _validate_utterance_tables(data, no_feats, check_feats_readable, same_keys)
     for name in SPK_FILES:
         if os.path.isfile(_path(data, name)):
             items = _read_checked(data, name)
-            problem = _keys_differ(data, "spk2utt", spk2utt, name, [k for k, _ in items], "speaker")
-            if problem:
-                raise ToolError(problem)
+            same_keys(name, [k for k, _ in items], spk2utt, "spk2utt", "speaker")
             if name == "spk2gender":
                 for number, (spk, gender) in enumerate(items, 1):
                     if gender not in ("m", "f"):
                         raise ToolError(f"{_path(data, name)}:{number}: gender of '{spk}' must be m or f, got '{gender}'")
     for name in RECO_FILES:
         if os.path.isfile(_path(data, name)) and recordings is not None:
-            problem = _keys_differ(data, "wav.scp/segments", recordings, name,
-                                   [k for k, _ in _read_checked(data, name)], "recording")
-            if problem:
-                raise ToolError(problem)
+            same_keys(name, [k for k, _ in _read_checked(data, name)], recordings, "wav.scp/segments", "recording")
     if os.path.isfile(_path(data, "trials")):
         warnings += _check_trials(data, set(utts), set(spk2utt))
     return warnings
+
+
+def _validate_speakers(data, no_spk_sort):
+    """utt2spk well formed (and speaker-sorted), spk2utt exactly its inverse."""
+    from tfspk.io.table import read_utt2spk
+    utt2spk_items = _read_checked(data, "utt2spk")
+    utt2spk = read_utt2spk(_path(data, "utt2spk"))
+    if not no_spk_sort:
+        _check_speaker_sorted(_path(data, "utt2spk"), utt2spk_items)
+    spk2utt = {spk: rest.split() for spk, rest in _read_checked(data, "spk2utt")}
+    expected = utt2spk_to_spk2utt(utt2spk)
+    if spk2utt != expected:
+        bad = next(s for s in _sorted_keys(set(spk2utt) | set(expected)) if spk2utt.get(s) != expected.get(s))
+        raise ToolError(f"in {data}, spk2utt and utt2spk do not match (first difference: speaker "
+                        f"'{bad}': spk2utt lists {spk2utt.get(bad)}, utt2spk gives {expected.get(bad)}); "
+                        f"run utils/fix_data_dir.sh {data}")
+    warnings = []
+    if len(spk2utt) == 1:
+        warnings.append(f"{data}: you have only one speaker. This is probably a bad idea.")
+    return list(utt2spk), spk2utt, warnings
+
+
+def _validate_audio_tables(data, utts, no_wav, same_keys):
+    """wav.scp (by utterance, or by the recordings of segments); returns the recording ids."""
+    from tfspk.io.audio import read_segments
+    has_segments = os.path.isfile(_path(data, "segments"))
+    has_wav = os.path.isfile(_path(data, "wav.scp"))
+    if has_segments and not has_wav:
+        raise ToolError(f"in directory {data}, segments file exists but no wav.scp")
+    if not has_wav:
+        if not no_wav:
+            raise ToolError(f"no such file {_path(data, 'wav.scp')} (if this is by design, specify --no-wav)")
+        return None
+    wav_items = _read_checked(data, "wav.scp")
+    for number, (_, value) in enumerate(wav_items, 1):
+        if value.startswith("~"):
+            raise ToolError(f"{_path(data, 'wav.scp')}:{number}: do not use tilde (~) in wav.scp")
+    wav_keys = [k for k, _ in wav_items]
+    if not has_segments:
+        same_keys("wav.scp", wav_keys)
+        return utts
+    segments = read_segments(_path(data, "segments"))
+    same_keys("segments", [s[0] for s in segments])
+    recordings = _sorted_keys({s[1] for s in segments})
+    same_keys("wav.scp", wav_keys, recordings, "segments", "recording")
+    return recordings
+
+
+def _validate_utterance_tables(data, no_feats, check_feats_readable, same_keys):
+    """feats.scp (required unless no_feats; first entry test-read), vad.scp, utt2dur, utt2num_frames..."""
+    from tfspk.io.table import read_utt2dur, read_utt2num_frames
+    if not os.path.isfile(_path(data, "feats.scp")) and not no_feats:
+        raise ToolError(f"no such file {_path(data, 'feats.scp')} (if this is by design, specify --no-feats)")
+    for name in ("feats.scp", "vad.scp", "utt2lang", "utt2uniq", "utt2warp"):
+        if os.path.isfile(_path(data, name)):
+            items = _read_checked(data, name)
+            same_keys(name, [k for k, _ in items])
+            if name == "feats.scp" and check_feats_readable:
+                _test_read(data, name, items[0])
+    for name, reader, what in (("utt2dur", read_utt2dur, "a duration"),
+                               ("utt2num_frames", read_utt2num_frames, "a number of frames")):
+        if os.path.isfile(_path(data, name)):
+            values = reader(_path(data, name))
+            same_keys(name, values)
+            bad = next((u for u, v in values.items() if not v > 0), None)
+            if bad is not None:
+                raise ToolError(f"{_path(data, name)}: utterance '{bad}' has {what} of {values[bad]} (expected > 0)")
 
 
 def _check_trials(data, utts, speakers) -> list[str]:
@@ -304,55 +309,18 @@ def fix_data_dir(data, utt_extra_files=(), spk_extra_files=(), backup=True) -> F
         raise ToolError(f"no such file {_path(data, 'utt2spk')}")
     utt_names = list(UTT_FILES) + [n for n in utt_extra_files if n not in UTT_FILES]
     spk_names = list(SPK_FILES) + [n for n in spk_extra_files if n not in SPK_FILES]
-    tables = {name: _read_lenient(_path(data, name), name)
-              for name in _present(data, utt_names + spk_names + list(RECO_FILES) + ["wav.scp"])}
-    messages = [m for t in tables.values() for m in t.messages]
-    utt2spk = tables["utt2spk"]
-    for utt, spk in list(utt2spk.items.items()):
-        if len(spk.split()) != 1:
-            messages.append(f"{_path(data, 'utt2spk')}: dropped '{utt} {spk}' (expected one speaker)")
-            del utt2spk.items[utt]
-    segments = tables.get("segments")
-    if segments is not None:
-        if "wav.scp" not in tables:
-            raise ToolError(f"{_path(data, 'segments')} exists but not {_path(data, 'wav.scp')}")
-        for utt, value in list(segments.items.items()):
-            if _parse_segment_value(value) is None:
-                messages.append(f"{_path(data, 'segments')}: dropped bad segment '{utt} {value}' "
-                                "(expected 'recording start end' with 0 <= start < end or end -1)")
-                del segments.items[utt]
-    total = len(utt2spk.items)
-
-    utts = set(utt2spk.items)
-    for name in utt_names:
-        if name in tables:
-            utts &= set(tables[name].items)
-    if segments is not None:
-        wav_keys = set(tables["wav.scp"].items)
-        utts = {u for u in utts if segments.items[u].split()[0] in wav_keys}
-    elif "wav.scp" in tables:
-        utts &= set(tables["wav.scp"].items)
-    speakers = {utt2spk.items[u] for u in utts}
-    for name in spk_names:
-        if name in tables:
-            speakers &= set(tables[name].items)
-    utts = {u for u in utts if utt2spk.items[u] in speakers}
-    if not utts:
-        raise ToolError(f"fix_data_dir.sh: no utterances remained in {data}: not proceeding further "
-                        f"(files intersected: {', '.join(n for n in utt_names if n in tables)}"
-                        + (", wav.scp" if "wav.scp" in tables else "") + ")")
-    kept_utt2spk = [(u, utt2spk.items[u]) for u in _sorted_keys(utts)]
+    tables, messages = _read_for_fixing(data, utt_names + spk_names + list(RECO_FILES) + ["wav.scp"])
+    total = len(tables["utt2spk"].items)
+    utts, speakers, recordings = _kept_keys(data, tables, utt_names, spk_names)
+    kept_utt2spk = [(u, tables["utt2spk"].items[u]) for u in _sorted_keys(utts)]
     _check_speaker_sorted(_path(data, "utt2spk"), kept_utt2spk)
-    recordings = ({segments.items[u].split()[0] for u in utts} if segments is not None else utts)
 
     new_tables = {}
     for name, table in tables.items():
-        if name in utt_names or (name == "wav.scp" and segments is None):
+        if name in utt_names or (name == "wav.scp" and "segments" not in tables):
             keep = utts
-        elif name in spk_names:
-            keep = speakers
         else:
-            keep = recordings
+            keep = speakers if name in spk_names else recordings
         new_tables[name] = [(k, table.items[k]) for k in _sorted_keys(set(table.items) & keep)]
         before = len(read_lines(_path(data, name)))
         if not table.was_clean:
@@ -370,13 +338,58 @@ def fix_data_dir(data, utt_extra_files=(), spk_extra_files=(), backup=True) -> F
             shutil.copy2(_path(data, name), _path(backup_dir, name))
     for name, items in new_tables.items():
         _write_if_changed(_path(data, name), items)
-    if len(utts) != total:
-        messages.append(f"fix_data_dir.sh: kept {len(utts)} utterances out of {total}")
-    else:
-        messages.append(f"fix_data_dir.sh: kept all {total} utterances.")
+    messages.append(f"fix_data_dir.sh: kept {len(utts)} utterances out of {total}" if len(utts) != total
+                    else f"fix_data_dir.sh: kept all {total} utterances.")
     if backup:
         messages.append(f"fix_data_dir.sh: old files are kept in {_path(data, '.backup')}")
     return FixReport(len(utts), total, messages)
+
+
+def _read_for_fixing(data, names):
+    """Read every present table leniently; drop utt2spk and segments lines that cannot be used."""
+    tables = {name: _read_lenient(_path(data, name), name) for name in _present(data, names)}
+    messages = [m for t in tables.values() for m in t.messages]
+    utt2spk = tables["utt2spk"].items
+    for utt, spk in list(utt2spk.items()):
+        if len(spk.split()) != 1:
+            messages.append(f"{_path(data, 'utt2spk')}: dropped '{utt} {spk}' (expected one speaker)")
+            del utt2spk[utt]
+    if "segments" in tables:
+        if "wav.scp" not in tables:
+            raise ToolError(f"{_path(data, 'segments')} exists but not {_path(data, 'wav.scp')}")
+        segments = tables["segments"].items
+        for utt, value in list(segments.items()):
+            if _parse_segment_value(value) is None:
+                messages.append(f"{_path(data, 'segments')}: dropped bad segment '{utt} {value}' "
+                                "(expected 'recording start end' with 0 <= start < end or end -1)")
+                del segments[utt]
+    return tables, messages
+
+
+def _kept_keys(data, tables, utt_names, spk_names):
+    """(utterances, speakers, recordings) present in every file that is keyed by them."""
+    utt2spk = tables["utt2spk"].items
+    segments = tables["segments"].items if "segments" in tables else None
+    utts = set(utt2spk)
+    for name in utt_names:
+        if name in tables:
+            utts &= set(tables[name].items)
+    if segments is not None:
+        wav_keys = set(tables["wav.scp"].items)
+        utts = {u for u in utts if segments[u].split()[0] in wav_keys}
+    elif "wav.scp" in tables:
+        utts &= set(tables["wav.scp"].items)
+    speakers = {utt2spk[u] for u in utts}
+    for name in spk_names:
+        if name in tables:
+            speakers &= set(tables[name].items)
+    utts = {u for u in utts if utt2spk[u] in speakers}
+    if not utts:
+        intersected = [n for n in utt_names + ["wav.scp"] + spk_names if n in tables]
+        raise ToolError(f"fix_data_dir.sh: no utterances remained in {data}: not proceeding further "
+                        f"(files intersected: {', '.join(intersected)})")
+    recordings = {segments[u].split()[0] for u in utts} if segments is not None else utts
+    return utts, speakers, recordings
 
 
 def _write_if_changed(path, items):
