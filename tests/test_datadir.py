@@ -232,6 +232,12 @@ def test_subset_modes(tmp_path):
     assert read(tmp_path / "first" / "utt2spk") == "a-u0 a\na-u1 a\n"
     datadir.subset_data_dir(data, tmp_path / "short", num_utt=2, mode="shortest")
     assert read(tmp_path / "short" / "utt2num_frames") == "a-u0 100\na-u1 101\n"
+    feats = clean_dir(tmp_path, name="feats", speakers=("a",), per_spk=3)
+    os.remove(feats / "utt2num_frames")
+    ark.write_archive(f"ark,scp:{feats}/f.ark,{feats}/feats.scp",
+                      [("a-u0", np.zeros((5, 2))), ("a-u1", np.zeros((2, 2))), ("a-u2", np.zeros((9, 2)))])
+    datadir.subset_data_dir(feats, tmp_path / "short2", num_utt=2, mode="shortest")
+    assert read(tmp_path / "short2" / "utt2spk") == "a-u0 a\na-u1 a\n"
     (tmp_path / "list").write_text("a-u7\nnot-there\na-u2 extra fields\n")
     warnings = datadir.subset_data_dir(data, tmp_path / "ulist", utt_list=tmp_path / "list")
     assert read(tmp_path / "ulist" / "utt2spk") == "a-u2 a\na-u7 a\n"
@@ -246,6 +252,11 @@ def test_subset_per_speaker_and_speaker_list(tmp_path):
     datadir.subset_data_dir(data, tmp_path / "ps", num_utt=3, mode="per-spk")
     # Kaldi's awk: skip = 2 (3*3 <= 7), take positions 0, 2, 4 of each speaker
     assert read(tmp_path / "ps" / "spk2utt") == "a a-u0 a-u2 a-u4\nb b-u0 b-u2 b-u4\n"
+    datadir.subset_data_dir(data, tmp_path / "spk2", num_utt=8, mode="speakers")
+    assert len(read(tmp_path / "spk2" / "utt2spk").splitlines()) == 14       # 8 > 7: both speakers
+    datadir.subset_data_dir(data, tmp_path / "spk1", num_utt=5, mode="speakers")
+    assert len(set(read(tmp_path / "spk1" / "spk2utt").split()[::8])) == 1  # one whole speaker
+    assert len(read(tmp_path / "spk1" / "utt2spk").splitlines()) == 7
     (tmp_path / "spk").write_text("b\n")
     datadir.subset_data_dir(data, tmp_path / "sl", spk_list=tmp_path / "spk")
     assert set(read(tmp_path / "sl" / "utt2spk").split()) == {f"b-u{i}" for i in range(7)} | {"b"}

@@ -8,11 +8,12 @@ echo "$0 $@"
 
 usage() {
   echo "Usage:"
-  echo "  $0 [--first|--last|--per-spk|--shortest] <srcdir> <num-utt> <destdir>"
+  echo "  $0 [--speakers|--first|--last|--per-spk|--shortest] <srcdir> <num-utt> <destdir>"
   echo "  $0 --utt-list <utterance-list-file> <srcdir> <destdir>"
   echo "  $0 --spk-list <speaker-list-file> <srcdir> <destdir>"
   echo "By default it picks <num-utt> utterances evenly spread through the data;"
-  echo "--per-spk picks up to <num-utt> utterances per speaker."
+  echo "--per-spk picks up to <num-utt> utterances per speaker; --speakers picks whole speakers"
+  echo "(seeded random order) until there are at least <num-utt> utterances."
   exit 1
 }
 
@@ -20,7 +21,7 @@ mode=
 list_opt=()
 while [ $# -gt 0 ]; do
   case "$1" in
-    --first|--last|--per-spk|--shortest) mode=$1; shift ;;
+    --speakers|--first|--last|--per-spk|--shortest) mode=$1; shift ;;
     --utt-list|--spk-list)
       [ $# -lt 2 ] && usage
       list_opt=("$1" "$2")

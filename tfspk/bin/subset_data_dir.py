@@ -3,25 +3,26 @@ from tfspk import cli
 from tfspk.errors import ToolError
 from tfspk.io import datadir
 
-USAGE = """tfspk-subset-data-dir [--first|--last|--per-spk|--shortest] <srcdir> <num-utt> <destdir>
+USAGE = """tfspk-subset-data-dir [--speakers|--first|--last|--per-spk|--shortest] <srcdir> <num-utt> <destdir>
        tfspk-subset-data-dir --utt-list <utterance-list-file> <srcdir> <destdir>
        tfspk-subset-data-dir --spk-list <speaker-list-file> <srcdir> <destdir>"""
 DESCRIPTION = """Without an option, <num-utt> utterances are picked evenly through utt2spk (as
-utils/subset_scp.pl). --per-spk: up to <num-utt> utterances of every speaker. --shortest needs
-utt2num_frames or utt2dur."""
+utils/subset_scp.pl). --per-spk: up to <num-utt> utterances of every speaker. --shortest uses
+utt2num_frames, else the rows of feats.scp, else utt2dur. --speakers: whole speakers in a seeded
+random order until at least <num-utt> utterances."""
 
 
 def _main(argv):
     parser = cli.KaldiArgumentParser(USAGE, description=DESCRIPTION)
     parser.add_argument("--utt-list", help="file whose first fields are the utterances to keep")
     parser.add_argument("--spk-list", help="file whose first fields are the speakers to keep")
-    for flag in ("--first", "--last", "--per-spk", "--shortest"):
+    for flag in ("--speakers", "--first", "--last", "--per-spk", "--shortest"):
         cli.add_bool(parser, flag, False, f"selection mode {flag}")
     parser.add_argument("args", nargs="*", metavar="<srcdir> [<num-utt>] <destdir>")
     args = parser.parse_args(argv)
-    modes = [m for m in ("first", "last", "per_spk", "shortest") if getattr(args, m)]
+    modes = [m for m in ("speakers", "first", "last", "per_spk", "shortest") if getattr(args, m)]
     if len(modes) > 1:
-        raise ToolError(f"choose at most one of --first, --last, --per-spk, --shortest (got {len(modes)})")
+        raise ToolError(f"choose at most one of --speakers, --first, --last, --per-spk, --shortest (got {len(modes)})")
     lists = args.utt_list is not None or args.spk_list is not None
     if args.utt_list is not None and args.spk_list is not None:
         raise ToolError("choose one of --utt-list and --spk-list")

@@ -23,6 +23,7 @@ start fast.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -618,7 +619,8 @@ def subset_data_dir(src, dest, num_utt=None, utt_list=None, spk_list=None, mode=
 
     ``mode`` (with ``num_utt``): ``even`` (subset_scp.pl spread), ``first``, ``last``,
     ``per-spk`` (up to N utterances per speaker, evenly spaced as Kaldi's awk), ``shortest``
-    (needs utt2num_frames or utt2dur). Returns warnings (e.g. listed ids not in ``src``).
+    (by utt2num_frames, else feats.scp rows, else utt2dur), ``speakers`` (whole speakers in a
+    seeded random order until at least N utterances). Returns warnings (e.g. listed ids not in ``src``).
     """
     src, dest = os.fspath(src), os.fspath(dest)
     if sum(x is not None for x in (num_utt, utt_list, spk_list)) != 1:
@@ -667,17 +669,41 @@ def _select_num(source, all_utts, num, mode):
     if mode == "last":
         return all_utts[-num:]
     if mode == "shortest":
-        for name in ("utt2num_frames", "utt2dur"):
-            if name in source.tables:
-                lengths = {u: float(v) for u, v in source.tables[name].items()}
-                missing = [u for u in all_utts if u not in lengths]
-                if missing:
-                    raise ToolError(f"{_path(source.path, name)} has no entry for '{missing[0]}'")
-                return sorted(all_utts, key=lambda u: (lengths[u], c_locale_key(u)))[:num]
-        raise ToolError(f"--shortest needs utt2num_frames or utt2dur in {source.path}")
+        lengths = _utterance_lengths(source)
+        return sorted(all_utts, key=lambda u: (lengths[u], c_locale_key(u)))[:num]
+    if mode == "speakers":
+        # Kaldi: shuffle the speakers (fixed seed), take them while fewer than N utterances are taken
+        spk2utt = utt2spk_to_spk2utt(source.utt2spk)
+        order = list(spk2utt)
+        random.Random(0).shuffle(order)
+        chosen, total = [], 0
+        for spk in order:
+            if total >= num:
+                break
+            chosen += spk2utt[spk]
+            total += len(spk2utt[spk])
+        return chosen
     if mode == "even":
         return select_evenly(all_utts, num)
     raise ToolError(f"unknown subset mode '{mode}'")
+
+
+def _utterance_lengths(source) -> dict:
+    """Frames (utt2num_frames, else feats.scp rows as Kaldi's feat-to-len) or seconds (utt2dur)."""
+    all_utts = list(source.utt2spk)
+    if "utt2num_frames" in source.tables or "utt2dur" in source.tables:
+        name = "utt2num_frames" if "utt2num_frames" in source.tables else "utt2dur"
+        lengths = {u: float(v) for u, v in source.tables[name].items()}
+    elif "feats.scp" in source.tables:
+        from tfspk.io import ark
+        name = "feats.scp"
+        lengths = {u: ark.read_object(v).shape[0] for u, v in source.tables[name].items()}
+    else:
+        raise ToolError(f"--shortest needs utt2num_frames, feats.scp or utt2dur in {source.path}")
+    missing = [u for u in all_utts if u not in lengths]
+    if missing:
+        raise ToolError(f"{_path(source.path, name)} has no entry for '{missing[0]}'")
+    return lengths
 
 
 # ----------------------------------------------------------------------------------------------
