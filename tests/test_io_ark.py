@@ -408,3 +408,19 @@ def test_kaldi_copy_feats_agrees(tmp_path):
     run(f"copy-feats ark:{tmp_path}/ours.ark ark,t:{tmp_path}/k.txt")
     assert np.array_equal(dict(ark.read_rspecifier(f"ark:{tmp_path}/k.txt"))["u"],
                           dict(ark.read_rspecifier(f"ark:{tmp_path}/ours.ark"))["u"])
+
+
+def test_permissive_option(tmp_path, capsys):
+    items = [(f"u{i}", features(3, 2, seed=i)) for i in range(3)]
+    ark.write_archive(f"ark,scp:{tmp_path}/x.ark,{tmp_path}/x.scp", items)
+    lines = (tmp_path / "x.scp").read_text().splitlines()
+    (tmp_path / "bad.scp").write_text(f"{lines[0]}\nzz {tmp_path}/gone.ark:5\n{lines[2]}\n")
+    with pytest.raises(ToolError, match="no such file"):
+        list(ark.read_rspecifier(f"scp:{tmp_path}/bad.scp"))
+    assert [k for k, _ in ark.read_rspecifier(f"scp,p:{tmp_path}/bad.scp")] == ["u0", "u2"]
+    assert "skipping 'zz'" in capsys.readouterr().err
+    raw = (tmp_path / "x.ark").read_bytes()
+    (tmp_path / "cut.ark").write_bytes(raw[:-5])
+    assert [k for k, _ in ark.read_rspecifier(f"ark,p:{tmp_path}/cut.ark")] == ["u0", "u1"]
+    assert "stopping at a read error" in capsys.readouterr().err
+

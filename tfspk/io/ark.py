@@ -30,6 +30,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
+from tfspk import cli
 from tfspk.errors import ToolError
 from tfspk.io import compressed
 from tfspk.io.atomic import atomic_path
@@ -428,7 +429,7 @@ def read_object(location: str) -> np.ndarray:
     return _read_location(location)
 
 
-def _iter_scp(location: str) -> Iterator[tuple[str, np.ndarray]]:
+def _iter_scp(location: str, permissive: bool = False) -> Iterator[tuple[str, np.ndarray]]:
     if location == "-" or location.endswith("|"):
         source = _Input(location)
         try:
@@ -447,23 +448,42 @@ def _iter_scp(location: str) -> Iterator[tuple[str, np.ndarray]]:
     cache = _FileCache()
     try:
         for key, value in entries:
-            yield key, _read_location(value, cache, key)
+            try:
+                obj = _read_location(value, cache, key)
+            except ToolError as err:
+                if not permissive:
+                    raise
+                cli.warn(f"skipping '{key}' (permissive rspecifier): {err}")
+                cache.close()
+                continue
+            yield key, obj
     finally:
         cache.close()
+
+
+def _permissive_ark(items: Iterator[tuple[str, np.ndarray]]) -> Iterator[tuple[str, np.ndarray]]:
+    """Kaldi's ``p`` option for archives: a read error ends the archive (with a warning)."""
+    try:
+        yield from items
+    except ToolError as err:
+        cli.warn(f"stopping at a read error (permissive rspecifier): {err}")
 
 
 def read_rspecifier(rspec: str) -> Iterator[tuple[str, np.ndarray]]:
     """Iterate ``(key, array)`` over ``ark:f``, ``scp:f``, ``ark:-``, ``ark:cmd |``.
 
     FM/FV objects come back float32, DM/DV float64, compressed and text objects float32.
-    Options (``s``, ``cs``, ``o``, ``p``...) are accepted and ignored: reading is sequential
-    anyway. A failing pipe command is a ToolError at the end of the iteration.
+    Options ``s``, ``cs``, ``o`` are accepted and change nothing (reading is sequential);
+    ``p`` (permissive, as Kaldi): unreadable scp entries are skipped and a read error ends an
+    archive, each with a warning. Otherwise a failing pipe command or unreadable object is a
+    ToolError.
     """
     spec = parse_rspecifier(rspec)
     location = spec.locations[0]
+    permissive = "p" in spec.options
     if spec.kinds[0] == "ark":
-        return _iter_ark(location)
-    return _iter_scp(location)
+        return _permissive_ark(_iter_ark(location)) if permissive else _iter_ark(location)
+    return _iter_scp(location, permissive)
 
 
 def read_dict_of_arrays(rspec: str) -> dict[str, np.ndarray]:
