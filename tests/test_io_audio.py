@@ -63,3 +63,15 @@ def test_iter_data_dir_audio_with_segments(tmp_path, make_wav):
     (data / "segments").write_text("s1 recX 0 0.5\n")
     with pytest.raises(ToolError, match="recording 'recX' of segment 's1'"):
         list(audio.iter_data_dir_audio(data))
+
+
+def test_iter_data_dir_audio_names_the_failing_entry(tmp_path, make_wav):
+    a = make_wav("a.wav", seconds=0.2, rate=8000)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text(f"u1 {a}\nu2 sox missing.wav -t wav - 2>/dev/null; exit 3 |\n")
+    got = audio.iter_data_dir_audio(data)
+    assert next(got)[0] == "u1"
+    with pytest.raises(ToolError, match="wav.scp entry 'u2': command .* failed with exit status 3"):
+        next(got)
+
