@@ -12,8 +12,6 @@ import contextlib
 import itertools
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 from tfspk.errors import ToolError
 
 
