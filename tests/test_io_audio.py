@@ -75,3 +75,20 @@ def test_iter_data_dir_audio_names_the_failing_entry(tmp_path, make_wav):
     with pytest.raises(ToolError, match="wav.scp entry 'u2': command .* failed with exit status 3"):
         next(got)
 
+
+@pytest.mark.parametrize("size_field", [0, 0xFFFFFFFF])
+def test_wav_streamed_to_a_pipe_with_unknown_sizes(tmp_path, size_field):
+    """Writers that cannot seek (sox/ffmpeg to stdout) leave 0 or 0xFFFFFFFF as sizes; Kaldi reads to EOF."""
+    import io
+    import struct
+    expected = synth_speech(0.1, 8000)
+    buffer = io.BytesIO()
+    sf.write(buffer, expected, 8000, subtype="PCM_16", format="WAV")
+    raw = bytearray(buffer.getvalue())
+    data_at = raw.index(b"data")
+    raw[4:8] = struct.pack("<I", size_field)
+    raw[data_at + 4:data_at + 8] = struct.pack("<I", size_field)
+    (tmp_path / "s.wav").write_bytes(bytes(raw))
+    samples, rate = audio.read_audio(f"cat {tmp_path}/s.wav |")
+    assert rate == 8000 and np.array_equal(samples, expected.astype(np.float32))
+

@@ -20,7 +20,43 @@ from tfspk.io.table import read_dict, read_table
 MAX_OVERSHOOT_SECONDS = 0.5
 
 
+def _patch_streamed_wav_sizes(raw: bytes) -> bytes | None:
+    """WAV written to a pipe may carry RIFF/data sizes of 0 (the writer could not seek back);
+    like Kaldi's wave reader, take the data to run to the end of the stream. None if not such a WAV."""
+    if len(raw) < 44 or raw[:4] != b"RIFF" or raw[8:12] != b"WAVE":
+        return None
+    position = 12
+    while position + 8 <= len(raw):
+        chunk, size = raw[position:position + 4], int.from_bytes(raw[position + 4:position + 8], "little")
+        if chunk == b"data":
+            remaining = len(raw) - position - 8
+            if size != 0 or remaining <= 0:
+                return None
+            patched = bytearray(raw)
+            patched[4:8] = (len(raw) - 8).to_bytes(4, "little")
+            patched[position + 4:position + 8] = remaining.to_bytes(4, "little")
+            return bytes(patched)
+        position += 8 + size + (size & 1)
+    return None
+
+
 def _decode(data, name: str) -> tuple[np.ndarray, int]:
+    samples, rate = _decode_once(data, name)
+    if samples.size == 0:
+        if isinstance(data, io.BytesIO):
+            raw = data.getvalue()
+        else:
+            with open(data, "rb") as handle:
+                raw = handle.read()
+        patched = _patch_streamed_wav_sizes(raw)
+        if patched is not None:
+            samples, rate = _decode_once(io.BytesIO(patched), name)
+    if samples.size == 0:
+        raise ToolError(f"audio {name} is empty (0 samples)")
+    return samples, rate
+
+
+def _decode_once(data, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
     try:
         samples, rate = sf.read(data, dtype="float64", always_2d=True)
@@ -29,10 +65,7 @@ def _decode(data, name: str) -> tuple[np.ndarray, int]:
     if samples.shape[1] > 1:
         from tfspk import cli
         cli.warn(f"{name} has {samples.shape[1]} channels; using channel 0")
-    samples = samples[:, 0]
-    if samples.size == 0:
-        raise ToolError(f"audio {name} is empty (0 samples)")
-    return (samples * 32768.0).astype(np.float32), int(rate)
+    return (samples[:, 0] * 32768.0).astype(np.float32), int(rate)
 
 
 def _run_pipe(command: str) -> bytes:
