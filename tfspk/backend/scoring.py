@@ -9,6 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
+from tfspk.backend.util import without_gc
 from tfspk.errors import ToolError
 
 # Trials per block of the gathered dot products: bounds memory at about 2 * block * D * 8 bytes.
@@ -95,6 +96,7 @@ def _dense_pair_dots(left, right, left_slot, right_slot, out):
         out[trials] = block_scores[left_slot[trials] - first, right_slot[trials]]
 
 
+@without_gc
 def resolve_trials(trials: Sequence[tuple[str, str]], enroll_keys: Sequence[str], test_keys: Sequence[str],
                    warn=None, enroll_name: str = "training iVectors", test_name: str = "test iVectors"):
     """Map trial key pairs to row indices, skipping (and counting) trials with a missing key.
@@ -104,26 +106,18 @@ def resolve_trials(trials: Sequence[tuple[str, str]], enroll_keys: Sequence[str]
     """
     enroll_pos = {k: i for i, k in enumerate(enroll_keys)}
     test_pos = {k: i for i, k in enumerate(test_keys)}
-    kept, enroll_index, test_index = [], [], []
-    num_missing = 0
-    for position, (enroll, test) in enumerate(trials):
-        e = enroll_pos.get(enroll)
-        if e is None:
-            num_missing += 1
-            if warn:
-                warn(f"Key {enroll} not present in {enroll_name}.")
-            continue
-        t = test_pos.get(test)
-        if t is None:
-            num_missing += 1
-            if warn:
-                warn(f"Key {test} not present in {test_name}.")
-            continue
-        kept.append(position)
-        enroll_index.append(e)
-        test_index.append(t)
-    return (np.array(kept, dtype=np.int64), np.array(enroll_index, dtype=np.int64),
-            np.array(test_index, dtype=np.int64), num_missing)
+    enroll_index = np.array([enroll_pos.get(e, -1) for e, _ in trials], dtype=np.int64)
+    test_index = np.array([test_pos.get(t, -1) for _, t in trials], dtype=np.int64)
+    missing_enroll = enroll_index < 0
+    missing = missing_enroll | (test_index < 0)
+    if warn:
+        for position in np.flatnonzero(missing):
+            enroll, test = trials[position][:2]
+            # Kaldi checks the enrolment key first and reports only that one.
+            warn(f"Key {enroll} not present in {enroll_name}." if missing_enroll[position]
+                 else f"Key {test} not present in {test_name}.")
+    kept = np.flatnonzero(~missing)
+    return kept, enroll_index[kept], test_index[kept], int(missing.sum())
 
 
 def check_same_dim(left: np.ndarray, right: np.ndarray, left_name: str, right_name: str) -> None:

@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from tfspk.backend import kaldi_objects
+from tfspk.backend.util import without_gc
 from tfspk.backend.vectors import check_vectors
 from tfspk.errors import ToolError
 from tfspk.io import ark, table
@@ -102,19 +103,19 @@ def read_utt2spk(rspecifier: str) -> dict[str, str]:
     return result
 
 
+@without_gc
 def read_trials(rxfilename: str) -> list[tuple[str, str]]:
     """Trial pairs from ``enroll test [label]`` lines (Kaldi takes 2 fields; a label is ignored)."""
     name, lines = read_text_lines(rxfilename)
-    trials = []
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
-        if len(fields) not in (2, 3):
-            raise ToolError(f"{name}:{number}: Bad line in trials (expected two fields: key1 key2, "
-                            f"optionally a third target|nontarget): '{line.strip()}'")
-        trials.append((fields[0], fields[1]))
-    return trials
+    fields = [line.split() for line in lines]
+    if any(len(f) not in (2, 3) for f in fields):
+        number = next(i for i, f in enumerate(fields, 1) if len(f) not in (2, 3))
+        raise ToolError(f"{name}:{number}: Bad line in trials (expected two fields: key1 key2, "
+                        f"optionally a third target|nontarget): '{lines[number - 1].strip()}'")
+    return [(f[0], f[1]) for f in fields]
 
 
+@without_gc
 def read_labelled_trials(rxfilename: str) -> dict[tuple[str, str], bool]:
     """``(enroll, test) -> is_target`` from ``enroll test target|nontarget`` lines."""
     name, lines = read_text_lines(rxfilename)
@@ -129,6 +130,7 @@ def read_labelled_trials(rxfilename: str) -> dict[tuple[str, str], bool]:
     return labels
 
 
+@without_gc
 def read_scores(rxfilename: str) -> tuple[list[tuple[str, str]], np.ndarray]:
     """A Kaldi scores file ``enroll test score`` -> ``(pairs, float64 scores)``."""
     name, lines = read_text_lines(rxfilename)
@@ -151,9 +153,11 @@ def read_scores(rxfilename: str) -> tuple[list[tuple[str, str]], np.ndarray]:
     return pairs, values
 
 
+@without_gc
 def format_scores(pairs: Sequence[tuple[str, str]], scores: np.ndarray) -> str:
     """``key1 key2 score`` lines, scores printed like Kaldi's text output (``%.7g``)."""
-    return "".join(f"{e} {t} {kaldi_objects.format_number(s)}\n" for (e, t), s in zip(pairs, scores.tolist()))
+    # f"{x:.7g}" is kaldi_objects.format_number(x) (C printf %.7g), inlined for speed.
+    return "".join([f"{e} {t} {s:.7g}\n" for (e, t), s in zip(pairs, scores.tolist())])
 
 
 def write_text(wxfilename: str, text: str) -> None:
