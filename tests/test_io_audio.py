@@ -17,17 +17,22 @@ def test_path_and_pipe_give_int16_scale(make_wav):
     assert rate == 8000 and np.array_equal(piped, expected)
 
 
-def test_segment_cut_uses_rounded_sample_indices(make_wav):
+def test_segment_cut_truncates_sample_indices_like_extract_segments(make_wav):
     path = make_wav("a.wav", seconds=1.0, rate=8000)
     full, _ = audio.read_audio(str(path))
-    part, _ = audio.read_audio(str(path), segment=(0.10004, 0.2))
-    assert np.array_equal(part, full[800:1600])
+    part, _ = audio.read_audio(str(path), segment=(0.10009, 0.2999))    # 800.72 -> 800, 2399.2 -> 2399
+    assert np.array_equal(part, full[800:2399])
     whole, _ = audio.read_audio(str(path), segment=(0.5, -1))
     assert np.array_equal(whole, full[4000:])
-    clipped, _ = audio.read_audio(str(path), segment=(0.9, 1.2))     # 0.2 s overshoot allowed
-    assert np.array_equal(clipped, full[7200:])
-    with pytest.raises(ToolError, match="ends after the recording"):
-        audio.read_audio(str(path), segment=(0.5, 1.6))
+    clipped, _ = audio.read_audio(str(path), segment=(0.7, 1.2))     # 0.2 s overshoot allowed
+    assert np.array_equal(clipped, full[5600:])
+    for segment, reason in [((0.5, 1.6), "ends more than 0.5 s after"), ((1.0, 1.2), "start is outside"),
+                            ((0.3, 0.3), "too short")]:
+        with pytest.raises(ToolError, match=reason):
+            audio.read_audio(str(path), segment=segment)
+    assert len(audio.cut_segment(full, 8000, 0.2, 0.3002, min_seconds=0.1)) == 801
+    with pytest.raises(ToolError, match="too short .not longer than 0.1 s"):
+        audio.cut_segment(full, 8000, 0.2, 0.3, min_seconds=0.1)
 
 
 def test_bad_audio(tmp_path):
@@ -60,6 +65,8 @@ def test_iter_data_dir_audio_with_segments(tmp_path, make_wav):
     full_b = synth_speech(1.0, 8000, seed=2).astype(np.float32)
     assert np.array_equal(got["s1"], full_a[:4000]) and np.array_equal(got["s2"], full_a[4000:])
     assert np.array_equal(got["s3"], full_b[2000:6000])
+    (data / "segments").write_text("s1 recA 0 0.05\ns2 recA 0 0.5\n")         # s1 is too short: skipped
+    assert [utt for utt, _, _ in audio.iter_data_dir_audio(data)] == ["s2"]
     (data / "segments").write_text("s1 recX 0 0.5\n")
     with pytest.raises(ToolError, match="recording 'recX' of segment 's1'"):
         list(audio.iter_data_dir_audio(data))

@@ -16,8 +16,10 @@ import numpy as np
 from tfspk.errors import ToolError
 from tfspk.io.table import read_dict, read_table
 
-# extract-segments default: a segment may end this far past the end of its recording
+# extract-segments defaults: a segment may end this far past the end of its recording, and
+# must be longer than the minimum length
 MAX_OVERSHOOT_SECONDS = 0.5
+MIN_SEGMENT_SECONDS = 0.1
 
 
 def _patch_streamed_wav_sizes(raw: bytes) -> bytes | None:
@@ -85,7 +87,7 @@ def read_audio(wav_scp_value: str, segment: tuple[float, float] | None = None) -
 
     Returns ``(samples, rate)``: float32 1-D samples on the int16 scale. A value ending in
     ``|`` is run with bash and its standard output decoded (WAV, FLAC, ... via soundfile);
-    a non-zero exit status is an error. ``end <= 0`` means "to the end" (Kaldi's ``-1``).
+    a non-zero exit status is an error. See :func:`cut_segment` for the segment rules.
     """
     value = wav_scp_value.strip()
     if not value:
@@ -106,22 +108,27 @@ def read_audio(wav_scp_value: str, segment: tuple[float, float] | None = None) -
     return samples, rate
 
 
-def cut_segment(samples: np.ndarray, rate: int, start: float, end: float, name: str = "") -> np.ndarray:
-    """Samples ``[round(start*rate), round(end*rate))`` as Kaldi ``extract-segments`` does.
+def cut_segment(samples: np.ndarray, rate: int, start: float, end: float, name: str = "",
+                min_seconds: float = 0.0) -> np.ndarray:
+    """Samples ``[int(start*rate), int(end*rate))``, Kaldi ``extract-segments`` semantics.
 
-    An end up to 0.5 s past the recording is clipped to its end; further is an error.
+    Sample indices are truncated (C++ conversion to int32); ``end`` -1 means the end of the
+    recording; an end less than 0.5 s (``--max-overshoot``) past the recording is clipped to it.
+    A segment Kaldi would skip (start outside the recording, end too far out, not longer than
+    ``min_seconds``: extract-segments' ``--min-segment-length`` is 0.1) is a ToolError saying why.
     """
     total = len(samples)
-    first = int(round(start * rate))
-    last = total if end <= 0 else int(round(end * rate))
+    first = int(start * rate)
+    last = total if end == -1 else int(end * rate)
+    where = f"segment {start}-{end} s of {name or 'the recording'} ({total / rate:.3f} s)"
+    if not 0 <= first < total:
+        raise ToolError(f"{where}: start is outside the recording")
     if last > total:
-        if last - total >= int(MAX_OVERSHOOT_SECONDS * rate):
-            raise ToolError(f"segment {start}-{end} s ends after the recording {name} "
-                            f"({total / rate:.3f} s)")
+        if last >= total + int(MAX_OVERSHOOT_SECONDS * rate):
+            raise ToolError(f"{where}: ends more than {MAX_OVERSHOOT_SECONDS} s after the recording")
         last = total
-    if not 0 <= first < last:
-        raise ToolError(f"segment {start}-{end} s of {name} is empty or invalid "
-                        f"(recording is {total / rate:.3f} s)")
+    if last <= first + int(min_seconds * rate):
+        raise ToolError(f"{where}: too short (not longer than {min_seconds:g} s)")
     return samples[first:last]
 
 
@@ -137,7 +144,7 @@ def read_segments(path) -> list[tuple[str, str, float, float]]:
         except ValueError:
             raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt recording start end', "
                             f"got '{utt} {rest}'") from None
-        if start < 0 or (end > 0 and end <= start):
+        if start < 0 or (end != -1 and end <= start):
             raise ToolError(f"{os.fspath(path)}:{number}: segment '{utt}' has start {start} and end {end} "
                             "(need 0 <= start < end, or end -1 for the whole recording)")
         result.append((utt, fields[0], start, end))
@@ -147,7 +154,8 @@ def read_segments(path) -> list[tuple[str, str, float, float]]:
 def iter_data_dir_audio(data_dir) -> Iterator[tuple[str, np.ndarray, int]]:
     """``(utt, samples, rate)`` for every utterance of a data dir, honouring ``segments``.
 
-    Only one recording is held in memory at a time (segments of a recording are usually
+    Segments that Kaldi's extract-segments would skip are skipped with a warning (the caller's
+    output then lacks them, and fix_data_dir.sh drops them, as in Kaldi). Only one recording is held in memory at a time (segments of a recording are usually
     consecutive; a recording is re-read if they are not).
     """
     data_dir = os.fspath(data_dir)
@@ -166,7 +174,13 @@ def iter_data_dir_audio(data_dir) -> Iterator[tuple[str, np.ndarray, int]]:
         if recording != cached_id:
             cached_id, cached = recording, _read_named(wav_scp[recording], recording)
         samples, rate = cached
-        yield utt, cut_segment(samples, rate, start, end, f"'{recording}'"), rate
+        try:
+            piece = cut_segment(samples, rate, start, end, f"'{recording}'", MIN_SEGMENT_SECONDS)
+        except ToolError as err:            # extract-segments warns and skips such segments
+            from tfspk import cli
+            cli.warn(f"skipping segment '{utt}': {err}")
+            continue
+        yield utt, piece, rate
 
 
 def _read_named(value: str, key: str) -> tuple[np.ndarray, int]:
