@@ -40,17 +40,6 @@ def clip_cos(cos: tf.Tensor) -> tf.Tensor:
     return tf.clip_by_value(cos, -1.0 + COS_EPS, 1.0 - COS_EPS)
 
 
-def target_values(matrix: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
-    """matrix[i, labels[i]] for every row: [N, C], [N] -> [N]."""
-    return tf.gather(matrix, labels, axis=1, batch_dims=1)
-
-
-def replace_target(matrix: tf.Tensor, labels: tf.Tensor, new_target: tf.Tensor) -> tf.Tensor:
-    """``matrix`` with entry (i, labels[i]) replaced by new_target[i]; other entries untouched."""
-    one_hot = tf.one_hot(labels, tf.shape(matrix)[1], dtype=matrix.dtype)
-    return matrix + one_hot * (new_target - target_values(matrix, labels))[:, None]
-
-
 def cross_entropy(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
     """Batch mean of -log softmax(logits)[i, y_i] (stable: log-sum-exp inside TF's op)."""
     return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
@@ -115,32 +104,73 @@ class Head(keras.layers.Layer):
         raise NotImplementedError
 
 
-class CosineHead(Head):
-    """Base of the angular losses: cosines to normalised class weights times a scale."""
+@tf.custom_gradient
+def matmul_unit_columns(inputs: tf.Tensor, weights: tf.Tensor):
+    """inputs @ (weights with unit-norm columns), i.e. (X W)_nc / ||w_c||, with a fused gradient.
 
-    def scale_of(self, embeddings: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        """(cos [N, C], scale [N, 1] or scalar) for the configured scale (feature norm or fixed s)."""
+    The hand-written gradient touches the [D, C] weights twice instead of autodiff's four or
+    five elementwise passes, which is what makes cosine heads cost about as much as softmax
+    for C in the thousands. With z = (X W) r, r_c = 1 / ||w_c||:
+        dX = (G r) W^T,   dW = X^T (G r) - W diag(r_c^2 sum_n G_nc z_nc)
+    (r is constant where the norm hits its floor).
+    """
+    # reduce_euclidean_norm is one fused pass over W (square + sum would materialise W^2).
+    squared = tf.square(tf.math.reduce_euclidean_norm(weights, axis=0))
+    inv = tf.math.rsqrt(tf.maximum(squared, SQUARED_NORM_FLOOR))
+    out = tf.matmul(inputs, weights) * inv
+
+    def grad(upstream):
+        scaled = upstream * inv
+        d_inputs = tf.matmul(scaled, weights, transpose_b=True)
+        shrink = tf.where(squared > SQUARED_NORM_FLOOR, tf.square(inv) * tf.reduce_sum(upstream * out, axis=0), 0.0)
+        d_weights = tf.matmul(inputs, scaled, transpose_a=True) - weights * shrink
+        return d_inputs, d_weights
+
+    return out, grad
+
+
+def target_indices(labels: tf.Tensor) -> tf.Tensor:
+    """[[i, labels[i]]] for scatter/gather_nd into an [N, C] matrix."""
+    return tf.stack([tf.range(tf.shape(labels)[0], dtype=labels.dtype), labels], axis=1)
+
+
+class CosineHead(Head):
+    """Base of the angular losses: logits z_ij = scale_i * cos(theta_ij).
+
+    Everything works on the scaled logits (one [N, C] matrix) and recovers cosines only where
+    a formula needs them, so a head costs little more than a plain softmax layer.
+    """
+
+    def scaled_cosines(self, embeddings: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """(logits = scale * cos [N, C], scale [N, 1]) for the configured scale.
+
+        Feature norm: logits = x . w^ (no feature normalisation, seed 002); fixed s:
+        logits = s x^ . w^ (seed 001).
+        """
         scale_option = self._scale_option()
-        inv_x = inverse_norm(embeddings, axis=1)
-        # x^ . w^ as (x W) scaled by both inverse norms: an [N, C] product instead of normalising W.
-        cos = tf.matmul(embeddings * inv_x, self.kernel) * inverse_norm(self.kernel, axis=0)
         if scale_option == SCALE_NORM:
             scale = safe_norm(embeddings, axis=1)
+            inputs = embeddings
         else:
-            scale = tf.constant(scale_option, tf.float32)
-        return cos, scale
+            scale = tf.fill([tf.shape(embeddings)[0], 1], tf.constant(scale_option, tf.float32))
+            inputs = embeddings * (scale_option * inverse_norm(embeddings, axis=1))
+        return matmul_unit_columns(inputs, tf.convert_to_tensor(self.kernel)), scale
+
+    def cosines(self, embeddings) -> tf.Tensor:
+        """cos(theta_ij) [N, C] (for inspection and tests)."""
+        embeddings = tf.convert_to_tensor(embeddings, tf.float32)
+        return matmul_unit_columns(embeddings * inverse_norm(embeddings, axis=1), tf.convert_to_tensor(self.kernel))
 
     def _scale_option(self):
         return self.params.scale
 
     def compute(self, embeddings, labels, step, margin):
-        cos, scale = self.scale_of(embeddings)
-        logits = scale * cos
+        logits, scale = self.scaled_cosines(embeddings)
         if not margin:
             return cross_entropy(logits, labels), logits
-        return self.margin_loss(cos, scale, labels, step), logits
+        return self.margin_loss(logits, scale, labels, step), logits
 
-    def margin_loss(self, cos, scale, labels, step):  # pragma: no cover - abstract
+    def margin_loss(self, logits, scale, labels, step):  # pragma: no cover - abstract
         raise NotImplementedError
 
 
@@ -154,20 +184,25 @@ class TargetMarginHead(CosineHead):
     def target_psi(self, cos_target: tf.Tensor) -> tf.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def training_target(self, cos: tf.Tensor, labels: tf.Tensor, step) -> tf.Tensor:
-        """psi_train for each sample's target class (margin and annealing applied), [N]."""
-        cos_target = target_values(cos, labels)
+    def training_target(self, target_logit: tf.Tensor, scale: tf.Tensor, step) -> tf.Tensor:
+        """psi_train(theta_iy) [N] (margin and annealing applied) from the target logits."""
+        cos_target = target_logit / scale[:, 0]
         return self.params.anneal_target(self.target_psi(cos_target), cos_target, step)
+
+    def _margined_logits(self, logits, scale, labels, step):
+        index = target_indices(labels)
+        target_logit = tf.gather_nd(logits, index)
+        new_target = scale[:, 0] * self.training_target(target_logit, scale, step)
+        return tf.tensor_scatter_nd_add(logits, index, new_target - target_logit)
 
     def training_logits(self, embeddings, labels, step) -> tf.Tensor:
         """The logits the training loss uses (margin on the target column only); for tests/inspection."""
         embeddings, labels = self._prepare(embeddings, labels)
-        cos, scale = self.scale_of(embeddings)
-        return scale * replace_target(cos, labels, self.training_target(cos, labels, step))
+        logits, scale = self.scaled_cosines(embeddings)
+        return self._margined_logits(logits, scale, labels, step)
 
-    def margin_loss(self, cos, scale, labels, step):
-        margined = replace_target(cos, labels, self.training_target(cos, labels, step))
-        return cross_entropy(scale * margined, labels)
+    def margin_loss(self, logits, scale, labels, step):
+        return cross_entropy(self._margined_logits(logits, scale, labels, step), labels)
 
 
 @dataclasses.dataclass

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from tfspk.losses.annealing import AnnealingParams
 from tfspk.losses.base import (CosineHead, Head, NoParams, ScaleParams, TargetMarginHead, clip_cos,
-                               cross_entropy, target_values)
+                               cross_entropy, target_indices)
 from tfspk.losses.registry import param, register_loss, require
 
 
@@ -98,8 +98,8 @@ class ModifiedSoftmax(CosineHead):
 
     Params = ModifiedSoftmaxParams
 
-    def margin_loss(self, cos, scale, labels, step):
-        return cross_entropy(scale * cos, labels)
+    def margin_loss(self, logits, scale, labels, step):
+        return cross_entropy(logits, labels)
 
 
 # ----------------------------------------------------------------------------- A-Softmax
@@ -269,14 +269,15 @@ class RealAMSoftmax(TargetMarginHead):
     def target_psi(self, cos_target):
         return cos_target - self.params.m
 
-    def margin_loss(self, cos, scale, labels, step):
-        target = self.training_target(cos, labels, step)
-        excess = scale * (cos - target[:, None])  # a_ij; the target column is 0 here (up to the margin)
-        non_target = tf.logical_not(tf.cast(tf.one_hot(labels, tf.shape(cos)[1]), tf.bool))
-        active = tf.logical_and(non_target, excess > 0.0)
+    def margin_loss(self, logits, scale, labels, step):
+        index = target_indices(labels)
+        target_logit = tf.gather_nd(logits, index)
+        target = scale[:, 0] * self.training_target(target_logit, scale, step)  # s * (c_y - m)
+        excess = logits - target[:, None]                                       # a_ij = s (c_ij - c_iy + m)
+        excess = tf.tensor_scatter_nd_update(excess, index, tf.fill(tf.shape(labels), -1.0))  # drop j = y
+        active = excess > 0.0
         if self.params.form == "hinge":
-            per_sample = tf.math.log1p(tf.reduce_sum(tf.where(active, excess, 0.0), axis=1))
-            return tf.reduce_mean(per_sample)
+            return tf.reduce_mean(tf.math.log1p(tf.reduce_sum(tf.where(active, excess, 0.0), axis=1)))
         return tf.reduce_mean(_log_one_plus_sum_expm1(excess, active))
 
 

@@ -7,12 +7,13 @@ import dataclasses
 import tensorflow as tf
 
 from tfspk.losses.annealing import softmax_to_ar_weight
-from tfspk.losses.base import CosineHead, cross_entropy, target_values
+from tfspk.losses.base import CosineHead, cross_entropy, target_indices
 from tfspk.losses.registry import param, register_loss, require
 
 
-def _non_target_mask(labels: tf.Tensor, num_classes) -> tf.Tensor:
-    return tf.logical_not(tf.cast(tf.one_hot(labels, num_classes), tf.bool))
+def _drop_targets(matrix: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
+    """``matrix`` with every target entry set to -inf (excluded from a log-sum-exp)."""
+    return tf.tensor_scatter_nd_update(matrix, index, tf.fill(tf.shape(index)[:1], -float("inf")))
 
 
 # ----------------------------------------------------------------------------- Adaptive Rectangle
@@ -59,24 +60,24 @@ class AdaptiveRectangle(CosineHead):
     def _scale_option(self):
         return self.params.alpha
 
-    def rectangle_loss(self, cos, scale, labels):
-        """L_AR (no annealing)."""
+    def rectangle_loss(self, logits, scale, labels):
+        """L_AR (no annealing), from logits = scale * cos."""
         params = self.params
-        positive = target_values(cos, labels)
-        mean_positive = tf.reduce_mean(positive)
-        hard = tf.stop_gradient(tf.cast(cos - mean_positive + params.lambda_h > 0.0, cos.dtype))
-        margins = params.m1 + params.m2 * hard - params.m2 / 2.0
-        negative_logits = tf.where(_non_target_mask(labels, tf.shape(cos)[1]), scale * (cos + margins), -float("inf"))
-        log_z = tf.reduce_logsumexp(negative_logits)
-        positive_logits = scale[:, 0] * positive if scale.shape.rank else scale * positive
-        return tf.reduce_mean(tf.nn.softplus(log_z - positive_logits))
+        index = target_indices(labels)
+        positive_logit = tf.gather_nd(logits, index)                     # scale_i s_p^i
+        mean_positive = tf.reduce_mean(positive_logit / scale[:, 0])     # mean_i s_p^i
+        # s_n - mean(s_p) + lambda_h > 0, compared on the logits (scale > 0) to skip an [N, C] division
+        hard = tf.stop_gradient(tf.cast(logits > scale * (mean_positive - params.lambda_h), logits.dtype))
+        negative = logits + scale * ((params.m1 - params.m2 / 2.0) + params.m2 * hard)
+        log_z = tf.reduce_logsumexp(_drop_targets(negative, index))
+        return tf.reduce_mean(tf.nn.softplus(log_z - positive_logit))
 
-    def margin_loss(self, cos, scale, labels, step):
-        rectangle = self.rectangle_loss(cos, scale, labels)
+    def margin_loss(self, logits, scale, labels, step):
+        rectangle = self.rectangle_loss(logits, scale, labels)
         if not self.params.anneal:
             return rectangle
         weight = softmax_to_ar_weight(step, self.params.anneal_s1, self.params.anneal_s2)
-        return weight * rectangle + (1.0 - weight) * cross_entropy(scale * cos, labels)
+        return weight * rectangle + (1.0 - weight) * cross_entropy(logits, labels)
 
 
 # ----------------------------------------------------------------------------- Circle loss
@@ -107,12 +108,13 @@ class Circle(CosineHead):
     def _scale_option(self):
         return self.params.gamma
 
-    def margin_loss(self, cos, scale, labels, step):
+    def margin_loss(self, logits, scale, labels, step):
         m = self.params.m
-        positive = target_values(cos, labels)
+        index = target_indices(labels)
+        cos = logits / scale
+        positive = tf.gather_nd(cos, index)
         alpha_p = tf.stop_gradient(tf.nn.relu(1.0 + m - positive))
         alpha_n = tf.stop_gradient(tf.nn.relu(cos + m))
-        scale_rows = scale[:, 0] if scale.shape.rank else scale
-        negative = tf.where(_non_target_mask(labels, tf.shape(cos)[1]), scale * alpha_n * (cos - m), -float("inf"))
-        positive_logit = scale_rows * alpha_p * (positive - (1.0 - m))
+        negative = _drop_targets(scale * alpha_n * (cos - m), index)
+        positive_logit = scale[:, 0] * alpha_p * (positive - (1.0 - m))
         return tf.reduce_mean(tf.nn.softplus(tf.reduce_logsumexp(negative, axis=1) - positive_logit))
