@@ -48,15 +48,19 @@ data_in=$1
 data_out=$2
 dir=$3
 
-for f in "$data_in/feats.scp" "$data_in/vad.scp" "$data_in/utt2spk" "$data_in/spk2utt"; do
-  if [ ! -f "$f" ]; then
-    echo "$0: no such file $f" >&2
-    exit 1
-  fi
-done
 for value in "$nj" "$cmn_window" "$min_len" "$min_num_utts"; do
   if ! [[ "$value" =~ ^[0-9]+$ ]]; then
     echo "$0: --nj, --cmn-window, --min-len and --min-num-utts take non-negative integers, got '$value'" >&2
+    exit 1
+  fi
+done
+if [ "$nj" -eq 0 ]; then
+  echo "$0: --nj must be a positive integer, got '$nj'" >&2
+  exit 1
+fi
+for f in "$data_in/feats.scp" "$data_in/vad.scp" "$data_in/utt2spk" "$data_in/spk2utt"; do
+  if [ ! -f "$f" ]; then
+    echo "$0: no such file $f" >&2
     exit 1
   fi
 done
