@@ -350,6 +350,11 @@ def test_bad_specifiers_and_failed_writer_leaves_nothing(tmp_path):
             writer.write("a", features(2, 2))
             raise RuntimeError("boom")
     assert os.listdir(tmp_path) == []
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(ToolError, match="cannot write .*adir"):
+        ark.ArchiveWriter(f"ark,scp:{tmp_path}/w.ark,{tmp_path}/adir")
+    assert sorted(os.listdir(tmp_path)) == ["adir"]
+    os.rmdir(tmp_path / "adir")
     with ark.ArchiveWriter(f"ark:{tmp_path}/z.ark") as writer:
         with pytest.raises(ToolError, match="duplicate key 'a'"):
             writer.write("a", np.zeros(2)) or writer.write("a", np.zeros(2))

@@ -600,6 +600,7 @@ class ArchiveWriter:
         if self.scp_location and (self.ark_location == "-" or self.ark_location.startswith("|")):
             raise ToolError(f"invalid wspecifier '{wspec}': ark,scp needs a real ark file (byte offsets)")
         self._contexts = []
+        self._stream = None
         self._proc = None
         self._offset = 0
         self._keys = set()
@@ -617,14 +618,26 @@ class ArchiveWriter:
             self._proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, executable="/bin/bash")
             self._stream = self._proc.stdin
         else:
-            context = atomic_path(location)
-            tmp = context.__enter__()
-            self._contexts.append(context)
-            self._stream = open(tmp, "wb")
+            self._stream = open(self._enter_atomic(location), "wb")
         if self.scp_location:
-            context = atomic_path(self.scp_location)
-            self._scp_tmp = context.__enter__()
-            self._contexts.append(context)
+            self._scp_tmp = self._enter_atomic(self.scp_location)
+
+    def _enter_atomic(self, path):
+        """A temporary path that becomes ``path`` when the writer closes successfully."""
+        context = atomic_path(path)
+        try:
+            if os.path.isdir(path):
+                raise IsADirectoryError(21, "it is a directory", path)
+            tmp = context.__enter__()
+        except OSError as err:
+            if self._stream is not None and self._stream is not sys.stdout.buffer and self._proc is None:
+                self._stream.close()
+            for earlier in reversed(self._contexts):
+                _abandon(earlier)
+            self._contexts = []
+            raise ToolError(f"cannot write {path}: {err.strerror}") from None
+        self._contexts.append(context)
+        return tmp
 
     def write(self, key: str, array) -> None:
         if not isinstance(key, str) or not key or any(c in key for c in " \t\n\r"):
@@ -679,15 +692,15 @@ class ArchiveWriter:
                 with open(self._scp_tmp, "w", encoding="utf-8", errors="surrogateescape") as handle:
                     handle.writelines(self._scp_lines)
         finally:
-            exc = (error or RuntimeError("failed")) if (failed or error) else None
-            for context in reversed(self._contexts):
-                if exc is None:
+            # the archive is renamed into place before its scp, so an scp never points at nothing
+            for context in self._contexts:
+                if failed or error:
+                    _abandon(context)
+                    continue
+                try:
                     context.__exit__(None, None, None)
-                else:
-                    try:
-                        context.__exit__(type(exc), exc, None)
-                    except BaseException:  # the atomic context re-raises; we raise below
-                        pass
+                except OSError as err:   # the rename failed: give up the remaining outputs too
+                    error = ToolError(f"cannot write {err.filename or self.ark_location}: {err.strerror}")
             self._contexts = []
         if error is not None:
             raise error
@@ -698,6 +711,15 @@ class ArchiveWriter:
     def __exit__(self, exc_type, exc, tb):
         self.close(failed=exc_type is not None)
         return False
+
+
+def _abandon(context) -> None:
+    """Leave an atomic_path context as failed: its temporary file is removed, nothing appears."""
+    failure = RuntimeError("writer failed")
+    try:
+        context.__exit__(RuntimeError, failure, None)
+    except RuntimeError:    # the context re-raises the failure it was given
+        pass
 
 
 def write_archive(wspec: str, items, compress: bool = False) -> None:
