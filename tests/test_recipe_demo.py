@@ -328,7 +328,7 @@ def recipe(args, tmp_path, check=False, timeout=600):
 @pytest.mark.parametrize("stage, missing, maker", [
     ("1", "data/train/wav.scp", "0"),
     ("2", "data/train/feats.scp", "1"),
-    ("3", "data/train_no_sil_filtered/feats.scp", "2"),
+    ("3", "data/train_no_sil/feats.scp", "2"),
     ("4", "final/model.weights.h5", "3"),
     ("5", "xvectors_train/xvector.scp", "4"),
     ("6", "scores/plda_scores", "5"),

@@ -113,18 +113,16 @@ fi
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   stage_banner 2 "training examples (CMN, voiced frames, length filter)"
   require 1 "$data/train/feats.scp" "$data/train/vad.scp"
-  steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" \
+  # CMN + voiced frames, then as egs/voxceleb/v2 stage 5: drop short utterances, then small speakers.
+  steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts \
     "$data/train" "$data/train_no_sil" "$exp/train_no_sil"
-  # As egs/voxceleb/v2 stage 5: drop short utterances, then speakers with too few utterances.
-  local/filter_train_data.sh --min-len $min_len --min-num-utts $min_num_utts \
-    "$data/train_no_sil" "$data/train_no_sil_filtered"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   stage_banner 3 "train the x-vector network ($loss) in $nnet_dir"
-  require 2 "$data/train_no_sil_filtered/feats.scp" "$data/train_no_sil_filtered/utt2num_frames"
+  require 2 "$data/train_no_sil/feats.scp" "$data/train_no_sil/utt2num_frames"
   steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" $loss_opts \
-    "$data/train_no_sil_filtered" "$nnet_dir"
+    "$data/train_no_sil" "$nnet_dir"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then

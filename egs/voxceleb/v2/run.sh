@@ -173,17 +173,15 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   else
     require 1 "$data/train/feats.scp" "$data/train/vad.scp"
   fi
-  steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" \
+  steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts \
     "$data/$train_set" "$data/${train_set}_no_sil" "$exp/${train_set}_no_sil"
-  local/filter_train_data.sh --min-len $min_len --min-num-utts $min_num_utts \
-    "$data/${train_set}_no_sil" "$data/${train_set}_no_sil_filtered"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   stage_banner 4 "train the x-vector network ($loss) in $nnet_dir"
-  require 3 "$data/${train_set}_no_sil_filtered/feats.scp" "$data/${train_set}_no_sil_filtered/utt2num_frames"
+  require 3 "$data/${train_set}_no_sil/feats.scp" "$data/${train_set}_no_sil/utt2num_frames"
   steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" $loss_opts \
-    "$data/${train_set}_no_sil_filtered" "$nnet_dir"
+    "$data/${train_set}_no_sil" "$nnet_dir"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then

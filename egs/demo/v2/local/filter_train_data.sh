@@ -1,1 +1,0 @@
-../../../voxceleb/v2/local/filter_train_data.sh
