@@ -50,6 +50,15 @@ def test_sort_order_is_c_locale(tmp_path):
     table.read_table(path)  # and it reads back as sorted
 
 
+def test_write_table_unwritable(tmp_path):
+    (tmp_path / "d").mkdir()
+    with pytest.raises(ToolError, match="cannot write .*d: it is a directory"):
+        table.write_table(tmp_path / "d", [("a", "1")])
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(ToolError, match="cannot write .*f/t"):
+        table.write_table(tmp_path / "f" / "t", [("a", "1")])
+
+
 def test_write_table_refuses_duplicates(tmp_path):
     with pytest.raises(ToolError, match="duplicate key 'a'"):
         table.write_table(tmp_path / "t", [("a", "1"), ("a", "2")])

@@ -115,8 +115,14 @@ def write_table(path, items: Iterable[tuple[str, object]]) -> None:
         if not key or any(c in key for c in " \t\n"):
             raise ToolError(f"{os.fspath(path)}: invalid key {key!r} (keys are non-empty, no whitespace)")
         seen.add(key)
-    with atomic_open(path, "w", encoding=ENCODING, errors=ERRORS, newline="\n") as handle:
-        handle.write(format_table(items))
+    text = format_table(items)
+    try:
+        if os.path.isdir(path):
+            raise IsADirectoryError(21, "it is a directory", os.fspath(path))
+        with atomic_open(path, "w", encoding=ENCODING, errors=ERRORS, newline="\n") as handle:
+            handle.write(text)
+    except OSError as err:
+        raise ToolError(f"cannot write {os.fspath(path)}: {err.strerror}") from None
 
 
 def read_utt2spk(path, sorted_keys: bool = True) -> dict[str, str]:
