@@ -276,6 +276,13 @@ def test_copy_with_prefixes_and_suffixes(tmp_path):
     assert read(tmp_path / "c2" / "utt2spk") == read(data / "utt2spk")
 
 
+def test_file_system_errors_are_reported(tmp_path):
+    data = clean_dir(tmp_path, feats=False)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ToolError, match="afile"):
+        datadir.copy_data_dir(data, tmp_path / "afile")
+
+
 def test_combine(tmp_path):
     one = clean_dir(tmp_path, name="one", speakers=("a",), per_spk=2)
     two = clean_dir(tmp_path, name="two", speakers=("b",), per_spk=1, feats=False)

@@ -22,6 +22,7 @@ start fast.
 """
 from __future__ import annotations
 
+import functools
 import os
 import random
 import shutil
@@ -37,6 +38,18 @@ UTT_FILES = ("utt2spk", "feats.scp", "vad.scp", "utt2num_frames", "utt2dur", "te
 SPK_FILES = ("cmvn.scp", "spk2gender", "spk2warp")
 RECO_FILES = ("reco2file_and_channel", "reco2dur")
 ALL_FILES = UTT_FILES + SPK_FILES + RECO_FILES + ("wav.scp", "spk2utt")
+
+
+def _os_errors_as_tool_errors(function):
+    """File-system failures (permissions, a file where a directory should be) are user errors."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except OSError as err:
+            where = err.filename or (args[0] if args else "")
+            raise ToolError(f"{where}: {err.strerror or err}") from None
+    return wrapper
 
 
 def _sorted_keys(keys):
@@ -106,6 +119,7 @@ def _read_checked(data, name, **kwargs):
     return items
 
 
+@_os_errors_as_tool_errors
 def validate_data_dir(data, no_feats=False, no_wav=False, no_text=True, no_spk_sort=False,
                       check_feats_readable=True) -> list[str]:
     """Check a data dir like Kaldi's validate_data_dir.sh; return warnings, raise ToolError on errors.
@@ -295,6 +309,7 @@ def _parse_segment_value(value):
     return fields[0]
 
 
+@_os_errors_as_tool_errors
 def fix_data_dir(data, utt_extra_files=(), spk_extra_files=(), backup=True) -> FixReport:
     """Kaldi fix_data_dir.sh: sort, make unique, keep the utterances present in every file.
 
@@ -541,6 +556,7 @@ def _split_up_to_date(data, target, num_splits):
     return True
 
 
+@_os_errors_as_tool_errors
 def split_data(data, num_splits: int, per_utt: bool = False) -> tuple[str, list[str]]:
     """Kaldi split_data.sh: write ``split<N>[utt]/<job>/`` for job = 1..N; return (dir, warnings).
 
@@ -614,6 +630,7 @@ def _read_id_list(path):
     return ids
 
 
+@_os_errors_as_tool_errors
 def subset_data_dir(src, dest, num_utt=None, utt_list=None, spk_list=None, mode="even") -> list[str]:
     """Kaldi subset_data_dir.sh. Exactly one of ``num_utt`` / ``utt_list`` / ``spk_list``.
 
@@ -708,6 +725,7 @@ def _utterance_lengths(source) -> dict:
 
 # ----------------------------------------------------------------------------------------------
 # copy
+@_os_errors_as_tool_errors
 def copy_data_dir(src, dest, utt_prefix="", utt_suffix="", spk_prefix="", spk_suffix="") -> None:
     """Kaldi copy_data_dir.sh: copy with utterance ids ``prefix+utt+suffix`` and speaker ids
     ``prefix+spk+suffix`` applied to every file (recording ids stay as they are)."""
@@ -725,6 +743,7 @@ def copy_data_dir(src, dest, utt_prefix="", utt_suffix="", spk_prefix="", spk_su
 
 # ----------------------------------------------------------------------------------------------
 # combine
+@_os_errors_as_tool_errors
 def combine_data(dest, sources, extra_files=()) -> list[str]:
     """Kaldi combine_data.sh: union of the data dirs; returns informational messages.
 
