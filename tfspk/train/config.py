@@ -345,6 +345,7 @@ def _write_section(out, obj, prefix, indent, extra_docs):
             out.write(f"{pad}{f.name}:\n")
             _write_section(out, value, key + ".", indent + 1, extra_docs)
         else:
-            text = yaml.safe_dump({f.name: value}, sort_keys=False, default_flow_style=True
-                                  if isinstance(value, (dict, list)) and not value else False).rstrip("\n")
+            empty = isinstance(value, (dict, list)) and not value
+            text = yaml.safe_dump({f.name: value}, sort_keys=False,
+                                  default_flow_style=None if empty else False).rstrip("\n")
             out.write("".join(f"{pad}{line}\n" for line in text.split("\n")))

@@ -118,9 +118,11 @@ class Trainer:
                                               epoch=self.epoch, best_loss=self.best_loss,
                                               bad_epochs=self.bad_epochs, reductions=self.reductions,
                                               **aux_tracking)
-        self._train_step = tf.function(self._distributed_step, jit_compile=config.jit_compile,
+        # autograph off: the step's control flow is plain Python over static lists, and converting the
+        # Keras/loss code made tracing several times slower.
+        self._train_step = tf.function(self._distributed_step, jit_compile=config.jit_compile, autograph=False,
                                        reduce_retracing=True)
-        self._eval_fn = tf.function(self._evaluate_batch, reduce_retracing=True)
+        self._eval_fn = tf.function(self._evaluate_batch, reduce_retracing=True, autograph=False)
         self._embed_fn = tf.function(lambda feats: self.model(feats, training=False)["embedding_a"],
                                      reduce_retracing=True)
 

@@ -1,0 +1,356 @@
+"""tfspk.train / tfspk-train / steps/train_xvector.sh: config, LR policy, resume, distribution, errors.
+
+Everything runs on tiny synthetic Kaldi features (8 speakers, 12-dim, 60-120 frames) with a network
+of width 16, so a training step takes milliseconds.
+"""
+import math
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import run
+from tfspk.errors import ToolError
+from tfspk.train import config as config_mod
+from tfspk.train import schedule
+
+TINY = ["nnet.frame_dim=16", "nnet.pooling_dim=24", "nnet.embedding_dim=8", "data.speakers_per_batch=4",
+        "data.min_frames=48", "data.max_frames=48", "valid.num_utts=8", "valid.frames=40",
+        "schedule.steps_per_epoch=4", "log_every=2", "optimizer.lr=0.05"]
+
+
+def make_features(directory, num_speakers=8, utts_per_speaker=6, dim=12, seed=0, min_len=60, max_len=120,
+                  dims_by_utt=None):
+    """A Kaldi data dir with speaker-dependent Gaussian features written by tfspk.io's ArchiveWriter."""
+    from tfspk.io.ark import ArchiveWriter
+    from tfspk.io.table import write_table
+    os.makedirs(directory, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1.5, (num_speakers, dim + 1))
+    utt2spk, utt2num_frames = [], []
+    utts = [(s, u) for s in range(num_speakers) for u in range(utts_per_speaker)]
+    half = len(utts) // 2
+    parts = [utts[:half], utts[half:]]
+    for index, part in enumerate(parts):
+        with ArchiveWriter(f"ark,scp:{directory}/feats.{index}.ark,{directory}/feats.{index}.scp") as writer:
+            for s, u in part:
+                frames = int(rng.integers(min_len, max_len))
+                utt = f"spk{s}-utt{u}"
+                d = dims_by_utt(index) if dims_by_utt else dim
+                writer.write(utt, (centres[s, :d] + rng.normal(0, 1, (frames, d))).astype(np.float32))
+                utt2spk.append((utt, f"spk{s}"))
+                utt2num_frames.append((utt, str(frames)))
+    with open(f"{directory}/feats.scp", "w") as out:
+        for index in range(2):
+            out.write(open(f"{directory}/feats.{index}.scp").read())
+    write_table(f"{directory}/utt2spk", utt2spk)
+    write_table(f"{directory}/utt2num_frames", utt2num_frames)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_features(str(tmp_path_factory.mktemp("train_data") / "data"))
+
+
+def tiny_config(*extra):
+    return config_mod.build_config(None, TINY + list(extra))
+
+
+# ------------------------------------------------------------------------------------------ config
+def test_unknown_config_key_names_it_and_the_valid_ones(tmp_path):
+    path = tmp_path / "x.yaml"
+    path.write_text("optimizer:\n  lr: 0.1\n  learning_rate: 0.2\n")
+    with pytest.raises(ToolError, match=r"unknown config key 'optimizer.learning_rate'; valid keys in "
+                                        r"optimizer: name, lr, momentum"):
+        config_mod.build_config(str(path))
+    with pytest.raises(ToolError, match=r"unknown config key 'epochs'; valid keys: seed, nnet, loss"):
+        config_mod.build_config(None, ["epochs=3"])
+
+
+def test_config_types_and_ranges_are_checked():
+    with pytest.raises(ToolError, match=r"config key 'optimizer.lr': expected a number, got 'fast'"):
+        config_mod.build_config(None, ["optimizer.lr=fast"])
+    with pytest.raises(ToolError, match=r"'schedule.steps_per_epoch': expected an integer"):
+        config_mod.build_config(None, ["schedule.steps_per_epoch=2.5"])
+    with pytest.raises(ToolError, match=r"'data.max_frames': expected >= data.min_frames \(200\)"):
+        config_mod.build_config(None, ["data.max_frames=100"])
+    with pytest.raises(ToolError, match=r"'optimizer.name': expected one of sgd, adam"):
+        config_mod.build_config(None, ["optimizer.name=rmsprop"])
+
+
+def test_yaml_file_then_overrides_take_precedence(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text("optimizer: {name: adam, lr: 0.001}\nloss: {name: amsoftmax, params: {margin: 0.3}}\n"
+                    "aux: [ring]\n")
+    config = config_mod.build_config(str(path), ["optimizer.lr=0.002", "loss.params.margin=0.25"])
+    assert config.optimizer.name == "adam" and config.optimizer.lr == 0.002
+    assert config.loss.name == "amsoftmax" and config.loss.params == {"margin": 0.25}
+    assert [a.name for a in config.aux] == ["ring"]
+    assert config.schedule.patience == config_mod.ScheduleConfig().patience  # untouched default
+
+
+def test_printed_default_config_documents_every_key_and_reads_back():
+    from tfspk.train import components
+    text = config_mod.commented_default_config(components.parameter_docs())
+    data = yaml.safe_load(text)
+    assert config_mod.from_dict(config_mod.TrainConfig, data) == config_mod.TrainConfig()
+    for section in ("optimizer", "schedule", "data", "valid"):
+        for key in data[section]:
+            assert f"  {key}:" in text
+    assert "# L2 regularisation added to the loss" in text
+    assert "amsoftmax:" in text and "m3=0.2" in text  # loss parameters listed with defaults
+
+
+def test_loss_and_network_names_and_params_are_checked():
+    from tfspk.train import components
+    with pytest.raises(ToolError, match=r"unknown loss 'amsofmax'; valid names: .*amsoftmax"):
+        components.resolve(tiny_config("loss.name=amsofmax"))
+    with pytest.raises(ToolError, match=r"unknown auxiliary loss 'rings'; valid names: mhe.*ring"):
+        components.resolve(tiny_config("aux=[rings]"))
+    with pytest.raises(ToolError, match=r"m3 must be in \[0, 2\), got -0.1"):
+        components.resolve(tiny_config("loss.name=amsoftmax", "loss.params.margin=-0.1"))
+    with pytest.raises(ToolError, match=r"unknown config key 'nnet.widths'; valid keys in nnet: arch, frame_dim"):
+        components.resolve(tiny_config("nnet.widths=3"))
+    resolved = components.resolve(tiny_config("loss.name=AM-Softmax", "loss.params.margin=0.3"))
+    assert resolved.loss.name == "amsoftmax" and resolved.loss.params["m3"] == 0.3
+    assert resolved.nnet["arch"] == "tdnn" and resolved.nnet["frame_dim"] == 16
+
+
+# ---------------------------------------------------------------------------------------- LR policy
+def _policy_reference(losses, lr, factor, patience, max_reductions, min_lr):
+    """Independent statement of the policy of docs/training.md: returns (lrs after each epoch, stop epoch)."""
+    best, bad, reductions, lrs = math.inf, 0, 0, []
+    for epoch, loss in enumerate(losses, 1):
+        if loss < best:
+            best, bad, reductions = loss, 0, 0
+        else:
+            bad += 1
+            if bad == patience:
+                bad = 0
+                if reductions == max_reductions or lr * factor < min_lr:
+                    return lrs + [lr if reductions == max_reductions else lr * factor], epoch
+                reductions += 1
+                lr *= factor
+        lrs.append(lr)
+    return lrs, None
+
+
+@pytest.mark.parametrize("losses", [[5, 4, 4.5, 4.2, 3.9, 4, 4, 4, 4, 4, 4, 4, 4],
+                                    [3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3],
+                                    [9, 8, 7, 6, 5, 4, 3, 2, 1]])
+def test_plateau_policy_halves_and_stops_like_the_reference(losses):
+    expected_lrs, expected_stop = _policy_reference(losses, 0.01, 0.5, 2, 3, 1e-5)
+    state, lr, lrs, stop = schedule.PlateauState(), 0.01, [], None
+    for epoch, loss in enumerate(losses, 1):
+        decision = schedule.plateau_step(state, loss, lr, lr_factor=0.5, patience=2, min_improvement=0.0,
+                                         max_reductions_without_improvement=3, min_lr=1e-5)
+        lr = decision.new_lr
+        lrs.append(lr)
+        if decision.stop:
+            stop = epoch
+            break
+    assert stop == expected_stop
+    np.testing.assert_allclose(lrs, expected_lrs)
+
+
+def test_plateau_policy_stops_below_min_lr():
+    state = schedule.PlateauState(best_loss=1.0)
+    decision = schedule.plateau_step(state, 2.0, 1.5e-5, lr_factor=0.5, patience=1, min_improvement=0.0,
+                                     max_reductions_without_improvement=10, min_lr=1e-5)
+    assert decision.stop and "below min_lr" in decision.reason
+
+
+# ------------------------------------------------------------------------------------------- EER
+def _eer_reference(targets, nontargets):
+    """Kaldi compute-eer as a plain loop (docs: reference/kaldi.md 'Metrics')."""
+    t, f = sorted(targets), sorted(nontargets)
+    p = 0
+    while p + 1 < len(t):
+        nt = max(len(f) - 1 - (len(f) * p) // len(t), 0)
+        if f[nt] < t[p]:
+            break
+        p += 1
+    return p / len(t), t[p]
+
+
+def test_validation_eer_matches_kaldi_compute_eer_loop():
+    from tfspk.train.trainer import kaldi_eer
+    rng = np.random.default_rng(3)
+    for num_t, num_f, shift in [(50, 400, 1.0), (7, 13, 0.3), (100, 100, 5.0), (3, 1000, -1.0)]:
+        targets = rng.normal(shift, 1, num_t)
+        nontargets = rng.normal(0, 1, num_f)
+        assert kaldi_eer(targets, nontargets) == pytest.approx(_eer_reference(targets, nontargets))
+    assert kaldi_eer([2.0, 3.0], [0.0, 1.0])[0] == 0.0
+
+
+# ------------------------------------------------------------------------------------ training runs
+def _checkpoint_values(exp_dir):
+    import tensorflow as tf
+    path = tf.train.latest_checkpoint(os.path.join(exp_dir, "ckpt"))
+    reader = tf.train.load_checkpoint(path)
+    return {name: reader.get_tensor(name) for name, _ in tf.train.list_variables(path)
+            if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+
+
+def test_resume_reaches_the_same_state_as_an_uninterrupted_run(data_dir, tmp_path):
+    from tfspk.train import train
+    extra = ("loss.name=amsoftmax", "aux=[ring, mhe]", "schedule.patience=1")
+    straight, interrupted = str(tmp_path / "straight"), str(tmp_path / "interrupted")
+    train(data_dir, straight, tiny_config("schedule.num_epochs=3", *extra), stream=open(os.devnull, "w"))
+    train(data_dir, interrupted, tiny_config("schedule.num_epochs=1", *extra), stream=open(os.devnull, "w"))
+    result = train(data_dir, interrupted, tiny_config("schedule.num_epochs=3", *extra), stream=open(os.devnull, "w"))
+    assert [e.epoch for e in result.epochs] == [2, 3]
+    a, b = _checkpoint_values(straight), _checkpoint_values(interrupted)
+    assert set(a) == set(b)
+    assert int(a["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
+    for name in a:  # weights, momentum, step, LR, plateau state, Ring radius
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    log = open(os.path.join(interrupted, "log", "train.log")).read()
+    assert "resumed from" in log and "global step 4" in log
+    with pytest.raises(ToolError, match=r"checkpoint of a different experiment \(.*loss.name: "
+                                        r"'amsoftmax' -> 'softmax'"):
+        train(data_dir, interrupted, tiny_config("schedule.num_epochs=4"), stream=open(os.devnull, "w"))
+
+
+def test_load_for_inference_names_what_is_missing(data_dir, tmp_path):
+    from tfspk.train import load_for_inference
+    with pytest.raises(ToolError, match=r"missing .*config.yaml"):
+        load_for_inference(str(tmp_path))
+    (tmp_path / "config.yaml").write_text("feat_dim: 12\nnnet: {frame_dim: 16}\n")
+    with pytest.raises(ToolError, match=r"missing .*final/model.weights.h5"):
+        load_for_inference(str(tmp_path))
+
+
+def test_end_to_end_via_train_xvector_sh_loss_falls(data_dir, tmp_path):
+    """steps/train_xvector.sh -> tfspk-train on archives; the training loss falls; outputs complete."""
+    exp = tmp_path / "exp"
+    cfg = tmp_path / "xvector.yaml"
+    # All 8 speakers in every batch and fast-moving BN statistics: a clear fall within 48 steps.
+    cfg.write_text(yaml.safe_dump(config_mod.to_dict(tiny_config(
+        "schedule.num_epochs=6", "schedule.steps_per_epoch=8", "data.speakers_per_batch=8", "nnet.bn_momentum=0.8"))))
+    proc = run(["train_xvector.sh", "--config", str(cfg), "--loss", "amsoftmax", "--margin", "0.2", "--aux",
+                "ring", "--set", "loss.params.anneal=false valid.num_utts=8", data_dir, str(exp)])
+    assert "train_xvector.sh --config" in proc.stdout  # the command line is echoed
+    log = (exp / "log" / "train.log").read_text()
+    epochs = [line for line in log.splitlines() if "valid-loss" in line]
+    losses = [float(line.split(" loss ")[1].split()[0]) for line in epochs]
+    valid_losses = [float(line.split(" valid-loss ")[1].split()[0]) for line in epochs]
+    assert len(losses) == 6
+    assert losses[-1] < 0.3 * losses[0], losses
+    assert valid_losses[-1] < 0.3 * valid_losses[0], valid_losses
+    saved = yaml.safe_load((exp / "config.yaml").read_text())
+    assert saved["feat_dim"] == 12 and saved["num_classes"] == 8 and saved["tfspk_version"]
+    assert saved["loss"]["name"] == "amsoftmax" and saved["loss"]["params"]["m3"] == 0.2
+    assert [a["name"] for a in saved["aux"]] == ["ring"]
+    spk2int = (exp / "spk2int").read_text().split("\n")
+    assert spk2int[:2] == ["spk0 0", "spk1 1"]
+    assert list((exp / "tb").iterdir())
+    from tfspk.train import load_for_inference
+    model, config = load_for_inference(str(exp))
+    assert config["feat_dim"] == 12
+    out = model(np.zeros((2, 40, 12), np.float32), training=False)
+    assert out["embedding_a"].shape == (2, 8)
+
+
+# ----------------------------------------------------------------------------------------- bad input
+def _tool(argv, capsys, out=False):
+    from tfspk import cli
+    from tfspk.bin import train as train_bin
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run_tool(train_bin._main, argv)
+    captured = capsys.readouterr()
+    return exit_info.value.code, (captured.out if out else captured.err)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--loss", "nosuchloss"], r"ERROR \(.*\) unknown loss 'nosuchloss'; valid names: adaptive_rectangle"),
+    (["--aux", "ring,bogus"], r"unknown auxiliary loss 'bogus'; valid names: mhe"),
+    (["--loss", "arcsoftmax", "--margin", "-1"], r"loss 'arcsoftmax'.*m2"),
+    (["--loss", "softmax", "--margin", "0.2"], r"loss 'softmax': unknown parameter 'margin'"),
+    (["--set", "data.speakers_per_batch=20"], r"only \d+ speakers .*num_speakers=20"),
+    (["--set", "data.min_frames=500", "--set", "data.max_frames=600"], r"no utterance has min_frames=500"),
+])
+def test_tfspk_train_bad_options_give_a_clear_error(argv, message, data_dir, tmp_path, capsys):
+    code, err = _tool(TINY_ARGS + argv + [data_dir, str(tmp_path / "exp")], capsys)
+    assert code == 1, err
+    assert "Traceback" not in err
+    assert __import__("re").search(message, err), err
+
+
+TINY_ARGS = [a for kv in TINY for a in ("--set", kv)]
+
+
+def test_tfspk_train_bad_data_dirs(tmp_path, capsys):
+    mixed = make_features(str(tmp_path / "mixed"), dims_by_utt=lambda part: 12 if part == 0 else 13)
+    code, err = _tool(TINY_ARGS + [mixed, str(tmp_path / "e1")], capsys)
+    assert code == 1 and "dimension" in err and "feats.1.ark" in err, err
+    no_frames = make_features(str(tmp_path / "noframes"))
+    os.remove(os.path.join(no_frames, "utt2num_frames"))
+    code, err = _tool(TINY_ARGS + [no_frames, str(tmp_path / "e2")], capsys)
+    assert code == 1 and "utt2num_frames" in err, err
+    assert not os.path.exists(tmp_path / "e2" / "config.yaml")
+
+
+def test_print_config_option(capsys):
+    code, text = _tool(["--print-config"], capsys, out=True)
+    assert code == 0 and "steps_per_epoch: 1000" in text and "# speakers per training step" in text
+
+
+def test_train_xvector_sh_checks_inputs(tmp_path):
+    proc = run(["train_xvector.sh", str(tmp_path)], check=False)
+    assert proc.returncode == 1 and "Usage: " in proc.stderr
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "feats.scp").write_text("")
+    (tmp_path / "data" / "utt2spk").write_text("")
+    proc = run(["train_xvector.sh", str(tmp_path / "data"), str(tmp_path / "exp")], check=False)
+    assert proc.returncode == 1 and f"{tmp_path}/data/utt2num_frames" in proc.stderr
+    (tmp_path / "data" / "utt2num_frames").write_text("")
+    proc = run(["train_xvector.sh", "--config", str(tmp_path / "none.yaml"), str(tmp_path / "data"),
+                str(tmp_path / "exp")], check=False)
+    assert proc.returncode == 1 and "none.yaml" in proc.stderr
+
+
+# --------------------------------------------------------------------------------------- distribution
+_DISTRIBUTED_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from tfspk.train import config as config_mod, train
+    from tfspk.train.distribute import make_strategy
+    data_dir, out = sys.argv[1], sys.argv[2]
+    overrides = sys.argv[3:]
+    results = {}
+    for name in ("one", "mirrored"):
+        config = config_mod.build_config(None, overrides + ["strategy=" + name])
+        train(data_dir, out + "/" + name, config, stream=open("/dev/null", "w"))
+        reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(out + "/" + name + "/ckpt"))
+        results[name] = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+                         if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
+    worst = 0.0
+    for key, a in results["one"].items():
+        b = results["mirrored"][key]
+        scale = max(1.0, float(np.max(np.abs(a)))) if a.size else 1.0
+        worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b))) / scale if a.size else 0.0)
+    print("STEP", results["mirrored"]["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"])
+    print("WORST", worst)
+""")
+
+
+def test_two_replicas_match_one_device(data_dir, tmp_path):
+    """MirroredStrategy over two logical CPUs == one device after a few steps (sync BN, gathered loss).
+
+    Uses the batch-wise Adaptive Rectangle loss: its per-batch terms would differ per replica without
+    the all-gather of embeddings."""
+    script = tmp_path / "dist.py"
+    script.write_text(_DISTRIBUTED_SCRIPT)
+    overrides = TINY + ["schedule.num_epochs=1", "schedule.steps_per_epoch=4", "valid.num_utts=0",
+                        "loss.name=adaptive_rectangle", "aux=[ring]", "optimizer.clip_norm=5.0"]
+    proc = run([sys.executable, str(script), data_dir, str(tmp_path)] + overrides, timeout=300)
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("STEP", "WORST")))
+    assert int(lines["STEP"]) == 4
+    assert float(lines["WORST"]) < 1e-4, proc.stdout
