@@ -292,3 +292,39 @@ def test_kaldi_binaries_agree_with_tfspk(data, tmp_path):
     b = kaldi_objects.read_matrix(str(tmp_path / "lda_tfspk"))
     signs = np.sign(np.sum(a * b, axis=1))
     np.testing.assert_allclose(b, signs[:, None] * a, rtol=1e-3, atol=1e-4)
+
+
+def test_score_norm_with_plda_cohort_scores(data, tmp_path, tool):
+    d = data
+    tool(f"tfspk-ivector-compute-plda ark:{d}/spk2utt ark:{d}/train.ark {tmp_path}/plda")
+    tool(f"tfspk-ivector-plda-scoring --normalize-length=false {tmp_path}/plda ark:{d}/test.ark ark:{d}/test.ark "
+         f"{d}/trials {tmp_path}/raw")
+    tool(f"tfspk-score-norm --top-n=10 --normalize-length=false --plda={tmp_path}/plda ark:{d}/test.ark "
+         f"ark:{d}/test.ark ark:{d}/train.ark {tmp_path}/raw {tmp_path}/norm")
+    mean, transform, psi = kaldi_objects.read_plda_parts(str(tmp_path / "plda"))
+    test = {k: transform @ (v - mean) for k, v in read_vectors(d / "test.ark").items()}
+    cohort = [transform @ (v - mean) for v in read_vectors(d / "train.ark").values()]
+
+    def llr(u, v):
+        m, var = psi / (psi + 1) * u, 1 + psi / (psi + 1)
+        return -0.5 * np.sum(np.log(var) + (v - m) ** 2 / var) + 0.5 * np.sum(np.log(1 + psi) + v ** 2 / (1 + psi))
+
+    def stats(u):
+        top = np.sort([llr(u, c) for c in cohort])[-10:]
+        return top.mean(), top.std()
+    raw = read_scores(tmp_path / "raw")
+    for (e, t), value in list(read_scores(tmp_path / "norm").items())[:15]:
+        (me, se), (mt, st) = stats(test[e]), stats(test[t])
+        s = raw[(e, t)]
+        assert value == pytest.approx(0.5 * ((s - me) / se + (s - mt) / st), rel=1e-5, abs=1e-5)
+
+
+def test_int32_tables_and_binary_mean(data, tmp_path, tool):
+    from tfspk.backend import tables
+    tables.write_int32_table(f"ark:{tmp_path}/n.ark", [("a", 3), ("b", 70000)])
+    assert (tmp_path / "n.ark").read_bytes() == b"a \0B\x04\x03\x00\x00\x00b \0B\x04\x70\x11\x01\x00"
+    assert tables.read_int32_table(f"ark:{tmp_path}/n.ark") == {"a": 3, "b": 70000}
+    tables.write_int32_table(f"ark,t:{tmp_path}/t.ark", [("a", 3)])
+    assert (tmp_path / "t.ark").read_text() == "a 3\n" and tables.read_int32_table(f"{tmp_path}/t.ark") == {"a": 3}
+    tool(f"tfspk-ivector-mean --binary=true ark:{data}/test.ark {tmp_path}/mean.vec")
+    assert (tmp_path / "mean.vec").read_bytes()[:5] == b"\0BDV "

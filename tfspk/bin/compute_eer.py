@@ -2,7 +2,7 @@
 import sys
 
 from tfspk import cli
-from tfspk.metrics import detection, scorefiles
+from tfspk.metrics import commands
 
 USAGE = """tfspk-compute-eer [options] <scores-in>
 Input lines: '<score> target|nontarget'. The EER (percent) is printed to the standard output.
@@ -13,10 +13,8 @@ def _main(argv):
     parser = cli.KaldiArgumentParser(USAGE, description="Compute the equal error rate with Kaldi's algorithm.")
     parser.add_argument("scores_rxfilename")
     args = parser.parse_args(argv)
-    scores, is_target = scorefiles.read_scores_with_labels(args.scores_rxfilename)
-    eer, threshold = detection.compute_eer(detection.SortedScores.from_arrays(scores, is_target))
-    cli.log(f"Equal error rate is {100.0 * eer:.6g}%, at threshold {threshold:.6g}")
-    # Kaldi: std::cout.precision(4); std::cout << (100.0 * eer);  (no newline)
+    eer, _ = commands.compute_eer(args.scores_rxfilename)
+    # Kaldi: std::cout.precision(4); std::cout << (100.0 * eer);  -- no newline
     sys.stdout.write(f"{100.0 * eer:.4g}")
     sys.stdout.flush()
 

@@ -2,8 +2,7 @@
 import sys
 
 from tfspk import cli
-from tfspk.backend import tables
-from tfspk.metrics import detection, scorefiles
+from tfspk.metrics import commands
 
 USAGE = """tfspk-compute-min-dcf [options] <scores-file> <trials-file>
 e.g.: tfspk-compute-min-dcf --p-target 0.01 --c-miss 1 --c-fa 1 exp/scores/trials data/test/trials"""
@@ -20,11 +19,8 @@ def _main(argv):
     parser.add_argument("scores_filename")
     parser.add_argument("trials_filename")
     args = parser.parse_args(argv)
-    detection.check_dcf_params(args.p_target, args.c_miss, args.c_fa)
-    labels = tables.read_labelled_trials(args.trials_filename)
-    scores, is_target = scorefiles.match_scores_to_trials(args.scores_filename, labels, cli.warn)
-    sorted_scores = detection.SortedScores.from_arrays(scores, is_target)
-    value, threshold = detection.min_dcf(sorted_scores, args.p_target, args.c_miss, args.c_fa)
+    value, threshold = commands.compute_min_dcf(args.scores_filename, args.trials_filename,
+                                                args.p_target, args.c_miss, args.c_fa)
     sys.stdout.write(f"{value:.4f}\n")
     sys.stderr.write(f"minDCF is {value:.4f} at threshold {threshold:.4f} (p-target={args.p_target:g}, "
                      f"c-miss={args.c_miss:g},c-fa={args.c_fa:g})\n")

@@ -1,6 +1,6 @@
 """tfspk-ivector-copy-plda: Kaldi ivector-copy-plda (copy, optionally smoothing the within-class covariance)."""
 from tfspk import cli
-from tfspk.backend import plda
+from tfspk.backend import commands
 
 USAGE = """tfspk-ivector-copy-plda [options] <plda-in> <plda-out>
 e.g.: tfspk-ivector-copy-plda --smoothing=0.1 plda plda.smooth0.1"""
@@ -15,10 +15,7 @@ def _main(argv):
     parser.add_argument("plda_rxfilename")
     parser.add_argument("plda_wxfilename")
     args = parser.parse_args(argv)
-    model = plda.Plda.read(args.plda_rxfilename)
-    if args.smoothing != 0.0:
-        model = model.smoothed(args.smoothing)
-    model.write(args.plda_wxfilename, binary=args.binary)
+    commands.copy_plda(args.plda_rxfilename, args.plda_wxfilename, args.smoothing, args.binary)
 
 
 def main():

@@ -1,6 +1,6 @@
 """tfspk-ivector-normalize-length: Kaldi ivector-normalize-length."""
 from tfspk import cli
-from tfspk.backend import tables, vectors
+from tfspk.backend import commands
 
 USAGE = """tfspk-ivector-normalize-length [options] <ivector-rspecifier> <ivector-wspecifier>
 e.g.: tfspk-ivector-normalize-length ark:ivectors.ark ark:normalized_ivectors.ark"""
@@ -14,14 +14,7 @@ def _main(argv):
     parser.add_argument("ivector_rspecifier")
     parser.add_argument("ivector_wspecifier")
     args = parser.parse_args(argv)
-    keys, matrix = tables.load_vectors(args.ivector_rspecifier)
-    normalized, ratios = vectors.normalize_length(matrix, scaleup=args.scaleup, normalize=args.normalize)
-    for key in (k for k, r in zip(keys, ratios) if r == 0.0):
-        cli.warn(f"Zero iVector for key {key}")
-    tables.write_vectors(args.ivector_wspecifier, keys, normalized)
-    cli.log(f"Processed {len(keys)} iVectors.")
-    cli.log(f"Average ratio of iVector to expected length was {ratios.mean():.6g}, "
-            f"standard deviation was {ratios.std():.6g}")
+    commands.normalize_length(args.ivector_rspecifier, args.ivector_wspecifier, args.normalize, args.scaleup)
 
 
 def main():

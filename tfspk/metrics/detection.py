@@ -177,7 +177,11 @@ class Summary:
 
 def summarize(scores, is_target, operating_points=None) -> Summary:
     """EER and the minDCF of each operating point (default :data:`OPERATING_POINTS`) from one sort."""
-    sorted_scores = SortedScores.from_arrays(scores, is_target)
+    return summarize_sorted(SortedScores.from_arrays(scores, is_target), operating_points)
+
+
+def summarize_sorted(sorted_scores: SortedScores, operating_points=None) -> Summary:
+    """:func:`summarize` for scores already sorted."""
     eer, threshold = compute_eer(sorted_scores)
     rates = sorted_scores.error_rates()
     points = OPERATING_POINTS if operating_points is None else operating_points
