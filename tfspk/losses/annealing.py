@@ -7,7 +7,7 @@
 
   The blend is applied to the target logit only; as the scale multiplies both terms it makes
   no difference whether it is applied before or after scaling. Published values (seed 002,
-  section 4.1): lambda_b = 1000, alpha = 5 for all; gamma = 1e-4 (AM-Softmax) or 1e-5
+  section 4.2): lambda_b = 1000, alpha = 5 for all; gamma = 1e-4 (AM-Softmax) or 1e-5
   (A-Softmax, ArcSoftmax); lambda_0 = 0, except 10 for A-Softmax.
 
 * Softmax -> Adaptive-Rectangle annealing, seed 003 eq. 12-13::

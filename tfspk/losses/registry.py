@@ -166,10 +166,16 @@ def parse_params(params_cls: type, values: dict | None, owner: str):
     return params
 
 
+def ordered_fields(params_cls: type) -> list:
+    """The fields of a Params class, the loss's own options first and the annealing options last."""
+    fields = dataclasses.fields(params_cls)
+    return sorted(fields, key=lambda f: f.name == "anneal" or f.name.startswith("anneal_"))
+
+
 def describe_params(params_cls: type, one_line: bool = False) -> str:
     """Human-readable list of a Params class: name, default and doc of every field."""
     rows = []
-    for f in dataclasses.fields(params_cls):
+    for f in ordered_fields(params_cls):
         default = f.default
         if one_line:
             rows.append(f"{f.name} (default {default!r})")
