@@ -85,6 +85,16 @@ def test_unknown_param_lists_valid_params():
     ("amsoftmax", {"anneal": "maybe"}, "true or false"),
     ("amsoftmax", {"anneal_gamma": -1}, "anneal_gamma must be >= 0"),
     ("amsoftmax", {"m3": float("nan")}, "finite"),
+    ("adaptive_rectangle", {"alpha": 0}, "positive number"),
+    ("ar", {"alpha": -30}, "positive number"),
+    ("ar", {"m2": -0.1}, "m2 must be >= 0"),
+    ("ar", {"anneal_s2": 0}, "anneal_s2 must be >= 1"),
+    ("circle", {"m": 1.0}, r"m must be in \[0, 1\)"),
+    ("dam", {"lambda": 0}, "lambda must be > 0"),
+    ("dam", {"m": -0.2}, "m must be >= 0"),
+    ("ram", {"form": "square"}, "form' must be one of exp, hinge"),
+    ("combined", {"m1": 0.5}, r"m1 must be in \[1, 4\]"),
+    ("softmax", {"scale": 30}, "unknown parameter 'scale'"),
 ])
 def test_impossible_params_raise_tool_error(name, params, message):
     with pytest.raises(ToolError, match=message):
@@ -228,3 +238,32 @@ def test_asoftmax_psi_is_monotone_and_continuous():
         assert np.all(np.diff(psi) <= 1e-5), m1
         assert np.max(np.abs(np.diff(psi))) < 0.02, m1
         np.testing.assert_allclose(psi, ref.psi_asoftmax(np.cos(theta), m1), atol=2e-5)
+
+
+def test_rectangle_cases_exercise_easy_and_hard_pairs():
+    """The AR twin comparisons are only meaningful if the hard-pair indicator takes both values."""
+    for case in ("adaptive_rectangle", "adaptive_rectangle_norm", "adaptive_rectangle_annealed"):
+        _, params, _ = CASES[case]
+        x, w = make_inputs(seed=zlib.crc32(case.encode()) % 1000)
+        c = ref.cosines(x.astype(np.float64), w.astype(np.float64))
+        lambda_h = params.get("lambda_h", 0.15)
+        hard = c - c[np.arange(N), LABELS].mean() + lambda_h > 0
+        hard[np.arange(N), LABELS] = False
+        easy = ~hard
+        easy[np.arange(N), LABELS] = False
+        assert hard.any() and easy.any(), case
+
+
+@pytest.mark.parametrize("name, psi, schedule", [
+    ("amsoftmax", lambda c: ref.psi_am(c, 0.2), (1000, 1e-4, 5, 0)),
+    ("arcsoftmax", lambda c: ref.psi_arc(c, 0.25), (1000, 1e-5, 5, 0)),
+    ("asoftmax", lambda c: ref.psi_asoftmax(c, 4), (1000, 1e-5, 5, 10)),
+])
+def test_annealed_target_logits_at_chosen_steps(name, psi, schedule):
+    x, w = make_inputs(11)
+    head = make_head(name, {}, w)
+    for step in (0, 1000, 10_000, 100_000, 1_000_000):
+        got = head.training_logits(x, LABELS, tf.constant(step, tf.int64)).numpy()
+        lam = ref.anneal_lambda(step, *schedule)
+        expected = ref.margin_logits(x.astype(np.float64), w.astype(np.float64), LABELS, "norm", psi, lam)
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=f"step {step}")
