@@ -47,6 +47,7 @@ setup(
         "matplotlib>=3.7",
         "pyyaml>=6.0",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    # kaldi-native-io wraps Kaldi's own C++ table code: tests use it to check byte-exactness.
+    extras_require={"test": ["pytest>=7", "kaldi-native-io>=1.20"]},
     entry_points={"console_scripts": console_scripts()},
 )
