@@ -275,19 +275,20 @@ class RealAMSoftmax(TargetMarginHead):
         target = scale[:, 0] * self.training_target(target_logit, scale, step)  # s * (c_y - m)
         excess = logits - target[:, None]                                       # a_ij = s (c_ij - c_iy + m)
         excess = tf.tensor_scatter_nd_update(excess, index, tf.fill(tf.shape(labels), -1.0))  # drop j = y
-        active = excess > 0.0
+        positive_part = tf.nn.relu(excess)  # max(0, a_ij): 0 for the separated non-targets and for j = y
         if self.params.form == "hinge":
-            return tf.reduce_mean(tf.math.log1p(tf.reduce_sum(tf.where(active, excess, 0.0), axis=1)))
-        return tf.reduce_mean(_log_one_plus_sum_expm1(excess, active))
+            return tf.reduce_mean(tf.math.log1p(tf.reduce_sum(positive_part, axis=1)))
+        return tf.reduce_mean(_log_one_plus_sum_expm1(positive_part))
 
 
-def _log_one_plus_sum_expm1(excess: tf.Tensor, active: tf.Tensor) -> tf.Tensor:
-    """log(1 + sum_{j active} (e^{a_j} - 1)) per row without overflow or cancellation.
+def _log_one_plus_sum_expm1(positive_part: tf.Tensor) -> tf.Tensor:
+    """log(1 + sum_j (e^{a_j} - 1)) per row for a_j >= 0 (terms with a_j = 0 vanish), stably.
 
-    With M = max(0, max_active a_j): = M + log(e^{-M} + sum_active e^{a_j - M} (1 - e^{-a_j})),
-    every term >= 0, and (1 - e^{-a}) = -expm1(-a) stays exact for tiny a.
+    With M = max_j a_j: = M + log(e^{-M} + sum_j (e^{a_j - M} - e^{-M})). Every term is >= 0
+    (exp is monotone), a_j = 0 contributes exactly 0, nothing overflows, and the derivative
+    w.r.t. a_j is e^{a_j - M} / (...), i.e. exactly e^{a_j} / (1 + sum).
     """
-    masked = tf.where(active, excess, 0.0)
-    top = tf.stop_gradient(tf.reduce_max(masked, axis=1, keepdims=True))
-    terms = tf.where(active, tf.exp(masked - top) * -tf.math.expm1(-masked), 0.0)
-    return top[:, 0] + tf.math.log(tf.exp(-top[:, 0]) + tf.reduce_sum(terms, axis=1))
+    top = tf.stop_gradient(tf.reduce_max(positive_part, axis=1, keepdims=True))
+    floor = tf.exp(-top)
+    terms = tf.reduce_sum(tf.exp(positive_part - top) - floor, axis=1)
+    return top[:, 0] + tf.math.log(floor[:, 0] + terms)

@@ -67,8 +67,9 @@ class AdaptiveRectangle(CosineHead):
         positive_logit = tf.gather_nd(logits, index)                     # scale_i s_p^i
         mean_positive = tf.reduce_mean(positive_logit / scale[:, 0])     # mean_i s_p^i
         # s_n - mean(s_p) + lambda_h > 0, compared on the logits (scale > 0) to skip an [N, C] division
-        hard = tf.stop_gradient(tf.cast(logits > scale * (mean_positive - params.lambda_h), logits.dtype))
-        negative = logits + scale * ((params.m1 - params.m2 / 2.0) + params.m2 * hard)
+        hard = tf.stop_gradient(logits > scale * (mean_positive - params.lambda_h))
+        negative = tf.where(hard, logits + scale * (params.m1 + params.m2 / 2.0),
+                            logits + scale * (params.m1 - params.m2 / 2.0))
         log_z = tf.reduce_logsumexp(_drop_targets(negative, index))
         return tf.reduce_mean(tf.nn.softplus(log_z - positive_logit))
 
@@ -111,10 +112,9 @@ class Circle(CosineHead):
     def margin_loss(self, logits, scale, labels, step):
         m = self.params.m
         index = target_indices(labels)
-        cos = logits / scale
-        positive = tf.gather_nd(cos, index)
+        positive = tf.gather_nd(logits, index) / scale[:, 0]
         alpha_p = tf.stop_gradient(tf.nn.relu(1.0 + m - positive))
-        alpha_n = tf.stop_gradient(tf.nn.relu(cos + m))
-        negative = _drop_targets(scale * alpha_n * (cos - m), index)
+        alpha_n = tf.stop_gradient(tf.nn.relu(logits / scale + m))
+        negative = _drop_targets(alpha_n * (logits - scale * m), index)  # scale alpha_n (s_n - m)
         positive_logit = scale[:, 0] * alpha_p * (positive - (1.0 - m))
         return tf.reduce_mean(tf.nn.softplus(tf.reduce_logsumexp(negative, axis=1) - positive_logit))
