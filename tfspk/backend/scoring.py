@@ -10,6 +10,7 @@ from typing import Sequence
 import numpy as np
 
 from tfspk.backend.util import without_gc
+from tfspk.backend.vectors import unit_length
 from tfspk.errors import ToolError
 
 # Trials per block of the gathered dot products: bounds memory at about 2 * block * D * 8 bytes.
@@ -128,7 +129,6 @@ def check_same_dim(left: np.ndarray, right: np.ndarray, left_name: str, right_na
 
 def cosine_scores(enroll: np.ndarray, test: np.ndarray, enroll_index, test_index) -> np.ndarray:
     """``cos(u, v) = <u, v> / (||u|| ||v||)`` per trial (a zero vector scores 0)."""
-    from tfspk.backend.vectors import unit_length
     return pair_dots(unit_length(enroll), unit_length(test), enroll_index, test_index)
 
 

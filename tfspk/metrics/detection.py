@@ -1,8 +1,9 @@
 """Detection metrics of speaker verification: EER (Kaldi compute-eer), minDCF (Kaldi
 sid/compute_min_dcf.py), DET curves.
 
-Everything starts from one stable sort of all scores (:class:`SortedScores`), shared by the EER,
-any number of minDCF operating points and the DET curve.
+Everything starts from one ordering of all scores (:class:`SortedScores`: the order of a stable
+sort, obtained from fast value sorts), shared by the EER, any number of minDCF operating points and
+the DET curve.
 
 Operating points used in reports (kaldi.md, seed 002):
 * minDCF(0.01) and minDCF(0.001): p_target 0.01 / 0.001, c_miss = c_fa = 1 (Kaldi voxceleb recipe);

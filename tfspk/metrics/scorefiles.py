@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 
 from tfspk.backend import tables
+from tfspk.backend.util import without_gc
 from tfspk.errors import ToolError
 
 
+@without_gc
 def read_scores_with_labels(rxfilename: str, dtype=np.float32):
     """Kaldi compute-eer input: lines ``<score> target|nontarget`` -> ``(scores, is_target)``.
 
