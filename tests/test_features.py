@@ -407,3 +407,13 @@ def test_options_from_a_parsed_command_line():
     opts = feature_options.options_from_args(args, "mfcc")
     assert (opts.num_ceps, opts.frame.snip_edges, opts.mel.high_freq, opts.frame.window_type) == (20, False, -400.0, "hamming")
     assert opts.frame.dither == 1.0 and opts.use_energy and opts.cepstral_lifter == 22.0
+
+
+def test_dither_noise_statistics_and_table_wrap():
+    extractor = features.FeatureExtractor(features.MfccOptions())   # dither 1.0
+    from tfspk.features.mfcc import DITHER_TABLE_SIZE
+    noise = extractor._dithered(np.zeros(DITHER_TABLE_SIZE + 5000, np.float32), "utt")
+    assert abs(noise.mean()) < 0.01 and abs(noise.std() - 1.0) < 0.01
+    np.testing.assert_array_equal(noise[DITHER_TABLE_SIZE:], noise[:5000])   # cyclic table
+    other = extractor._dithered(np.zeros(5000, np.float32), "other-utt")
+    assert abs(np.corrcoef(noise[:5000], other)[0, 1]) < 0.1

@@ -91,12 +91,14 @@ def test_compute_mfcc_feats_segments_and_compression(corpus):
                         "spkB-u1-0000 spkB-u1 0.00 0.05\nspkB-u1-0001 spkB-u1 1.00 2.30\n")
     out = run(["tfspk-compute-mfcc-feats", f"--config={conf}", f"--segments={segments}", "--compress=true",
                f"scp:{scp}", f"ark,scp:{tmp}/seg.ark,{tmp}/seg.scp"])
-    assert "spkB-u1-0000" in out.stderr and "min-segment-length" in out.stderr
+    assert "skipping segment 'spkB-u1-0000'" in out.stderr and "too short" in out.stderr
     feats = dict(ark.read_rspecifier(f"scp:{tmp}/seg.scp"))
     assert sorted(feats) == ["spkA-u1-0000", "spkA-u1-0001", "spkB-u1-0001"]
     assert open(tmp / "seg.ark", "rb").read().split(b" ", 1)[1].startswith(b"\0BCM ")
-    cuts = {"spkA-u1-0000": ("spkA-u1", 1600, 15200), "spkA-u1-0001": ("spkA-u1", 8000, None),
-            "spkB-u1-0001": ("spkB-u1", 16000, None)}  # 2.30 s is past the 2.1 s end: clipped (< 0.5 s over)
+    # extract-segments: sample indices int(seconds * rate) (C++ truncation), -1 = to the end;
+    # 2.30 s is past the 2.1 s recording end by less than 0.5 s: clipped to the end
+    cuts = {"spkA-u1-0000": ("spkA-u1", int(0.10 * 16000), int(0.95 * 16000)),
+            "spkA-u1-0001": ("spkA-u1", int(0.50 * 16000), None), "spkB-u1-0001": ("spkB-u1", 16000, None)}
     for key, (reco, first, last) in cuts.items():
         samples, rate = read_int16_scaled(tmp / f"{reco}.wav")
         expected = direct_knf_mfcc(samples[first:last], rate, 20, 7600, 30, 30, snip_edges=False)

@@ -180,7 +180,7 @@ def test_make_mfcc_with_segments(tmp_path):
     assert (data / "log" / "make_mfcc_seg.1.log").exists() and (data / "data" / "raw_mfcc_seg.1.ark").exists()
     for utt, (reco, start, end) in segments.items():
         samples, rate = sf.read(str(tmp_path / f"{reco}.wav"), dtype="int16")
-        cut = samples[int(round(start * rate)):int(round(end * rate))].astype(np.float32)
+        cut = samples[int(start * rate):int(end * rate)].astype(np.float32)   # extract-segments truncates
         np.testing.assert_array_equal(feats[utt], direct_knf_mfcc(cut, rate, 20, 3700, 30, 30, snip_edges=False))
 
 

@@ -121,10 +121,11 @@ def _wav_table(rspec: str) -> tuple[list[tuple[str, str]], bool]:
 
 
 def iter_audio(wav_rspec: str, segments: str | None = None,
-               min_segment_length: float = 0.1) -> Iterator[tuple[str, np.ndarray, int] | tuple[str, ToolError, None]]:
+               min_segment_length: float = 0.1) -> Iterator[tuple]:
     """``(utt, samples, rate)`` per utterance; with ``segments`` the wav.scp keys are recordings
-    and each segment is cut as Kaldi ``extract-segments`` does (segments shorter than
-    ``min_segment_length`` seconds are left out with a warning, as extract-segments does).
+    and each segment is cut as Kaldi ``extract-segments`` does (:func:`tfspk.io.audio.cut_segment`):
+    a segment it would skip (not longer than ``min_segment_length`` s, outside the recording)
+    is left out with a warning. Only one recording is held in memory at a time.
 
     With the ``p`` (permissive) rspecifier option an unreadable recording is yielded as
     ``(utt, ToolError, None)`` for the caller to skip; otherwise its error is raised.
@@ -154,22 +155,24 @@ def iter_audio(wav_rspec: str, segments: str | None = None,
         if recording not in recordings:
             raise ToolError(f"{segments}: recording '{recording}' of segment '{utt}' is not in the wav table "
                             f"'{wav_rspec}'")
-        if end > 0 and end - start < min_segment_length:
-            cli.warn(f"segment '{utt}' is {end - start:.3f} s long, shorter than --min-segment-length="
-                     f"{min_segment_length:g}; left out (as extract-segments does)")
-            continue
-        try:
-            if recording != cached_id:
-                cached_id, cached = recording, None
+        if recording != cached_id:
+            cached_id = recording
+            try:
                 cached = load(recording, recordings[recording])
-            if cached is None:
-                raise ToolError(f"wav.scp entry '{recording}' could not be read (see above)")
-            samples, rate = cached
-            yield utt, cut_segment(samples, rate, start, end, f"'{recording}'"), rate
-        except ToolError as err:
-            if not permissive:
-                raise
-            yield utt, err, None
+            except ToolError as err:
+                if not permissive:
+                    raise
+                cached = err
+        if isinstance(cached, ToolError):
+            yield utt, cached, None
+            continue
+        samples, rate = cached
+        try:
+            piece = cut_segment(samples, rate, start, end, f"'{recording}'", min_segment_length)
+        except ToolError as err:            # extract-segments warns and skips such segments
+            cli.warn(f"skipping segment '{utt}' (as extract-segments does): {err}")
+            continue
+        yield utt, piece, rate
 
 
 # ----------------------------------------------------------------------------------------------
