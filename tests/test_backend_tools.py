@@ -328,3 +328,18 @@ def test_int32_tables_and_binary_mean(data, tmp_path, tool):
     assert (tmp_path / "t.ark").read_text() == "a 3\n" and tables.read_int32_table(f"{tmp_path}/t.ark") == {"a": 3}
     tool(f"tfspk-ivector-mean --binary=true ark:{data}/test.ark {tmp_path}/mean.vec")
     assert (tmp_path / "mean.vec").read_bytes()[:5] == b"\0BDV "
+
+
+def test_lda_skips_utterances_without_speaker_and_subtract_mean_options(data, tmp_path, tool):
+    d = data
+    lines = (d / "utt2spk").read_text().splitlines()
+    (tmp_path / "utt2spk").write_text("\n".join(lines[1:]) + "\n")
+    proc = tool(f"tfspk-ivector-compute-lda --dim=4 --binary=false ark:{d}/train.ark ark:{tmp_path}/utt2spk "
+                f"{tmp_path}/lda.txt")
+    assert f"utt2spk has no entry for utterance {lines[0].split()[0]}, skipping it." in proc.stderr
+    assert "Read 174 utterances, 1 with errors." in proc.stderr
+    assert (tmp_path / "lda.txt").read_text().startswith(" [\n  ")
+    assert kaldi_objects.read_matrix(str(tmp_path / "lda.txt")).shape == (4, DIM + 1)
+    tool(f"tfspk-ivector-subtract-global-mean --subtract-mean=false ark:{d}/test.ark ark,t:{tmp_path}/copy.txt")
+    test, copy = read_vectors(d / "test.ark"), dict(ark.read_rspecifier(f"ark:{tmp_path}/copy.txt"))
+    assert all(np.allclose(copy[k], test[k], rtol=1e-6) for k in test)
