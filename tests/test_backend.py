@@ -395,3 +395,21 @@ def test_adaptive_snorm_formula(top_n):
     np.testing.assert_allclose(got, expected, rtol=1e-12)
     blockwise = scoring.cohort_statistics(lambda a, b: enroll_cohort[a:b], 3, top_n, rows_per_block=2)
     np.testing.assert_allclose(blockwise, scoring.top_n_statistics(enroll_cohort, top_n))
+
+
+def test_model_files_agree_with_the_kaldi_io_package(tmp_path, monkeypatch):
+    """A second, independent Kaldi reader/writer (the kaldi-io package) on the same files."""
+    monkeypatch.setenv("KALDI_ROOT", "/")  # silence kaldi-io's import-time banner
+    import kaldi_io
+    rng = np.random.default_rng(16)
+    matrix, vector = rng.standard_normal((3, 4)), rng.standard_normal(5)
+    for binary in (True, False):
+        kaldi_objects.write_matrix(str(tmp_path / "m"), matrix, binary=binary)
+        kaldi_objects.write_vector(str(tmp_path / "v"), vector, binary=binary, double=True)
+        with open(tmp_path / "m", "rb") as handle:
+            np.testing.assert_allclose(kaldi_io.read_mat(handle), matrix, rtol=1e-6)
+        with open(tmp_path / "v", "rb") as handle:
+            np.testing.assert_allclose(kaldi_io.read_vec_flt(handle), vector, rtol=1e-6)
+    with open(tmp_path / "k", "wb") as handle:
+        kaldi_io.write_mat(handle, matrix.astype(np.float32))
+    np.testing.assert_array_equal(kaldi_objects.read_matrix(str(tmp_path / "k")), matrix.astype(np.float32))
