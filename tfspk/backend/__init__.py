@@ -1,1 +1,10 @@
-"""tfspk.backend"""
+"""tfspk.backend: everything between extracted embeddings and scores, numerically as Kaldi does it.
+
+Modules: :mod:`~tfspk.backend.vectors` (mean, transform-vec, length norm),
+:mod:`~tfspk.backend.lda` (ivector-compute-lda), :mod:`~tfspk.backend.plda` (two-covariance PLDA:
+EM training, smoothing, batched LLR scoring), :mod:`~tfspk.backend.scoring` (batched pair dot
+products, cosine, AS-norm), :mod:`~tfspk.backend.kaldi_objects` (Kaldi vector/matrix/PLDA files,
+binary and text), :mod:`~tfspk.backend.tables` (vector tables as matrices, token/int32 tables,
+trials and scores files), :mod:`~tfspk.backend.commands` (one function per command-line tool).
+See docs/backend.md.
+"""
