@@ -32,12 +32,15 @@ data=data
 exp=exp
 mfcc_dir=mfcc
 train_config=conf/train.yaml
-loss=amsoftmax             # any name from tfspk-train --help (softmax, asoftmax, arcsoftmax, ...)
-loss_opts=                 # extra trainer options, e.g. "--aux ring --margin 0.25"
-min_len=100                # training utterances need more voiced frames than this (voxceleb: 400)
+system=amsoftmax           # a label of conf/losses.txt: loss, its parameters and auxiliary losses
+loss=                      # or any loss name of tfspk.losses (overrides the system's loss) ...
+loss_params=               # ... its parameters, e.g. "m2=0.3" (default: the system's) ...
+aux=                       # ... and auxiliary losses, e.g. "ring,mhe" (default: the system's)
+train_opts=                # further steps/train_xvector.sh options, e.g. "--num-epochs 4"
+min_len=50                 # training utterances need more voiced frames than this (voxceleb: 400)
 min_num_utts=5             # training speakers need at least this many utterances (voxceleb: 8)
 lda_dim=32                 # LDA dimension before PLDA (voxceleb: 200; here < number of training speakers)
-nnet_dir=                  # default: $exp/xvector_nnet_$loss
+nnet_dir=                  # default: $exp/xvector_nnet_<system>
 seed=777
 
 help_message="Usage: $0 [options]
@@ -46,7 +49,8 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --corpus-dir <dir>        use an unpacked copy of the packages instead of downloading
   --download-dir ($download_dir)   --packages \"pkg ...\" (all in local/speakers.txt)
   --max-utts-per-speaker ($max_utts_per_speaker) --nj ($nj)
-  --loss ($loss) --loss-opts \"...\" --train-config ($train_config) --nnet-dir (exp/xvector_nnet_<loss>)
+  --system ($system, see conf/losses.txt) or --loss <name> [--loss-params k=v,...] [--aux ring,mhe]
+  --train-opts \"...\" --train-config ($train_config) --nnet-dir (exp/xvector_nnet_<system>)
   --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)"
 
 echo "$0 $@"
@@ -58,7 +62,21 @@ if [ $# -ne 0 ]; then
   exit 1
 fi
 
-[ -z "$nnet_dir" ] && nnet_dir=$exp/xvector_nnet_$loss
+# The system's loss, parameters and auxiliary losses (conf/losses.txt), unless given explicitly.
+system_line=$(awk -v s="$system" '!/^#/ && $1 == s' conf/losses.txt)
+if [ -z "$system_line" ] && [ -z "$loss" ]; then
+  echo "$0: unknown --system '$system'; conf/losses.txt has: $(awk '!/^#/ && NF {printf "%s ", $1}' conf/losses.txt)" >&2
+  exit 1
+fi
+if [ -n "$loss" ] && [ "$loss" != "$(echo "$system_line" | awk '{print $2}')" ]; then
+  system=$loss${loss_params:+_$loss_params}${aux:+_$aux}   # a system of its own: name it after its settings
+  system=$(echo "$system" | tr ',=' '_-')
+  system_line=
+fi
+[ -z "$loss" ] && loss=$(echo "$system_line" | awk '{print $2}')
+[ -z "$loss_params" ] && loss_params=$(echo "$system_line" | awk '$3 != "-" {print $3}')
+[ -z "$aux" ] && aux=$(echo "$system_line" | awk '$4 != "-" {print $4}')
+[ -z "$nnet_dir" ] && nnet_dir=$exp/xvector_nnet_$system
 [ -z "$corpus_dir" ] && corpus_dir=$download_dir
 [ -z "$packages" ] && packages=$(awk '!/^#/ && NF == 4 {print $1}' local/speakers.txt | sort -u | tr '\n' ' ')
 
@@ -119,9 +137,10 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  stage_banner 3 "train the x-vector network ($loss) in $nnet_dir"
+  stage_banner 3 "train the x-vector network ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
   require 2 "$data/train_no_sil/feats.scp" "$data/train_no_sil/utt2num_frames"
-  steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" $loss_opts \
+  steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" \
+    ${loss_params:+--loss-params "$loss_params"} ${aux:+--aux "$aux"} $train_opts \
     "$data/train_no_sil" "$nnet_dir"
 fi
 
@@ -145,6 +164,6 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   stage_banner 6 "metrics and DET plot"
   require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"
-  local/report.sh "$data/eval/trials" "$nnet_dir/scores" | tee "$nnet_dir/scores/results.txt"
+  local/report.sh --title "demo, $system" "$data/eval/trials" "$nnet_dir/scores" | tee "$nnet_dir/scores/results.txt"
 fi
 echo "$0: done ($(date -u +%H:%M:%S))"

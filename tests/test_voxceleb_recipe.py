@@ -1,0 +1,303 @@
+"""The VoxCeleb recipe (egs/voxceleb/v2): data preparation on tiny corpora laid out like VoxCeleb1/2,
+the numpy augmentation against independent formulas, layout errors, and every stage of run.sh on a
+tiny synthetic corpus with a tiny network."""
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from conftest import REPO, run, synth_speech
+
+RECIPE = REPO / "egs" / "voxceleb" / "v2"
+LOCAL = RECIPE / "local"
+PY = sys.executable
+
+
+def write_wav(path, seconds, seed, f0, rate=16000):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, synth_speech(seconds, rate, seed=seed, f0=f0), rate, subtype="PCM_16")
+
+
+def tiny_voxceleb1(root, speakers=("id10001", "id10002", "id10003", "id10270", "id10271"), videos=2, utts=2,
+                   seconds=2.5):
+    """wav/idXXXXX/<video>/NNNNN.wav with a pitch per speaker; test speakers are id1027x."""
+    for s, speaker in enumerate(speakers):
+        for v in range(videos):
+            for u in range(1, utts + 1):
+                write_wav(root / "wav" / speaker / f"vid{v}{speaker[-1]}" / f"{u:05d}.wav", seconds,
+                          seed=100 * s + 10 * v + u, f0=90.0 + 35.0 * s)
+    paths = sorted(str(p.relative_to(root / "wav")) for p in (root / "wav").rglob("*.wav"))
+    test = [p for p in paths if p.startswith("id1027")]
+    everyone = paths
+    lines = {"veri_test2.txt": pairs(test), "list_test_all2.txt": pairs(everyone),
+             "list_test_hard2.txt": [l for l in pairs(everyone) if l.startswith("0") or "id1027" in l]}
+    for name, content in lines.items():
+        (root / name).write_text("".join(line + "\n" for line in content))
+
+
+def pairs(paths):
+    return [f"{int(a.split('/')[0] == b.split('/')[0])} {a} {b}" for i, a in enumerate(paths) for b in paths[i + 1:]]
+
+
+def tiny_voxceleb2(root, speakers=("id00012", "id00015", "id00017"), utts=3, seconds=2.5):
+    """dev/aac/idXXXXX/<video>/NNNNN.m4a; the .m4a files hold WAV data (decoded by the ffmpeg double)."""
+    for s, speaker in enumerate(speakers):
+        for u in range(1, utts + 1):
+            path = root / "dev" / "aac" / speaker / "vidA" / f"{u:05d}.m4a"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, synth_speech(seconds, 16000, seed=500 + 10 * s + u, f0=100.0 + 45.0 * s), 16000,
+                     format="WAV", subtype="PCM_16")
+
+
+def fake_ffmpeg(bin_dir):
+    """An ffmpeg double for 'ffmpeg -v 8 -i <file> -f wav -acodec pcm_s16le -': writes the file to stdout."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / "ffmpeg"
+    path.write_text('#!/usr/bin/env bash\nwhile [ $# -gt 0 ]; do [ "$1" = -i ] && in=$2; shift; done\ncat "$in"\n')
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return bin_dir
+
+
+def table(path):
+    return [line.split(None, 1) for line in Path(path).read_text().splitlines()]
+
+
+# ---------------------------------------------------------------- data preparation
+
+def test_make_voxceleb1_builds_train_test_and_three_trial_lists(tmp_path):
+    tiny_voxceleb1(tmp_path / "vox1")
+    run([PY, str(LOCAL / "make_voxceleb1.py"), str(tmp_path / "vox1"), str(tmp_path / "data")])
+    data = tmp_path / "data"
+    train_spk = {s for _, s in table(data / "voxceleb1_train" / "utt2spk")}
+    test_spk = {s for _, s in table(data / "voxceleb1_test" / "utt2spk")}
+    assert train_spk == {"id10001", "id10002", "id10003"} and test_spk == {"id10270", "id10271"}
+    assert len(table(data / "voxceleb1" / "utt2spk")) == 20
+    wav = dict(table(data / "voxceleb1" / "wav.scp"))
+    assert wav["id10270-vid00-00001"] == str(tmp_path / "vox1" / "wav/id10270/vid00/00001.wav")
+    official = (tmp_path / "vox1" / "veri_test2.txt").read_text().splitlines()
+    trials = [l.split() for l in (data / "voxceleb1_test" / "trials_O").read_text().splitlines()]
+    assert len(trials) == len(official) == 28
+    for line, (enroll, test, label) in zip(official, trials):
+        flag, a, b = line.split()
+        assert enroll == a[:-4].replace("/", "-") and test == b[:-4].replace("/", "-")
+        assert label == ("target" if flag == "1" else "nontarget")
+    assert len((data / "voxceleb1" / "trials_E").read_text().splitlines()) == 190
+    assert (data / "voxceleb1" / "trials_H").is_file()
+
+
+def test_make_voxceleb1_accepts_kaldi_dev_test_layout(tmp_path):
+    tiny_voxceleb1(tmp_path / "flat")
+    root = tmp_path / "kaldi"
+    for speaker_dir in (tmp_path / "flat" / "wav").iterdir():
+        part = "test" if speaker_dir.name.startswith("id1027") else "dev"
+        (root / part / "wav").mkdir(parents=True, exist_ok=True)
+        speaker_dir.rename(root / part / "wav" / speaker_dir.name)
+    run([PY, str(LOCAL / "make_voxceleb1.py"), "--trials-dir", str(tmp_path / "flat"), str(root), str(tmp_path / "d")])
+    assert len(table(tmp_path / "d" / "voxceleb1" / "utt2spk")) == 20
+
+
+@pytest.mark.parametrize("breakage, message", [
+    ("no_wav", "no audio directory found"),
+    ("stray_file", "should contain only speaker directories"),
+    ("one_level_deeper", "found 'wav'"),
+    ("no_trials", "no VoxCeleb1-O trial list"),
+    ("trial_unknown_utt", "is not in the corpus"),
+    ("bad_trial_line", "expected '<1|0>"),
+])
+def test_make_voxceleb1_layout_errors_are_clear(tmp_path, breakage, message):
+    root = tmp_path / "vox1"
+    tiny_voxceleb1(root, speakers=("id10001", "id10270", "id10271"), videos=1, utts=2, seconds=0.5)
+    if breakage == "no_wav":
+        (root / "wav").rename(root / "audio")
+    elif breakage == "stray_file":
+        (root / "wav" / "README.txt").write_text("x")
+    elif breakage == "one_level_deeper":
+        (root / "wav").rename(tmp_path / "tmpwav")
+        (root / "wav").mkdir()
+        (tmp_path / "tmpwav").rename(root / "wav" / "wav")
+    elif breakage == "no_trials":
+        (root / "veri_test2.txt").unlink()
+    elif breakage == "trial_unknown_utt":
+        with open(root / "veri_test2.txt", "a") as handle:
+            handle.write("1 id10270/vid00/00001.wav id10270/vid00/09999.wav\n")
+    elif breakage == "bad_trial_line":
+        with open(root / "veri_test2.txt", "a") as handle:
+            handle.write("yes id10270/vid00/00001.wav\n")
+    proc = run([PY, str(LOCAL / "make_voxceleb1.py"), str(root), str(tmp_path / "data")], check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "data" / "voxceleb1" / "spk2utt").exists()
+
+
+def test_make_voxceleb2_writes_ffmpeg_pipes_that_decode(tmp_path):
+    tiny_voxceleb2(tmp_path / "vox2", utts=2, seconds=0.5)
+    env = {"PATH": f"{fake_ffmpeg(tmp_path / 'bin')}:{os.environ['PATH']}"}
+    run([PY, str(LOCAL / "make_voxceleb2.py"), str(tmp_path / "vox2"), "dev", str(tmp_path / "data")], env=env)
+    wav = table(tmp_path / "data" / "wav.scp")
+    assert len(wav) == 6
+    utt, value = wav[0]
+    m4a = tmp_path / "vox2" / "dev/aac/id00012/vidA/00001.m4a"
+    assert utt == "id00012-vidA-00001"
+    assert value == f"ffmpeg -v 8 -i {m4a} -f wav -acodec pcm_s16le - |"
+    decoded = subprocess.run(value.rstrip("|"), shell=True, capture_output=True, env=dict(os.environ, **env)).stdout
+    assert decoded == m4a.read_bytes()
+
+
+def test_make_voxceleb2_wrong_layout(tmp_path):
+    (tmp_path / "vox2" / "dev" / "mp4" / "id00012").mkdir(parents=True)
+    proc = run([PY, str(LOCAL / "make_voxceleb2.py"), str(tmp_path / "vox2"), "dev", str(tmp_path / "d")], check=False)
+    assert proc.returncode == 1 and "dev/aac" in proc.stderr and "no audio directory" in proc.stderr
+
+
+# ---------------------------------------------------------------- augmentation numerics
+
+def reverberate(args, tmp_path, x, rate=16000):
+    sf.write(tmp_path / "in.wav", x, rate, subtype="PCM_16")
+    run([PY, str(LOCAL / "wav_reverberate.py")] + args + [str(tmp_path / "in.wav"), str(tmp_path / "out.wav")])
+    out, out_rate = sf.read(tmp_path / "out.wav", dtype="int16")
+    assert out_rate == rate and out.size == x.size
+    return out.astype(np.float64)
+
+
+def power_matched(y, x):
+    """Independent statement of --normalize-output: y scaled to the mean square of x."""
+    return y * np.sqrt(np.mean(x.astype(np.float64) ** 2) / np.mean(y ** 2))
+
+
+def test_reverberation_matches_shifted_convolution(tmp_path):
+    x = synth_speech(0.5, 16000, seed=1).astype(np.int16)
+    rir = np.array([0.1, 1.0, 0.5, -0.25], dtype=np.float32)
+    sf.write(tmp_path / "rir.wav", rir, 16000, subtype="FLOAT")
+    out = reverberate(["--rir", str(tmp_path / "rir.wav")], tmp_path, x)
+    xf = x.astype(np.float64)
+    # y[n] = sum_k h[k] x[n + peak - k], peak = 1 (the direct path lands at n).
+    padded = np.concatenate([np.zeros(2), xf, np.zeros(2)])
+    expected = sum(h * padded[2 + 1 - k: 2 + 1 - k + x.size] for k, h in enumerate(rir.astype(np.float64)))
+    np.testing.assert_allclose(out, np.round(power_matched(expected, x)), atol=1.0)
+
+
+def test_foreground_noise_is_added_at_the_requested_snr(tmp_path):
+    x = synth_speech(0.5, 16000, seed=2).astype(np.int16)
+    noise = (np.random.default_rng(0).standard_normal(16000) * 3000).astype(np.int16)   # longer than x
+    sf.write(tmp_path / "n.wav", noise, 16000, subtype="PCM_16")
+    (tmp_path / "noises.list").write_text(f"{tmp_path / 'n.wav'}\n")
+    out = reverberate(["--fg-noises", str(tmp_path / "noises.list"), "--snrs", "10"], tmp_path, x)
+    xf, nf = x.astype(np.float64), noise[: x.size].astype(np.float64)
+    # Noise scaled so that 10 log10(P_x / P_scaled_noise) = 10 dB, using the whole noise file's power.
+    scale = np.sqrt(np.mean(xf ** 2) / np.mean(noise.astype(np.float64) ** 2) / 10 ** (10 / 10))
+    np.testing.assert_allclose(out, np.round(power_matched(xf + scale * nf, x)), atol=1.0)
+
+
+def test_babble_adds_the_drawn_number_of_background_signals(tmp_path):
+    x = synth_speech(0.5, 16000, seed=3).astype(np.int16)
+    constant = np.full(4000, 1000, dtype=np.int16)   # a looped constant: independent of the drawn phase
+    sf.write(tmp_path / "c.wav", constant, 16000, subtype="PCM_16")
+    (tmp_path / "speech.list").write_text(f"{tmp_path / 'c.wav'}\n")
+    out = reverberate(["--bg-noises", str(tmp_path / "speech.list"), "--snrs", "20", "--num-bg", "3"], tmp_path, x)
+    xf = x.astype(np.float64)
+    one = np.sqrt(np.mean(xf ** 2) / 1000.0 ** 2 / 10 ** 2) * 1000.0
+    np.testing.assert_allclose(out, np.round(power_matched(xf + 3 * one, x)), atol=1.0)
+
+
+def test_augment_data_dir_writes_seeded_pipes_for_files_and_pipes(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_wav(tmp_path / "a.wav", 0.3, 1, 120.0)
+    (data / "wav.scp").write_text(f"s1-u1 {tmp_path / 'a.wav'}\ns1-u2 cat {tmp_path / 'a.wav'} |\n")
+    (data / "utt2spk").write_text("s1-u1 s1\ns1-u2 s1\n")
+    musan = tmp_path / "musan"
+    for kind in ("noise", "music", "speech"):
+        write_wav(musan / kind / "set" / f"{kind}-0001.wav", 0.2, 7, 300.0)
+    run([PY, str(LOCAL / "augment_data_dir.py"), "--kind", "babble", "--musan", str(musan), str(data),
+         str(tmp_path / "babble")])
+    wav = table(tmp_path / "babble" / "wav.scp")
+    assert [u for u, _ in wav] == ["s1-u1-babble", "s1-u2-babble"]
+    assert "--num-bg 3:4:5:6:7" in wav[0][1] and "--snrs 20:17:15:13" in wav[0][1]
+    assert wav[1][1].startswith(f"cat {tmp_path / 'a.wav'} | python3 ") and wav[1][1].endswith("- - |")
+    assert table(tmp_path / "babble" / "spk2utt") == [["s1", "s1-u1-babble s1-u2-babble"]]
+    for _, value in wav:   # each pipe decodes to audio of the input's length
+        audio = subprocess.run(value.rstrip("| "), shell=True, capture_output=True, check=True).stdout
+        (tmp_path / "x.wav").write_bytes(audio)
+        assert sf.info(tmp_path / "x.wav").frames == int(0.3 * 16000)
+    proc = run([PY, str(LOCAL / "augment_data_dir.py"), "--kind", "reverb", "--rirs-noises", str(tmp_path / "none"),
+                str(data), str(tmp_path / "reverb")], check=False)
+    assert proc.returncode == 1 and "rir_list" in proc.stderr
+
+
+# ---------------------------------------------------------------- the whole recipe, tiny
+
+def tiny_rirs(root):
+    for room in ("smallroom", "mediumroom"):
+        rir_dir = root / "RIRS_NOISES" / "simulated_rirs" / room / "Room001"
+        rir_dir.mkdir(parents=True)
+        lines = []
+        for i in range(2):
+            rir = np.zeros(800, dtype=np.float32)
+            rir[10 + i] = 1.0
+            rir[200:] = np.random.default_rng(i).standard_normal(600) * 0.01
+            sf.write(rir_dir / f"Room001-0000{i}.wav", rir, 16000, subtype="FLOAT")
+            lines.append(f"--rir-id {i} --room-id 001 RIRS_NOISES/simulated_rirs/{room}/Room001/Room001-0000{i}.wav")
+        (root / "RIRS_NOISES" / "simulated_rirs" / room / "rir_list").write_text("\n".join(lines) + "\n")
+    return root / "RIRS_NOISES"
+
+
+TINY_CONFIG = """seed: 1
+nnet: {arch: tdnn, frame_dim: 16, pooling_dim: 24, embedding_dim: 8}
+optimizer: {name: adam, lr: 0.01}
+schedule: {steps_per_epoch: 4, num_epochs: 1}
+data: {speakers_per_batch: 3, min_frames: 40, max_frames: 60, num_threads: 1}
+valid: {num_utts: 0}
+log_every: 2
+"""
+
+
+@pytest.mark.slow
+def test_every_stage_runs_on_a_tiny_voxceleb(tmp_path):
+    tiny_voxceleb1(tmp_path / "vox1", videos=1, utts=3, seconds=1.5)
+    tiny_voxceleb2(tmp_path / "vox2", utts=3, seconds=1.5)
+    musan = tmp_path / "musan"
+    for kind in ("noise", "music", "speech"):
+        write_wav(musan / kind / "set" / f"{kind}-0001.wav", 1.0, 7, 300.0)
+    rirs = tiny_rirs(tmp_path)
+    (tmp_path / "train.yaml").write_text(TINY_CONFIG)
+    env = {"PATH": f"{fake_ffmpeg(tmp_path / 'bin')}:{os.environ['PATH']}"}
+    args = ["./run.sh", "--voxceleb1-root", str(tmp_path / "vox1"), "--voxceleb2-root", str(tmp_path / "vox2"),
+            "--musan", str(musan), "--rirs-noises", str(rirs), "--aug-subset", "20", "--nj", "2",
+            "--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"), "--mfcc-dir", str(tmp_path / "mfcc"),
+            "--train-config", str(tmp_path / "train.yaml"), "--min-len", "50", "--min-num-utts", "2",
+            "--lda-dim", "2", "--loss", "softmax"]
+    proc = run(args, cwd=RECIPE, env=env, timeout=900)
+    out = proc.stdout
+    for stage in range(8):
+        assert f"=== stage {stage}:" in out, out
+    data = tmp_path / "data"
+    combined = {u for u, _ in table(data / "train_combined" / "utt2spk")}
+    assert len(combined) == 9 + 20 and sum(u.endswith("-reverb") for u in combined) > 0
+    nnet = tmp_path / "exp" / "xvector_nnet_softmax"
+    for name in ("O", "E", "H"):
+        results = (nnet / f"scores_{name}" / "results.txt").read_text()
+        assert "plda" in results and "cosine" in results
+        assert (nnet / f"scores_{name}" / "det.png").stat().st_size > 1000
+        num_trials = len((data / ("voxceleb1_test/trials_O" if name == "O" else f"voxceleb1/trials_{name}"))
+                         .read_text().splitlines())
+        assert len((nnet / f"scores_{name}" / "plda_scores").read_text().splitlines()) == num_trials
+    # Restarting at a later stage reuses what is there.
+    proc = run(args + ["--stage", "7"], cwd=RECIPE, env=env)
+    assert "VoxCeleb1-H" in proc.stdout
+
+
+def test_run_sh_refuses_e_and_h_when_voxceleb1_trains(tmp_path):
+    proc = run(["./run.sh", "--vox1-train", "true", "--stage", "6", "--data", str(tmp_path / "d"),
+                "--exp", str(tmp_path / "e")], cwd=RECIPE, check=False)
+    assert "scoring VoxCeleb1-O only" in proc.stdout
+    assert proc.returncode == 1 and "made by stage 5" in proc.stderr
+
+
+def test_run_sh_needs_the_voxceleb1_root(tmp_path):
+    proc = run(["./run.sh", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")], cwd=RECIPE, check=False)
+    assert proc.returncode == 1 and "--voxceleb1-root" in proc.stderr
