@@ -54,3 +54,20 @@ def test_nothing_reads_the_developers_shared_folder():
                     continue
                 offenders += [f"{path.relative_to(REPO)}" for _ in pattern.finditer(text)][:1]
     assert not offenders, f"files referring to the developers' shared folder: {offenders}"
+
+
+def test_atomic_outputs_get_umask_permissions_and_vanish_on_error(tmp_path):
+    import os
+    from tfspk.io.atomic import atomic_open
+    old = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "out.txt") as handle:
+            handle.write("x")
+        assert (os.stat(tmp_path / "out.txt").st_mode & 0o777) == 0o644
+        with pytest.raises(RuntimeError):
+            with atomic_open(tmp_path / "half.txt") as handle:
+                handle.write("partial")
+                raise RuntimeError("writer died")
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["out.txt"]
+    finally:
+        os.umask(old)

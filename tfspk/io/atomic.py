@@ -4,6 +4,12 @@ import os
 import tempfile
 
 
+def _umask():
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; rename it to ``path`` only if the block succeeds.
@@ -18,6 +24,8 @@ def atomic_path(path):
     os.makedirs(directory, exist_ok=True)
     handle, tmp = tempfile.mkstemp(prefix=".tmp.", suffix="." + os.path.basename(path), dir=directory)
     os.close(handle)
+    # mkstemp creates 0600; outputs should get the permissions a plain open() would give.
+    os.chmod(tmp, 0o666 & ~_umask())
     try:
         yield tmp
         os.replace(tmp, path)
