@@ -115,6 +115,11 @@ def test_params_accept_strings_aliases_and_dashes():
     head = build_loss("amsoftmax", 3, 2, {"margin": "0.3", "scale": "30", "anneal": "false",
                                           "anneal-gamma": "1e-3"})
     assert (head.params.m3, head.params.scale, head.params.anneal, head.params.anneal_gamma) == (0.3, 30.0, False, 1e-3)
+    assert build_loss("dam", 3, 2, {"s": 20, "lambda": 3}).params.scale == 20.0
+    assert build_loss("dam", 3, 2, {"s": 20, "lambda": 3}).params.lambda_ == 3.0
+    assert build_loss("ar", 3, 2, {"scale": "norm"}).params.alpha == "norm"
+    with pytest.raises(ToolError, match="given twice"):
+        build_loss("amsoftmax", 3, 2, {"m3": 0.1, "margin": 0.2})
 
 
 def test_every_params_field_is_documented():

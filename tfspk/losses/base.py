@@ -209,6 +209,8 @@ class TargetMarginHead(CosineHead):
 class ScaleParams:
     """The scale option of every angular loss (seed 002 default: the feature norm)."""
 
+    ALIASES = {"s": "scale"}
+
     scale: float | str = param("norm", "'norm': logits = ||x|| cos (no feature normalisation, seed 002); "
                                        "a number s: logits = s cos with normalised features (seed 001)",
                                kind="scale")

@@ -30,7 +30,7 @@ class AdaptiveRectangleParams:
     anneal_s1: int = param(1000, "S1 of seed 003 eq. 13: steps of pure softmax (not given there)")
     anneal_s2: int = param(4000, "S2 of seed 003 eq. 13: steps of the linear ramp to pure AR (not given there)")
 
-    ALIASES = {"margin": "m1", "scale": "alpha", "s1": "anneal_s1", "s2": "anneal_s2"}
+    ALIASES = {"margin": "m1", "scale": "alpha", "s": "alpha", "s1": "anneal_s1", "s2": "anneal_s2"}
 
     def validate(self, owner):
         require(self.m1 >= 0, owner, f"m1 must be >= 0, got {self.m1}")
@@ -88,7 +88,7 @@ class CircleParams:
     gamma: float | str = param(64.0, "scale factor gamma (e.g. 64); 'norm' uses the feature norm", kind="scale")
     m: float = param(0.25, "relaxation margin m, 0 <= m < 1 (typical 0.25)")
 
-    ALIASES = {"margin": "m", "scale": "gamma"}
+    ALIASES = {"margin": "m", "scale": "gamma", "s": "gamma"}
 
     def validate(self, owner):
         require(0.0 <= self.m < 1.0, owner, f"m must be in [0, 1), got {self.m}")

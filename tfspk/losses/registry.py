@@ -134,6 +134,15 @@ def _to_float(value, where, expected) -> float:
     return number
 
 
+def param_aliases(params_cls: type) -> dict[str, str]:
+    """Convenience names -> field names, merged over the class hierarchy (subclasses win)."""
+    merged: dict[str, str] = {}
+    for klass in reversed(params_cls.__mro__):
+        merged.update(klass.__dict__.get("ALIASES", {}))
+    return {alias: field for alias, field in merged.items()
+            if field in {f.name for f in dataclasses.fields(params_cls)}}
+
+
 def parse_params(params_cls: type, values: dict | None, owner: str):
     """Build ``params_cls`` from a plain dict (e.g. a YAML/CLI config), checking every key and value.
 
@@ -148,7 +157,7 @@ def parse_params(params_cls: type, values: dict | None, owner: str):
         raise ToolError(f"{owner}: parameters must be a mapping, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(params_cls)}
     by_key = {normalize_name(name): name for name in fields}
-    for alias, target in getattr(params_cls, "ALIASES", {}).items():
+    for alias, target in param_aliases(params_cls).items():
         by_key.setdefault(normalize_name(alias), target)
     chosen: dict[str, Any] = {}
     for key, value in values.items():
