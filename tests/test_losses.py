@@ -272,3 +272,15 @@ def test_annealed_target_logits_at_chosen_steps(name, psi, schedule):
         lam = ref.anneal_lambda(step, *schedule)
         expected = ref.margin_logits(x.astype(np.float64), w.astype(np.float64), LABELS, "norm", psi, lam)
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=f"step {step}")
+
+
+def test_docs_list_every_loss_parameter_and_default():
+    import dataclasses
+    from pathlib import Path
+    from tfspk.losses import AUX_LOSSES
+    text = (Path(__file__).resolve().parent.parent / "docs" / "losses.md").read_text(encoding="utf-8")
+    for name, cls in list(LOSSES.items()) + list(AUX_LOSSES.items()):
+        assert f"#### `{name}`" in text, name
+        section = text.split(f"#### `{name}`", 1)[1].split("####", 1)[0]
+        for field in dataclasses.fields(cls.Params):
+            assert f"| `{field.name}`" in section and f"`{field.default!r}`" in section, (name, field.name)
