@@ -257,7 +257,8 @@ def test_rate_mismatch_and_empty_audio_name_the_utterance():
 def loop_vad(log_energy, threshold, mean_scale, proportion, context):
     """Kaldi ComputeVadEnergy in loop form (float32 as BaseFloat)."""
     T = len(log_energy)
-    thr = np.float32(threshold) + np.float32(mean_scale) * np.float32(np.sum(log_energy, dtype=np.float64) / T)
+    total = np.float32(np.sum(log_energy, dtype=np.float64))
+    thr = np.float32(np.float32(threshold) + np.float32(np.float32(mean_scale) * total) / np.float32(T))
     out = np.zeros(T, dtype=np.float32)
     for t in range(T):
         num = den = 0

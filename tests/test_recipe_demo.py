@@ -349,3 +349,27 @@ def test_corpus_dir_without_a_package_is_named(tmp_path):
 def test_unknown_option_is_refused(tmp_path):
     proc = recipe(["--no-such-option", "1"], tmp_path)
     assert proc.returncode == 1 and "no-such-option" in proc.stderr
+
+
+# ---------------------------------------------------------------- end to end on real speech
+
+@pytest.mark.e2e
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("apt-get") is None and not (RECIPE / "downloads" / "drascula" / ".unpacked").exists(),
+                    reason="needs apt-get (Debian/Ubuntu) to fetch the demo packages")
+def test_demo_end_to_end_on_two_packages_beats_chance(tmp_path):
+    """Stages 0-6 on the two Drascula packages (22 character voices, 10 recordings each): the packages go to
+    the recipe's own download dir, so a second run skips the download."""
+    proc = recipe(["--packages", "drascula drascula-spanish", "--max-utts-per-speaker", "10",
+                   "--min-len", "50", "--min-num-utts", "4", "--lda-dim", "8",
+                   "--train-opts", "--num-epochs 2 --steps-per-epoch 100 --set data.speakers_per_batch=12"],
+                  tmp_path, check=True, timeout=600)
+    results = (tmp_path / "exp" / "xvector_nnet_amsoftmax" / "scores" / "results.txt").read_text()
+    rows = {line.split()[0]: line.split() for line in results.splitlines() if line.split()[:1] in (["plda"], ["cosine"])}
+    eer_plda, eer_cosine = float(rows["plda"][3]), float(rows["cosine"][3])
+    assert eer_plda < 35.0 and eer_cosine < 35.0, results
+    assert (tmp_path / "exp" / "xvector_nnet_amsoftmax" / "scores" / "det.png").stat().st_size > 1000
+    trials = (tmp_path / "data" / "eval" / "trials").read_text().splitlines()
+    train_speakers = {line.split()[0] for line in (tmp_path / "data" / "train" / "spk2utt").read_text().splitlines()}
+    assert not any(t.split()[0].split("-")[0] in train_speakers for t in trials)   # disjoint speaker sets
+    assert (RECIPE / "downloads" / "drascula" / ".unpacked").exists()

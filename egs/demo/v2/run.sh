@@ -62,18 +62,25 @@ if [ $# -ne 0 ]; then
   exit 1
 fi
 
-# The system's loss, parameters and auxiliary losses (conf/losses.txt), unless given explicitly.
-system_line=$(awk -v s="$system" '!/^#/ && $1 == s' conf/losses.txt)
-if [ -z "$system_line" ] && [ -z "$loss" ]; then
-  echo "$0: unknown --system '$system'; conf/losses.txt has: $(awk '!/^#/ && NF {printf "%s ", $1}' conf/losses.txt)" >&2
-  exit 1
+# The system's loss, parameters and auxiliary losses come from conf/losses.txt. With --loss, the
+# table's line for that loss (without auxiliary losses) gives the demo's parameters, e.g. the
+# compressed margin annealing; --loss-params and --aux override them (the system is then named after
+# its settings, so it gets its own nnet dir).
+if [ -n "$loss" ]; then
+  system_line=$(awk -v l="$loss" '!/^#/ && $2 == l && $4 == "-"' conf/losses.txt | head -n 1)
+  system=$(echo "$system_line" | awk '{print $1}')
+  [ -z "$system" ] && system=$loss
+else
+  system_line=$(awk -v s="$system" '!/^#/ && $1 == s' conf/losses.txt)
+  if [ -z "$system_line" ]; then
+    echo "$0: unknown --system '$system'; conf/losses.txt has: $(awk '!/^#/ && NF {printf "%s ", $1}' conf/losses.txt)" >&2
+    exit 1
+  fi
+  loss=$(echo "$system_line" | awk '{print $2}')
 fi
-if [ -n "$loss" ] && [ "$loss" != "$(echo "$system_line" | awk '{print $2}')" ]; then
-  system=$loss${loss_params:+_$loss_params}${aux:+_$aux}   # a system of its own: name it after its settings
-  system=$(echo "$system" | tr ',=' '_-')
-  system_line=
+if [ -n "$loss_params$aux" ]; then
+  system=$(echo "$loss${loss_params:+_$loss_params}${aux:+_$aux}" | tr ',=' '_-')
 fi
-[ -z "$loss" ] && loss=$(echo "$system_line" | awk '{print $2}')
 [ -z "$loss_params" ] && loss_params=$(echo "$system_line" | awk '$3 != "-" {print $3}')
 [ -z "$aux" ] && aux=$(echo "$system_line" | awk '$4 != "-" {print $4}')
 [ -z "$nnet_dir" ] && nnet_dir=$exp/xvector_nnet_$system
