@@ -21,7 +21,7 @@ def run(argv, kind, usage):
                         help="minimum duration of segments to process, in seconds (default: 0)")
     parser.add_argument("--write-utt2dur", metavar="WSPECIFIER",
                         help="wspecifier to write the duration of each utterance in seconds, e.g. ark,t:utt2dur")
-    parser.add_argument("--write-num-frames", metavar="WSPECIFIER",
+    parser.add_argument("--write-num-frames", "--write-utt2num-frames", metavar="WSPECIFIER", dest="write_num_frames",
                         help="wspecifier to write the number of frames of each utterance, e.g. ark,t:utt2num_frames")
     cli.add_bool(parser, "--compress", False, "write Kaldi compressed matrices (as copy-feats --compress)")
     parser.add_argument("--compression-method", type=int, default=1,

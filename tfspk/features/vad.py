@@ -48,8 +48,9 @@ def compute_vad(feats: np.ndarray, energy_threshold: float = 5.0, energy_mean_sc
     log_energy = feats[:, 0].astype(np.float32)
     threshold = np.float32(energy_threshold)
     if energy_mean_scale != 0.0:
-        mean = np.float32(np.float32(log_energy.sum(dtype=np.float64)) / np.float32(num))
-        threshold = np.float32(threshold + np.float32(energy_mean_scale) * mean)
+        # Kaldi: threshold += mean_scale * log_energy.Sum() / T, in that order, in float32
+        total = np.float32(log_energy.sum(dtype=np.float64))
+        threshold = np.float32(threshold + np.float32(np.float32(energy_mean_scale) * total) / np.float32(num))
     above = np.concatenate(([0], np.cumsum(log_energy > threshold)))
     frames = np.arange(num)
     first = np.maximum(frames - frames_context, 0)
