@@ -231,8 +231,16 @@ def test_end_to_end_via_train_xvector_sh_loss_falls(data_dir, tmp_path):
     exp = tmp_path / "exp"
     cfg = tmp_path / "xvector.yaml"
     # All 8 speakers in every batch and fast-moving BN statistics: a clear fall within 48 steps.
+    # Validation EER on held-out speakers: 4 new speakers, all pairs of their utterances as trials.
+    eer_dir = make_features(str(tmp_path / "heldout"), num_speakers=4, utts_per_speaker=3, seed=7)
+    utts = sorted(line.split()[0] for line in open(os.path.join(eer_dir, "utt2spk")))
+    with open(os.path.join(eer_dir, "trials"), "w") as trials:
+        for i, a in enumerate(utts):
+            for b in utts[i + 1:]:
+                trials.write(f"{a} {b} {'target' if a.split('-')[0] == b.split('-')[0] else 'nontarget'}\n")
     cfg.write_text(yaml.safe_dump(config_mod.to_dict(tiny_config(
-        "schedule.num_epochs=6", "schedule.steps_per_epoch=8", "data.speakers_per_batch=8", "nnet.bn_momentum=0.8"))))
+        "schedule.num_epochs=6", "schedule.steps_per_epoch=8", "data.speakers_per_batch=8", "nnet.bn_momentum=0.8",
+        f"valid.eer_data={eer_dir}"))))
     proc = run(["train_xvector.sh", "--config", str(cfg), "--loss", "amsoftmax", "--margin", "0.2", "--aux",
                 "ring", "--set", "loss.params.anneal=false valid.num_utts=8", data_dir, str(exp)])
     assert "train_xvector.sh --config" in proc.stdout  # the command line is echoed
@@ -243,6 +251,8 @@ def test_end_to_end_via_train_xvector_sh_loss_falls(data_dir, tmp_path):
     assert len(losses) == 6
     assert losses[-1] < 0.3 * losses[0], losses
     assert valid_losses[-1] < 0.3 * valid_losses[0], valid_losses
+    eers = [float(line.split(" valid-eer ")[1].split("%")[0]) for line in epochs]
+    assert all(0.0 <= e <= 100.0 for e in eers) and len(eers) == 6
     saved = yaml.safe_load((exp / "config.yaml").read_text())
     assert saved["feat_dim"] == 12 and saved["num_classes"] == 8 and saved["tfspk_version"]
     assert saved["loss"]["name"] == "amsoftmax" and saved["loss"]["params"]["m3"] == 0.2

@@ -110,6 +110,7 @@ class Trainer:
             self.best_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_valid_loss")
             self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
             self.reductions = tf.Variable(0, dtype=tf.int64, trainable=False, name="reductions_without_improvement")
+            self.stopped = tf.Variable(0, dtype=tf.int64, trainable=False, name="stopped_early")
         if self.num_replicas > 1 and config.sync_batchnorm:
             self._synchronise_batchnorm()
         self.decayed = [v for v in self.variables if _is_kernel(v)]
@@ -117,6 +118,7 @@ class Trainer:
         self.checkpoint = tf.train.Checkpoint(model=self.model, head=self.head, optimizer=self.optimizer,
                                               epoch=self.epoch, best_loss=self.best_loss,
                                               bad_epochs=self.bad_epochs, reductions=self.reductions,
+                                              stopped=self.stopped,
                                               **aux_tracking)
         # autograph off: the step's control flow is plain Python over static lists, and converting the
         # Keras/loss code made tracing several times slower.
@@ -366,8 +368,10 @@ def _run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> 
     final_dir = os.path.join(trainer.exp_dir, "final")
     result = TrainResult([])
     start_epoch = int(trainer.epoch.numpy())
-    if start_epoch >= sched.num_epochs:
-        report.log(f"already trained {start_epoch} epochs (schedule.num_epochs={sched.num_epochs})")
+    if start_epoch >= sched.num_epochs or int(trainer.stopped.numpy()):
+        why = "stopped early by the LR policy" if int(trainer.stopped.numpy()) else \
+            f"schedule.num_epochs={sched.num_epochs}"
+        report.log(f"nothing to do: already trained {start_epoch} epochs ({why})")
         return result
     batches = trainer.batches(sampler, trainer.global_step)
     for epoch in range(start_epoch + 1, sched.num_epochs + 1):
@@ -397,6 +401,7 @@ def _run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> 
         _log_epoch(report, epoch_result, elapsed)
         stop = _apply_policy(trainer, epoch_result, config, final_dir, chief, report)
         trainer.epoch.assign(epoch)
+        trainer.stopped.assign(1 if stop else 0)
         manager.save(checkpoint_number=trainer.global_step)
         result.epochs.append(epoch_result)
         if stop:
