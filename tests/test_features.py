@@ -123,9 +123,14 @@ def kaldi_process_frames(frames, preemph, window_type, remove_dc=True):
     return emphasised * kaldi_window(window_type, frames.shape[1]), raw_log_energy
 
 
-def numpy_kaldi_mfcc(samples, rate, low, high, bins, ceps, snip_edges, lifter=22.0, window_type="povey"):
+def numpy_kaldi_mfcc(samples, rate, low, high, bins, ceps, snip_edges, lifter=22.0, window_type="povey",
+                     use_energy=True, raw_energy=True, energy_floor=0.0):
     frames = kaldi_frames(samples.astype(np.float64), rate, 10, 25, snip_edges)
     windowed, log_energy = kaldi_process_frames(frames, 0.97, window_type)
+    if not raw_energy:        # energy of the preemphasised, windowed frame
+        log_energy = np.log(np.maximum((windowed ** 2).sum(axis=1), np.finfo(np.float32).eps))
+    if energy_floor > 0:
+        log_energy = np.maximum(log_energy, math.log(energy_floor))
     fft_size = 1 << (frames.shape[1] - 1).bit_length()
     power = np.abs(np.fft.rfft(windowed, n=fft_size, axis=1)) ** 2
     mel_energies = power @ kaldi_mel_banks(bins, fft_size, rate, low, high).T
@@ -134,8 +139,10 @@ def numpy_kaldi_mfcc(samples, rate, low, high, bins, ceps, snip_edges, lifter=22
     dct = np.array([np.full(bins, math.sqrt(1.0 / bins)) if k == 0 else
                     math.sqrt(2.0 / bins) * np.cos(math.pi / bins * (n + 0.5) * k) for k in range(ceps)])
     cepstra = log_mel @ dct.T
-    cepstra *= 1.0 + 0.5 * lifter * np.sin(math.pi * np.arange(ceps) / lifter)
-    cepstra[:, 0] = log_energy
+    if lifter:
+        cepstra *= 1.0 + 0.5 * lifter * np.sin(math.pi * np.arange(ceps) / lifter)
+    if use_energy:
+        cepstra[:, 0] = log_energy
     return cepstra
 
 
@@ -172,6 +179,21 @@ def test_mfcc_window_types_follow_kaldi_formula(window_type):
     opts = make_mfcc_options(snip_edges=True, window_type=window_type, **RECIPE_8K)
     reference = numpy_kaldi_mfcc(samples, 8000, 20, 3700, 30, 30, True, window_type=window_type)
     np.testing.assert_allclose(features.mfcc(samples, 8000, opts), reference, rtol=1e-4, atol=2e-3)
+
+
+@pytest.mark.parametrize("energy", [dict(use_energy=False), dict(raw_energy=False), dict(energy_floor=1.0),
+                                    dict(cepstral_lifter=0.0)])
+def test_mfcc_energy_and_lifter_options_follow_kaldi_formula(energy):
+    samples = synth_speech(0.4, rate=8000, seed=9).astype(np.float32)
+    samples[:1200] = 0.0        # digital silence: the energy floor matters there
+    opts = make_mfcc_options(snip_edges=True, **RECIPE_8K, **energy)
+    reference_options = dict(energy)
+    if "cepstral_lifter" in reference_options:
+        reference_options["lifter"] = reference_options.pop("cepstral_lifter")
+    reference = numpy_kaldi_mfcc(samples, 8000, 20, 3700, 30, 30, True, **reference_options)
+    np.testing.assert_allclose(features.mfcc(samples, 8000, opts), reference, rtol=1e-4, atol=2e-3)
+    if "energy_floor" in energy:
+        assert features.mfcc(samples, 8000, opts)[0, 0] == 0.0    # log(1.0) on a silent frame
 
 
 def test_fbank_80_dim_equals_knf_and_kaldi_formula():

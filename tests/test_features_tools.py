@@ -292,3 +292,24 @@ def test_writing_to_dev_null_keeps_the_device(feature_archive, tmp_path):
     run(f"cat {fifo} > {tmp_path}/received & tfspk-copy-feats scp:{tmp}/feats.scp ark:{fifo}; wait")
     assert stat.S_ISFIFO(os.stat(fifo).st_mode)
     assert len(dict(ark.read_rspecifier(f"ark:{tmp_path}/received"))) == 4
+
+
+def test_compute_mfcc_feats_subtract_mean_and_min_duration(corpus, capsys):
+    tmp, scp, conf = corpus
+    status, stderr = call(capsys, "compute_mfcc_feats", [f"--config={conf}", "--subtract-mean", "--min-duration=1.0",
+                                                         f"scp:{scp}", f"ark:{tmp}/o.ark"])
+    assert status == 0 and "spkA-u2" in stderr and "--min-duration=1" in stderr   # the 0.6 s utterance
+    feats = dict(ark.read_rspecifier(f"ark:{tmp}/o.ark"))
+    assert sorted(feats) == ["spkA-u1", "spkB-u1"]
+    samples, rate = read_int16_scaled(tmp / "spkB-u1.wav")
+    direct = direct_knf_mfcc(samples, rate, 20, 7600, 30, 30, snip_edges=False)
+    np.testing.assert_allclose(feats["spkB-u1"], direct - direct.mean(axis=0), atol=1e-4)
+
+
+def test_compute_tools_need_some_output(tmp_path, capsys):
+    (tmp_path / "wav.scp").write_text("")
+    status, stderr = call(capsys, "compute_mfcc_feats", [f"scp:{tmp_path}/wav.scp", f"ark:{tmp_path}/o.ark"])
+    assert status == 1 and "no utterance was processed (empty input)" in stderr
+    assert not (tmp_path / "o.ark").exists()
+    status, stderr = call(capsys, "compute_mfcc_feats", [f"ark:{tmp_path}/wav.ark", f"ark:{tmp_path}/o.ark"])
+    assert status == 1 and "scp:wav.scp" in stderr
