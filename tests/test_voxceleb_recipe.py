@@ -301,3 +301,28 @@ def test_run_sh_refuses_e_and_h_when_voxceleb1_trains(tmp_path):
 def test_run_sh_needs_the_voxceleb1_root(tmp_path):
     proc = run(["./run.sh", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")], cwd=RECIPE, check=False)
     assert proc.returncode == 1 and "--voxceleb1-root" in proc.stderr
+
+
+def test_voxceleb_training_config_is_seed_002_and_takes_every_loss():
+    from tfspk import losses
+    from tfspk.train.components import resolve
+    from tfspk.train.config import build_config, check_values
+    config = resolve(build_config(str(RECIPE / "conf" / "train.yaml"), []))
+    check_values(config)
+    assert (config.nnet["arch"], config.nnet["frame_dim"], config.nnet["pooling_dim"], config.nnet["embedding_dim"]) \
+        == ("tdnn", 512, 1500, 512)
+    assert (config.data.speakers_per_batch, config.data.min_frames, config.data.max_frames) == (64, 200, 400)
+    assert (config.optimizer.name, config.optimizer.lr, config.optimizer.weight_decay) == ("sgd", 0.01, 0.01)
+    assert config.schedule.min_lr == 1e-5 and config.valid.num_utts == 1000
+    assert config.loss.name == "amsoftmax" and config.loss.params["m3"] == 0.2
+    for name in losses.LOSSES:   # run.sh --loss <any> must work with this config
+        check_values(resolve(build_config(str(RECIPE / "conf" / "train.yaml"), [f"loss.name={name}"])))
+
+
+def test_mfcc_config_is_the_voxceleb_v2_one():
+    lines = [l for l in (RECIPE / "conf" / "mfcc.conf").read_text().splitlines() if l.startswith("--")]
+    assert sorted(lines) == sorted(["--sample-frequency=16000", "--frame-length=25", "--low-freq=20",
+                                    "--high-freq=7600", "--num-mel-bins=30", "--num-ceps=30", "--snip-edges=false"])
+    vad = [l for l in (RECIPE / "conf" / "vad.conf").read_text().splitlines() if l.startswith("--")]
+    assert sorted(vad) == sorted(["--vad-energy-threshold=5.5", "--vad-energy-mean-scale=0.5",
+                                  "--vad-proportion-threshold=0.12", "--vad-frames-context=2"])
