@@ -351,6 +351,16 @@ def test_unknown_option_is_refused(tmp_path):
     assert proc.returncode == 1 and "no-such-option" in proc.stderr
 
 
+
+@pytest.mark.parametrize("recipe_dir", [RECIPE, REPO / "egs" / "voxceleb" / "v2"])
+def test_path_sh_without_the_virtualenv_names_the_setup_command(tmp_path, recipe_dir):
+    proc = run(". ./path.sh && echo sourced", cwd=recipe_dir, env={"TFSPK_VENV": str(tmp_path / "no_venv")},
+               check=False)
+    assert proc.returncode == 1 and "sourced" not in proc.stdout
+    assert "virtualenv is missing" in proc.stderr and "tools/setup_env.sh" in proc.stderr
+    proc = run(". ./path.sh && command -v tfspk-train && command -v run.pl", cwd=recipe_dir)
+    assert str(Path(sys.executable).parent) in proc.stdout
+
 # ---------------------------------------------------------------- end to end on real speech
 
 @pytest.mark.e2e
