@@ -42,25 +42,24 @@ def make_step(head, segment_layers, auxes, lr=1e-3):
     return step_fn
 
 
-def time_steps(step_fns, inputs, labels, blocks, steps_per_block):
-    """Best block time per step of every step function, blocks interleaved round-robin.
-
-    The machine is shared: interleaving spreads load changes over all losses alike, and the
-    minimum over blocks is the least disturbed measurement.
-    """
+def time_steps(step_fns, inputs, labels, rounds, seed=0):
+    """Per-step times of every step function: ``rounds`` rounds, each timing one step of every
+    loss in a shuffled order, so load changes on a shared machine hit all losses alike.
+    Returns name -> sorted array of step times (seconds)."""
     step = tf.constant(10**6, tf.int64)
     for step_fn in step_fns.values():
         for _ in range(3):
             step_fn(inputs, labels, step).numpy()
-    best = {name: float("inf") for name in step_fns}
-    for _ in range(blocks):
-        for name, step_fn in step_fns.items():
+    rng = np.random.default_rng(seed)
+    names = list(step_fns)
+    times = {name: [] for name in names}
+    for _ in range(rounds):
+        for index in rng.permutation(len(names)):
+            name = names[index]
             start = time.perf_counter()
-            for _ in range(steps_per_block):
-                loss = step_fn(inputs, labels, step)
-            loss.numpy()
-            best[name] = min(best[name], (time.perf_counter() - start) / steps_per_block)
-    return best
+            step_fns[name](inputs, labels, step).numpy()
+            times[name].append(time.perf_counter() - start)
+    return {name: np.sort(values) for name, values in times.items()}
 
 
 def main():
@@ -69,9 +68,9 @@ def main():
     parser.add_argument("--losses", default=",".join(sorted(LOSSES)))
     parser.add_argument("--aux", default="", help="comma list of auxiliary losses added to every head")
     parser.add_argument("--segment-layers", action="store_true", help="include the 3000->512->512 segment layers")
-    parser.add_argument("--blocks", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=0, help="intra-op threads (0: TensorFlow's default)")
+    parser.add_argument("--rounds", type=int, default=40, help="timed steps per loss (interleaved)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads (default 1: stable ratios on a shared machine; 0: TensorFlow's default)")
     args = parser.parse_args()
     tf.get_logger().setLevel("ERROR")  # one tf.function per loss: the retracing warning is expected
     if args.threads:
@@ -97,19 +96,20 @@ def main():
             head = build_loss(name, classes, DIM, {})
             auxes = [build_aux(a) for a in args.aux.split(",") if a]
             step_fns[name] = make_step(head, segment, auxes)
-        for name, seconds in time_steps(step_fns, inputs, labels, args.blocks, args.steps).items():
+        for name, seconds in time_steps(step_fns, inputs, labels, args.rounds).items():
             results[name, classes] = seconds
-    what = "head + segment layers" if args.segment_layers else "head only"
-    print(f"step time, N={BATCH}, D={DIM}, {what}{', aux ' + args.aux if args.aux else ''}, "
-          f"threads={tf.config.threading.get_intra_op_parallelism_threads() or 'default'}")
-    header = f"{'loss':<20}" + "".join(f"{'C=' + str(c) + ' ms':>14}{'x softmax':>11}" for c in classes_list)
+    what = "head + segment layers 3000-512-512" if args.segment_layers else "head only"
+    print(f"step time (fwd + bwd + SGD), N={BATCH}, D={DIM}, {what}{', aux ' + args.aux if args.aux else ''}, "
+          f"intra-op threads={args.threads or 'default'}, {args.rounds} interleaved steps per loss")
+    print("ms = fastest step (least disturbed by other load), x = ratio to softmax of the fastest and of the median")
+    header = f"{'loss':<20}" + "".join(f"{'C=' + str(c) + ' ms':>13}{'x(min)':>8}{'x(med)':>8}" for c in classes_list)
     print(header)
     print("-" * len(header))
     for name in names:
         row = f"{name:<20}"
         for c in classes_list:
-            ms = results[name, c] * 1e3
-            row += f"{ms:>14.2f}{results[name, c] / results['softmax', c]:>11.2f}"
+            times, base = results[name, c], results["softmax", c]
+            row += f"{times[0] * 1e3:>13.2f}{times[0] / base[0]:>8.2f}{np.median(times) / np.median(base):>8.2f}"
         print(row)
 
 

@@ -78,7 +78,9 @@ class AdaptiveRectangle(CosineHead):
         if not self.params.anneal:
             return rectangle
         weight = softmax_to_ar_weight(step, self.params.anneal_s1, self.params.anneal_s2)
-        return weight * rectangle + (1.0 - weight) * cross_entropy(logits, labels)
+        # Past the ramp (weight 1) the softmax term is skipped rather than multiplied by zero.
+        return tf.cond(weight >= 1.0, lambda: rectangle,
+                       lambda: weight * rectangle + (1.0 - weight) * cross_entropy(logits, labels))
 
 
 # ----------------------------------------------------------------------------- Circle loss
