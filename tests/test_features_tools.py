@@ -242,6 +242,19 @@ def test_apply_cmvn_sliding_kaldi_defaults(feature_archive, capsys):
         np.testing.assert_allclose(got[key], loop_sliding_cmvn(feats, 600, False, True, 100), rtol=1e-5, atol=2e-5)
 
 
+@pytest.mark.parametrize("vad_spec", ["scp:{tmp}/vad.scp", "ark,s,cs:{tmp}/vad.ark", "ark:{tmp}/vad.ark"])
+def test_select_voiced_frames_vad_rspecifiers(feature_archive, capsys, vad_spec):
+    tmp, utts = feature_archive
+    vads = {k: (v[:, 0] > 9).astype(np.float32) for k, v in utts.items()}
+    ark.write_archive(f"ark,scp:{tmp}/vad.ark,{tmp}/vad.scp", sorted(vads.items()))
+    status, _ = call(capsys, "select_voiced_frames", [f"ark:{tmp}/feats.ark", vad_spec.format(tmp=tmp), f"ark:{tmp}/o.ark"])
+    got = dict(ark.read_rspecifier(f"ark:{tmp}/o.ark"))
+    expected = {k: v[vads[k] == 1.0] for k, v in utts.items() if vads[k].any()}
+    assert status == 0 and sorted(got) == sorted(expected)
+    for key in expected:
+        np.testing.assert_array_equal(got[key], expected[key])
+
+
 def test_select_voiced_frames_errors(feature_archive, capsys):
     tmp, utts = feature_archive
     short = {"u1": np.ones(229, np.float32), "u2_silent": np.zeros(40, np.float32)}
@@ -249,10 +262,11 @@ def test_select_voiced_frames_errors(feature_archive, capsys):
     status, stderr = call(capsys, "select_voiced_frames",
                           [f"scp:{tmp}/feats.scp", f"ark:{tmp}/bad_vad.ark", f"ark:{tmp}/o.ark"])
     assert status == 1 and "utterance 'u1'" in stderr and "230 for the features and 229" in stderr
-    ark.write_archive(f"ark:{tmp}/part_vad.ark", [("u1", np.ones(230, np.float32))])
-    status, stderr = call(capsys, "select_voiced_frames",
-                          [f"scp:{tmp}/feats.scp", f"ark:{tmp}/part_vad.ark", f"ark:{tmp}/o.ark"])
-    assert status == 1 and "no VAD entry for utterance 'u2_silent'" in stderr
+    ark.write_archive(f"ark:{tmp}/part_vad.ark", [("u1", np.ones(230, np.float32)), ("u3_single", np.ones(1, np.float32))])
+    for spec in ("ark", "ark,s,cs"):
+        status, stderr = call(capsys, "select_voiced_frames",
+                              [f"scp:{tmp}/feats.scp", f"{spec}:{tmp}/part_vad.ark", f"ark:{tmp}/o.ark"])
+        assert status == 1 and "no VAD entry for utterance 'u2_silent'" in stderr
     assert not (tmp / "o.ark").exists()
 
 

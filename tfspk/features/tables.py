@@ -27,7 +27,7 @@ from tfspk.features.vad import VadOptions, compute_vad, select_voiced_frames
 from tfspk.io import ark
 from tfspk.io.atomic import atomic_path
 from tfspk.io.audio import cut_segment, read_audio, read_segments
-from tfspk.io.table import read_lines, split_key
+from tfspk.io.table import c_locale_key, read_lines, split_key
 
 # Kaldi copy-feats --compression-method codes -> tfspk.io compression methods
 COMPRESSION_METHODS = {1: "auto", 2: "speech-feature", 3: "2byte-auto", 5: "1byte-auto"}
@@ -279,18 +279,42 @@ def cmvn_sliding_table(feats_rspec: str, feats_wspec: str, opts: SlidingCmnOptio
 
 
 class _VectorLookup:
-    """Random access to vectors of an rspecifier: scp seeks by offset, ark is read into memory."""
+    """Lookup of vectors by key from an rspecifier, in bounded memory where Kaldi would be:
+
+    * ``scp:`` file: seeks by byte offset (only the offsets are held);
+    * ``ark,s,cs:`` (sorted, called in sorted order, as Kaldi's option promises): read in step
+      with the requests, holding one entry;
+    * any other ``ark:``: read into memory (VAD vectors are 4 bytes per frame).
+    """
 
     def __init__(self, rspec: str):
         spec = ark.parse_rspecifier(rspec)
         self.rspec = rspec
-        if spec.kinds[0] == "scp" and spec.locations[0] != "-" and not spec.locations[0].endswith("|"):
-            self._reader = ark.RandomAccessReader(spec.locations[0])
+        self._reader = self._stream = None
+        self._pending = None
+        location = spec.locations[0]
+        if spec.kinds[0] == "scp" and location != "-" and not location.endswith("|"):
+            self._reader = ark.RandomAccessReader(location)
+        elif spec.kinds[0] == "ark" and {"s", "cs"} <= spec.options:
+            self._stream = ark.read_rspecifier(rspec)
         else:
             self._reader = ark.read_dict_of_arrays(rspec)
 
     def get(self, key: str):
-        return self._reader[key] if key in self._reader else None
+        if self._stream is None:
+            return self._reader[key] if key in self._reader else None
+        wanted = c_locale_key(key)
+        while True:
+            if self._pending is None:
+                self._pending = next(self._stream, None)
+                if self._pending is None:
+                    return None
+            current = c_locale_key(self._pending[0])
+            if current == wanted:
+                return self._pending[1]
+            if current > wanted:         # the wanted key is not in the (sorted) archive
+                return None
+            self._pending = None
 
 
 def select_voiced_table(feats_rspec: str, vad_rspec: str, feats_wspec: str, *,
