@@ -270,10 +270,10 @@ def test_select_voiced_frames_errors(feature_archive, capsys):
     assert not (tmp / "o.ark").exists()
 
 
-def test_copy_feats_feat_to_len_feat_to_dim(feature_archive):
+def test_copy_feats_feat_to_len_feat_to_dim(feature_archive, capsys):
     tmp, utts = feature_archive
-    run(["tfspk-copy-feats", "--compress=true", f"--write-num-frames=ark,t:{tmp}/n", f"scp:{tmp}/feats.scp",
-         f"ark,scp:{tmp}/c.ark,{tmp}/c.scp"])
+    assert call(capsys, "copy_feats", ["--compress=true", f"--write-num-frames=ark,t:{tmp}/n", f"scp:{tmp}/feats.scp",
+                                       f"ark,scp:{tmp}/c.ark,{tmp}/c.scp"])[0] == 0
     copied = dict(ark.read_rspecifier(f"scp:{tmp}/c.scp"))
     for key, feats in utts.items():
         assert copied[key].shape == feats.shape
@@ -284,7 +284,7 @@ def test_copy_feats_feat_to_len_feat_to_dim(feature_archive):
     assert run(["tfspk-feat-to-dim", f"scp:{tmp}/c.scp", "-"]).stdout == "4\n"
     first_location = (tmp / "feats.scp").read_text().split()[1]
     assert run(["tfspk-feat-to-len", first_location]).stdout == "230\n"
-    run(["tfspk-feat-to-dim", f"ark:{tmp}/feats.ark", f"ark:{tmp}/dims.ark"])
+    assert call(capsys, "feat_to_dim", [f"ark:{tmp}/feats.ark", f"ark:{tmp}/dims.ark"])[0] == 0
     assert (tmp / "dims.ark").read_bytes().startswith(b"u1 \0B\x04\x04\x00\x00\x00")
 
 def test_copy_feats_and_feat_to_len_usage_errors(feature_archive, capsys):
