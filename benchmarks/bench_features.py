@@ -172,6 +172,8 @@ def main():
         print(f"corpus: {len(durations)} utterances, {audio / 60:.1f} min at {args.rate} Hz; "
               f"steps with --nj {args.nj}; {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)
+        print("throughput in seconds of audio per second (x RT); best of "
+              f"{args.repeat} run(s); targets: steps <= 1.3x bare knf CPU, >= 300x RT per core", flush=True)
         def best(measure, *measure_args):
             clocks = [measure(*measure_args) for _ in range(args.repeat)]
             result = Clock()
