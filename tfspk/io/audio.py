@@ -61,13 +61,20 @@ def _decode(data, name: str) -> tuple[np.ndarray, int]:
 def _decode_once(data, name: str) -> tuple[np.ndarray, int]:
     import soundfile as sf
     try:
-        samples, rate = sf.read(data, dtype="float64", always_2d=True)
+        with sf.SoundFile(data) as audio:
+            # 16-bit PCM (the common case) is read as integers: the same values as the float
+            # path times 32768, without a float64 copy of the whole file.
+            if audio.subtype == "PCM_16":
+                samples = audio.read(dtype="int16", always_2d=True)
+            else:
+                samples = audio.read(dtype="float64", always_2d=True) * 32768.0
+            rate = audio.samplerate
     except (RuntimeError, sf.LibsndfileError, TypeError, ValueError) as err:
         raise ToolError(f"cannot read audio {name}: not a readable audio file ({err})") from None
     if samples.shape[1] > 1:
         from tfspk import cli
         cli.warn(f"{name} has {samples.shape[1]} channels; using channel 0")
-    return (samples[:, 0] * 32768.0).astype(np.float32), int(rate)
+    return samples[:, 0].astype(np.float32), int(rate)
 
 
 def _run_pipe(command: str) -> bytes:
