@@ -267,7 +267,7 @@ def test_every_stage_runs_on_a_tiny_voxceleb(tmp_path):
     (tmp_path / "train.yaml").write_text(TINY_CONFIG)
     env = {"PATH": f"{fake_ffmpeg(tmp_path / 'bin')}:{os.environ['PATH']}"}
     args = ["./run.sh", "--voxceleb1-root", str(tmp_path / "vox1"), "--voxceleb2-root", str(tmp_path / "vox2"),
-            "--musan", str(musan), "--rirs-noises", str(rirs), "--aug-subset", "20", "--nj", "2",
+            "--musan", str(musan), "--rirs-noises", str(rirs), "--aug-subset", "20", "--nj", "1",
             "--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"), "--mfcc-dir", str(tmp_path / "mfcc"),
             "--train-config", str(tmp_path / "train.yaml"), "--min-len", "50", "--min-num-utts", "2",
             "--lda-dim", "2", "--loss", "softmax"]
