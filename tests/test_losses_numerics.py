@@ -146,3 +146,31 @@ def test_tf_function_with_dynamic_batch_matches_eager(name):
         assert float(loss) == pytest.approx(float(eager_loss), rel=1e-5)
         assert logits.shape == (n, C) and all(g is not None for g in grads)
     assert step_fn.experimental_get_tracing_count() == 1
+
+
+def test_every_loss_and_aux_compiles_with_xla():
+    """XLA is not required, but a trainer using jit_compile=True must not hit an op without an XLA
+    kernel. One compiled function holds every head (one compilation keeps the test short)."""
+    from tfspk.losses import build_aux
+    x, _ = _inputs(5)
+    y = tf.constant(LABELS, tf.int32)
+    heads = [build_loss(name, C, D, {}) for name in sorted(LOSSES)]
+    ring, mhe = build_aux("ring"), build_aux("mhe")
+    variables = [v for h in heads for v in h.trainable_variables] + ring.trainable_variables
+
+    def losses(x, y, step):
+        return tf.stack([h(x, y, step)[0] for h in heads] + [ring(x, y, heads[0]), mhe(x, y, heads[1])])
+
+    @tf.function(jit_compile=True)
+    def compiled(x, y, step):
+        with tf.GradientTape() as tape:
+            values = losses(x, y, step)
+            total = tf.reduce_sum(values)
+        return values, tape.gradient(total, variables)
+
+    step = tf.constant(10**6, tf.int64)
+    values, grads = compiled(tf.constant(x), y, step)
+    np.testing.assert_allclose(values.numpy(), losses(tf.constant(x), y, step).numpy(), rtol=1e-4)
+    missing = [v.path for v, g in zip(variables, grads) if g is None]
+    assert not missing
+    assert all(np.all(np.isfinite(g.numpy())) for g in grads)

@@ -114,8 +114,7 @@ def matmul_unit_columns(inputs: tf.Tensor, weights: tf.Tensor):
         dX = (G r) W^T,   dW = X^T (G r) - W diag(r_c^2 sum_n G_nc z_nc)
     (r is constant where the norm hits its floor).
     """
-    # reduce_euclidean_norm is one fused pass over W (square + sum would materialise W^2).
-    squared = tf.square(tf.math.reduce_euclidean_norm(weights, axis=0))
+    squared = tf.reduce_sum(tf.square(weights), axis=0)  # (reduce_euclidean_norm has no XLA kernel)
     inv = tf.math.rsqrt(tf.maximum(squared, SQUARED_NORM_FLOOR))
     out = tf.matmul(inputs, weights) * inv
 
