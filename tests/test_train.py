@@ -282,7 +282,8 @@ def _tool(argv, capsys, out=False):
     (["--aux", "ring,bogus"], r"unknown auxiliary loss 'bogus'; valid names: mhe"),
     (["--loss", "arcsoftmax", "--margin", "-1"], r"loss 'arcsoftmax'.*m2"),
     (["--loss", "softmax", "--margin", "0.2"], r"loss 'softmax': unknown parameter 'margin'"),
-    (["--set", "data.speakers_per_batch=20"], r"only \d+ speakers .*num_speakers=20"),
+    (["--set", "data.speakers_per_batch=20"], r"only \d+ speakers .*num_speakers=20.*data.speakers_per_batch"),
+    (["--set", "nnet.weight_decay=0.001"], r"both nnet.weight_decay and optimizer.weight_decay"),
     (["--set", "data.min_frames=500", "--set", "data.max_frames=600"], r"no utterance has min_frames=500"),
 ])
 def test_tfspk_train_bad_options_give_a_clear_error(argv, message, data_dir, tmp_path, capsys):
@@ -347,6 +348,8 @@ _DISTRIBUTED_SCRIPT = textwrap.dedent("""
         scale = max(1.0, float(np.max(np.abs(a)))) if a.size else 1.0
         worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b))) / scale if a.size else 0.0)
     print("STEP", results["mirrored"]["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"])
+    print("BEST", results["one"]["best_loss/.ATTRIBUTES/VARIABLE_VALUE"],
+          results["mirrored"]["best_loss/.ATTRIBUTES/VARIABLE_VALUE"])
     print("WORST", worst)
 """)
 
@@ -358,9 +361,11 @@ def test_two_replicas_match_one_device(data_dir, tmp_path):
     the all-gather of embeddings."""
     script = tmp_path / "dist.py"
     script.write_text(_DISTRIBUTED_SCRIPT)
-    overrides = TINY + ["schedule.num_epochs=1", "schedule.steps_per_epoch=4", "valid.num_utts=0",
+    overrides = TINY + ["schedule.num_epochs=1", "schedule.steps_per_epoch=4",
                         "loss.name=adaptive_rectangle", "aux=[ring]", "optimizer.clip_norm=5.0"]
     proc = run([sys.executable, str(script), data_dir, str(tmp_path)] + overrides, timeout=300)
-    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("STEP", "WORST")))
+    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("STEP", "WORST", "BEST")))
     assert int(lines["STEP"]) == 4
+    best_one, best_mirrored = map(float, lines["BEST"].split())  # validation loss under both strategies
+    assert math.isfinite(best_one) and best_mirrored == pytest.approx(best_one, rel=1e-4)
     assert float(lines["WORST"]) < 1e-4, proc.stdout

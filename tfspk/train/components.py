@@ -41,6 +41,9 @@ def resolve(config: TrainConfig) -> TrainConfig:
     every loss parameter filled in (ToolError listing valid names/params otherwise)."""
     check_nnet(config)
     config.nnet = {**nnet_options(), **config.nnet}
+    if config.nnet.get("weight_decay", 0) and config.optimizer.weight_decay:
+        raise ToolError("both nnet.weight_decay and optimizer.weight_decay are set: the L2 term would count "
+                        "twice; set one of them to 0 (optimizer.weight_decay also decays the class weights)")
     config.loss.name = losses.resolve_loss_name(config.loss.name)
     loss_cls = losses.LOSSES[config.loss.name]
     config.loss.params = _full_params(loss_cls, config.loss.params, f"loss '{config.loss.name}'")
