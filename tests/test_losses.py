@@ -106,9 +106,16 @@ def test_bad_sizes_raise_tool_error():
         build_loss("softmax", 1, 4)
     with pytest.raises(ToolError, match="embedding_dim"):
         build_loss("softmax", 3, 0)
+    with pytest.raises(ToolError, match="num_classes must be an integer"):
+        build_loss("softmax", 3.5, 4)
+    assert build_loss("softmax", np.int64(3), np.int32(4)).kernel.shape == (4, 3)
     head = build_loss("amsoftmax", 3, 4)
     with pytest.raises(ToolError, match="dimension 5"):
         head(np.zeros((2, 5), np.float32), np.zeros(2, np.int32), 0)
+    with pytest.raises(ToolError, match="3 labels for 2 embeddings"):
+        head(np.zeros((2, 4), np.float32), np.zeros(3, np.int32), 0)
+    with pytest.raises(ToolError, match="must be \\[batch, 4\\]"):
+        head(np.zeros((2, 1, 4), np.float32), np.zeros(2, np.int32), 0)
 
 
 def test_params_accept_strings_aliases_and_dashes():

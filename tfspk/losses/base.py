@@ -8,6 +8,7 @@ or a fixed s with normalised features (seed 001: s = 30).
 from __future__ import annotations
 
 import dataclasses
+import numbers
 
 import keras
 import tensorflow as tf
@@ -70,12 +71,12 @@ class Head(keras.layers.Layer):
         # step may be a Python int and margin a bool: let Keras pass them through untouched.
         self._allow_non_tensor_positional_args = True
         for what, value, low in (("num_classes", num_classes, 2), ("embedding_dim", embedding_dim, 1)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
                 raise ToolError(f"loss '{self.loss_name}': {what} must be an integer >= {low}, got {value!r}")
-        self.num_classes = num_classes
-        self.embedding_dim = embedding_dim
+        self.num_classes = int(num_classes)
+        self.embedding_dim = int(embedding_dim)
         self.params = parse_params(self.Params, params, f"loss '{self.loss_name}'")
-        self.kernel = self.add_weight(shape=(embedding_dim, num_classes), initializer="glorot_uniform",
+        self.kernel = self.add_weight(shape=(self.embedding_dim, self.num_classes), initializer="glorot_uniform",
                                       name="kernel", dtype="float32")
         self.built = True
 
@@ -89,6 +90,10 @@ class Head(keras.layers.Layer):
         if embeddings.shape.rank is not None and embeddings.shape.rank != 2:
             raise ToolError(f"loss '{self.loss_name}': embeddings must be [batch, {self.embedding_dim}], "
                             f"got shape {embeddings.shape}")
+        if labels.shape.rank is not None and labels.shape.rank != 1:
+            raise ToolError(f"loss '{self.loss_name}': labels must be a vector [batch], got shape {labels.shape}")
+        if labels.shape[0] is not None and embeddings.shape[0] is not None and labels.shape[0] != embeddings.shape[0]:
+            raise ToolError(f"loss '{self.loss_name}': {labels.shape[0]} labels for {embeddings.shape[0]} embeddings")
         last = embeddings.shape[-1]
         if last is not None and last != self.embedding_dim:
             raise ToolError(f"loss '{self.loss_name}': embeddings have dimension {last}, the head was built "

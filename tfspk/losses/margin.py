@@ -77,7 +77,7 @@ class Softmax(Head):
 
     def __init__(self, num_classes, embedding_dim, params=None, name=None):
         super().__init__(num_classes, embedding_dim, params, name)
-        self.bias = self.add_weight(shape=(num_classes,), initializer="zeros", name="bias", dtype="float32")
+        self.bias = self.add_weight(shape=(self.num_classes,), initializer="zeros", name="bias", dtype="float32")
 
     def compute(self, embeddings, labels, step, margin):
         logits = tf.matmul(embeddings, self.kernel) + self.bias
