@@ -174,3 +174,23 @@ def test_every_loss_and_aux_compiles_with_xla():
     missing = [v.path for v, g in zip(variables, grads) if g is None]
     assert not missing
     assert all(np.all(np.isfinite(g.numpy())) for g in grads)
+
+
+def test_rectangle_margin_acts_only_on_the_batchwise_non_targets():
+    """AR with margins (m1, m2) equals the margin-free AR loss on logits whose non-target entries
+    (every (j, k != y_j) of the batch) are raised by scale * m_jk, targets untouched."""
+    x, w = _inputs(8)
+    y = tf.constant(LABELS, tf.int32)
+    m1, m2, lambda_h = 0.3, 0.2, 0.1
+    with_margin = _head("adaptive_rectangle", {"alpha": 7.0, "m1": m1, "m2": m2, "lambda_h": lambda_h,
+                                               "anneal": False}, w)
+    without = _head("adaptive_rectangle", {"alpha": 7.0, "m1": 0.0, "m2": 0.0, "anneal": False}, w)
+    logits, scale = with_margin.scaled_cosines(tf.constant(x))
+    cos = ref.cosines(x.astype(np.float64), w.astype(np.float64))
+    target = np.zeros(cos.shape, bool)
+    target[np.arange(len(LABELS)), LABELS] = True
+    hard = cos - cos[target].mean() + lambda_h > 0
+    assert hard[~target].any() and not hard[~target].all()
+    margins = np.where(target, 0.0, m1 + m2 * hard - m2 / 2)
+    expected = without.rectangle_loss(logits + 7.0 * margins.astype(np.float32), scale, y)
+    assert float(with_margin.rectangle_loss(logits, scale, y)) == pytest.approx(float(expected), rel=1e-5)
