@@ -369,3 +369,44 @@ def test_two_replicas_match_one_device(data_dir, tmp_path):
     best_one, best_mirrored = map(float, lines["BEST"].split())  # validation loss under both strategies
     assert math.isfinite(best_one) and best_mirrored == pytest.approx(best_one, rel=1e-4)
     assert float(lines["WORST"]) < 1e-4, proc.stdout
+
+
+def _free_ports(count):
+    import socket
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def test_two_workers_match_one_device(data_dir, tmp_path):
+    """MultiWorkerMirroredStrategy with two local worker processes (TF_CONFIG) == one device.
+
+    Tolerance 1e-3 relative: synchronised BN computes the variance as E[x^2] - mean^2 from
+    all-reduced sums, the single device in two passes; Adaptive Rectangle's alpha = 30 amplifies
+    the float difference over the steps."""
+    import json
+    args = [a for kv in TINY + ["schedule.num_epochs=1", "loss.name=adaptive_rectangle", "aux=[ring]"]
+            for a in ("--set", kv)]
+    workers = [f"localhost:{port}" for port in _free_ports(2)]
+    procs = []
+    for index in range(2):
+        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
+                                                     "task": {"type": "worker", "index": index}}))
+        procs.append(subprocess.Popen(["tfspk-train", *args, "--strategy", "multiworker", data_dir,
+                                       str(tmp_path / "multi")], env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))
+    procs.append(subprocess.Popen(["tfspk-train", *args, "--strategy", "one", data_dir, str(tmp_path / "one")],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert "2 replica(s)" in (tmp_path / "multi" / "log" / "train.log").read_text()
+    assert not (tmp_path / "multi" / "ckpt" / "worker1").exists()
+    one, multi = _checkpoint_values(str(tmp_path / "one")), _checkpoint_values(str(tmp_path / "multi"))
+    assert int(multi["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 4
+    for name, value in one.items():
+        scale = max(1.0, float(np.max(np.abs(value)))) if value.size else 1.0
+        np.testing.assert_allclose(multi[name], value, rtol=0, atol=1e-3 * scale, err_msg=name)

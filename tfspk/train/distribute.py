@@ -37,11 +37,18 @@ def num_workers_in_tf_config() -> int:
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:
+    """The strategy for ``name``. Call it before any other TensorFlow work: a multi-worker strategy
+    must configure the collective ops before the runtime starts (listing devices starts it)."""
+    if name == "auto" and num_workers_in_tf_config() > 1:
+        name = "multiworker"
+    if name == "multiworker":
+        config = _tf_config()
+        if not config:
+            raise ToolError("strategy multiworker needs the TF_CONFIG environment variable (cluster and task)")
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = tf.config.list_logical_devices("GPU")
     if name == "auto":
-        if num_workers_in_tf_config() > 1:
-            name = "multiworker"
-        elif len(gpus) > 1:
+        if len(gpus) > 1:
             name = "mirrored"
         else:
             name = "one"
@@ -50,11 +57,6 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     if name == "mirrored":
         devices = [d.name for d in gpus] or [d.name for d in tf.config.list_logical_devices("CPU")]
         return tf.distribute.MirroredStrategy(devices)
-    if name == "multiworker":
-        config = _tf_config()
-        if not config:
-            raise ToolError("strategy multiworker needs the TF_CONFIG environment variable (cluster and task)")
-        return tf.distribute.MultiWorkerMirroredStrategy()
     raise ToolError(f"unknown strategy '{name}'; valid: auto, one, mirrored, multiworker")
 
 

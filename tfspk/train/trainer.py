@@ -3,7 +3,7 @@
 One training step (per replica, see :func:`Trainer._replica_step`)::
 
     emb      = model(feats)["embedding_b"]                     # the input of the loss (seed 002)
-    emb, y   = all_gather(emb), all_gather(labels)             # global batch, several replicas only
+    emb, y   = gather(emb), gather(labels)                     # global batch, several replicas only
     L        = head(emb, y, step, margin=True)[0] + sum(aux(emb, y, head)) + l2 + model.losses
     grads    = d (L / num_replicas) / d theta                  # summed over replicas by the optimizer
 
@@ -168,9 +168,8 @@ class Trainer:
         outputs = self.model(feats, training=training)
         embeddings = outputs["embedding_b"]
         if self.num_replicas > 1 and training:
-            context = tf.distribute.get_replica_context()
-            embeddings = context.all_gather(embeddings, axis=0)
-            labels = context.all_gather(labels, axis=0)
+            embeddings = _gather_replicas(embeddings)
+            labels = tf.cast(tf.round(_gather_replicas(tf.cast(labels, tf.float32))), tf.int32)
         step = tf.cast(self.optimizer.iterations, tf.int64)
         main, logits = self.head(embeddings, labels, step, margin=margin)
         aux_total = tf.constant(0.0)
@@ -284,6 +283,23 @@ class Trainer:
             self.model.save_weights(tmp, overwrite=True)
 
 
+def _gather_replicas(tensor):
+    """Concatenate every replica's ``tensor`` along axis 0 (global-batch order), differentiably.
+
+    ReplicaContext.all_gather would do, but MultiWorkerMirroredStrategy's all_gather fails in
+    TF 2.21 ("destinations can not be empty"); a SUM all-reduce of each replica's rows placed at
+    its offset in a zero tensor is the same concatenation, and its gradient is the all-reduced
+    upstream gradient sliced back to the replica's rows.
+    """
+    context = tf.distribute.get_replica_context()
+    replicas = context.num_replicas_in_sync
+    replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+    rows = tf.shape(tensor)[0]
+    padding = tf.stack([replica * rows, (replicas - 1 - replica) * rows])
+    paddings = tf.concat([padding[None, :], tf.zeros([tf.rank(tensor) - 1, 2], tf.int32)], axis=0)
+    return context.all_reduce(tf.distribute.ReduceOp.SUM, tf.pad(tensor, paddings))
+
+
 def _is_kernel(variable) -> bool:
     """Affine/convolution kernels and class weights: the variables the L2 term decays."""
     name = getattr(variable, "path", None) or variable.name
@@ -324,6 +340,8 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
           strategy: tf.distribute.Strategy | None = None, stream=None) -> TrainResult:
     """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc)."""
     config = components.resolve(config)
+    inputs.check_data_dir(data_dir)
+    strategy = strategy or distribute.make_strategy(config.strategy)  # first: see make_strategy
     sampler = inputs.make_sampler(data_dir, config)
     trial_set = None
     if config.valid.eer_data:
