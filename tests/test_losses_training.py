@@ -143,3 +143,14 @@ def test_head_and_ring_weights_survive_a_checkpoint(tmp_path):
     tf.train.Checkpoint(head=head2, ring=ring2).restore(path).assert_consumed()
     np.testing.assert_array_equal(head2.kernel.numpy(), saved_kernel)
     assert float(ring2.radius) == 7.0
+
+
+def test_benchmark_script_runs_and_prints_every_loss(repo):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, str(repo / "benchmarks" / "bench_losses.py"), "--classes", "8",
+                           "--rounds", "1", "--losses", "amsoftmax,adaptive_rectangle"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split()[0] for line in proc.stdout.splitlines() if line.split()[:1]]
+    assert {"softmax", "amsoftmax", "adaptive_rectangle"} <= set(rows)
