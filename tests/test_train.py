@@ -410,3 +410,30 @@ def test_two_workers_match_one_device(data_dir, tmp_path):
     for name, value in one.items():
         scale = max(1.0, float(np.max(np.abs(value)))) if value.size else 1.0
         np.testing.assert_allclose(multi[name], value, rtol=0, atol=1e-3 * scale, err_msg=name)
+
+
+def test_weight_decay_is_the_l2_term_on_kernels():
+    """One plain-SGD step with and without weight decay from the same start: the difference of the
+    updates is -lr * wd * W for every kernel (gradient of wd/2 ||W||^2) and 0 for biases/BN."""
+    import tensorflow as tf
+    from tfspk.train import components
+    from tfspk.train.trainer import Trainer
+    lr, wd = 0.1, 0.03
+    rng = np.random.default_rng(5)
+    batch = (tf.constant(rng.normal(size=(4, 30, 12)), tf.float32), tf.constant([0, 1, 2, 3], tf.int32))
+    after, before = {}, {}
+    for decay in (0.0, wd):
+        config = components.resolve(tiny_config("optimizer.momentum=0", f"optimizer.lr={lr}",
+                                                f"optimizer.weight_decay={decay}", "strategy=one"))
+        trainer = Trainer(config, 12, 5)
+        before[decay] = [v.numpy().copy() for v in trainer.variables]
+        names = [v.path for v in trainer.variables]
+        trainer.train_step(batch)
+        after[decay] = [v.numpy() for v in trainer.variables]
+    decayed = 0
+    for name, w0, w_plain, w_decay, w_start in zip(names, before[0.0], after[0.0], after[wd], before[wd]):
+        np.testing.assert_array_equal(w0, w_start, err_msg=name)  # same initial weights
+        expected = -lr * wd * w0 if name.endswith("kernel") else np.zeros_like(w0)
+        decayed += name.endswith("kernel")
+        np.testing.assert_allclose(w_decay - w_plain, expected, rtol=1e-3, atol=1e-6, err_msg=name)
+    assert decayed == 8  # 7 affine layers of the network + the class weights

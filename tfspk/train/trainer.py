@@ -28,7 +28,6 @@ import time
 
 import numpy as np
 import tensorflow as tf
-import yaml
 
 import tfspk
 from tfspk import data as tfdata
@@ -467,14 +466,3 @@ def _log_epoch(report, r: EpochResult, elapsed: float) -> None:
     report.scalars({"train/loss": r.loss, "train/accuracy": r.accuracy, "train/lr": r.lr,
                     "valid/loss": r.valid_loss, "valid/accuracy": r.valid_accuracy, "valid/eer": r.valid_eer,
                     "train/frames_per_second": r.frames_per_second}, r.step)
-
-
-def read_saved_config(exp_dir: str) -> dict:
-    path = os.path.join(exp_dir, "config.yaml")
-    if not os.path.isfile(path):
-        raise ToolError(f"{exp_dir} is not a trained experiment dir: missing {path}")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return yaml.safe_load(handle) or {}
-    except yaml.YAMLError as err:
-        raise ToolError(f"{path} is not valid YAML: {err}") from None
