@@ -42,17 +42,28 @@ def test_layers_import_only_layers_above(path):
             f"{path.relative_to(REPO)}:{line}: layer '{layer}' imports lower layer '{imported}'")
 
 
+def _project_files():
+    """The files of the project (what git tracks or would add), not recipe outputs or the venv."""
+    import subprocess
+    listing = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                             cwd=REPO, capture_output=True, text=True)
+    if listing.returncode == 0:
+        return [REPO / name for name in listing.stdout.splitlines() if (REPO / name).is_file()]
+    return [path for top in ("tfspk", "tests", "utils", "steps", "egs", "tools", ".ci")
+            for path in (REPO / top).rglob("*") if path.is_file()]
+
+
 def test_nothing_reads_the_developers_shared_folder():
     pattern = re.compile(r"(\.\./shared|/work/shared)")
     offenders = []
-    for top in ("tfspk", "tests", "utils", "steps", "egs", "tools", ".ci"):
-        for path in (REPO / top).rglob("*"):
-            if path.is_file() and path.suffix not in (".md",) and path != Path(__file__):
-                try:
-                    text = path.read_text(encoding="utf-8")
-                except (UnicodeDecodeError, OSError):
-                    continue
-                offenders += [f"{path.relative_to(REPO)}" for _ in pattern.finditer(text)][:1]
+    for path in _project_files():
+        if path.suffix != ".md" and path != Path(__file__):
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (UnicodeDecodeError, OSError):
+                continue
+            if pattern.search(text):
+                offenders.append(str(path.relative_to(REPO)))
     assert not offenders, f"files referring to the developers' shared folder: {offenders}"
 
 
