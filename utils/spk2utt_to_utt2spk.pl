@@ -7,23 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-from tfspk.errors import ToolError  # noqa: E402
-from tfspk.io.datadir import spk2utt_lines_to_utt2spk  # noqa: E402
-
-
-def lines(paths):
-    if not paths:
-        yield from open(sys.stdin.fileno(), encoding="utf-8", errors="surrogateescape", closefd=False)
-    for path in paths:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            yield from handle
-
+from tfspk.io.datadir import spk2utt_lines_to_utt2spk, run_line_converter  # noqa: E402
 
 if __name__ == "__main__":
-    try:
-        with open(sys.stdout.fileno(), "w", encoding="utf-8", errors="surrogateescape", closefd=False) as out:
-            out.writelines(spk2utt_lines_to_utt2spk(lines(sys.argv[1:])))
-    except OSError as err:
-        sys.exit(f"spk2utt_to_utt2spk.pl: cannot read {err.filename}: {err.strerror}")
-    except ToolError as err:
-        sys.exit(f"spk2utt_to_utt2spk.pl: {err}")
+    run_line_converter(spk2utt_lines_to_utt2spk, "spk2utt_to_utt2spk.pl", sys.argv[1:])

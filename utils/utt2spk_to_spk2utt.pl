@@ -7,23 +7,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.realpath(__file__))))
-from tfspk.errors import ToolError  # noqa: E402
-from tfspk.io.datadir import utt2spk_lines_to_spk2utt  # noqa: E402
-
-
-def lines(paths):
-    if not paths:
-        yield from open(sys.stdin.fileno(), encoding="utf-8", errors="surrogateescape", closefd=False)
-    for path in paths:
-        with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-            yield from handle
-
+from tfspk.io.datadir import utt2spk_lines_to_spk2utt, run_line_converter  # noqa: E402
 
 if __name__ == "__main__":
-    try:
-        with open(sys.stdout.fileno(), "w", encoding="utf-8", errors="surrogateescape", closefd=False) as out:
-            out.writelines(utt2spk_lines_to_spk2utt(lines(sys.argv[1:])))
-    except OSError as err:
-        sys.exit(f"utt2spk_to_spk2utt.pl: cannot read {err.filename}: {err.strerror}")
-    except ToolError as err:
-        sys.exit(f"utt2spk_to_spk2utt.pl: {err}")
+    run_line_converter(utt2spk_lines_to_spk2utt, "utt2spk_to_spk2utt.pl", sys.argv[1:])

@@ -869,7 +869,31 @@ def spk2utt_lines_to_utt2spk(lines):
             yield f"{utt} {fields[0]}\n"
 
 
+def run_line_converter(convert, prog, paths):
+    """Main of the .pl line converters: ``convert`` the lines of ``paths`` (or stdin) to stdout.
+
+    Exits with ``prog: message`` on unreadable input or a ToolError, as Kaldi's scripts die.
+    """
+    import sys
+
+    def lines():
+        if not paths:
+            yield from open(sys.stdin.fileno(), encoding="utf-8", errors="surrogateescape", closefd=False)
+        for path in paths:
+            with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+                yield from handle
+    try:
+        with open(sys.stdout.fileno(), "w", encoding="utf-8", errors="surrogateescape", closefd=False) as out:
+            out.writelines(convert(lines()))
+    except BrokenPipeError:
+        sys.exit(0)
+    except OSError as err:
+        sys.exit(f"{prog}: cannot read {err.filename}: {err.strerror}")
+    except ToolError as err:
+        sys.exit(f"{prog}: {err}")
+
+
 __all__ = ["validate_data_dir", "fix_data_dir", "split_data", "subset_data_dir", "copy_data_dir",
-           "combine_data", "filter_scp", "utt2spk_lines_to_spk2utt", "spk2utt_lines_to_utt2spk",
+           "combine_data", "filter_scp", "utt2spk_lines_to_spk2utt", "spk2utt_lines_to_utt2spk", "run_line_converter",
            "split_scp_by_speaker", "split_scp_by_utterance", "select_evenly", "split_dir_name",
            "FixReport", "format_table"]
