@@ -6,7 +6,7 @@
    tf.function step (same network, a plain softmax layer, SGD) on one in-memory tensor.
    Target: ratio >= 0.9 (the pipeline hides behind the network).
 2. The trainer's full step (network + head + L2 + SGD) with every registered loss, relative to
-   softmax. Target: <= 1.3x.
+   softmax, and the head-only step (timed by benchmarks/bench_losses.py's functions). Target: <= 1.3x.
 
 Timings are the best of several interleaved blocks (the machine is shared).
 
@@ -147,6 +147,24 @@ def loss_step_times(args, names):
     return best
 
 
+def head_step_times(args, names):
+    """Head-only step (loss forward/backward + update, no network) with the losses engineer's
+    interleaved timing from benchmarks/bench_losses.py: the loss's own cost, free of the network's
+    much larger and load-dependent time."""
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_losses.py")
+    spec = importlib.util.spec_from_file_location("bench_losses", path)
+    bench_losses = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_losses)
+    rng = np.random.default_rng(3)
+    inputs_ = tf.constant(rng.standard_normal((args.speakers, args.embedding_dim)).astype(np.float32))
+    labels = tf.constant(rng.integers(0, args.classes, args.speakers).astype(np.int32))
+    step_fns = {name: bench_losses.make_step(tfloss.build_loss(name, args.classes, args.embedding_dim, {}), None, [])
+                for name in names}
+    times = bench_losses.time_steps(step_fns, inputs_, labels, rounds=60)  # name -> sorted step times
+    return {name: float(np.median(values)) for name, values in times.items()}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frame-dim", type=int, default=512)
@@ -158,7 +176,7 @@ def main():
     parser.add_argument("--classes", type=int, default=1000, help="classes for the loss table")
     parser.add_argument("--losses", default=",".join(sorted(tfloss.LOSSES)))
     parser.add_argument("--steps", type=int, default=4, help="steps per timed block")
-    parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument("--blocks", type=int, default=3, help="timed blocks (the best one counts)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2, help="feature reader threads")
     args = parser.parse_args()
@@ -189,6 +207,16 @@ def main():
     for name in names:
         relative = times[name] / times["softmax"]
         print(f"{name:<22}{times[name] * 1e3:>10.1f}{relative:>11.2f}  {'OK' if relative <= 1.3 else 'ABOVE 1.3x'}")
+    print("(the head is a tiny part of this step: differences are mostly machine-load noise; see below)")
+    print()
+    heads = head_step_times(args, names)
+    print(f"head-only step per loss (benchmarks/bench_losses.py timing, median), N={args.speakers}, "
+          f"D={args.embedding_dim}, C={args.classes}")
+    print(f"{'loss':<22}{'ms/step':>10}{'x softmax':>11}")
+    print("-" * 43)
+    for name in names:
+        relative = heads[name] / heads["softmax"]
+        print(f"{name:<22}{heads[name] * 1e3:>10.3f}{relative:>11.2f}  {'OK' if relative <= 1.3 else 'ABOVE 1.3x'}")
 
 
 if __name__ == "__main__":
