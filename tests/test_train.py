@@ -217,6 +217,17 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(data_dir, tmp_pat
         train(data_dir, interrupted, tiny_config("schedule.num_epochs=4"), stream=open(os.devnull, "w"))
 
 
+def test_checkpoint_of_another_layout_is_a_clear_error(data_dir, tmp_path):
+    """A ckpt/ written by something else (an older trainer, another network) must not crash inside TF."""
+    import tensorflow as tf
+    from tfspk.train import train
+    exp = tmp_path / "exp"
+    foreign = tf.train.Checkpoint(unrelated=tf.Variable(np.zeros(3, np.float32)))
+    tf.train.CheckpointManager(foreign, str(exp / "ckpt"), max_to_keep=1).save()
+    with pytest.raises(ToolError, match=r"cannot resume from .*ckpt.*move .*ckpt away"):
+        train(data_dir, str(exp), tiny_config("schedule.num_epochs=1"), stream=open(os.devnull, "w"))
+
+
 def test_load_for_inference_names_what_is_missing(data_dir, tmp_path):
     from tfspk.train import load_for_inference
     with pytest.raises(ToolError, match=r"missing .*config.yaml"):

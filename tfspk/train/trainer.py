@@ -366,7 +366,7 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
         manager = tf.train.CheckpointManager(trainer.checkpoint, own_dir, max_to_keep=config.keep_checkpoints)
         if has_checkpoint:
             latest = tf.train.latest_checkpoint(ckpt_dir)
-            trainer.checkpoint.restore(latest).assert_existing_objects_matched()
+            _restore(trainer.checkpoint, latest, ckpt_dir)
             report.log(f"resumed from {latest}: global step {trainer.global_step}, "
                        f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
         report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
@@ -377,6 +377,16 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
             return _run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
     finally:
         report.close()
+
+
+def _restore(checkpoint, path, ckpt_dir):
+    """Restore ``path`` into ``checkpoint``; a checkpoint of another layout is the user's to move away."""
+    try:
+        checkpoint.restore(path).assert_existing_objects_matched()
+    except (AssertionError, ValueError, tf.errors.OpError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ToolError(f"cannot resume from {path}: it does not match this network/trainer "
+                        f"({first_line}); move {ckpt_dir} away to train from scratch") from None
 
 
 def _run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> TrainResult:
