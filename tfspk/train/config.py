@@ -349,3 +349,56 @@ def _write_section(out, obj, prefix, indent, extra_docs):
             text = yaml.safe_dump({f.name: value}, sort_keys=False,
                                   default_flow_style=None if empty else False).rstrip("\n")
             out.write("".join(f"{pad}{line}\n" for line in text.split("\n")))
+
+
+YAML_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def split_experiment_config(argv):
+    """Take ``--config x.yaml`` out of a command line: ``(other args, the yaml path or None)``.
+
+    A YAML/JSON file is the experiment config; other ``--config`` files stay Kaldi option files.
+    """
+    rest, yaml_configs = [], []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        value = None
+        if arg == "--config" and i + 1 < len(argv):
+            value, step = argv[i + 1], 2
+        elif arg.startswith("--config="):
+            value, step = arg.split("=", 1)[1], 1
+        if value is not None and value.lower().endswith(YAML_SUFFIXES):
+            yaml_configs.append(value)
+            i += step
+            continue
+        rest.append(arg)
+        i += 1
+    if len(yaml_configs) > 1:
+        raise ToolError(f"give one experiment config, got {', '.join(yaml_configs)}")
+    return rest, (yaml_configs[0] if yaml_configs else None)
+
+
+#: command-line shortcut -> config key (tfspk-train --num-epochs 4 == --set schedule.num_epochs=4)
+_SCALAR_SHORTCUTS = {"num_epochs": "schedule.num_epochs", "steps_per_epoch": "schedule.steps_per_epoch",
+                     "lr": "optimizer.lr", "seed": "seed", "strategy": "strategy"}
+SHORTCUT_OPTIONS = ("loss", "loss_params", "margin", "aux") + tuple(_SCALAR_SHORTCUTS)
+
+
+def shortcut_overrides(loss=None, loss_params=None, margin=None, aux=None, **scalars):
+    """The ``key=value`` overrides meant by the shortcut options (``--loss``, ``--margin``, ``--aux``, ...)."""
+    overrides = []
+    if loss is not None:
+        overrides.append(f"loss.name={loss}")
+    if loss_params:
+        for name, value in parse_params(loss_params, "--loss-params").items():
+            overrides.append(f"loss.params.{name}={value!r}" if isinstance(value, str) else f"loss.params.{name}={value}")
+    if margin is not None:
+        overrides.append(f"loss.params.margin={margin}")
+    if aux is not None:
+        names = [n.strip() for n in aux.split(",") if n.strip() and n.strip().lower() != "none"]
+        overrides.append("aux=[" + ", ".join(f"{{name: {n}}}" for n in names) + "]")
+    for option, value in scalars.items():
+        if value is not None:
+            overrides.append(f"{_SCALAR_SHORTCUTS[option]}={value}")
+    return overrides
