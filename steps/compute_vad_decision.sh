@@ -27,6 +27,7 @@ Options:
   --use-kaldi <true|false>                         # use Kaldi's compute-vad (must be on PATH) (default: $use_kaldi)"
 
 . "$utils/parse_options.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/internal/checks.sh"
 
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then
   echo "$help_message" >&2
@@ -37,12 +38,7 @@ data=$1
 logdir=${2:-$data/log}
 vaddir=${3:-$data/data}
 
-for f in "$data/feats.scp" "$data/utt2spk" "$vad_config"; do
-  if [ ! -f "$f" ]; then
-    echo "$0: no such file $f" >&2
-    exit 1
-  fi
-done
+require_files "$data/feats.scp" "$data/utt2spk" "$vad_config"
 if ! [[ "$nj" =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: --nj must be a positive integer, got '$nj'" >&2
   exit 1
@@ -50,22 +46,14 @@ fi
 vad_binary=tfspk-compute-vad
 if $use_kaldi; then
   vad_binary=compute-vad
-  if ! command -v compute-vad > /dev/null; then
-    echo "$0: --use-kaldi true, but Kaldi's compute-vad is not on PATH (source Kaldi's path.sh," \
-      "or use --use-kaldi false for tfspk's tools)" >&2
-    exit 1
-  fi
+  require_kaldi_binaries compute-vad
 fi
 
 mkdir -p "$vaddir" "$logdir"
 vaddir=$(cd "$vaddir" && pwd)   # the scp files must hold absolute paths
 name=$(basename "$data")
 
-if [ -f "$data/vad.scp" ]; then
-  mkdir -p "$data/.backup"
-  echo "$0: moving $data/vad.scp to $data/.backup"
-  mv "$data/vad.scp" "$data/.backup"
-fi
+back_up "$data" vad.scp
 
 "$utils/split_data.sh" "$data" "$nj"
 sdata=$data/split$nj

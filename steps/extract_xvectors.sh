@@ -33,6 +33,7 @@ Options:
 
 utils=$(dirname "$0")/../utils
 . "$utils/parse_options.sh"
+. "$(dirname "$0")/internal/checks.sh"
 
 if [ $# != 3 ]; then
   echo "$help_message"
@@ -43,13 +44,8 @@ srcdir=$1
 data=$2
 dir=$3
 
-for f in "$srcdir/config.yaml" "$srcdir/final/model.weights.h5" "$data/feats.scp" "$data/vad.scp" \
-         "$data/utt2spk" "$data/spk2utt"; do
-  if [ ! -f "$f" ]; then
-    echo "$0: no such file $f" >&2
-    exit 1
-  fi
-done
+require_files "$srcdir/config.yaml" "$srcdir/final/model.weights.h5" "$data/feats.scp" "$data/vad.scp" \
+  "$data/utt2spk" "$data/spk2utt"
 case "$embedding_layer" in a|b) ;; *) echo "$0: --embedding-layer must be a or b, got '$embedding_layer'" >&2; exit 1;; esac
 case "$use_gpu" in
   no|false) gpu_opt= ;;

@@ -38,6 +38,7 @@ Options:
   --use-kaldi <true|false>                         # use Kaldi's binaries (must be on PATH) (default: $use_kaldi)"
 
 . "$utils/parse_options.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/internal/checks.sh"
 
 if [ $# -ne 3 ]; then
   echo "$help_message" >&2
@@ -58,20 +59,9 @@ if [ "$nj" -eq 0 ]; then
   echo "$0: --nj must be a positive integer, got '$nj'" >&2
   exit 1
 fi
-for f in "$data_in/feats.scp" "$data_in/vad.scp" "$data_in/utt2spk" "$data_in/spk2utt"; do
-  if [ ! -f "$f" ]; then
-    echo "$0: no such file $f" >&2
-    exit 1
-  fi
-done
+require_files "$data_in/feats.scp" "$data_in/vad.scp" "$data_in/utt2spk" "$data_in/spk2utt"
 if $use_kaldi; then
-  for binary in apply-cmvn-sliding select-voiced-frames copy-feats; do
-    if ! command -v "$binary" > /dev/null; then
-      echo "$0: --use-kaldi true, but Kaldi's $binary is not on PATH (source Kaldi's path.sh," \
-        "or use --use-kaldi false for tfspk's tools)" >&2
-      exit 1
-    fi
-  done
+  require_kaldi_binaries apply-cmvn-sliding select-voiced-frames copy-feats
 fi
 
 name=$(basename "$data_in")
@@ -79,11 +69,7 @@ mkdir -p "$dir/log"
 featdir=$(cd "$dir" && pwd)
 
 # An earlier, complete output must not survive a failed run looking like this run's result.
-if [ -f "$data_out/feats.scp" ]; then
-  mkdir -p "$data_out/.backup"
-  echo "$0: moving $data_out/feats.scp to $data_out/.backup"
-  mv "$data_out/feats.scp" "$data_out/.backup"
-fi
+back_up "$data_out" feats.scp
 
 "$utils/split_data.sh" "$data_in" "$nj"
 sdata_in=$data_in/split$nj

@@ -32,6 +32,7 @@ Options:
   --use-kaldi <true|false>             # use Kaldi's binaries (must be on PATH) (default: $use_kaldi)"
 
 . "$utils/parse_options.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
 feat_config=${!feat_config_var}
 
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then
@@ -43,12 +44,7 @@ data=$1
 logdir=${2:-$data/log}
 featdir=${3:-$data/data}
 
-for f in "$data/wav.scp" "$data/utt2spk" "$feat_config"; do
-  if [ ! -f "$f" ]; then
-    echo "$0: no such file $f" >&2
-    exit 1
-  fi
-done
+require_files "$data/wav.scp" "$data/utt2spk" "$feat_config"
 if ! [[ "$nj" =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: --nj must be a positive integer, got '$nj'" >&2
   exit 1
@@ -56,24 +52,14 @@ fi
 if $use_kaldi; then
   needed="compute-${feat}-feats copy-feats"
   if [ -f "$data/segments" ]; then needed="extract-segments $needed"; fi
-  for binary in $needed; do
-    if ! command -v "$binary" > /dev/null; then
-      echo "$0: --use-kaldi true, but Kaldi's $binary is not on PATH (source Kaldi's path.sh," \
-        "or use --use-kaldi false for tfspk's tools)" >&2
-      exit 1
-    fi
-  done
+  require_kaldi_binaries $needed
 fi
 
 mkdir -p "$featdir" "$logdir"
 featdir=$(cd "$featdir" && pwd)   # the scp files must hold absolute paths
 name=$(basename "$data")
 
-if [ -f "$data/feats.scp" ]; then
-  mkdir -p "$data/.backup"
-  echo "$0: moving $data/feats.scp to $data/.backup"
-  mv "$data/feats.scp" "$data/.backup"
-fi
+back_up "$data" feats.scp
 
 "$utils/validate_data_dir.sh" --no-text --no-feats "$data"
 "$utils/split_data.sh" "$data" "$nj"
