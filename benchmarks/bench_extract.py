@@ -1,4 +1,4 @@
-"""Extraction speed of the default seed-002 TDNN on this CPU.
+"""Extraction speed of the default [Liu2019] TDNN on this CPU.
 
 Real-time factor here = seconds of audio (raw frames, 100 per second, 80 % of them voiced) embedded
 per second of wall time, so larger is faster. Measured end to end on raw features: sliding CMN + voiced-frame selection,
@@ -20,7 +20,7 @@ FRAMES_PER_SECOND = 100
 
 def extraction_rtf(budget_seconds: float = 8.0, utterance_seconds: float = 10.0, feat_dim: int = 30,
                    chunk_size: int = -1, seed: int = 0) -> float:
-    """Seconds of audio per wall-clock second for the seed-002 TDNN (512/1500/512 widths)."""
+    """Seconds of audio per wall-clock second for the [Liu2019] TDNN (512/1500/512 widths)."""
     import numpy as np
 
     from tfspk.extract import XvectorExtractor, prepare_features
@@ -57,7 +57,7 @@ def main():
     parser.add_argument("--chunk-size", type=int, default=-1)
     args = parser.parse_args()
     rtf = extraction_rtf(args.seconds, args.utt_seconds, chunk_size=args.chunk_size)
-    print(f"x-vector extraction (seed-002 TDNN, CPU, {args.utt_seconds:g} s utterances, chunk {args.chunk_size}): "
+    print(f"x-vector extraction ([Liu2019] TDNN, CPU, {args.utt_seconds:g} s utterances, chunk {args.chunk_size}): "
           f"{rtf:.1f} s of audio per second (real-time factor {1 / rtf:.4f})")
 
 

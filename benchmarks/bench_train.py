@@ -10,7 +10,7 @@
 
 Timings are the best of several interleaved blocks (the machine is shared).
 
-    .venv/bin/python benchmarks/bench_train.py                 # seed-002 widths (512/1500/512)
+    .venv/bin/python benchmarks/bench_train.py                 # [Liu2019] widths (512/1500/512)
     .venv/bin/python benchmarks/bench_train.py --frame-dim 128 --pooling-dim 384 --embedding-dim 128
 """
 import argparse

@@ -37,22 +37,22 @@ def cross_entropy(logits, y):
 
 
 def softmax_loss(x, w, b, y):
-    """Seed 002 eq. 1 with bias."""
+    """[Liu2019, eq. 1] with bias."""
     return cross_entropy(x @ w + b, y)
 
 
 def modified_softmax_loss(x, w, y, scale):
-    """Seed 002 eq. 2."""
+    """[Liu2019, eq. 2]."""
     return cross_entropy(scale_of(x, scale) * cosines(x, w), y)
 
 
 def anneal_lambda(step, lambda_b, gamma, alpha, lambda_0):
-    """Seed 002 eq. 8: lambda = max(lambda_0, lambda_b (1 + gamma step)^-alpha)."""
+    """[Liu2019, eq. 8]: lambda = max(lambda_0, lambda_b (1 + gamma step)^-alpha)."""
     return max(lambda_0, lambda_b * (1.0 + gamma * step) ** (-alpha))
 
 
 def ar_weight(step, s1, s2):
-    """Seed 003 eq. 13."""
+    """[Li2022AR, eq. 13]."""
     return min(1.0, max(step - s1, 0) / s2)
 
 
@@ -65,7 +65,7 @@ def theta_of(c):
 
 
 def psi_asoftmax(c, m1):
-    """(-1)^k cos(m1 theta) - 2k with theta in [k pi/m1, (k+1) pi/m1] (seed 002 eq. 5)."""
+    """(-1)^k cos(m1 theta) - 2k with theta in [k pi/m1, (k+1) pi/m1] ([Liu2019, eq. 5])."""
     theta = theta_of(c)
     k = np.minimum(np.floor(m1 * theta / math.pi), m1 - 1)
     return (-1.0) ** k * np.cos(m1 * theta) - 2.0 * k
@@ -82,7 +82,7 @@ def psi_am(c, m3):
 
 
 def psi_combined(c, m1, m2, m3):
-    """cos(m1 theta + m2) - m3 (seed 002 eq. 3), continued monotonically past pi."""
+    """cos(m1 theta + m2) - m3 ([Liu2019, eq. 3]), continued monotonically past pi."""
     t = m1 * theta_of(c) + m2
     k = np.floor(t / math.pi)
     return (-1.0) ** k * np.cos(t) - 2.0 * k - m3
@@ -108,19 +108,19 @@ def margin_loss(x, w, y, scale, psi_fn, lam=None):
 
 
 def dam_margins(x, w, y, m, lam_dam):
-    """m_i = m exp(1 - cos theta_iy) / lambda (seed 001 eq. 8)."""
+    """m_i = m exp(1 - cos theta_iy) / lambda ([Zhou2020, eq. 8])."""
     cy = cosines(x, w)[np.arange(len(y)), y]
     return m * np.exp(1.0 - cy) / lam_dam
 
 
 def dam_loss(x, w, y, scale, m, lam_dam, frozen_margins=None, anneal=None):
-    """Seed 001 eq. 7-10; ``frozen_margins`` holds m_i as constants (the no-gradient default)."""
+    """[Zhou2020, eq. 7-10]; ``frozen_margins`` holds m_i as constants (the no-gradient default)."""
     margins = dam_margins(x, w, y, m, lam_dam) if frozen_margins is None else frozen_margins
     return margin_loss(x, w, y, scale, lambda cy: cy - margins, anneal)
 
 
 def real_am_loss(x, w, y, scale, m, form="exp", anneal=None):
-    """Seed 000: L_i = log(1 + sum_{j != y} max(0, exp(s (c_j - c_y + m)) - 1)) (exp form) or
+    """[Li2022RAM]: L_i = log(1 + sum_{j != y} max(0, exp(s (c_j - c_y + m)) - 1)) (exp form) or
     log(1 + sum_{j != y} max(0, s (c_j - c_y + m))) (hinge form); c_y - m annealed like eq. 8."""
     c = cosines(x, w)
     s = scale_of(x, scale)
@@ -141,7 +141,7 @@ def real_am_loss(x, w, y, scale, m, form="exp", anneal=None):
 
 
 def adaptive_rectangle_loss(x, w, y, alpha, m1, m2, lambda_h):
-    """Seed 003 eq. 1, 4-6, literally: every sample against every batch-wise non-target pair.
+    """[Li2022AR, eq. 1, 4-6], literally: every sample against every batch-wise non-target pair.
 
     With alpha == 'norm' each logit carries its own sample's norm: the pair (j, k) is scaled by
     ||x_j||, the target of sample i by ||x_i||.
@@ -167,7 +167,7 @@ def adaptive_rectangle_loss(x, w, y, alpha, m1, m2, lambda_h):
 
 
 def ar_annealed_loss(x, w, y, alpha, m1, m2, lambda_h, weight):
-    """Seed 003 eq. 12: weight * L_AR + (1 - weight) * L_softmax (modified softmax, scale alpha)."""
+    """[Li2022AR, eq. 12]: weight * L_AR + (1 - weight) * L_softmax (modified softmax, scale alpha)."""
     softmax = modified_softmax_loss(x, w, y, alpha)
     return weight * adaptive_rectangle_loss(x, w, y, alpha, m1, m2, lambda_h) + (1.0 - weight) * softmax
 
@@ -195,12 +195,12 @@ def circle_loss(x, w, y, gamma, m, frozen=None):
 
 
 def ring_loss(x, radius, lambda_r):
-    """Seed 002 eq. 6."""
+    """[Liu2019, eq. 6]."""
     return lambda_r * float(np.mean((np.linalg.norm(x, axis=1) - radius) ** 2))
 
 
 def mhe_loss(w, y, lambda_m, eps):
-    """Seed 002 eq. 7 with f(z) = 1/z^2 and ||a - b||^2 = 2 - 2 a.b (+ eps)."""
+    """[Liu2019, eq. 7] with f(z) = 1/z^2 and ||a - b||^2 = 2 - 2 a.b (+ eps)."""
     wn = unit_columns(w)
     n, classes = len(y), w.shape[1]
     total = 0.0

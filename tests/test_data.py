@@ -1,4 +1,4 @@
-"""tfspk.data: speaker-balanced sampling (seed 002 sec. 4.2) and the input pipeline."""
+"""tfspk.data: speaker-balanced sampling ([Liu2019, sec. 4.2]) and the input pipeline."""
 import collections
 
 import numpy as np

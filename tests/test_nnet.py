@@ -8,7 +8,7 @@ from tfspk.nnet import build_xvector, check_num_frames, receptive_field
 
 TINY = dict(frame_dim=8, pooling_dim=12, embedding_dim=6)
 FEAT_DIM = 5
-# seed 002 sec. 4.2 and Kaldi voxceleb v2, restated: (kernel, dilation) of the five frame layers.
+# [Liu2019, sec. 4.2] and Kaldi voxceleb v2, restated: (kernel, dilation) of the five frame layers.
 LAYOUTS = {"tdnn": [(5, 1), (5, 1), (7, 1), (1, 1), (1, 1)],
            "tdnn_kaldi": [(5, 1), (3, 2), (3, 3), (1, 1), (1, 1)]}
 ORDERS = {"tdnn": "bn_relu", "tdnn_kaldi": "relu_bn"}
@@ -74,7 +74,7 @@ def test_forward_matches_numpy_statement(arch):
 
 
 def test_receptive_field_and_shortest_input():
-    # 1 + (4 + 4 + 6): seed 002 kernels 5,5,7 / Kaldi contexts +-2, +-2, +-3.
+    # 1 + (4 + 4 + 6): [Liu2019] kernels 5,5,7 / Kaldi contexts +-2, +-2, +-3.
     assert receptive_field("tdnn") == 15 and receptive_field("tdnn_kaldi") == 15
     model = build_xvector("tdnn", FEAT_DIM, **TINY)
     out = model(np.zeros((1, 15, FEAT_DIM), np.float32), training=False)
@@ -114,7 +114,7 @@ def test_std_pooling_is_finite_for_constant_channels_with_finite_gradient():
     np.testing.assert_allclose(pooled.numpy(), [[1, 1, 1] + [np.sqrt(1e-5)] * 3], rtol=1e-6)
 
 
-def test_default_widths_match_seed_002():
+def test_default_widths_match_liu2019():
     model = build_xvector("tdnn", 30)
     widths = [model.get_layer(f"tdnn{i}_affine").get_weights()[0].shape for i in range(1, 8)]
     assert widths == [(5, 30, 512), (5, 512, 512), (7, 512, 512), (1, 512, 512), (1, 512, 1500),

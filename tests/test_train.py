@@ -452,6 +452,6 @@ def test_weight_decay_is_the_l2_term_on_kernels():
 
 def test_example_config_in_docs_is_valid(repo):
     from tfspk.train import components
-    config = components.resolve(config_mod.build_config(str(repo / "docs" / "examples" / "xvector_seed002.yaml")))
+    config = components.resolve(config_mod.build_config(str(repo / "docs" / "examples" / "xvector_liu2019.yaml")))
     assert config.loss.name == "amsoftmax" and config.loss.params["m3"] == 0.2
     assert [a.name for a in config.aux] == ["ring", "mhe"] and config.optimizer.weight_decay == 0.01

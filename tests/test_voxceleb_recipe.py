@@ -303,7 +303,7 @@ def test_run_sh_needs_the_voxceleb1_root(tmp_path):
     assert proc.returncode == 1 and "--voxceleb1-root" in proc.stderr
 
 
-def test_voxceleb_training_config_is_seed_002_and_takes_every_loss():
+def test_voxceleb_training_config_is_liu2019_and_takes_every_loss():
     from tfspk import losses
     from tfspk.train.components import resolve
     from tfspk.train.config import build_config, check_values

@@ -1,4 +1,4 @@
-"""Speaker-balanced segment sampling over a Kaldi data dir (seed 002 sec. 4.2).
+"""Speaker-balanced segment sampling over a Kaldi data dir ([Liu2019, sec. 4.2]).
 
 "At every training step, we sample 64 speakers. For each speaker, a segment with 200 to 400 frames
 is sliced from the utterances. [...] A 1000-utterance validation set is randomly selected from the

@@ -1,4 +1,4 @@
-"""Auxiliary losses added to any main loss: Ring loss and MHE (seed 002 section 3.2-3.3).
+"""Auxiliary losses added to any main loss: Ring loss and MHE ([Liu2019, sec. 3.2-3.3]).
 
 ``aux(embeddings, labels, head) -> scalar``.
 """
@@ -29,8 +29,8 @@ class AuxLoss(keras.layers.Layer):
 
 @dataclasses.dataclass
 class RingParams:
-    weight: float = param(0.01, "lambda_R of seed 002 eq. 6 (0.01), >= 0")
-    radius_init: float = param(20.0, "initial value of the trainable target norm R (seed 002: 20), > 0")
+    weight: float = param(0.01, "lambda_R of [Liu2019, eq. 6] (0.01), >= 0")
+    radius_init: float = param(20.0, "initial value of the trainable target norm R ([Liu2019]: 20), > 0")
 
     ALIASES = {"lambda_r": "weight", "lambda": "weight", "r": "radius_init", "radius": "radius_init"}
 
@@ -41,7 +41,7 @@ class RingParams:
 
 @register_aux("ring", "ring_loss")
 class RingLoss(AuxLoss):
-    """L_R = lambda_R / N * sum_i (||x_i|| - R)^2 with R trainable (seed 002 eq. 6)."""
+    """L_R = lambda_R / N * sum_i (||x_i|| - R)^2 with R trainable ([Liu2019, eq. 6])."""
 
     Params = RingParams
 
@@ -57,7 +57,7 @@ class RingLoss(AuxLoss):
 
 @dataclasses.dataclass
 class MHEParams:
-    weight: float = param(0.01, "lambda_M of seed 002 eq. 7 (0.01), >= 0")
+    weight: float = param(0.01, "lambda_M of [Liu2019, eq. 7] (0.01), >= 0")
     epsilon: float = param(1e-4, "added to ||w^_y - w^_j||^2 so coinciding class weights give a finite energy, > 0")
 
     ALIASES = {"lambda_m": "weight", "lambda": "weight", "eps": "epsilon"}
@@ -69,7 +69,7 @@ class MHEParams:
 
 @register_aux("mhe", "minimum_hyperspherical_energy")
 class MHELoss(AuxLoss):
-    """L_M = lambda_M / (N (C - 1)) sum_i sum_{j != y_i} 1 / ||w^_{y_i} - w^_j||^2 (seed 002 eq. 7,
+    """L_M = lambda_M / (N (C - 1)) sum_i sum_{j != y_i} 1 / ||w^_{y_i} - w^_j||^2 ([Liu2019, eq. 7],
     f(z) = 1/z^2), with ||a - b||^2 = 2 - 2 a.b for unit vectors. Acts on the class weights only
     (``head.normalized_weights()``), so it has no gradient w.r.t. the embeddings."""
 

@@ -2,8 +2,8 @@
 
 Notation of docs/losses.md: embeddings x_i [N, D], class weights W [D, C] (column w_j),
 c_ij = cos(theta_ij) = x_i . w_j / (||x_i|| ||w_j||). The *scale* of an angular loss is either
-the feature norm ||x_i|| (seed 002 default: no feature normalisation, so scale * c_ij = x_i . w^_j)
-or a fixed s with normalised features (seed 001: s = 30).
+the feature norm ||x_i|| ([Liu2019] default: no feature normalisation, so scale * c_ij = x_i . w^_j)
+or a fixed s with normalised features ([Zhou2020]: s = 30).
 """
 from __future__ import annotations
 
@@ -162,8 +162,8 @@ class CosineHead(Head):
     def scaled_cosines(self, embeddings: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """(logits = scale * cos [N, C], scale [N, 1]) for the configured scale.
 
-        Feature norm: logits = x . w^ (no feature normalisation, seed 002); fixed s:
-        logits = s x^ . w^ (seed 001).
+        Feature norm: logits = x . w^ (no feature normalisation, [Liu2019]); fixed s:
+        logits = s x^ . w^ ([Zhou2020]).
         """
         scale_option = self._scale_option()
         if scale_option == SCALE_NORM:
@@ -195,8 +195,7 @@ class CosineHead(Head):
 class TargetMarginHead(CosineHead):
     """Cross-entropy where only the target logit changes: z_iy = scale * psi_train(theta_iy).
 
-    Subclasses give psi as a function of the target cosine (``target_psi``); annealing (seed 002
-    eq. 8) is applied here, once, for all of them.
+    Subclasses give psi as a function of the target cosine (``target_psi``); annealing ([Liu2019, eq. 8]) is applied here, once, for all of them.
     """
 
     def target_psi(self, cos_target: tf.Tensor) -> tf.Tensor:  # pragma: no cover - abstract
@@ -225,11 +224,11 @@ class TargetMarginHead(CosineHead):
 
 @dataclasses.dataclass
 class ScaleParams:
-    """The scale option of every angular loss (seed 002 default: the feature norm)."""
+    """The scale option of every angular loss ([Liu2019] default: the feature norm)."""
 
     ALIASES = {"s": "scale"}
 
-    scale: float | str = param("norm", "'norm': logits = ||x|| cos (no feature normalisation, seed 002); "
-                                       "a number s: logits = s cos with normalised features (seed 001)",
+    scale: float | str = param("norm", "'norm': logits = ||x|| cos (no feature normalisation, [Liu2019]); "
+                                       "a number s: logits = s cos with normalised features ([Zhou2020])",
                                kind="scale")
 

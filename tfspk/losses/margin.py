@@ -1,8 +1,8 @@
 """Softmax and the target-logit margin family: modified softmax, A-Softmax, ArcSoftmax (AAM),
 AM-Softmax, combined (m1, m2, m3), DAM-Softmax and Real AM-Softmax.
 
-Formulas: docs/losses.md; sources cited per class (seed 000 slides, seed 001 Zhou et al.,
-seed 002 Liu, He, Liu).
+Formulas: docs/losses.md; sources cited per class ([Li2022RAM] slides, [Zhou2020] Zhou et al.,
+[Liu2019] Liu, He, Liu).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def chebyshev_cos_multiple(cos: tf.Tensor, m: int) -> tf.Tensor:
 
 
 def asoftmax_psi(cos: tf.Tensor, m: int) -> tf.Tensor:
-    """psi(theta) = (-1)^k cos(m theta) - 2k, theta in [k pi/m, (k+1) pi/m] (seed 002 eq. 5).
+    """psi(theta) = (-1)^k cos(m theta) - 2k, theta in [k pi/m, (k+1) pi/m] ([Liu2019, eq. 5]).
 
     k counts the thresholds j pi / m (j = 1..m-1) that theta exceeds, decided on the cosine
     (theta > j pi/m  <=>  cos < cos(j pi/m)), so neither arccos nor floor() of a rounded
@@ -50,7 +50,7 @@ def asoftmax_psi(cos: tf.Tensor, m: int) -> tf.Tensor:
 def monotone_cos(angle: tf.Tensor) -> tf.Tensor:
     """The monotone continuous extension of cos beyond pi: (-1)^k cos(t) - 2k, k = floor(t / pi).
 
-    Equals cos(t) on [0, pi]; the same construction as A-Softmax's psi (seed 002 eq. 5).
+    Equals cos(t) on [0, pi]; the same construction as A-Softmax's psi ([Liu2019, eq. 5]).
     """
     k = tf.stop_gradient(tf.floor(angle / math.pi))
     sign = 1.0 - 2.0 * tf.math.floormod(k, 2.0)
@@ -59,7 +59,7 @@ def monotone_cos(angle: tf.Tensor) -> tf.Tensor:
 
 def arc_psi(cos: tf.Tensor, m2: float) -> tf.Tensor:
     """cos(theta + m2) = c cos m2 - sqrt(1 - c^2) sin m2; beyond theta + m2 > pi the extension
-    -cos(theta + m2) - 2 keeps it monotone (docs/losses.md, ArcSoftmax row; seed 002 eq. 3 with m1=1)."""
+    -cos(theta + m2) - 2 keeps it monotone (docs/losses.md, ArcSoftmax row; [Liu2019, eq. 3] with m1=1)."""
     cos = clip_cos(cos)
     sin = tf.sqrt(1.0 - tf.square(cos))
     shifted = cos * math.cos(m2) - sin * math.sin(m2)
@@ -71,7 +71,7 @@ def arc_psi(cos: tf.Tensor, m2: float) -> tf.Tensor:
 
 @register_loss("softmax")
 class Softmax(Head):
-    """Plain softmax: z_ij = w_j . x_i + b_j, cross-entropy (seed 002 eq. 1). No margin, no scale."""
+    """Plain softmax: z_ij = w_j . x_i + b_j, cross-entropy ([Liu2019, eq. 1]). No margin, no scale."""
 
     Params = NoParams
 
@@ -94,7 +94,7 @@ class ModifiedSoftmaxParams(ScaleParams):
 
 @register_loss("modified_softmax", "modsoftmax", "normface")
 class ModifiedSoftmax(CosineHead):
-    """z_ij = scale * cos(theta_ij), normalised weights, no bias (seed 002 eq. 2; A-Softmax m1 = 1)."""
+    """z_ij = scale * cos(theta_ij), normalised weights, no bias ([Liu2019, eq. 2]; A-Softmax m1 = 1)."""
 
     Params = ModifiedSoftmaxParams
 
@@ -106,9 +106,9 @@ class ModifiedSoftmax(CosineHead):
 
 @dataclasses.dataclass
 class ASoftmaxParams(ScaleParams, AnnealingParams):
-    m1: int = param(4, "multiplicative angular margin m1 in {1, 2, 3, 4} (seed 002: 4)")
-    anneal_gamma: float = param(1e-5, "gamma of seed 002 eq. 8 (A-Softmax: 1e-5)")
-    anneal_lambda_0: float = param(10.0, "lambda_0 of seed 002 eq. 8 (A-Softmax: 10, the margin is never fully applied)")
+    m1: int = param(4, "multiplicative angular margin m1 in {1, 2, 3, 4} ([Liu2019]: 4)")
+    anneal_gamma: float = param(1e-5, "gamma of [Liu2019, eq. 8] (A-Softmax: 1e-5)")
+    anneal_lambda_0: float = param(10.0, "lambda_0 of [Liu2019, eq. 8] (A-Softmax: 10, the margin is never fully applied)")
 
     ALIASES = {"margin": "m1", "m": "m1"}
 
@@ -119,8 +119,8 @@ class ASoftmaxParams(ScaleParams, AnnealingParams):
 
 @register_loss("asoftmax", "a_softmax", "sphereface")
 class ASoftmax(TargetMarginHead):
-    """A-Softmax: z_iy = scale * psi(theta_iy), psi = (-1)^k cos(m1 theta) - 2k (seed 002 eq. 3-5,
-    seed 001 eq. 3-4), annealed by seed 002 eq. 8."""
+    """A-Softmax: z_iy = scale * psi(theta_iy), psi = (-1)^k cos(m1 theta) - 2k ([Liu2019, eq. 3-5],
+    [Zhou2020, eq. 3-4]), annealed by [Liu2019, eq. 8]."""
 
     Params = ASoftmaxParams
 
@@ -132,8 +132,8 @@ class ASoftmax(TargetMarginHead):
 
 @dataclasses.dataclass
 class ArcSoftmaxParams(ScaleParams, AnnealingParams):
-    m2: float = param(0.25, "additive angular margin m2 in radians, 0 <= m2 < pi (seed 002: 0.25-0.30)")
-    anneal_gamma: float = param(1e-5, "gamma of seed 002 eq. 8 (ArcSoftmax: 1e-5)")
+    m2: float = param(0.25, "additive angular margin m2 in radians, 0 <= m2 < pi ([Liu2019]: 0.25-0.30)")
+    anneal_gamma: float = param(1e-5, "gamma of [Liu2019, eq. 8] (ArcSoftmax: 1e-5)")
 
     ALIASES = {"margin": "m2", "m": "m2"}
 
@@ -144,8 +144,8 @@ class ArcSoftmaxParams(ScaleParams, AnnealingParams):
 
 @register_loss("arcsoftmax", "aam", "aamsoftmax", "arcface")
 class ArcSoftmax(TargetMarginHead):
-    """ArcSoftmax / AAM-Softmax: z_iy = scale * cos(theta_iy + m2) (seed 002 eq. 3 with m1 = 1,
-    m3 = 0), monotone extension when theta + m2 > pi, annealed by seed 002 eq. 8."""
+    """ArcSoftmax / AAM-Softmax: z_iy = scale * cos(theta_iy + m2) ([Liu2019, eq. 3] with m1 = 1,
+    m3 = 0), monotone extension when theta + m2 > pi, annealed by [Liu2019, eq. 8]."""
 
     Params = ArcSoftmaxParams
 
@@ -157,7 +157,7 @@ class ArcSoftmax(TargetMarginHead):
 
 @dataclasses.dataclass
 class AMSoftmaxParams(ScaleParams, AnnealingParams):
-    m3: float = param(0.2, "additive cosine margin m3, 0 <= m3 < 2 (seed 002 best: 0.2)")
+    m3: float = param(0.2, "additive cosine margin m3, 0 <= m3 < 2 ([Liu2019] best: 0.2)")
 
     ALIASES = {"margin": "m3", "m": "m3"}
 
@@ -168,8 +168,8 @@ class AMSoftmaxParams(ScaleParams, AnnealingParams):
 
 @register_loss("amsoftmax", "am", "cosface", "lmcl")
 class AMSoftmax(TargetMarginHead):
-    """AM-Softmax: z_iy = scale * (cos theta_iy - m3) (seed 002 eq. 3 with m1 = 1, m2 = 0;
-    seed 001 eq. 5-6), annealed by seed 002 eq. 8 (lambda_b 1000, gamma 1e-4, alpha 5, lambda_0 0)."""
+    """AM-Softmax: z_iy = scale * (cos theta_iy - m3) ([Liu2019, eq. 3] with m1 = 1, m2 = 0;
+    [Zhou2020, eq. 5-6]), annealed by [Liu2019, eq. 8] (lambda_b 1000, gamma 1e-4, alpha 5, lambda_0 0)."""
 
     Params = AMSoftmaxParams
 
@@ -194,8 +194,8 @@ class CombinedParams(ScaleParams, AnnealingParams):
 
 @register_loss("combined", "combined_margin")
 class CombinedMargin(TargetMarginHead):
-    """z_iy = scale * (cos(m1 theta_iy + m2) - m3) (seed 002 eq. 3-4), the cosine continued
-    monotonically past pi ((-1)^k cos t - 2k, as seed 002 eq. 5); annealed by seed 002 eq. 8
+    """z_iy = scale * (cos(m1 theta_iy + m2) - m3) ([Liu2019, eq. 3-4]), the cosine continued
+    monotonically past pi ((-1)^k cos t - 2k, as [Liu2019, eq. 5]); annealed by [Liu2019, eq. 8]
     (AM-Softmax's defaults)."""
 
     Params = CombinedParams
@@ -209,11 +209,11 @@ class CombinedMargin(TargetMarginHead):
 
 @dataclasses.dataclass
 class DAMSoftmaxParams(ScaleParams, AnnealingParams):
-    scale: float | str = param(30.0, "s of seed 001 (30); 'norm' uses the feature norm instead", kind="scale")
-    m: float = param(0.2, "base margin m of seed 001 eq. 8 (0.2), >= 0")
-    lambda_: float = param(2.0, "control factor lambda of seed 001 eq. 8 (2), > 0")
-    margin_gradient: bool = param(False, "let the gradient flow through m_i (seed 001 treats it as a per-sample constant)")
-    anneal: bool = param(False, "seed 002 eq. 8 annealing (not used by seed 001, off by default)")
+    scale: float | str = param(30.0, "s of [Zhou2020] (30); 'norm' uses the feature norm instead", kind="scale")
+    m: float = param(0.2, "base margin m of [Zhou2020, eq. 8] (0.2), >= 0")
+    lambda_: float = param(2.0, "control factor lambda of [Zhou2020, eq. 8] (2), > 0")
+    margin_gradient: bool = param(False, "let the gradient flow through m_i ([Zhou2020] treats it as a per-sample constant)")
+    anneal: bool = param(False, "[Liu2019, eq. 8] annealing (not used by [Zhou2020], off by default)")
 
     ALIASES = {"margin": "m", "lambda": "lambda_", "control_factor": "lambda_"}
 
@@ -226,7 +226,7 @@ class DAMSoftmaxParams(ScaleParams, AnnealingParams):
 @register_loss("damsoftmax", "dam", "dynamic_margin")
 class DAMSoftmax(TargetMarginHead):
     """DAM-Softmax: z_iy = s (cos theta_iy - m_i), m_i = m exp(1 - cos theta_iy) / lambda
-    (seed 001 eq. 7-10). m_i is a per-sample constant unless margin_gradient is set."""
+    ([Zhou2020, eq. 7-10]). m_i is a per-sample constant unless margin_gradient is set."""
 
     Params = DAMSoftmaxParams
 
@@ -241,12 +241,12 @@ class DAMSoftmax(TargetMarginHead):
 
 @dataclasses.dataclass
 class RealAMSoftmaxParams(ScaleParams, AnnealingParams):
-    scale: float | str = param(30.0, "s (seed 000: 30); 'norm' uses the feature norm instead", kind="scale")
-    m: float = param(0.25, "margin m, 0 <= m < 2 (seed 000: 0.2-0.3)")
-    form: str = param("exp", "'exp': log(1 + sum_j max(0, e^{s(c_j - c_y + m)} - 1)) (seed 000 slide formula, "
+    scale: float | str = param(30.0, "s ([Li2022RAM]: 30); 'norm' uses the feature norm instead", kind="scale")
+    m: float = param(0.25, "margin m, 0 <= m < 2 ([Li2022RAM]: 0.2-0.3)")
+    form: str = param("exp", "'exp': log(1 + sum_j max(0, e^{s(c_j - c_y + m)} - 1)) ([Li2022RAM] slide formula, "
                              "default); 'hinge': log(1 + sum_j max(0, s(c_j - c_y + m)))",
                       choices=("exp", "hinge"))
-    anneal: bool = param(False, "seed 002 eq. 8 annealing of the target term c_y - m (off by default)")
+    anneal: bool = param(False, "[Liu2019, eq. 8] annealing of the target term c_y - m (off by default)")
 
     ALIASES = {"margin": "m"}
 
@@ -257,7 +257,7 @@ class RealAMSoftmaxParams(ScaleParams, AnnealingParams):
 
 @register_loss("real_amsoftmax", "ram", "ramsoftmax", "real_am")
 class RealAMSoftmax(TargetMarginHead):
-    """Real AM-Softmax (seed 000): a non-target j contributes loss and gradient only while
+    """Real AM-Softmax ([Li2022RAM]): a non-target j contributes loss and gradient only while
     c_y - c_j < m. With a_j = s (c_j - (c_y - m)) over the non-targets:
 
     * exp form:   L_i = log(1 + sum_j max(0, exp(a_j) - 1))

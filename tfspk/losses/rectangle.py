@@ -1,5 +1,5 @@
-"""Batch-wise and pair-weighted losses on cosine logits: Adaptive Rectangle (seed 003) and
-the class-level Circle loss (compared in seed 003)."""
+"""Batch-wise and pair-weighted losses on cosine logits: Adaptive Rectangle ([Li2022AR]) and
+the class-level Circle loss (compared in [Li2022AR])."""
 from __future__ import annotations
 
 import dataclasses
@@ -20,15 +20,15 @@ def _drop_targets(matrix: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
 
 @dataclasses.dataclass
 class AdaptiveRectangleParams:
-    alpha: float | str = param(30.0, "scale factor alpha of seed 003 eq. 1/6 (not given there; 30 as for AM-Softmax); "
+    alpha: float | str = param(30.0, "scale factor alpha of [Li2022AR, eq. 1/6] (not given there; 30 as for AM-Softmax); "
                                      "'norm': each logit carries its own sample's feature norm", kind="scale")
-    m1: float = param(0.15, "additive margin m1 of seed 003 eq. 7 (0.15), >= 0")
-    m2: float = param(0.1, "adaptive margin m2 of seed 003 eq. 7 (0.1), >= 0")
-    lambda_h: float = param(0.15, "lambda of the hard-pair test s_n - mean(s_p) + lambda > 0 (seed 003 eq. 4; not "
+    m1: float = param(0.15, "additive margin m1 of [Li2022AR, eq. 7] (0.15), >= 0")
+    m2: float = param(0.1, "adaptive margin m2 of [Li2022AR, eq. 7] (0.1), >= 0")
+    lambda_h: float = param(0.15, "lambda of the hard-pair test s_n - mean(s_p) + lambda > 0 ([Li2022AR, eq. 4]; not "
                                   "given there: default m1, i.e. hard = within the margin of the mean target score)")
-    anneal: bool = param(True, "softmax -> AR annealing of seed 003 eq. 12-13 (false: pure AR loss from step 0)")
-    anneal_s1: int = param(1000, "S1 of seed 003 eq. 13: steps of pure softmax (not given there)")
-    anneal_s2: int = param(4000, "S2 of seed 003 eq. 13: steps of the linear ramp to pure AR (not given there)")
+    anneal: bool = param(True, "softmax -> AR annealing of [Li2022AR, eq. 12-13] (false: pure AR loss from step 0)")
+    anneal_s1: int = param(1000, "S1 of [Li2022AR, eq. 13]: steps of pure softmax (not given there)")
+    anneal_s2: int = param(4000, "S2 of [Li2022AR, eq. 13]: steps of the linear ramp to pure AR (not given there)")
 
     ALIASES = {"margin": "m1", "scale": "alpha", "s": "alpha", "s1": "anneal_s1", "s2": "anneal_s2"}
 
@@ -41,7 +41,7 @@ class AdaptiveRectangleParams:
 
 @register_loss("adaptive_rectangle", "ar", "ar_softmax", "rectangle")
 class AdaptiveRectangle(CosineHead):
-    """Adaptive Rectangle loss (seed 003 eq. 1, 4-7, 12-13).
+    """Adaptive Rectangle loss ([Li2022AR, eq. 1, 4-7, 12-13]).
 
     Every sample's target score s_p^i = c_{i y_i} must beat every non-target score of the
     batch, s_n^{jk} = c_jk (k != y_j)::
@@ -98,7 +98,7 @@ class CircleParams:
 
 @register_loss("circle", "circle_loss")
 class Circle(CosineHead):
-    """Class-level Circle loss (as compared in seed 003; docs/losses.md)::
+    """Class-level Circle loss (as compared in [Li2022AR]; docs/losses.md)::
 
         alpha_p = [1 + m - s_p]_+,  alpha_n^j = [s_n^j + m]_+      (no gradient)
         L_i = softplus(logsumexp_{j != y} gamma alpha_n^j (s_n^j - m) - gamma alpha_p (s_p - 1 + m))

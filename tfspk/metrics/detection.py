@@ -5,7 +5,7 @@ Everything starts from one ordering of all scores (:class:`SortedScores`: the or
 sort, obtained from fast value sorts), shared by the EER, any number of minDCF operating points and
 the DET curve.
 
-Operating points used in reports (kaldi.md, seed 002):
+Operating points used in reports (kaldi.md, [Liu2019]):
 * minDCF(0.01) and minDCF(0.001): p_target 0.01 / 0.001, c_miss = c_fa = 1 (Kaldi voxceleb recipe);
 * minDCF08 (SRE08): p_target 0.01, c_miss 10, c_fa 1.
 minDCF here is normalised by min(c_miss p, c_fa (1 - p)) as in compute_min_dcf.py; multiply by

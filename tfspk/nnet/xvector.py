@@ -2,7 +2,7 @@
 
 Two architectures share one builder:
 
-* ``tdnn`` -- seed 002 (Liu et al., "Large Margin Softmax Loss for Speaker Verification",
+* ``tdnn`` -- [Liu2019] (Liu et al., "Large Margin Softmax Loss for Speaker Verification",
   sec. 4.2): five frame layers with kernel sizes 5, 5, 7, 1, 1 and *no* dilation; every hidden
   layer is affine -> batch-norm -> ReLU; the last ReLU of the segment-level network is removed.
 * ``tdnn_kaldi`` -- Kaldi's egs/voxceleb/v2 x-vector (local/nnet3/xvector/tuning/run_xvector_1a.sh):
@@ -41,7 +41,7 @@ class FrameLayout:
 
 
 ARCHITECTURES = {
-    # seed 002 sec. 4.2: kernels [5, 5, 7, 1, 1], no dilation, affine -> BN -> ReLU.
+    # [Liu2019, sec. 4.2]: kernels [5, 5, 7, 1, 1], no dilation, affine -> BN -> ReLU.
     "tdnn": FrameLayout(kernels=(5, 5, 7, 1, 1), dilations=(1, 1, 1, 1, 1), layer_order=BN_RELU),
     # Kaldi voxceleb v2: Append(-2..2), Append(-2,0,2), Append(-3,0,3), {0}, {0}; relu-batchnorm.
     "tdnn_kaldi": FrameLayout(kernels=(5, 3, 3, 1, 1), dilations=(1, 2, 3, 1, 1), layer_order=RELU_BN),
@@ -113,10 +113,10 @@ def build_xvector(arch: str = "tdnn", feat_dim: int = 30, *, frame_dim: int = 51
                   bn_momentum: float = 0.99, bn_epsilon: float = 1e-3, name: str | None = None) -> keras.Model:
     """Build an x-vector network: input [batch, frames, feat_dim] -> {"embedding_a", "embedding_b"}.
 
-    frame_dim: width of frame layers 1-4 (seed 002 / Kaldi: 512); pooling_dim: width of frame layer 5,
+    frame_dim: width of frame layers 1-4 ([Liu2019] / Kaldi: 512); pooling_dim: width of frame layer 5,
     the statistics-pooling input (1500); embedding_dim: width of both segment layers (512).
-    layer_order: ``bn_relu`` (affine -> BN -> ReLU, seed 002) or ``relu_bn`` (Kaldi); default per arch.
-    weight_decay: L2 factor on every affine kernel (seed 002: "L2 regularization is applied to all
+    layer_order: ``bn_relu`` (affine -> BN -> ReLU, [Liu2019]) or ``relu_bn`` (Kaldi); default per arch.
+    weight_decay: L2 factor on every affine kernel ([Liu2019]: "L2 regularization is applied to all
     layers"); its terms appear in ``model.losses``.
     Frames may vary from batch to batch (the time axis is ``None``), also under ``tf.function``.
     """
@@ -147,7 +147,7 @@ def build_xvector(arch: str = "tdnn", feat_dim: int = 30, *, frame_dim: int = 51
     embedding_a = layers.Dense(embedding_dim, kernel_regularizer=regularizer, name=f"tdnn{first}_affine")(x)
     x = _normalise_and_rectify(embedding_a, f"tdnn{first}", relu=True, **post)
     x = layers.Dense(embedding_dim, kernel_regularizer=regularizer, name=f"tdnn{first + 1}_affine")(x)
-    # seed 002 sec. 4.2: the last ReLU is removed (it limits the angles a margin loss can use).
+    # [Liu2019, sec. 4.2]: the last ReLU is removed (it limits the angles a margin loss can use).
     embedding_b = _normalise_and_rectify(x, f"tdnn{first + 1}", relu=False, **post)
     outputs = {"embedding_a": embedding_a, "embedding_b": embedding_b}
     return keras.Model(features, outputs, name=name or f"xvector_{arch}")

@@ -35,7 +35,7 @@ def _doc(text, **kwargs):
 @dataclass
 class OptimizerConfig:
     name: str = _doc("optimizer: sgd (with momentum) or adam", default="sgd")
-    lr: float = _doc("initial learning rate (seed 002: SGD 0.01; seed 003: Adam 1e-3)", default=0.01)
+    lr: float = _doc("initial learning rate ([Liu2019]: SGD 0.01; [Li2022AR]: Adam 1e-3)", default=0.01)
     momentum: float = _doc("SGD momentum (0 = plain SGD)", default=0.9)
     nesterov: bool = _doc("SGD: Nesterov momentum", default=False)
     beta_1: float = _doc("Adam beta_1", default=0.9)
@@ -44,7 +44,7 @@ class OptimizerConfig:
     weight_decay: float = _doc(
         "L2 regularisation added to the loss: weight_decay/2 * sum of squared kernels of every layer "
         "(network and class weights; biases and batch-norm scale/offset excluded). With plain SGD its "
-        "gradient is weight_decay * w, i.e. classic weight decay. Seed 002: 1e-2", default=1e-2)
+        "gradient is weight_decay * w, i.e. classic weight decay. [Liu2019]: 1e-2", default=1e-2)
     clip_norm: float = _doc("clip the global gradient norm to this value (0 = no clipping)", default=0.0)
 
 
@@ -61,15 +61,15 @@ class ScheduleConfig:
                                   default=0.0)
     max_reductions_without_improvement: int = _doc(
         "stop when the LR would be reduced again after this many reductions without improvement", default=3)
-    min_lr: float = _doc("stop when the learning rate falls below this (seed 002: 1e-5)", default=1e-5)
+    min_lr: float = _doc("stop when the learning rate falls below this ([Liu2019]: 1e-5)", default=1e-5)
 
 
 @dataclass
 class DataConfig:
-    speakers_per_batch: int = _doc("speakers per training step, one segment each (seed 002: 64); "
+    speakers_per_batch: int = _doc("speakers per training step, one segment each ([Liu2019]: 64); "
                                    "the global batch, split across replicas", default=64)
-    min_frames: int = _doc("shortest training segment in frames (seed 002: 200)", default=200)
-    max_frames: int = _doc("longest training segment in frames (seed 002: 400); one length per batch",
+    min_frames: int = _doc("shortest training segment in frames ([Liu2019]: 200)", default=200)
+    max_frames: int = _doc("longest training segment in frames ([Liu2019]: 400); one length per batch",
                            default=400)
     prefetch: int = _doc("batches prepared ahead of the training step", default=4)
     num_threads: int = _doc("threads reading features", default=2)
@@ -78,7 +78,7 @@ class DataConfig:
 @dataclass
 class ValidConfig:
     num_utts: int = _doc("utterances of training speakers held out for the validation loss "
-                         "(seed 002: 1000); 0 = no validation (the LR policy then never fires)", default=1000)
+                         "([Liu2019]: 1000); 0 = no validation (the LR policy then never fires)", default=1000)
     frames: int = _doc("frames per validation segment (the centre of each utterance)", default=300)
     batch_size: int = _doc("validation batch size", default=64)
     eer_data: str = _doc("optional data dir of held-out speakers (feats.scp, utt2num_frames, trials): the "

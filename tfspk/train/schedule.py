@@ -1,6 +1,6 @@
-"""Learning-rate policy: reduce on a validation-loss plateau, stop early (seed 002 sec. 4.2).
+"""Learning-rate policy: reduce on a validation-loss plateau, stop early ([Liu2019, sec. 4.2]).
 
-Seed 002: "the learning rate is halved if the validation loss gets stuck for a while. The loss
+[Liu2019]: "the learning rate is halved if the validation loss gets stuck for a while. The loss
 converges after the learning rate goes down below 1e-5". Made precise here:
 
 * after each epoch the validation loss ``v`` is compared with the best so far ``b``: it improves

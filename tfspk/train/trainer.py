@@ -2,7 +2,7 @@
 
 One training step (per replica, see :func:`Trainer._replica_step`)::
 
-    emb      = model(feats)["embedding_b"]                     # the input of the loss (seed 002)
+    emb      = model(feats)["embedding_b"]                     # the input of the loss ([Liu2019])
     emb, y   = gather(emb), gather(labels)                     # global batch, several replicas only
     L        = head(emb, y, step, margin=True)[0] + sum(aux(emb, y, head)) + l2 + model.losses
     grads    = d (L / num_replicas) / d theta                  # summed over replicas by the optimizer

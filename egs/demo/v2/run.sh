@@ -5,7 +5,7 @@
 # dialogue, spoken letters and words; local/speakers.txt says which file is whose voice). Everything is
 # resampled to 8 kHz, the speakers are split into disjoint training and evaluation sets
 # (local/eval_speakers.txt), and the pipeline is the one of Kaldi's egs/voxceleb/v2 with tfspk tools:
-# 30-dim MFCC + energy VAD -> x-vector TDNN (seed 002) trained with a margin softmax loss -> embeddings
+# 30-dim MFCC + energy VAD -> x-vector TDNN ([Liu2019]) trained with a margin softmax loss -> embeddings
 # -> mean + LDA + PLDA and cosine scoring -> EER / minDCF(0.01) / minDCF(0.001) and a DET plot.
 #
 # Stages (run.sh --stage N --stop-stage M runs a part; each stage checks its inputs):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# tfspk recipe for VoxCeleb (Kaldi egs/voxceleb/v2 with the seed 002 x-vector system and tfspk tools).
+# tfspk recipe for VoxCeleb (Kaldi egs/voxceleb/v2 with the [Liu2019] x-vector system and tfspk tools).
 #
-# Training data: VoxCeleb2 dev (+ VoxCeleb1 dev with --vox1-train true, the training set of seed 002
+# Training data: VoxCeleb2 dev (+ VoxCeleb1 dev with --vox1-train true, the training set of [Liu2019]
 # and of the Kaldi recipe), optionally augmented with RIRS_NOISES reverberation and MUSAN
 # noise / music / babble. Evaluation: VoxCeleb1-O, -E, -H (cleaned lists veri_test2.txt,
 # list_test_all2.txt, list_test_hard2.txt). -E and -H use every VoxCeleb1 speaker, so they are only

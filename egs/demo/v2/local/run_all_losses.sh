@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train, extract and score one demo system per line of conf/losses.txt (seed 002 Table 1 style),
+# Train, extract and score one demo system per line of conf/losses.txt ([Liu2019, Table 1] style),
 # reusing the corpus and features of run.sh stages 0-2, and write RESULTS.md with the table
 # (EER, minDCF(0.01), minDCF(0.001) for PLDA and cosine), the command and the date.
 # Run from egs/demo/v2 after "./run.sh --stop-stage 2" (or it runs those stages first).
@@ -91,7 +91,7 @@ num_nontarget=$(grep -c ' nontarget$' "$data/eval/trials")
   echo
   echo "Corpus: the demo's Debian voice packages at 8 kHz. Training: $num_train_utt utterances of $num_train_spk speakers"
   echo "(after the length filter); evaluation: $num_eval_spk other speakers, $num_target target and $num_nontarget"
-  echo "non-target trials (local/make_trials.py). Network: conf/train.yaml (seed 002 TDNN at a quarter width), same"
+  echo "non-target trials (local/make_trials.py). Network: conf/train.yaml ([Liu2019] TDNN at a quarter width), same"
   echo "seed and schedule for every system; losses and margins: conf/losses.txt. Back-end: train mean,"
   echo "LDA to $(grep -o 'lda_dim=[0-9]*' "$exp/xvector_nnet_$(echo $systems | awk '{print $1}')/xvectors_train/backend_opts" | cut -d= -f2) + PLDA, and cosine of the centred x-vectors."
   echo "minDCF as Kaldi's sid/compute_min_dcf.py (normalised, c_miss = c_fa = 1)."
@@ -103,7 +103,7 @@ num_nontarget=$(grep -c ' nontarget$' "$data/eval/trials")
   echo "Wall time per system (training log start to results: train + extract + score), seconds:"
   echo "$(printf '%s; ' "${timings[@]}")sum $total s."
   echo "This is a small demo (1200 training steps, 54 training speakers): differences between losses of a"
-  echo "few tenths of a percent are within run-to-run noise; compare with seed 002 Table 1 for VoxCeleb."
+  echo "few tenths of a percent are within run-to-run noise; compare with [Liu2019, Table 1] for VoxCeleb."
 } > "$results.tmp"
 mv "$results.tmp" "$results"
 cat "$results"
