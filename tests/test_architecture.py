@@ -7,7 +7,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 # docs/INTERFACES.md: a layer imports only the layers listed before it.
-LAYERS = ["errors", "cli", "io", "features", "data", "nnet", "losses", "train", "extract",
+LAYERS = ["errors", "params", "cli", "io", "features", "data", "nnet", "losses", "train", "extract",
           "backend", "metrics", "bin"]
 
 

@@ -10,7 +10,8 @@ import keras
 import tensorflow as tf
 
 from tfspk.losses.base import safe_norm
-from tfspk.losses.registry import param, parse_params, register_aux, require
+from tfspk.losses.registry import param, register_aux, require
+from tfspk.params import build_params
 
 
 class AuxLoss(keras.layers.Layer):
@@ -23,7 +24,7 @@ class AuxLoss(keras.layers.Layer):
     def __init__(self, params=None, name: str | None = None):
         super().__init__(name=name or self.loss_name)
         self._allow_non_tensor_positional_args = True  # the head is passed positionally
-        self.params = parse_params(self.Params, params, f"auxiliary loss '{self.loss_name}'")
+        self.params = build_params(self.Params, params, f"auxiliary loss '{self.loss_name}'")
         self.built = True
 
 

@@ -14,7 +14,8 @@ import keras
 import tensorflow as tf
 
 from tfspk.errors import ToolError
-from tfspk.losses.registry import SCALE_NORM, param, parse_params
+from tfspk.losses.registry import SCALE_NORM, param
+from tfspk.params import build_params
 
 #: Cosines are clipped to [-1 + COS_EPS, 1 - COS_EPS] before arccos/sqrt (their slopes are
 #: infinite at +-1). 1e-6 is ~16 float32 ulps below 1, so the clip is representable.
@@ -75,7 +76,7 @@ class Head(keras.layers.Layer):
                 raise ToolError(f"loss '{self.loss_name}': {what} must be an integer >= {low}, got {value!r}")
         self.num_classes = int(num_classes)
         self.embedding_dim = int(embedding_dim)
-        self.params = parse_params(self.Params, params, f"loss '{self.loss_name}'")
+        self.params = build_params(self.Params, params, f"loss '{self.loss_name}'")
         self.kernel = self.add_weight(shape=(self.embedding_dim, self.num_classes), initializer="glorot_uniform",
                                       name="kernel", dtype="float32")
         self.built = True

@@ -64,7 +64,7 @@ def _full_params(cls, values: dict, owner: str) -> dict:
         if values:
             raise ToolError(f"{owner} takes no parameters, got {', '.join(values)}")
         return {}
-    return dataclasses.asdict(registry.parse_params(params_cls, values, owner))
+    return dataclasses.asdict(registry.build_params(params_cls, values, owner))
 
 
 def build_network(config: TrainConfig, feat_dim: int):

@@ -1,0 +1,146 @@
+"""Typed, documented parameter sets: one home for every parameter coercion.
+
+A ``Params`` class is a dataclass whose fields are made with :func:`param` (default, one-line doc,
+optional ``kind``/``choices``). :func:`build_params` turns a plain mapping (YAML section, ``a=1,b=2``
+on the command line) into a checked instance; :func:`describe_params` lists the fields for
+``--print-config`` and error messages. Loss heads, auxiliary losses and networks all use it.
+Booleans take Kaldi's spellings (``true``/``false``, ``t``/``f``, ``1``/``0``, any case).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from tfspk.errors import ToolError
+
+SCALE_NORM = "norm"
+KALDI_TRUE = ("true", "t", "1")
+KALDI_FALSE = ("false", "f", "0")
+
+
+def normalize_name(name: str) -> str:
+    """The lookup key of a loss or parameter name: lower case, no '-', '_' or spaces."""
+    return "".join(ch for ch in str(name).lower() if ch not in "-_ ")
+
+
+
+def param(default: Any, doc: str, kind: str | None = None, choices: tuple | None = None):
+    """A documented dataclass field. ``kind='scale'`` accepts ``"norm"`` or a positive float."""
+    return dataclasses.field(default=default, metadata={"doc": doc, "kind": kind, "choices": choices})
+
+
+_TYPES = {"float": float, "int": int, "bool": bool, "str": str}
+
+
+def _coerce(owner: str, field: dataclasses.Field, value: Any) -> Any:
+    kind = field.metadata.get("kind")
+    where = f"{owner}: parameter '{field.name}'"
+    if kind == "scale":
+        if isinstance(value, str) and normalize_name(value) in ("norm", "featurenorm"):
+            return SCALE_NORM
+        number = _to_float(value, where, "'norm' or a positive number")
+        if number <= 0:
+            raise ToolError(f"{where} must be 'norm' or a positive number, got {value!r}")
+        return number
+    choices = field.metadata.get("choices")
+    if choices:
+        text = str(value).lower()
+        if text not in choices:
+            raise ToolError(f"{where} must be one of {', '.join(choices)}, got {value!r}")
+        return text
+    expected = _TYPES.get(field.type, field.type)
+    if expected is bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in KALDI_TRUE:
+            return True
+        if text in KALDI_FALSE:
+            return False
+        raise ToolError(f"{where} must be true or false, got {value!r}")
+    if expected is int:
+        number = _to_float(value, where, "an integer")
+        if number != int(number):
+            raise ToolError(f"{where} must be an integer, got {value!r}")
+        return int(number)
+    if expected is float:
+        return _to_float(value, where, "a number")
+    return value
+
+
+def _to_float(value, where, expected) -> float:
+    if isinstance(value, bool):
+        raise ToolError(f"{where} must be {expected}, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ToolError(f"{where} must be {expected}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ToolError(f"{where} must be finite, got {value!r}")
+    return number
+
+
+def param_aliases(params_cls: type) -> dict[str, str]:
+    """Convenience names -> field names, merged over the class hierarchy (subclasses win)."""
+    merged: dict[str, str] = {}
+    for klass in reversed(params_cls.__mro__):
+        merged.update(klass.__dict__.get("ALIASES", {}))
+    return {alias: field for alias, field in merged.items()
+            if field in {f.name for f in dataclasses.fields(params_cls)}}
+
+
+def build_params(params_cls: type, values: dict | None, owner: str):
+    """Build ``params_cls`` from a plain dict (e.g. a YAML/CLI config), checking every key and value.
+
+    Keys may use '-' or '_'; ``params_cls.ALIASES`` maps convenience names (e.g. ``margin``) to
+    fields. Unknown keys, wrong types and impossible values raise ToolError naming the valid keys.
+    """
+    if values is None:
+        values = {}
+    if isinstance(values, params_cls):
+        values = dataclasses.asdict(values)
+    if not isinstance(values, dict):
+        raise ToolError(f"{owner}: parameters must be a mapping, got {type(values).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(params_cls)}
+    by_key = {normalize_name(name): name for name in fields}
+    for alias, target in param_aliases(params_cls).items():
+        by_key.setdefault(normalize_name(alias), target)
+    chosen: dict[str, Any] = {}
+    for key, value in values.items():
+        name = by_key.get(normalize_name(key))
+        if name is None:
+            raise ToolError(f"{owner}: unknown parameter {key!r}; valid parameters: "
+                            f"{describe_params(params_cls, one_line=True)}")
+        if name in chosen:
+            raise ToolError(f"{owner}: parameter '{name}' given twice (as {key!r})")
+        chosen[name] = _coerce(owner, fields[name], value)
+    params = params_cls(**chosen)
+    validate = getattr(params, "validate", None)
+    if validate is not None:
+        validate(owner)
+    return params
+
+
+def ordered_fields(params_cls: type) -> list:
+    """The fields of a Params class, the loss's own options first and the annealing options last."""
+    fields = dataclasses.fields(params_cls)
+    return sorted(fields, key=lambda f: f.name == "anneal" or f.name.startswith("anneal_"))
+
+
+def describe_params(params_cls: type, one_line: bool = False) -> str:
+    """Human-readable list of a Params class: name, default and doc of every field."""
+    rows = []
+    for f in ordered_fields(params_cls):
+        default = f.default
+        if one_line:
+            rows.append(f"{f.name} (default {default!r})")
+        else:
+            rows.append(f"{f.name} = {default!r}: {f.metadata.get('doc', '')}")
+    return ", ".join(rows) if one_line else "\n".join(rows)
+
+
+def require(condition: bool, owner: str, message: str) -> None:
+    """Raise ToolError ``owner: message`` unless ``condition`` holds."""
+    if not condition:
+        raise ToolError(f"{owner}: {message}")
