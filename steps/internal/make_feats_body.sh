@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The body shared by steps/make_mfcc.sh and steps/make_fbank.sh (Kaldi keeps two copies; we keep one).
-# It is sourced, not run: the caller sets `feat` (mfcc|fbank), `feat_name` (for messages) and declares
+# The body shared by steps/make_mfcc.sh, make_fbank.sh and make_spectrogram.sh (Kaldi keeps copies; we keep one).
+# It is sourced, not run: the caller sets `feat` (mfcc|fbank|spectrogram), `feat_name` (for messages) and declares
 # its config option variable `${feat}_config`, so `$0`, the options and the usage line stay Kaldi's.
 feat_config_var=${feat}_config
 set -e -o pipefail

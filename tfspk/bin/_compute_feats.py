@@ -1,11 +1,12 @@
-"""Command line shared by tfspk-compute-mfcc-feats and tfspk-compute-fbank-feats."""
+"""Command line shared by tfspk-compute-mfcc-feats, -fbank-feats and -spectrogram-feats."""
 from tfspk import cli
 from tfspk.features import options as feature_options
 from tfspk.features.mfcc import FeatureExtractor
 from tfspk.features.tables import compute_features_table
 
 DESCRIPTION = """Compute {kind} features for each utterance of a wav.scp, as Kaldi's compute-{kind}-feats
-(numbers from kaldi-native-fbank; audio is fed on the int16 scale as Kaldi reads it).
+(mfcc/fbank numbers from kaldi-native-fbank, spectrograms from a numpy restatement of Kaldi's code;
+audio is fed on the int16 scale as Kaldi reads it).
 
 tfspk additions (so steps/make_{kind}.sh needs one process per job):
   --segments FILE            the wav.scp keys are recordings; cut each segment as extract-segments does

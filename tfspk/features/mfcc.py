@@ -19,7 +19,8 @@ import zlib
 import numpy as np
 
 from tfspk.errors import ToolError
-from tfspk.features.options import FbankOptions, FrameOptions, MfccOptions, to_knf, validate
+from tfspk.features.options import FbankOptions, FrameOptions, MfccOptions, SpectrogramOptions, to_knf, validate
+from tfspk.features.spectrogram import compute_spectrogram
 
 DITHER_TABLE_SIZE = 1 << 20
 
@@ -36,21 +37,54 @@ def num_frames(num_samples: int, frame: FrameOptions) -> int:
     return (num_samples + shift // 2) // shift
 
 
-class FeatureExtractor:
-    """Computes MFCC or fbank features for one option set; reuse it across utterances."""
+class _KnfComputer:
+    """MFCC or fbank frames from kaldi-native-fbank."""
 
-    def __init__(self, opts: MfccOptions | FbankOptions, dither_seed: int = 0):
+    def __init__(self, opts: MfccOptions | FbankOptions):
         import kaldi_native_fbank as knf
-        validate(opts)
-        self.opts = opts
-        self.dither_seed = int(dither_seed)
-        self._dither_table = None
         self._knf_opts = to_knf(opts)
         self._knf_class = knf.OnlineMfcc if isinstance(opts, MfccOptions) else knf.OnlineFbank
         try:  # builds the mel banks once, so any option knf refuses fails here, not per utterance
             self.dim = int(self._knf_class(self._knf_opts).dim)
         except (ValueError, RuntimeError) as err:
             raise ToolError(f"invalid feature options: {err}") from None
+
+    def __call__(self, samples: np.ndarray, rate: float) -> np.ndarray:
+        extractor = self._knf_class(self._knf_opts)
+        extractor.accept_waveform(float(rate), samples)
+        extractor.input_finished()
+        count = extractor.num_frames_ready
+        feats = np.empty((count, self.dim), dtype=np.float32)
+        for index in range(count):   # knf returns a view of its buffer per frame: copy row by row
+            feats[index] = extractor.get_frame(index)
+        return feats
+
+
+class _SpectrogramComputer:
+    """Spectrogram frames from :mod:`tfspk.features.spectrogram` (knf has no spectrogram)."""
+
+    def __init__(self, opts: SpectrogramOptions):
+        self.opts = opts
+        self.dim = opts.dim
+
+    def __call__(self, samples: np.ndarray, rate: float) -> np.ndarray:
+        return compute_spectrogram(samples, self.opts, num_frames(samples.size, self.opts.frame))
+
+
+#: options class -> the computer of its frames
+_COMPUTERS = {MfccOptions: _KnfComputer, FbankOptions: _KnfComputer, SpectrogramOptions: _SpectrogramComputer}
+
+
+class FeatureExtractor:
+    """Computes MFCC, fbank or spectrogram features for one option set; reuse it across utterances."""
+
+    def __init__(self, opts: MfccOptions | FbankOptions | SpectrogramOptions, dither_seed: int = 0):
+        validate(opts)
+        self.opts = opts
+        self.dither_seed = int(dither_seed)
+        self._dither_table = None
+        self._compute = _COMPUTERS[type(opts)](opts)
+        self.dim = self._compute.dim
 
     @property
     def rate(self) -> float:
@@ -76,14 +110,7 @@ class FeatureExtractor:
             raise ToolError(f"{label}: audio contains NaN or Inf samples")
         if self.opts.frame.dither > 0:
             samples = self._dithered(samples, name)
-        extractor = self._knf_class(self._knf_opts)
-        extractor.accept_waveform(float(self.rate), samples)
-        extractor.input_finished()
-        count = extractor.num_frames_ready
-        feats = np.empty((count, self.dim), dtype=np.float32)
-        for index in range(count):   # knf returns a view of its buffer per frame: copy row by row
-            feats[index] = extractor.get_frame(index)
-        return feats
+        return self._compute(samples, self.rate)
 
     def _dithered(self, samples: np.ndarray, name: str) -> np.ndarray:
         """``samples + dither * noise``, the noise read cyclically from the table from an
@@ -107,6 +134,12 @@ class FeatureExtractor:
 def mfcc(samples: np.ndarray, rate: float, opts: MfccOptions | None = None, name: str = "") -> np.ndarray:
     """Kaldi MFCC (``compute-mfcc-feats``) of int16-scaled samples -> float32 ``[T, num_ceps]``."""
     return FeatureExtractor(opts or MfccOptions())(samples, rate, name)
+
+
+def spectrogram(samples: np.ndarray, rate: float, opts: SpectrogramOptions | None = None,
+                name: str = "") -> np.ndarray:
+    """Kaldi log power spectrogram (``compute-spectrogram-feats``) -> float32 ``[T, padded_window / 2 + 1]``."""
+    return FeatureExtractor(opts or SpectrogramOptions())(samples, rate, name)
 
 
 def fbank(samples: np.ndarray, rate: float, opts: FbankOptions | None = None, name: str = "") -> np.ndarray:

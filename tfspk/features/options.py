@@ -92,6 +92,20 @@ class FbankOptions:
         return self.mel.num_mel_bins + (1 if self.use_energy else 0)
 
 
+@dataclass
+class SpectrogramOptions:
+    """Kaldi ``SpectrogramOptions`` (``compute-spectrogram-feats`` defaults)."""
+    frame: FrameOptions = field(default_factory=FrameOptions)
+    energy_floor: float = 0.0
+    raw_energy: bool = True
+    return_raw_fft: bool = False
+
+    @property
+    def dim(self) -> int:
+        size = self.frame.padded_window_size
+        return size if self.return_raw_fft else size // 2 + 1
+
+
 # ----------------------------------------------------------------------------------------------
 # command-line options (Kaldi names)
 _FRAME_HELP = {
@@ -123,6 +137,7 @@ _FEATURE_HELP = {
     "htk_compat": "if true, put energy or C0 last and use a factor of sqrt(2) on C0",
     "use_log_fbank": "if true, produce log-filterbank, else produce linear",
     "use_power": "if true, use power, else use magnitude",
+    "return_raw_fft": "if true, return the raw FFT (Kaldi's packed layout) instead of the log power spectrum",
 }
 
 
@@ -146,26 +161,31 @@ def _add_fields(parser, instance, helps):
 
 
 def add_feature_options(parser, kind: str) -> None:
-    """Register Kaldi's options of ``compute-<kind>-feats`` (kind ``mfcc`` or ``fbank``)."""
+    """Register Kaldi's options of ``compute-<kind>-feats`` (kind ``mfcc``, ``fbank`` or ``spectrogram``)."""
     defaults = _new_options(kind)
     _add_fields(parser, defaults.frame, _FRAME_HELP)
-    _add_fields(parser, defaults.mel, _MEL_HELP)
+    if hasattr(defaults, "mel"):
+        _add_fields(parser, defaults.mel, _MEL_HELP)
     _add_fields(parser, defaults, _FEATURE_HELP)
 
 
+#: feature type -> its options class (the feature type is the ``<kind>`` of ``compute-<kind>-feats``)
+FEATURE_TYPES = {"mfcc": MfccOptions, "fbank": FbankOptions, "spectrogram": SpectrogramOptions}
+
+
 def _new_options(kind: str):
-    if kind == "mfcc":
-        return MfccOptions()
-    if kind == "fbank":
-        return FbankOptions()
-    raise ToolError(f"unknown feature type '{kind}' (expected mfcc or fbank)")
+    if kind not in FEATURE_TYPES:
+        raise ToolError(f"unknown feature type '{kind}' (expected {', '.join(FEATURE_TYPES)})")
+    return FEATURE_TYPES[kind]()
 
 
 def options_from_args(args, kind: str):
     """Build validated :class:`MfccOptions` / :class:`FbankOptions` from parsed arguments."""
     opts = _new_options(kind)
     values = vars(args)
-    for target in (opts.frame, opts.mel, opts):
+    for target in (opts.frame, getattr(opts, "mel", None), opts):
+        if target is None:
+            continue
         for item in dataclasses.fields(target):
             if item.name in values and item.name not in ("frame", "mel"):
                 setattr(target, item.name, values[item.name])
@@ -182,7 +202,7 @@ def _mel(freq: float) -> float:
 
 def validate(opts) -> None:
     """Kaldi's option checks (``FrameExtractionOptions``, ``MelBanks``, ``Mfcc`` constructors)."""
-    frame, mel = opts.frame, opts.mel
+    frame = opts.frame
     if not frame.sample_frequency > 0:
         raise ToolError(f"--sample-frequency must be positive, got {frame.sample_frequency}")
     if frame.window_shift_samples <= 0:
@@ -198,6 +218,15 @@ def validate(opts) -> None:
     if frame.window_type not in WINDOW_TYPES:
         raise ToolError(f"--window-type: invalid window type '{frame.window_type}' "
                         f"(expected one of {', '.join(WINDOW_TYPES)})")
+    if getattr(opts, "energy_floor", 0.0) < 0:
+        raise ToolError(f"--energy-floor must be >= 0, got {opts.energy_floor}")
+    if isinstance(opts, SpectrogramOptions):
+        if frame.padded_window_size % 2:
+            raise ToolError(f"the FFT size {frame.padded_window_size} (--frame-length={frame.frame_length} ms at "
+                            f"{frame.sample_frequency:g} Hz, --round-to-power-of-two=false) must be even, as "
+                            "Kaldi's real FFT requires")
+        return
+    mel = opts.mel
     if mel.num_mel_bins < 3:
         raise ToolError(f"--num-mel-bins must be at least 3, got {mel.num_mel_bins}")
     nyquist = 0.5 * frame.sample_frequency
@@ -207,8 +236,6 @@ def validate(opts) -> None:
                         f"(effective {high:g}) vs. Nyquist {nyquist:g} Hz: need 0 <= low < high <= Nyquist "
                         "(a high frequency <= 0 is an offset from Nyquist)")
     _check_mel_bins_have_width(frame, mel.num_mel_bins, mel.low_freq, high)
-    if getattr(opts, "energy_floor", 0.0) < 0:
-        raise ToolError(f"--energy-floor must be >= 0, got {opts.energy_floor}")
     if isinstance(opts, MfccOptions):
         if opts.num_ceps < 1 or opts.num_ceps > mel.num_mel_bins:
             raise ToolError(f"--num-ceps={opts.num_ceps} must be between 1 and --num-mel-bins={mel.num_mel_bins}")
