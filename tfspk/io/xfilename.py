@@ -332,13 +332,12 @@ def write_bytes(wxfilename: str, data: bytes) -> None:
         out.write(data)
 
 
-def stdout_text(text: str) -> None:
-    """Write text to standard output as UTF-8 and flush (for tools whose output is ``-``)."""
-    sys.stdout.flush()
-    sys.stdout.buffer.write(text.encode("utf-8", "surrogateescape"))
-    sys.stdout.buffer.flush()
+def standard_input_text():
+    """Standard input as a UTF-8 text stream (``surrogateescape``) that does not close the
+    descriptor, for line filters that stream their input (utils/*.pl)."""
+    return open(sys.stdin.fileno(), encoding="utf-8", errors="surrogateescape", closefd=False)
 
 
-def stdin_lines() -> list[str]:
-    """Lines of standard input as text (UTF-8, ``surrogateescape``), without line endings."""
-    return read_text_lines("-")[1]
+def standard_output_text():
+    """Standard output as a UTF-8 text stream (``surrogateescape``) that does not close the descriptor."""
+    return open(sys.stdout.fileno(), "w", encoding="utf-8", errors="surrogateescape", closefd=False)
