@@ -127,21 +127,31 @@ def _read_text_object(stream: BinaryIO, where: str, first: bytes) -> np.ndarray:
     close = text.index("]")
     if text[close + 1:].strip():
         raise ToolError(f"{where}: unexpected text after ']'")
-    body = text[text.index("[") + 1:close]
+    return parse_text_body(text[text.index("[") + 1:close], where, np.float32)
+
+
+def parse_text_body(body: str, where: str, dtype, layout: str | None = None) -> np.ndarray:
+    """The numbers between ``[`` and ``]`` of a text object as ``dtype``: THE text parser.
+
+    ``layout="vector"``: every number, one 1-D array; ``"matrix"``: one row per non-empty line;
+    ``None`` (archives, where the type is not known in advance): Kaldi writes matrices with a
+    newline after ``[`` and vectors on one line, so a one-line ``[ 1 2 ]`` is a vector and
+    anything spanning lines a matrix (an empty ``[ ]`` is a 0x0 matrix)."""
     rows = [r.split() for r in body.replace("\r", "").split("\n") if r.strip()]
-    # Kaldi writes matrices with a newline after '[' and vectors on one line; a one-line
-    # '[ 1 2 ]' is therefore a vector, anything spanning lines a matrix.
-    is_matrix = body.lstrip(" \t\r").startswith("\n") or len(rows) > 1
+    if layout is None:
+        layout = "matrix" if body.lstrip(" \t\r").startswith("\n") or len(rows) != 1 else "vector"
     try:
+        if layout == "vector":
+            return np.array([value for row in rows for value in row], dtype=dtype)
         if not rows:
-            return np.zeros((0, 0), dtype=np.float32)
-        if not is_matrix:
-            return np.array(rows[0], dtype=np.float32)
-        if len({len(r) for r in rows}) != 1:
-            raise ToolError(f"{where}: text matrix rows have different lengths")
-        return np.array(rows, dtype=np.float32)
+            return np.zeros((0, 0), dtype=dtype)
+        lengths = sorted({len(r) for r in rows})
+        if len(lengths) != 1:
+            raise ToolError(f"{where}: text matrix rows have different lengths (rows of different lengths "
+                            f"{lengths} cannot form a matrix)")
+        return np.array(rows, dtype=dtype)
     except ValueError as err:
-        raise ToolError(f"{where}: corrupt text object ({err})") from None
+        raise ToolError(f"{where}: corrupt text object (non-numeric value: {err})") from None
 
 
 def read_object_from(stream: BinaryIO, where: str) -> np.ndarray:
@@ -305,20 +315,13 @@ class _Reader:
         self.pos = end + 1
         return inside
 
-    @staticmethod
-    def _numbers(text: str, source: str, what: str) -> list[float]:
-        try:
-            return [float(field) for field in text.split()]
-        except ValueError:
-            raise ToolError(f"{source}: non-numeric value in text {what}") from None
-
     def read_vector(self) -> np.ndarray:
         if self.binary:
             kind = self.read_token()
             if kind not in ("FV", "DV"):
                 self.fail("a vector (FV or DV)")
             return self._binary_body(kind)
-        return np.array(self._numbers(self._text_bracketed("vector"), self.source, "vector"), dtype=np.float64)
+        return parse_text_body(self._text_bracketed("vector"), self.source, np.float64, "vector")
 
     def read_matrix(self) -> np.ndarray:
         if self.binary:
@@ -328,15 +331,7 @@ class _Reader:
                     raise ToolError(f"{self.source}: compressed matrices are not supported as model files")
                 self.fail("a matrix (FM or DM)")
             return self._binary_body(kind)
-        inside = self._text_bracketed("matrix")
-        rows = [self._numbers(line, self.source, "matrix") for line in inside.splitlines()]
-        rows = [row for row in rows if row]
-        if not rows:
-            return np.zeros((0, 0))
-        if len({len(row) for row in rows}) != 1:
-            raise ToolError(f"{self.source}: text matrix has rows of different lengths "
-                            f"({sorted({len(row) for row in rows})})")
-        return np.array(rows, dtype=np.float64)
+        return parse_text_body(self._text_bracketed("matrix"), self.source, np.float64, "matrix")
 
 
 def _reader(rxfilename: str) -> _Reader:

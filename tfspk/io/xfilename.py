@@ -230,6 +230,7 @@ class Output:
         self.path = None
         if self.kind == STANDARD:
             self.name = "standard output"
+            sys.stdout.flush()          # text printed before must come first
             self.stream: BinaryIO = sys.stdout.buffer
         elif self.kind == PIPE:
             self.command = pipe_command(wxfilename)
