@@ -152,6 +152,21 @@ def _all_trial_readers(root):
         tool("cosine_scoring", [path, f"ark:{root}/xvectors.ark", f"ark:{root}/xvectors.ark", f"{root}/scores"])
         return [tuple(line.split()[:2]) for line in open(f"{root}/scores")]
 
+    def scored_pairs(module, *argv):
+        tool(module, [*argv, f"{root}/scores"])
+        return [tuple(line.split()[:2]) for line in open(f"{root}/scores")]
+
+    def plda_scoring(path):
+        from tfspk.io import objects
+        objects.write_plda_parts(f"{root}/plda", np.zeros(4), np.eye(4), np.ones(4))
+        vectors = f"ark:{root}/xvectors.ark"
+        return scored_pairs("ivector_plda_scoring", f"{root}/plda", vectors, vectors, path)
+
+    def score_report(path):
+        (root / "s").write_text("".join(f"{e} {t} {i}.5\n" for i, (e, t) in enumerate(PAIRS)))
+        tool("score_report", [path, f"{root}/s"])
+        return PAIRS
+
     def min_dcf(path):
         (root / "s").write_text("".join(f"{e} {t} {i}.5\n" for i, (e, t) in enumerate(PAIRS)))
         tool("compute_min_dcf", [f"{root}/s", path])
@@ -170,6 +185,10 @@ def _all_trial_readers(root):
         "backend.tables.read_trials": backend_tables.read_trials,
         "data.trials.TrialSet": lambda p: TrialSet(root / "data", p).trials,
         "tfspk-cosine-scoring": cosine_scoring,
+        "tfspk-ivector-compute-dot-products": lambda p: scored_pairs(
+            "ivector_compute_dot_products", p, f"ark:{root}/xvectors.ark", f"ark:{root}/xvectors.ark"),
+        "tfspk-ivector-plda-scoring": plda_scoring,
+        "tfspk-score-report": score_report,
         "tfspk-compute-min-dcf": min_dcf,
         "validate_data_dir": validate,
     }

@@ -118,6 +118,7 @@ class Input:
     """
 
     def __init__(self, rxfilename: str, allow_offset: bool = False, capture_stderr: bool = False):
+        # capture_stderr is for read() (communicate): a streamed pipe with a full stderr pipe would block
         self.rxfilename = rxfilename
         self.kind = classify_rxfilename(rxfilename, allow_offset)
         self.proc = None

@@ -8,7 +8,6 @@ import tempfile
 from tfspk.errors import ToolError
 from tfspk.io.datadir._common import (ALL_FILES, _check_speaker_sorted, _load, _os_errors_as_tool_errors, _path,
                                       _present, _write_subset)
-from tfspk.io.datadir.fix import fix_data_dir
 
 def split_scp_by_speaker(utt2spk_items, num_splits):
     """Kaldi split_scp.pl --utt2spk: contiguous speaker groups balanced in utterance count.
