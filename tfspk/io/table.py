@@ -68,7 +68,8 @@ def read_lines(path) -> list[str]:
     """All lines of a text rxfilename (a file, ``-`` or ``command |``) without line endings;
     ToolError if missing or unreadable, or if the command fails."""
     path = os.fspath(path)
-    if xfilename.classify_rxfilename(path) != xfilename.FILE:
+    # only an explicit '-' means stdin here: an empty name is a missing file, never a silent stdin read
+    if path == "-" or xfilename.classify_rxfilename(path) == xfilename.PIPE:
         return xfilename.read_text_lines(path)[1]
     try:
         with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
