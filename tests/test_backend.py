@@ -6,7 +6,8 @@ import pytest
 import scipy.linalg
 from scipy.stats import multivariate_normal
 
-from tfspk.backend import kaldi_objects, lda, plda, scoring, vectors
+from tfspk.backend import lda, plda, scoring, vectors
+from tfspk.io import objects as kaldi_objects
 from tfspk.errors import ToolError
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tfspk import cli
-from tfspk.backend import kaldi_objects
+from tfspk.io import objects as kaldi_objects
 from tfspk.io import ark
 from conftest import run
 

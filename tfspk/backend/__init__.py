@@ -3,8 +3,7 @@
 Modules: :mod:`~tfspk.backend.vectors` (mean, transform-vec, length norm),
 :mod:`~tfspk.backend.lda` (ivector-compute-lda), :mod:`~tfspk.backend.plda` (two-covariance PLDA:
 EM training, smoothing, batched LLR scoring), :mod:`~tfspk.backend.scoring` (batched pair dot
-products, cosine, AS-norm), :mod:`~tfspk.backend.kaldi_objects` (Kaldi vector/matrix/PLDA files,
-binary and text), :mod:`~tfspk.backend.tables` (vector tables as matrices, token/int32 tables,
-trials and scores files), :mod:`~tfspk.backend.commands` (one function per command-line tool).
+products, cosine, AS-norm), :mod:`~tfspk.backend.tables` (vector tables as matrices, scores files;
+Kaldi object files, text/int32 tables and trials are read by :mod:`tfspk.io`), :mod:`~tfspk.backend.commands` (one function per command-line tool).
 See docs/backend.md.
 """

@@ -11,7 +11,8 @@ from typing import Optional
 import numpy as np
 
 from tfspk import cli
-from tfspk.backend import kaldi_objects, lda, plda, scoring, tables, vectors
+from tfspk.backend import lda, plda, scoring, tables, vectors
+from tfspk.io import objects as kaldi_objects
 from tfspk.backend.plda import Plda
 from tfspk.errors import ToolError
 

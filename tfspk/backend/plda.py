@@ -17,7 +17,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from tfspk.backend import kaldi_objects
+from tfspk.io import objects as kaldi_objects
 from tfspk.backend.scoring import pair_dots
 from tfspk.errors import ToolError
 

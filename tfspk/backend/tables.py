@@ -1,22 +1,26 @@
-"""The back-end's side of Kaldi tables: vector archives as matrices, token tables, int32 tables, trials.
+"""The back-end's side of Kaldi tables: vector archives as matrices, and score files.
 
-Thin adapters over :mod:`tfspk.io` that add what the back-end tools need: a whole vector table as
-one ``[N, D]`` array with its keys (checked for dimension and finite values, errors naming the key),
-``ark:file`` token tables (``ark:data/spk2utt``), the ``num_utts.ark`` int32 tables of ivector-mean,
-and trials from a file, ``-`` or a ``command |``.
+What the back-end tools add over :mod:`tfspk.io`: a whole vector table as one ``[N, D]`` array with
+its keys (checked for dimension and finite values, errors naming the key), and Kaldi score files
+(``enroll test score``). Text tables (utt2spk, spk2utt, trials), int32 tables (``num_utts.ark``)
+and extended filenames live in :mod:`tfspk.io` (:mod:`~tfspk.io.table`,
+:mod:`~tfspk.io.scalar_table`, :mod:`~tfspk.io.xfilename`); the names below re-export them for the
+tools that call them through this module.
 """
 from __future__ import annotations
 
-import struct
 from typing import Sequence
 
 import numpy as np
 
-from tfspk.backend import kaldi_objects
 from tfspk.backend.util import without_gc
 from tfspk.backend.vectors import check_vectors
 from tfspk.errors import ToolError
 from tfspk.io import ark, table
+# re-exported: the one implementation of each lives in tfspk.io
+from tfspk.io.scalar_table import read_int32_table, write_int32_table  # noqa: F401
+from tfspk.io.table import read_labelled_trials, table_location, write_text  # noqa: F401
+from tfspk.io.xfilename import read_text_lines  # noqa: F401
 
 
 def load_vectors(rspecifier: str, allow_empty: bool = False) -> tuple[list[str], np.ndarray]:
@@ -55,81 +59,6 @@ def write_vectors(wspecifier: str, keys: Sequence[str], vectors: np.ndarray) -> 
             writer.write(key, vector)
 
 
-def token_table_path(rspecifier: str) -> str:
-    """The file behind a text token-table rspecifier: ``ark:data/utt2spk`` or a plain path."""
-    spec = rspecifier.strip()
-    if ":" in spec.split("/")[0] and not spec.startswith("/"):
-        parsed = ark.parse_rspecifier(spec)
-        if parsed.kinds[0] != "ark":
-            raise ToolError(f"'{rspecifier}': expected a text table (ark:file), not {parsed.kinds[0]}:")
-        return parsed.locations[0]
-    return spec
-
-
-def read_text_lines(location: str) -> tuple[str, list[str]]:
-    """Lines of a text rxfilename (path, ``-`` or ``command |``) and a name for messages."""
-    if location == "-" or location.endswith("|"):
-        data = kaldi_objects.read_rxfilename(location)
-        return location, data.decode("utf-8", "surrogateescape").splitlines()
-    return location, table.read_lines(location)
-
-
-def read_spk2utt(rspecifier: str) -> dict[str, list[str]]:
-    """spk2utt (``spk utt1 utt2 ...``) from an rspecifier or path; a speaker without utterances is an error."""
-    location = token_table_path(rspecifier)
-    if location == "-" or location.endswith("|"):
-        name, lines = read_text_lines(location)
-        result = {}
-        for number, line in enumerate(lines, 1):
-            fields = line.split()
-            if len(fields) < 2:
-                raise ToolError(f"{name}:{number}: Speaker with no utterances: '{line.strip()}'")
-            result[fields[0]] = fields[1:]
-        return result
-    return table.read_spk2utt(location, sorted_keys=False)
-
-
-def read_utt2spk(rspecifier: str) -> dict[str, str]:
-    location = token_table_path(rspecifier)
-    name, lines = read_text_lines(location)
-    result = {}
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
-        if len(fields) != 2:
-            raise ToolError(f"{name}:{number}: expected 'utterance speaker', got '{line.strip()}'")
-        if fields[0] in result:
-            raise ToolError(f"{name}:{number}: duplicate utterance '{fields[0]}'")
-        result[fields[0]] = fields[1]
-    return result
-
-
-@without_gc
-def read_trials(rxfilename: str) -> list[tuple[str, str]]:
-    """Trial pairs from ``enroll test [label]`` lines (Kaldi takes 2 fields; a label is ignored)."""
-    name, lines = read_text_lines(rxfilename)
-    fields = [line.split() for line in lines]
-    if any(len(f) not in (2, 3) for f in fields):
-        number = next(i for i, f in enumerate(fields, 1) if len(f) not in (2, 3))
-        raise ToolError(f"{name}:{number}: Bad line in trials (expected two fields: key1 key2, "
-                        f"optionally a third target|nontarget): '{lines[number - 1].strip()}'")
-    return [(f[0], f[1]) for f in fields]
-
-
-@without_gc
-def read_labelled_trials(rxfilename: str) -> dict[tuple[str, str], bool]:
-    """``(enroll, test) -> is_target`` from ``enroll test target|nontarget`` lines."""
-    name, lines = read_text_lines(rxfilename)
-    labels = {}
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
-        if len(fields) != 3 or fields[2] not in ("target", "nontarget"):
-            raise ToolError(f"{name}:{number}: expected 'enroll test target|nontarget', got '{line.strip()}'")
-        labels[(fields[0], fields[1])] = fields[2] == "target"
-    if not labels:
-        raise ToolError(f"{name}: no trials")
-    return labels
-
-
 @without_gc
 def read_scores(rxfilename: str) -> tuple[list[tuple[str, str]], np.ndarray]:
     """A Kaldi scores file ``enroll test score`` -> ``(pairs, float64 scores)``."""
@@ -156,53 +85,21 @@ def read_scores(rxfilename: str) -> tuple[list[tuple[str, str]], np.ndarray]:
 @without_gc
 def format_scores(pairs: Sequence[tuple[str, str]], scores: np.ndarray) -> str:
     """``key1 key2 score`` lines, scores printed like Kaldi's text output (``%.7g``)."""
-    # f"{x:.7g}" is kaldi_objects.format_number(x) (C printf %.7g), inlined for speed.
+    # f"{x:.7g}" is tfspk.io.objects.format_number(x) (C printf %.7g), inlined for speed.
     return "".join([f"{e} {t} {s:.7g}\n" for (e, t), s in zip(pairs, scores.tolist())])
 
 
-def write_text(wxfilename: str, text: str) -> None:
-    kaldi_objects.write_wxfilename(wxfilename, text.encode("utf-8", "surrogateescape"))
+def read_spk2utt(rspecifier: str) -> dict[str, list[str]]:
+    """spk2utt (``spk utt1 utt2 ...``) from an rspecifier (``ark:f``), path, ``-`` or ``cmd |``,
+    in file order (:func:`tfspk.io.table.read_spk2utt`)."""
+    return table.read_spk2utt(rspecifier, sorted_keys=False)
 
 
-# ---------------------------------------------------------------------- int32 tables
-def read_int32_table(rspecifier: str) -> dict[str, int]:
-    """An int32 table such as ``ark:num_utts.ark`` (text ``key n`` lines or Kaldi binary ``key \\0B\\4 int32``)."""
-    location = token_table_path(rspecifier)
-    data = kaldi_objects.read_rxfilename(location)
-    result = {}
-    pos = 0
-    while pos < len(data):
-        while pos < len(data) and data[pos:pos + 1].isspace():
-            pos += 1
-        if pos >= len(data):
-            break
-        end = pos
-        while end < len(data) and not data[end:end + 1].isspace():
-            end += 1
-        key = data[pos:end].decode("utf-8", "surrogateescape")
-        pos = end + 1
-        if data[pos:pos + 3] == b"\0B\x04" and pos + 7 <= len(data):
-            value = struct.unpack("<i", data[pos + 3:pos + 7])[0]
-            pos += 7
-        else:
-            line_end = data.find(b"\n", pos)
-            line_end = len(data) if line_end < 0 else line_end
-            text = data[pos:line_end].decode("utf-8", "surrogateescape").strip()
-            pos = line_end + 1
-            try:
-                value = int(text)
-            except ValueError:
-                raise ToolError(f"{location}: key '{key}': expected an integer, got '{text}'") from None
-        result[key] = value
-    return result
+def read_utt2spk(rspecifier: str) -> dict[str, str]:
+    """utt2spk from an rspecifier (``ark:f``), path, ``-`` or ``cmd |`` (:func:`tfspk.io.table.read_utt2spk`)."""
+    return table.read_utt2spk(rspecifier, sorted_keys=False)
 
 
-def write_int32_table(wspecifier: str, items: Sequence[tuple[str, int]]) -> None:
-    """Write an int32 table: text lines for ``ark,t:``, Kaldi binary for ``ark:``."""
-    spec = ark.parse_wspecifier(wspecifier)
-    location = spec.locations[0]
-    if spec.text:
-        data = "".join(f"{key} {int(value)}\n" for key, value in items).encode()
-    else:
-        data = b"".join(key.encode() + b" \0B\x04" + struct.pack("<i", int(value)) for key, value in items)
-    kaldi_objects.write_wxfilename(location, data)
+def read_trials(rxfilename: str) -> list[tuple[str, str]]:
+    """Trial pairs as the scoring tools read them (:func:`tfspk.io.table.read_trial_pairs`)."""
+    return table.read_trial_pairs(rxfilename)

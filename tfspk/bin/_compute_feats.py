@@ -2,7 +2,7 @@
 from tfspk import cli
 from tfspk.features import options as feature_options
 from tfspk.features.mfcc import FeatureExtractor
-from tfspk.features.tables import compute_features_table
+from tfspk.features.commands import compute_features_table
 
 DESCRIPTION = """Compute {kind} features for each utterance of a wav.scp, as Kaldi's compute-{kind}-feats
 (mfcc/fbank numbers from kaldi-native-fbank, spectrograms from a numpy restatement of Kaldi's code;

@@ -1,7 +1,7 @@
 """tfspk-apply-cmvn-sliding: Kaldi apply-cmvn-sliding (sliding-window CMN, optional variance norm)."""
 from tfspk import cli
 from tfspk.features.cmvn import SlidingCmnOptions
-from tfspk.features.tables import cmvn_sliding_table
+from tfspk.features.commands import cmvn_sliding_table
 
 USAGE = """tfspk-apply-cmvn-sliding [options] <feats-rspecifier> <feats-wspecifier>
  e.g.: tfspk-apply-cmvn-sliding --norm-vars=false --center=true --cmn-window=300 scp:feats.scp ark:-"""

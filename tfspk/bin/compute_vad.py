@@ -1,6 +1,6 @@
 """tfspk-compute-vad: Kaldi compute-vad (energy-based voice activity detection)."""
 from tfspk import cli
-from tfspk.features.tables import compute_vad_table
+from tfspk.features.commands import compute_vad_table
 from tfspk.features.vad import VadOptions
 
 USAGE = """tfspk-compute-vad [options] <feats-rspecifier> <vad-wspecifier>

@@ -1,6 +1,6 @@
 """tfspk-copy-feats: Kaldi copy-feats (float or compressed matrices)."""
 from tfspk import cli
-from tfspk.features.tables import copy_feats_table
+from tfspk.features.commands import copy_feats_table
 
 USAGE = """tfspk-copy-feats [options] <feature-rspecifier> <feature-wspecifier>
  e.g.: tfspk-copy-feats --compress=true ark:- ark,scp:foo.ark,foo.scp"""

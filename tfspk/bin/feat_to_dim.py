@@ -1,6 +1,6 @@
 """tfspk-feat-to-dim: Kaldi feat-to-dim."""
 from tfspk import cli
-from tfspk.features.tables import feat_to_dim
+from tfspk.features.commands import feat_to_dim
 
 USAGE = """tfspk-feat-to-dim [options] <feat-rspecifier> <dim-wspecifier>
    or: tfspk-feat-to-dim [options] <feat-rxfilename> -

@@ -1,6 +1,6 @@
 """tfspk-feat-to-len: Kaldi feat-to-len."""
 from tfspk import cli
-from tfspk.features.tables import feat_to_len
+from tfspk.features.commands import feat_to_len
 
 USAGE = """tfspk-feat-to-len [options] <in-rspecifier> <out-wspecifier>
    or: tfspk-feat-to-len [options] <in-rxfilename>

@@ -1,6 +1,6 @@
 """tfspk-select-voiced-frames: Kaldi select-voiced-frames."""
 from tfspk import cli
-from tfspk.features.tables import select_voiced_table
+from tfspk.features.commands import select_voiced_table
 
 USAGE = """tfspk-select-voiced-frames [options] <feats-rspecifier> <vad-rspecifier> <feats-wspecifier>
  e.g.: tfspk-select-voiced-frames scp:feats.scp scp,s,cs:vad.scp ark:-"""

@@ -18,12 +18,8 @@ float32 arithmetic, see :mod:`tfspk.io.compressed`.
 """
 from __future__ import annotations
 
-import io
 import os
 import re
-import struct
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
@@ -32,9 +28,10 @@ import numpy as np
 
 from tfspk import cli
 from tfspk.errors import ToolError
-from tfspk.io import compressed
-from tfspk.io.atomic import atomic_path
+from tfspk.io import compressed, xfilename
+from tfspk.io.objects import binary_object_bytes, read_object_from, text_object_bytes
 from tfspk.io.table import read_table
+from tfspk.io.xfilename import Input
 
 _SPEC_RE = re.compile(r"^([a-z]+(?:,[a-z]+)*):(.*)$", re.S)
 _READ_OPTIONS = {"o", "no", "s", "ns", "cs", "ncs", "p", "np", "b", "t", "f", "nf", "bg"}
@@ -42,10 +39,6 @@ _WRITE_OPTIONS = {"b", "t", "f", "nf", "p", "np"}
 _OFFSET_RE = re.compile(r"^(.*):(\d+)(\[[0-9:,]*\])?$", re.S)
 _RANGE_ONLY_RE = re.compile(r"^(.*?)(\[[0-9:,]*\])$", re.S)
 
-_BINARY_TYPES = {"FM": (np.float32, 2), "DM": (np.float64, 2), "FV": (np.float32, 1),
-                 "DV": (np.float64, 1)}
-# Larger objects than this are certainly a corrupt header, not data (16 GiB).
-_MAX_OBJECT_BYTES = 1 << 34
 
 
 # ----------------------------------------------------------------------------------------------
@@ -106,176 +99,7 @@ def parse_wspecifier(wspec: str) -> Spec:
 
 
 # ----------------------------------------------------------------------------------------------
-# input streams
-class _Input:
-    """A readable binary stream over a file, stdin or a ``cmd |`` pipe, with a name for messages.
-
-    For pipes, :meth:`close` waits for the command and raises ToolError on a non-zero exit,
-    so a failing command can never look like an empty or short archive.
-    """
-
-    def __init__(self, location: str):
-        self.name = location
-        self.proc = None
-        if location == "-":
-            self.stream = sys.stdin.buffer
-            self.name = "standard input"
-        elif location.endswith("|"):
-            command = location[:-1].strip()
-            if not command:
-                raise ToolError(f"empty command in '{location}'")
-            self.name = f"command '{command}'"
-            self.proc = subprocess.Popen(command, shell=True, stdout=subprocess.PIPE,
-                                         executable="/bin/bash")
-            self.stream = self.proc.stdout
-        else:
-            try:
-                self.stream = open(location, "rb")
-            except FileNotFoundError:
-                raise ToolError(f"no such file: {location}") from None
-            except OSError as err:
-                raise ToolError(f"cannot open {location}: {err.strerror}") from None
-
-    def close_after_error(self, error: ToolError):
-        """Raise ``error``, or the command's own failure if the pipe's command exited non-zero."""
-        if self.proc is None:
-            self.close(check=False)
-            raise error
-        self.stream.close()
-        try:
-            status = self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            status = self.proc.wait()
-        self.proc = None
-        if status > 0:
-            raise ToolError(f"{self.name} failed with exit status {status} ({error})") from None
-        raise error
-
-    def close(self, check: bool = True):
-        if self.proc is not None:
-            if not check:
-                self.proc.kill()
-            self.stream.close()
-            status = self.proc.wait()
-            self.proc = None
-            if check and status != 0:
-                raise ToolError(f"{self.name} failed with exit status {status}")
-        elif self.stream is not sys.stdin.buffer:
-            self.stream.close()
-
-
-def _read_exact(stream: BinaryIO, count: int, where: str) -> bytes:
-    data = stream.read(count)
-    if len(data) != count:
-        raise ToolError(f"{where}: truncated data (expected {count} more bytes, found {len(data)})")
-    return data
-
-
-def _read_exact_writable(stream: BinaryIO, count: int, where: str) -> bytearray:
-    """Like _read_exact into a bytearray, so numpy can use it without a copy (and it is writable)."""
-    buffer = bytearray(count)
-    view, filled = memoryview(buffer), 0
-    while filled < count:
-        got = stream.readinto(view[filled:])
-        if not got:
-            raise ToolError(f"{where}: truncated data (expected {count - filled} more bytes, found 0)"
-                            if filled == 0 else
-                            f"{where}: truncated data (expected {count} bytes, found {filled})")
-        filled += got
-    return buffer
-
-
-def _read_token(stream: BinaryIO, where: str) -> str:
-    """A binary-mode token: characters up to (and consuming) one space."""
-    chars = bytearray()
-    while True:
-        char = stream.read(1)
-        if not char:
-            raise ToolError(f"{where}: truncated data (end of file inside a type token)")
-        if char == b" ":
-            break
-        chars += char
-        if len(chars) > 16:
-            raise ToolError(f"{where}: corrupt data (no type token such as FM, DM, FV, DV, CM found)")
-    return chars.decode("latin-1")
-
-
-def _read_int32(stream: BinaryIO, where: str) -> int:
-    size, value = struct.unpack("<bi", _read_exact(stream, 5, where))
-    if size != 4:
-        raise ToolError(f"{where}: corrupt data (expected a 4-byte integer, size marker is {size})")
-    return value
-
-
-def _read_binary_object(stream: BinaryIO, where: str) -> np.ndarray:
-    """Read the object after ``\\0B``: a float/double matrix or vector, or a compressed matrix."""
-    token = _read_token(stream, where)
-    if token in _BINARY_TYPES:
-        dtype, ndim = _BINARY_TYPES[token]
-        if ndim == 2:
-            rows, cols = _read_int32(stream, where), _read_int32(stream, where)
-            shape = (rows, cols)
-        else:
-            shape = (_read_int32(stream, where),)
-        if min(shape) < 0:
-            raise ToolError(f"{where}: corrupt data (negative dimension {shape} in a {token} object)")
-        nbytes = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        if nbytes > _MAX_OBJECT_BYTES:
-            raise ToolError(f"{where}: corrupt data (implausible dimensions {shape})")
-        data = _read_exact_writable(stream, nbytes, where)
-        array = np.frombuffer(data, dtype=np.dtype(dtype).newbyteorder("<"))
-        if array.dtype != np.dtype(dtype):           # big-endian host: convert
-            array = array.astype(dtype)
-        return array.reshape(shape)
-    if token in compressed.TOKENS:
-        return compressed.read_compressed(stream, token, where)
-    raise ToolError(f"{where}: unsupported object type '{token}' (expected FM, DM, FV, DV, CM, CM2 or CM3)")
-
-
-def _read_text_object(stream: BinaryIO, where: str, first: bytes) -> np.ndarray:
-    """Text ``[ ... ]``: a vector if numbers follow ``[`` on its line, else a matrix (float32)."""
-    buffer = bytearray(first)
-    while b"]" not in buffer:
-        line = stream.readline()
-        if not line:
-            raise ToolError(f"{where}: truncated text object (no closing ']')")
-        buffer += line
-    text = buffer.decode("latin-1")
-    close = text.index("]")
-    if text[close + 1:].strip():
-        raise ToolError(f"{where}: unexpected text after ']'")
-    body = text[text.index("[") + 1:close]
-    rows = [r.split() for r in body.replace("\r", "").split("\n") if r.strip()]
-    # Kaldi writes matrices with a newline after '[' and vectors on one line; a one-line
-    # '[ 1 2 ]' is therefore a vector, anything spanning lines a matrix.
-    is_matrix = body.lstrip(" \t\r").startswith("\n") or len(rows) > 1
-    try:
-        if not rows:
-            return np.zeros((0, 0), dtype=np.float32)
-        if not is_matrix:
-            return np.array(rows[0], dtype=np.float32)
-        if len({len(r) for r in rows}) != 1:
-            raise ToolError(f"{where}: text matrix rows have different lengths")
-        return np.array(rows, dtype=np.float32)
-    except ValueError as err:
-        raise ToolError(f"{where}: corrupt text object ({err})") from None
-
-
-def read_object_from(stream: BinaryIO, where: str) -> np.ndarray:
-    """Read one binary (``\\0B``) or text object from the current position of ``stream``."""
-    head = stream.read(2)
-    if head == b"\0B":
-        return _read_binary_object(stream, where)
-    while head[:1] in (b" ", b"\t", b"\n", b"\r"):
-        head = head[1:] + stream.read(1)
-    if head[:1] == b"[":
-        return _read_text_object(stream, where, head)
-    if not head:
-        raise ToolError(f"{where}: truncated data (no object after the key)")
-    raise ToolError(f"{where}: corrupt data (expected binary marker '\\0B' or text '[', found {head!r})")
-
-
+# reading
 def _read_key(stream: BinaryIO, where: str) -> str | None:
     """The next archive key (bytes up to a space), or None at a clean end of file."""
     chars = bytearray()
@@ -298,7 +122,7 @@ def _read_key(stream: BinaryIO, where: str) -> str | None:
 
 
 def _iter_ark(location: str) -> Iterator[tuple[str, np.ndarray]]:
-    source = _Input(location)
+    source = Input(location)
     try:
         yield from _iter_ark_stream(source)
     except ToolError as err:       # a read error: a failed command explains it better
@@ -309,7 +133,7 @@ def _iter_ark(location: str) -> Iterator[tuple[str, np.ndarray]]:
     source.close(check=True)
 
 
-def _iter_ark_stream(source: _Input) -> Iterator[tuple[str, np.ndarray]]:
+def _iter_ark_stream(source: Input) -> Iterator[tuple[str, np.ndarray]]:
     previous = None
     while True:
         where = f"{source.name}" + (f" after key '{previous}'" if previous else "")
@@ -370,12 +194,7 @@ class _FileCache:
     def get(self, path):
         if path != self.path:
             self.close()
-            try:
-                self.handle = open(path, "rb")
-            except FileNotFoundError:
-                raise ToolError(f"no such file: {path}") from None
-            except OSError as err:
-                raise ToolError(f"cannot open {path}: {err.strerror}") from None
+            self.handle = xfilename.open_file(path, "rb")
             self.path = path
         return self.handle
 
@@ -391,7 +210,7 @@ def _read_location(value: str, cache: _FileCache | None = None, key: str | None 
     if path.endswith("|") or path == "-":
         if offset is not None:
             raise ToolError(f"{label}: a byte offset needs a file, not a pipe")
-        source = _Input(path)
+        source = Input(path)
         try:
             obj = read_object_from(source.stream, f"{source.name}, {label}")
             # drain what follows so the command ends normally (no SIGPIPE exit status)
@@ -430,18 +249,13 @@ def read_object(location: str) -> np.ndarray:
 
 
 def _iter_scp(location: str, permissive: bool = False) -> Iterator[tuple[str, np.ndarray]]:
-    if location == "-" or location.endswith("|"):
-        source = _Input(location)
-        try:
-            text = source.stream.read().decode("utf-8", "surrogateescape")
-        finally:
-            source.close()
-        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1)]
+    if xfilename.classify_rxfilename(location) != xfilename.FILE:
+        name, lines = xfilename.read_text_lines(location)
         entries = []
-        for number, line in lines:
+        for number, line in enumerate(lines, 1):
             parts = line.strip().split(None, 1)
             if len(parts) != 2:
-                raise ToolError(f"{source.name}:{number}: expected 'key location', got '{line.strip()}'")
+                raise ToolError(f"{name}:{number}: expected 'key location', got '{line.strip()}'")
             entries.append((parts[0], parts[1]))
     else:
         entries = read_table(location, sorted_keys=False, unique=False)
@@ -554,29 +368,6 @@ class RandomAccessReader:
 
 # ----------------------------------------------------------------------------------------------
 # writing
-def _binary_object(array: np.ndarray, compress: bool, method: str) -> bytes:
-    if array.ndim == 2 and compress:
-        return b"\0B" + compressed.compress(array, method)
-    if array.dtype == np.float64:
-        token, dtype = ("DM " if array.ndim == 2 else "DV "), "<f8"
-    else:
-        token, dtype = ("FM " if array.ndim == 2 else "FV "), "<f4"
-    dims = b"".join(struct.pack("<bi", 4, d) for d in array.shape)
-    return b"\0B" + token.encode() + dims + np.ascontiguousarray(array, dtype=dtype).tobytes()
-
-
-def _text_object(array: np.ndarray) -> bytes:
-    """Kaldi text layout; float32 with 9 significant digits, float64 with 17 (exact round trip)."""
-    fmt = "%.17g" if array.dtype == np.float64 else "%.9g"
-    if array.ndim == 1:
-        values = " ".join(fmt % v for v in array.tolist())
-        return (f" [ {values} ]\n" if values else " [ ]\n").encode()
-    if array.size == 0:
-        return b" [ ]\n"
-    rows = "".join("\n  " + " ".join(fmt % v for v in row) + " " for row in array.tolist())
-    return f" [{rows}]\n".encode()
-
-
 class ArchiveWriter:
     """Write ``(key, array)`` to a wspecifier; use as a context manager.
 
@@ -599,45 +390,17 @@ class ArchiveWriter:
         self.scp_location = self.spec.locations[1] if "scp" in self.spec.kinds else None
         if self.scp_location and (self.ark_location == "-" or self.ark_location.startswith("|")):
             raise ToolError(f"invalid wspecifier '{wspec}': ark,scp needs a real ark file (byte offsets)")
-        self._contexts = []
-        self._stream = None
-        self._proc = None
         self._offset = 0
         self._keys = set()
         self._scp_lines = []
-        self._open()
-
-    def _open(self):
-        location = self.ark_location
-        if location == "-":
-            self._stream = sys.stdout.buffer
-        elif location.startswith("|"):
-            command = location[1:].strip()
-            if not command:
-                raise ToolError(f"empty command in '{location}'")
-            self._proc = subprocess.Popen(command, shell=True, stdin=subprocess.PIPE, executable="/bin/bash")
-            self._stream = self._proc.stdin
-        else:
-            self._stream = open(self._enter_atomic(location), "wb")
+        self._ark = xfilename.Output(self.ark_location)
+        self._scp = None
         if self.scp_location:
-            self._scp_tmp = self._enter_atomic(self.scp_location)
-
-    def _enter_atomic(self, path):
-        """A temporary path that becomes ``path`` when the writer closes successfully."""
-        context = atomic_path(path)
-        try:
-            if os.path.isdir(path):
-                raise IsADirectoryError(21, "it is a directory", path)
-            tmp = context.__enter__()
-        except OSError as err:
-            if self._stream is not None and self._stream is not sys.stdout.buffer and self._proc is None:
-                self._stream.close()
-            for earlier in reversed(self._contexts):
-                _abandon(earlier)
-            self._contexts = []
-            raise ToolError(f"cannot write {path}: {err.strerror}") from None
-        self._contexts.append(context)
-        return tmp
+            try:
+                self._scp = xfilename.Output(self.scp_location)
+            except ToolError:
+                self._ark.close(failed=True)
+                raise
 
     def write(self, key: str, array) -> None:
         if not isinstance(key, str) or not key or any(c in key for c in " \t\n\r"):
@@ -658,52 +421,32 @@ class ArchiveWriter:
             if self.compress and array.ndim == 2:
                 # Kaldi writes a compressed matrix in text mode as its decompressed values
                 array = compressed.decompress(compressed.compress(array, self.method))
-            body = _text_object(array)
+            body = text_object_bytes(array)
         else:
-            body = _binary_object(array, self.compress, self.method)
-        try:
-            self._stream.write(head)
-            self._stream.write(body)
-        except BrokenPipeError:
-            raise ToolError(f"output pipe '{self.ark_location}' closed early") from None
+            body = binary_object_bytes(array, self.compress, self.method)
+        self._ark.write(head + body)
         if self.scp_location:
             self._scp_lines.append(f"{key} {self.ark_location}:{self._offset + len(head)}\n")
         self._offset += len(head) + len(body)
 
     def close(self, failed: bool = False) -> None:
-        if self._stream is None:
+        if self._ark is None:
             return
-        stream, self._stream = self._stream, None
-        error = None
+        outputs = [self._ark] + ([self._scp] if self._scp is not None else [])
+        self._ark = self._scp = None
         try:
-            if stream is sys.stdout.buffer:
-                stream.flush()
-            else:
-                try:
-                    stream.close()
-                except BrokenPipeError:
-                    error = ToolError(f"output pipe '{self.ark_location}' closed early")
-            if self._proc is not None:
-                status = self._proc.wait()
-                if status != 0 and not failed:
-                    error = ToolError(f"output command '{self.ark_location[1:].strip()}' failed "
-                                      f"with exit status {status}")
-            if self.scp_location and not failed and error is None:
-                with open(self._scp_tmp, "w", encoding="utf-8", errors="surrogateescape") as handle:
-                    handle.writelines(self._scp_lines)
-        finally:
+            outputs[0].finish(failed)
+            if len(outputs) > 1:
+                if not failed:
+                    outputs[1].write("".join(self._scp_lines).encode("utf-8", "surrogateescape"))
+                outputs[1].finish(failed)
             # the archive is renamed into place before its scp, so an scp never points at nothing
-            for context in self._contexts:
-                if failed or error:
-                    _abandon(context)
-                    continue
-                try:
-                    context.__exit__(None, None, None)
-                except OSError as err:   # the rename failed: give up the remaining outputs too
-                    error = ToolError(f"cannot write {err.filename or self.ark_location}: {err.strerror}")
-            self._contexts = []
-        if error is not None:
-            raise error
+            for output in outputs:
+                output.commit(failed)
+        except BaseException:
+            for output in outputs:
+                output.commit(failed=True)
+            raise
 
     def __enter__(self):
         return self
@@ -711,15 +454,6 @@ class ArchiveWriter:
     def __exit__(self, exc_type, exc, tb):
         self.close(failed=exc_type is not None)
         return False
-
-
-def _abandon(context) -> None:
-    """Leave an atomic_path context as failed: its temporary file is removed, nothing appears."""
-    failure = RuntimeError("writer failed")
-    try:
-        context.__exit__(RuntimeError, failure, None)
-    except RuntimeError:    # the context re-raises the failure it was given
-        pass
 
 
 def write_archive(wspec: str, items, compress: bool = False) -> None:

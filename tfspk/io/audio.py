@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 from typing import Iterator
 
 import numpy as np
 
 from tfspk.errors import ToolError
+from tfspk.io import xfilename
 from tfspk.io.table import read_dict, read_table
 
 # extract-segments defaults: a segment may end this far past the end of its recording, and
@@ -42,7 +42,46 @@ def _patch_streamed_wav_sizes(raw: bytes) -> bytes | None:
     return None
 
 
+def _wav_shortfall(handle) -> tuple[int, int] | None:
+    """``(declared, present)`` data bytes of a RIFF/WAVE stream whose ``data`` chunk declares more
+    bytes than the stream holds; None for complete files, streamed WAV (size 0 or 0xFFFFFFFF,
+    Kaldi's "streamed" case) and other formats."""
+    total = handle.seek(0, io.SEEK_END)
+    handle.seek(0)
+    head = handle.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    position = 12
+    while position + 8 <= total:
+        handle.seek(position)
+        chunk = handle.read(8)
+        size = int.from_bytes(chunk[4:8], "little")
+        if chunk[:4] == b"data":
+            present = total - position - 8
+            if size in (0, 0xFFFFFFFF) or present >= size:
+                return None
+            return size, present
+        position += 8 + size + (size & 1)
+    return None
+
+
+def _warn_if_truncated(data, name: str) -> None:
+    """Kaldi's wave reader reads what there is of a data chunk that is shorter than its header
+    says, with a warning ("... Truncated file?"); libsndfile reads it silently, so check here."""
+    if isinstance(data, io.BytesIO):
+        shortfall = _wav_shortfall(data)
+        data.seek(0)
+    else:
+        with open(data, "rb") as handle:
+            shortfall = _wav_shortfall(handle)
+    if shortfall is not None:
+        from tfspk import cli
+        cli.warn(f"audio {name}: Expected {shortfall[0]} bytes of wave data, but read only "
+                 f"{shortfall[1]} bytes. Truncated file?")
+
+
 def _decode(data, name: str) -> tuple[np.ndarray, int]:
+    _warn_if_truncated(data, name)
     samples, rate = _decode_once(data, name)
     if samples.size == 0:
         if isinstance(data, io.BytesIO):
@@ -77,16 +116,12 @@ def _decode_once(data, name: str) -> tuple[np.ndarray, int]:
     return samples[:, 0].astype(np.float32), int(rate)
 
 
-def _run_pipe(command: str) -> bytes:
-    proc = subprocess.run(command, shell=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          executable="/bin/bash")
-    if proc.returncode != 0:
-        detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise ToolError(f"command '{command}' failed with exit status {proc.returncode}"
-                        + (f": {detail[-1]}" if detail else ""))
-    if not proc.stdout:
-        raise ToolError(f"command '{command}' produced no audio (empty output)")
-    return proc.stdout
+def _run_pipe(value: str) -> bytes:
+    """The output of a ``cmd |`` wav.scp value (its last stderr line joins a failure message)."""
+    data = xfilename.read_bytes(value, capture_stderr=True)
+    if not data:
+        raise ToolError(f"command '{xfilename.pipe_command(value)}' produced no audio (empty output)")
+    return data
 
 
 def read_audio(wav_scp_value: str, segment: tuple[float, float] | None = None) -> tuple[np.ndarray, int]:
@@ -101,7 +136,7 @@ def read_audio(wav_scp_value: str, segment: tuple[float, float] | None = None) -
         raise ToolError("empty wav.scp value")
     if value.endswith("|"):
         command = value[:-1].strip()
-        samples, rate = _decode(io.BytesIO(_run_pipe(command)), f"from command '{command}'")
+        samples, rate = _decode(io.BytesIO(_run_pipe(value)), f"from command '{command}'")
     else:
         if not os.path.exists(value):
             raise ToolError(f"audio file not found: {value}")

@@ -13,10 +13,13 @@ whitespace are stripped on reading, so every reader accepts such files; the vali
 """
 from __future__ import annotations
 
+import functools
+import gc
 import os
 from typing import Iterable
 
 from tfspk.errors import ToolError
+from tfspk.io import xfilename
 from tfspk.io.atomic import atomic_open
 
 ENCODING = "utf-8"
@@ -28,9 +31,46 @@ def c_locale_key(text: str) -> bytes:
     return text.encode(ENCODING, ERRORS)
 
 
+def _without_gc(function):
+    """Run ``function`` with the cyclic garbage collector paused: parsing a million-line trials
+    file makes millions of small tuples without reference cycles, and collections triggered by
+    the allocation bursts made parsing several times slower."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            if was_enabled:
+                gc.enable()
+    return wrapper
+
+
+def table_location(rspecifier) -> str:
+    """The rxfilename behind a text-table rspecifier: ``ark:data/utt2spk`` -> ``data/utt2spk``;
+    a plain path, ``-`` or ``command |`` is returned as is (Kaldi tools take both forms)."""
+    spec = os.fspath(rspecifier).strip()
+    head = spec.split(":", 1)[0]
+    if ":" in spec and head and all(w.isalpha() for w in head.split(",")) and \
+            head.split(",")[0] in ("ark", "scp"):
+        words = head.split(",")
+        if "scp" in words:
+            raise ToolError(f"'{rspecifier}': expected a text table (ark:file), not scp:")
+        location = spec.split(":", 1)[1].strip()
+        if not location:
+            raise ToolError(f"invalid rspecifier '{rspecifier}': no file given")
+        return location
+    return spec
+
+
 def read_lines(path) -> list[str]:
-    """All lines of a text file without line endings; ToolError if missing or unreadable."""
+    """All lines of a text rxfilename (a file, ``-`` or ``command |``) without line endings;
+    ToolError if missing or unreadable, or if the command fails."""
     path = os.fspath(path)
+    # only an explicit '-' means stdin here: an empty name is a missing file, never a silent stdin read
+    if path == "-" or xfilename.classify_rxfilename(path) == xfilename.PIPE:
+        return xfilename.read_text_lines(path)[1]
     try:
         with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
             return handle.read().splitlines()
@@ -126,7 +166,10 @@ def write_table(path, items: Iterable[tuple[str, object]]) -> None:
 
 
 def read_utt2spk(path, sorted_keys: bool = True) -> dict[str, str]:
-    """``utt2spk`` -> ``{utt: spk}``; the value must be a single speaker id."""
+    """``utt2spk`` -> ``{utt: spk}``; the value must be a single speaker id.
+
+    ``path`` is a file, ``-``, ``command |`` or a table rspecifier ``ark:file``."""
+    path = table_location(path)
     result = {}
     for number, (utt, spk) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
         if len(spk.split()) != 1:
@@ -137,7 +180,9 @@ def read_utt2spk(path, sorted_keys: bool = True) -> dict[str, str]:
 
 
 def read_spk2utt(path, sorted_keys: bool = True) -> dict[str, list[str]]:
-    """``spk2utt`` -> ``{spk: [utt, ...]}`` (utterances unique across speakers)."""
+    """``spk2utt`` -> ``{spk: [utt, ...]}`` (utterances unique across speakers; a speaker without
+    utterances is an error). ``path`` is a file, ``-``, ``command |`` or ``ark:file``."""
+    path = table_location(path)
     result: dict[str, list[str]] = {}
     owner: dict[str, str] = {}
     for number, (spk, rest) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
@@ -181,28 +226,61 @@ def read_utt2dur(path, sorted_keys: bool = True) -> dict[str, float]:
     return result
 
 
-def read_trials(path) -> list[tuple[str, str, str | None]]:
+TRIAL_LABELS = ("target", "nontarget")
+
+
+@_without_gc
+def read_trials(rxfilename, labels: str = "consistent") -> list[tuple[str, str, str | None]]:
     """Trials ``enroll test [target|nontarget]`` -> ``[(enroll, test, label or None)]``.
 
-    Trials are not a keyed table (an enrolment id repeats), so order and repeats are free;
-    every line has 2 or 3 fields and all lines agree on whether a label is present.
+    THE trials rule of tfspk, used by every reader of trials (scoring tools, metrics, validation
+    trial sets, data-dir checks): a line has two fields (``enroll test``) or three whose third is
+    ``target`` or ``nontarget``; anything else is an error naming ``file:line``. Trials are not a
+    keyed table (an enrolment id repeats), so order and repeats are free. ``labels`` says what a
+    caller needs of the whole file: ``"optional"`` (scoring: labels ignored, may be mixed),
+    ``"consistent"`` (all lines labelled or none), ``"required"`` (every line labelled).
+    ``rxfilename`` may be a file, ``-`` or ``command |``.
     """
-    path = os.fspath(path)
+    if labels not in ("optional", "consistent", "required"):
+        raise ValueError(f"labels must be optional, consistent or required, got {labels!r}")
+    name = os.fspath(rxfilename)
     trials = []
     labelled = None
-    for number, line in enumerate(read_lines(path), 1):
+    for number, line in enumerate(read_lines(name), 1):
         fields = line.split()
         if len(fields) not in (2, 3):
-            raise ToolError(f"{path}:{number}: expected 'enroll test [target|nontarget]', got '{line.strip()}'")
-        if len(fields) == 3 and fields[2] not in ("target", "nontarget"):
-            raise ToolError(f"{path}:{number}: label must be 'target' or 'nontarget', got '{fields[2]}'")
+            raise ToolError(f"{name}:{number}: Bad line in trials (expected 'enroll test [target|nontarget]'), "
+                            f"got '{line.strip()}'")
+        if len(fields) == 3 and fields[2] not in TRIAL_LABELS:
+            raise ToolError(f"{name}:{number}: label must be 'target' or 'nontarget', got '{fields[2]}'")
         has_label = len(fields) == 3
-        if labelled is None:
-            labelled = has_label
-        elif labelled != has_label:
-            raise ToolError(f"{path}:{number}: some trials have a target/nontarget label and some do not")
+        if labels == "required" and not has_label:
+            raise ToolError(f"{name}:{number}: expected 'enroll test target|nontarget', got '{line.strip()}'")
+        if labels == "consistent":
+            if labelled is None:
+                labelled = has_label
+            elif labelled != has_label:
+                raise ToolError(f"{name}:{number}: some trials have a target/nontarget label and some do not")
         trials.append((fields[0], fields[1], fields[2] if has_label else None))
     return trials
+
+
+def read_trial_pairs(rxfilename) -> list[tuple[str, str]]:
+    """``[(enroll, test)]`` of a trials file (labels, if any, ignored), as the scoring tools read it."""
+    return [(e, t) for e, t, _ in read_trials(rxfilename, labels="optional")]
+
+
+def read_labelled_trials(rxfilename) -> dict[tuple[str, str], bool]:
+    """``(enroll, test) -> is_target`` of a trials file whose every line is labelled (metrics)."""
+    rows = read_trials(rxfilename, labels="required")
+    if not rows:
+        raise ToolError(f"{os.fspath(rxfilename)}: no trials")
+    return {(e, t): label == "target" for e, t, label in rows}
+
+
+def write_text(wxfilename, text: str) -> None:
+    """Write text (UTF-8) to a wxfilename: a file (atomically), ``-`` or ``| command``."""
+    xfilename.write_bytes(os.fspath(wxfilename), text.encode(ENCODING, ERRORS))
 
 
 def utt2spk_to_spk2utt(utt2spk: dict[str, str]) -> dict[str, list[str]]:

@@ -1,4 +1,4 @@
-"""Table-level drivers behind the feature tools (one utterance in memory at a time).
+"""The feature commands: table-level drivers behind the feature tools (one utterance in memory at a time).
 
 Each function is what a Kaldi binary does over its tables: ``compute-mfcc-feats`` /
 ``compute-fbank-feats`` (:func:`compute_features_table`), ``compute-vad``,
@@ -12,8 +12,6 @@ utterance at all was written.
 from __future__ import annotations
 
 import contextlib
-import struct
-import sys
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -25,8 +23,8 @@ from tfspk.features.cmvn import SlidingCmnOptions, apply_cmvn_sliding
 from tfspk.features.mfcc import FeatureExtractor
 from tfspk.features.vad import VadOptions, compute_vad, select_voiced_frames
 from tfspk.io import ark
-from tfspk.io.atomic import atomic_path
 from tfspk.io.audio import cut_segment, read_audio, read_segments
+from tfspk.io.scalar_table import ScalarTableWriter
 from tfspk.io.table import c_locale_key, read_lines, split_key
 
 # Kaldi copy-feats --compression-method codes -> tfspk.io compression methods
@@ -49,49 +47,6 @@ class Counts:
             raise ToolError(f"no utterance was {what}{detail}")
 
 
-# ----------------------------------------------------------------------------------------------
-# scalar tables (utt2num_frames, utt2dur, feat-to-dim): Kaldi Int32Writer / BaseFloatWriter
-class ScalarTableWriter:
-    """Write ``key value`` pairs to ``ark,t:file``, ``ark:file`` (Kaldi binary basic type),
-    ``ark,t:-`` or ``ark:-``; a file appears only when the writer closes without error.
-
-    Text lines are ``key value`` (Kaldi adds a trailing space; readers accept both).
-    Floats are written with 7 significant digits as Kaldi's text streams.
-    """
-
-    def __init__(self, wspec: str, kind: type = int):
-        spec = ark.parse_wspecifier(wspec)
-        if "scp" in spec.kinds:
-            raise ToolError(f"invalid wspecifier '{wspec}' for a table of numbers: use ark,t:<file>")
-        self.location = spec.locations[0]
-        self.text = spec.text
-        self.kind = kind
-        self._stack = contextlib.ExitStack()
-        if self.location == "-":
-            self._stream = sys.stdout.buffer
-        elif self.location.startswith("|"):
-            raise ToolError(f"invalid wspecifier '{wspec}': output pipes are not supported for number tables")
-        else:
-            tmp = self._stack.enter_context(atomic_path(self.location))
-            self._stream = self._stack.enter_context(open(tmp, "wb"))
-
-    def write(self, key: str, value) -> None:
-        if self.text:
-            text = f"{int(value)}" if self.kind is int else f"{float(value):.7g}"
-            self._stream.write(f"{key} {text}\n".encode("utf-8", "surrogateescape"))
-        else:
-            packed = struct.pack("<bi", 4, int(value)) if self.kind is int else struct.pack("<bf", 4, float(value))
-            self._stream.write(key.encode("utf-8", "surrogateescape") + b" \0B" + packed)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, exc, tb):
-        if self._stream is sys.stdout.buffer:
-            self._stream.flush()
-        return self._stack.__exit__(exc_type, exc, tb)
-
-
 def _optional_writer(wspec: str | None, kind: type):
     return ScalarTableWriter(wspec, kind) if wspec else contextlib.nullcontext(None)
 
@@ -105,7 +60,7 @@ def _wav_table(rspec: str) -> tuple[list[tuple[str, str]], bool]:
         raise ToolError(f"wav rspecifier '{rspec}': tfspk reads audio from 'scp:wav.scp' (paths or "
                         "'command |' values); for segmented data pass --segments=<segments-file>")
     location = spec.locations[0]
-    lines = sys.stdin.read().splitlines() if location == "-" else read_lines(location)
+    lines = read_lines(location)
     entries, seen = [], {}
     for number, line in enumerate(lines, 1):
         key, value = split_key(line)
@@ -355,7 +310,9 @@ def select_voiced_table(feats_rspec: str, vad_rspec: str, feats_wspec: str, *,
 
 def copy_feats_table(feats_rspec: str, feats_wspec: str, *, compress: bool = False,
                      compression_method: int = 1, num_frames_wspec: str | None = None) -> Counts:
-    """Kaldi ``copy-feats`` (matrices as float32; ``--compress`` writes Kaldi compressed matrices)."""
+    """Kaldi ``copy-feats`` (matrices as float32; ``--compress`` writes Kaldi compressed matrices).
+
+    An input without any matrix is a ToolError (Kaldi exits 1) and no output file appears."""
     counts = Counts()
     method = compression_method_name(compression_method)
     with ark.ArchiveWriter(feats_wspec, compress=compress, compression_method=method) as writer, \
@@ -367,6 +324,9 @@ def copy_feats_table(feats_rspec: str, feats_wspec: str, *, compress: bool = Fal
             if frames_writer is not None:
                 frames_writer.write(utt, feats.shape[0])
             counts.done += 1
+        # Kaldi copy-feats returns 1 when nothing was copied; unlike Kaldi, leave no empty
+        # output that looks complete (the writers discard their files on this error)
+        counts.require_some("copied")
     cli.log(f"Copied {counts.done} feature matrices.")
     return counts
 
