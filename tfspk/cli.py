@@ -16,16 +16,17 @@ import sys
 import traceback
 
 from tfspk.errors import ToolError
+from tfspk.params import KALDI_FALSE, KALDI_TRUE
 
 _PROG = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "tfspk"
 
 
 def kaldi_bool(text):
-    """Parse a Kaldi boolean option value (``true``/``false``, as Kaldi accepts)."""
+    """Parse a Kaldi boolean option value (``true``/``false``/``t``/``f``/``1``/``0``, any case)."""
     value = str(text).strip().lower()
-    if value in ("true", "t", "1"):
+    if value in KALDI_TRUE:
         return True
-    if value in ("false", "f", "0"):
+    if value in KALDI_FALSE:
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 
@@ -58,7 +59,7 @@ class KaldiArgumentParser(argparse.ArgumentParser):
         out = []
         for i, arg in enumerate(argv):
             following = argv[i + 1] if i + 1 < len(argv) else None
-            if arg in bools and (following is None or following.lower() not in ("true", "false")):
+            if arg in bools and (following is None or following.lower() not in KALDI_TRUE + KALDI_FALSE):
                 arg += "=true"
             out.append(arg)
         return out
