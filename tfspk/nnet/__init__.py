@@ -23,6 +23,6 @@ def check_num_frames(num_frames: int, arch: str = "tdnn", what: str = "input") -
 
 
 __all__ = ["ARCHITECTURES", "DEFAULT_NETWORK", "DEFAULT_VARIANCE_FLOOR", "LAYER_ORDERS", "NETWORKS", "Network",
-           "StatisticsPooling", "ToolError", "build_xvector", "check_num_frames", "describe_network", "get_network",
+           "StatisticsPooling", "build_xvector", "check_num_frames", "describe_network", "get_network",
            "load_trained", "network_config", "network_from_config", "network_names_listing", "receptive_field",
            "register_network", "resolve_network_name"]
