@@ -59,7 +59,7 @@ class KaldiArgumentParser(argparse.ArgumentParser):
         out = []
         for i, arg in enumerate(argv):
             following = argv[i + 1] if i + 1 < len(argv) else None
-            if arg in bools and (following is None or following.lower() not in KALDI_TRUE + KALDI_FALSE):
+            if arg in bools and (following is None or following.lower() not in ("true", "false")):
                 arg += "=true"
             out.append(arg)
         return out
