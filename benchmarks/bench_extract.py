@@ -24,9 +24,10 @@ def extraction_rtf(budget_seconds: float = 8.0, utterance_seconds: float = 10.0,
     import numpy as np
 
     from tfspk.extract import XvectorExtractor, prepare_features
-    from tfspk.nnet import build_xvector
+    from tfspk.nnet import get_network
 
-    extractor = XvectorExtractor(build_xvector("tdnn", feat_dim), feat_dim, chunk_size=chunk_size)
+    network = get_network("tdnn")
+    extractor = XvectorExtractor(network.build(feat_dim), feat_dim, arch=network, chunk_size=chunk_size)
     rng = np.random.default_rng(seed)
     frames = int(utterance_seconds * FRAMES_PER_SECOND)
 

@@ -50,8 +50,8 @@ def make_corpus(directory, speakers, utts_per_speaker, frames, dim, seed=0):
 
 
 def base_overrides(args, loss="softmax"):
-    return [f"nnet.frame_dim={args.frame_dim}", f"nnet.pooling_dim={args.pooling_dim}",
-            f"nnet.embedding_dim={args.embedding_dim}", f"data.speakers_per_batch={args.speakers}",
+    return [f"nnet.params.frame_dim={args.frame_dim}", f"nnet.params.pooling_dim={args.pooling_dim}",
+            f"nnet.params.embedding_dim={args.embedding_dim}", f"data.speakers_per_batch={args.speakers}",
             f"data.min_frames={args.min_frames}", f"data.max_frames={args.max_frames}", "valid.num_utts=0",
             f"loss.name={loss}", "strategy=one", f"data.num_threads={args.threads}"]
 
@@ -87,14 +87,15 @@ def pipeline_vs_memory(args, data_dir):
         return trainer.train_step(next(batches))["frames"]
 
     # Bare step: same network, softmax dense layer, SGD, one fixed in-memory batch of the mean length.
-    model = nnet.build_xvector(feat_dim=sampler.feat_dim, **config.nnet)
+    network = nnet.get_network(config.nnet.name, config.nnet.params)
+    model = network.build(sampler.feat_dim)
     import keras
     dense = keras.layers.Dense(sampler.num_classes)
     length = (args.min_frames + args.max_frames) // 2
     feats = tf.constant(np.random.default_rng(1).normal(size=(args.speakers, length, sampler.feat_dim)),
                         tf.float32)
     labels = tf.constant(np.arange(args.speakers) % sampler.num_classes, tf.int32)
-    dense.build((None, config.nnet["embedding_dim"]))
+    dense.build((None, network.embedding_dim()))
     variables = model.trainable_variables + dense.trainable_variables
     optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
     optimizer.build(variables)

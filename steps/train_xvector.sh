@@ -83,7 +83,7 @@ if [ $stage -le 0 ]; then
 fi
 
 opts=()
-[ -n "$train_config" ] && opts+=(--config "$train_config")
+[ -n "$train_config" ] && opts+=(--train-config "$train_config")
 [ -n "$loss" ] && opts+=(--loss "$loss")
 [ -n "$loss_params" ] && opts+=(--loss-params "$loss_params")
 [ -n "$margin" ] && opts+=(--margin "$margin")

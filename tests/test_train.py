@@ -179,7 +179,7 @@ def _eer_reference(targets, nontargets):
 
 
 def test_validation_eer_matches_kaldi_compute_eer_loop():
-    from tfspk.train.trainer import kaldi_eer
+    from tfspk.metrics.detection import eer_from_arrays as kaldi_eer
     rng = np.random.default_rng(3)
     for num_t, num_f, shift in [(50, 400, 1.0), (7, 13, 0.3), (100, 100, 5.0), (3, 1000, -1.0)]:
         targets = rng.normal(shift, 1, num_t)

@@ -16,16 +16,17 @@ import sys
 import traceback
 
 from tfspk.errors import ToolError
+from tfspk.params import KALDI_FALSE, KALDI_TRUE
 
 _PROG = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "tfspk"
 
 
 def kaldi_bool(text):
-    """Parse a Kaldi boolean option value (``true``/``false``, as Kaldi accepts)."""
+    """Parse a Kaldi boolean option value (``true``/``false``/``t``/``f``/``1``/``0``, any case)."""
     value = str(text).strip().lower()
-    if value in ("true", "t", "1"):
+    if value in KALDI_TRUE:
         return True
-    if value in ("false", "f", "0"):
+    if value in KALDI_FALSE:
         return False
     raise argparse.ArgumentTypeError(f"expected true or false, got '{text}'")
 

@@ -108,6 +108,8 @@ def build_params(params_cls: type, values: dict | None, owner: str):
         by_key.setdefault(normalize_name(alias), target)
     chosen: dict[str, Any] = {}
     for key, value in values.items():
+        if value is None:  # null (e.g. a YAML ``key:`` with no value) means the default
+            continue
         name = by_key.get(normalize_name(key))
         if name is None:
             raise ToolError(f"{owner}: unknown parameter {key!r}; valid parameters: "

@@ -5,18 +5,19 @@ from tfspk import cli
 
 USAGE = """tfspk-train [options] <train-data-dir> <exp-dir>
        tfspk-train --print-config
-e.g.:  tfspk-train --config conf/xvector.yaml --loss amsoftmax --margin 0.2 --aux ring,mhe data/train_combined_no_sil exp/xvector"""
+e.g.:  tfspk-train --train-config conf/xvector.yaml --loss amsoftmax --margin 0.2 --aux ring,mhe data/train_combined_no_sil exp/xvector"""
 
 DESCRIPTION = """Train an x-vector network on Kaldi features (feats.scp, utt2spk, utt2num_frames of the data dir).
-The experiment config is a YAML file (--config x.yaml); every key can be overridden with --set key=value
+The experiment config is a YAML file (--train-config x.yaml); every key can be overridden with --set key=value
 (dotted keys, YAML values) or the shortcut options below. Re-running the same command resumes from the last
 checkpoint in <exp-dir>/ckpt with the same global step. Outputs: <exp-dir>/config.yaml, spk2int, ckpt/,
 final/model.weights.h5 (best validation loss), log/train.log, tb/ (TensorBoard)."""
 
 def _main(argv):
     from tfspk.train import config as config_mod
-    argv, yaml_config = config_mod.split_experiment_config(argv)
     parser = cli.KaldiArgumentParser(USAGE, description=DESCRIPTION)
+    parser.add_argument("--train-config", metavar="YAML",
+                        help="the experiment config (YAML; see --print-config); --config stays Kaldi's file of options")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config key, e.g. --set optimizer.lr=0.02 (repeatable)")
     parser.add_argument("--loss", help="main loss name (= --set loss.name=NAME)")
@@ -42,7 +43,7 @@ def _main(argv):
     if args.data_dir is None or args.exp_dir is None:
         parser.error("expected <train-data-dir> and <exp-dir>")
     shortcuts = {name: getattr(args, name) for name in config_mod.SHORTCUT_OPTIONS}
-    config = config_mod.build_config(yaml_config, config_mod.shortcut_overrides(**shortcuts) + list(args.set))
+    config = config_mod.build_config(args.train_config, config_mod.shortcut_overrides(**shortcuts) + list(args.set))
     from tfspk.train import trainer
     result = trainer.train(args.data_dir, args.exp_dir, config, resume=args.resume)
     if result.stopped_early:

@@ -104,18 +104,26 @@ def read_spk2int(path) -> dict:
     return result
 
 
+# How the sampler's errors name its options by default; a caller passes its own names (tfspk-train: its
+# config keys, see tfspk.train.inputs.SAMPLER_OPTION_NAMES) so the advice names something the user can set.
+DEFAULT_OPTION_NAMES = {"num_speakers": "--num-speakers", "min_frames": "--min-frames", "max_frames": "--max-frames",
+                        "num_valid_utts": "--num-valid-utts", "seed": "--seed"}
+
+
 class SpeakerBalancedSampler:
     """Plans and loads speaker-balanced batches from a data dir with feats.scp, utt2spk, utt2num_frames.
 
     Utterances shorter than ``min_frames`` are never used. ``num_valid_utts`` utterances (each of a
     speaker that keeps at least one training utterance) are held out as the validation set and never
     appear in training batches. ``spk2int`` maps every training speaker to its class index (sorted
-    speaker ids -> 0..C-1).
+    speaker ids -> 0..C-1). ``option_names`` maps option -> the name errors advise the user to change
+    (default :data:`DEFAULT_OPTION_NAMES`).
     """
 
     def __init__(self, data_dir, num_speakers: int = 64, min_frames: int = 200, max_frames: int = 400,
-                 seed: int = 0, num_valid_utts: int = 1000):
+                 seed: int = 0, num_valid_utts: int = 1000, option_names: dict | None = None):
         self.data_dir = os.fspath(data_dir)
+        self.option_names = {**DEFAULT_OPTION_NAMES, **(option_names or {})}
         self._check_options(num_speakers, min_frames, max_frames, seed, num_valid_utts)
         self.num_speakers, self.min_frames, self.max_frames = num_speakers, min_frames, max_frames
         self.seed = seed
@@ -142,7 +150,7 @@ class SpeakerBalancedSampler:
         if not usable:
             longest = max(utt2num_frames.values())
             raise ToolError(f"{frames_path}: no utterance has min_frames={min_frames} frames (the longest has "
-                            f"{longest}); lower --min-frames/--max-frames")
+                            f"{longest}); lower {self.option_names['min_frames']}/{self.option_names['max_frames']}")
         self.spk2int = {spk: i for i, spk in enumerate(sorted({utt2spk[u] for u in usable}))}
         self.valid_utts = self._choose_validation(usable, utt2spk, num_valid_utts)
         held_out = set(self.valid_utts)
@@ -150,15 +158,16 @@ class SpeakerBalancedSampler:
         self._index_training([u for u in usable if u not in held_out], utt2spk, utt2num_frames, frames_path)
 
     # ---------------------------------------------------------------------------------------- setup
-    @staticmethod
-    def _check_options(num_speakers, min_frames, max_frames, seed, num_valid_utts):
+    def _check_options(self, num_speakers, min_frames, max_frames, seed, num_valid_utts):
         for name, value, low in (("num_speakers", num_speakers, 1), ("min_frames", min_frames, 1),
                                  ("max_frames", max_frames, 1), ("seed", seed, 0),
                                  ("num_valid_utts", num_valid_utts, 0)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ToolError(f"sampler option {name} must be an integer >= {low}, got {value!r}")
+                raise ToolError(f"sampler option {name} must be an integer >= {low}, got {value!r} "
+                                f"(set {self.option_names[name]})")
         if min_frames > max_frames:
-            raise ToolError(f"sampler options: min_frames={min_frames} is larger than max_frames={max_frames}")
+            raise ToolError(f"sampler options: min_frames={min_frames} is larger than max_frames={max_frames} "
+                            f"({self.option_names['min_frames']}, {self.option_names['max_frames']})")
 
     def _choose_validation(self, usable, utt2spk, num_valid_utts):
         """Draw held-out utterances in a seeded random order, skipping a speaker's last usable one."""
@@ -171,7 +180,7 @@ class SpeakerBalancedSampler:
         if can_hold_out < num_valid_utts:
             raise ToolError(f"{self.data_dir}: only {can_hold_out} utterances of >= {self.min_frames} frames can be "
                             f"held out for validation (each speaker keeps one for training), num_valid_utts="
-                            f"{num_valid_utts} asked; lower --num-valid-utts")
+                            f"{num_valid_utts} asked; lower {self.option_names['num_valid_utts']}")
         rng = np.random.default_rng([self.seed, _VALID_CHOICE_STREAM])
         chosen = []
         for position in rng.permutation(len(usable)):
@@ -202,7 +211,7 @@ class SpeakerBalancedSampler:
                 f"{self.data_dir}: only {enough} speakers have a training utterance of at least max_frames="
                 f"{self.max_frames} frames (longest utterance: {longest} frames, per {frames_path}; "
                 f"{len(self.valid_utts)} utterances held out for validation), but num_speakers={self.num_speakers} "
-                "are drawn per batch; lower --num-speakers or --max-frames")
+                f"are drawn per batch; lower {self.option_names['num_speakers']} or {self.option_names['max_frames']}")
 
     # ------------------------------------------------------------------------------------- planning
     @property

@@ -18,7 +18,6 @@ from tfspk import cli
 from tfspk.errors import ToolError
 from tfspk.extract.chunking import check_chunk_options, utterance_pieces
 from tfspk.features import apply_cmvn_sliding, select_voiced_frames
-from tfspk.nnet import receptive_field
 
 EMBEDDING_LAYERS = {"a": "embedding_a", "b": "embedding_b"}
 
@@ -46,11 +45,12 @@ class XvectorExtractor:
     """Runs a trained x-vector network over utterances.
 
     ``embedding_layer``: ``a`` (first segment layer's affine output, Kaldi's x-vector) or ``b`` (last
-    segment layer, the loss input). ``batch_size`` pieces of one length run together; at most
+    segment layer, the loss input). ``arch``: the registered network (a :class:`tfspk.nnet.Network` or its
+    name; its ``min_frames()`` bounds ``min_chunk_size``). ``batch_size`` pieces of one length run together; at most
     ``max_buffered_frames`` input frames wait for a batch to fill.
     """
 
-    def __init__(self, model, feat_dim: int, arch: str = "tdnn", embedding_layer: str = "a",
+    def __init__(self, model, feat_dim: int, arch="tdnn", embedding_layer: str = "a",
                  chunk_size: int = -1, min_chunk_size: int = 25, batch_size: int = 32,
                  max_buffered_frames: int = 200_000, source: str = "the network"):
         import tensorflow as tf
@@ -59,7 +59,9 @@ class XvectorExtractor:
             raise ToolError(f"--embedding-layer must be one of {', '.join(EMBEDDING_LAYERS)}, got '{embedding_layer}'")
         if batch_size < 1:
             raise ToolError(f"--batch-size must be >= 1, got {batch_size}")
-        check_chunk_options(chunk_size, min_chunk_size, receptive_field(arch))
+        from tfspk.nnet import Network, get_network
+        network = arch if isinstance(arch, Network) else get_network(arch)
+        check_chunk_options(chunk_size, min_chunk_size, network.min_frames())
         self.feat_dim, self.chunk_size, self.min_chunk_size = feat_dim, chunk_size, min_chunk_size
         self.batch_size, self.max_buffered_frames, self.source = batch_size, max_buffered_frames, source
         output = EMBEDDING_LAYERS[embedding_layer]

@@ -13,11 +13,10 @@ from tfspk.io.ark import ArchiveWriter, RandomAccessReader, read_dict_of_arrays,
 
 def load_extractor(exp_dir: str, **options) -> XvectorExtractor:
     """An extractor for the trained network of ``exp_dir`` (config.yaml + final/model.weights.h5)."""
-    from tfspk.train import load_for_inference
-    model, config = load_for_inference(exp_dir)
-    arch = (config.get("nnet") or {}).get("arch", "tdnn")
+    from tfspk.nnet import load_trained
+    model, config, network = load_trained(exp_dir)
     source = f"the network of {os.path.join(exp_dir, 'config.yaml')}"
-    return XvectorExtractor(model, int(config["feat_dim"]), arch=arch, source=source, **options)
+    return XvectorExtractor(model, int(config["feat_dim"]), arch=network, source=source, **options)
 
 
 def _vad_table(vad_rspec):

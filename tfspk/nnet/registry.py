@@ -109,3 +109,63 @@ def get_network(name: str, params=None) -> Network:
 def describe_network(name: str) -> str:
     """Every parameter of network ``name`` with its default and doc."""
     return describe_params(NETWORKS[resolve_network_name(name)].Params)
+
+
+# ---------------------------------------------------------------------------------------------- config
+DEFAULT_NETWORK = "tdnn"
+#: the older spelling of ``nnet.name`` (configs written before the registry: ``nnet: {arch: tdnn, frame_dim: ..}``).
+LEGACY_NAME_KEY = "arch"
+#: network keys of older configs that no network takes any more -> the value they may keep (else an error).
+RETIRED_KEYS = {"weight_decay": 0}
+
+
+def _section_dict(section, where: str) -> dict:
+    if section is None:
+        return {}
+    if hasattr(section, "name") and hasattr(section, "params") and not isinstance(section, dict):
+        return {"name": section.name, "params": section.params}
+    if not isinstance(section, dict):
+        raise ToolError(f"config key '{where}': expected a mapping {{name: NETWORK, params: {{...}}}}, got {section!r}")
+    return dict(section)
+
+
+def network_from_config(section, where: str = "nnet") -> Network:
+    """The network a config section names: ``{name: tdnn, params: {frame_dim: 512}}``.
+
+    Also accepted (configs and experiment dirs written before the registry): ``{arch: tdnn, frame_dim: 512,
+    ...}``, the parameters next to the name; ``arch`` is ``name``. A missing name means ``tdnn``; null
+    values mean the default. ``weight_decay: 0`` of old configs is dropped; a non-zero one is an error
+    (the one L2 knob is the trainer's ``optimizer.weight_decay``). ToolError names the key.
+    """
+    values = _section_dict(section, where)
+    name, legacy_name = values.pop("name", None), values.pop(LEGACY_NAME_KEY, None)
+    if name is not None and legacy_name is not None and resolve_network_name(name) != resolve_network_name(legacy_name):
+        raise ToolError(f"config keys '{where}.name' ({name}) and '{where}.{LEGACY_NAME_KEY}' ({legacy_name}) "
+                        "disagree; give only name")
+    cls = NETWORKS[resolve_network_name(name or legacy_name or DEFAULT_NETWORK)]
+    params = values.pop("params", None) or {}
+    if not isinstance(params, dict):
+        raise ToolError(f"config key '{where}.params': expected a mapping of network parameters, got {params!r}")
+    fields = {normalize_name(f.name) for f in dataclasses.fields(cls.Params)}
+    merged = dict(params)
+    for key, value in values.items():  # the older flat form: parameters next to the name
+        if normalize_name(key) not in fields and key not in RETIRED_KEYS:
+            valid = [LEGACY_NAME_KEY] + [f.name for f in dataclasses.fields(cls.Params)] + ["name", "params"]
+            raise ToolError(f"unknown config key '{where}.{key}'; valid keys in {where}: {', '.join(valid)}")
+        if key in merged:
+            raise ToolError(f"config key '{where}.{key}' given twice (also as {where}.params.{key})")
+        merged[key] = value
+    for key, allowed in RETIRED_KEYS.items():
+        if key in merged and normalize_name(key) not in fields:
+            value = merged.pop(key)
+            if value is not None and value != allowed:
+                raise ToolError(
+                    f"config key '{where}.{key}' ({value!r}) is no longer supported: set optimizer.{key} instead, the "
+                    f"one L2 term (it decays the network and the class weights); with both {where}.{key} and "
+                    f"optimizer.{key} the L2 term would count twice. Old configs may keep {where}.{key}: {allowed}")
+    return cls(merged)
+
+
+def network_config(network: Network) -> dict:
+    """``{"name": canonical name, "params": every parameter}``: the ``nnet`` section that rebuilds ``network``."""
+    return {"name": network.network_name, "params": dataclasses.asdict(network.params)}

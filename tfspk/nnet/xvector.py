@@ -20,12 +20,16 @@ layer (affine -> batch-norm, ReLU removed), the input of the loss head.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import keras
 from keras import layers, ops
 
 from tfspk.errors import ToolError
+from tfspk.params import param, require
+from tfspk.nnet.registry import Network, register_network
+from tfspk.nnet.pooling import DEFAULT_VARIANCE_FLOOR, StatisticsPooling
 
 BN_RELU = "bn_relu"
 RELU_BN = "relu_bn"
@@ -47,13 +51,6 @@ ARCHITECTURES = {
     "tdnn_kaldi": FrameLayout(kernels=(5, 3, 3, 1, 1), dilations=(1, 2, 3, 1, 1), layer_order=RELU_BN),
 }
 
-# Every variance below this is raised to it before the square root, so the standard deviation of
-# a constant channel (e.g. all-zero after ReLU) is sqrt(floor), never NaN and with a finite gradient.
-# Kaldi's StatisticsPoolingComponent uses 1e-10; a larger floor keeps d std / d var = 1/(2 std)
-# bounded during training.
-DEFAULT_VARIANCE_FLOOR = 1e-5
-
-
 def _layout(arch: str) -> FrameLayout:
     if arch not in ARCHITECTURES:
         raise ToolError(f"unknown network architecture '{arch}'; valid: {', '.join(sorted(ARCHITECTURES))}")
@@ -64,31 +61,6 @@ def receptive_field(arch: str = "tdnn") -> int:
     """Frames one frame-level output sees: 1 + sum_l (kernel_l - 1) * dilation_l (15 for both)."""
     layout = _layout(arch)
     return 1 + sum((k - 1) * d for k, d in zip(layout.kernels, layout.dilations))
-
-
-class StatisticsPooling(layers.Layer):
-    """Mean and standard deviation over time: [B, T, C] -> [B, 2C] = [mean_t x, sqrt(max(var_t x, floor))].
-
-    var is the biased (1/T) variance, computed around the mean (not E[x^2] - mean^2) so it is never
-    negative in float32. As Kaldi's ``stats-layer name=stats config=mean+stddev``.
-    """
-
-    def __init__(self, variance_floor: float = DEFAULT_VARIANCE_FLOOR, **kwargs):
-        super().__init__(**kwargs)
-        self.variance_floor = float(variance_floor)
-
-    def call(self, inputs):
-        mean = ops.mean(inputs, axis=1)
-        variance = ops.mean(ops.square(inputs - ops.expand_dims(mean, 1)), axis=1)
-        std = ops.sqrt(ops.maximum(variance, self.variance_floor))
-        return ops.concatenate([mean, std], axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        channels = input_shape[-1]
-        return (input_shape[0], None if channels is None else 2 * channels)
-
-    def get_config(self):
-        return {**super().get_config(), "variance_floor": self.variance_floor}
 
 
 def _normalise_and_rectify(x, name, layer_order, relu, bn_momentum, bn_epsilon):
@@ -151,3 +123,57 @@ def build_xvector(arch: str = "tdnn", feat_dim: int = 30, *, frame_dim: int = 51
     embedding_b = _normalise_and_rectify(x, f"tdnn{first + 1}", relu=False, **post)
     outputs = {"embedding_a": embedding_a, "embedding_b": embedding_b}
     return keras.Model(features, outputs, name=name or f"xvector_{arch}")
+
+
+# ---------------------------------------------------------------------------------------------- registry
+@dataclass
+class TdnnParams:
+    """Widths and batch-norm settings of the x-vector TDNNs (config ``nnet: {name: tdnn, params: ...}``)."""
+    frame_dim: int = param(512, "width of frame layers 1-4 ([Liu2019] / Kaldi: 512)")
+    pooling_dim: int = param(1500, "width of frame layer 5, the statistics-pooling input (1500)")
+    embedding_dim: int = param(512, "width of both segment layers, i.e. of embedding_a and embedding_b (512)")
+    layer_order: str = param(None, "bn_relu (affine -> BN -> ReLU, [Liu2019]) or relu_bn (Kaldi); "
+                                   "null = the architecture's own order", choices=LAYER_ORDERS)
+    variance_floor: float = param(DEFAULT_VARIANCE_FLOOR, "statistics pooling: variances are floored to this "
+                                                          "before the square root")
+    bn_momentum: float = param(0.99, "batch-norm moving-average momentum")
+    bn_epsilon: float = param(1e-3, "batch-norm epsilon")
+
+    def validate(self, owner):
+        for name in ("frame_dim", "pooling_dim", "embedding_dim"):
+            require(getattr(self, name) > 0, owner, f"{name} must be a positive integer, got {getattr(self, name)}")
+        require(self.variance_floor > 0, owner, f"variance_floor must be > 0, got {self.variance_floor!r}")
+
+
+class _XvectorTdnn(Network):
+    """Shared code of the two x-vector TDNNs; ``arch`` picks the frame layout."""
+
+    arch = ""
+    Params = TdnnParams
+
+    def min_frames(self) -> int:
+        return receptive_field(self.arch)
+
+    def embedding_dim(self) -> int:
+        return self.params.embedding_dim
+
+    def build(self, feat_dim: int) -> keras.Model:
+        self.check_feat_dim(feat_dim)
+        return build_xvector(self.arch, int(feat_dim), **dataclasses.asdict(self.params))
+
+
+@register_network("tdnn")
+class Tdnn(_XvectorTdnn):
+    """x-vector TDNN of [Liu2019, sec. 4.2]: kernels 5, 5, 7, 1, 1, no dilation, affine -> BN -> ReLU.
+
+    embedding_a = affine output of the first segment layer (tdnn6.affine); embedding_b = the last
+    segment layer (affine -> BN, ReLU removed).
+    """
+    arch = "tdnn"
+
+
+@register_network("tdnn_kaldi")
+class TdnnKaldi(_XvectorTdnn):
+    """Kaldi's egs/voxceleb/v2 x-vector TDNN [Snyder2018]: kernels 5, 3, 3, 1, 1, dilations 1, 2, 3, 1, 1,
+    affine -> ReLU -> BN. Outputs as ``tdnn``."""
+    arch = "tdnn_kaldi"

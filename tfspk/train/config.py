@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from tfspk.errors import ToolError
+from tfspk.params import KALDI_FALSE, KALDI_TRUE
 
 # Keys the trainer writes into the saved config; accepted (and replaced) when a saved config is read back.
 DERIVED_KEYS = ("feat_dim", "num_classes", "tfspk_version")
@@ -101,10 +102,30 @@ class AuxConfig:
 
 
 @dataclass
+class NnetConfig:
+    """The resolved ``nnet`` section: canonical network name and every parameter (see components.resolve)."""
+    name: str = "tdnn"
+    params: dict = field(default_factory=dict)
+
+    def __getitem__(self, key):
+        """Read access with the older flat keys: ``nnet["arch"]`` is the name, ``nnet["frame_dim"]`` a parameter."""
+        if key in ("name", "arch"):
+            return self.name
+        return self.params[key]
+
+    def get(self, key, default=None):
+        try:
+            return self[key]
+        except KeyError:
+            return default
+
+
+@dataclass
 class TrainConfig:
     seed: int = _doc("seed for weights, sampling and validation split (runs are reproducible)", default=777)
-    nnet: dict = _doc("keyword arguments of tfspk.nnet.build_xvector (arch: tdnn | tdnn_kaldi, widths...)",
-                      default_factory=lambda: {"arch": "tdnn"})
+    nnet: dict = _doc("the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi); "
+                      "older configs' {arch: tdnn, frame_dim: ...} still load",
+                      default_factory=lambda: {"name": "tdnn", "params": {}})
     loss: LossConfig = _doc("main loss", default_factory=LossConfig)
     aux: list = _doc("auxiliary losses, a list of {name, params}", default_factory=list)
     optimizer: OptimizerConfig = _doc("optimizer and L2 regularisation", default_factory=OptimizerConfig)
@@ -136,8 +157,8 @@ def _coerce(value, tp, key: str):
     if tp is bool:
         if isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
+        if isinstance(value, (str, int)) and str(value).strip().lower() in KALDI_TRUE + KALDI_FALSE:
+            return str(value).strip().lower() in KALDI_TRUE
         raise ToolError(f"config key '{key}': expected true or false, got {value!r}")
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -253,7 +274,7 @@ def apply_override(data: dict, assignment: str) -> None:
     node[parts[-1]] = value
 
 
-def parse_params(text: str, what: str) -> dict:
+def parse_assignments(text: str, what: str) -> dict:
     """``"margin=0.2,scale=30"`` -> ``{"margin": 0.2, "scale": 30}`` (values parsed as YAML)."""
     params = {}
     for item in filter(None, (p.strip() for p in text.replace(";", ",").split(","))):
@@ -351,34 +372,6 @@ def _write_section(out, obj, prefix, indent, extra_docs):
             out.write("".join(f"{pad}{line}\n" for line in text.split("\n")))
 
 
-YAML_SUFFIXES = (".yaml", ".yml", ".json")
-
-
-def split_experiment_config(argv):
-    """Take ``--config x.yaml`` out of a command line: ``(other args, the yaml path or None)``.
-
-    A YAML/JSON file is the experiment config; other ``--config`` files stay Kaldi option files.
-    """
-    rest, yaml_configs = [], []
-    i = 0
-    while i < len(argv):
-        arg = argv[i]
-        value = None
-        if arg == "--config" and i + 1 < len(argv):
-            value, step = argv[i + 1], 2
-        elif arg.startswith("--config="):
-            value, step = arg.split("=", 1)[1], 1
-        if value is not None and value.lower().endswith(YAML_SUFFIXES):
-            yaml_configs.append(value)
-            i += step
-            continue
-        rest.append(arg)
-        i += 1
-    if len(yaml_configs) > 1:
-        raise ToolError(f"give one experiment config, got {', '.join(yaml_configs)}")
-    return rest, (yaml_configs[0] if yaml_configs else None)
-
-
 #: command-line shortcut -> config key (tfspk-train --num-epochs 4 == --set schedule.num_epochs=4)
 _SCALAR_SHORTCUTS = {"num_epochs": "schedule.num_epochs", "steps_per_epoch": "schedule.steps_per_epoch",
                      "lr": "optimizer.lr", "seed": "seed", "strategy": "strategy"}
@@ -391,7 +384,7 @@ def shortcut_overrides(loss=None, loss_params=None, margin=None, aux=None, **sca
     if loss is not None:
         overrides.append(f"loss.name={loss}")
     if loss_params:
-        for name, value in parse_params(loss_params, "--loss-params").items():
+        for name, value in parse_assignments(loss_params, "--loss-params").items():
             overrides.append(f"loss.params.{name}={value!r}" if isinstance(value, str) else f"loss.params.{name}={value}")
     if margin is not None:
         overrides.append(f"loss.params.margin={margin}")

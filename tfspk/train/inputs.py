@@ -33,23 +33,17 @@ def check_data_dir(data_dir: str) -> None:
             raise ToolError(f"missing {path}: the training data dir needs {', '.join(REQUIRED_FILES)}")
 
 
-# The sampler names its own options; tell tfspk-train users which config keys those are.
-_KEY_HINT = ("(tfspk-train config keys: num_speakers = data.speakers_per_batch, min_frames/max_frames = "
-             "data.min_frames/data.max_frames, num_valid_utts = valid.num_utts)")
+#: the sampler's options are these tfspk-train config keys (its errors name them).
+SAMPLER_OPTION_NAMES = {"num_speakers": "data.speakers_per_batch", "min_frames": "data.min_frames",
+                        "max_frames": "data.max_frames", "num_valid_utts": "valid.num_utts", "seed": "seed"}
 
 
 def make_sampler(data_dir: str, config) -> tfdata.SpeakerBalancedSampler:
     check_data_dir(data_dir)
-    try:
-        return tfdata.SpeakerBalancedSampler(data_dir, num_speakers=config.data.speakers_per_batch,
-                                             min_frames=config.data.min_frames, max_frames=config.data.max_frames,
-                                             seed=config.seed, num_valid_utts=config.valid.num_utts)
-    except ToolError as err:
-        message = str(err)
-        if any(word in message for word in ("num_speakers", "min_frames", "max_frames", "num_valid_utts",
-                                            "--num-", "--min-frames", "--max-frames")):
-            message += " " + _KEY_HINT
-        raise ToolError(message) from None
+    return tfdata.SpeakerBalancedSampler(data_dir, num_speakers=config.data.speakers_per_batch,
+                                         min_frames=config.data.min_frames, max_frames=config.data.max_frames,
+                                         seed=config.seed, num_valid_utts=config.valid.num_utts,
+                                         option_names=SAMPLER_OPTION_NAMES)
 
 
 def train_dataset(sampler, config, start_step: int, input_context: tf.distribute.InputContext | None = None):

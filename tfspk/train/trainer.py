@@ -21,10 +21,8 @@ and the sampler starts from it, so a resumed run continues the exact sequence of
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -33,51 +31,12 @@ import tfspk
 from tfspk import data as tfdata
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_open, atomic_path
+from tfspk.metrics.detection import eer_from_arrays
 from tfspk.train import components, config as config_mod, distribute, inputs, schedule
 from tfspk.train.config import TrainConfig
+from tfspk.train.loop import EpochResult, TrainResult, run_epochs  # noqa: F401  (EpochResult: public here too)
 from tfspk.train.report import TrainReport
-
-# Config sections a resumed run may change (they do not change what the checkpoint means).
-RESUMABLE_CHANGES = ("schedule", "log_every", "keep_checkpoints", "strategy", "jit_compile", "valid.eer_data",
-                     "valid.eer_trials", "valid.batch_size", "data.prefetch", "data.num_threads",
-                     "sync_batchnorm")
-
-
-@dataclasses.dataclass
-class EpochResult:
-    epoch: int
-    step: int
-    loss: float
-    accuracy: float
-    lr: float
-    valid_loss: float | None
-    valid_accuracy: float | None
-    valid_eer: float | None
-    frames_per_second: float
-
-
-@dataclasses.dataclass
-class TrainResult:
-    epochs: list
-    stopped_early: str = ""
-
-
-def kaldi_eer(target_scores, nontarget_scores) -> tuple[float, float]:
-    """Equal error rate and threshold as Kaldi's compute-eer (ivectorbin/compute-eer.cc).
-
-    Sort both score lists ascending; walk p over the targets with nt = |F| - 1 - floor(|F| p / |T|)
-    and stop at the first p where F[nt] < T[p]: EER = p / |T|, threshold T[p].
-    """
-    targets = np.sort(np.asarray(target_scores, dtype=np.float64))
-    nontargets = np.sort(np.asarray(nontarget_scores, dtype=np.float64))
-    if len(targets) == 0 or len(nontargets) == 0:
-        raise ToolError("EER needs at least one target and one non-target score")
-    num_t, num_f = len(targets), len(nontargets)
-    p = np.arange(num_t - 1)
-    nt = np.maximum(num_f - 1 - (num_f * p) // num_t, 0)
-    crossed = np.nonzero(nontargets[nt] < targets[p])[0]
-    index = int(crossed[0]) if len(crossed) else num_t - 1
-    return index / num_t, float(targets[index])
+from tfspk.train.resume import RESUMABLE_CHANGES, check_resume_compatible, restore  # noqa: F401
 
 
 class Trainer:
@@ -253,7 +212,7 @@ class Trainer:
             for utt, vector in zip(utts, self._embed_fn(tf.constant(feats)).numpy().astype(np.float64)):
                 vectors[utt] = vector / max(np.linalg.norm(vector), 1e-12)
         scores = np.array([vectors[e] @ vectors[t] for e, t in trial_set.trials])
-        eer, _ = kaldi_eer(scores[trial_set.is_target], scores[~trial_set.is_target])
+        eer, _ = eer_from_arrays(scores[trial_set.is_target], scores[~trial_set.is_target])
         return 100.0 * eer
 
     # ------------------------------------------------------------------ state
@@ -312,29 +271,6 @@ def effective_config_dict(config: TrainConfig, feat_dim: int, num_classes: int) 
     return data
 
 
-def _flatten(data, prefix=""):
-    flat = {}
-    for key, value in data.items():
-        name = prefix + key
-        if isinstance(value, dict) and key not in ("params",) and name != "nnet":
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
-def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
-    """Keys that differ; ToolError if any of them changes what the checkpoint means."""
-    old, new = _flatten(saved), _flatten(current)
-    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "tfspk_version")
-    fatal = [k for k in changed if not any(k == r or k.startswith(r + ".") for r in RESUMABLE_CHANGES)]
-    if fatal:
-        details = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in fatal[:5])
-        raise ToolError(f"{path} has a checkpoint of a different experiment ({details}); use a new "
-                        "experiment dir, or --resume false to start over")
-    return changed
-
-
 def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = True,
           strategy: tf.distribute.Strategy | None = None, stream=None) -> TrainResult:
     """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc)."""
@@ -366,7 +302,7 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
         manager = tf.train.CheckpointManager(trainer.checkpoint, own_dir, max_to_keep=config.keep_checkpoints)
         if has_checkpoint:
             latest = tf.train.latest_checkpoint(ckpt_dir)
-            _restore(trainer.checkpoint, latest, ckpt_dir)
+            restore(trainer.checkpoint, latest, ckpt_dir)
             report.log(f"resumed from {latest}: global step {trainer.global_step}, "
                        f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
         report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
@@ -374,105 +310,8 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
                    f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
                    + (f" + {', '.join(a.name for a in config.aux)}" if config.aux else ""))
         with tfdata.tool_errors(sampler):
-            return _run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
+            return run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
     finally:
         report.close()
 
 
-def _restore(checkpoint, path, ckpt_dir):
-    """Restore ``path`` into ``checkpoint``; a checkpoint of another layout is the user's to move away."""
-    try:
-        checkpoint.restore(path).assert_existing_objects_matched()
-    except (AssertionError, ValueError, tf.errors.OpError) as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ToolError(f"cannot resume from {path}: it does not match this network/trainer "
-                        f"({first_line}); move {ckpt_dir} away to train from scratch") from None
-
-
-def _run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> TrainResult:
-    sched = config.schedule
-    valid = inputs.validation_batches(sampler, config.valid.batch_size) if sampler.valid_utts else None
-    final_dir = os.path.join(trainer.exp_dir, "final")
-    result = TrainResult([])
-    start_epoch = int(trainer.epoch.numpy())
-    if start_epoch >= sched.num_epochs or int(trainer.stopped.numpy()):
-        why = "stopped early by the LR policy" if int(trainer.stopped.numpy()) else \
-            f"schedule.num_epochs={sched.num_epochs}"
-        report.log(f"nothing to do: already trained {start_epoch} epochs ({why})")
-        return result
-    batches = trainer.batches(sampler, trainer.global_step)
-    for epoch in range(start_epoch + 1, sched.num_epochs + 1):
-        report.start_epoch(epoch, sched.steps_per_epoch)
-        sums = {"loss": 0.0, "accuracy": 0.0, "frames": 0.0}
-        start = time.time()
-        for i in range(1, sched.steps_per_epoch + 1):
-            values = trainer.train_step(next(batches))
-            if not math.isfinite(values["total"]):
-                raise ToolError(f"training diverged at step {trainer.global_step} (loss {values['total']}); "
-                                "lower optimizer.lr or check the features")
-            for key in sums:
-                sums[key] += values[key]
-            report.step(epoch, i, sched.steps_per_epoch, trainer.global_step, values["loss"], values["accuracy"])
-            if trainer.global_step % config.log_every == 0:
-                report.scalars({"train/step_loss": values["loss"], "train/step_total": values["total"]},
-                               trainer.global_step)
-        report.end_epoch()
-        elapsed = time.time() - start
-        n = sched.steps_per_epoch
-        epoch_result = EpochResult(epoch, trainer.global_step, sums["loss"] / n, sums["accuracy"] / n,
-                                   trainer.learning_rate, None, None, None, sums["frames"] / max(elapsed, 1e-9))
-        if valid:
-            epoch_result.valid_loss, epoch_result.valid_accuracy = trainer.validation_loss(valid)
-        if trial_set is not None:
-            epoch_result.valid_eer = trainer.validation_eer(trial_set, config.valid.batch_size, config.valid.frames)
-        _log_epoch(report, epoch_result, elapsed)
-        stop = _apply_policy(trainer, epoch_result, config, final_dir, chief, report)
-        trainer.epoch.assign(epoch)
-        trainer.stopped.assign(1 if stop else 0)
-        manager.save(checkpoint_number=trainer.global_step)
-        result.epochs.append(epoch_result)
-        if stop:
-            result.stopped_early = stop
-            report.log(f"stopping: {stop}", epoch)
-            break
-    if chief:
-        trainer.save_weights(os.path.join(final_dir, "last.weights.h5"))
-        if not os.path.exists(os.path.join(final_dir, "model.weights.h5")):
-            trainer.save_weights(os.path.join(final_dir, "model.weights.h5"))
-    report.log(f"done: {trainer.global_step} steps; model for extraction: {final_dir}/model.weights.h5")
-    return result
-
-
-def _apply_policy(trainer, result: EpochResult, config, final_dir, chief, report) -> str:
-    """LR policy on the validation loss; save the best model so far. Returns a stop reason or ''."""
-    sched = config.schedule
-    if result.valid_loss is None:
-        if chief:
-            trainer.save_weights(os.path.join(final_dir, "model.weights.h5"))
-        return ""
-    state = trainer.plateau_state()
-    decision = schedule.plateau_step(state, result.valid_loss, trainer.learning_rate, lr_factor=sched.lr_factor,
-                                     patience=sched.patience, min_improvement=sched.min_improvement,
-                                     max_reductions_without_improvement=sched.max_reductions_without_improvement,
-                                     min_lr=sched.min_lr)
-    trainer.store_plateau_state(state)
-    if decision.improved and chief:
-        trainer.save_weights(os.path.join(final_dir, "model.weights.h5"))
-    if decision.new_lr != trainer.learning_rate and not decision.stop:
-        report.log(f"validation loss has not improved for {sched.patience} epoch(s): learning rate "
-                   f"{trainer.learning_rate:.4g} -> {decision.new_lr:.4g}", result.epoch)
-        trainer.set_learning_rate(decision.new_lr)
-    return decision.reason if decision.stop else ""
-
-
-def _log_epoch(report, r: EpochResult, elapsed: float) -> None:
-    parts = [f"epoch {r.epoch} step {r.step}: loss {r.loss:.4f} accuracy {r.accuracy:.4f} lr {r.lr:.4g}"]
-    if r.valid_loss is not None:
-        parts.append(f"valid-loss {r.valid_loss:.4f} valid-accuracy {r.valid_accuracy:.4f}")
-    if r.valid_eer is not None:
-        parts.append(f"valid-eer {r.valid_eer:.2f}%")
-    parts.append(f"time {elapsed:.1f}s frames/s {r.frames_per_second:.0f}")
-    report.log(" ".join(parts), r.epoch)
-    report.scalars({"train/loss": r.loss, "train/accuracy": r.accuracy, "train/lr": r.lr,
-                    "valid/loss": r.valid_loss, "valid/accuracy": r.valid_accuracy, "valid/eer": r.valid_eer,
-                    "train/frames_per_second": r.frames_per_second}, r.step)

@@ -1,0 +1,73 @@
+"""One parameter system: Kaldi booleans everywhere, typed sections, the tfspk-train config flags."""
+import dataclasses
+
+import argparse
+import pytest
+
+from tfspk import cli
+from tfspk.errors import ToolError
+from tfspk.params import KALDI_FALSE, KALDI_TRUE, build_params, param
+from tfspk.train import config as config_mod
+
+SPELLINGS = [(text, True) for text in ("true", "True", "t", "T", "1")] + \
+            [(text, False) for text in ("false", "FALSE", "f", "F", "0")]
+
+
+@dataclasses.dataclass
+class _Flags:
+    flag: bool = param(False, "a boolean")
+    count: int = param(2, "an integer")
+
+
+@pytest.mark.parametrize("text, value", SPELLINGS)
+def test_every_coercer_takes_kaldis_boolean_spellings(text, value):
+    assert cli.kaldi_bool(text) is value
+    assert build_params(_Flags, {"flag": text}, "x").flag is value
+    assert config_mod.build_config(None, [f"jit_compile={text}"]).jit_compile is value
+    assert (text.lower() in KALDI_TRUE) is value and (text.lower() in KALDI_FALSE) is (not value)
+
+
+def test_bad_booleans_name_the_key():
+    with pytest.raises(argparse.ArgumentTypeError, match="expected true or false, got 'yes'"):
+        cli.kaldi_bool("yes")
+    with pytest.raises(ToolError, match=r"x: parameter 'flag' must be true or false, got 'yes'"):
+        build_params(_Flags, {"flag": "yes"}, "x")
+    with pytest.raises(ToolError, match=r"config key 'sync_batchnorm': expected true or false, got 'maybe'"):
+        config_mod.build_config(None, ["sync_batchnorm=maybe"])
+    with pytest.raises(ToolError, match=r"config key 'jit_compile': expected true or false, got 2"):
+        config_mod.build_config(None, ["jit_compile=2"])
+
+
+def test_null_means_the_default_and_unknown_keys_list_the_valid_ones():
+    assert build_params(_Flags, {"flag": None, "count": 3}, "x") == _Flags(False, 3)
+    with pytest.raises(ToolError, match=r"x: unknown parameter 'cnt'; valid parameters: flag \(default False\), "
+                                        r"count \(default 2\)"):
+        build_params(_Flags, {"cnt": 1}, "x")
+
+
+def test_parse_assignments():
+    assert config_mod.parse_assignments("margin=0.2, scale=norm;anneal=f", "--loss-params") == {
+        "margin": 0.2, "scale": "norm", "anneal": "f"}
+    with pytest.raises(ToolError, match=r"--loss-params: expected name=value\[,name=value...\], got 'm'"):
+        config_mod.parse_assignments("m", "--loss-params")
+
+
+def _train_tool(argv, capsys):
+    from tfspk.bin import train as train_bin
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run_tool(train_bin._main, argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_train_config_flag_and_kaldi_config_file(tmp_path, capsys):
+    """--train-config is the YAML experiment config; --config is a Kaldi file of options (which may name it)."""
+    yaml_path = tmp_path / "exp.yaml"
+    yaml_path.write_text("optimizer: {lr: 0.1, learning_rate: 0.2}\n")
+    code, err = _train_tool(["--train-config", str(yaml_path), "d", "e"], capsys)
+    assert code == 1 and "unknown config key 'optimizer.learning_rate'" in err, err
+    options = tmp_path / "train.conf"
+    options.write_text(f"# Kaldi options\n--train-config={yaml_path}\n--num-epochs=2\n")
+    code, err = _train_tool(["--config", str(options), "d", "e"], capsys)
+    assert code == 1 and "unknown config key 'optimizer.learning_rate'" in err, err
+    code, err = _train_tool(["--config", str(yaml_path), "d", "e"], capsys)  # YAML is not an options file
+    assert code == 1 and "expected --name=value" in err and "Traceback" not in err, err

@@ -1,0 +1,59 @@
+"""The network of a trained experiment dir: ``<exp>/config.yaml`` + ``<exp>/final/model.weights.h5``.
+
+Extraction, the trainer and tools rebuild a trained model through here (only the nnet layer knows how a
+network is made from its config section).
+"""
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from tfspk.errors import ToolError
+from tfspk.nnet.registry import network_from_config
+
+WEIGHTS = os.path.join("final", "model.weights.h5")
+
+
+def read_experiment_config(config_path: str) -> dict:
+    """The saved effective config of an experiment dir (ToolError for unreadable or non-mapping YAML)."""
+    try:
+        with open(config_path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+    except OSError as err:
+        raise ToolError(f"cannot read {config_path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ToolError(f"{config_path} is not valid YAML: {err}") from None
+    if not isinstance(config, dict):
+        raise ToolError(f"{config_path}: expected a mapping of keys at the top level")
+    return config
+
+
+def load_trained(exp_dir: str):
+    """``(model, config, network)``: the network built from ``<exp>/config.yaml`` with the trained weights.
+
+    ``config`` is the saved effective config (a dict incl. ``feat_dim``, ``num_classes``, ``nnet``), either
+    form of ``nnet`` (see :func:`tfspk.nnet.network_from_config`). ToolError names what is missing or
+    inconsistent in an incomplete experiment dir.
+    """
+    if not os.path.isdir(exp_dir):
+        raise ToolError(f"experiment dir {exp_dir} does not exist")
+    config_path = os.path.join(exp_dir, "config.yaml")
+    weights_path = os.path.join(exp_dir, WEIGHTS)
+    for path, what in ((config_path, "the experiment config"), (weights_path, "the trained weights")):
+        if not os.path.isfile(path):
+            raise ToolError(f"{exp_dir} is incomplete: missing {path} ({what}; written by tfspk-train)")
+    config = read_experiment_config(config_path)
+    for key in ("feat_dim", "nnet"):
+        if key not in config:
+            raise ToolError(f"{config_path} has no '{key}' key (not written by tfspk-train?)")
+    try:
+        network = network_from_config(config["nnet"])
+    except ToolError as err:
+        raise ToolError(f"{config_path}: {err}") from None
+    model = network.build(int(config["feat_dim"]))
+    try:
+        model.load_weights(weights_path)
+    except (ValueError, OSError, KeyError) as err:
+        raise ToolError(f"cannot load {weights_path} into the network of {config_path}: {err}") from None
+    return model, config, network
