@@ -9,7 +9,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tfspk.backend.util import without_gc
+from tfspk.io.util import without_gc
 from tfspk.backend.vectors import unit_length
 from tfspk.errors import ToolError
 

@@ -1,8 +1,7 @@
 """The back-end's side of Kaldi tables: vector archives as matrices, and score files.
 
 What the back-end tools add over :mod:`tfspk.io`: a whole vector table as one ``[N, D]`` array with
-its keys (checked for dimension and finite values, errors naming the key), and Kaldi score files
-(``enroll test score``). Text tables (utt2spk, spk2utt, trials), int32 tables (``num_utts.ark``)
+its keys (checked for dimension and finite values, errors naming the key), Text tables (utt2spk, spk2utt, trials), int32 tables (``num_utts.ark``)
 and extended filenames live in :mod:`tfspk.io` (:mod:`~tfspk.io.table`,
 :mod:`~tfspk.io.scalar_table`, :mod:`~tfspk.io.xfilename`); the names below re-export them for the
 tools that call them through this module.
@@ -13,14 +12,13 @@ from typing import Sequence
 
 import numpy as np
 
-from tfspk.backend.util import without_gc
 from tfspk.backend.vectors import check_vectors
 from tfspk.errors import ToolError
 from tfspk.io import ark, table
 # re-exported: the one implementation of each lives in tfspk.io
 from tfspk.io.scalar_table import read_int32_table, write_int32_table  # noqa: F401
+from tfspk.io.scores import format_scores, read_scores  # noqa: F401
 from tfspk.io.table import read_labelled_trials, table_location, write_text  # noqa: F401
-from tfspk.io.xfilename import read_text_lines  # noqa: F401
 
 
 def load_vectors(rspecifier: str, allow_empty: bool = False) -> tuple[list[str], np.ndarray]:
@@ -57,36 +55,6 @@ def write_vectors(wspecifier: str, keys: Sequence[str], vectors: np.ndarray) -> 
     with ark.ArchiveWriter(wspecifier) as writer:
         for key, vector in zip(keys, vectors):
             writer.write(key, vector)
-
-
-@without_gc
-def read_scores(rxfilename: str) -> tuple[list[tuple[str, str]], np.ndarray]:
-    """A Kaldi scores file ``enroll test score`` -> ``(pairs, float64 scores)``."""
-    name, lines = read_text_lines(rxfilename)
-    pairs, scores = [], []
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
-        try:
-            if len(fields) != 3:
-                raise ValueError
-            scores.append(float(fields[2]))
-        except ValueError:
-            raise ToolError(f"{name}:{number}: expected 'enroll test score', got '{line.strip()}'") from None
-        pairs.append((fields[0], fields[1]))
-    if not pairs:
-        raise ToolError(f"{name}: no scores")
-    values = np.array(scores, dtype=np.float64)
-    if not np.isfinite(values).all():
-        bad = int(np.flatnonzero(~np.isfinite(values))[0])
-        raise ToolError(f"{name}:{bad + 1}: score for trial '{pairs[bad][0]} {pairs[bad][1]}' is not finite")
-    return pairs, values
-
-
-@without_gc
-def format_scores(pairs: Sequence[tuple[str, str]], scores: np.ndarray) -> str:
-    """``key1 key2 score`` lines, scores printed like Kaldi's text output (``%.7g``)."""
-    # f"{x:.7g}" is tfspk.io.objects.format_number(x) (C printf %.7g), inlined for speed.
-    return "".join([f"{e} {t} {s:.7g}\n" for (e, t), s in zip(pairs, scores.tolist())])
 
 
 def read_spk2utt(rspecifier: str) -> dict[str, list[str]]:

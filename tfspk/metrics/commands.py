@@ -5,7 +5,7 @@ import os
 from typing import Sequence
 
 from tfspk import cli
-from tfspk.backend import tables
+from tfspk.io import table as tables
 from tfspk.errors import ToolError
 from tfspk.metrics import detection, scorefiles
 

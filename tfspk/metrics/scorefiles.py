@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from tfspk.backend import tables
-from tfspk.backend.util import without_gc
+from tfspk.io import scores as score_files
+from tfspk.io.xfilename import read_text_lines
+from tfspk.io.util import without_gc
 from tfspk.errors import ToolError
 
 
@@ -15,7 +16,7 @@ def read_scores_with_labels(rxfilename: str, dtype=np.float32):
 
     Scores are parsed as float32 by default, as Kaldi's BaseFloat, so ties and thresholds match.
     """
-    name, lines = tables.read_text_lines(rxfilename)
+    name, lines = read_text_lines(rxfilename)
     scores, labels = [], []
     for number, line in enumerate(lines, 1):
         fields = line.split()
@@ -40,7 +41,7 @@ def match_scores_to_trials(scores_rxfilename: str, labels: dict, warn=None):
     A scored pair missing from the trials is an error (as in compute_min_dcf.py); trials without a
     score are counted and reported through ``warn``. Returns ``(scores float64, is_target)``.
     """
-    pairs, scores = tables.read_scores(scores_rxfilename)
+    pairs, scores = score_files.read_scores(scores_rxfilename)
     is_target = np.empty(len(pairs), dtype=bool)
     for i, pair in enumerate(pairs):
         label = labels.get(pair)

@@ -1,4 +1,4 @@
-"""Small helpers shared by the back-end modules."""
+"""Small helpers shared by the table readers and the back-end."""
 import functools
 import gc
 
