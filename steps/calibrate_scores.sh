@@ -20,6 +20,7 @@ systems="plda cosine"
 target_prior=0.01      # effective prior of the calibration objective (the reported operating point)
 calibrate_opts=        # more tfspk-calibrate options (all systems)
 title="calibrated scores (test half)"
+skip_small=false       # true: too few speakers or trials to split -> warn and exit 0 without results
 
 help_message="Usage: $0 [options] <utt2spk> <trials> <score-dir> <out-dir>
  e.g.: $0 data/eval/utt2spk data/eval/trials exp/xvector_nnet/scores exp/xvector_nnet/scores/calibration
@@ -27,7 +28,9 @@ Options:
   --systems \"<name> ...\"   # reads <score-dir>/<name>_scores (default: \"$systems\")
   --target-prior <p>       # tfspk-calibrate --target-prior (default: $target_prior)
   --calibrate-opts \"...\"   # further tfspk-calibrate options (default: none)
-  --title <text>           # DET plot title (default: \"$title\")"
+  --title <text>           # DET plot title (default: \"$title\")
+  --skip-small <true|false> # with fewer than 4 speakers, or a half lacking target or non-target
+                           # trials, warn and exit 0 instead of failing (default: $skip_small)"
 
 . "$(dirname "$0")/../utils/parse_options.sh" || exit 1
 . "$(dirname "$0")/internal/checks.sh"
@@ -52,10 +55,18 @@ awk 'NR == FNR {spk[$1] = $2; next}
      { for (i = 1; i <= 2; i++) {
          if (!($i in spk)) { printf("%s: key %s of the trials is not in %s\n", prog, $i, u2s) > "/dev/stderr"; exit 1 }
          print spk[$i] } }' prog="$0" u2s="$utt2spk" "$utt2spk" "$trials" | sort -u > "$dir/.speakers"
+# too_small <message>: stop, or with --skip-small true warn and stop successfully.
+too_small() {
+  if [ "$skip_small" = true ]; then
+    echo "$0: WARNING: $1; skipping calibration (--skip-small true)" >&2
+    exit 0
+  fi
+  echo "$0: $1" >&2
+  exit 1
+}
 num_speakers=$(wc -l < "$dir/.speakers")
 if [ "$num_speakers" -lt 4 ]; then
-  echo "$0: the trials have $num_speakers speakers; at least 4 are needed to split them in two halves" >&2
-  exit 1
+  too_small "$trials has $num_speakers speakers; at least 4 are needed to split them in two halves"
 fi
 awk 'NR % 2 == 1' "$dir/.speakers" > "$dir/calibration_speakers"
 awk 'NR % 2 == 0' "$dir/.speakers" > "$dir/test_speakers"
@@ -70,9 +81,13 @@ split_trials() {
 split_trials "$dir/calibration_speakers" "$dir/trials_calibration"
 split_trials "$dir/test_speakers" "$dir/trials_test"
 for half in calibration test; do
-  echo "$0: $half half: $(wc -l < "$dir/${half}_speakers") speakers," \
-    "$(grep -c ' target$' "$dir/trials_$half" || true) target and" \
-    "$(grep -c ' nontarget$' "$dir/trials_$half" || true) non-target trials"
+  num_target=$(grep -c ' target$' "$dir/trials_$half" || true)
+  num_nontarget=$(grep -c ' nontarget$' "$dir/trials_$half" || true)
+  echo "$0: $half half: $(wc -l < "$dir/${half}_speakers") speakers, $num_target target and" \
+    "$num_nontarget non-target trials"
+  if [ "$num_target" -eq 0 ] || [ "$num_nontarget" -eq 0 ]; then
+    too_small "the $half half of $trials has $num_target target and $num_nontarget non-target trials"
+  fi
 done
 
 # keep_scored <trials> <scores> <out>: the score lines of the given trials.

@@ -442,3 +442,22 @@ def test_calibrate_scores_script_splits_by_speaker_and_reports(tmp_path):
                           str(data / "trials"), str(scores), str(tmp_path / "out2")],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert run.returncode != 0 and "cosine_scores" in run.stderr
+
+
+def test_calibrate_scores_script_with_too_few_speakers(tmp_path):
+    (tmp_path / "utt2spk").write_text("a1 A\na2 A\nb1 B\nb2 B\n")
+    (tmp_path / "trials").write_text("a1 a2 target\na1 b1 nontarget\nb1 b2 target\n")
+    (tmp_path / "plda_scores").write_text("a1 a2 3\na1 b1 -2\nb1 b2 4\n")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    script = str(REPO / "steps/calibrate_scores.sh")
+    args = ["--systems", "plda", str(tmp_path / "utt2spk"), str(tmp_path / "trials"), str(tmp_path), str(tmp_path / "out")]
+    run = subprocess.run(["bash", script] + args, capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 1 and "has 2 speakers; at least 4 are needed" in run.stderr
+    run = subprocess.run(["bash", script, "--skip-small", "true"] + args, capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert run.returncode == 0 and "skipping calibration" in run.stderr
+    assert not (tmp_path / "out" / "results.txt").exists()
+    # A key of the trials without a speaker is named.
+    (tmp_path / "trials").write_text("a1 zz nontarget\n")
+    run = subprocess.run(["bash", script] + args, capture_output=True, text=True, env=env, timeout=60)
+    assert run.returncode == 1 and "key zz of the trials is not in" in run.stderr
