@@ -4,11 +4,11 @@
 All functions take ``scores`` (natural-log LLRs, float) and ``is_target`` (bool) arrays and are
 vectorised (10M scores in seconds).
 
-* Cllr [Brummer2006, eq. 23] in bits:
+* Cllr [Brummer2006] in bits:
   ``Cllr = 1/(2 log 2) [mean_tar log(1 + e^-s) + mean_non log(1 + e^s)]``
   (0 for perfect LLRs, 1 for the uninformative s = 0, unbounded for bad calibration).
 * minCllr: Cllr after the optimal monotonic recalibration, i.e. after the pool-adjacent-violators
-  (PAV) isotonic regression of the labels on the scores [Brummer2006, sec. 5.2]:
+  (PAV) isotonic regression of the labels on the scores [Brummer2006]:
   ``llr_i = logit(p_i) - log(N_tar / N_non)`` with ``p`` the PAV posterior. Cllr - minCllr is the
   calibration loss.
 * actDCF: the detection cost of the decisions "target iff s >= theta" at the Bayes threshold
@@ -44,7 +44,7 @@ def bayes_threshold(p_target: float = 0.01, c_miss: float = 1.0, c_fa: float = 1
 
 
 def cllr(scores, is_target) -> float:
-    """Cllr in bits [Brummer2006, eq. 23]; ``log(1 + e^x)`` as ``logaddexp(0, x)`` (no overflow)."""
+    """Cllr in bits [Brummer2006]; ``log(1 + e^x)`` as ``logaddexp(0, x)`` (no overflow)."""
     scores, is_target = _arrays(scores, is_target)
     target_cost = np.logaddexp(0.0, -scores[is_target]).mean()
     nontarget_cost = np.logaddexp(0.0, scores[~is_target]).mean()
@@ -168,11 +168,3 @@ def min_cllr(scores, is_target=None) -> float:
         target_cost = np.where(targets > 0, targets * np.logaddexp(0.0, -llr), 0.0).sum() / num_targets
         nontarget_cost = np.where(nontargets > 0, nontargets * np.logaddexp(0.0, llr), 0.0).sum() / num_nontargets
     return float((target_cost + nontarget_cost) / (2.0 * LOG2))
-
-
-def summarize_calibration(scores, is_target, p_targets=(0.01, 0.001)) -> dict:
-    """Cllr, minCllr and actDCF(p) (c_miss = c_fa = 1) of one system: the columns of the score report."""
-    result = {"Cllr": cllr(scores, is_target), "minCllr": min_cllr(scores, is_target)}
-    for p in p_targets:
-        result[f"actDCF({p:g})"] = act_dcf(scores, is_target, p)["act_dcf"]
-    return result
