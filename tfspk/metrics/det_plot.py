@@ -43,9 +43,17 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
         if eer > 0:
             axes.plot(probit(eer), probit(eer), "o", color=line.get_color())
         if operating_points is not None:
-            p_fa, p_miss = np.clip(operating_points[index], 1e-7, 1 - 1e-7)
-            axes.plot(probit(p_fa), probit(p_miss), "x", color=line.get_color(), markersize=9,
-                      markeredgewidth=2, label=operating_label if index == 0 else None)
+            # A point outside the frame (e.g. P_miss near 1 for a poor system) is drawn on the frame
+            # edge with its true rates written next to it, so it is never silently invisible.
+            p_fa, p_miss = (float(v) for v in operating_points[index])
+            x, y = (float(np.clip(probit(np.clip(v, 1e-7, 1 - 1e-7)), probit(low), probit(high)))
+                    for v in (p_fa, p_miss))
+            axes.plot(x, y, "x", color=line.get_color(), markersize=9, markeredgewidth=2, clip_on=False,
+                      label=operating_label if index == 0 else None)
+            if not (low <= p_fa <= high and low <= p_miss <= high):
+                axes.annotate(f"P_fa {100 * p_fa:.3g}%, P_miss {100 * p_miss:.3g}%", (x, y), fontsize="x-small",
+                              color=line.get_color(), xytext=(-6, -12 - 9 * index), textcoords="offset points",
+                              ha="right" if x > 0 else "left")
     ticks = [t for t in _TICKS_PERCENT if low <= t / 100 <= high]
     for set_ticks, set_labels in ((axes.set_xticks, axes.set_xticklabels), (axes.set_yticks, axes.set_yticklabels)):
         set_ticks(probit(np.array(ticks) / 100))
@@ -57,7 +65,7 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
     axes.set_ylabel("Miss probability (%)")
     axes.set_title(title)
     axes.grid(True, linestyle=":", linewidth=0.5)
-    axes.legend(loc="upper right", fontsize="small")
+    axes.legend(loc="upper right" if operating_points is None else "lower left", fontsize="small")
     figure.tight_layout()
     try:
         with atomic_path(path) as tmp:
