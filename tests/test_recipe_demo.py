@@ -332,6 +332,7 @@ def recipe(args, tmp_path, check=False, timeout=600):
     ("4", "final/model.weights.h5", "3"),
     ("5", "xvectors_train/xvector.scp", "4"),
     ("6", "scores/plda_scores", "5"),
+    ("7", "scores/plda_scores", "5"),
 ])
 def test_a_stage_without_its_inputs_names_them_and_their_stage(tmp_path, stage, missing, maker):
     proc = recipe(["--stage", stage], tmp_path)

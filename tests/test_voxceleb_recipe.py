@@ -273,7 +273,7 @@ def test_every_stage_runs_on_a_tiny_voxceleb(tmp_path):
             "--lda-dim", "2", "--loss", "softmax"]
     proc = run(args, cwd=RECIPE, env=env, timeout=900)
     out = proc.stdout
-    for stage in range(8):
+    for stage in range(9):
         assert f"=== stage {stage}:" in out, out
     data = tmp_path / "data"
     combined = {u for u, _ in table(data / "train_combined" / "utt2spk")}
@@ -286,6 +286,13 @@ def test_every_stage_runs_on_a_tiny_voxceleb(tmp_path):
         num_trials = len((data / ("voxceleb1_test/trials_O" if name == "O" else f"voxceleb1/trials_{name}"))
                          .read_text().splitlines())
         assert len((nnet / f"scores_{name}" / "plda_scores").read_text().splitlines()) == num_trials
+    # Stage 8: -E and -H (5 speakers) are calibrated on one half and reported on the other; -O has two
+    # test speakers, too few to split, and is skipped with a warning.
+    for name in ("E", "H"):
+        calibrated = (nnet / f"scores_{name}" / "calibration" / "results.txt").read_text()
+        assert "plda_calibrated" in calibrated and "actDCF(0.01)" in calibrated
+    assert not (nnet / "scores_O" / "calibration" / "results.txt").exists()
+    assert "skipping calibration" in proc.stderr
     # Restarting at a later stage reuses what is there.
     proc = run(args + ["--stage", "7"], cwd=RECIPE, env=env)
     assert "VoxCeleb1-H" in proc.stdout

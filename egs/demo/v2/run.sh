@@ -16,6 +16,7 @@
 #   4  extract embeddings for train and eval
 #   5  back-end: centre, LDA, PLDA (train embeddings); PLDA and cosine scores on the trials
 #   6  EER / minDCF for both back-ends, DET plot
+#   7  calibration: train on half of the evaluation speakers, report actDCF / Cllr on the other half
 #
 # Whole demo on 2 CPU cores: see docs/recipes.md for measured times.
 
@@ -172,5 +173,12 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   stage_banner 6 "metrics and DET plot"
   require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"
   local/report.sh --title "demo, $system" "$data/eval/trials" "$nnet_dir/scores" | tee "$nnet_dir/scores/results.txt"
+fi
+# ---- calibration (issue 11): a self-contained stage at the end.
+if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
+  stage_banner 7 "calibration on half of the evaluation speakers, actDCF / Cllr on the other half"
+  require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"
+  require 0 "$data/eval/utt2spk" "$data/eval/trials"
+  local/calibrate_and_report.sh --title "demo, $system: calibrated, test half" "$data/eval" "$nnet_dir/scores"
 fi
 echo "$0: done ($(date -u +%H:%M:%S))"

@@ -18,6 +18,7 @@
 #   5  extract embeddings (training data for the back-end, evaluation data)
 #   6  back-end (mean, LDA-200, PLDA) and PLDA + cosine scores for every trial list
 #   7  EER / minDCF(0.01) / minDCF(0.001) and DET plots
+#   8  calibration: per trial list, train on half of its speakers, actDCF / Cllr on the other half
 
 set -e -o pipefail
 
@@ -210,6 +211,17 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
     echo "VoxCeleb1-$list ($loss):"
     local/report.sh --title "VoxCeleb1-$list, $loss" "$(trials_file $list)" "$nnet_dir/scores_$list" \
       | tee "$nnet_dir/scores_$list/results.txt"
+  done
+fi
+# ---- calibration (issue 11): a self-contained stage at the end.
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
+  stage_banner 8 "calibration on half of each list's speakers, actDCF / Cllr on the other half"
+  for list in $trial_lists; do
+    require 6 "$nnet_dir/scores_$list/plda_scores" "$nnet_dir/scores_$list/cosine_scores"
+    require 0 "$(trials_file $list)" "$data/$eval_set/utt2spk"
+    echo "VoxCeleb1-$list ($loss), calibrated:"
+    local/calibrate_and_report.sh --title "VoxCeleb1-$list, $loss: calibrated, test half" \
+      "$data/$eval_set/utt2spk" "$(trials_file $list)" "$nnet_dir/scores_$list"
   done
 fi
 echo "$0: done ($(date -u +%H:%M:%S))"
