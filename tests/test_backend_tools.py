@@ -320,7 +320,7 @@ def test_score_norm_with_plda_cohort_scores(data, tmp_path, tool):
 
 
 def test_int32_tables_and_binary_mean(data, tmp_path, tool):
-    from tfspk.backend import tables
+    from tfspk.io import scalar_table as tables
     tables.write_int32_table(f"ark:{tmp_path}/n.ark", [("a", 3), ("b", 70000)])
     assert (tmp_path / "n.ark").read_bytes() == b"a \0B\x04\x03\x00\x00\x00b \0B\x04\x70\x11\x01\x00"
     assert tables.read_int32_table(f"ark:{tmp_path}/n.ark") == {"a": 3, "b": 70000}

@@ -38,6 +38,9 @@ import numpy as np
 
 from tfspk import cli
 from tfspk.backend import tables
+from tfspk.io import scores as score_files
+from tfspk.io import table
+from tfspk.io import xfilename
 from tfspk.errors import ToolError
 
 QUALITY_MEASURES = ("min-log-duration", "min-norm")
@@ -67,7 +70,7 @@ class LinearCalibration:
 
     @classmethod
     def read(cls, rxfilename: str) -> "LinearCalibration":
-        name, lines = tables.read_text_lines(rxfilename)
+        name, lines = xfilename.read_text_lines(rxfilename)
         values, weights = {}, {}
         for number, line in enumerate(lines, 1):
             fields = line.split("#", 1)[0].split()
@@ -198,7 +201,7 @@ def train_linear_calibration(scores, is_target, quality=None, quality_names=(), 
 # ---------------------------------------------------------------------- quality measures
 def read_durations(rxfilename: str) -> dict:
     """``key value`` lines (utt2dur seconds or utt2num_frames) -> key -> positive float."""
-    name, lines = tables.read_text_lines(rxfilename)
+    name, lines = xfilename.read_text_lines(rxfilename)
     result = {}
     for number, line in enumerate(lines, 1):
         fields = line.split()
@@ -237,8 +240,8 @@ def quality_measures(pairs, durations_rxfilename: str = "", vectors_rspecifier: 
 # ---------------------------------------------------------------------- the tools
 def labelled_scores(trials_rxfilename: str, scores_rxfilename: str):
     """``(pairs, scores, is_target)`` of every scored trial; a scored pair without a label is an error."""
-    labels = tables.read_labelled_trials(trials_rxfilename)
-    pairs, scores = tables.read_scores(scores_rxfilename)
+    labels = table.read_labelled_trials(trials_rxfilename)
+    pairs, scores = score_files.read_scores(scores_rxfilename)
     is_target = np.empty(len(pairs), dtype=bool)
     for i, pair in enumerate(pairs):
         label = labels.get(pair)
@@ -262,7 +265,7 @@ def calibrate(trials_rxfilename: str, scores_rxfilename: str, model_wxfilename: 
             f"llr = {model.scale:.6g} * score + {model.offset:.6g}"
             + "".join(f" + {w:.6g} * {q}" for q, w in model.quality_weights.items())
             + f"; prior-weighted cross-entropy (p={target_prior:g}) {before:.6g} -> {after:.6g} nats")
-    tables.write_text(model_wxfilename, model.to_text())
+    table.write_text(model_wxfilename, model.to_text())
     return model
 
 
@@ -270,12 +273,12 @@ def apply_calibration(model_rxfilename: str, scores_rxfilename: str, scores_wxfi
                       durations_rxfilename: str = "", vectors_rspecifier: str = "") -> None:
     """``tfspk-apply-calibration``: LLRs for every line of a scores file (same order and keys)."""
     model = LinearCalibration.read(model_rxfilename)
-    pairs, scores = tables.read_scores(scores_rxfilename)
+    pairs, scores = score_files.read_scores(scores_rxfilename)
     needed = list(model.quality_weights)
     given = (["min-log-duration"] if durations_rxfilename else []) + (["min-norm"] if vectors_rspecifier else [])
     if needed != given:
         raise ToolError(f"{model_rxfilename} uses the quality measures [{', '.join(needed)}] but the options "
                         f"give [{', '.join(given)}] (--durations gives min-log-duration, --vectors min-norm)")
     _, quality = quality_measures(pairs, durations_rxfilename, vectors_rspecifier)
-    tables.write_text(scores_wxfilename, tables.format_scores(pairs, model.apply(scores, quality)))
+    table.write_text(scores_wxfilename, score_files.format_scores(pairs, model.apply(scores, quality)))
     cli.log(f"Calibrated {len(pairs)} scores with {model_rxfilename}")

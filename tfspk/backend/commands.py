@@ -12,6 +12,9 @@ import numpy as np
 
 from tfspk import cli
 from tfspk.backend import lda, plda, scoring, tables, vectors
+from tfspk.io import scalar_table
+from tfspk.io import scores as score_files
+from tfspk.io import table
 from tfspk.io import objects as kaldi_objects
 from tfspk.backend.plda import Plda
 from tfspk.errors import ToolError
@@ -40,7 +43,7 @@ def ivector_speaker_mean(spk2utt_rspecifier: str, ivector_rspecifier: str, ivect
         raise ToolError(f"no speaker of {spk2utt_rspecifier} has any vector in {ivector_rspecifier}")
     tables.write_vectors(ivector_wspecifier, speakers, means)
     if num_utts_wspecifier:
-        tables.write_int32_table(num_utts_wspecifier, list(zip(speakers, counts.tolist())))
+        scalar_table.write_int32_table(num_utts_wspecifier, list(zip(speakers, counts.tolist())))
     cli.log(f"Computed mean of {len(speakers)} speakers ({len(spk2utt) - len(speakers)} with no "
             f"utterances), consisting of {int(counts.sum())} utterances ({len(missing)} absent from input).")
 
@@ -166,7 +169,7 @@ def _vectors_for_plda(model: Plda, rspecifier: str, num_utts: Optional[dict] = N
 def plda_space_vectors(model: Plda, rspecifier: str, num_utts_rspecifier: str = "",
                        normalize_length: bool = True, simple_length_norm: bool = False, what: str = "iVectors"):
     """Read and ``TransformIvector`` a table: ``(keys, transformed, counts)`` (Kaldi PldaConfig options)."""
-    num_utts = tables.read_int32_table(num_utts_rspecifier) if num_utts_rspecifier else None
+    num_utts = scalar_table.read_int32_table(num_utts_rspecifier) if num_utts_rspecifier else None
     keys, matrix, counts = _vectors_for_plda(model, rspecifier, num_utts)
     if not keys:
         raise ToolError(f"No {what} present in {rspecifier}.")
@@ -204,7 +207,7 @@ def plda_scoring(plda_rxfilename: str, train_rspecifier: str, test_rspecifier: s
     kept, enroll_index, test_index, num_missing = _resolve(trials, enroll_keys, test_keys,
                                                            "training iVectors", "test iVectors")
     scores = model.log_likelihood_ratios(enroll, counts, test, enroll_index, test_index)
-    tables.write_text(scores_wxfilename, tables.format_scores([trials[k] for k in kept], scores))
+    table.write_text(scores_wxfilename, score_files.format_scores([trials[k] for k in kept], scores))
     cli.log(f"Mean score was {scores.mean():.6g}, standard deviation was {scores.std():.6g}")
     cli.log(f"Processed {len(kept)} trials, {num_missing} had errors.")
 
@@ -223,7 +226,7 @@ def similarity_scoring(trials_rxfilename: str, rspecifier1: str, rspecifier2: st
     kept, index1, index2, num_missing = _resolve(trials, keys1, keys2, "1st table of ivectors",
                                                  "2nd table of ivectors")
     scores = score_function(vectors1, vectors2, index1, index2)
-    tables.write_text(scores_wxfilename, tables.format_scores([trials[k] for k in kept], scores))
+    table.write_text(scores_wxfilename, score_files.format_scores([trials[k] for k in kept], scores))
     cli.log(f"Mean {similarity} was {scores.mean():.6g}, standard deviation was {scores.std():.6g}")
     cli.log(f"Processed {len(kept)} trials {num_missing} had errors.")
 
@@ -235,7 +238,7 @@ def score_norm(enroll_rspecifier: str, test_rspecifier: str, cohort_rspecifier: 
     cosine similarities, or PLDA LLRs when ``plda_rxfilename`` is given."""
     if top_n < 0:
         raise ToolError(f"--top-n={top_n} must be >= 0")
-    pairs, raw = tables.read_scores(scores_rxfilename)
+    pairs, raw = score_files.read_scores(scores_rxfilename)
     if plda_rxfilename:
         model = Plda.read(plda_rxfilename)
         config = dict(normalize_length=normalize_length, simple_length_norm=simple_length_norm)
@@ -267,6 +270,6 @@ def score_norm(enroll_rspecifier: str, test_rspecifier: str, cohort_rspecifier: 
     enroll_stats = cohort_stats(enroll[used_enroll], counts[used_enroll])
     test_stats = cohort_stats(test[used_test], np.ones(len(used_test), dtype=np.int64))
     normalized = scoring.adaptive_snorm(raw[kept], enroll_stats, test_stats, enroll_slot, test_slot)
-    tables.write_text(scores_wxfilename, tables.format_scores([pairs[k] for k in kept], normalized))
+    table.write_text(scores_wxfilename, score_files.format_scores([pairs[k] for k in kept], normalized))
     cli.log(f"Normalised {len(kept)} scores with a cohort of {len(cohort)} vectors "
             f"(top {top_n if 0 < top_n < len(cohort) else len(cohort)}), {num_missing} trials skipped.")

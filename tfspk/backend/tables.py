@@ -1,10 +1,10 @@
-"""The back-end's side of Kaldi tables: vector archives as matrices, and score files.
+"""The back-end's side of Kaldi tables: vector archives as matrices.
 
 What the back-end tools add over :mod:`tfspk.io`: a whole vector table as one ``[N, D]`` array with
-its keys (checked for dimension and finite values, errors naming the key), Text tables (utt2spk, spk2utt, trials), int32 tables (``num_utts.ark``)
-and extended filenames live in :mod:`tfspk.io` (:mod:`~tfspk.io.table`,
-:mod:`~tfspk.io.scalar_table`, :mod:`~tfspk.io.xfilename`); the names below re-export them for the
-tools that call them through this module.
+its keys (checked for dimension and finite values, errors naming the key), and utt2spk/spk2utt/trials
+read in file order as the scoring tools expect. Text tables, score files, int32 tables and extended
+filenames live in :mod:`tfspk.io` (:mod:`~tfspk.io.table`, :mod:`~tfspk.io.scores`,
+:mod:`~tfspk.io.scalar_table`, :mod:`~tfspk.io.xfilename`).
 """
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ import numpy as np
 from tfspk.backend.vectors import check_vectors
 from tfspk.errors import ToolError
 from tfspk.io import ark, table
-# re-exported: the one implementation of each lives in tfspk.io
-from tfspk.io.scalar_table import read_int32_table, write_int32_table  # noqa: F401
-from tfspk.io.scores import format_scores, read_scores  # noqa: F401
-from tfspk.io.table import read_labelled_trials, table_location, write_text  # noqa: F401
 
 
 def load_vectors(rspecifier: str, allow_empty: bool = False) -> tuple[list[str], np.ndarray]:
