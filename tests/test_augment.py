@@ -2,6 +2,7 @@
 reproducibility, and bad noise/RIR directories."""
 import math
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -297,3 +298,39 @@ def test_pipe_entry_of_another_rate_fails_when_read(tmp_path, dirs):
 def test_bad_parameters(values, message):
     with pytest.raises(ToolError, match=message):
         aug.Augmenter(values, RATE)
+
+
+# ---- the demo's augmentation set ----------------------------------------------------------------
+
+def test_demo_aug_set_from_unpacked_packages(tmp_path, sh, repo):
+    pytest.importorskip("pyroomacoustics")
+    packages = tmp_path / "downloads"
+    rng = np.random.default_rng(0)
+    layout = {"bucklespring-data/usr/share/buckle/wav/01-0.wav": (44100, 0.4),
+              "oxygen-sounds/usr/share/sounds/Oxygen-Sys-Warning.ogg": (48000, 1.0),
+              "sound-theme-freedesktop/usr/share/sounds/freedesktop/stereo/bell.oga": (48000, 0.8),
+              "sound-theme-freedesktop/usr/share/sounds/freedesktop/stereo/audio-channel-front-left.oga": (48000, 0.8),
+              "asc-music/usr/share/games/asc/music/frontiers.flac": (22050, 70.0)}
+    for name, (rate, seconds) in layout.items():
+        path = packages / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fmt = {"wav": "WAV", "ogg": "OGG", "oga": "OGG", "flac": "FLAC"}[name.rsplit(".", 1)[1]]
+        sf.write(path, rng.normal(0, 0.1, (int(rate * seconds), 2)), rate, format=fmt)
+    # the helper reads the package's real file type (mp3 upstream); point its glob at flac here
+    script = (repo / "egs/demo/v2/local/make_aug_set.py").read_text().replace("music/*.mp3", "music/*.flac")
+    (tmp_path / "make_aug_set.py").write_text(script)
+    sh([sys.executable, str(tmp_path / "make_aug_set.py"), "--num-rirs", "3", str(packages),
+        str(tmp_path / "wav"), str(tmp_path / "data")])
+    data = tmp_path / "data"
+    noise_keys = [line.split()[0] for line in (data / "aug_noise" / "wav.scp").read_text().splitlines()]
+    assert len(noise_keys) == 3 and not any("audio-channel" in key for key in noise_keys)
+    music = (data / "aug_music" / "wav.scp").read_text().splitlines()
+    assert len(music) == 2                                   # 70 s in 30 s pieces (the last 10 s dropped)
+    assert len((data / "aug_rirs" / "wav.scp").read_text().splitlines()) == 6
+    for line in music + (data / "aug_rirs" / "wav.scp").read_text().splitlines():
+        assert sf.info(line.split()[1]).samplerate == RATE
+    augmenter = aug.Augmenter(dict(noise_dir=str(data / "aug_noise"), music_dir=str(data / "aug_music"),
+                                   rir_dir=str(data / "aug_rirs"), reverb_prob=1, noise_prob=0.5, music_prob=0.5),
+                              RATE)
+    out, _ = augmenter(rng.normal(0, 1000, RATE).astype(np.float32), 0, 0)
+    assert out.shape == (RATE,) and np.all(np.isfinite(out))

@@ -60,7 +60,8 @@ KINDS = ("noise", "music", "babble")
 def signal_power(x: np.ndarray) -> float:
     """Mean power ``sum(x^2) / len(x)`` in float64 (0 for an empty signal)."""
     x = np.asarray(x, dtype=np.float64)
-    return float(np.dot(x, x) / x.size) if x.size else 0.0
+    # not np.dot: a BLAS call can be slowed down a lot by BLAS threads on a loaded machine
+    return float(np.square(x).sum() / x.size) if x.size else 0.0
 
 
 def add_noise(speech: np.ndarray, noise: np.ndarray, snr_db: float, offset: int = 0) -> np.ndarray:
@@ -105,7 +106,7 @@ def reverberate(speech: np.ndarray, rir: np.ndarray, normalize_output: bool = Tr
     from scipy.signal import fftconvolve
     speech = np.asarray(speech, dtype=np.float64)
     rir = np.asarray(rir, dtype=np.float64)
-    energy = float(np.dot(rir, rir))
+    energy = float(np.square(rir).sum())
     if speech.size == 0 or energy <= 0.0:
         return speech.astype(np.float32)
     h = rir / math.sqrt(energy)
