@@ -18,7 +18,6 @@ local/make_aug_set.sh output). Each figure is the best of --repeat runs (the mac
     .venv/bin/python benchmarks/bench_input.py --only c --aug-data egs/demo/v2/data
 """
 import argparse
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -60,13 +59,13 @@ def write_wav_dir(directory, recordings, subtype="PCM_16"):
         sf.write(path, samples, RATE, subtype=subtype)
         scp.append((key, path))
     write_table(f"{directory}/wav.scp", scp)
-    write_table(f"{directory}/utt2spk", [(k, k) for k, _ in scp])
+    write_table(f"{directory}/utt2spk", [(k, k.split("-")[0]) for k, _ in scp])
 
 
 def make_audio_corpus(directory, num_utts, seconds, seed=0):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE)) / RATE
-    recordings = {f"utt{i:04d}": (0.3 * np.sin(2 * np.pi * (100 + 5 * i) * t) * (1 + np.sin(3 * t))
+    recordings = {f"spk{i % 10:02d}-utt{i:04d}": (0.3 * np.sin(2 * np.pi * (100 + 5 * i) * t) * (1 + np.sin(3 * t))
                                   + rng.normal(0, 0.01, t.size)) / 2 for i in range(num_utts)}
     write_wav_dir(directory, recordings)
 
@@ -113,14 +112,10 @@ def bench_shards(shard_dir, workers, args):
     return measure(iter(dataset.as_numpy_iterator()), args.batches)
 
 
-_STATE = {}
-
-
-def _init_worker(audio_dir, aug_dir):
-    from tfspk.data.augment import Augmenter
-    from tfspk.features import FeatureExtractor
-    from tfspk.features.options import FbankOptions
-    from tfspk.io.table import read_dict
+def audio_batches(audio_dir, aug_dir, batch_size):
+    """tfspk.data.augment.AudioCropBatches with every augmentation on, 40-dim fbank at 8 kHz."""
+    from tfspk.data.augment import AudioCropBatches, Augmenter
+    from tfspk.features import FbankOptions, FeatureExtractor
     opts = FbankOptions()
     opts.frame.sample_frequency = RATE
     opts.frame.dither = 0.0
@@ -130,36 +125,16 @@ def _init_worker(audio_dir, aug_dir):
                   babble_dir=f"{aug_dir}/aug_noise", rir_dir=f"{aug_dir}/aug_rirs", reverb_prob=0.5,
                   noise_prob=0.25, music_prob=0.25, babble_prob=0.25, speed_factors="1.0,0.9,1.1",
                   spec_augment=True)
-    wav = read_dict(f"{audio_dir}/wav.scp")
-    _STATE.update(augmenter=Augmenter(params, RATE, seed=1), extractor=FeatureExtractor(opts),
-                  wav=list(wav.items()), lengths=[sf.info(path).frames for _, path in wav.items()])
+    return AudioCropBatches(audio_dir, Augmenter(params, RATE, seed=1), FeatureExtractor(opts),
+                            batch_size=batch_size, min_frames=200, max_frames=400)
 
 
-def _audio_batch(job):
-    """Batch ``step``: ``batch`` crops of 200-400 frames, augmented, fbank, SpecAugment."""
-    step, batch = job
-    augmenter, extractor = _STATE["augmenter"], _STATE["extractor"]
-    frames = int(augmenter.rng(step, 0, stream=3).integers(200, 401))
-    samples_needed = (frames - 1) * 80 + 200
-    out = []
-    for position in range(batch):
-        rng = augmenter.rng(step, position, stream=2)
-        utt = int(rng.integers(len(_STATE["wav"])))
-        plan = augmenter.plan(step, position)
-        length = augmenter.source_length(samples_needed, plan)
-        start = int(rng.integers(0, _STATE["lengths"][utt] - length))
-        raw = sf.read(_STATE["wav"][utt][1], start=start, stop=start + length, dtype="float32")[0] * 32768.0
-        wave = augmenter.apply(raw, plan)[:samples_needed]
-        feats = extractor(wave, RATE)[:frames]
-        out.append(augmenter.spec_augment(feats, step, position))
-    return np.stack(out), np.zeros(batch, np.int32)
-
-
-def bench_audio(audio_dir, aug_dir, workers, args):
-    context = multiprocessing.get_context("fork")
-    with context.Pool(workers, initializer=_init_worker, initargs=(audio_dir, aug_dir)) as pool:
-        jobs = ((step, args.audio_batch) for step in range(10**9))
-        return measure(pool.imap(_audio_batch, jobs, chunksize=1), args.audio_batches)
+def bench_audio(batches, workers, args):
+    iterator = batches.iterate(num_workers=workers)
+    try:
+        return measure(iterator, args.audio_batches)
+    finally:
+        iterator.close()
 
 
 def main():
@@ -197,9 +172,10 @@ def main():
             if not aug_dir:
                 make_aug_dirs(f"{tmp}/aug")
                 aug_dir = f"{tmp}/aug"
+            batches = audio_batches(f"{tmp}/audio", aug_dir, args.audio_batch)
             for workers in (1, 2):
                 results[f"(c) audio+aug+fbank, {workers} worker(s)"] = max(
-                    bench_audio(f"{tmp}/audio", aug_dir, workers, args) for _ in range(args.repeat))
+                    bench_audio(batches, workers, args) for _ in range(args.repeat))
         for name, value in results.items():
             print(f"{name:40s} {value / 1e6:8.3f} M frames/s")
         one, two = (results.get(f"(c) audio+aug+fbank, {w} worker(s)") for w in (1, 2))

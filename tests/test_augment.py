@@ -334,3 +334,77 @@ def test_demo_aug_set_from_unpacked_packages(tmp_path, sh, repo):
                               RATE)
     out, _ = augmenter(rng.normal(0, 1000, RATE).astype(np.float32), 0, 0)
     assert out.shape == (RATE,) and np.all(np.isfinite(out))
+
+
+# ---- augmented feature batches from audio -------------------------------------------------------
+
+def _audio_data_dir(path, rng, num_speakers=3, utts=2, seconds=2.0):
+    from tfspk.io.table import write_table
+    recordings = {f"spk{s}-u{u}": rng.normal(0, 3000, int(seconds * RATE)) for s in range(num_speakers)
+                  for u in range(utts)}
+    _write_dir(path, recordings)
+    write_table(path / "utt2spk", [(key, key.split("-")[0]) for key in sorted(recordings)])
+    return str(path)
+
+
+def _fbank_extractor():
+    from tfspk.features import FbankOptions, FeatureExtractor
+    opts = FbankOptions()
+    opts.frame.sample_frequency = RATE
+    opts.frame.dither = 0.0
+    return FeatureExtractor(opts)
+
+
+def test_audio_crop_batches_resume_gives_the_same_batches(tmp_path, dirs):
+    data = _audio_data_dir(tmp_path / "audio", np.random.default_rng(10))
+    make = lambda: aug.AudioCropBatches(  # noqa: E731
+        data, aug.Augmenter(_params(dirs), RATE, seed=5), _fbank_extractor(), batch_size=3,
+        min_frames=20, max_frames=60)
+    batches = make()
+    assert batches.num_classes == 9                     # 3 speakers x 3 speed factors
+    run = list(batches.iterate(0, 4, num_workers=1))
+    resumed = list(make().iterate(2, 2, num_workers=2))  # a new process pool, started at step 2
+    for (fa, la), (fb, lb) in zip(run[2:], resumed):
+        np.testing.assert_array_equal(fa, fb)
+        np.testing.assert_array_equal(la, lb)
+    lengths = set()
+    for step, (feats, labels) in enumerate(run):
+        assert feats.dtype == np.float32 and labels.dtype == np.int32
+        assert feats.shape[0] == 3 and 20 <= feats.shape[1] <= 60 and feats.shape[2] == 23
+        lengths.add(feats.shape[1])
+        assert sorted((labels % 3).tolist()) == [0, 1, 2]   # label % C is the speaker: 3 distinct ones
+        assert np.all((0 <= labels) & (labels < 9))
+        for position, label in enumerate(labels):
+            plan = batches.augmenter.plan(step, position)
+            assert label // 3 == plan.speed_index       # the label expansion follows the speed drawn
+    assert len(lengths) > 1
+
+
+def test_audio_crop_batches_without_augmentation_are_fbank_of_the_planned_file_crop(tmp_path):
+    from tfspk.features import fbank
+    data = _audio_data_dir(tmp_path / "audio", np.random.default_rng(11), num_speakers=2, utts=2)
+    batches = aug.AudioCropBatches(data, aug.Augmenter({}, RATE), _fbank_extractor(), batch_size=3,
+                                   min_frames=30, max_frames=50)
+    for step in range(3):
+        feats, labels = batches.batch(step)
+        frames, crops = batches.plan(step)
+        assert feats.shape == (3, frames, 23)
+        for row, label, (path, start, length, planned_label, plan) in zip(feats, labels, crops):
+            assert plan.speed == 1.0 and plan.rir is None and plan.kind is None and label == planned_label
+            assert label == int(os.path.basename(path)[3])          # spk<label>-u<n>.wav
+            whole = sf.read(path, dtype="float32")[0] * 32768
+            needed = (frames - 1) * 80 + 200                        # 10 ms shift, 25 ms window at 8 kHz
+            assert length >= needed and start + length <= len(whole)
+            expected = fbank(whole[start:start + needed], RATE, _fbank_extractor().opts)
+            np.testing.assert_allclose(row, expected[:frames], rtol=1e-5, atol=1e-4)
+
+
+def test_audio_crop_batches_bad_input(tmp_path, dirs):
+    rng = np.random.default_rng(12)
+    data = _audio_data_dir(tmp_path / "audio", rng, seconds=0.2)
+    with pytest.raises(ToolError, match="no utterance is long enough for 60 frames"):
+        aug.AudioCropBatches(data, aug.Augmenter({}, RATE), _fbank_extractor(), min_frames=20, max_frames=60)
+    other = _write_dir(tmp_path / "a16", {"spk0-u0": np.ones(16000)}, rate=16000)
+    (tmp_path / "a16" / "utt2spk").write_text("spk0-u0 spk0\n")
+    with pytest.raises(ToolError, match="spk0-u0.wav has rate 16000 Hz, expected 8000 Hz"):
+        aug.AudioCropBatches(other, aug.Augmenter({}, RATE), _fbank_extractor())

@@ -556,3 +556,126 @@ class Augmenter:
             return np.array(feats, dtype=np.float32)
         return spec_augment(feats, self.rng(step, position, stream=1), p.num_time_masks, p.max_time_width,
                             p.num_freq_masks, p.max_freq_width)
+
+
+# ----------------------------------------------------------------------------------------------
+# augmented feature batches from audio
+
+class AudioCropBatches:
+    """Speaker-balanced batches of augmented features computed from audio, a pure function of
+    ``(seed, step)``: ``feats [B, L, D] float32, labels [B] int32`` = :meth:`batch` (step).
+
+    ``data_dir`` has ``wav.scp`` (file paths; no ``segments``) and ``utt2spk``; labels follow
+    ``spk2int`` (default: sorted speakers). Per step: ``L ~ U{min_frames..max_frames}``; B distinct
+    speakers drawn uniformly (with replacement only if there are fewer than B), for each an
+    utterance long enough for the crop and a uniform offset; the crop (read from the file, only the
+    samples needed, allowing for the speed factor) goes through ``augmenter``, then
+    ``extractor`` (a :class:`tfspk.features.FeatureExtractor`), then SpecAugment; the label is
+    expanded by the speed index (:func:`expand_labels`). :meth:`iterate` runs the steps in
+    ``num_workers`` processes (numpy, scipy and the feature extractor hold the GIL too often for
+    threads to scale) and yields them in step order.
+    """
+
+    def __init__(self, data_dir: str, augmenter: Augmenter, extractor, batch_size: int = 64,
+                 min_frames: int = 200, max_frames: int = 400, spk2int: dict | None = None):
+        import soundfile as sf
+        from tfspk.io.table import read_table, read_utt2spk
+        self.dir = os.fspath(data_dir)
+        if not 0 < min_frames <= max_frames:
+            raise ToolError(f"need 0 < min_frames <= max_frames, got {min_frames} and {max_frames}")
+        if os.path.exists(os.path.join(self.dir, "segments")):
+            raise ToolError(f"{self.dir}/segments: audio batches read whole recordings; write the segments "
+                            "as files first (extract-segments)")
+        self.augmenter, self.extractor = augmenter, extractor
+        if float(extractor.rate) != float(augmenter.rate):
+            raise ToolError(f"feature sample rate {extractor.rate:g} Hz differs from the augmenter's "
+                            f"{augmenter.rate} Hz")
+        self.batch_size, self.min_frames, self.max_frames = batch_size, min_frames, max_frames
+        frame = extractor.opts.frame
+        self._shift, self._window = frame.window_shift_samples, frame.window_size_samples
+        scp = os.path.join(self.dir, "wav.scp")
+        utt2spk = read_utt2spk(os.path.join(self.dir, "utt2spk"))
+        self.spk2int = spk2int or {spk: i for i, spk in enumerate(sorted(set(utt2spk.values())))}
+        need = self.samples_for(max_frames) * max(augmenter.speed_factors) + 2
+        self._paths, self._lengths, by_speaker = [], [], {}
+        for key, path in read_table(scp):
+            if path.rstrip().endswith("|"):
+                raise ToolError(f"{scp}: '{key}' is a command; audio batches need files")
+            try:
+                info = sf.info(path)
+            except Exception as err:
+                raise ToolError(f"{scp}: '{key}': cannot read audio {path} ({err})") from None
+            if info.samplerate != augmenter.rate:
+                raise ToolError(f"{scp}: '{key}': {path} has rate {info.samplerate} Hz, expected {augmenter.rate} Hz")
+            if key not in utt2spk:
+                raise ToolError(f"{scp}: '{key}' has no speaker in {self.dir}/utt2spk")
+            if info.frames >= need:
+                by_speaker.setdefault(utt2spk[key], []).append(len(self._paths))
+                self._paths.append(path)
+                self._lengths.append(info.frames)
+        self._speakers = sorted(by_speaker)
+        self._utts = [by_speaker[spk] for spk in self._speakers]
+        if not self._speakers:
+            raise ToolError(f"{self.dir}: no utterance is long enough for {max_frames} frames")
+        self.num_classes = len(self.spk2int) * augmenter.num_class_copies
+
+    def samples_for(self, frames: int) -> int:
+        """Samples that give at least ``frames`` frames: ``(frames - 1) * shift + window``."""
+        return (frames - 1) * self._shift + self._window
+
+    def plan(self, step: int):
+        """``(frames, [(path, start, num_samples, label, AugmentPlan)] per position)`` of ``step``."""
+        aug = self.augmenter
+        rng = aug.rng(step, 0, stream=2)
+        frames = int(rng.integers(self.min_frames, self.max_frames + 1))
+        needed = self.samples_for(frames)
+        count = len(self._speakers)
+        speakers = rng.choice(count, self.batch_size, replace=count < self.batch_size)
+        crops = []
+        for position, speaker in enumerate(speakers):
+            utts = self._utts[int(speaker)]
+            utt = utts[int(rng.integers(len(utts)))]
+            plan = aug.plan(step, position)
+            length = aug.source_length(needed, plan)
+            start = int(rng.integers(0, self._lengths[utt] - length + 1))
+            label = expand_labels(self.spk2int[self._speakers[int(speaker)]], plan.speed_index, len(self.spk2int))
+            crops.append((self._paths[utt], start, length, label, plan))
+        return frames, crops
+
+    def batch(self, step: int):
+        """``(feats [B, L, D] float32, labels [B] int32)`` of ``step``."""
+        import soundfile as sf
+        aug = self.augmenter
+        frames, crops = self.plan(step)
+        needed = self.samples_for(frames)
+        feats = np.empty((self.batch_size, frames, self.extractor.dim), np.float32)
+        labels = np.empty(self.batch_size, np.int32)
+        for position, (path, start, length, label, plan) in enumerate(crops):
+            try:
+                raw = sf.read(path, start=start, stop=start + length, dtype="float32", always_2d=True)[0]
+            except Exception as err:
+                raise ToolError(f"cannot read audio {path} ({err})") from None
+            wave = aug.apply(raw[:, 0] * np.float32(32768.0), plan)[:needed]
+            feats[position] = aug.spec_augment(self.extractor(wave, aug.rate)[:frames], step, position)
+            labels[position] = label
+        return feats, labels
+
+    def iterate(self, start_step: int = 0, num_steps: int | None = None, num_workers: int = 2):
+        """Batches of steps ``start_step, start_step + 1, ...`` in order, from worker processes."""
+        import itertools
+        import multiprocessing
+        steps = itertools.count(start_step) if num_steps is None else range(start_step, start_step + num_steps)
+        if num_workers <= 1:
+            yield from map(self.batch, steps)
+            return
+        global _WORKER_BATCHES
+        _WORKER_BATCHES = self        # inherited by the forked workers
+        with multiprocessing.get_context("fork").Pool(num_workers) as pool:
+            yield from pool.imap(_worker_batch, steps, chunksize=1)
+
+
+_WORKER_BATCHES = None
+
+
+def _worker_batch(step):
+    return _WORKER_BATCHES.batch(step)
