@@ -164,6 +164,13 @@ def test_tool_and_script(tmp_path, sh):
     assert bad.returncode == 1 and "--utts-per-shard takes a positive integer" in bad.stderr
     usage = sh("steps/make_shards.sh", check=False)
     assert usage.returncode == 1 and "Usage:" in usage.stderr
+    shard = tmp_path / "sh" / "shard-00002.tfrecord"
+    assert "4 shards, 30 utterances" in sh(f"tfspk-verify-shards {tmp_path}/sh").stderr
+    with open(shard, "r+b") as handle:
+        handle.truncate(50)
+    check = sh(f"tfspk-verify-shards --checksum=false {tmp_path}/sh/shards.list", check=False)
+    assert check.returncode == 1 and f"ERROR (tfspk-verify-shards) shard {shard} is truncated: 50 bytes" in check.stderr
+    assert "Traceback" not in check.stderr
     (tmp_path / "sh" / "shards.list").unlink()
     tool = sh(f"tfspk-make-shards --source=audio {tmp_path}/data {tmp_path}/sh3", check=False)
     assert tool.returncode == 1 and f"ERROR (tfspk-make-shards) {tmp_path}/data/wav.scp not found" in tool.stderr
