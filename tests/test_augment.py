@@ -209,10 +209,19 @@ def test_music_mix_realises_the_drawn_snr(dirs):
     augmenter = aug.Augmenter(_params(dirs, reverb_prob=0, noise_prob=0, music_prob=1, babble_prob=0,
                                       speed_factors="1"), RATE)
     speech = np.random.default_rng(7).normal(0, 1000, 4 * RATE).astype(np.float32)  # longer than music: looped
+    uncached = aug.Augmenter(_params(dirs, reverb_prob=0, noise_prob=0, music_prob=1, babble_prob=0,
+                                     speed_factors="1", cache_mb=0), RATE)   # partial reads, looping
     for position in range(5):
         plan = augmenter.plan(0, position)
-        (_, snr, _), = plan.noises
-        assert abs(_snr_db(speech, augmenter.apply(speech, plan)) - snr) < 0.5
+        (key, snr, u_offset), = plan.noises
+        mixed = augmenter.apply(speech, plan)
+        assert abs(_snr_db(speech, mixed) - snr) < 0.5
+        np.testing.assert_array_equal(mixed, uncached.apply(speech, plan))
+        # the added noise is the recording looped from the drawn offset
+        music = sf.read(os.path.join(dirs["music_dir"], "wav", f"{key}.wav"), dtype="float32")[0] * 32768
+        looped = np.tile(music, 3)[int(u_offset * len(music)):][:len(speech)]
+        gain = np.sqrt(np.mean(speech.astype(np.float64) ** 2) / (np.mean(looped.astype(np.float64) ** 2) * 10 ** (snr / 10)))
+        np.testing.assert_allclose(mixed - speech, gain * looped, rtol=1e-3, atol=0.05)
 
 
 def test_apply_reverb_equals_the_primitive_and_speed_changes_length(dirs):
