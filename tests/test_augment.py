@@ -220,7 +220,8 @@ def test_music_mix_realises_the_drawn_snr(dirs):
         # the added noise is the recording looped from the drawn offset
         music = sf.read(os.path.join(dirs["music_dir"], "wav", f"{key}.wav"), dtype="float32")[0] * 32768
         looped = np.tile(music, 3)[int(u_offset * len(music)):][:len(speech)]
-        gain = np.sqrt(np.mean(speech.astype(np.float64) ** 2) / (np.mean(looped.astype(np.float64) ** 2) * 10 ** (snr / 10)))
+        power = lambda x: np.mean(x.astype(np.float64) ** 2)  # noqa: E731
+        gain = np.sqrt(power(speech) / (power(looped) * 10 ** (snr / 10)))
         np.testing.assert_allclose(mixed - speech, gain * looped, rtol=1e-3, atol=0.05)
 
 
@@ -417,3 +418,36 @@ def test_audio_crop_batches_bad_input(tmp_path, dirs):
     (tmp_path / "a16" / "utt2spk").write_text("spk0-u0 spk0\n")
     with pytest.raises(ToolError, match="spk0-u0.wav has rate 16000 Hz, expected 8000 Hz"):
         aug.AudioCropBatches(other, aug.Augmenter({}, RATE), _fbank_extractor())
+
+
+# ---- VoxCeleb: MUSAN and RIRS_NOISES as augmentation data dirs -----------------------------------
+
+def test_voxceleb_musan_and_rirs_noises_dirs_feed_the_augmenter(tmp_path, sh, repo):
+    musan = tmp_path / "musan"
+    rng = np.random.default_rng(13)
+    for subset in ("noise/free-sound", "music/jamendo", "speech/librivox"):
+        for i in range(2):
+            path = musan / subset / f"{subset.split('/')[0]}-{i:04d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, rng.normal(0, 0.1, 16000), 16000, subtype="PCM_16")
+    rirs = tmp_path / "RIRS_NOISES"
+    for room in ("smallroom", "mediumroom"):
+        (rirs / "simulated_rirs" / room / "Room001").mkdir(parents=True)
+        h = np.zeros(400, np.float32)
+        h[30] = 1.0
+        sf.write(rirs / "simulated_rirs" / room / "Room001" / "Room001-00001.wav", h, 16000, subtype="FLOAT")
+        (rirs / "simulated_rirs" / room / "rir_list").write_text(
+            f"--rir-id 1 --room-id 1 RIRS_NOISES/simulated_rirs/{room}/Room001/Room001-00001.wav\n")
+    script = str(repo / "egs/voxceleb/v2/local/make_aug_dirs.py")
+    sh([sys.executable, script, "--musan", str(musan), "--rirs-noises", str(rirs), str(tmp_path / "data")])
+    data = tmp_path / "data"
+    assert (data / "rirs" / "wav.scp").read_text().splitlines()[0].startswith(
+        "simulated_rirs-mediumroom-Room001-Room001-00001 ")
+    assert len((data / "musan_speech" / "wav.scp").read_text().splitlines()) == 2
+    augmenter = aug.Augmenter(dict(noise_dir=str(data / "musan_noise"), music_dir=str(data / "musan_music"),
+                                   babble_dir=str(data / "musan_speech"), rir_dir=str(data / "rirs"),
+                                   reverb_prob=0.5, noise_prob=0.3, music_prob=0.3, babble_prob=0.3), 16000)
+    out, _ = augmenter(rng.normal(0, 1000, 8000).astype(np.float32), 0, 0)
+    assert out.shape == (8000,)
+    bad = sh([sys.executable, script, "--musan", str(tmp_path / "nothing"), str(tmp_path / "data2")], check=False)
+    assert bad.returncode == 1 and "no *.wav under" in bad.stderr and not (tmp_path / "data2").exists()
