@@ -36,16 +36,18 @@ exp=exp
 mfcc_dir=mfcc
 train_config=conf/train.yaml
 loss=amsoftmax             # swap the loss here (tfspk-train --help lists them)
-loss_opts=                 # e.g. "--margin 0.25 --aux ring"
+loss_opts=()               # steps/train_xvector.sh options, e.g. "--margin 0.25 --aux ring" (repeatable; split at spaces)
+set=()                     # config overrides for tfspk-train, e.g. --set optimizer.lr=0.02 (repeatable)
 min_len=400
 min_num_utts=8
 lda_dim=200
 nnet_dir=                  # default: $exp/xvector_nnet_$loss
+integer_options="stage stop_stage aug_subset nj min_len min_num_utts lda_dim"
 
 help_message="Usage: $0 --voxceleb1-root <dir> [--voxceleb2-root <dir>] [options]
 Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vox1_train)
   --trial-lists \"$trial_lists\" --musan <dir> --rirs-noises <dir> --aug-subset ($aug_subset) --nj ($nj)
-  --loss ($loss) --loss-opts \"...\" --train-config ($train_config) --min-len ($min_len)
+  --loss ($loss) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config ($train_config) --min-len ($min_len)
   --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)"
 
 echo "$0 $@"
@@ -180,7 +182,10 @@ fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   stage_banner 4 "train the x-vector network ($loss) in $nnet_dir"
   require 3 "$data/${train_set}_no_sil/feats.scp" "$data/${train_set}_no_sil/utt2num_frames"
-  steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" $loss_opts \
+  train_args=()
+  for opts in "${loss_opts[@]}"; do train_args+=($opts); done   # each --loss-opts is split at spaces
+  for kv in "${set[@]}"; do train_args+=(--set "$kv"); done      # each --set stays one word
+  steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" "${train_args[@]}" \
     "$data/${train_set}_no_sil" "$nnet_dir"
 fi
 
