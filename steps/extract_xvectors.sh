@@ -36,7 +36,7 @@ utils=$(dirname "$0")/../utils
 . "$(dirname "$0")/internal/checks.sh"
 
 if [ $# != 3 ]; then
-  echo "$help_message"
+  echo "$help_message" >&2
   exit 1
 fi
 
