@@ -131,10 +131,10 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   for name in train eval; do
     steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
-    tfspk-fix-data-dir "$data/$name"
+    utils/fix_data_dir.sh "$data/$name"
     steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_vad" "$mfcc_dir"
-    tfspk-fix-data-dir "$data/$name"
+    utils/fix_data_dir.sh "$data/$name"
   done
 fi
 

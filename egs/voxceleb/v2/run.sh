@@ -117,7 +117,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     echo "$0: no training data: give --voxceleb2-root, or --vox1-train true" >&2
     exit 1
   fi
-  tfspk-combine-data "$data/train" "${sources[@]}"
+  utils/combine_data.sh "$data/train" "${sources[@]}"
   for list in $trial_lists; do
     if [ ! -f "$(trials_file $list)" ]; then
       echo "$0: no VoxCeleb1-$list trial list in $voxceleb1_root (see local/make_voxceleb1.py --help for the" \
@@ -133,10 +133,10 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   for name in train $eval_set; do
     steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
-    tfspk-fix-data-dir "$data/$name"
+    utils/fix_data_dir.sh "$data/$name"
     steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_vad" "$mfcc_dir"
-    tfspk-fix-data-dir "$data/$name"
+    utils/fix_data_dir.sh "$data/$name"
   done
 fi
 
@@ -147,25 +147,25 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $train_set = train_combined ];
   for kind in noise music babble; do
     local/augment_data_dir.py --kind $kind --musan "$musan" "$data/train" "$data/train_$kind"
   done
-  tfspk-combine-data "$data/train_aug" "$data/train_reverb" "$data/train_noise" "$data/train_music" \
+  utils/combine_data.sh "$data/train_aug" "$data/train_reverb" "$data/train_noise" "$data/train_music" \
     "$data/train_babble"
   num_aug=$(wc -l < "$data/train_aug/utt2spk")
   if [ "$aug_subset" -lt "$num_aug" ]; then
-    tfspk-subset-data-dir "$data/train_aug" "$aug_subset" "$data/train_aug_subset"
+    utils/subset_data_dir.sh "$data/train_aug" "$aug_subset" "$data/train_aug_subset"
   else
     rm -rf "$data/train_aug_subset"
-    tfspk-copy-data-dir "$data/train_aug" "$data/train_aug_subset"
+    utils/copy_data_dir.sh "$data/train_aug" "$data/train_aug_subset"
   fi
   steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
     "$data/train_aug_subset" "$exp/make_mfcc" "$mfcc_dir"
-  tfspk-fix-data-dir "$data/train_aug_subset"
+  utils/fix_data_dir.sh "$data/train_aug_subset"
   # The augmented copies keep the VAD decision of their clean utterance (as in Kaldi's recipe).
   awk '{utt = $1; sub(/-(reverb|noise|music|babble)$/, "", utt); print $1, utt}' \
     "$data/train_aug_subset/utt2spk" > "$data/train_aug_subset/utt2clean"
   awk 'NR == FNR {vad[$1] = $2; next} ($2 in vad) {print $1, vad[$2]}' \
     "$data/train/vad.scp" "$data/train_aug_subset/utt2clean" > "$data/train_aug_subset/vad.scp"
-  tfspk-fix-data-dir "$data/train_aug_subset"
-  tfspk-combine-data "$data/train_combined" "$data/train_aug_subset" "$data/train"
+  utils/fix_data_dir.sh "$data/train_aug_subset"
+  utils/combine_data.sh "$data/train_combined" "$data/train_aug_subset" "$data/train"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
