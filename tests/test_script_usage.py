@@ -50,6 +50,8 @@ def test_no_arguments_prints_the_usage_on_stderr(tmp_path, name):
     assert "usage" in proc.stderr.lower(), proc.stderr
     assert "usage" not in proc.stdout.lower(), proc.stdout
     assert "Traceback" not in proc.stderr and "line " not in proc.stderr.split("sage")[0]
+    if name.endswith(".sh"):  # Kaldi's `echo "$0 $@"` first: the logs show how a script was called
+        assert str(REPO / name) in [line.strip() for line in (proc.stdout + proc.stderr).splitlines()]
 
 
 @pytest.mark.parametrize("name", sorted(NO_REQUIRED_ARGS))
