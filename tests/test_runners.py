@@ -145,8 +145,8 @@ def _start_runner(tmp_path, argv, num_started, env=None):
 
 
 # Each job: a marker, then a pipeline and a background process of its own, then a late marker.
-SLOW_JOB = ["touch", "started.JOB", ";", "(", "sleep", "2", ";", "touch", "bg_late.JOB", ")", "&",
-            "sleep", "2", "|", "cat", ";", "touch", "late.JOB"]
+SLOW_JOB = ["touch", "started.JOB", ";", "(", "sleep", "3", ";", "touch", "bg_late.JOB", ")", "&",
+            "sleep", "3", "|", "cat", ";", "touch", "late.JOB"]
 
 
 @pytest.mark.parametrize("signum, name", [(15, "SIGTERM"), (1, "SIGHUP"), (2, "SIGINT")])
@@ -161,15 +161,14 @@ def test_run_pl_signal_stops_every_process_of_the_jobs(tmp_path, signum, name):
         lines = read(tmp_path / f"log/s.{task}.log").splitlines()
         assert f"# run.pl: received {name}; stopped this job (its whole process group)" in lines
         assert lines[-1].startswith("# Ended (code 143; signal 15)")
-    time.sleep(2.5)
+    time.sleep(3.5)
     assert not list(tmp_path.glob("*late.*"))  # neither the rest of the job nor its background process ran on
 
 
 def test_run_pl_kills_jobs_that_ignore_sigterm(tmp_path):
-    job = ["touch", "started.JOB", ";", "trap", "''", "TERM", ";", "sleep", "3", ";", "touch", "late.JOB"]
+    job = ["trap", "''", "TERM", ";", "touch", "started.JOB", ";", "sleep", "3", ";", "touch", "late.JOB"]
     process = _start_runner(tmp_path, [str(UTILS / "run.pl"), "JOB=1:1", "log/t.JOB.log"] + job, 1,
                             env={"TFSPK_RUNNER_KILL_GRACE": "0.5"})
-    time.sleep(0.2)  # let bash install its trap
     process.terminate()
     process.communicate(timeout=20)
     assert process.returncode == 143
@@ -191,7 +190,7 @@ def test_run_pl_jobs_die_when_the_calling_script_is_killed(tmp_path):
     lines = read(tmp_path / "log/p.2.log").splitlines()
     assert "# run.pl: its parent process exited (the calling script was killed); stopped this job " \
         "(its whole process group)" in lines
-    time.sleep(2.5)
+    time.sleep(3.5)
     assert not list(tmp_path.glob("*late.*"))
 
 
