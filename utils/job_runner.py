@@ -18,6 +18,10 @@ use it, through their config file), ``-V`` (qsub only), ``-sync y`` (ignored: ru
 and any other ``-flag value`` (passed verbatim to qsub/sbatch; ignored by run.pl). Options and ``VAR=...`` may
 come in any order before the log file.
 
+Signals: SIGHUP, SIGINT, SIGTERM, or the death of the calling script, stop every job (run.pl:
+SIGTERM, then SIGKILL, to each job's process group; slurm.pl/queue.pl: scancel/qdel of the array
+job), say so in the job logs, and make the runner exit 128 + signal (docs/runners.md, "Signals").
+
 Stdlib only and Python >= 3.6, so the runners work with any system python3 on a cluster node,
 without the tfspk virtualenv.
 """
