@@ -178,3 +178,8 @@ def test_integer_option_from_a_config_file_is_checked(array_script, tmp_path):
     (tmp_path / "c.conf").write_text("stage=x\n")
     proc = run([str(array_script), "--config", str(tmp_path / "c.conf")], check=False)
     assert proc.returncode == 1 and "expected an integer: --stage 'x'" in proc.stderr
+
+
+def test_the_list_of_integer_options_is_not_an_option(array_script):
+    proc = run([str(array_script), "--integer-options", "", "--stage", "x"], check=False)
+    assert proc.returncode == 1 and "invalid option --integer-options" in proc.stderr

@@ -104,7 +104,8 @@ while [ $# -gt 0 ]; do
   _po_name=${_po_name//-/_}
   # Name checked before the indirect expansion ${!name+x} ("x" when declared; bash 3 has no [[ -v ]]).
   # (An empty array counts as declared: `declare -p` knows it, ${name+x} does not.)
-  if [[ ! "$_po_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || { [ -z "${!_po_name+x}" ] && ! declare -p "$_po_name" >/dev/null 2>&1; }; then
+  if [[ ! "$_po_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ "$_po_name" = integer_options ] \
+      || { [ -z "${!_po_name+x}" ] && ! declare -p "$_po_name" >/dev/null 2>&1; }; then
     _po_die "invalid option $_po_option (this script declares no variable '$_po_name'; see $0 --help)"
   fi
 
