@@ -221,7 +221,7 @@ def test_too_few_speakers_with_long_utterances(tmp_path):
     lengths = [100] * 10 + [30] * 20
     make_data_dir(tmp_path / "d", lengths=lengths)
     with pytest.raises(ToolError, match="only 2 speakers have a training utterance of at least max_frames=50 .*"
-                                        "num_speakers=3 .*--num-speakers or --max-frames"):
+                                        "num_speakers=3 .*lower num_speakers or max_frames"):
         SpeakerBalancedSampler(tmp_path / "d", num_speakers=3, min_frames=20, max_frames=50, num_valid_utts=0)
 
 
@@ -235,7 +235,7 @@ def test_no_utterance_long_enough(tmp_path):
 
 def test_too_many_validation_utterances(tmp_path):
     make_data_dir(tmp_path / "d", num_speakers=3, utts_per_speaker=2, lengths=[100] * 6)
-    with pytest.raises(ToolError, match="only 3 utterances .*num_valid_utts=1000 .*--num-valid-utts"):
+    with pytest.raises(ToolError, match="only 3 utterances .*num_valid_utts=1000 asked; lower num_valid_utts$"):
         SpeakerBalancedSampler(tmp_path / "d", num_speakers=2, min_frames=20, max_frames=30)
 
 

@@ -104,10 +104,10 @@ def read_spk2int(path) -> dict:
     return result
 
 
-# How the sampler's errors name its options by default; a caller passes its own names (tfspk-train: its
-# config keys, see tfspk.train.inputs.SAMPLER_OPTION_NAMES) so the advice names something the user can set.
-DEFAULT_OPTION_NAMES = {"num_speakers": "--num-speakers", "min_frames": "--min-frames", "max_frames": "--max-frames",
-                        "num_valid_utts": "--num-valid-utts", "seed": "--seed"}
+# How the sampler's errors name its options: by default its own keyword arguments (what a library caller
+# sets); a tool passes the names its user sets (tfspk-train: its config keys, see
+# tfspk.train.inputs.SAMPLER_OPTION_NAMES), so the advice always names something that exists.
+DEFAULT_OPTION_NAMES = {name: name for name in ("num_speakers", "min_frames", "max_frames", "num_valid_utts", "seed")}
 
 
 class SpeakerBalancedSampler:
