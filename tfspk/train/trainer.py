@@ -121,11 +121,18 @@ class Trainer:
                                               **aux_tracking)
         # autograph off: the step's control flow is plain Python over static lists, and converting the
         # Keras/loss code made tracing several times slower.
-        self._train_step = tf.function(self._distributed_step, jit_compile=config.jit_compile, autograph=False,
-                                       reduce_retracing=True)
-        self._eval_fn = tf.function(self._evaluate_batch, reduce_retracing=True, autograph=False)
+        # Every tf.function has a fixed input signature with an unknown time axis, so each is traced
+        # once. Without it, the first batch of a process is traced for its own length and later ones
+        # for a generic length; the two graphs differ in the last float bits (Grappler folds and
+        # kernels chosen for static shapes), so a resumed run, whose first traced length differs from
+        # the uninterrupted run's, drifted away from it (issue 12 item 1). The training step gets its
+        # signature from the input iterator (see :meth:`batches`).
+        self._train_step = None
+        feats_spec = tf.TensorSpec([None, None, feat_dim], tf.float32)
+        self._eval_fn = tf.function(self._evaluate_batch, autograph=False,
+                                    input_signature=[feats_spec, tf.TensorSpec([None], tf.int32)])
         self._embed_fn = tf.function(lambda feats: self.model(feats, training=False)["embedding_a"],
-                                     reduce_retracing=True)
+                                     input_signature=[feats_spec])
 
     # ------------------------------------------------------------------ construction
     def _build_head_and_auxes(self, embedding_dim: int) -> None:
@@ -225,11 +232,16 @@ class Trainer:
         return {k: float(v) for k, v in self._train_step(distributed_batch).items()}
 
     def batches(self, sampler, start_step: int):
-        """Iterator of (distributed) training batches from ``start_step`` on."""
+        """Iterator of (distributed) training batches from ``start_step`` on; also builds the training
+        step's tf.function with the iterator's element spec (time axis unknown) as its only signature."""
         if self.num_replicas == 1:
-            return iter(inputs.train_dataset(sampler, self.config, start_step))
-        return iter(self.strategy.distribute_datasets_from_function(
-            lambda context: inputs.train_dataset(sampler, self.config, start_step, context)))
+            iterator = iter(inputs.train_dataset(sampler, self.config, start_step))
+        else:
+            iterator = iter(self.strategy.distribute_datasets_from_function(
+                lambda context: inputs.train_dataset(sampler, self.config, start_step, context)))
+        self._train_step = tf.function(self._distributed_step, jit_compile=self.config.jit_compile,
+                                       autograph=False, input_signature=[iterator.element_spec])
+        return iterator
 
     # ------------------------------------------------------------------ validation
     def _evaluate_batch(self, feats, labels):
