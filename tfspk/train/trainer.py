@@ -21,9 +21,12 @@ and the sampler starts from it, so a resumed run continues the exact sequence of
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
+import re
+import sys
 import time
 
 import numpy as np
@@ -33,7 +36,7 @@ import tfspk
 from tfspk import data as tfdata
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_open, atomic_path
-from tfspk.train import components, config as config_mod, distribute, inputs, schedule
+from tfspk.train import components, config as config_mod, distribute, expdir, inputs, schedule
 from tfspk.train.config import TrainConfig
 from tfspk.train.report import TrainReport
 
@@ -256,7 +259,25 @@ class Trainer:
             total_loss += float(loss) * len(labels)
             total_acc += float(acc) * len(labels)
             count += len(labels)
+        if not math.isfinite(total_loss):
+            # Not a plateau: the LR policy would halve the LR every epoch and stop "successfully".
+            raise ToolError(f"the validation loss is {total_loss / count} at step {self.global_step}: the network "
+                            "gives non-finite outputs (its input features were checked for NaN/Inf when read); "
+                            "lower optimizer.lr or set optimizer.clip_norm")
         return total_loss / count, total_acc / count
+
+    def divergence_message(self, sampler, values: dict) -> str:
+        """Why training stopped at a non-finite loss, naming the utterances of the step's batch (the batch
+        of global step k is ``sampler.plan(k)``, a pure function of the seed and k)."""
+        step = self.global_step - 1
+        plan = sampler.plan(step)
+        feats, _ = sampler.load(plan)
+        largest = float(np.max(np.abs(feats)))
+        utts = ", ".join(f"{u} ({sampler.reader.location(u)})" for u in plan.utts[:8])
+        more = f" and {len(plan.utts) - 8} more" if len(plan.utts) > 8 else ""
+        return (f"training diverged at step {step + 1} (loss {values['total']}); the batch of that step was "
+                f"{plan.length} frames of {utts}{more}, largest |feature| {largest:.4g}; lower optimizer.lr, "
+                "set optimizer.clip_norm, or check those features")
 
     def validation_eer(self, trial_set, batch_size: int, max_frames: int) -> float:
         """EER (%) of cosine scores of embedding_a on the trials of a held-out-speaker set."""
@@ -349,10 +370,28 @@ def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
 
 def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = True,
           strategy: tf.distribute.Strategy | None = None, stream=None) -> TrainResult:
-    """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc)."""
+    """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc).
+
+    The chief holds ``<exp>/.lock`` for the whole run (a second trainer is refused, see
+    :mod:`tfspk.train.expdir`); ``final/DONE`` is removed first and written last, when training has
+    finished. Errors writing the dir (full disk, permissions) name the path and the OS error, in
+    ``log/train.log`` too.
+    """
     config = components.resolve(config)
     inputs.check_data_dir(data_dir)
     strategy = strategy or distribute.make_strategy(config.strategy)  # first: see make_strategy
+    notes = []  # said in the log once it is open
+    lock = None
+    if distribute.is_chief(strategy):
+        lock = expdir.ExpDirLock(exp_dir, command=" ".join(sys.argv), log=notes.append).acquire()
+    try:
+        return _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) -> TrainResult:
     sampler = inputs.make_sampler(data_dir, config)
     trial_set = None
     if config.valid.eer_data:
@@ -366,29 +405,64 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
 
     trainer = Trainer(config, sampler.feat_dim, sampler.num_classes, exp_dir, strategy)
     chief = distribute.is_chief(trainer.strategy)
+    if chief:
+        with _write_errors(exp_dir):
+            if not resume:  # never two runs mixed in one dir
+                expdir.back_up_previous_run(exp_dir, log=notes.append)
+            expdir.clear_done(exp_dir)
     report = TrainReport(exp_dir, enabled=chief, log_every=config.log_every, stream=stream)
     try:
-        if chief:
-            os.makedirs(exp_dir, exist_ok=True)
-            with atomic_open(config_path) as handle:
-                handle.write(f"# written by tfspk-train {tfspk.__version__}\n")
-                handle.write(config_mod.dump_yaml(current))
-            sampler.write_spk2int(os.path.join(exp_dir, "spk2int"))
-        own_dir = ckpt_dir if chief else os.path.join(exp_dir, f".ckpt-worker{distribute.worker_index(trainer.strategy)}")
-        manager = tf.train.CheckpointManager(trainer.checkpoint, own_dir, max_to_keep=config.keep_checkpoints)
-        if has_checkpoint:
-            latest = tf.train.latest_checkpoint(ckpt_dir)
-            _restore(trainer.checkpoint, latest, ckpt_dir)
-            report.log(f"resumed from {latest}: global step {trainer.global_step}, "
-                       f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
-        report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
-                   f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
-                   f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
-                   + (f" + {', '.join(a.name for a in config.aux)}" if config.aux else ""))
-        with tfdata.tool_errors(sampler):
-            return _run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
+        for note in notes:
+            report.log(note)
+        with _write_errors(exp_dir):
+            if chief:
+                os.makedirs(exp_dir, exist_ok=True)
+                with atomic_open(config_path) as handle:
+                    handle.write(f"# written by tfspk-train {tfspk.__version__}\n")
+                    handle.write(config_mod.dump_yaml(current))
+                sampler.write_spk2int(os.path.join(exp_dir, "spk2int"))
+            own_dir = ckpt_dir if chief else os.path.join(exp_dir, f".ckpt-worker{distribute.worker_index(trainer.strategy)}")
+            manager = tf.train.CheckpointManager(trainer.checkpoint, own_dir, max_to_keep=config.keep_checkpoints)
+            if has_checkpoint:
+                latest = tf.train.latest_checkpoint(ckpt_dir)
+                _restore(trainer.checkpoint, latest, ckpt_dir)
+                report.log(f"resumed from {latest}: global step {trainer.global_step}, "
+                           f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
+            report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
+                       f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
+                       f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
+                       + (f" + {', '.join(a.name for a in config.aux)}" if config.aux else ""))
+            with tfdata.tool_errors(sampler):
+                result = _run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
+            if chief:
+                expdir.mark_done(exp_dir, global_step=trainer.global_step, epochs=int(trainer.epoch.numpy()),
+                                 stopped_early=result.stopped_early or "no")
+            return result
+    except ToolError as err:
+        report.log_error(str(err))
+        raise
     finally:
         report.close()
+
+
+@contextlib.contextmanager
+def _write_errors(exp_dir):
+    """An OS error writing the experiment dir (ENOSPC, EACCES, ...) becomes a ToolError naming the path
+    and the OS's message; TensorFlow's checkpoint writer reports them as OpErrors of these kinds."""
+    try:
+        yield
+    except OSError as err:
+        where = str(err.filename or exp_dir)
+        inside = os.path.abspath(where).startswith(os.path.abspath(exp_dir) + os.sep) or where == exp_dir
+        raise ToolError(f"{'cannot write' if inside else 'I/O error on'} {where}: {err.strerror or err}") from None
+    except tf.errors.OpError as err:
+        text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", (err.message or str(err)).strip())
+        first_line = text.splitlines()[0] if text else type(err).__name__
+        # Only I/O on the experiment dir; an OpError of the computation is a bug and stays one.
+        if exp_dir not in text and not any(w in text.lower() for w in ("no space left", "permission denied",
+                                                                       "read-only file system", "quota")):
+            raise
+        raise ToolError(f"cannot write the checkpoint in {os.path.join(exp_dir, 'ckpt')}: {first_line}") from None
 
 
 def _restore(checkpoint, path, ckpt_dir):
@@ -420,8 +494,7 @@ def _run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> 
         for i in range(1, sched.steps_per_epoch + 1):
             values = trainer.train_step(next(batches))
             if not math.isfinite(values["total"]):
-                raise ToolError(f"training diverged at step {trainer.global_step} (loss {values['total']}); "
-                                "lower optimizer.lr or check the features")
+                raise ToolError(trainer.divergence_message(sampler, values))
             for key in sums:
                 sums[key] += values[key]
             report.step(epoch, i, sched.steps_per_epoch, trainer.global_step, values["loss"], values["accuracy"])
