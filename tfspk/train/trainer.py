@@ -130,8 +130,10 @@ class Trainer:
         # kernels chosen for static shapes), so a resumed run, whose first traced length differs from
         # the uninterrupted run's, drifted away from it (issue 12 item 1). The training step gets its
         # signature from the input iterator (see :meth:`batches`).
-        self._train_step = None
         feats_spec = tf.TensorSpec([None, None, feat_dim], tf.float32)
+        # (Re)built by batches() with the input iterator's spec (needed for distributed values).
+        self._train_step = tf.function(self._distributed_step, jit_compile=config.jit_compile, autograph=False,
+                                       input_signature=[(feats_spec, tf.TensorSpec([None], tf.int32))])
         self._eval_fn = tf.function(self._evaluate_batch, autograph=False,
                                     input_signature=[feats_spec, tf.TensorSpec([None], tf.int32)])
         self._embed_fn = tf.function(lambda feats: self.model(feats, training=False)["embedding_a"],
