@@ -16,6 +16,7 @@ embedding_layer=a      # a: first segment layer's affine output (Kaldi's x-vecto
 use_gpu=no
 cmn_window=300
 batch_size=32
+allow_unfinished=false # true: use the model of a training that did not finish (no <nnet-dir>/final/DONE)
 stage=0
 
 help_message="Usage: $0 [options] <nnet-dir> <data-dir> <xvector-dir>
@@ -29,6 +30,7 @@ Options:
   --use-gpu <no|yes>       # run on a GPU (default: $use_gpu)
   --cmn-window <n>         # sliding CMN window (default: $cmn_window)
   --batch-size <n>         # equal-length chunks per network run (default: $batch_size)
+  --allow-unfinished <true|false> # use a model whose training did not finish, with a warning (default: $allow_unfinished)
   --stage <n>              # 0: extract, 1: combine, 2: speaker means (default: $stage)"
 
 utils=$(dirname "$0")/../utils
@@ -46,6 +48,17 @@ dir=$3
 
 require_files "$srcdir/config.yaml" "$srcdir/final/model.weights.h5" "$data/feats.scp" "$data/vad.scp" \
   "$data/utt2spk" "$data/spk2utt"
+case "$allow_unfinished" in
+  true) [ -f "$srcdir/final/DONE" ] || echo "$0: WARNING: the training of $srcdir did not finish" \
+          "(no $srcdir/final/DONE); using its model anyway (--allow-unfinished true)" >&2 ;;
+  false) if [ ! -f "$srcdir/final/DONE" ]; then
+           echo "$0: the training of $srcdir did not finish (no $srcdir/final/DONE), so its" \
+             "final/model.weights.h5 is from an early epoch; re-run the training to finish it, or pass" \
+             "--allow-unfinished true to use it" >&2
+           exit 1
+         fi ;;
+  *) echo "$0: --allow-unfinished must be true or false, got '$allow_unfinished'" >&2; exit 1;;
+esac
 case "$embedding_layer" in a|b) ;; *) echo "$0: --embedding-layer must be a or b, got '$embedding_layer'" >&2; exit 1;; esac
 case "$use_gpu" in
   no|false) gpu_opt= ;;
@@ -64,6 +77,7 @@ if [ $stage -le 0 ]; then
   $cmd $gpu_opt JOB=1:$nj "$dir/log/extract.JOB.log" \
     tfspk-extract --use-gpu=$use_gpu --chunk-size=$chunk_size --min-chunk-size=$min_chunk_size \
       --embedding-layer=$embedding_layer --cmn-window=$cmn_window --batch-size=$batch_size \
+      --allow-unfinished=$allow_unfinished \
       "$srcdir" "scp:$sdata/JOB/feats.scp" "scp:$sdata/JOB/vad.scp" \
       "ark,scp:$dir/xvector.JOB.ark,$dir/xvector.JOB.scp"
 fi

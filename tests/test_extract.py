@@ -167,6 +167,7 @@ def _make_exp_dir(path, model):
     (path / "final").mkdir(parents=True)
     (path / "config.yaml").write_text(yaml.safe_dump({"feat_dim": FEAT_DIM, "num_classes": 3, "nnet": NNET}))
     model.save_weights(str(path / "final" / "model.weights.h5"))
+    (path / "final" / "DONE").write_text("finished: by the test fixture\n")  # training finished
     return path
 
 

@@ -101,7 +101,7 @@ def compute_lda(ivector_rspecifier: str, utt2spk_rspecifier: str, lda_wxfilename
     if not kept:
         raise ToolError(f"Did not read any utterances: no key of {ivector_rspecifier} is in {utt2spk_rspecifier}")
     result = lda.compute_lda(matrix[kept], [utt2spk[keys[i]] for i in kept], dim,
-                             total_covariance_factor, covariance_floor)
+                             total_covariance_factor, covariance_floor, warn=cli.warn)
     cli.log(f"Stats have {result.num_speakers} speakers, {result.num_utterances} utterances.")
     if result.num_floored:
         cli.warn(f"Floored {result.num_floored} eigenvalues of covariance")

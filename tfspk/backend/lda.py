@@ -48,8 +48,13 @@ def _sorted_eigh(matrix: np.ndarray):
 
 
 def compute_lda(vectors: np.ndarray, speakers: Sequence[str], dim: int,
-                total_covariance_factor: float = 0.0, covariance_floor: float = 1e-6) -> LdaResult:
-    """Kaldi ivector-compute-lda on utterance vectors ``[N, D]`` labelled by ``speakers``."""
+                total_covariance_factor: float = 0.0, covariance_floor: float = 1e-6,
+                warn=None) -> LdaResult:
+    """Kaldi ivector-compute-lda on utterance vectors ``[N, D]`` labelled by ``speakers``.
+
+    The between-class covariance of S speakers has rank at most S - 1, so at most S - 1 output
+    directions are discriminative; asking for more is warned about through ``warn(message)``.
+    """
     vectors = np.asarray(vectors, dtype=np.float64)
     num_utts, in_dim = vectors.shape
     if num_utts == 0:
@@ -68,6 +73,10 @@ def compute_lda(vectors: np.ndarray, speakers: Sequence[str], dim: int,
     if num_utts - num_spk == 0:
         raise ToolError(f"{num_spk} speakers, {num_utts} utterances: no speaker has more than one "
                         "utterance, so the within-class covariance would be zero")
+    if dim > num_spk - 1 and warn:
+        warn(f"--dim={dim} is more than the number of speakers minus one ({num_spk} - 1 = {num_spk - 1}): the "
+             f"between-class covariance has rank at most {num_spk - 1}, so the last {dim - (num_spk - 1)} LDA "
+             "directions carry no speaker information")
     if num_utts < in_dim:
         raise ToolError(f"Too little data for iVector dimension: {num_utts} utterances for dimension "
                         f"{in_dim} (need at least as many utterances as dimensions)")

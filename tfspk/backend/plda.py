@@ -221,6 +221,10 @@ def estimate_plda(stats: PldaStats, num_em_iters: int = 10,
                         "(need more vectors than dimensions)")
     if num_em_iters < 0:
         raise ToolError(f"--num-em-iters={num_em_iters} must be >= 0")
+    if num_classes < 2:
+        # One class mean gives no between-class scatter: the EM estimate of B decays towards 0.
+        raise ToolError(f"only {num_classes} speaker: PLDA needs at least 2 speakers to estimate the between-class "
+                        "covariance")
     global_mean = stats.class_means.mean(axis=0)
     within, between = np.eye(dim), np.eye(dim)
     for iteration in range(num_em_iters):

@@ -23,6 +23,8 @@ def _main(argv):
                         help="chunks of equal length run through the network together (default: 32)")
     parser.add_argument("--cmn-window", type=int, default=300, help="sliding CMN window in frames (default: 300)")
     cli.add_bool(parser, "--apply-cmn", True, "apply sliding CMN (centred, no variance normalisation) first")
+    cli.add_bool(parser, "--allow-unfinished", False,
+                 "use the model of a training that did not finish (no <exp-dir>/final/DONE), with a warning")
     parser.add_argument("--num-threads", type=int, default=2,
                         help="threads reading and preparing features ahead of the network (default: 2)")
     parser.add_argument("--use-gpu", choices=("no", "yes", "optional", "wait", "false", "true"), default="no",
@@ -37,7 +39,7 @@ def _main(argv):
         import os
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     from tfspk.extract import extract_to_archive, load_extractor
-    extractor = load_extractor(args.exp_dir, embedding_layer=args.embedding_layer, chunk_size=args.chunk_size,
+    extractor = load_extractor(args.exp_dir, allow_unfinished=args.allow_unfinished, embedding_layer=args.embedding_layer, chunk_size=args.chunk_size,
                                min_chunk_size=args.min_chunk_size, batch_size=args.batch_size)
     vad = None if args.vad_rspecifier == "none" else args.vad_rspecifier
     extract_to_archive(extractor, args.feats_rspecifier, vad, args.xvector_wspecifier, apply_cmn=args.apply_cmn,

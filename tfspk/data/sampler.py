@@ -248,6 +248,11 @@ class SpeakerBalancedSampler:
         if num_rows < offset + length:
             raise ToolError(f"{self.feats_scp}: utterance '{utt}' has {num_rows} frames but utt2num_frames "
                             f"says {self._utt2num_frames[utt]}; regenerate utt2num_frames")
+        if not np.isfinite(rows).all():  # one pass over the segment: cheap next to the network
+            bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+            raise ToolError(f"{self.feats_scp}: utterance '{utt}' ({self.reader.location(utt)}) has non-finite "
+                            f"values (NaN or Inf) in frame {offset + int(bad[0])} ({len(bad)} bad frame(s) in "
+                            f"frames {offset}-{offset + length - 1}); fix or remove the utterance")
         return rows
 
     def load(self, plan: BatchPlan) -> tuple[np.ndarray, np.ndarray]:

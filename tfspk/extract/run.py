@@ -4,6 +4,8 @@ from __future__ import annotations
 import os
 import time
 
+import numpy as np
+
 from tfspk import cli
 from tfspk.data import OrderedPrefetcher
 from tfspk.errors import ToolError
@@ -11,10 +13,11 @@ from tfspk.extract.extractor import XvectorExtractor, prepare_features
 from tfspk.io.ark import ArchiveWriter, RandomAccessReader, read_dict_of_arrays, read_rspecifier
 
 
-def load_extractor(exp_dir: str, **options) -> XvectorExtractor:
-    """An extractor for the trained network of ``exp_dir`` (config.yaml + final/model.weights.h5)."""
+def load_extractor(exp_dir: str, allow_unfinished: bool = False, **options) -> XvectorExtractor:
+    """An extractor for the trained network of ``exp_dir`` (config.yaml + final/model.weights.h5); the
+    training must have finished (``final/DONE``) unless ``allow_unfinished`` (then a warning)."""
     from tfspk.nnet import load_trained
-    model, config, network = load_trained(exp_dir)
+    model, config, network = load_trained(exp_dir, allow_unfinished=allow_unfinished, warn=cli.warn)
     source = f"the network of {os.path.join(exp_dir, 'config.yaml')}"
     return XvectorExtractor(model, int(config["feat_dim"]), arch=network, source=source, **options)
 
@@ -48,6 +51,9 @@ def extract_to_archive(extractor: XvectorExtractor, feats_rspec: str, vad_rspec:
 
     def prepare(item):
         utt, feats, vad = item
+        if not np.isfinite(feats).all():
+            raise ToolError(f"utterance '{utt}' of {_input_location(feats_rspec, utt)} has non-finite values (NaN or "
+                            f"Inf) in {int((~np.isfinite(feats).all(axis=1)).sum())} frame(s); fix or remove it")
         return utt, prepare_features(feats, vad, utt, cmn_window=cmn_window, center=center, apply_cmn=apply_cmn)
 
     start = time.time()
@@ -62,3 +68,18 @@ def extract_to_archive(extractor: XvectorExtractor, feats_rspec: str, vad_rspec:
             f"({time.time() - start:.1f} s)")
     return extractor.num_done
 
+
+
+def _input_location(feats_rspec: str, utt: str) -> str:
+    """``feats_rspec``, with the archive location of ``utt`` when it is an scp (for error messages)."""
+    kind, _, path = feats_rspec.partition(":")
+    if "scp" in kind.split(","):
+        try:
+            with open(path, encoding="utf-8") as handle:
+                for line in handle:
+                    key, _, location = line.strip().partition(" ")
+                    if key == utt:
+                        return f"{feats_rspec} ({location.strip()})"
+        except OSError:
+            pass
+    return feats_rspec

@@ -13,6 +13,10 @@ from tfspk.errors import ToolError
 from tfspk.nnet.registry import network_from_config
 
 WEIGHTS = os.path.join("final", "model.weights.h5")
+#: written atomically by the trainer at the very end of a finished training (tfspk.train.expdir.mark_done)
+DONE = os.path.join("final", "DONE")
+#: held by a running trainer (tfspk.train.expdir.ExpDirLock)
+LOCK = ".lock"
 
 
 def read_experiment_config(config_path: str) -> dict:
@@ -29,12 +33,13 @@ def read_experiment_config(config_path: str) -> dict:
     return config
 
 
-def load_trained(exp_dir: str):
+def load_trained(exp_dir: str, allow_unfinished: bool = False, warn=None):
     """``(model, config, network)``: the network built from ``<exp>/config.yaml`` with the trained weights.
 
     ``config`` is the saved effective config (a dict incl. ``feat_dim``, ``num_classes``, ``nnet``), either
     form of ``nnet`` (see :func:`tfspk.nnet.network_from_config`). ToolError names what is missing or
-    inconsistent in an incomplete experiment dir.
+    inconsistent in an incomplete experiment dir. A training that did not finish (no ``final/DONE``) is
+    refused, or with ``allow_unfinished`` loaded after a warning through ``warn(message)``.
     """
     if not os.path.isdir(exp_dir):
         raise ToolError(f"experiment dir {exp_dir} does not exist")
@@ -43,6 +48,7 @@ def load_trained(exp_dir: str):
     for path, what in ((config_path, "the experiment config"), (weights_path, "the trained weights")):
         if not os.path.isfile(path):
             raise ToolError(f"{exp_dir} is incomplete: missing {path} ({what}; written by tfspk-train)")
+    check_finished(exp_dir, allow_unfinished, warn)
     config = read_experiment_config(config_path)
     for key in ("feat_dim", "nnet"):
         if key not in config:
@@ -57,3 +63,22 @@ def load_trained(exp_dir: str):
     except (ValueError, OSError, KeyError) as err:
         raise ToolError(f"cannot load {weights_path} into the network of {config_path}: {err}") from None
     return model, config, network
+
+
+def is_done(exp_dir: str) -> bool:
+    return os.path.isfile(os.path.join(exp_dir, DONE))
+
+
+def check_finished(exp_dir: str, allow_unfinished: bool = False, warn=None) -> None:
+    """ToolError if the training of ``exp_dir`` did not finish (no ``final/DONE``); with
+    ``allow_unfinished`` a warning (through ``warn``) instead."""
+    if is_done(exp_dir):
+        return
+    why = "is still running or was interrupted" if os.path.exists(os.path.join(exp_dir, LOCK)) else \
+        "was interrupted"
+    message = (f"the training of {exp_dir} did not finish ({os.path.join(exp_dir, DONE)} is missing: it {why}), "
+               f"so {os.path.join(exp_dir, 'final', 'model.weights.h5')} is from an early epoch")
+    if not allow_unfinished:
+        raise ToolError(message + "; re-run tfspk-train to finish it, or pass --allow-unfinished true to use it")
+    if warn:
+        warn(message + "; using it anyway (--allow-unfinished true)")

@@ -52,8 +52,7 @@ def run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> T
         for i in range(1, sched.steps_per_epoch + 1):
             values = trainer.train_step(next(batches))
             if not math.isfinite(values["total"]):
-                raise ToolError(f"training diverged at step {trainer.global_step} (loss {values['total']}); "
-                                "lower optimizer.lr or check the features")
+                raise ToolError(trainer.divergence_message(sampler, values))
             for key in sums:
                 sums[key] += values[key]
             report.step(epoch, i, sched.steps_per_epoch, trainer.global_step, values["loss"], values["accuracy"])

@@ -48,6 +48,17 @@ class TrainReport:
         self.log_handle.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
         self.log_handle.flush()
 
+    def log_error(self, message: str) -> None:
+        """An ERROR line into log/train.log only (the tool prints it to stderr itself); a log that
+        cannot be written (full disk) is not a second error."""
+        if self.log_handle is None:
+            return
+        try:
+            self.log_handle.write(time.strftime("%Y-%m-%d %H:%M:%S ") + f"ERROR ({PROGRAM}) {message}\n")
+            self.log_handle.flush()
+        except OSError:
+            pass
+
     # -- progress within an epoch
     def start_epoch(self, epoch: int, steps: int) -> None:
         self.epoch_start = time.time()

@@ -21,8 +21,11 @@ and the sampler starts from it, so a resumed run continues the exact sequence of
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import re
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -32,7 +35,7 @@ from tfspk import data as tfdata
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_open, atomic_path
 from tfspk.metrics.detection import eer_from_arrays
-from tfspk.train import components, config as config_mod, distribute, inputs, schedule
+from tfspk.train import components, config as config_mod, distribute, expdir, inputs, schedule
 from tfspk.train.config import TrainConfig
 from tfspk.train.loop import EpochResult, TrainResult, run_epochs  # noqa: F401  (EpochResult: public here too)
 from tfspk.train.report import TrainReport
@@ -80,11 +83,20 @@ class Trainer:
                                               **aux_tracking)
         # autograph off: the step's control flow is plain Python over static lists, and converting the
         # Keras/loss code made tracing several times slower.
+        # Every tf.function has a fixed input signature with an unknown time axis, so each is traced
+        # once. Without it, the first batch of a process is traced for its own length and later ones
+        # for a generic length; the two graphs differ in the last float bits (Grappler folds and
+        # kernels chosen for static shapes), so a resumed run, whose first traced length differs from
+        # the uninterrupted run's, drifted away from it (issue 12 item 1). The training step gets its
+        # signature from the input iterator (see :meth:`batches`).
+        feats_spec = tf.TensorSpec([None, None, feat_dim], tf.float32)
+        # (Re)built by batches() with the input iterator's spec (needed for distributed values).
         self._train_step = tf.function(self._distributed_step, jit_compile=config.jit_compile, autograph=False,
-                                       reduce_retracing=True)
-        self._eval_fn = tf.function(self._evaluate_batch, reduce_retracing=True, autograph=False)
+                                       input_signature=[(feats_spec, tf.TensorSpec([None], tf.int32))])
+        self._eval_fn = tf.function(self._evaluate_batch, autograph=False,
+                                    input_signature=[feats_spec, tf.TensorSpec([None], tf.int32)])
         self._embed_fn = tf.function(lambda feats: self.model(feats, training=False)["embedding_a"],
-                                     reduce_retracing=True)
+                                     input_signature=[feats_spec])
 
     # ------------------------------------------------------------------ construction
     def _build_head_and_auxes(self, embedding_dim: int) -> None:
@@ -184,11 +196,16 @@ class Trainer:
         return {k: float(v) for k, v in self._train_step(distributed_batch).items()}
 
     def batches(self, sampler, start_step: int):
-        """Iterator of (distributed) training batches from ``start_step`` on."""
+        """Iterator of (distributed) training batches from ``start_step`` on; also builds the training
+        step's tf.function with the iterator's element spec (time axis unknown) as its only signature."""
         if self.num_replicas == 1:
-            return iter(inputs.train_dataset(sampler, self.config, start_step))
-        return iter(self.strategy.distribute_datasets_from_function(
-            lambda context: inputs.train_dataset(sampler, self.config, start_step, context)))
+            iterator = iter(inputs.train_dataset(sampler, self.config, start_step))
+        else:
+            iterator = iter(self.strategy.distribute_datasets_from_function(
+                lambda context: inputs.train_dataset(sampler, self.config, start_step, context)))
+        self._train_step = tf.function(self._distributed_step, jit_compile=self.config.jit_compile,
+                                       autograph=False, input_signature=[iterator.element_spec])
+        return iterator
 
     # ------------------------------------------------------------------ validation
     def _evaluate_batch(self, feats, labels):
@@ -203,7 +220,25 @@ class Trainer:
             total_loss += float(loss) * len(labels)
             total_acc += float(acc) * len(labels)
             count += len(labels)
+        if not math.isfinite(total_loss):
+            # Not a plateau: the LR policy would halve the LR every epoch and stop "successfully".
+            raise ToolError(f"the validation loss is {total_loss / count} at step {self.global_step}: the network "
+                            "gives non-finite outputs (its input features were checked for NaN/Inf when read); "
+                            "lower optimizer.lr or set optimizer.clip_norm")
         return total_loss / count, total_acc / count
+
+    def divergence_message(self, sampler, values: dict) -> str:
+        """Why training stopped at a non-finite loss, naming the utterances of the step's batch (the batch
+        of global step k is ``sampler.plan(k)``, a pure function of the seed and k)."""
+        step = self.global_step - 1
+        plan = sampler.plan(step)
+        feats, _ = sampler.load(plan)
+        largest = float(np.max(np.abs(feats)))
+        utts = ", ".join(f"{u} ({sampler.reader.location(u)})" for u in plan.utts[:8])
+        more = f" and {len(plan.utts) - 8} more" if len(plan.utts) > 8 else ""
+        return (f"training diverged at step {step + 1} (loss {values['total']}); the batch of that step was "
+                f"{plan.length} frames of {utts}{more}, largest |feature| {largest:.4g}; lower optimizer.lr, "
+                "set optimizer.clip_norm, or check those features")
 
     def validation_eer(self, trial_set, batch_size: int, max_frames: int) -> float:
         """EER (%) of cosine scores of embedding_a on the trials of a held-out-speaker set."""
@@ -273,10 +308,28 @@ def effective_config_dict(config: TrainConfig, feat_dim: int, num_classes: int) 
 
 def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = True,
           strategy: tf.distribute.Strategy | None = None, stream=None) -> TrainResult:
-    """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc)."""
+    """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc).
+
+    The chief holds ``<exp>/.lock`` for the whole run (a second trainer is refused, see
+    :mod:`tfspk.train.expdir`); ``final/DONE`` is removed first and written last, when training has
+    finished. Errors writing the dir (full disk, permissions) name the path and the OS error, in
+    ``log/train.log`` too.
+    """
     config = components.resolve(config)
     inputs.check_data_dir(data_dir)
     strategy = strategy or distribute.make_strategy(config.strategy)  # first: see make_strategy
+    notes = []  # said in the log once it is open
+    lock = None
+    if distribute.is_chief(strategy):
+        lock = expdir.ExpDirLock(exp_dir, command=" ".join(sys.argv), log=notes.append).acquire()
+    try:
+        return _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) -> TrainResult:
     sampler = inputs.make_sampler(data_dir, config)
     trial_set = None
     if config.valid.eer_data:
@@ -290,28 +343,63 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
 
     trainer = Trainer(config, sampler.feat_dim, sampler.num_classes, exp_dir, strategy)
     chief = distribute.is_chief(trainer.strategy)
+    if chief:
+        with _write_errors(exp_dir):
+            if not resume:  # never two runs mixed in one dir
+                expdir.back_up_previous_run(exp_dir, log=notes.append)
+            expdir.clear_done(exp_dir)
     report = TrainReport(exp_dir, enabled=chief, log_every=config.log_every, stream=stream)
     try:
-        if chief:
-            os.makedirs(exp_dir, exist_ok=True)
-            with atomic_open(config_path) as handle:
-                handle.write(f"# written by tfspk-train {tfspk.__version__}\n")
-                handle.write(config_mod.dump_yaml(current))
-            sampler.write_spk2int(os.path.join(exp_dir, "spk2int"))
-        own_dir = ckpt_dir if chief else os.path.join(exp_dir, f".ckpt-worker{distribute.worker_index(trainer.strategy)}")
-        manager = tf.train.CheckpointManager(trainer.checkpoint, own_dir, max_to_keep=config.keep_checkpoints)
-        if has_checkpoint:
-            latest = tf.train.latest_checkpoint(ckpt_dir)
-            restore(trainer.checkpoint, latest, ckpt_dir)
-            report.log(f"resumed from {latest}: global step {trainer.global_step}, "
-                       f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
-        report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
-                   f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
-                   f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
-                   + (f" + {', '.join(a.name for a in config.aux)}" if config.aux else ""))
-        with tfdata.tool_errors(sampler):
-            return run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
+        for note in notes:
+            report.log(note)
+        with _write_errors(exp_dir):
+            if chief:
+                os.makedirs(exp_dir, exist_ok=True)
+                with atomic_open(config_path) as handle:
+                    handle.write(f"# written by tfspk-train {tfspk.__version__}\n")
+                    handle.write(config_mod.dump_yaml(current))
+                sampler.write_spk2int(os.path.join(exp_dir, "spk2int"))
+            own_dir = ckpt_dir if chief else os.path.join(exp_dir, f".ckpt-worker{distribute.worker_index(trainer.strategy)}")
+            manager = tf.train.CheckpointManager(trainer.checkpoint, own_dir, max_to_keep=config.keep_checkpoints)
+            if has_checkpoint:
+                latest = tf.train.latest_checkpoint(ckpt_dir)
+                restore(trainer.checkpoint, latest, ckpt_dir)
+                report.log(f"resumed from {latest}: global step {trainer.global_step}, "
+                           f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
+            report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
+                       f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
+                       f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
+                       + (f" + {', '.join(a.name for a in config.aux)}" if config.aux else ""))
+            with tfdata.tool_errors(sampler):
+                result = run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
+            if chief:
+                expdir.mark_done(exp_dir, global_step=trainer.global_step, epochs=int(trainer.epoch.numpy()),
+                                 stopped_early=result.stopped_early or "no")
+            return result
+    except ToolError as err:
+        report.log_error(str(err))
+        raise
     finally:
         report.close()
+
+
+@contextlib.contextmanager
+def _write_errors(exp_dir):
+    """An OS error writing the experiment dir (ENOSPC, EACCES, ...) becomes a ToolError naming the path
+    and the OS's message; TensorFlow's checkpoint writer reports them as OpErrors of these kinds."""
+    try:
+        yield
+    except OSError as err:
+        where = str(err.filename or exp_dir)
+        inside = os.path.abspath(where).startswith(os.path.abspath(exp_dir) + os.sep) or where == exp_dir
+        raise ToolError(f"{'cannot write' if inside else 'I/O error on'} {where}: {err.strerror or err}") from None
+    except tf.errors.OpError as err:
+        text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", (err.message or str(err)).strip())
+        first_line = text.splitlines()[0] if text else type(err).__name__
+        # Only I/O on the experiment dir; an OpError of the computation is a bug and stays one.
+        if exp_dir not in text and not any(w in text.lower() for w in ("no space left", "permission denied",
+                                                                       "read-only file system", "quota")):
+            raise
+        raise ToolError(f"cannot write the checkpoint in {os.path.join(exp_dir, 'ckpt')}: {first_line}") from None
 
 
