@@ -253,8 +253,9 @@ def test_a_nan_in_a_validation_utterance_stops_training_naming_it(data_dir, tmp_
 
 
 def test_a_nan_validation_loss_is_an_error_not_a_plateau(data_dir):
+    from tfspk.train import components
     from tfspk.train.trainer import Trainer
-    trainer = Trainer(_config(), 12, 8)
+    trainer = Trainer(components.resolve(_config()), 12, 8)
     feats = np.random.default_rng(0).normal(size=(3, 40, 12)).astype(np.float32)
     labels = np.array([0, 1, 2], np.int32)
     loss, _ = trainer.validation_loss([(feats, labels)])
@@ -266,10 +267,11 @@ def test_a_nan_validation_loss_is_an_error_not_a_plateau(data_dir):
 
 def test_divergence_names_the_batch_of_the_step(data_dir):
     from tfspk.train import inputs
+    from tfspk.train import components
     from tfspk.train.trainer import Trainer
     config = _config()
     sampler = inputs.make_sampler(data_dir, config)
-    trainer = Trainer(config, sampler.feat_dim, sampler.num_classes)
+    trainer = Trainer(components.resolve(config), sampler.feat_dim, sampler.num_classes)
     trainer.optimizer.iterations.assign(8)  # the step that diverged was global step 7 -> 8
     message = trainer.divergence_message(sampler, {"total": float("nan")})
     plan = sampler.plan(7)
