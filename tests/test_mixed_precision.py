@@ -148,3 +148,114 @@ def test_trains_under_mixed_bfloat16_and_one_step_matches_float32(policy, loss, 
     assert total[-5:].mean() < 0.8 * total[0], total
     if aux == "ring":  # the ring term itself shrinks (embeddings and R move towards each other)
         assert history[-1, 2] < history[0, 2], history[:, 2]
+
+
+# ----------------------------------------------------------------------------- loss scaling (float16)
+
+def test_float16_on_cpu_with_loss_scaling_recovers_underflowing_gradients(policy):
+    """float16 matmuls run on this CPU. The loss is multiplied by a factor that puts every gradient
+    at the (float16) embeddings below 2.9e-8, half of float16's smallest subnormal, so they round to 0:
+    without loss scaling the Dense kernel gets an all-zero gradient; LossScaleOptimizer.scale_loss
+    (x 2^15) keeps them, and the unscaled result matches the float32 gradient within 2e-2 relative."""
+    feats, labels = _data()
+    reference = _Setup("amsoftmax")
+    with tf.GradientTape(persistent=True) as tape:
+        embeddings, main, _, _ = reference.losses(feats, labels)
+    factor = 2.5e-8 / float(tf.reduce_max(tf.abs(tape.gradient(main, embeddings))))
+    ref_grad = factor * tape.gradient(main, reference.dense.kernel).numpy()
+    assert np.any(ref_grad)
+
+    policy("mixed_float16")
+    setup = _Setup("amsoftmax")
+    setup.copy_weights_from(reference)
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.1))
+    with tf.GradientTape(persistent=True) as tape:
+        embeddings, main, _, _ = setup.losses(feats, labels)
+        loss = factor * main
+        scaled = optimizer.scale_loss(loss)
+    assert embeddings.dtype == tf.float16 and loss.dtype == tf.float32
+    unscaled_grad = tape.gradient(loss, setup.dense.kernel)
+    assert unscaled_grad.dtype == tf.float32 and not np.any(unscaled_grad.numpy())  # underflow
+    scaled_grad = tape.gradient(scaled, setup.dense.kernel).numpy() / optimizer.initial_scale
+    assert np.linalg.norm(scaled_grad - ref_grad) < 2e-2 * np.linalg.norm(ref_grad)
+
+
+def test_trains_under_mixed_float16_with_a_loss_scale_optimizer(policy):
+    feats, labels = _data()
+    policy("mixed_float16")
+    setup = _Setup("arcsoftmax", "ring")
+    optimizer = keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(0.05))
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            _, main, aux, _ = setup.losses(feats, labels)
+            total = main + aux
+            scaled = optimizer.scale_loss(total)
+        optimizer.apply(tape.gradient(scaled, setup.variables), setup.variables)  # unscales, skips inf/NaN
+        return total
+
+    history = np.array([float(step()) for _ in range(STEPS)])
+    assert np.all(np.isfinite(history)) and history[-5:].mean() < 0.8 * history[0], history
+    assert all(v.dtype == "float32" and np.all(np.isfinite(v.numpy())) for v in setup.variables)
+    assert float(optimizer.dynamic_scale) > 1.0
+
+
+# ----------------------------------------------------------------------------- TDNN
+
+def _tdnn(frames=24, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = build_xvector("tdnn", FEATS, frame_dim=16, pooling_dim=24, embedding_dim=D)
+    head = build_loss("amsoftmax", C, D, {"anneal": False})
+    rng = np.random.default_rng(seed)
+    labels = np.arange(8) % C
+    feats = rng.standard_normal((C, 1, FEATS))[labels] * 2.0 + 0.5 * rng.standard_normal((8, frames, FEATS))
+    return model, head, tf.constant(feats, tf.float32), tf.constant(labels, tf.int32)
+
+
+def test_tdnn_under_mixed_bfloat16_float32_pooling_bn_and_embeddings_and_trains(policy):
+    ref_model, ref_head, feats, labels = _tdnn()
+    ref_out = ref_model(feats, training=True)
+    ref_loss, _ = ref_head(ref_out["embedding_b"], labels)
+    policy("mixed_bfloat16")
+    model, head, _, _ = _tdnn()
+    model.set_weights(ref_model.get_weights())
+    head.kernel.assign(ref_head.kernel)
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.BatchNormalization) or layer.name == "stats_pool":
+            assert layer.dtype_policy.name == "float32" and layer.output.dtype == "float32", layer.name
+        elif isinstance(layer, (keras.layers.Conv1D, keras.layers.Dense)):
+            assert layer.dtype_policy.name == "mixed_bfloat16" and layer.output.dtype == "bfloat16", layer.name
+    assert all(v.dtype == "float32" for v in model.variables)
+    out = model(feats, training=True)
+    assert out["embedding_a"].dtype == tf.float32 and out["embedding_b"].dtype == tf.float32
+    loss, _ = head(out["embedding_b"], labels)
+    assert float(loss) == pytest.approx(float(ref_loss), rel=REL_BF16)
+
+    variables = model.trainable_variables + head.trainable_variables
+    optimizer = keras.optimizers.Adam(0.01)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss, _ = head(model(feats, training=True)["embedding_b"], labels)
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    history = np.array([float(step()) for _ in range(10)])
+    assert np.all(np.isfinite(history)) and history[-3:].mean() < history[0], history
+    assert all(np.all(np.isfinite(v.numpy())) for v in model.variables)  # incl. BN moving statistics
+
+
+def test_statistics_pooling_computes_in_float32_and_casts_back(policy):
+    """A pooling layer left on the bfloat16 policy: float32 statistics of the bfloat16 inputs, then one
+    rounding to bfloat16 (numpy reference in float64)."""
+    from tfspk.nnet import StatisticsPooling
+    policy("mixed_bfloat16")
+    rng = np.random.default_rng(3)
+    x = tf.cast(300.0 + 3.0 * rng.standard_normal((2, 300, 5)), tf.bfloat16)  # bfloat16 spacing 2 here
+    pooled = StatisticsPooling(1e-5)(x)
+    assert pooled.dtype == tf.bfloat16
+    values = tf.cast(x, tf.float64).numpy()
+    expected = np.concatenate([values.mean(1), np.sqrt(np.maximum(values.var(1), 1e-5))], axis=-1)
+    np.testing.assert_allclose(tf.cast(pooled, tf.float64).numpy(), expected, rtol=2 ** -8)
