@@ -205,7 +205,7 @@ def test_trains_under_mixed_float16_with_a_loss_scale_optimizer(policy):
 
 def _tdnn(frames=24, seed=0):
     keras.utils.set_random_seed(seed)
-    model = build_xvector("tdnn", FEATS, frame_dim=16, pooling_dim=24, embedding_dim=D)
+    model = build_xvector("tdnn", FEATS, frame_dim=16, pooling_dim=24, embedding_dim=D, weight_decay=1e-4)
     head = build_loss("amsoftmax", C, D, {"anneal": False})
     rng = np.random.default_rng(seed)
     labels = np.arange(8) % C
@@ -213,7 +213,7 @@ def _tdnn(frames=24, seed=0):
     return model, head, tf.constant(feats, tf.float32), tf.constant(labels, tf.int32)
 
 
-def test_tdnn_under_mixed_bfloat16_float32_pooling_bn_and_embeddings_and_trains(policy):
+def test_tdnn_under_mixed_bfloat16_float32_pooling_bn_and_embeddings_and_trains(policy, tmp_path):
     ref_model, ref_head, feats, labels = _tdnn()
     ref_out = ref_model(feats, training=True)
     ref_loss, _ = ref_head(ref_out["embedding_b"], labels)
@@ -245,6 +245,12 @@ def test_tdnn_under_mixed_bfloat16_float32_pooling_bn_and_embeddings_and_trains(
     history = np.array([float(step()) for _ in range(10)])
     assert np.all(np.isfinite(history)) and history[-3:].mean() < history[0], history
     assert all(np.all(np.isfinite(v.numpy())) for v in model.variables)  # incl. BN moving statistics
+    assert all(loss.dtype == tf.float32 for loss in model.losses)
+    # Weights trained under the mixed policy load into the float32 network (extraction) unchanged.
+    model.save_weights(str(tmp_path / "mixed.weights.h5"))
+    ref_model.load_weights(str(tmp_path / "mixed.weights.h5"))
+    for trained, loaded in zip(model.get_weights(), ref_model.get_weights()):
+        np.testing.assert_array_equal(trained, loaded)
 
 
 def test_statistics_pooling_computes_in_float32_and_casts_back(policy):
