@@ -9,7 +9,7 @@ import dataclasses
 import keras
 import tensorflow as tf
 
-from tfspk.losses.base import safe_norm
+from tfspk.losses.base import safe_norm, to_float32
 from tfspk.losses.registry import param, register_aux, require
 from tfspk.params import build_params
 
@@ -22,7 +22,8 @@ class AuxLoss(keras.layers.Layer):
     aliases: tuple = ()
 
     def __init__(self, params=None, name: str | None = None):
-        super().__init__(name=name or self.loss_name)
+        # float32 whatever the global mixed-precision policy (as the heads, tfspk.losses.base.Head).
+        super().__init__(name=name or self.loss_name, dtype="float32")
         self._allow_non_tensor_positional_args = True  # the head is passed positionally
         self.params = build_params(self.Params, params, f"auxiliary loss '{self.loss_name}'")
         self.built = True
@@ -52,7 +53,7 @@ class RingLoss(AuxLoss):
                                       name="radius", dtype="float32")
 
     def call(self, embeddings, labels=None, head=None):
-        norms = safe_norm(tf.convert_to_tensor(embeddings, tf.float32), axis=1)[:, 0]
+        norms = safe_norm(to_float32(embeddings), axis=1)[:, 0]
         return self.params.weight * tf.reduce_mean(tf.square(norms - self.radius))
 
 

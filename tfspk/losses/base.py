@@ -25,6 +25,13 @@ COS_EPS = 1e-6
 SQUARED_NORM_FLOOR = 1e-30
 
 
+def to_float32(tensor) -> tf.Tensor:
+    """``tensor`` as float32: losses are computed in float32 whatever the embeddings' dtype (bfloat16
+    or float16 under a mixed-precision policy; the gradient flows back through the cast)."""
+    tensor = tf.convert_to_tensor(tensor)
+    return tensor if tensor.dtype == tf.float32 else tf.cast(tensor, tf.float32)
+
+
 def inverse_norm(tensor: tf.Tensor, axis: int) -> tf.Tensor:
     """1 / ||tensor|| along ``axis`` (kept), guarded against zero."""
     squared = tf.reduce_sum(tf.square(tensor), axis=axis, keepdims=True)
@@ -68,7 +75,10 @@ class Head(keras.layers.Layer):
     aliases: tuple = ()
 
     def __init__(self, num_classes: int, embedding_dim: int, params=None, name: str | None = None):
-        super().__init__(name=name or self.loss_name)
+        # dtype float32: under a mixed-precision policy (mixed_bfloat16 / mixed_float16) the head still
+        # computes cosines, margins, softmax and the loss in float32 and reads W unconverted; Keras
+        # casts floating inputs to the layer's compute dtype, and _prepare casts again for direct calls.
+        super().__init__(name=name or self.loss_name, dtype="float32")
         # step may be a Python int and margin a bool: let Keras pass them through untouched.
         self._allow_non_tensor_positional_args = True
         for what, value, low in (("num_classes", num_classes, 2), ("embedding_dim", embedding_dim, 1)):
@@ -86,7 +96,7 @@ class Head(keras.layers.Layer):
         return self.kernel * inverse_norm(self.kernel, axis=0)
 
     def _prepare(self, embeddings, labels):
-        embeddings = tf.convert_to_tensor(embeddings, dtype=tf.float32)
+        embeddings = to_float32(embeddings)
         labels = tf.cast(tf.convert_to_tensor(labels), tf.int32)
         if embeddings.shape.rank is not None and embeddings.shape.rank != 2:
             raise ToolError(f"loss '{self.loss_name}': embeddings must be [batch, {self.embedding_dim}], "
@@ -177,7 +187,7 @@ class CosineHead(Head):
 
     def cosines(self, embeddings) -> tf.Tensor:
         """cos(theta_ij) [N, C] (for inspection and tests)."""
-        embeddings = tf.convert_to_tensor(embeddings, tf.float32)
+        embeddings = to_float32(embeddings)
         return matmul_unit_columns(embeddings * inverse_norm(embeddings, axis=1), tf.convert_to_tensor(self.kernel))
 
     def _scale_option(self):

@@ -9,7 +9,7 @@ from tfspk.nnet.pooling import DEFAULT_VARIANCE_FLOOR, StatisticsPooling
 from tfspk.nnet.registry import (DEFAULT_NETWORK, NETWORKS, Network, describe_network, get_network,
                                  network_config, network_from_config, network_names_listing, register_network,
                                  resolve_network_name)
-from tfspk.nnet import xvector as _xvector  # noqa: F401  (registers tdnn, tdnn_kaldi)
+from tfspk.nnet import xvector  # noqa: F401  (registers tdnn, tdnn_kaldi)
 from tfspk.nnet.xvector import ARCHITECTURES, LAYER_ORDERS, build_xvector, receptive_field
 from tfspk.nnet.saved import load_trained
 

@@ -26,10 +26,13 @@ class StatisticsPooling(layers.Layer):
         self.variance_floor = float(variance_floor)
 
     def call(self, inputs):
+        # Sums over hundreds of frames in float32 whatever the input dtype (bfloat16 keeps ~3 digits,
+        # float16 overflows at 65504); the result is cast back to the layer's compute dtype.
+        inputs = ops.cast(inputs, "float32")
         mean = ops.mean(inputs, axis=1)
         variance = ops.mean(ops.square(inputs - ops.expand_dims(mean, 1)), axis=1)
         std = ops.sqrt(ops.maximum(variance, self.variance_floor))
-        return ops.concatenate([mean, std], axis=-1)
+        return ops.cast(ops.concatenate([mean, std], axis=-1), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
         channels = input_shape[-1]

@@ -65,7 +65,9 @@ def receptive_field(arch: str = "tdnn") -> int:
 
 def _normalise_and_rectify(x, name, layer_order, relu, bn_momentum, bn_epsilon):
     """Apply BN and (optionally) ReLU after an affine output, in the architecture's order."""
-    batch_norm = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, name=f"{name}_bn")
+    # dtype float32: batch statistics and moving averages in float32 under a mixed-precision policy.
+    batch_norm = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, name=f"{name}_bn",
+                                           dtype="float32")
     if layer_order == BN_RELU:
         x = batch_norm(x)
         return layers.ReLU(name=f"{name}_relu")(x) if relu else x
@@ -114,14 +116,16 @@ def build_xvector(arch: str = "tdnn", feat_dim: int = 30, *, frame_dim: int = 51
                           name=f"tdnn{index}_affine")(x)
         x = _normalise_and_rectify(x, f"tdnn{index}", relu=True, **post)
 
-    x = StatisticsPooling(variance_floor, name="stats_pool")(x)
+    x = StatisticsPooling(variance_floor, name="stats_pool", dtype="float32")(x)
     first = len(layout.kernels) + 1
     embedding_a = layers.Dense(embedding_dim, kernel_regularizer=regularizer, name=f"tdnn{first}_affine")(x)
     x = _normalise_and_rectify(embedding_a, f"tdnn{first}", relu=True, **post)
     x = layers.Dense(embedding_dim, kernel_regularizer=regularizer, name=f"tdnn{first + 1}_affine")(x)
     # [Liu2019, sec. 4.2]: the last ReLU is removed (it limits the angles a margin loss can use).
     embedding_b = _normalise_and_rectify(x, f"tdnn{first + 1}", relu=False, **post)
-    outputs = {"embedding_a": embedding_a, "embedding_b": embedding_b}
+    # Both embeddings are float32 under any policy (embedding_b already is, as a float32 BN output;
+    # the cast of embedding_a is an identity under the default float32 policy).
+    outputs = {"embedding_a": ops.cast(embedding_a, "float32"), "embedding_b": ops.cast(embedding_b, "float32")}
     return keras.Model(features, outputs, name=name or f"xvector_{arch}")
 
 
