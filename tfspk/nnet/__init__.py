@@ -14,3 +14,6 @@ def check_num_frames(num_frames: int, arch: str = "tdnn", what: str = "input") -
 
 __all__ = ["ARCHITECTURES", "DEFAULT_VARIANCE_FLOOR", "LAYER_ORDERS", "StatisticsPooling", "build_xvector",
            "check_num_frames", "receptive_field"]
+from tfspk.nnet import ecapa_tdnn  # noqa: F401  (registers ecapa_tdnn)
+from tfspk.nnet import resnet  # noqa: F401  (registers resnet18, resnet34, resnet50)
+from tfspk.nnet import rescnn  # noqa: F401  (registers rescnn)
