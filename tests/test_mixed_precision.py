@@ -265,3 +265,72 @@ def test_statistics_pooling_computes_in_float32_and_casts_back(policy):
     values = tf.cast(x, tf.float64).numpy()
     expected = np.concatenate([values.mean(1), np.sqrt(np.maximum(values.var(1), 1e-5))], axis=-1)
     np.testing.assert_allclose(tf.cast(pooled, tf.float64).numpy(), expected, rtol=2 ** -8)
+
+
+SMALL_NETWORKS = {  # narrow versions of every registered network, for speed
+    "tdnn": {"frame_dim": 16, "pooling_dim": 24, "embedding_dim": D},
+    "tdnn_kaldi": {"frame_dim": 16, "pooling_dim": 24, "embedding_dim": D},
+    "ecapa_tdnn": {"channels": 16, "scale": 4, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
+                   "embedding_dim": D},
+    "resnet18": {"base_width": 4, "embedding_dim": D},
+    "resnet34": {"base_width": 4, "embedding_dim": D},
+    "resnet50": {"base_width": 4, "embedding_dim": D},
+    "rescnn": {"base_channels": 4, "embedding_dim": D},
+}
+NET_FEATS = 16
+# The 2-D CNNs stack 16-50 bfloat16 convolutions before pooling; rounding errors of ~0.4 % per layer add
+# up (roughly with the square root of the depth), so their loss matches float32 within 8 % at random
+# initialisation, the 1-D networks within REL_BF16.
+REL_BF16_DEEP = 8e-2
+DEEP_NETWORKS = ("resnet18", "resnet34", "resnet50", "rescnn")
+
+
+def test_every_registered_network_has_a_small_version_here():
+    from tfspk.nnet import NETWORKS
+    assert sorted(SMALL_NETWORKS) == sorted(NETWORKS)
+
+
+def _network(name, seed=0):
+    from tfspk.nnet import get_network
+    keras.utils.set_random_seed(seed)
+    model = get_network(name, SMALL_NETWORKS[name]).build(NET_FEATS)
+    head = build_loss("amsoftmax", C, D, {"anneal": False})
+    rng = np.random.default_rng(seed)
+    labels = np.arange(8) % C
+    feats = rng.standard_normal((C, 1, NET_FEATS))[labels] * 2.0 + 0.5 * rng.standard_normal((8, 24, NET_FEATS))
+    return model, head, tf.constant(feats, tf.float32), tf.constant(labels, tf.int32)
+
+
+@pytest.mark.parametrize("name", sorted(SMALL_NETWORKS))
+def test_every_network_trains_under_mixed_bfloat16_and_matches_float32(policy, name):
+    """BN and pooling layers are float32, both outputs float32; one forward pass matches float32 within
+    REL_BF16 on the loss (REL_BF16_DEEP for the 2-D CNNs); 8 Adam steps lower the loss, weights finite."""
+    ref_model, ref_head, feats, labels = _network(name)
+    ref_loss, _ = ref_head(ref_model(feats, training=True)["embedding_b"], labels)
+    policy("mixed_bfloat16")
+    model, head, _, _ = _network(name)
+    model.set_weights(ref_model.get_weights())
+    head.kernel.assign(ref_head.kernel)
+    for layer in model._flatten_layers(include_self=False, recursive=True):
+        if isinstance(layer, keras.layers.BatchNormalization) or "pool" in layer.name:
+            assert layer.dtype_policy.name == "float32", (name, layer.name)
+    assert all(v.dtype == "float32" for v in model.variables)
+    out = model(feats, training=True)
+    assert out["embedding_a"].dtype == tf.float32 and out["embedding_b"].dtype == tf.float32
+    loss, _ = head(out["embedding_b"], labels)
+    rel = REL_BF16_DEEP if name in DEEP_NETWORKS else REL_BF16
+    assert float(loss) == pytest.approx(float(ref_loss), rel=rel, abs=ABS_BF16)
+
+    variables = model.trainable_variables + head.trainable_variables
+    optimizer = keras.optimizers.Adam(0.01)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss, _ = head(model(feats, training=True)["embedding_b"], labels)
+        optimizer.apply(tape.gradient(loss, variables), variables)
+        return loss
+
+    history = np.array([float(step()) for _ in range(8)])
+    assert np.all(np.isfinite(history)) and history[-3:].mean() < history[0], history
+    assert all(np.all(np.isfinite(v.numpy())) for v in model.variables)
