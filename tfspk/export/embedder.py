@@ -79,9 +79,13 @@ class _SavedModelRunner:
 
 class _TfliteRunner:
     def __init__(self, export_dir, info, num_threads):
+        import warnings
+
         import tensorflow as tf
-        self._interpreter = tf.lite.Interpreter(os.path.join(export_dir, info["files"]["tflite"]),
-                                                num_threads=num_threads or None)
+        with warnings.catch_warnings():   # tf.lite.Interpreter's deprecation notice (LiteRT is not a dependency)
+            warnings.simplefilter("ignore")
+            self._interpreter = tf.lite.Interpreter(os.path.join(export_dir, info["files"]["tflite"]),
+                                                    num_threads=num_threads or None)
         self._wav = self._interpreter.get_signature_runner("embed_wav")
         self._feats = self._interpreter.get_signature_runner("embed_feats")
 
@@ -162,7 +166,14 @@ class Embedder:
             export_dir = path
         try:
             self.info = read_export_info(export_dir, backend)
-            self._runner = _RUNNERS[backend](export_dir, self.info, num_threads)
+            try:
+                self._runner = _RUNNERS[backend](export_dir, self.info, num_threads)
+            except ToolError:
+                raise
+            except Exception as err:  # TF / TFLite / onnxruntime raise assorted types for damaged files
+                first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+                raise ToolError(f"cannot load the {backend} model of {export_dir} (damaged or incomplete "
+                                f"export?): {first_line}") from None
         finally:
             if temporary:   # everything is loaded in memory by now
                 shutil.rmtree(temporary, ignore_errors=True)

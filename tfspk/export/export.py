@@ -414,6 +414,32 @@ def _find_config(dirs, names, what, option):
     raise ToolError(f"no {what} found (looked for {places}); give {option}")
 
 
+def _find_feature_config(exp_dir, dirs, feature_type):
+    """The one ``conf/<type>.conf`` (first directory that has any) whose dimension is the network's."""
+    kinds = [feature_type] if feature_type else list(FEATURE_TYPES)
+    for directory in dirs:
+        found = [(kind, os.path.join(directory, "conf", f"{kind}.conf")) for kind in kinds
+                 if os.path.isfile(os.path.join(directory, "conf", f"{kind}.conf"))]
+        if len(found) == 1:
+            return found[0][1]
+        if found:   # e.g. mfcc.conf for the VAD beside fbank.conf for the network: pick by dimension
+            feat_dim = _recorded_feat_dim(exp_dir)
+            matching = [path for kind, path in found if read_feature_config(path, kind).dim == feat_dim]
+            if len(matching) == 1:
+                return matching[0]
+            raise ToolError(f"{len(matching) or 'none'} of {', '.join(p for _, p in found)} give the network's "
+                            f"{feat_dim}-dimensional features: give --feature-config")
+    _find_config(dirs, [f"{kind}.conf" for kind in kinds], "feature config", "--feature-config")
+
+
+def _recorded_feat_dim(exp_dir):
+    from tfspk.train.config import load_yaml   # MERGE: wherever config.yaml is read after the restructuring
+    config = load_yaml(os.path.join(exp_dir, "config.yaml"))
+    if "feat_dim" not in config:
+        raise ToolError(f"{os.path.join(exp_dir, 'config.yaml')} has no 'feat_dim' key")
+    return int(config["feat_dim"])
+
+
 def default_options(exp_dir: str, data_dir: str | None = None, feature_config: str | None = None,
                     feature_type: str | None = None, vad_mfcc_config: str | None = None,
                     vad_config: str | None = None, **rest) -> ExportOptions:
@@ -426,8 +452,7 @@ def default_options(exp_dir: str, data_dir: str | None = None, feature_config: s
     """
     dirs = [exp_dir] + ([data_dir] if data_dir else [])
     if feature_config is None:
-        names = [f"{feature_type}.conf"] if feature_type else [f"{kind}.conf" for kind in FEATURE_TYPES]
-        feature_config = _find_config(dirs, names, "feature config", "--feature-config")
+        feature_config = _find_feature_config(exp_dir, dirs, feature_type)
     if feature_type is None:
         stem = os.path.splitext(os.path.basename(feature_config))[0]
         if stem not in FEATURE_TYPES:
