@@ -363,22 +363,31 @@ def test_incomplete_export_dir(exported, tmp_path):
         Embedder(str(tmp_path / "nothing"))
 
 
-def test_export_tool_bad_input(exported, tmp_path):
+def _tool(module, argv, capsys):
+    """Run a tool in this process (TF is loaded already): (exit status, stderr)."""
+    from tfspk import cli
+    with pytest.raises(SystemExit) as stop:
+        cli.run_tool(module._main, argv)
+    return stop.value.code, capsys.readouterr().err
+
+
+def test_export_tool_bad_input(tmp_path, capsys):
+    from tfspk.bin import export as export_tool
     exp = _make_exp(tmp_path / "exp", confs={"mfcc.conf": MFCC_CONF})
-    proc = run(f"tfspk-export {exp} {tmp_path}/out", check=False)
+    out = str(tmp_path / "out")
+    proc = run(f"tfspk-export {exp} {out}", check=False)   # the real command: exit 1, message, no traceback
     assert proc.returncode == 1 and "no VAD config found" in proc.stderr and "--vad-config" in proc.stderr
+    assert "Traceback" not in proc.stderr
     (tmp_path / "bad.conf").write_text("--vad-energy-threshold=5.5\n--no-such-option=1\n")
-    proc = run(f"tfspk-export --vad-config={tmp_path}/bad.conf {exp} {tmp_path}/out", check=False)
-    assert proc.returncode == 1 and "bad.conf" in proc.stderr and "no-such-option" in proc.stderr
+    status, err = _tool(export_tool, [f"--vad-config={tmp_path}/bad.conf", str(exp), out], capsys)
+    assert status == 1 and "bad.conf" in err and "no-such-option" in err
     (tmp_path / "cal.txt").write_text("4.0\n")
-    proc = run(f"tfspk-export --vad-config=none --calibration={tmp_path}/cal.txt {exp} {tmp_path}/out", check=False)
-    assert proc.returncode == 1 and "cal.txt" in proc.stderr and "llr = a * score + b" in proc.stderr
-    (exp / "final" / "model.weights.h5").unlink()
-    proc = run(f"tfspk-export --vad-config=none {exp} {tmp_path}/out", check=False)
-    assert proc.returncode == 1 and "missing" in proc.stderr and "model.weights.h5" in proc.stderr
+    status, err = _tool(export_tool, ["--vad-config=none", f"--calibration={tmp_path}/cal.txt", str(exp), out], capsys)
+    assert status == 1 and "cal.txt" in err and "llr = a * score + b" in err
     wide = _make_exp(tmp_path / "wide", feat_dim=20, confs={"mfcc.conf": MFCC_CONF})
-    proc = run(f"tfspk-export --vad-config=none {wide} {tmp_path}/out", check=False)
-    assert proc.returncode == 1 and "30-dimensional features" in proc.stderr and "dimension 20" in proc.stderr
-    for result in (proc,):
-        assert "Traceback" not in result.stderr
+    status, err = _tool(export_tool, ["--vad-config=none", str(wide), out], capsys)
+    assert status == 1 and "30-dimensional features" in err and "dimension 20" in err
+    (exp / "final" / "model.weights.h5").unlink()
+    status, err = _tool(export_tool, ["--vad-config=none", str(exp), out], capsys)
+    assert status == 1 and "missing" in err and "model.weights.h5" in err
     assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".export")]

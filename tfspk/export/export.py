@@ -248,7 +248,6 @@ def _options_dict(opts) -> dict:
 def export(exp_dir: str, out_dir: str, options: ExportOptions) -> dict:
     """Write the export of ``exp_dir`` to ``out_dir`` (replaced as a whole only on success); returns export.json."""
     import tensorflow as tf
-    network = load_network(exp_dir)
     feature_opts = read_feature_config(options.feature_config, options.feature_type)
     vad_feature_opts = vad_opts = None
     if options.vad_config is not None:
@@ -261,6 +260,7 @@ def export(exp_dir: str, out_dir: str, options: ExportOptions) -> dict:
                             "--use-energy=true (log energy in column 0)")
         vad_opts = read_vad_config(options.vad_config)
     calibration = read_calibration(options.calibration) if options.calibration else None
+    network = load_network(exp_dir)   # last: the configs' errors come without waiting for TensorFlow
     graph = ExportGraph(network, feature_opts, vad_feature_opts, vad_opts, options.embedding_layer,
                         options.apply_cmn, options.cmn_window, options.min_chunk_size)
     embedding_dim = int(graph.embed_feats(tf.zeros([graph.min_chunk_size, network.feat_dim]),
