@@ -50,6 +50,8 @@ setup(
         "pyroomacoustics>=0.7",
     ],
     # kaldi-native-io wraps Kaldi's own C++ table code: tests use it to check byte-exactness.
-    extras_require={"test": ["pytest>=7", "kaldi-native-io>=1.20"]},
+    # [export]: tfspk-export's ONNX model (tf2onnx) and tfspk-embed / tfspk.Embedder's onnx backend.
+    extras_require={"test": ["pytest>=7", "kaldi-native-io>=1.20", "tf2onnx>=1.16", "onnxruntime>=1.17"],
+                    "export": ["tf2onnx>=1.16", "onnxruntime>=1.17"]},
     entry_points={"console_scripts": console_scripts()},
 )

@@ -15,15 +15,16 @@ ALLOWED = {
     "cli": _FLOOR,
     "io": _FLOOR | {"cli"},
     "features": _FLOOR | {"cli", "io"},
-    "data": _FLOOR | {"cli", "io"},
+    "data": _FLOOR | {"cli", "io", "features"},
     "nnet": _FLOOR,
     "losses": _FLOOR,
     "backend": _FLOOR | {"cli", "io"},
     "metrics": _FLOOR | {"cli", "io"},
     "train": _FLOOR | {"cli", "io", "data", "nnet", "losses", "metrics"},
     "extract": _FLOOR | {"cli", "io", "features", "data", "nnet"},
+    "export": _FLOOR | {"cli", "io", "features", "nnet", "backend", "metrics"},
     "bin": {"errors", "params", "cli", "io", "features", "data", "nnet", "losses", "backend", "metrics", "train",
-            "extract"},
+            "extract", "export"},
 }
 LAYERS = list(ALLOWED)
 

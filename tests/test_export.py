@@ -1,0 +1,396 @@
+"""tfspk.export: Kaldi features/VAD/CMN as TF ops (vs tfspk.features and loop statements), tfspk-export's
+SavedModel / TFLite / ONNX models (vs the toolkit's own extraction), tfspk-embed (vs extract_xvectors.sh),
+tfspk.Embedder, and bad input."""
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from conftest import run, synth_speech
+from test_features import kaldi_mel_banks as loop_mel_banks
+from test_features import loop_sliding_cmvn, loop_vad
+from tfspk.errors import ToolError
+from tfspk.features import FeatureExtractor, apply_cmvn_sliding, compute_vad
+from tfspk.features.options import FbankOptions, MfccOptions, SpectrogramOptions
+from tfspk.io.ark import read_rspecifier
+
+tf = pytest.importorskip("tensorflow")
+
+RATE = 16000
+MFCC_CONF = ("--sample-frequency=16000\n--frame-length=25\n--low-freq=20\n--high-freq=7600\n--num-mel-bins=30\n"
+             "--num-ceps=30\n--snip-edges=false\n--dither=0\n")
+FBANK_CONF = ("--sample-frequency=16000\n--frame-length=25\n--frame-shift=10\n--num-mel-bins=24\n--low-freq=20\n"
+              "--high-freq=7600\n--snip-edges=false\n--dither=0\n")
+VAD_CONF = "--vad-energy-threshold=5.5\n--vad-energy-mean-scale=0.5\n--vad-proportion-threshold=0.12\n" \
+           "--vad-frames-context=2\n"
+NNET = dict(arch="tdnn", frame_dim=16, pooling_dim=24, embedding_dim=8)
+BACKENDS = ("saved_model", "tflite", "onnx")
+
+
+def _options(kind, **changes):
+    opts = {"mfcc": MfccOptions, "fbank": FbankOptions, "spectrogram": SpectrogramOptions}[kind]()
+    opts.frame.dither = 0.0
+    for name, value in changes.items():
+        for target in (opts.frame, getattr(opts, "mel", None), opts):
+            if target is not None and hasattr(target, name):
+                setattr(target, name, value)
+                break
+        else:
+            raise AttributeError(name)
+    return opts
+
+
+def _cosine(a, b):
+    return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+# ------------------------------------------------------------------------------------------ feature ops
+FEATURE_CASES = {
+    "mfcc-recipe": ("mfcc", dict(num_mel_bins=30, num_ceps=30, low_freq=20, high_freq=7600, snip_edges=False)),
+    "mfcc-defaults-snip": ("mfcc", {}),
+    "mfcc-hamming-noenergy-nolifter": ("mfcc", dict(window_type="hamming", use_energy=False, cepstral_lifter=0.0)),
+    "mfcc-energyfloor-notraw": ("mfcc", dict(energy_floor=1e6, raw_energy=False, remove_dc_offset=False,
+                                             window_type="blackman")),
+    "fbank-80": ("fbank", dict(num_mel_bins=80, high_freq=7600, snip_edges=False)),
+    "fbank-energy-magnitude": ("fbank", dict(use_energy=True, use_power=False, window_type="hanning",
+                                             preemphasis_coefficient=0.0)),
+    "spectrogram-161": ("spectrogram", dict(frame_length=20, round_to_power_of_two=False, snip_edges=False)),
+    "spectrogram-8k": ("spectrogram", dict(sample_frequency=8000, raw_energy=False, window_type="sine")),
+}
+
+
+@pytest.mark.parametrize("case", sorted(FEATURE_CASES))
+def test_tf_features_match_tfspk_features(case):
+    from tfspk.export.tf_features import KaldiFeaturesTF
+    kind, changes = FEATURE_CASES[case]
+    opts = _options(kind, **changes)
+    rate = opts.frame.sample_frequency
+    graph = KaldiFeaturesTF(opts)
+    reference = FeatureExtractor(opts)
+    window = opts.frame.window_size_samples
+    # shorter than a window, exactly one window, a window + 1, odd lengths, a few seconds
+    for num in (81, window - 1, window, window + 1, 2 * window + 37, int(1.3 * rate), int(3.01 * rate)):
+        samples = synth_speech((num + 1) / rate, int(rate), seed=num).astype(np.float32)[:num]
+        want = reference(samples, rate)
+        got = graph(tf.constant(samples)).numpy()
+        assert got.shape == want.shape, (num, got.shape, want.shape)
+        if want.size == 0:   # shorter than one frame (snip-edges true)
+            continue
+        # float32 DFT vs the float64 reference: a single low-power spectrogram bin (|X|^2 ~ 10 in a frame of
+        # energy ~1e10) can lose more digits to cancellation, as Kaldi's own float32 FFT does; mel sums cannot
+        error = np.abs(got - want) / (1.0 + 0.1 * np.abs(want))
+        assert error.max() < 5e-3, (case, num, error.max())
+        assert np.mean(error > 1e-3) < 1e-4, (case, num, np.mean(error > 1e-3))
+
+
+def test_constants_follow_kaldi_formulas():
+    from tfspk.export.tf_features import dft_basis, kaldi_mel_banks, mfcc_dct
+    for bins, fft, rate, low, high in ((30, 512, 16000, 20, 7600), (80, 512, 16000, 20, -400), (23, 256, 8000, 0, 0)):
+        np.testing.assert_allclose(kaldi_mel_banks(bins, fft, rate, low, high), loop_mel_banks(bins, fft, rate, low, high).T,
+                                   atol=1e-12)
+    # DCT: orthonormal DCT-II (scipy), times the lifter 1 + Q/2 sin(pi k / Q)
+    from scipy.fft import dct
+    eye = np.eye(30)
+    want = dct(eye, type=2, norm="ortho", axis=1)[:, :13] * (1 + 11 * np.sin(np.pi * np.arange(13) / 22))
+    np.testing.assert_allclose(mfcc_dct(30, 13, 22.0), want, atol=1e-12)
+    # DFT basis: the zero-padded rfft
+    frame = np.random.default_rng(0).normal(size=400)
+    cos, sin = dft_basis(400, 512)
+    np.testing.assert_allclose(frame @ cos - 1j * (frame @ sin), np.fft.rfft(frame, 512), atol=1e-9)
+
+
+@pytest.mark.parametrize("params", [(5.0, 0.5, 0.6, 0), (5.5, 0.5, 0.12, 2), (2.0, 0.0, 0.3, 5), (9.0, 1.0, 0.5, 1)])
+def test_vad_ops_match_kaldi(params):
+    from tfspk.export.tf_features import vad_tf
+    threshold, scale, proportion, context = params
+    rng = np.random.default_rng(int(threshold * 10 + context))
+    for num in (1, 2, 7, 100, 1001):
+        feats = np.stack([rng.normal(12, 4, num), rng.normal(size=num)], axis=1).astype(np.float32)
+        got = vad_tf(tf.constant(feats), threshold, scale, proportion, context).numpy().astype(np.float32)
+        want = compute_vad(feats, threshold, scale, proportion, context)
+        np.testing.assert_array_equal(want, loop_vad(feats[:, 0], threshold, scale, proportion, context))
+        differ = np.flatnonzero(got != want)
+        # only where an energy in the window is within 1e-4 of the (float32-summed) threshold
+        thr = threshold + scale * feats[:, 0].astype(np.float64).mean()
+        for t in differ:
+            window = feats[max(t - context, 0):t + context + 1, 0]
+            assert np.min(np.abs(window - thr)) < 1e-4, (num, t)
+
+
+@pytest.mark.parametrize("center", [True, False])
+def test_sliding_cmn_ops_match_kaldi(center):
+    from tfspk.export.tf_features import sliding_cmn_tf
+    rng = np.random.default_rng(3)
+    for num in (1, 5, 99, 150, 299, 300, 301, 777, 3000):
+        feats = (rng.normal(size=(num, 4)) * 3 + np.array([15.0, -40.0, 2.0, 0.0])).astype(np.float32)
+        got = sliding_cmn_tf(tf.constant(feats), cmn_window=300, center=center, min_cmn_window=100).numpy()
+        want = apply_cmvn_sliding(feats, cmn_window=300, center=center, norm_vars=False, min_cmn_window=100)
+        np.testing.assert_allclose(got, want, atol=2e-4)
+    small = rng.normal(size=(40, 3)).astype(np.float32)
+    np.testing.assert_allclose(sliding_cmn_tf(tf.constant(small), 10, center).numpy(),
+                               loop_sliding_cmvn(small.astype(np.float64), 10, center, False, 100), atol=1e-5)
+
+
+def test_padding_and_selection_ops_match_extract():
+    from tfspk.export.tf_features import pad_to_min_chunk_tf, select_frames_tf
+    from tfspk.extract import pad_chunk
+    rng = np.random.default_rng(4)
+    for rows in (1, 2, 10, 24, 25, 26, 60):
+        chunk = rng.normal(size=(rows, 3)).astype(np.float32)
+        np.testing.assert_array_equal(pad_to_min_chunk_tf(tf.constant(chunk), 25).numpy(), pad_chunk(chunk, 25))
+    assert np.all(pad_to_min_chunk_tf(tf.zeros([0, 3]), 25).numpy() == 0)
+    feats = rng.normal(size=(9, 2)).astype(np.float32)
+    voiced = rng.random(9) > 0.5
+    np.testing.assert_array_equal(select_frames_tf(tf.constant(feats), tf.constant(voiced)).numpy(), feats[voiced])
+
+
+# ------------------------------------------------------------------------------------------ export
+def _make_exp(path, feat_dim=30, confs=None):
+    from tfspk.nnet import build_xvector
+    net = build_xvector(feat_dim=feat_dim, **NNET)
+    rng = np.random.default_rng(0)
+    for layer in net.layers:   # non-trivial BN statistics so the embedding depends on every layer
+        if layer.name.endswith("_bn"):
+            gamma, beta, mean, var = layer.get_weights()
+            layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.3, beta.shape),
+                               rng.normal(0, 0.3, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
+    (path / "final").mkdir(parents=True)
+    (path / "config.yaml").write_text(yaml.safe_dump({"feat_dim": feat_dim, "num_classes": 3, "nnet": NNET}))
+    net.save_weights(str(path / "final" / "model.weights.h5"))
+    if confs:
+        (path / "conf").mkdir()
+        for name, text in confs.items():
+            (path / "conf" / name).write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny TDNN on the recipe's MFCCs, exported once by the tool (all three formats, calibrated)."""
+    root = tmp_path_factory.mktemp("export")
+    exp = _make_exp(root / "exp", confs={"mfcc.conf": MFCC_CONF, "vad.conf": VAD_CONF})
+    (root / "calibration.txt").write_text("# as tfspk-calibrate writes it\ntype linear\ntarget-prior 0.01\n"
+                                          "scale 4.0\noffset -1.5\n")
+    proc = run(f"tfspk-export --calibration={root}/calibration.txt {exp} {root}/export")
+    assert "exported" in proc.stderr
+    return root
+
+
+def _toolkit_embedding(root, samples, feature_conf=MFCC_CONF, kind="mfcc"):
+    """The toolkit's own extraction: tfspk.features -> compute_vad -> prepare_features -> XvectorExtractor."""
+    from tfspk.export.export import read_feature_config, read_vad_config
+    from tfspk.extract import load_extractor, prepare_features
+    (root / "ref").mkdir(exist_ok=True)
+    (root / "ref" / "f.conf").write_text(feature_conf)
+    (root / "ref" / "m.conf").write_text(MFCC_CONF)
+    (root / "ref" / "v.conf").write_text(VAD_CONF)
+    feats = FeatureExtractor(read_feature_config(str(root / "ref" / "f.conf"), kind))(samples, RATE)
+    mfcc = FeatureExtractor(read_feature_config(str(root / "ref" / "m.conf"), "mfcc"))(samples, RATE)
+    vad_opts = read_vad_config(str(root / "ref" / "v.conf"))
+    vad = compute_vad(mfcc, vad_opts.vad_energy_threshold, vad_opts.vad_energy_mean_scale,
+                      vad_opts.vad_proportion_threshold, vad_opts.vad_frames_context)
+    extractor = load_extractor(str(root / "exp"))
+    return extractor.extract_one("u", prepare_features(feats, vad, "u")), feats, vad
+
+
+def test_export_dir_contents(exported):
+    info = json.loads((exported / "export" / "export.json").read_text())
+    assert info["sample_rate"] == RATE and info["network"]["feat_dim"] == 30 and info["embedding_layer"] == "a"
+    assert info["network"]["min_frames"] == 15 and info["min_samples"] == 15 * 160 - 80
+    assert info["features"]["options"]["num_ceps"] == 30 and info["features"]["options"]["frame"]["dither"] == 0
+    assert info["vad"]["options"]["vad_frames_context"] == 2
+    assert info["cmn"] == {"apply": True, "window": 300, "center": True, "norm_vars": False}
+    assert info["calibration"]["a"] == 4.0 and info["calibration"]["b"] == -1.5
+    for name in ("saved_model/saved_model.pb", "model.tflite", "model.onnx", "model_feats.onnx", "conf/features.conf",
+                 "conf/vad.conf", "calibration.txt"):
+        assert (exported / "export" / name).exists(), name
+    assert not [p.name for p in exported.iterdir() if p.name.startswith(".export")]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_exported_models_match_toolkit_extraction(exported, backend):
+    from tfspk.export.embedder import Embedder
+    embedder = Embedder(str(exported / "export"), backend=backend)
+    # from the minimum length (15 frames) to 30 s; the short ones are padded to 25 frames as the toolkit does
+    for seconds in (2320 / RATE, 0.4, 3.0, 30.0):
+        samples = synth_speech(seconds, RATE, seed=int(seconds * 10)).astype(np.float32)
+        want, feats, vad = _toolkit_embedding(exported, samples)
+        assert vad.sum() > 0
+        from_wav = embedder.embed(samples, RATE)
+        from_feats = embedder.embed_features(feats, vad)
+        assert from_wav.shape == want.shape == (8,)
+        assert _cosine(from_wav, want) >= 0.9999, (backend, seconds, _cosine(from_wav, want))
+        assert _cosine(from_feats, want) >= 0.9999, (backend, seconds)
+        np.testing.assert_allclose(from_feats, want, rtol=1e-3, atol=1e-4)
+
+
+def test_int16_input_and_api_score(exported):
+    import tfspk
+    embedder = tfspk.Embedder(str(exported / "export"))
+    samples = synth_speech(1.5, RATE, seed=5)
+    np.testing.assert_array_equal(embedder.embed(samples, RATE), embedder.embed(samples.astype(np.float32), RATE))
+    a = embedder.embed(samples, RATE)
+    b = embedder.embed(synth_speech(1.5, RATE, seed=6, f0=200.0), RATE)
+    assert embedder.score(a, b) == pytest.approx(_cosine(a, b), abs=1e-6)
+    assert embedder.score(a, a) == pytest.approx(1.0, abs=1e-6)
+    assert embedder.llr(0.5) == pytest.approx(4.0 * 0.5 - 1.5)
+    assert embedder.decide(0.5, 0.01) is False   # llr 0.5 < log(99)
+    assert embedder.decide(0.99, 0.5) is True
+
+
+def test_fbank_network_with_separate_vad_mfcc(tmp_path):
+    """Features other than MFCC: the VAD runs on the MFCC config, the network on the fbank."""
+    from tfspk.export.embedder import Embedder
+    exp = _make_exp(tmp_path / "exp", feat_dim=24,
+                    confs={"fbank.conf": FBANK_CONF, "mfcc.conf": MFCC_CONF, "vad.conf": VAD_CONF})
+    run(f"tfspk-export --tflite=false --onnx=false {exp} {tmp_path}/export")
+    info = json.loads((tmp_path / "export" / "export.json").read_text())
+    assert info["features"]["type"] == "fbank" and info["vad"]["mfcc_options"]["num_ceps"] == 30
+    embedder = Embedder(str(tmp_path / "export"))
+    samples = synth_speech(2.5, RATE, seed=9).astype(np.float32)
+    want, _, _ = _toolkit_embedding(tmp_path, samples, FBANK_CONF, "fbank")
+    assert _cosine(embedder.embed(samples, RATE), want) >= 0.9999
+
+
+# ------------------------------------------------------------------------------------------ tfspk-embed
+def _write_wavs(root, durations, rate=RATE):
+    (root / "wav").mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i, seconds in enumerate(durations):
+        path = root / "wav" / f"spk{i % 2}-u{i}.wav"
+        sf.write(str(path), synth_speech(seconds, rate, seed=20 + i, f0=100 + 20 * i), rate, subtype="PCM_16")
+        lines.append(f"spk{i % 2}-u{i} {path}\n")
+    return sorted(lines)
+
+
+def test_embed_tool_equals_extract_xvectors_sh(exported, tmp_path):
+    """steps/make_mfcc.sh -> compute_vad_decision.sh -> extract_xvectors.sh vs tfspk-embed on the same wavs."""
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "mfcc.conf").write_text(MFCC_CONF)
+    (tmp_path / "conf" / "vad.conf").write_text(VAD_CONF)
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = _write_wavs(tmp_path, [1.1, 2.7, 0.6, 4.2])
+    (data / "wav.scp").write_text("".join(lines))
+    utts = [line.split()[0] for line in lines]
+    (data / "utt2spk").write_text("".join(f"{u} {u.split('-')[0]}\n" for u in utts))
+    (data / "spk2utt").write_text("".join(f"spk{s} {' '.join(u for u in utts if u.startswith(f'spk{s}-'))}\n"
+                                          for s in (0, 1)))
+    run("make_mfcc.sh --nj 1 --compress false --mfcc-config conf/mfcc.conf data exp/make_mfcc mfcc && "
+        "compute_vad_decision.sh --nj 1 --vad-config conf/vad.conf data exp/make_vad mfcc && "
+        f"extract_xvectors.sh --nj 1 {exported}/exp data {tmp_path}/xv", cwd=tmp_path)
+    recipe = dict(read_rspecifier(f"scp:{tmp_path}/xv/xvector.scp"))
+    proc = run(f"tfspk-embed {exported}/export scp:{data}/wav.scp ark,scp:{tmp_path}/e.ark,{tmp_path}/e.scp")
+    assert "wrote 4 embeddings" in proc.stderr
+    embedded = dict(read_rspecifier(f"scp:{tmp_path}/e.scp"))
+    assert sorted(embedded) == sorted(recipe) == utts
+    for utt in utts:
+        assert _cosine(embedded[utt], recipe[utt]) >= 0.9999, utt
+        np.testing.assert_allclose(embedded[utt], recipe[utt], rtol=1e-3, atol=1e-4)
+    # the other output formats and backends give the same vectors; wav files are keyed by their base name
+    wavs = " ".join(line.split()[1] for line in lines)
+    run(f"tfspk-embed --output-format=npy --backend=onnx {exported}/export {wavs} {tmp_path}/e.npy")
+    assert (tmp_path / "e.npy.keys").read_text().split() == utts
+    np.testing.assert_allclose(np.load(tmp_path / "e.npy"), np.stack([recipe[u] for u in utts]), rtol=1e-3, atol=1e-4)
+    text = run(f"tfspk-embed --output-format=text --backend=tflite {exported}/export {wavs} -").stdout
+    rows = {line.split()[0]: np.array(line.split("[")[1].split("]")[0].split(), float) for line in text.splitlines()}
+    for utt in utts:
+        np.testing.assert_allclose(rows[utt], recipe[utt], rtol=1e-3, atol=1e-4)
+    # an experiment dir with its conf/ is exported on the fly
+    on_the_fly = run(f"tfspk-embed {exported}/exp scp:{data}/wav.scp ark,t:-").stdout
+    first = on_the_fly.splitlines()[0]
+    np.testing.assert_allclose(np.array(first.split("[")[1].split("]")[0].split(), float), recipe[first.split()[0]],
+                               rtol=1e-3, atol=1e-4)
+
+
+def test_compare_prints_score_llr_and_bayes_decision(exported, tmp_path):
+    from tfspk.export.embedder import Embedder
+    _write_wavs(tmp_path, [1.5, 1.8])
+    a, b = tmp_path / "wav" / "spk0-u0.wav", tmp_path / "wav" / "spk1-u1.wav"
+    out = run(f"tfspk-embed --compare --target-prior=0.2 {exported}/export {a} {b}").stdout
+    embedder = Embedder(str(exported / "export"))
+    score = embedder.score(str(a), str(b))
+    llr = 4.0 * score - 1.5
+    printed = dict(line.split()[:2] for line in out.splitlines())
+    assert float(printed["score"]) == pytest.approx(score, abs=2e-6)
+    assert float(printed["llr"]) == pytest.approx(llr, abs=1e-5)
+    threshold = math.log(0.8 / 0.2)
+    assert f"decision {'target' if llr > threshold else 'nontarget'}" in out and f"{threshold:.4f}" in out
+    same = run(f"tfspk-embed --compare --target-prior=0.5 {exported}/export {a} {a}").stdout
+    assert "score 1.000000" in same and "decision target" in same
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def test_bad_audio_is_a_clear_error(exported, tmp_path):
+    from tfspk.export.embedder import Embedder
+    embedder = Embedder(str(exported / "export"))
+    with pytest.raises(ToolError, match="sample rate 8000 Hz but the model .* expects 16000 Hz"):
+        embedder.embed(synth_speech(2.0, 8000), 8000)
+    with pytest.raises(ToolError, match="too short: 2319 samples .* at least 2320"):
+        embedder.embed(synth_speech(1.0, RATE)[:2319], RATE)
+    with pytest.raises(ToolError, match="no voiced frames"):
+        embedder.embed(np.zeros(RATE, np.int16), RATE)
+    with pytest.raises(ToolError, match="have 10 frames; the network needs at least 15"):
+        embedder.embed_features(np.zeros((10, 30), np.float32))
+    sf.write(str(tmp_path / "narrow.wav"), synth_speech(2.0, 8000), 8000, subtype="PCM_16")
+    sf.write(str(tmp_path / "ok.wav"), synth_speech(2.0, RATE), RATE, subtype="PCM_16")
+    sf.write(str(tmp_path / "short.wav"), synth_speech(0.1, RATE), RATE, subtype="PCM_16")
+    for name, message in (("narrow", "'narrow' has sample rate 8000 Hz"),):
+        proc = run(f"tfspk-embed {exported}/export {tmp_path}/ok.wav {tmp_path}/{name}.wav "
+                   f"ark,scp:{tmp_path}/{name}.ark,{tmp_path}/{name}.scp", check=False)
+        assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
+        assert not (tmp_path / f"{name}.ark").exists() and not (tmp_path / f"{name}.scp").exists()
+    proc = run(f"tfspk-embed --compare {exported}/export {tmp_path}/ok.wav {tmp_path}/missing.wav", check=False)
+    assert proc.returncode == 1 and "missing.wav" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_incomplete_export_dir(exported, tmp_path):
+    from tfspk.export.embedder import Embedder
+    broken = tmp_path / "export"
+    shutil.copytree(exported / "export", broken)
+    (broken / "model.onnx").unlink()
+    Embedder(str(broken))   # the SavedModel is all the default backend needs
+    with pytest.raises(ToolError, match=f"incomplete: missing {broken}/model.onnx"):
+        Embedder(str(broken), backend="onnx")
+    shutil.rmtree(broken / "saved_model" / "variables")
+    with pytest.raises(ToolError, match="cannot load the saved_model model of .*damaged or incomplete"):
+        Embedder(str(broken))
+    (broken / "export.json").unlink()
+    proc = run(f"tfspk-embed --compare {broken} a.wav b.wav", check=False)
+    assert proc.returncode == 1 and f"missing {broken}/export.json" in proc.stderr
+    with pytest.raises(ToolError, match="does not exist"):
+        Embedder(str(tmp_path / "nothing"))
+
+
+def _tool(module, argv, capsys):
+    """Run a tool in this process (TF is loaded already): (exit status, stderr)."""
+    from tfspk import cli
+    with pytest.raises(SystemExit) as stop:
+        cli.run_tool(module._main, argv)
+    return stop.value.code, capsys.readouterr().err
+
+
+def test_export_tool_bad_input(tmp_path, capsys):
+    from tfspk.bin import export as export_tool
+    exp = _make_exp(tmp_path / "exp", confs={"mfcc.conf": MFCC_CONF})
+    out = str(tmp_path / "out")
+    proc = run(f"tfspk-export {exp} {out}", check=False)   # the real command: exit 1, message, no traceback
+    assert proc.returncode == 1 and "no VAD config found" in proc.stderr and "--vad-config" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    (tmp_path / "bad.conf").write_text("--vad-energy-threshold=5.5\n--no-such-option=1\n")
+    status, err = _tool(export_tool, [f"--vad-config={tmp_path}/bad.conf", str(exp), out], capsys)
+    assert status == 1 and "bad.conf" in err and "no-such-option" in err
+    (tmp_path / "cal.txt").write_text("4.0\n")
+    status, err = _tool(export_tool, ["--vad-config=none", f"--calibration={tmp_path}/cal.txt", str(exp), out], capsys)
+    assert status == 1 and "cal.txt:1" in err
+    wide = _make_exp(tmp_path / "wide", feat_dim=20, confs={"mfcc.conf": MFCC_CONF})
+    status, err = _tool(export_tool, ["--vad-config=none", str(wide), out], capsys)
+    assert status == 1 and "30-dimensional features" in err and "dimension 20" in err
+    (exp / "final" / "model.weights.h5").unlink()
+    status, err = _tool(export_tool, ["--vad-config=none", str(exp), out], capsys)
+    assert status == 1 and "missing" in err and "model.weights.h5" in err
+    assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".export")]
