@@ -88,7 +88,16 @@ class DataConfig:
     max_frames: int = _doc("longest training segment in frames ([Liu2019]: 400); one length per batch",
                            default=400)
     prefetch: int = _doc("batches prepared ahead of the training step", default=4)
-    num_threads: int = _doc("threads reading features", default=2)
+    num_threads: int = _doc("threads reading features (source feats) or worker processes computing "
+                            "features from audio (source audio; 1 = in the trainer's process)", default=2)
+    source: str = _doc("feats: the data dir's feats.scp (offline Kaldi features); audio: its wav.scp, random "
+                       "crops with features computed on the fly (feature_type, feature_config, cmn) and the "
+                       "augment section applied; see docs/training.md", default="feats")
+    feature_type: str = _doc("source audio: fbank | mfcc | spectrogram", default="fbank")
+    feature_config: str = _doc("source audio: Kaldi-style options file of compute-<feature_type>-feats "
+                               "(--name=value lines, e.g. conf/fbank.conf); copied to <exp>/feature.conf. "
+                               "'' = the tool's defaults", default="")
+    cmn: str = _doc("source audio: crop (subtract the crop's mean feature vector) | none", default="crop")
 
 
 @dataclass
@@ -148,6 +157,9 @@ class TrainConfig:
                                     default_factory=ScheduleConfig)
     data: DataConfig = _doc("training batches", default_factory=DataConfig)
     valid: ValidConfig = _doc("validation", default_factory=ValidConfig)
+    augment: dict = _doc("on-the-fly augmentation of data.source audio (tfspk.data.augment.AugmentParams: "
+                         "noise_dir, noise_prob, music_dir, rir_dir, speed_factors, spec_augment, ...; "
+                         "docs/augmentation.md); {} = none", default_factory=dict)
     strategy: str = _doc("tf.distribute strategy: auto (mirrored if several GPUs, multiworker if "
                          "TF_CONFIG is set, else one device) | one | mirrored | multiworker", default="auto")
     jit_compile: bool = _doc("XLA-compile the training step", default=False)
@@ -358,6 +370,10 @@ def check_values(config: TrainConfig) -> None:
     need(data.min_frames >= 1, "data.min_frames", "a positive integer", data.min_frames)
     need(data.max_frames >= data.min_frames, "data.max_frames", f">= data.min_frames ({data.min_frames})",
          data.max_frames)
+    need(data.source in ("feats", "audio"), "data.source", "one of feats, audio", data.source)
+    need(data.feature_type in ("fbank", "mfcc", "spectrogram"), "data.feature_type",
+         "one of fbank, mfcc, spectrogram", data.feature_type)
+    need(data.cmn in ("crop", "none"), "data.cmn", "one of crop, none", data.cmn)
     need(valid.num_utts >= 0, "valid.num_utts", "an integer >= 0", valid.num_utts)
     need(valid.frames >= 1, "valid.frames", "a positive integer", valid.frames)
     need(valid.batch_size >= 1, "valid.batch_size", "a positive integer", valid.batch_size)

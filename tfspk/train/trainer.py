@@ -191,6 +191,11 @@ class Trainer:
 
     def batches(self, sampler, start_step: int):
         """Iterator of (distributed) training batches from ``start_step`` on."""
+        if hasattr(sampler, "dataset"):  # data.source audio (tfspk.train.audio_input)
+            if self.num_replicas > 1:
+                raise ToolError("data.source audio trains on one device only for now; use strategy: one "
+                                "(or the feats source for several replicas)")
+            return iter(sampler.dataset(start_step))
         if self.num_replicas == 1:
             return iter(inputs.train_dataset(sampler, self.config, start_step))
         return iter(self.strategy.distribute_datasets_from_function(
@@ -281,9 +286,14 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
           strategy: tf.distribute.Strategy | None = None, stream=None) -> TrainResult:
     """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc)."""
     config = components.resolve(config)
-    inputs.check_data_dir(data_dir)
+    if config.data.source == "feats":
+        inputs.check_data_dir(data_dir)
     strategy = strategy or distribute.make_strategy(config.strategy)  # first: see make_strategy
-    sampler = inputs.make_sampler(data_dir, config)
+    if config.data.source == "audio":
+        from tfspk.train.audio_input import AudioInput
+        sampler = AudioInput(data_dir, config)
+    else:
+        sampler = inputs.make_sampler(data_dir, config)
     trial_set = None
     if config.valid.eer_data:
         trial_set = tfdata.TrialSet(config.valid.eer_data, config.valid.eer_trials or None, sampler.feat_dim)
