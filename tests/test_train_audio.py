@@ -146,3 +146,32 @@ def test_audio_source_errors(audio_dir, tmp_path):
         train(data, str(tmp_path / "e"), audio_config(str(bad)), stream=open(os.devnull, "w"))
     with pytest.raises(ToolError, match=r"data.source"):
         config_mod.build_config(None, ["data.source=wav"])
+
+
+def test_train_from_shards_runs_and_resumes_on_the_same_stream(tmp_path):
+    import sys
+    import tensorflow as tf
+    import yaml
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_train import TINY, make_features
+    from tfspk.data.shards import make_shards
+    from tfspk.train import train
+    from tfspk.train.audio_input import ShardInput
+    data = make_features(str(tmp_path / "data"), min_len=60, max_len=80)
+    make_shards(data, str(tmp_path / "shards"), utts_per_shard=10, seed=3)
+    config = config_mod.build_config(None, TINY + ["data.source=shards", f"data.shards={tmp_path}/shards",
+                                                   "schedule.num_epochs=1"])
+    exp = tmp_path / "exp"
+    result = train(data, str(exp), config, stream=open(os.devnull, "w"))
+    assert np.isfinite(result.epochs[0].loss) and result.epochs[0].valid_loss is None
+    saved = yaml.safe_load((exp / "config.yaml").read_text())
+    assert saved["num_classes"] == 8 and saved["feat_dim"] == 12
+    assert (exp / "spk2int").read_text() == (tmp_path / "shards" / "spk2int").read_text()
+    source = ShardInput(data, config)
+    whole = [b for b in source.dataset(0).take(5)]
+    resumed = [b for b in source.dataset(3).take(2)]
+    for (f, l), (gf, gl) in zip(whole[3:], resumed):
+        np.testing.assert_array_equal(f.numpy(), gf.numpy())
+        np.testing.assert_array_equal(l.numpy(), gl.numpy())
+    assert whole[0][0].shape[0] == 4 and whole[0][0].shape[2] == 12
+    del tf

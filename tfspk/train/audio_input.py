@@ -98,3 +98,39 @@ class AudioInput:
         signature = (tf.TensorSpec([self.num_speakers, None, self.feat_dim], tf.float32),
                      tf.TensorSpec([self.num_speakers], tf.int32))
         return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(self.prefetch)
+
+
+class ShardInput:
+    """The trainer's input for ``data.source: shards``: :func:`tfspk.data.shards.shard_dataset` over the
+    feature shards of ``data.shards`` (default: the data dir argument holds ``shards.list``).
+
+    Batches are random utterances of the shuffled shard stream (not the speaker-balanced plan of the
+    feats path, so the two sources do not give equal runs), cropped to ``L ~ U{min..max}`` frames by
+    tf.data ops in parallel (no Python, no GIL). The stream is a function of the seed; a resumed run
+    skips the ``start_step`` batches already trained (read again, not trained on), so it sees the
+    batches an uninterrupted run would have seen.
+    """
+
+    def __init__(self, data_dir: str, config):
+        from tfspk.data.shards import read_shard_list
+        self.dir = config.data.shards or data_dir
+        self.index = read_shard_list(self.dir)
+        if self.index.kind != "feats":
+            raise ToolError(f"{self.index.list_path}: shards of {self.index.kind}; data.source shards needs "
+                            "feature shards (tfspk-make-shards --source feats)")
+        self.config = config
+        self.feat_dim = self.index.dim
+        self.num_classes = self.index.num_classes
+        self.num_speakers = config.data.speakers_per_batch
+        self.num_train_utts = self.index.num_utts
+        self.valid_utts = []
+        self.last_error = None
+
+    def write_spk2int(self, path) -> None:
+        shutil.copyfile(os.path.join(os.path.dirname(self.index.list_path), "spk2int"), path)
+
+    def dataset(self, start_step: int) -> tf.data.Dataset:
+        from tfspk.data.shards import shard_dataset
+        data = self.config.data
+        return shard_dataset(self.index, batch_size=data.speakers_per_batch, min_frames=data.min_frames,
+                             max_frames=data.max_frames, seed=self.config.seed).skip(start_step)

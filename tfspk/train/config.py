@@ -92,7 +92,9 @@ class DataConfig:
                             "features from audio (source audio; 1 = in the trainer's process)", default=2)
     source: str = _doc("feats: the data dir's feats.scp (offline Kaldi features); audio: its wav.scp, random "
                        "crops with features computed on the fly (feature_type, feature_config, cmn) and the "
-                       "augment section applied; see docs/training.md", default="feats")
+                       "augment section applied; shards: TFRecord feature shards (data.shards) read by "
+                       "tf.data; see docs/training.md", default="feats")
+    shards: str = _doc("source shards: the shard dir (shards.list); '' = the data dir argument", default="")
     feature_type: str = _doc("source audio: fbank | mfcc | spectrogram", default="fbank")
     feature_config: str = _doc("source audio: Kaldi-style options file of compute-<feature_type>-feats "
                                "(--name=value lines, e.g. conf/fbank.conf); copied to <exp>/feature.conf. "
@@ -370,7 +372,7 @@ def check_values(config: TrainConfig) -> None:
     need(data.min_frames >= 1, "data.min_frames", "a positive integer", data.min_frames)
     need(data.max_frames >= data.min_frames, "data.max_frames", f">= data.min_frames ({data.min_frames})",
          data.max_frames)
-    need(data.source in ("feats", "audio"), "data.source", "one of feats, audio", data.source)
+    need(data.source in ("feats", "audio", "shards"), "data.source", "one of feats, audio, shards", data.source)
     need(data.feature_type in ("fbank", "mfcc", "spectrogram"), "data.feature_type",
          "one of fbank, mfcc, spectrogram", data.feature_type)
     need(data.cmn in ("crop", "none"), "data.cmn", "one of crop, none", data.cmn)

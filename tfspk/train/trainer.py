@@ -191,10 +191,10 @@ class Trainer:
 
     def batches(self, sampler, start_step: int):
         """Iterator of (distributed) training batches from ``start_step`` on."""
-        if hasattr(sampler, "dataset"):  # data.source audio (tfspk.train.audio_input)
+        if hasattr(sampler, "dataset"):  # data.source audio or shards (tfspk.train.audio_input)
             if self.num_replicas > 1:
-                raise ToolError("data.source audio trains on one device only for now; use strategy: one "
-                                "(or the feats source for several replicas)")
+                raise ToolError(f"data.source {self.config.data.source} trains on one device only for now; use "
+                                "strategy: one (or the feats source for several replicas)")
             return iter(sampler.dataset(start_step))
         if self.num_replicas == 1:
             return iter(inputs.train_dataset(sampler, self.config, start_step))
@@ -292,6 +292,9 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
     if config.data.source == "audio":
         from tfspk.train.audio_input import AudioInput
         sampler = AudioInput(data_dir, config)
+    elif config.data.source == "shards":
+        from tfspk.train.audio_input import ShardInput
+        sampler = ShardInput(data_dir, config)
     else:
         sampler = inputs.make_sampler(data_dir, config)
     trial_set = None
