@@ -20,7 +20,7 @@ ALLOWED = {
     "losses": _FLOOR,
     "backend": _FLOOR | {"cli", "io"},
     "metrics": _FLOOR | {"cli", "io"},
-    "train": _FLOOR | {"cli", "io", "data", "nnet", "losses", "metrics"},
+    "train": _FLOOR | {"cli", "io", "features", "data", "nnet", "losses", "metrics"},
     "extract": _FLOOR | {"cli", "io", "features", "data", "nnet"},
     "export": _FLOOR | {"cli", "io", "features", "nnet", "backend", "metrics"},
     "bin": {"errors", "params", "cli", "io", "features", "data", "nnet", "losses", "backend", "metrics", "train",

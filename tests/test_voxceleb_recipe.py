@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 import soundfile as sf
 
 from conftest import REPO, run, synth_speech
@@ -296,6 +297,16 @@ def test_every_stage_runs_on_a_tiny_voxceleb(tmp_path):
     # Restarting at a later stage reuses what is there.
     proc = run(args + ["--stage", "7"], cwd=RECIPE, env=env)
     assert "VoxCeleb1-H" in proc.stdout
+    assert "=== stage 9:" not in proc.stdout  # opt-in
+    # Stage 9: large-margin fine-tuning from the stage-4 network (softmax: no margin to set).
+    proc = run(args + ["--stage", "9", "--lmft", "true", "--lmft-margin", "", "--lmft-frames", "70",
+                       "--lmft-epochs", "2"], cwd=RECIPE, env=env, timeout=900)
+    tuned = tmp_path / "exp" / "xvector_nnet_softmax_lmft"
+    log = (tuned / "log" / "train.log").read_text()
+    assert f"initialised network and loss head from {nnet}/ckpt" in log and "average of 2 epoch(s)" in log
+    saved = yaml.safe_load((tuned / "config.yaml").read_text())
+    assert saved["data"]["min_frames"] == 70 and saved["schedule"]["lr_policy"] == "exponential"
+    assert "plda" in (tuned / "scores_O" / "results.txt").read_text()
 
 
 def test_run_sh_refuses_e_and_h_when_voxceleb1_trains(tmp_path):

@@ -573,11 +573,15 @@ class AudioCropBatches:
     ``extractor`` (a :class:`tfspk.features.FeatureExtractor`), then SpecAugment; the label is
     expanded by the speed index (:func:`expand_labels`). :meth:`iterate` runs the steps in
     ``num_workers`` processes (numpy, scipy and the feature extractor hold the GIL too often for
-    threads to scale) and yields them in step order.
+    threads to scale) and yields them in step order. ``align_to_frames``: crop starts are
+    multiples of the frame shift (the crop's features are then rows of the whole file's features,
+    snip-edges semantics); ``crop_mean_norm``: subtract the crop's mean feature vector (before
+    SpecAugment).
     """
 
     def __init__(self, data_dir: str, augmenter: Augmenter, extractor, batch_size: int = 64,
-                 min_frames: int = 200, max_frames: int = 400, spk2int: dict | None = None):
+                 min_frames: int = 200, max_frames: int = 400, spk2int: dict | None = None,
+                 align_to_frames: bool = False, crop_mean_norm: bool = False):
         import soundfile as sf
         from tfspk.io.table import read_table, read_utt2spk
         self.dir = os.fspath(data_dir)
@@ -591,6 +595,9 @@ class AudioCropBatches:
             raise ToolError(f"feature sample rate {extractor.rate:g} Hz differs from the augmenter's "
                             f"{augmenter.rate} Hz")
         self.batch_size, self.min_frames, self.max_frames = batch_size, min_frames, max_frames
+        # align_to_frames: crops start at a multiple of the frame shift, so (snip-edges, no dither, no
+        # speed change) the crop's L frames are exactly frames j..j+L-1 of the whole file's features.
+        self.align_to_frames, self.crop_mean_norm = bool(align_to_frames), bool(crop_mean_norm)
         frame = extractor.opts.frame
         self._shift, self._window = frame.window_shift_samples, frame.window_size_samples
         scp = os.path.join(self.dir, "wav.scp")
@@ -637,7 +644,10 @@ class AudioCropBatches:
             utt = utts[int(rng.integers(len(utts)))]
             plan = aug.plan(step, position)
             length = aug.source_length(needed, plan)
-            start = int(rng.integers(0, self._lengths[utt] - length + 1))
+            if self.align_to_frames:
+                start = self._shift * int(rng.integers(0, (self._lengths[utt] - length) // self._shift + 1))
+            else:
+                start = int(rng.integers(0, self._lengths[utt] - length + 1))
             label = expand_labels(self.spk2int[self._speakers[int(speaker)]], plan.speed_index, len(self.spk2int))
             crops.append((self._paths[utt], start, length, label, plan))
         return frames, crops
@@ -656,7 +666,10 @@ class AudioCropBatches:
             except Exception as err:
                 raise ToolError(f"cannot read audio {path} ({err})") from None
             wave = aug.apply(raw[:, 0] * np.float32(32768.0), plan)[:needed]
-            feats[position] = aug.spec_augment(self.extractor(wave, aug.rate)[:frames], step, position)
+            crop = self.extractor(wave, aug.rate)[:frames]
+            if self.crop_mean_norm:  # mean normalisation over the crop (before SpecAugment's zero masks)
+                crop = crop - crop.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+            feats[position] = aug.spec_augment(crop, step, position)
             labels[position] = label
         return feats, labels
 

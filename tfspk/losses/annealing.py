@@ -14,6 +14,15 @@
 
       L = lambda * L_AR + (1 - lambda) * L_softmax,   lambda = min(1, max(step - S1, 0) / S2)
 
+* Margin warm-up (tfspk-train ``schedule.margin_warmup_epochs``): a multiplier on the margin rising
+  linearly from 0 to 1 over the first ``N`` steps, applied to the (annealed) target value::
+
+      psi_w = cos(theta_y) + w * (psi_train - cos(theta_y)),   w = min(1, step / N)
+
+  For additive-cosine margins (AM-Softmax, psi = cos - m) this is exactly the margin ``w * m``;
+  for the others it is the same linear blend towards the plain cosine as eq. 8 with
+  ``1 / (1 + lambda) = w``.
+
 ``step`` is the global training step (an int64 scalar tensor held in the checkpoint, so the
 schedules continue where they stopped after a resume).
 """
@@ -43,6 +52,19 @@ def softmax_to_ar_weight(step, start: int, length: int) -> tf.Tensor:
     step = tf.cast(step, tf.float64)
     ramp = tf.maximum(step - float(start), 0.0) / float(length)
     return tf.cast(tf.minimum(tf.constant(1.0, tf.float64), ramp), tf.float32)
+
+
+def margin_warmup_weight(step, steps: int) -> tf.Tensor:
+    """w = min(1, step / N), the margin multiplier of the margin warm-up, float32 (N = ``steps`` > 0)."""
+    step = tf.cast(step, tf.float64)
+    return tf.cast(tf.minimum(tf.constant(1.0, tf.float64), step / float(steps)), tf.float32)
+
+
+def warm_up_target(psi_train: tf.Tensor, cos_target: tf.Tensor, step, steps: int) -> tf.Tensor:
+    """psi_w = cos + w * (psi_train - cos), w = :func:`margin_warmup_weight` (identity when steps = 0)."""
+    if not steps:
+        return psi_train
+    return cos_target + margin_warmup_weight(step, steps) * (psi_train - cos_target)
 
 
 @dataclasses.dataclass

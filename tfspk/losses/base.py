@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from tfspk.errors import ToolError
+from tfspk.losses.annealing import warm_up_target
 from tfspk.losses.registry import SCALE_NORM, param
 from tfspk.params import build_params
 
@@ -209,13 +210,17 @@ class TargetMarginHead(CosineHead):
     Subclasses give psi as a function of the target cosine (``target_psi``); annealing ([Liu2019, eq. 8]) is applied here, once, for all of them.
     """
 
+    #: steps of the margin warm-up (0 = off); the trainer sets it from schedule.margin_warmup_epochs
+    margin_warmup_steps = 0
+
     def target_psi(self, cos_target: tf.Tensor) -> tf.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def training_target(self, target_logit: tf.Tensor, scale: tf.Tensor, step) -> tf.Tensor:
         """psi_train(theta_iy) [N] (margin and annealing applied) from the target logits."""
         cos_target = target_logit / scale[:, 0]
-        return self.params.anneal_target(self.target_psi(cos_target), cos_target, step)
+        target = self.params.anneal_target(self.target_psi(cos_target), cos_target, step)
+        return warm_up_target(target, cos_target, step, self.margin_warmup_steps)
 
     def _margined_logits(self, logits, scale, labels, step):
         index = target_indices(labels)

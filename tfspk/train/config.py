@@ -63,6 +63,21 @@ class ScheduleConfig:
     max_reductions_without_improvement: int = _doc(
         "stop when the LR would be reduced again after this many reductions without improvement", default=3)
     min_lr: float = _doc("stop when the learning rate falls below this ([Liu2019]: 1e-5)", default=1e-5)
+    lr_policy: str = _doc(
+        "plateau: reduce the LR by lr_factor when the validation loss stalls ([Liu2019]); exponential: "
+        "lr * lr_decay**epoch ([Li2022AR]: 0.95); warmup_exponential: linear warm-up over warmup_steps "
+        "(or warmup_epochs), then exponential decay to final_lr at the last step ([Wang2023]). "
+        "The last two are functions of the global step (no early stop); see docs/training.md", default="plateau")
+    lr_decay: float = _doc("exponential: LR factor per epoch ([Li2022AR]: 0.95)", default=0.95)
+    warmup_epochs: float = _doc("warmup_exponential: epochs of linear LR warm-up (used if warmup_steps is 0)",
+                                default=0.0)
+    warmup_steps: int = _doc("warmup_exponential: steps of linear LR warm-up (overrides warmup_epochs)", default=0)
+    final_lr: float = _doc("warmup_exponential: LR reached at the last step of num_epochs", default=5e-5)
+    margin_warmup_epochs: float = _doc(
+        "margin losses: the margin is multiplied by w = min(1, step / (this * steps_per_epoch)), rising "
+        "0 -> 1, on top of [Liu2019, eq. 8] annealing (0 = off)", default=0.0)
+    average_last: int = _doc("keep the weights of the last N epochs and write their average as "
+                             "final/model.weights.h5 (0 = off: the best or last epoch's weights)", default=0)
 
 
 @dataclass
@@ -73,7 +88,18 @@ class DataConfig:
     max_frames: int = _doc("longest training segment in frames ([Liu2019]: 400); one length per batch",
                            default=400)
     prefetch: int = _doc("batches prepared ahead of the training step", default=4)
-    num_threads: int = _doc("threads reading features", default=2)
+    num_threads: int = _doc("threads reading features (source feats) or worker processes computing "
+                            "features from audio (source audio; 1 = in the trainer's process)", default=2)
+    source: str = _doc("feats: the data dir's feats.scp (offline Kaldi features); audio: its wav.scp, random "
+                       "crops with features computed on the fly (feature_type, feature_config, cmn) and the "
+                       "augment section applied; shards: TFRecord feature shards (data.shards) read by "
+                       "tf.data; see docs/training.md", default="feats")
+    shards: str = _doc("source shards: the shard dir (shards.list); '' = the data dir argument", default="")
+    feature_type: str = _doc("source audio: fbank | mfcc | spectrogram", default="fbank")
+    feature_config: str = _doc("source audio: Kaldi-style options file of compute-<feature_type>-feats "
+                               "(--name=value lines, e.g. conf/fbank.conf); copied to <exp>/feature.conf. "
+                               "'' = the tool's defaults", default="")
+    cmn: str = _doc("source audio: crop (subtract the crop's mean feature vector) | none", default="crop")
 
 
 @dataclass
@@ -133,6 +159,9 @@ class TrainConfig:
                                     default_factory=ScheduleConfig)
     data: DataConfig = _doc("training batches", default_factory=DataConfig)
     valid: ValidConfig = _doc("validation", default_factory=ValidConfig)
+    augment: dict = _doc("on-the-fly augmentation of data.source audio (tfspk.data.augment.AugmentParams: "
+                         "noise_dir, noise_prob, music_dir, rir_dir, speed_factors, spec_augment, ...; "
+                         "docs/augmentation.md); {} = none", default_factory=dict)
     strategy: str = _doc("tf.distribute strategy: auto (mirrored if several GPUs, multiworker if "
                          "TF_CONFIG is set, else one device) | one | mirrored | multiworker", default="auto")
     jit_compile: bool = _doc("XLA-compile the training step", default=False)
@@ -140,6 +169,11 @@ class TrainConfig:
                                 "(false: of each replica's share, as plain MirroredStrategy)", default=True)
     log_every: int = _doc("steps between progress lines and TensorBoard step summaries", default=100)
     keep_checkpoints: int = _doc("checkpoints kept in <exp>/ckpt", default=3)
+    init_from: str = _doc("start a new experiment from the network and head weights of this experiment dir "
+                          "(its latest checkpoint; same speakers): large-margin fine-tuning", default="")
+    mixed_precision: str = _doc("Keras mixed-precision policy set before the model is built: none | "
+                                "mixed_bfloat16 (CPU) | mixed_float16 (GPU; with dynamic loss scaling)",
+                                default="none")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -167,6 +201,11 @@ def _coerce(value, tp, key: str):
             raise ToolError(f"config key '{key}': expected an integer, got {value!r}")
         return value
     if tp is float:
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 1e-4 as a string: accept float syntax
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ToolError(f"config key '{key}': expected a number, got {value!r}")
         return float(value)
@@ -318,10 +357,25 @@ def check_values(config: TrainConfig) -> None:
     need(0 < sched.lr_factor < 1, "schedule.lr_factor", "a number in (0, 1)", sched.lr_factor)
     need(sched.patience >= 1, "schedule.patience", "an integer >= 1", sched.patience)
     need(sched.min_lr >= 0, "schedule.min_lr", "a number >= 0", sched.min_lr)
+    need(sched.lr_policy in ("plateau", "exponential", "warmup_exponential"), "schedule.lr_policy",
+         "one of plateau, exponential, warmup_exponential", sched.lr_policy)
+    need(0 < sched.lr_decay <= 1, "schedule.lr_decay", "a number in (0, 1]", sched.lr_decay)
+    need(sched.warmup_epochs >= 0, "schedule.warmup_epochs", "a number >= 0", sched.warmup_epochs)
+    need(sched.warmup_steps >= 0, "schedule.warmup_steps", "an integer >= 0", sched.warmup_steps)
+    need(sched.final_lr > 0, "schedule.final_lr", "a positive number", sched.final_lr)
+    need(sched.margin_warmup_epochs >= 0, "schedule.margin_warmup_epochs", "a number >= 0",
+         sched.margin_warmup_epochs)
+    need(sched.average_last >= 0, "schedule.average_last", "an integer >= 0", sched.average_last)
+    need(config.mixed_precision in ("none", "mixed_bfloat16", "mixed_float16"), "mixed_precision",
+         "one of none, mixed_bfloat16, mixed_float16", config.mixed_precision)
     need(data.speakers_per_batch >= 2, "data.speakers_per_batch", "an integer >= 2", data.speakers_per_batch)
     need(data.min_frames >= 1, "data.min_frames", "a positive integer", data.min_frames)
     need(data.max_frames >= data.min_frames, "data.max_frames", f">= data.min_frames ({data.min_frames})",
          data.max_frames)
+    need(data.source in ("feats", "audio", "shards"), "data.source", "one of feats, audio, shards", data.source)
+    need(data.feature_type in ("fbank", "mfcc", "spectrogram"), "data.feature_type",
+         "one of fbank, mfcc, spectrogram", data.feature_type)
+    need(data.cmn in ("crop", "none"), "data.cmn", "one of crop, none", data.cmn)
     need(valid.num_utts >= 0, "valid.num_utts", "an integer >= 0", valid.num_utts)
     need(valid.frames >= 1, "valid.frames", "a positive integer", valid.frames)
     need(valid.batch_size >= 1, "valid.batch_size", "a positive integer", valid.batch_size)

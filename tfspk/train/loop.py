@@ -1,7 +1,11 @@
 """The epoch loop of tfspk-train: training steps, per-epoch validation, the LR policy, checkpoints.
 
 :func:`run_epochs` drives a :class:`tfspk.train.trainer.Trainer`; :func:`apply_policy` applies
-:func:`tfspk.train.schedule.plateau_step` ([Liu2019, sec. 4.2]) to the epoch's validation loss.
+:func:`tfspk.train.schedule.plateau_step` ([Liu2019, sec. 4.2]) to the epoch's validation loss, or
+sets the LR of every step from :func:`tfspk.train.lr.learning_rate_at` (``schedule.lr_policy``
+exponential / warmup_exponential). With ``schedule.average_last = N`` the last N epochs' weights are
+kept as ``final/epoch-<n>.weights.h5`` and their mean (:mod:`tfspk.train.average`) becomes
+``final/model.weights.h5``.
 """
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import os
 import time
 
 from tfspk.errors import ToolError
-from tfspk.train import inputs, schedule
+from tfspk.train import average, inputs, lr as lr_mod, schedule
 
 
 @dataclasses.dataclass
@@ -49,7 +53,10 @@ def run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> T
         report.start_epoch(epoch, sched.steps_per_epoch)
         sums = {"loss": 0.0, "accuracy": 0.0, "frames": 0.0}
         start = time.time()
+        first_step = trainer.global_step
         for i in range(1, sched.steps_per_epoch + 1):
+            if sched.lr_policy != "plateau":  # a function of the global step: exact after a resume
+                trainer.set_learning_rate(lr_mod.learning_rate_at(first_step + i - 1, config.optimizer.lr, sched))
             values = trainer.train_step(next(batches))
             if not math.isfinite(values["total"]):
                 raise ToolError(trainer.divergence_message(sampler, values))
@@ -70,6 +77,9 @@ def run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> T
             epoch_result.valid_eer = trainer.validation_eer(trial_set, config.valid.batch_size, config.valid.frames)
         log_epoch(report, epoch_result, elapsed)
         stop = apply_policy(trainer, epoch_result, config, final_dir, chief, report)
+        if chief and sched.average_last:
+            trainer.save_weights(os.path.join(final_dir, f"epoch-{epoch}.weights.h5"))
+            average.prune_epoch_weights(final_dir, sched.average_last)
         trainer.epoch.assign(epoch)
         trainer.stopped.assign(1 if stop else 0)
         manager.save(checkpoint_number=trainer.global_step)
@@ -82,6 +92,11 @@ def run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> T
         trainer.save_weights(os.path.join(final_dir, "last.weights.h5"))
         if not os.path.exists(os.path.join(final_dir, "model.weights.h5")):
             trainer.save_weights(os.path.join(final_dir, "model.weights.h5"))
+        if sched.average_last:
+            files = average.epoch_weight_files(final_dir)[-sched.average_last:]
+            average.average_weight_files(files, os.path.join(final_dir, "model.weights.h5"))
+            report.log(f"final/model.weights.h5 = average of {len(files)} epoch(s): "
+                       + ", ".join(os.path.basename(f) for f in files))
     report.log(f"done: {trainer.global_step} steps; model for extraction: {final_dir}/model.weights.h5")
     return result
 
@@ -89,7 +104,8 @@ def run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> T
 def apply_policy(trainer, result: EpochResult, config, final_dir, chief, report) -> str:
     """LR policy on the validation loss; save the best model so far. Returns a stop reason or ''."""
     sched = config.schedule
-    if result.valid_loss is None:
+    if result.valid_loss is None or sched.lr_policy != "plateau":
+        # step-function LR policies ([Li2022AR], [Wang2023]) run all epochs: the model is the last one
         if chief:
             trainer.save_weights(os.path.join(final_dir, "model.weights.h5"))
         return ""

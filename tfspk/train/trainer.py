@@ -35,11 +35,12 @@ from tfspk import data as tfdata
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_open, atomic_path
 from tfspk.metrics.detection import eer_from_arrays
-from tfspk.train import components, config as config_mod, distribute, expdir, inputs, schedule
+from tfspk.train import components, config as config_mod, distribute, expdir, inputs, lr as lr_mod, precision, schedule
 from tfspk.train.config import TrainConfig
 from tfspk.train.loop import EpochResult, TrainResult, run_epochs  # noqa: F401  (EpochResult: public here too)
 from tfspk.train.report import TrainReport
 from tfspk.train.resume import RESUMABLE_CHANGES, check_resume_compatible, restore  # noqa: F401
+from tfspk.train.warmstart import init_from_experiment
 
 
 class Trainer:
@@ -59,12 +60,15 @@ class Trainer:
         import keras
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():
-            self.model = components.build_network(config, feat_dim)
+            with precision.policy(config.mixed_precision):  # the network only: the loss stays float32
+                self.model = components.build_network(config, feat_dim)
             embedding_dim = int(self.model.output["embedding_b"].shape[-1])
             self.head = components.build_head(config, num_classes, embedding_dim)
+            self.head.margin_warmup_steps = lr_mod.margin_warmup_steps(config.schedule)
             self.auxes = components.build_auxes(config)
             self._build_head_and_auxes(embedding_dim)
-            self.optimizer = self._make_optimizer()
+            self.optimizer = precision.wrap_optimizer(self._make_optimizer(), config.mixed_precision,
+                                                      config.optimizer.clip_norm)
             self.variables = self._trainable_variables()
             self.optimizer.build(self.variables)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
@@ -136,7 +140,7 @@ class Trainer:
     # ------------------------------------------------------------------ the step
     def _losses(self, feats, labels, training: bool, margin: bool):
         outputs = self.model(feats, training=training)
-        embeddings = outputs["embedding_b"]
+        embeddings = tf.cast(outputs["embedding_b"], tf.float32)  # the loss in float32 (mixed precision)
         if self.num_replicas > 1 and training:
             embeddings = _gather_replicas(embeddings)
             labels = tf.cast(tf.round(_gather_replicas(tf.cast(labels, tf.float32))), tf.int32)
@@ -165,6 +169,8 @@ class Trainer:
             l2 = self._l2_term()
             total = main + aux_total + l2
             scaled = total / self.num_replicas
+            if self.config.mixed_precision == "mixed_float16":
+                scaled = self.optimizer.scale_loss(scaled)  # unscaled again by LossScaleOptimizer.apply
         grads = tape.gradient(scaled, self.variables)
         grads = self._clip(grads)
         self.optimizer.apply_gradients(zip(grads, self.variables))
@@ -198,7 +204,12 @@ class Trainer:
     def batches(self, sampler, start_step: int):
         """Iterator of (distributed) training batches from ``start_step`` on; also builds the training
         step's tf.function with the iterator's element spec (time axis unknown) as its only signature."""
-        if self.num_replicas == 1:
+        if hasattr(sampler, "dataset"):  # data.source audio or shards (tfspk.train.audio_input)
+            if self.num_replicas > 1:
+                raise ToolError(f"data.source {self.config.data.source} trains on one device only for now; use "
+                                "strategy: one (or the feats source for several replicas)")
+            iterator = iter(sampler.dataset(start_step))
+        elif self.num_replicas == 1:
             iterator = iter(inputs.train_dataset(sampler, self.config, start_step))
         else:
             iterator = iter(self.strategy.distribute_datasets_from_function(
@@ -316,7 +327,8 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
     ``log/train.log`` too.
     """
     config = components.resolve(config)
-    inputs.check_data_dir(data_dir)
+    if config.data.source == "feats":
+        inputs.check_data_dir(data_dir)
     strategy = strategy or distribute.make_strategy(config.strategy)  # first: see make_strategy
     notes = []  # said in the log once it is open
     lock = None
@@ -330,7 +342,7 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
 
 
 def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) -> TrainResult:
-    sampler = inputs.make_sampler(data_dir, config)
+    sampler = _make_input(data_dir, config)
     trial_set = None
     if config.valid.eer_data:
         trial_set = tfdata.TrialSet(config.valid.eer_data, config.valid.eer_trials or None, sampler.feat_dim)
@@ -366,6 +378,9 @@ def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) ->
                 restore(trainer.checkpoint, latest, ckpt_dir)
                 report.log(f"resumed from {latest}: global step {trainer.global_step}, "
                            f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
+            elif config.init_from:
+                loaded = init_from_experiment(trainer, config.init_from, os.path.join(exp_dir, "spk2int"))
+                report.log(f"initialised network and loss head from {loaded}")
             report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
                        f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
                        f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
@@ -381,6 +396,17 @@ def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) ->
         raise
     finally:
         report.close()
+
+
+def _make_input(data_dir, config):
+    """The training input named by ``data.source``: the feats sampler, or audio / shards (one device)."""
+    if config.data.source == "audio":
+        from tfspk.train.audio_input import AudioInput
+        return AudioInput(data_dir, config)
+    if config.data.source == "shards":
+        from tfspk.train.audio_input import ShardInput
+        return ShardInput(data_dir, config)
+    return inputs.make_sampler(data_dir, config)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@
 #   6  back-end (mean, LDA-200, PLDA) and PLDA + cosine scores for every trial list
 #   7  EER / minDCF(0.01) / minDCF(0.001) and DET plots
 #   8  calibration: per trial list, train on half of its speakers, actDCF / Cllr on the other half
+#   9  (--lmft true) large-margin fine-tuning of the stage-4 network, extraction, scoring, results
 
 set -e -o pipefail
 
@@ -43,13 +44,22 @@ min_len=400
 min_num_utts=8
 lda_dim=200
 nnet_dir=                  # default: $exp/xvector_nnet_$loss
-integer_options="stage stop_stage aug_subset nj min_len min_num_utts lda_dim"
+lmft=false                 # stage 9: large-margin fine-tuning of $nnet_dir (init_from, longer crops, larger margin)
+lmft_margin=0.35           # stage 9: the loss's margin (loss.params.margin; "" for losses without one)
+lmft_frames=600            # stage 9: crop length in frames (both min and max)
+lmft_epochs=5              # stage 9: epochs; all of them are averaged into the extraction model
+lmft_lr=0.0005             # stage 9: initial LR, x0.95 per epoch (schedule.lr_policy=exponential)
+lmft_set=()                # stage 9: more config overrides (repeatable), e.g. --lmft-set schedule.steps_per_epoch=2000
+nnet_dir_lmft=             # stage 9: default ${nnet_dir}_lmft
+integer_options="stage stop_stage aug_subset nj min_len min_num_utts lda_dim lmft_frames lmft_epochs"
 
 help_message="Usage: $0 --voxceleb1-root <dir> [--voxceleb2-root <dir>] [options]
 Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vox1_train)
   --trial-lists \"$trial_lists\" --musan <dir> --rirs-noises <dir> --aug-subset ($aug_subset) --nj ($nj)
   --loss ($loss) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config ($train_config) --min-len ($min_len)
-  --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)"
+  --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)
+  --lmft ($lmft) --lmft-margin ($lmft_margin) --lmft-frames ($lmft_frames) --lmft-epochs ($lmft_epochs)
+  --lmft-lr ($lmft_lr) --lmft-set key=value (repeatable) --nnet-dir-lmft (<nnet-dir>_lmft)"
 
 echo "$0 $@"
 . ./cmd.sh
@@ -227,6 +237,38 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     echo "VoxCeleb1-$list ($loss), calibrated:"
     local/calibrate_and_report.sh --title "VoxCeleb1-$list, $loss: calibrated, test half" \
       "$data/$eval_set/utt2spk" "$(trials_file $list)" "$nnet_dir/scores_$list"
+  done
+fi
+# ---- large-margin fine-tuning (issue 10 item 5): opt-in (--lmft true), a stage of its own.
+# Starts from the stage-4 network and head (tfspk-train init_from), trains a few epochs on longer crops
+# with a larger margin, a small exponentially decaying LR and no margin annealing, averages the last
+# epochs (schedule.average_last) and scores like stages 5-7 into $nnet_dir_lmft.
+if $lmft && [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
+  [ -z "$nnet_dir_lmft" ] && nnet_dir_lmft=${nnet_dir}_lmft
+  stage_banner 9 "large-margin fine-tuning of $nnet_dir in $nnet_dir_lmft"
+  require 4 "$nnet_dir/config.yaml" "$nnet_dir/spk2int"
+  lmft_args=()
+  for opts in "${loss_opts[@]}"; do lmft_args+=($opts); done   # stage 4's loss options, then the changes
+  lmft_args+=(--set "init_from=$nnet_dir"
+             --set "data.min_frames=$lmft_frames" --set "data.max_frames=$lmft_frames"
+             --set "schedule.num_epochs=$lmft_epochs" --set "schedule.lr_policy=exponential"
+             --set "optimizer.lr=$lmft_lr" --set "schedule.average_last=$lmft_epochs")
+  # a margin loss: the larger margin from the first step (no [Liu2019, eq. 8] annealing)
+  [ -n "$lmft_margin" ] && lmft_args+=(--set "loss.params.margin=$lmft_margin" --set loss.params.anneal=false)
+  for kv in "${set[@]}" "${lmft_set[@]}"; do lmft_args+=(--set "$kv"); done   # --lmft-set last: it wins
+  steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
+    "${lmft_args[@]}" "$data/${train_set}_no_sil" "$nnet_dir_lmft"
+  for name in train $eval_set; do
+    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir_lmft" "$data/$name" \
+      "$nnet_dir_lmft/xvectors_$name"
+  done
+  for list in $trial_lists; do
+    local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim "$data/train" \
+      "$nnet_dir_lmft/xvectors_train" "$nnet_dir_lmft/xvectors_$eval_set" "$(trials_file $list)" \
+      "$nnet_dir_lmft/scores_$list"
+    echo "VoxCeleb1-$list ($loss, large-margin fine-tuned):"
+    local/report.sh --title "VoxCeleb1-$list, $loss, large-margin fine-tuned" "$(trials_file $list)" \
+      "$nnet_dir_lmft/scores_$list" | tee "$nnet_dir_lmft/scores_$list/results.txt"
   done
 fi
 echo "$0: done ($(date -u +%H:%M:%S))"
