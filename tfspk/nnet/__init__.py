@@ -10,6 +10,9 @@ from tfspk.nnet.registry import (DEFAULT_NETWORK, NETWORKS, Network, describe_ne
                                  network_config, network_from_config, network_names_listing, register_network,
                                  resolve_network_name)
 from tfspk.nnet import xvector as _xvector  # noqa: F401  (registers tdnn, tdnn_kaldi)
+from tfspk.nnet import ecapa_tdnn  # noqa: F401  (registers ecapa_tdnn)
+from tfspk.nnet import resnet  # noqa: F401  (registers resnet18, resnet34, resnet50)
+from tfspk.nnet import rescnn  # noqa: F401  (registers rescnn)
 from tfspk.nnet.xvector import ARCHITECTURES, LAYER_ORDERS, build_xvector, receptive_field
 from tfspk.nnet.saved import load_trained
 
