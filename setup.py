@@ -46,6 +46,8 @@ setup(
         "tqdm>=4.60",
         "matplotlib>=3.7",
         "pyyaml>=6.0",
+        # simulated room impulse responses for the demo's augmentation set (egs/demo/v2/local/make_aug_set.sh)
+        "pyroomacoustics>=0.7",
     ],
     # kaldi-native-io wraps Kaldi's own C++ table code: tests use it to check byte-exactness.
     extras_require={"test": ["pytest>=7", "kaldi-native-io>=1.20"]},

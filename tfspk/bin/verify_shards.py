@@ -1,0 +1,24 @@
+"""tfspk-verify-shards: check TFRecord shards against their shards.list (sizes, and sha256)."""
+from tfspk import cli
+
+USAGE = """tfspk-verify-shards [options] <shards.list|shard-dir>
+ e.g.: tfspk-verify-shards exp/shards/train_no_sil"""
+
+
+def _main(argv):
+    parser = cli.KaldiArgumentParser(USAGE, description="Exit 1 naming the first missing, truncated or "
+                                     "damaged shard of a shards.list written by tfspk-make-shards.")
+    cli.add_bool(parser, "--checksum", True, "also compare every shard's sha256 (reads all of them)")
+    parser.add_argument("shard_list")
+    args = parser.parse_args(argv)
+    from tfspk.data import shards
+    index = shards.read_shard_list(args.shard_list)
+    if args.checksum:
+        shards.verify_shards(index)
+    cli.log(f"{len(index.shards)} shards, {index.num_utts} utterances of {index.num_classes} speakers: "
+            f"{'sizes and sha256' if args.checksum else 'sizes'} match {index.list_path}")
+    return 0
+
+
+def main():
+    cli.run_tool(_main)
