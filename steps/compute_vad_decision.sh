@@ -58,6 +58,8 @@ back_up "$data" vad.scp
 "$utils/split_data.sh" "$data" "$nj"
 sdata=$data/split$nj
 
+# Leftovers of an earlier run: its archives, and the hidden temporaries of its killed jobs.
+remove_stale_temporaries "$vaddir" "vad_$(printf '%q' "$name").+([0-9]).@(ark|scp)"
 for n in $(seq "$nj"); do
   rm -f "$vaddir/vad_$name.$n.ark" "$vaddir/vad_$name.$n.scp"
 done

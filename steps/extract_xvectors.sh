@@ -36,7 +36,7 @@ utils=$(dirname "$0")/../utils
 . "$(dirname "$0")/internal/checks.sh"
 
 if [ $# != 3 ]; then
-  echo "$help_message"
+  echo "$help_message" >&2
   exit 1
 fi
 
@@ -58,6 +58,8 @@ sdata=$data/split$nj
 
 if [ $stage -le 0 ]; then
   "$utils/split_data.sh" "$data" $nj
+  # Hidden temporaries (tfspk.io.atomic) of killed jobs of an earlier run into this dir.
+  remove_stale_temporaries "$dir" "xvector.+([0-9]).@(ark|scp)" "spk_xvector.@(ark|scp)" "num_utts.ark"
   echo "$0: extracting x-vectors of $data with $srcdir ($nj jobs; logs in $dir/log/extract.*.log)"
   $cmd $gpu_opt JOB=1:$nj "$dir/log/extract.JOB.log" \
     tfspk-extract --use-gpu=$use_gpu --chunk-size=$chunk_size --min-chunk-size=$min_chunk_size \

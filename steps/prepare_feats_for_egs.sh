@@ -74,6 +74,8 @@ back_up "$data_out" feats.scp
 "$utils/split_data.sh" "$data_in" "$nj"
 sdata_in=$data_in/split$nj
 
+remove_stale_temporaries "$featdir" "xvector_feats_$(printf '%q' "$name").+([0-9]).@(ark|scp)"
+remove_stale_temporaries "$featdir/log" "utt2num_frames.+([0-9])"
 for n in $(seq "$nj"); do
   rm -f "$featdir/xvector_feats_$name.$n.ark" "$featdir/xvector_feats_$name.$n.scp" \
     "$featdir/log/utt2num_frames.$n"

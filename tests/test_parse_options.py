@@ -127,3 +127,59 @@ def test_helpers_do_not_leak_into_the_caller(tmp_path):
                     "compgen -v _po_ || true; compgen -A function _po_ || true\n")
     proc = run(["bash", str(path), "--x", "2"])
     assert proc.stdout.strip() == ""
+
+
+ARRAY_SCRIPT = """#!/usr/bin/env bash
+set -euo pipefail
+set_opts=()
+stage=0
+nj=4
+integer_options="stage nj"
+. {parse_options}
+printf 'n=%s\\n' "${{#set_opts[@]}}"
+for v in "${{set_opts[@]}}"; do printf 'set=%s\\n' "$v"; done
+printf 'stage=%s\\n' "$stage"
+"""
+
+
+@pytest.fixture
+def array_script(tmp_path):
+    path = tmp_path / "arrays.sh"
+    path.write_text(ARRAY_SCRIPT.format(parse_options=REPO / "utils" / "parse_options.sh"))
+    path.chmod(0o755)
+    return path
+
+
+def test_array_option_collects_every_occurrence_in_order(array_script):
+    # Before: a repeated option kept its last value only (and an empty array was "not declared").
+    proc = run([str(array_script), "--set-opts", "a=1", "--set-opts=b=2 c", "--stage", "-2", "--set-opts", "a=3"])
+    assert proc.stdout.splitlines() == ["n=3", "set=a=1", "set=b=2 c", "set=a=3", "stage=-2"]
+    assert run([str(array_script)]).stdout.splitlines() == ["n=0", "stage=0"]
+
+
+def test_array_option_from_a_config_file_then_the_command_line(array_script, tmp_path):
+    (tmp_path / "c.conf").write_text("set_opts=(x=1 'y=2 3')\n")
+    proc = run([str(array_script), "--set-opts", "z=4", "--config", str(tmp_path / "c.conf")])
+    assert proc.stdout.splitlines() == ["n=3", "set=x=1", "set=y=2 3", "set=z=4", "stage=0"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--stage", "4a"], "expected an integer: --stage '4a'"),
+    (["--stage=abc"], "expected an integer: --stage 'abc'"),
+    (["--nj", ""], "expected an integer: --nj ''"),
+    (["--stage", "1.5"], "expected an integer: --stage '1.5'"),
+])
+def test_integer_options_are_checked(array_script, args, message):
+    proc = run([str(array_script), *args], check=False)
+    assert proc.returncode == 1 and message in proc.stderr and proc.stdout == ""
+
+
+def test_integer_option_from_a_config_file_is_checked(array_script, tmp_path):
+    (tmp_path / "c.conf").write_text("stage=x\n")
+    proc = run([str(array_script), "--config", str(tmp_path / "c.conf")], check=False)
+    assert proc.returncode == 1 and "expected an integer: --stage 'x'" in proc.stderr
+
+
+def test_the_list_of_integer_options_is_not_an_option(array_script):
+    proc = run([str(array_script), "--integer-options", "", "--stage", "x"], check=False)
+    assert proc.returncode == 1 and "invalid option --integer-options" in proc.stderr

@@ -132,19 +132,74 @@ def test_run_pl_log_dir_not_writable(tmp_path):
         log_dir.chmod(0o755)
 
 
-def test_run_pl_sigterm_stops_every_process_of_the_jobs(tmp_path):
+def _start_runner(tmp_path, argv, num_started, env=None):
+    """Start a runner (or a script calling it) in the background; wait for started.* markers."""
     import subprocess
-    command = [str(UTILS / "run.pl"), "JOB=1:2", "log/s.JOB.log", "touch", "started.JOB", ";", "sleep", "1", "|", "cat", ";", "touch", "late.JOB"]
-    process = subprocess.Popen(command, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 10
-    while len(list(tmp_path.glob("started.*"))) < 2 and time.time() < deadline:
-        time.sleep(0.02)  # both jobs started (a loaded machine may take a while)
+    process = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
+                               env=dict(os.environ, **(env or {})))
+    deadline = time.time() + 20
+    while len(list(tmp_path.glob("started.*"))) < num_started and time.time() < deadline:
+        time.sleep(0.02)  # the jobs started (a loaded machine may take a while)
+    assert len(list(tmp_path.glob("started.*"))) == num_started
+    return process
+
+
+# Each job: a marker, then a pipeline and a background process of its own, then a late marker.
+SLOW_JOB = ["touch", "started.JOB", ";", "(", "sleep", "3", ";", "touch", "bg_late.JOB", ")", "&",
+            "sleep", "3", "|", "cat", ";", "touch", "late.JOB"]
+
+
+@pytest.mark.parametrize("signum, name", [(15, "SIGTERM"), (1, "SIGHUP"), (2, "SIGINT")])
+def test_run_pl_signal_stops_every_process_of_the_jobs(tmp_path, signum, name):
+    # Before: SIGHUP killed run.pl alone and the jobs (own sessions) ran on and wrote their output.
+    process = _start_runner(tmp_path, [str(UTILS / "run.pl"), "JOB=1:2", "log/s.JOB.log"] + SLOW_JOB, 2)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 128 + signum
+    assert f"run.pl: interrupted: received {name}; stopped 2 running job(s)" in stderr
+    for task in (1, 2):
+        lines = read(tmp_path / f"log/s.{task}.log").splitlines()
+        assert f"# run.pl: received {name}; stopped this job (its whole process group)" in lines
+        assert lines[-1].startswith("# Ended (code 143; signal 15)")
+    time.sleep(3.5)
+    assert not list(tmp_path.glob("*late.*"))  # neither the rest of the job nor its background process ran on
+
+
+def test_run_pl_kills_jobs_that_ignore_sigterm(tmp_path):
+    job = ["trap", "''", "TERM", ";", "touch", "started.JOB", ";", "sleep", "3", ";", "touch", "late.JOB"]
+    process = _start_runner(tmp_path, [str(UTILS / "run.pl"), "JOB=1:1", "log/t.JOB.log"] + job, 1,
+                            env={"TFSPK_RUNNER_KILL_GRACE": "0.5"})
     process.terminate()
-    _, stderr = process.communicate(timeout=10)
-    assert process.returncode == 130 and "run.pl: interrupted" in stderr
-    assert read(tmp_path / "log/s.1.log").splitlines()[-1].startswith("# Ended (code 143; signal 15)")
-    time.sleep(1.0)
-    assert not list(tmp_path.glob("late.*"))  # the rest of each job did not run on
+    process.communicate(timeout=20)
+    assert process.returncode == 143
+    assert read(tmp_path / "log/t.1.log").splitlines()[-1].startswith("# Ended (code 137; signal 9)")
+    time.sleep(3.5)
+    assert not (tmp_path / "late.1").exists()
+
+
+def test_run_pl_jobs_die_when_the_calling_script_is_killed(tmp_path):
+    # kill of the recipe: bash dies without passing the signal on; run.pl notices it was orphaned.
+    script = f"{UTILS}/run.pl JOB=1:2 log/p.JOB.log " + " ".join(
+        word if word not in (";", "(", ")", "&", "|") else "\\" + word for word in SLOW_JOB)
+    process = _start_runner(tmp_path, ["bash", "-c", script + "; echo never"], 2)
+    process.kill()
+    process.communicate(timeout=10)
+    deadline = time.time() + 10
+    while time.time() < deadline and "# Ended" not in read(tmp_path / "log/p.2.log"):
+        time.sleep(0.1)
+    lines = read(tmp_path / "log/p.2.log").splitlines()
+    assert "# run.pl: its parent process exited (the calling script was killed); stopped this job " \
+        "(its whole process group)" in lines
+    time.sleep(3.5)
+    assert not list(tmp_path.glob("*late.*"))
+
+
+def test_run_pl_nohup_keeps_jobs_running_through_a_hangup(tmp_path):
+    process = _start_runner(tmp_path, ["nohup", str(UTILS / "run.pl"), "JOB=1:1", "log/n.JOB.log",
+                                       "touch", "started.JOB", ";", "sleep", "1", ";", "touch", "late.JOB"], 1)
+    process.send_signal(1)
+    process.communicate(timeout=20)
+    assert process.returncode == 0 and (tmp_path / "late.1").exists()
 
 
 def test_run_pl_help_and_no_arguments():
@@ -180,6 +235,7 @@ range=${array%%\%*}
 for ((task = ${range%-*}; task <= ${range#*-}; task++)); do
   [ "$task" = "${FAKE_SKIP_TASK:-}" ] && continue   # as if the scheduler killed this task
   SLURM_ARRAY_TASK_ID=$task bash "$script" < /dev/null > /dev/null 2>&1 &
+  echo $! >> "$FAKE_DIR/pids"
 done
 echo "Submitted batch job 4242"
 """
@@ -195,6 +251,7 @@ done
 script=$1
 for ((task = ${range%:*}; task <= ${range#*:}; task++)); do
   SGE_TASK_ID=$task bash "$script" < /dev/null > /dev/null 2>&1 &
+  echo $! >> "$FAKE_DIR/pids"
 done
 echo "Your job-array 77.${range}:1 (\"$(basename "$script")\") has been submitted"
 """
@@ -202,13 +259,21 @@ echo "Your job-array 77.${range}:1 (\"$(basename "$script")\") has been submitte
 # squeue that no longer lists any job (the job ended or was killed).
 FAKE_SQUEUE = "#!/usr/bin/env bash\nexit 0\n"
 
+# scancel / qdel: record the call and kill the tasks the fake submit command started.
+FAKE_CANCEL = r"""#!/usr/bin/env bash
+echo "$(basename "$0") $*" >> "$FAKE_DIR/cancelled"
+[ -f "$FAKE_DIR/pids" ] && kill -TERM $(cat "$FAKE_DIR/pids") 2> /dev/null
+exit 0
+"""
+
 
 @pytest.fixture
 def fake_cluster(tmp_path):
     """A bin dir with fake sbatch/qsub/squeue first on PATH; returns (env, submissions file)."""
     bin_dir = tmp_path / "fakebin"
     bin_dir.mkdir()
-    for name, text in (("sbatch", FAKE_SBATCH), ("qsub", FAKE_QSUB), ("squeue", FAKE_SQUEUE)):
+    for name, text in (("sbatch", FAKE_SBATCH), ("qsub", FAKE_QSUB), ("squeue", FAKE_SQUEUE),
+                       ("scancel", FAKE_CANCEL), ("qdel", FAKE_CANCEL)):
         (bin_dir / name).write_text(text)
         (bin_dir / name).chmod(0o755)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_DIR": str(tmp_path),
@@ -416,3 +481,20 @@ def test_run_pl_default_max_jobs_is_kaldis_rule(monkeypatch, num_cpus, num_jobs,
     monkeypatch.setattr(job_runner.os, "sched_getaffinity", lambda pid: set(range(num_cpus)))
     spec = job_runner.parse_command_line("run.pl", [f"JOB=1:{num_jobs}", "x.JOB.log", "true"])
     assert job_runner.default_max_jobs(spec) == expected
+
+
+@pytest.mark.parametrize("runner, cancel", [("slurm.pl", "scancel 4242"), ("queue.pl", "qdel 77")])
+@pytest.mark.parametrize("signum, name", [(1, "SIGHUP"), (15, "SIGTERM")])
+def test_cluster_runner_signal_cancels_the_array_job(tmp_path, fake_cluster, runner, cancel, signum, name):
+    # Before: SIGHUP killed the runner and left the array job queued/running.
+    env, _ = fake_cluster
+    process = _start_runner(tmp_path, [str(UTILS / runner), "JOB=1:2", "log/c.JOB.log", "touch",
+                                       str(tmp_path / "started.JOB"), ";", "sleep", "5"], 2, env=env)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 128 + signum
+    assert f"{runner}: received {name}; cancelling job {cancel.split()[1]} ({cancel})" in stderr
+    assert read(tmp_path / "cancelled").splitlines() == [cancel]
+    for task in (1, 2):
+        assert f"# {runner}: received {name}; cancelled job {cancel.split()[1]} ({cancel})" in \
+            read(tmp_path / f"log/c.{task}.log")

@@ -254,3 +254,34 @@ def test_kaldi_binaries_give_the_same_numbers(corpus, tmp_path_factory):
     assert list(kaldi_egs) == list(our_egs)
     for utt in our_egs:
         np.testing.assert_allclose(our_egs[utt], kaldi_egs[utt], rtol=1e-4, atol=1e-3)
+
+
+def _killed_atomic_writer(path):
+    """Leave what a job killed with SIGKILL while writing ``path`` leaves: tfspk.io.atomic's temporary."""
+    import subprocess
+    import sys
+    script = ("import os, sys\nfrom tfspk.io.atomic import atomic_path\n"
+              "tmp = atomic_path(sys.argv[1]).__enter__()\nopen(tmp, 'w').write('half')\n"
+              "os.kill(os.getpid(), 9)\n")
+    subprocess.run([sys.executable, "-c", script, str(path)])
+    return set(path.parent.glob(f".tmp.*.{path.name}"))
+
+
+def test_rerun_removes_the_temporaries_of_killed_jobs_only_its_own(corpus):
+    # Before: the hidden .tmp.*.raw_mfcc_train.N.ark of killed jobs stayed in mfcc/ for ever.
+    root, data = corpus
+    (root / "mfcc").mkdir()
+    (root / "exp/make_mfcc").mkdir(parents=True)
+    stale = set()
+    for name in ("raw_mfcc_train.1.ark", "raw_mfcc_train.1.scp", "raw_mfcc_train.7.ark", "vad_train.2.ark"):
+        stale |= _killed_atomic_writer(root / "mfcc" / name)
+    stale |= _killed_atomic_writer(root / "exp/make_mfcc/utt2num_frames.2")
+    others = set()
+    for name in ("raw_mfcc_train_aug.1.ark", "raw_fbank_train.1.ark", "raw_mfcc_train.1.ark.bak", "vad_eval.1.ark"):
+        others |= _killed_atomic_writer(root / "mfcc" / name)
+    assert len(stale) == 5 and len(others) == 4
+    out = run("make_mfcc.sh --nj 2 --mfcc-config conf/mfcc.conf data/train exp/make_mfcc mfcc", cwd=root)
+    run("compute_vad_decision.sh --nj 2 --vad-config conf/vad.conf data/train exp/make_vad mfcc", cwd=root)
+    assert not any(path.exists() for path in stale)
+    assert all(path.exists() for path in others)   # other data dirs, features or files: not this step's
+    assert "a temporary file left by an interrupted earlier run" in out.stdout

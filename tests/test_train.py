@@ -252,9 +252,9 @@ def test_end_to_end_via_train_xvector_sh_loss_falls(data_dir, tmp_path):
     cfg.write_text(yaml.safe_dump(config_mod.to_dict(tiny_config(
         "schedule.num_epochs=6", "schedule.steps_per_epoch=8", "data.speakers_per_batch=8", "nnet.bn_momentum=0.8",
         f"valid.eer_data={eer_dir}"))))
-    proc = run(["train_xvector.sh", "--config", str(cfg), "--loss", "amsoftmax", "--margin", "0.2", "--aux",
-                "ring", "--set", "loss.params.anneal=false valid.num_utts=8", data_dir, str(exp)])
-    assert "train_xvector.sh --config" in proc.stdout  # the command line is echoed
+    proc = run(["train_xvector.sh", "--train-config", str(cfg), "--loss", "amsoftmax", "--margin", "0.2", "--aux",
+                "ring", "--set", "loss.params.anneal=false", "--set", "valid.num_utts=8", data_dir, str(exp)])
+    assert "train_xvector.sh --train-config" in proc.stdout  # the command line is echoed
     log = (exp / "log" / "train.log").read_text()
     epochs = [line for line in log.splitlines() if "valid-loss" in line]
     losses = [float(line.split(" loss ")[1].split()[0]) for line in epochs]

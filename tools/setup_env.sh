@@ -3,6 +3,11 @@
 # Idempotent: re-installs only when setup.py or the list of tools in tfspk/bin changed.
 # Usage: tools/setup_env.sh            (prints the venv's bin dir on the last line)
 set -euo pipefail
+if [ $# -gt 0 ]; then
+  echo "Usage: $0   (no arguments; TFSPK_VENV=<dir> and PYTHON=<python3> may be set)" >&2
+  echo "Creates or refreshes the virtualenv and prints its bin dir on the last line." >&2
+  case "$1" in -h|--help) exit 0 ;; *) exit 1 ;; esac
+fi
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${TFSPK_VENV:-$root/.venv}
 python=${PYTHON:-python3}

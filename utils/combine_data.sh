@@ -13,7 +13,7 @@ Note: --extra-files is for additional files keyed by utterance."
 . "$(dirname "$0")/parse_options.sh"
 
 if [ $# -lt 2 ]; then
-  echo "$help_message"
+  echo "$help_message" >&2
   exit 1
 fi
 

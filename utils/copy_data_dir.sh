@@ -23,7 +23,7 @@ Options
 . "$(dirname "$0")/parse_options.sh"
 
 if [ $# != 2 ]; then
-  echo "$help_message"
+  echo "$help_message" >&2
   exit 1
 fi
 

@@ -17,7 +17,7 @@ filtered, for example removing utterances that have no features (if feats.scp is
 . "$(dirname "$0")/parse_options.sh"
 
 if [ $# != 1 ]; then
-  echo "$help_message"
+  echo "$help_message" >&2
   exit 1
 fi
 

@@ -18,6 +18,10 @@ use it, through their config file), ``-V`` (qsub only), ``-sync y`` (ignored: ru
 and any other ``-flag value`` (passed verbatim to qsub/sbatch; ignored by run.pl). Options and ``VAR=...`` may
 come in any order before the log file.
 
+Signals: SIGHUP, SIGINT, SIGTERM, or the death of the calling script, stop every job (run.pl:
+SIGTERM, then SIGKILL, to each job's process group; slurm.pl/queue.pl: scancel/qdel of the array
+job), say so in the job logs, and make the runner exit 128 + signal (docs/runners.md, "Signals").
+
 Stdlib only and Python >= 3.6, so the runners work with any system python3 on a cluster node,
 without the tfspk virtualenv.
 """
@@ -39,6 +43,22 @@ MAX_LISTED_FAILURES = 10
 
 class RunnerError(Exception):
     """A user-facing error: the runner prints ``<runner>: <message>`` and exits 1."""
+
+
+class Interrupted(Exception):
+    """The runner got SIGHUP, SIGINT or SIGTERM (or its parent process died): stop every job.
+
+    Raised in the main thread by the signal handler installed by :func:`install_signal_handlers`.
+    """
+
+    def __init__(self, signum, reason):
+        super().__init__(reason)
+        self.signum = signum
+        self.reason = reason
+
+    @property
+    def exit_code(self):
+        return 128 + self.signum  # the shell's convention for "killed by signal N"
 
 
 def usage(runner):
@@ -247,6 +267,7 @@ class LocalRunner:
         self.processes = set()
         self.lock = threading.Lock()
         self.stopping = False
+        self.stop_reason = None   # e.g. "received SIGHUP", written into the logs of the stopped jobs
 
     def run_task(self, task_id):
         """Run one task; return its exit code (0 = success, 130 = not started: stopping)."""
@@ -266,6 +287,8 @@ class LocalRunner:
             started = time.time()
             code = self._run_process(command, log)
             elapsed = int(round(time.time() - started))
+            if self.stop_reason is not None and code != 0:
+                log.write(f"# {spec.runner}: {self.stop_reason}; stopped this job (its whole process group)\n")
             ended = f"code {code}" if code >= 0 else f"code {128 - code}; signal {-code}"
             log.write(f"# Accounting: time={elapsed} threads={spec.num_threads}\n"
                       f"# Ended ({ended}) at {date_string()}, elapsed time {elapsed} seconds\n")
@@ -286,14 +309,37 @@ class LocalRunner:
             self.processes.discard(process)
         return code
 
-    def stop(self):
+    kill_grace = float(os.environ.get("TFSPK_RUNNER_KILL_GRACE", "5"))
+
+    def stop(self, reason):
+        """Stop every running job: SIGTERM to its process group, SIGKILL after ``kill_grace`` s.
+
+        Each job runs in its own session (so a Ctrl-C at the terminal reaches the runner only, and
+        the runner decides); killing the group reaches every process of a pipeline and anything
+        the job started in the background.
+        """
         with self.lock:
             self.stopping = True
-            for process in self.processes:
-                try:
-                    os.killpg(process.pid, signal.SIGTERM)
-                except OSError:
-                    pass  # already gone
+            self.stop_reason = reason
+            groups = [process.pid for process in self.processes]
+        self._signal_groups(groups, signal.SIGTERM)
+        deadline = time.time() + self.kill_grace
+        while time.time() < deadline:
+            with self.lock:
+                if not self.processes:
+                    break
+            time.sleep(0.05)
+        # Also after the leader exited: a background process of the job may still hold its group.
+        self._signal_groups(groups, signal.SIGKILL)
+        return len(groups)
+
+    @staticmethod
+    def _signal_groups(groups, signum):
+        for group in groups:
+            try:
+                os.killpg(group, signum)
+            except OSError:
+                pass  # the group is gone already
 
     def run(self):
         spec = self.spec
@@ -312,9 +358,11 @@ class LocalRunner:
                     code = 1
                 if code != 0:
                     failed.append(futures[future])
-        except KeyboardInterrupt:
-            self.stop()
-            pool.shutdown(wait=True)
+        except Interrupted as interruption:
+            with _deferred_signals():  # a second Ctrl-C must not cut the clean-up short
+                num_stopped = self.stop(interruption.reason)
+                pool.shutdown(wait=True)
+            interruption.reason += f"; stopped {num_stopped} running job(s), see their logs"
             raise
         pool.shutdown(wait=True)
         return failed
@@ -596,11 +644,13 @@ class ClusterRunner:
             handle.write(job_script(spec, self.scheduler, marker_prefix))
         os.chmod(script, 0o755)
         command = self.submit_command(config, script, queue_log)
-        self.job_id = self.submit(command, script, queue_log)
         try:
+            with _deferred_signals():  # a signal during sbatch/qsub is handled once the job id is known
+                self.job_id = self.submit(command, script, queue_log)
             codes = self.wait(marker_prefix)
-        except KeyboardInterrupt:
-            self.cancel()
+        except Interrupted as interruption:
+            with _deferred_signals():
+                self.cancel(interruption.reason, marker_prefix)
             raise
         failed = [task_id for task_id in spec.task_ids if codes[task_id] != 0]
         for task_id in failed:
@@ -680,14 +730,28 @@ class ClusterRunner:
             time.sleep(delay)
             delay = min(delay * 2, self.poll_max)
 
-    def cancel(self):
-        if self.job_id is not None:
-            sys.stderr.write(f"{self.spec.runner}: interrupted; cancelling job {self.job_id}\n")
+    def cancel(self, reason, marker_prefix):
+        """Cancel the array job (scancel/qdel) and say so in the log of every unfinished task."""
+        spec = self.spec
+        if self.job_id is None:
+            sys.stderr.write(f"{spec.runner}: {reason}; the job id is unknown, so the submitted job "
+                             f"(script {queue_paths(spec)[1]}) could not be cancelled: cancel it by hand\n")
+            return
+        # Tasks that finished before the signal have their done marker; a cancelled task may write one.
+        unfinished = [task_id for task_id in spec.task_ids if not os.path.exists(f"{marker_prefix}.{task_id}")]
+        command = self.scheduler.cancel_command(self.job_id)
+        sys.stderr.write(f"{spec.runner}: {reason}; cancelling job {self.job_id} ({' '.join(command)})\n")
+        try:
+            subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            sys.stderr.write(f"{spec.runner}: could not cancel job {self.job_id}: {err}\n")
+        for task_id in unfinished:
             try:
-                subprocess.run(self.scheduler.cancel_command(self.job_id), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=60)
-            except (OSError, subprocess.TimeoutExpired) as err:
-                sys.stderr.write(f"{self.spec.runner}: could not cancel job {self.job_id}: {err}\n")
+                with open(spec.log_path(task_id), "a") as log:
+                    log.write(f"# {spec.runner}: {reason}; cancelled job {self.job_id} "
+                              f"({' '.join(command)})\n")
+            except OSError:
+                pass
 
 
 SCHEDULERS = {"queue.pl": GridEngine, "slurm.pl": Slurm}
@@ -707,9 +771,9 @@ def main(runner, argv):
     except RunnerError as err:
         sys.stderr.write(f"{runner}: {err}\n")
         return 1
-    except KeyboardInterrupt:
-        sys.stderr.write(f"{runner}: interrupted\n")
-        return 130
+    except Interrupted as interruption:
+        sys.stderr.write(f"{runner}: interrupted: {interruption.reason}\n")
+        return interruption.exit_code
     message = failure_message(spec, failed)
     if message:
         sys.stderr.write(message + "\n")
@@ -717,13 +781,76 @@ def main(runner, argv):
     return 0
 
 
-def _terminate_on_sigterm():
-    """Let SIGTERM (e.g. from a cancelled parent job) run the same clean-up as Ctrl-C."""
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-    signal.signal(signal.SIGTERM, handler)
+# ----------------------------------------------------------------------------------------------
+# Signals: the jobs die with the runner (docs/runners.md, "Signals")
+
+_signal_state = {"defer": 0, "pending": None, "fired": False, "parent_gone": False}
+
+
+def _signal_name(signum):
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _on_signal(signum, frame):
+    """Turn the first SIGHUP/SIGINT/SIGTERM into :class:`Interrupted` in the main thread."""
+    state = _signal_state
+    if state["fired"]:
+        return  # already stopping; later signals change nothing
+    reason = ("its parent process exited (the calling script was killed)" if state["parent_gone"]
+              else f"received {_signal_name(signum)}")
+    if state["defer"]:
+        if state["pending"] is None:
+            state["pending"] = Interrupted(signum, reason)
+        return
+    state["fired"] = True
+    raise Interrupted(signum, reason)
+
+
+class _deferred_signals:
+    """Context manager: hold signals back (submission, clean-up); raise a held one on exit."""
+
+    def __enter__(self):
+        _signal_state["defer"] += 1
+
+    def __exit__(self, kind, value, traceback):
+        _signal_state["defer"] -= 1
+        pending = _signal_state["pending"]
+        if _signal_state["defer"] == 0 and pending is not None and kind is None:
+            _signal_state["pending"] = None
+            _signal_state["fired"] = True
+            raise pending
+        return False
+
+
+def _watch_parent(parent_pid, interval=0.5):
+    """When the calling script dies (e.g. ``kill`` of run.sh), bash does not pass the signal on
+    to its foreground child: the runner is re-parented. Treat that like SIGTERM."""
+    while True:
+        time.sleep(interval)
+        if os.getppid() != parent_pid:
+            _signal_state["parent_gone"] = True
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+
+
+def install_signal_handlers():
+    """SIGHUP, SIGINT, SIGTERM stop the jobs; so does the death of the parent process.
+
+    A SIGHUP that is ignored on entry (``nohup``) stays ignored: the caller asked to outlive the
+    terminal.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        if signum == signal.SIGHUP and signal.getsignal(signum) == signal.SIG_IGN:
+            continue
+        signal.signal(signum, _on_signal)
+    parent_pid = os.getppid()
+    if parent_pid > 1:
+        threading.Thread(target=_watch_parent, args=(parent_pid,), daemon=True).start()
 
 
 def entry_point(runner):
-    _terminate_on_sigterm()
+    install_signal_handlers()
     sys.exit(main(runner, sys.argv[1:]))

@@ -12,6 +12,10 @@
 #   --foo-bar VALUE | --foo-bar=VALUE  set the already-declared shell variable foo_bar;
 #                                      an undeclared variable is an error naming the option.
 #   boolean options (declared true or false) accept only true or false.
+#   repeatable options (declared as bash arrays, e.g. `set=()`) collect every occurrence in order:
+#                                      --set a=1 --set b=2 gives set=(a=1 b=2); values keep their spaces.
+#   integer options: a variable listed in `integer_options` (e.g. integer_options="stage stop_stage nj")
+#                                      accepts only an optionally signed whole number.
 #   --config FILE      source FILE (shell assignments) before the command-line options are
 #                      applied, so the command line overrides it; a missing FILE is an error.
 #   --help | -h        print $help_message on stderr and exit 0 (as Kaldi does).
@@ -99,9 +103,23 @@ while [ $# -gt 0 ]; do
   _po_name=${_po_option#--}
   _po_name=${_po_name//-/_}
   # Name checked before the indirect expansion ${!name+x} ("x" when declared; bash 3 has no [[ -v ]]).
-  if [[ ! "$_po_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ -z "${!_po_name+x}" ]; then
+  # (An empty array counts as declared: `declare -p` knows it, ${name+x} does not.)
+  if [[ ! "$_po_name" =~ ^[A-Za-z_][A-Za-z0-9_]*$ ]] || [ "$_po_name" = integer_options ] \
+      || { [ -z "${!_po_name+x}" ] && ! declare -p "$_po_name" >/dev/null 2>&1; }; then
     _po_die "invalid option $_po_option (this script declares no variable '$_po_name'; see $0 --help)"
   fi
+
+  if [[ "$(declare -p "$_po_name" 2>/dev/null)" == "declare -a"* ]]; then
+    # A repeatable option: append (a plain assignment would keep only the last occurrence).
+    declare -n _po_array=$_po_name
+    _po_array+=("$_po_value")
+    unset -n _po_array
+    continue
+  fi
+  case " ${integer_options:-} " in
+    *" $_po_name "*)
+      [[ "$_po_value" =~ ^[-+]?[0-9]+$ ]] || _po_die "expected an integer: $_po_option '$_po_value'" ;;
+  esac
 
   _po_old_value=${!_po_name}
   if [ "$_po_old_value" = true ] || [ "$_po_old_value" = false ]; then
@@ -114,6 +132,11 @@ while [ $# -gt 0 ]; do
     _po_die "empty argument to --cmd option"
   fi
   printf -v "$_po_name" '%s' "$_po_value"
+done
+
+# Integer options set by a --config file are checked too (the command line was checked above).
+for _po_name in ${integer_options:-}; do
+  [[ "${!_po_name}" =~ ^[-+]?[0-9]+$ ]] || _po_die "expected an integer: --${_po_name//_/-} '${!_po_name}'"
 done
 
 unset -f _po_die _po_count_option_args

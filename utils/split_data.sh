@@ -14,6 +14,7 @@ if [ "$1" == "--per-utt" ]; then
 fi
 
 if [ $# != 2 ]; then
+  exec >&2  # the usage goes to stderr (Kaldi)
   echo "Usage: $0 [--per-utt] <data-dir> <num-to-split>"
   echo "This script will not split the data-dir if it detects that the output is newer than the input."
   echo "By default it splits per speaker (so each speaker is in only one split dir),"

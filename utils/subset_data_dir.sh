@@ -7,6 +7,7 @@ set -e -o pipefail
 echo "$0 $@"
 
 usage() {
+  exec >&2  # the usage goes to stderr (Kaldi)
   echo "Usage:"
   echo "  $0 [--speakers|--first|--last|--per-spk|--shortest] <srcdir> <num-utt> <destdir>"
   echo "  $0 --utt-list <utterance-list-file> <srcdir> <destdir>"

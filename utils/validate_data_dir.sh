@@ -22,6 +22,7 @@ for x in 1 2 3 4; do
 done
 
 if [ $# -ne 1 ]; then
+  exec >&2  # the usage goes to stderr (Kaldi)
   echo "Usage: $0 [--no-feats] [--no-text] [--no-wav] [--no-spk-sort] <data-dir>"
   echo "The --no-xxx options mean that the script does not require "
   echo "xxx.scp to be present, but it will check it if it is present."

@@ -33,3 +33,26 @@ back_up() {
     mv "$1/$2" "$1/.backup"
   fi
 }
+
+# remove_stale_temporaries <dir> <name-pattern>...: remove the hidden temporaries that jobs of an
+# earlier, interrupted run left in <dir>. tfspk's tools write every output through tfspk.io.atomic,
+# which names the temporary .tmp.<8 random characters>.<output name> next to the output and renames it
+# on success; a job killed by SIGKILL (or a lost node) cannot remove it. <name-pattern> is a bash
+# extglob pattern for this step's own output names (e.g. 'raw_mfcc_train.+([0-9]).@(ark|scp)'), so
+# the temporaries of other steps or data dirs sharing <dir> are left alone.
+remove_stale_temporaries() {
+  local dir=$1 pattern file
+  shift
+  local restore_extglob restore_nullglob
+  restore_extglob=$(shopt -p extglob) || true   # status 1 when the option is off
+  restore_nullglob=$(shopt -p nullglob) || true
+  shopt -s extglob nullglob
+  for pattern in "$@"; do
+    # shellcheck disable=SC2086  # the pattern is a glob by design
+    for file in "$dir"/.tmp.????????.$pattern; do
+      echo "$0: removing $file (a temporary file left by an interrupted earlier run)"
+      rm -f "$file"
+    done
+  done
+  eval "$restore_extglob; $restore_nullglob"
+}

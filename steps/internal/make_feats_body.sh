@@ -65,7 +65,10 @@ back_up "$data" feats.scp
 "$utils/split_data.sh" "$data" "$nj"
 sdata=$data/split$nj
 
-# A failed job of an earlier run must not leave an archive that the combination below would pick up.
+# A failed job of an earlier run must not leave an archive that the combination below would pick up,
+# and a killed one must not leave its hidden temporaries behind (for this data dir's names only).
+remove_stale_temporaries "$featdir" "raw_${feat}_$(printf '%q' "$name").+([0-9]).@(ark|scp)"
+remove_stale_temporaries "$logdir" "@(utt2num_frames|utt2dur).+([0-9])"
 for n in $(seq "$nj"); do
   rm -f "$featdir/raw_${feat}_$name.$n.ark" "$featdir/raw_${feat}_$name.$n.scp" \
     "$logdir/utt2num_frames.$n" "$logdir/utt2dur.$n"

@@ -37,12 +37,14 @@ system=amsoftmax           # a label of conf/losses.txt: loss, its parameters an
 loss=                      # or any loss name of tfspk.losses (overrides the system's loss) ...
 loss_params=               # ... its parameters, e.g. "m2=0.3" (default: the system's) ...
 aux=                       # ... and auxiliary losses, e.g. "ring,mhe" (default: the system's)
-train_opts=                # further steps/train_xvector.sh options, e.g. "--num-epochs 4"
+train_opts=()              # further steps/train_xvector.sh options, e.g. "--num-epochs 4" (repeatable; split at spaces)
+set=()                     # config overrides for tfspk-train, e.g. --set optimizer.lr=0.02 (repeatable)
 min_len=50                 # training utterances need more voiced frames than this (voxceleb: 400)
 min_num_utts=5             # training speakers need at least this many utterances (voxceleb: 8)
 lda_dim=32                 # LDA dimension before PLDA (voxceleb: 200; here < number of training speakers)
 nnet_dir=                  # default: $exp/xvector_nnet_<system>
 seed=777
+integer_options="stage stop_stage max_utts_per_speaker nj min_len min_num_utts lda_dim seed"
 
 help_message="Usage: $0 [options]
 Runs the demo end to end (or --stage N --stop-stage M). Options (default):
@@ -51,7 +53,8 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --download-dir ($download_dir)   --packages \"pkg ...\" (all in local/speakers.txt)
   --max-utts-per-speaker ($max_utts_per_speaker) --nj ($nj)
   --system ($system, see conf/losses.txt) or --loss <name> [--loss-params k=v,...] [--aux ring,mhe]
-  --train-opts \"...\" --train-config ($train_config) --nnet-dir (exp/xvector_nnet_<system>)
+  --train-opts \"...\" (repeatable) --set key=value (repeatable) --train-config ($train_config)
+  --nnet-dir (exp/xvector_nnet_<system>)
   --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)"
 
 echo "$0 $@"
@@ -129,10 +132,10 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   for name in train eval; do
     steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
-    tfspk-fix-data-dir "$data/$name"
+    utils/fix_data_dir.sh "$data/$name"
     steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_vad" "$mfcc_dir"
-    tfspk-fix-data-dir "$data/$name"
+    utils/fix_data_dir.sh "$data/$name"
   done
 fi
 
@@ -147,8 +150,11 @@ fi
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   stage_banner 3 "train the x-vector network ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
   require 2 "$data/train_no_sil/feats.scp" "$data/train_no_sil/utt2num_frames"
-  steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" \
-    ${loss_params:+--loss-params "$loss_params"} ${aux:+--aux "$aux"} $train_opts \
+  train_args=()
+  for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
+  for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
+  steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
+    ${loss_params:+--loss-params "$loss_params"} ${aux:+--aux "$aux"} "${train_args[@]}" \
     "$data/train_no_sil" "$nnet_dir"
 fi
 

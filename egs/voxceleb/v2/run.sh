@@ -37,16 +37,18 @@ exp=exp
 mfcc_dir=mfcc
 train_config=conf/train.yaml
 loss=amsoftmax             # swap the loss here (tfspk-train --help lists them)
-loss_opts=                 # e.g. "--margin 0.25 --aux ring"
+loss_opts=()               # steps/train_xvector.sh options, e.g. "--margin 0.25 --aux ring" (repeatable; split at spaces)
+set=()                     # config overrides for tfspk-train, e.g. --set optimizer.lr=0.02 (repeatable)
 min_len=400
 min_num_utts=8
 lda_dim=200
 nnet_dir=                  # default: $exp/xvector_nnet_$loss
+integer_options="stage stop_stage aug_subset nj min_len min_num_utts lda_dim"
 
 help_message="Usage: $0 --voxceleb1-root <dir> [--voxceleb2-root <dir>] [options]
 Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vox1_train)
   --trial-lists \"$trial_lists\" --musan <dir> --rirs-noises <dir> --aug-subset ($aug_subset) --nj ($nj)
-  --loss ($loss) --loss-opts \"...\" --train-config ($train_config) --min-len ($min_len)
+  --loss ($loss) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config ($train_config) --min-len ($min_len)
   --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)"
 
 echo "$0 $@"
@@ -116,7 +118,7 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     echo "$0: no training data: give --voxceleb2-root, or --vox1-train true" >&2
     exit 1
   fi
-  tfspk-combine-data "$data/train" "${sources[@]}"
+  utils/combine_data.sh "$data/train" "${sources[@]}"
   for list in $trial_lists; do
     if [ ! -f "$(trials_file $list)" ]; then
       echo "$0: no VoxCeleb1-$list trial list in $voxceleb1_root (see local/make_voxceleb1.py --help for the" \
@@ -132,10 +134,10 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   for name in train $eval_set; do
     steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
-    tfspk-fix-data-dir "$data/$name"
+    utils/fix_data_dir.sh "$data/$name"
     steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_vad" "$mfcc_dir"
-    tfspk-fix-data-dir "$data/$name"
+    utils/fix_data_dir.sh "$data/$name"
   done
 fi
 
@@ -146,25 +148,25 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $train_set = train_combined ];
   for kind in noise music babble; do
     local/augment_data_dir.py --kind $kind --musan "$musan" "$data/train" "$data/train_$kind"
   done
-  tfspk-combine-data "$data/train_aug" "$data/train_reverb" "$data/train_noise" "$data/train_music" \
+  utils/combine_data.sh "$data/train_aug" "$data/train_reverb" "$data/train_noise" "$data/train_music" \
     "$data/train_babble"
   num_aug=$(wc -l < "$data/train_aug/utt2spk")
   if [ "$aug_subset" -lt "$num_aug" ]; then
-    tfspk-subset-data-dir "$data/train_aug" "$aug_subset" "$data/train_aug_subset"
+    utils/subset_data_dir.sh "$data/train_aug" "$aug_subset" "$data/train_aug_subset"
   else
     rm -rf "$data/train_aug_subset"
-    tfspk-copy-data-dir "$data/train_aug" "$data/train_aug_subset"
+    utils/copy_data_dir.sh "$data/train_aug" "$data/train_aug_subset"
   fi
   steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
     "$data/train_aug_subset" "$exp/make_mfcc" "$mfcc_dir"
-  tfspk-fix-data-dir "$data/train_aug_subset"
+  utils/fix_data_dir.sh "$data/train_aug_subset"
   # The augmented copies keep the VAD decision of their clean utterance (as in Kaldi's recipe).
   awk '{utt = $1; sub(/-(reverb|noise|music|babble)$/, "", utt); print $1, utt}' \
     "$data/train_aug_subset/utt2spk" > "$data/train_aug_subset/utt2clean"
   awk 'NR == FNR {vad[$1] = $2; next} ($2 in vad) {print $1, vad[$2]}' \
     "$data/train/vad.scp" "$data/train_aug_subset/utt2clean" > "$data/train_aug_subset/vad.scp"
-  tfspk-fix-data-dir "$data/train_aug_subset"
-  tfspk-combine-data "$data/train_combined" "$data/train_aug_subset" "$data/train"
+  utils/fix_data_dir.sh "$data/train_aug_subset"
+  utils/combine_data.sh "$data/train_combined" "$data/train_aug_subset" "$data/train"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
@@ -181,7 +183,10 @@ fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   stage_banner 4 "train the x-vector network ($loss) in $nnet_dir"
   require 3 "$data/${train_set}_no_sil/feats.scp" "$data/${train_set}_no_sil/utt2num_frames"
-  steps/train_xvector.sh --cmd "$cuda_cmd" --config "$train_config" --loss "$loss" $loss_opts \
+  train_args=()
+  for opts in "${loss_opts[@]}"; do train_args+=($opts); done   # each --loss-opts is split at spaces
+  for kv in "${set[@]}"; do train_args+=(--set "$kv"); done      # each --set stays one word
+  steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" "${train_args[@]}" \
     "$data/${train_set}_no_sil" "$nnet_dir"
 fi
 

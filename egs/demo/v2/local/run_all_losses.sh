@@ -8,13 +8,15 @@ echo "$0 $@"
 set -e -o pipefail
 
 systems=                  # space-separated labels of conf/losses.txt (default: all)
-train_opts=               # passed to run.sh, e.g. "--num-epochs 6"
+train_opts=()             # passed to run.sh, e.g. "--num-epochs 6" (repeatable)
+set=()                    # passed to run.sh: config overrides, e.g. --set optimizer.lr=0.02 (repeatable)
 reuse=true                # a system whose scores/results.txt exists is not run again
 results=RESULTS.md
 data=data
 exp=exp
 nj=2
-help_message="Usage: $0 [--systems \"softmax amsoftmax ...\"] [--train-opts \"...\"] [--reuse true|false] [--results $results]
+integer_options="nj"
+help_message="Usage: $0 [--systems \"softmax amsoftmax ...\"] [--train-opts \"...\"]... [--set key=value]... [--reuse true|false] [--results $results]
  Trains every system of conf/losses.txt with run.sh --stage 3 (features of stages 0-2 are reused)."
 
 . ./cmd.sh
@@ -24,7 +26,10 @@ if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
 fi
-command_line="local/run_all_losses.sh${systems:+ --systems \"$systems\"}${train_opts:+ --train-opts \"$train_opts\"}"
+command_line="local/run_all_losses.sh${systems:+ --systems \"$systems\"}"
+run_args=()   # every --train-opts and --set, each passed on as given
+for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); command_line+=" --train-opts \"$opts\""; done
+for kv in "${set[@]}"; do run_args+=(--set "$kv"); command_line+=" --set \"$kv\""; done
 [ -z "$systems" ] && systems=$(awk '!/^#/ && NF {print $1}' conf/losses.txt)
 for s in $systems; do
   if ! awk -v s="$s" '!/^#/ && $1 == s {found = 1} END {exit !found}' conf/losses.txt; then
@@ -45,7 +50,7 @@ for s in $systems; do
   fi
   echo "=== $0: system $s ($(date -u +%H:%M:%S))"
   rm -rf "$exp/xvector_nnet_$s"     # a fresh run (no checkpoint of an earlier, different run is resumed)
-  ./run.sh --data "$data" --exp "$exp" --nj $nj --stage 3 --system "$s" ${train_opts:+--train-opts "$train_opts"}
+  ./run.sh --data "$data" --exp "$exp" --nj $nj --stage 3 --system "$s" "${run_args[@]}"
 done
 
 # Wall time of a system: from the first line of its training log to its results (train + extract + score).
