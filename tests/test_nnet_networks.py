@@ -408,7 +408,8 @@ _MIRRORED_SCRIPT = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("name", ["ecapa_tdnn", "resnet34"])
+# resnet18: the ResNet code path with the fewest layers to trace (the machine is shared)
+@pytest.mark.parametrize("name", ["ecapa_tdnn", "resnet18"])
 def test_one_step_on_two_replicas_matches_one_device(name, tmp_path):
     """MirroredStrategy over two logical CPUs (configured in a fresh process, before TF initialises) ==
     one device after one SGD step, within 1e-4 relative: synchronised BN computes the batch variance from
@@ -416,7 +417,7 @@ def test_one_step_on_two_replicas_matches_one_device(name, tmp_path):
     script = tmp_path / "mirrored.py"
     script.write_text(_MIRRORED_SCRIPT)
     params, feat_dim = SMALL[name]
-    proc = run([sys.executable, str(script), name, str(feat_dim), repr(params)], timeout=300)
+    proc = run([sys.executable, str(script), name, str(feat_dim), repr(params)], timeout=900)
     lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("WORST", "MOVED")))
     assert "REPLICAS mirrored 2" in proc.stdout, proc.stdout
     assert float(lines["MOVED"]) > 1e-3  # the step changed the weights (so equality is not vacuous)
