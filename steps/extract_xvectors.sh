@@ -12,6 +12,7 @@ nj=4
 cmd=run.pl
 chunk_size=-1          # frames per chunk; -1 = whole utterance
 min_chunk_size=25      # shorter chunks are padded by repeating edge frames
+pad_input=true         # false: no padding; an utterance below the network's minimum frames is an error
 embedding_layer=a      # a: first segment layer's affine output (Kaldi's x-vector); b: last segment layer
 use_gpu=no
 cmn_window=300
@@ -26,6 +27,7 @@ Options:
   --cmd <runner>           # job runner, e.g. run.pl, queue.pl, slurm.pl (default: $cmd)
   --chunk-size <n>         # frames per chunk, -1 for whole utterances (default: $chunk_size)
   --min-chunk-size <n>     # pad shorter chunks to this many frames (default: $min_chunk_size)
+  --pad-input <true|false> # false: no padding; too short an utterance is an error (default: $pad_input)
   --embedding-layer <a|b>  # which embedding to extract (default: $embedding_layer)
   --use-gpu <no|yes>       # run on a GPU (default: $use_gpu)
   --cmn-window <n>         # sliding CMN window (default: $cmn_window)
@@ -76,7 +78,7 @@ if [ $stage -le 0 ]; then
   echo "$0: extracting x-vectors of $data with $srcdir ($nj jobs; logs in $dir/log/extract.*.log)"
   $cmd $gpu_opt JOB=1:$nj "$dir/log/extract.JOB.log" \
     tfspk-extract --use-gpu=$use_gpu --chunk-size=$chunk_size --min-chunk-size=$min_chunk_size \
-      --embedding-layer=$embedding_layer --cmn-window=$cmn_window --batch-size=$batch_size \
+      --pad-input=$pad_input --embedding-layer=$embedding_layer --cmn-window=$cmn_window --batch-size=$batch_size \
       --allow-unfinished=$allow_unfinished \
       "$srcdir" "scp:$sdata/JOB/feats.scp" "scp:$sdata/JOB/vad.scp" \
       "ark,scp:$dir/xvector.JOB.ark,$dir/xvector.JOB.scp"

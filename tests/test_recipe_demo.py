@@ -321,14 +321,15 @@ def test_fetch_packages_unpacks_once_and_names_unknown_packages(tmp_path):
 
 def recipe(args, tmp_path, check=False, timeout=600):
     """Run the demo's run.sh from its directory with every output under tmp_path."""
-    outputs = ["--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"), "--mfcc-dir", str(tmp_path / "mfcc")]
+    outputs = ["--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"), "--mfcc-dir", str(tmp_path / "mfcc"),
+               "--fbank-dir", str(tmp_path / "fbank")]
     return run(["./run.sh"] + outputs + args, cwd=RECIPE, check=check, timeout=timeout)
 
 
 @pytest.mark.parametrize("stage, missing, maker", [
     ("1", "data/train/wav.scp", "0"),
-    ("2", "data/train/feats.scp", "1"),
-    ("3", "data/train_no_sil/feats.scp", "2"),
+    ("2", "data/train_fbank/feats.scp", "1"),   # the default ECAPA-TDNN trains on fbank
+    ("3", "data/train_fbank_no_sil/feats.scp", "2"),
     ("4", "final/model.weights.h5", "3"),
     ("5", "xvectors_train/xvector.scp", "4"),
     ("6", "scores/plda_scores", "5"),
@@ -372,7 +373,7 @@ def test_demo_end_to_end_on_two_packages_beats_chance(tmp_path):
     """Stages 0-6 on the two Drascula packages (22 character voices, at most 25 recordings each, 14 train and
     8 evaluation speakers, 300 training steps): the packages go to the recipe's own download dir, so a second
     run skips the download. Measured: PLDA EER 26.4 %, cosine 25.8 %, 2 min 20 s on 2 busy cores."""
-    proc = recipe(["--packages", "drascula drascula-spanish", "--max-utts-per-speaker", "25",
+    proc = recipe(["--net", "tdnn", "--packages", "drascula drascula-spanish", "--max-utts-per-speaker", "25",
                    "--min-len", "50", "--min-num-utts", "4", "--lda-dim", "10",
                    "--train-opts", "--num-epochs 3 --steps-per-epoch 100 --set data.speakers_per_batch=12"],
                   tmp_path, check=True, timeout=600)

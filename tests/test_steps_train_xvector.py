@@ -86,10 +86,11 @@ def test_bad_stage_and_option_without_value(tmp_path, fake_train):
 
 
 RECIPES = {
-    # recipe: (training stage, training data dir under data/, the recipe's own options)
-    "demo": ("3", "train_no_sil", ["--train-opts", "--num-epochs 3 --set x.y=1", "--train-opts", "--set z=2",
+    # recipe: (training stage, training data dir under data/, the recipe's own options); the demo's default
+    # network (ECAPA-TDNN) trains on fbank; voxceleb's --loss defaults to the system config's (given here)
+    "demo": ("3", "train_fbank_no_sil", ["--train-opts", "--num-epochs 3 --set x.y=1", "--train-opts", "--set z=2",
                                    "--set", "w=a b", "--set", "v=4"]),
-    "voxceleb": ("4", "train_no_sil", ["--loss-opts", "--margin 0.25 --set x.y=1", "--loss-opts", "--set z=2",
+    "voxceleb": ("4", "train_no_sil", ["--loss", "amsoftmax", "--loss-opts", "--margin 0.25 --set x.y=1", "--loss-opts", "--set z=2",
                                        "--set", "w=a b", "--set", "v=4"]),
 }
 
@@ -104,7 +105,7 @@ def test_recipe_passes_every_repeated_option_to_tfspk_train(tmp_path, fake_train
                 "--exp", str(tmp_path / "exp"), *options], cwd=REPO / "egs" / recipe / "v2", env=env)
     assert "done" in proc.stdout.splitlines()[-1]
     args = args_file.read_text().splitlines()
-    assert args[:2] == ["--train-config", "conf/train.yaml"]
+    assert args[:2] == ["--train-config", "conf/ecapa_tdnn.yaml" if recipe == "demo" else "conf/tdnn.yaml"]
     tail = args[args.index("amsoftmax") + 1:]
     options_sent = tail[:-2]
     assert tail[-2] == str(tmp_path / "data" / train_dir)

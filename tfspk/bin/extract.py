@@ -5,7 +5,8 @@ USAGE = """tfspk-extract [options] <exp-dir> <feats-rspecifier> <vad-rspecifier|
 Raw features go through sliding CMN (--cmn-window, centred, no variance normalisation) and voiced-frame
 selection with the VAD, as for training; then chunks of --chunk-size frames (-1: whole utterance) are
 embedded and averaged weighted by their length (chunks shorter than --min-chunk-size are padded by
-repeating edge frames).
+repeating edge frames; --pad-input=false leaves them unpadded and stops with an error naming an
+utterance shorter than the network's minimum number of frames).
 e.g.: tfspk-extract exp/xvector_nnet scp:data/test/feats.scp scp:data/test/vad.scp \\
         ark,scp:exp/xvectors_test/xvector.1.ark,exp/xvectors_test/xvector.1.scp"""
 
@@ -16,6 +17,9 @@ def _main(argv):
                         help="frames per chunk; -1 means the whole utterance (default: -1)")
     parser.add_argument("--min-chunk-size", type=int, default=25,
                         help="chunks shorter than this are padded to it (default: 25)")
+    cli.add_bool(parser, "--pad-input", True, "pad chunks shorter than --min-chunk-size by repeating their edge "
+                 "frames (Kaldi nnet3-xvector-compute); false: an utterance below the network's minimum frames "
+                 "is an error")
     parser.add_argument("--embedding-layer", choices=("a", "b"), default="a",
                         help="a: affine output of the first segment layer (Kaldi's x-vector); "
                              "b: output of the last segment layer (the loss input) (default: a)")
@@ -39,8 +43,10 @@ def _main(argv):
         import os
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     from tfspk.extract import extract_to_archive, load_extractor
-    extractor = load_extractor(args.exp_dir, allow_unfinished=args.allow_unfinished, embedding_layer=args.embedding_layer, chunk_size=args.chunk_size,
-                               min_chunk_size=args.min_chunk_size, batch_size=args.batch_size)
+    extractor = load_extractor(args.exp_dir, allow_unfinished=args.allow_unfinished,
+                               embedding_layer=args.embedding_layer, chunk_size=args.chunk_size,
+                               min_chunk_size=args.min_chunk_size, batch_size=args.batch_size,
+                               pad_input=args.pad_input)
     vad = None if args.vad_rspecifier == "none" else args.vad_rspecifier
     extract_to_archive(extractor, args.feats_rspecifier, vad, args.xvector_wspecifier, apply_cmn=args.apply_cmn,
                        cmn_window=args.cmn_window, num_threads=max(1, args.num_threads))

@@ -5,7 +5,9 @@ For an utterance of T frames (Kaldi nnet3-xvector-compute.cc, ``--pad-input=true
 * chunk length C = T if ``chunk_size == -1`` or T < chunk_size, else chunk_size;
 * ceil(T / C) non-overlapping chunks start at 0, C, 2C, ...; the last one holds the remainder;
 * a chunk of n < ``min_chunk_size`` frames is padded to ``min_chunk_size`` by repeating its first
-  frame floor((min - n) / 2) times before it and its last frame for the rest after it;
+  frame floor((min - n) / 2) times before it and its last frame for the rest after it (Kaldi's
+  ``--pad-input=true``, the default; with ``--pad-input=false`` chunks run unpadded and one shorter than
+  the network's ``min_frames()`` is an error naming the utterance, see the extractor);
 * the utterance vector is sum_k n_k e_k / sum_k n_k, with n_k the *unpadded* chunk length and e_k the
   network output for chunk k.
 """
@@ -45,7 +47,10 @@ def pad_chunk(chunk: np.ndarray, min_chunk_size: int) -> np.ndarray:
     return chunk[index]
 
 
-def utterance_pieces(feats: np.ndarray, chunk_size: int, min_chunk_size: int) -> list[tuple[np.ndarray, int]]:
-    """[(network input [L, F], weight)]: the (padded) chunks of ``feats`` and their unpadded lengths."""
+def utterance_pieces(feats: np.ndarray, chunk_size: int, min_chunk_size: int,
+                     pad_input: bool = True) -> list[tuple[np.ndarray, int]]:
+    """[(network input [L, F], weight)]: the (padded, if ``pad_input``) chunks of ``feats`` and their unpadded lengths."""
+    if not pad_input:
+        return [(feats[start:start + length], length) for start, length in chunk_boundaries(feats.shape[0], chunk_size)]
     return [(pad_chunk(feats[start:start + length], min_chunk_size), length)
             for start, length in chunk_boundaries(feats.shape[0], chunk_size)]

@@ -47,12 +47,15 @@ class XvectorExtractor:
     ``embedding_layer``: ``a`` (first segment layer's affine output, Kaldi's x-vector) or ``b`` (last
     segment layer, the loss input). ``arch``: the registered network (a :class:`tfspk.nnet.Network` or its
     name; its ``min_frames()`` bounds ``min_chunk_size``). ``batch_size`` pieces of one length run together; at most
-    ``max_buffered_frames`` input frames wait for a batch to fill.
+    ``max_buffered_frames`` input frames wait for a batch to fill. ``pad_input`` (Kaldi
+    nnet3-xvector-compute ``--pad-input``, default true): chunks shorter than ``min_chunk_size`` are padded
+    by repeating their edge frames; false runs them unpadded, and a chunk (a whole short utterance) with
+    fewer frames than the network's ``min_frames()`` is a ToolError naming the utterance.
     """
 
     def __init__(self, model, feat_dim: int, arch="tdnn", embedding_layer: str = "a",
                  chunk_size: int = -1, min_chunk_size: int = 25, batch_size: int = 32,
-                 max_buffered_frames: int = 200_000, source: str = "the network"):
+                 max_buffered_frames: int = 200_000, source: str = "the network", pad_input: bool = True):
         import tensorflow as tf
 
         if embedding_layer not in EMBEDDING_LAYERS:
@@ -61,7 +64,9 @@ class XvectorExtractor:
             raise ToolError(f"--batch-size must be >= 1, got {batch_size}")
         from tfspk.nnet import Network, get_network
         network = arch if isinstance(arch, Network) else get_network(arch)
-        check_chunk_options(chunk_size, min_chunk_size, network.min_frames())
+        # Unpadded chunks never reach min_chunk_size frames artificially, so only padding needs it >= min_frames.
+        check_chunk_options(chunk_size, min_chunk_size, network.min_frames() if pad_input else 1)
+        self.network, self.pad_input = network, bool(pad_input)
         self.feat_dim, self.chunk_size, self.min_chunk_size = feat_dim, chunk_size, min_chunk_size
         self.batch_size, self.max_buffered_frames, self.source = batch_size, max_buffered_frames, source
         output = EMBEDDING_LAYERS[embedding_layer]
@@ -79,6 +84,18 @@ class XvectorExtractor:
             raise ToolError(f"utterance '{utt}' has features of dimension {got}, but {self.source} was trained on "
                             f"dimension {self.feat_dim}")
 
+    def _pieces(self, utt: str, feats: np.ndarray):
+        pieces = utterance_pieces(feats, self.chunk_size, self.min_chunk_size, self.pad_input)
+        if not self.pad_input:
+            needed = self.network.min_frames()
+            for piece, length in pieces:
+                if length < needed:
+                    whole = "" if length == feats.shape[0] else f" (a chunk of {length} of its {feats.shape[0]})"
+                    raise ToolError(f"utterance '{utt}' has {length} (voiced) frames{whole}; the "
+                                    f"'{self.network.network_name}' network needs at least {needed} "
+                                    "(--pad-input=true pads it by repeating its edge frames)")
+        return pieces
+
     def embed_batch(self, batch: np.ndarray) -> np.ndarray:
         """Network outputs [B, D] for pieces [B, L, F] of one length L."""
         return self._embed(np.ascontiguousarray(batch, dtype=np.float32)).numpy()
@@ -86,7 +103,7 @@ class XvectorExtractor:
     def extract_one(self, utt: str, feats: np.ndarray) -> np.ndarray | None:
         """One utterance, piece by piece (no batching); None if it has no frames."""
         self._check_dim(utt, feats)
-        pieces = utterance_pieces(feats, self.chunk_size, self.min_chunk_size)
+        pieces = self._pieces(utt, feats)
         if not pieces:
             return None
         outputs = [self.embed_batch(piece[None])[0] for piece, _ in pieces]
@@ -103,7 +120,7 @@ class XvectorExtractor:
         buffered = 0
         for utt, feats in utterances:
             self._check_dim(utt, feats)
-            pieces = utterance_pieces(feats, self.chunk_size, self.min_chunk_size)
+            pieces = self._pieces(utt, feats)
             if not pieces:
                 cli.warn(f"utterance '{utt}' has no (voiced) frames; no embedding written for it")
                 self.num_skipped += 1

@@ -147,6 +147,15 @@ class NnetConfig:
 
 
 @dataclass
+class FeaturesConfig:
+    """What the network's input features are, so that extraction and export use the same ones."""
+    type: str = _doc("feature type the network was trained on: mfcc, fbank, spectrogram (recipes compute it with "
+                     "steps/make_<type>.sh; empty: not recorded)", default="")
+    conf: str = _doc("the Kaldi feature config used (e.g. conf/fbank.conf); tfspk-train copies it to "
+                     "<exp>/features.conf", default="")
+
+
+@dataclass
 class TrainConfig:
     seed: int = _doc("seed for weights, sampling and validation split (runs are reproducible)", default=777)
     nnet: dict = _doc("the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi); "
@@ -162,6 +171,8 @@ class TrainConfig:
     augment: dict = _doc("on-the-fly augmentation of data.source audio (tfspk.data.augment.AugmentParams: "
                          "noise_dir, noise_prob, music_dir, rir_dir, speed_factors, spec_augment, ...; "
                          "docs/augmentation.md); {} = none", default_factory=dict)
+    features: FeaturesConfig = _doc("input features of the network (recorded for extraction)",
+                                    default_factory=FeaturesConfig)
     strategy: str = _doc("tf.distribute strategy: auto (mirrored if several GPUs, multiworker if "
                          "TF_CONFIG is set, else one device) | one | mirrored | multiworker", default="auto")
     jit_compile: bool = _doc("XLA-compile the training step", default=False)

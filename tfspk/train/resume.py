@@ -8,7 +8,7 @@ from tfspk.errors import ToolError
 # Config sections a resumed run may change (they do not change what the checkpoint means).
 RESUMABLE_CHANGES = ("schedule", "log_every", "keep_checkpoints", "strategy", "jit_compile", "valid.eer_data",
                      "valid.eer_trials", "valid.batch_size", "data.prefetch", "data.num_threads",
-                     "sync_batchnorm", "init_from")
+                     "sync_batchnorm", "init_from", "features.conf")
 
 
 def _flatten(data, prefix=""):
@@ -29,6 +29,9 @@ def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
     current form ``{name, params}``, so experiment dirs of older versions resume.
     """
     saved = dict(saved)
+    # Experiment dirs written before the 'features' section recorded nothing: the same as an empty one.
+    if "features" not in saved and isinstance(current.get("features"), dict):
+        saved["features"] = {key: "" for key in current["features"]}
     if isinstance(saved.get("nnet"), dict) and "params" not in saved["nnet"]:
         from tfspk import nnet
         try:

@@ -5,12 +5,13 @@
 # dialogue, spoken letters and words; local/speakers.txt says which file is whose voice). Everything is
 # resampled to 8 kHz, the speakers are split into disjoint training and evaluation sets
 # (local/eval_speakers.txt), and the pipeline is the one of Kaldi's egs/voxceleb/v2 with tfspk tools:
-# 30-dim MFCC + energy VAD -> x-vector TDNN ([Liu2019]) trained with a margin softmax loss -> embeddings
+# 30-dim MFCC + energy VAD (and 80-dim fbank for the default ECAPA-TDNN [Desplanques2020]; --net tdnn is
+# the x-vector TDNN of [Liu2019] on the MFCCs) trained with a margin softmax loss -> embeddings
 # -> mean + LDA + PLDA and cosine scoring -> EER / minDCF(0.01) / minDCF(0.001) and a DET plot.
 #
 # Stages (run.sh --stage N --stop-stage M runs a part; each stage checks its inputs):
 #   0  fetch + unpack the packages, build data/all, split into data/train + data/eval, trials
-#   1  MFCC + energy VAD for data/train and data/eval
+#   1  MFCC + energy VAD for data/train and data/eval (+ fbank in data/{train,eval}_fbank if --net needs it)
 #   2  training examples: sliding CMN, voiced frames only, drop short utterances / small speakers
 #   3  train the x-vector network ($exp/xvector_nnet)
 #   4  extract embeddings for train and eval
@@ -32,7 +33,11 @@ nj=2                       # parallel jobs for data prep, features, extraction
 data=data
 exp=exp
 mfcc_dir=mfcc
-train_config=conf/train.yaml
+fbank_dir=fbank
+net=ecapa_tdnn             # the network: conf/<net>.yaml (tdnn, tdnn_fbank, ecapa_tdnn, resnet34); its
+                           # features.type (mfcc or fbank) picks the features. Default: the best measured
+                           # system within the 20-minute budget (RESULTS.md, docs/recipes.md)
+train_config=              # default: conf/$net.yaml
 system=amsoftmax           # a label of conf/losses.txt: loss, its parameters and auxiliary losses
 loss=                      # or any loss name of tfspk.losses (overrides the system's loss) ...
 loss_params=               # ... its parameters, e.g. "m2=0.3" (default: the system's) ...
@@ -42,7 +47,7 @@ set=()                     # config overrides for tfspk-train, e.g. --set optimi
 min_len=50                 # training utterances need more voiced frames than this (voxceleb: 400)
 min_num_utts=5             # training speakers need at least this many utterances (voxceleb: 8)
 lda_dim=32                 # LDA dimension before PLDA (voxceleb: 200; here < number of training speakers)
-nnet_dir=                  # default: $exp/xvector_nnet_<system>
+nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others)
 seed=777
 integer_options="stage stop_stage max_utts_per_speaker nj min_len min_num_utts lda_dim seed"
 
@@ -52,9 +57,10 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --corpus-dir <dir>        use an unpacked copy of the packages instead of downloading
   --download-dir ($download_dir)   --packages \"pkg ...\" (all in local/speakers.txt)
   --max-utts-per-speaker ($max_utts_per_speaker) --nj ($nj)
+  --net ($net: tdnn, tdnn_fbank, ecapa_tdnn, resnet34; conf/<net>.yaml)
   --system ($system, see conf/losses.txt) or --loss <name> [--loss-params k=v,...] [--aux ring,mhe]
-  --train-opts \"...\" (repeatable) --set key=value (repeatable) --train-config ($train_config)
-  --nnet-dir (exp/xvector_nnet_<system>)
+  --train-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<net>.yaml)
+  --nnet-dir (exp/xvector_nnet_<system> for tdnn, exp/<net>_nnet_<system> otherwise)
   --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)"
 
 echo "$0 $@"
@@ -87,7 +93,24 @@ if [ -n "$loss_params$aux" ]; then
 fi
 [ -z "$loss_params" ] && loss_params=$(echo "$system_line" | awk '$3 != "-" {print $3}')
 [ -z "$aux" ] && aux=$(echo "$system_line" | awk '$4 != "-" {print $4}')
-[ -z "$nnet_dir" ] && nnet_dir=$exp/xvector_nnet_$system
+[ -z "$train_config" ] && train_config=conf/$net.yaml
+if [ ! -f "$train_config" ]; then
+  echo "$0: no $train_config; --net is one of: tdnn tdnn_fbank ecapa_tdnn resnet34" >&2
+  exit 1
+fi
+# The features the network needs (features.type of its config; MFCC if absent). MFCCs are always
+# computed: the energy VAD comes from them and applies frame by frame to the fbank features (both
+# confs use --snip-edges=false, so the frame counts match).
+feat_type=$(awk '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "type:" {print $2}' "$train_config")
+feat_type=${feat_type:-mfcc}
+case $feat_type in
+  mfcc) sfx= ;;
+  fbank) sfx=_fbank ;;
+  *) echo "$0: $train_config: features.type '$feat_type' is not one of mfcc, fbank" >&2; exit 1 ;;
+esac
+if [ -z "$nnet_dir" ]; then
+  if [ "$net" = tdnn ]; then nnet_dir=$exp/xvector_nnet_$system; else nnet_dir=$exp/${net}_nnet_$system; fi
+fi
 [ -z "$corpus_dir" ] && corpus_dir=$download_dir
 [ -z "$packages" ] && packages=$(awk '!/^#/ && NF == 4 {print $1}' local/speakers.txt | sort -u | tr '\n' ' ')
 
@@ -136,34 +159,43 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_vad" "$mfcc_dir"
     utils/fix_data_dir.sh "$data/$name"
+    if [ -n "$sfx" ]; then  # the network's features, with the VAD of the MFCCs
+      rm -rf "$data/$name$sfx"
+      utils/copy_data_dir.sh "$data/$name" "$data/$name$sfx"
+      rm -f "$data/$name$sfx/feats.scp" "$data/$name$sfx/vad.scp"
+      steps/make_fbank.sh --fbank-config conf/fbank.conf --nj $nj --cmd "$train_cmd" \
+        "$data/$name$sfx" "$exp/make_fbank" "$fbank_dir"
+      cp "$data/$name/vad.scp" "$data/$name$sfx/vad.scp"
+      utils/fix_data_dir.sh "$data/$name$sfx"
+    fi
   done
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   stage_banner 2 "training examples (CMN, voiced frames, length filter)"
-  require 1 "$data/train/feats.scp" "$data/train/vad.scp"
+  require 1 "$data/train$sfx/feats.scp" "$data/train$sfx/vad.scp"
   # CMN + voiced frames, then as egs/voxceleb/v2 stage 5: drop short utterances, then small speakers.
   steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts \
-    "$data/train" "$data/train_no_sil" "$exp/train_no_sil"
+    "$data/train$sfx" "$data/train${sfx}_no_sil" "$exp/train${sfx}_no_sil"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  stage_banner 3 "train the x-vector network ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
-  require 2 "$data/train_no_sil/feats.scp" "$data/train_no_sil/utt2num_frames"
+  stage_banner 3 "train the $net network on $feat_type ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
+  require 2 "$data/train${sfx}_no_sil/feats.scp" "$data/train${sfx}_no_sil/utt2num_frames"
   train_args=()
   for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
     ${loss_params:+--loss-params "$loss_params"} ${aux:+--aux "$aux"} "${train_args[@]}" \
-    "$data/train_no_sil" "$nnet_dir"
+    "$data/train${sfx}_no_sil" "$nnet_dir"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   stage_banner 4 "extract embeddings"
   require 3 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
-  require 1 "$data/train/feats.scp" "$data/eval/feats.scp" "$data/eval/vad.scp"
+  require 1 "$data/train$sfx/feats.scp" "$data/eval$sfx/feats.scp" "$data/eval$sfx/vad.scp"
   for name in train eval; do
-    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name" "$nnet_dir/xvectors_$name"
+    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name$sfx" "$nnet_dir/xvectors_$name"
   done
 fi
 
@@ -178,7 +210,7 @@ fi
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   stage_banner 6 "metrics and DET plot"
   require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"
-  local/report.sh --title "demo, $system" "$data/eval/trials" "$nnet_dir/scores" | tee "$nnet_dir/scores/results.txt"
+  local/report.sh --title "demo, $net, $system" "$data/eval/trials" "$nnet_dir/scores" | tee "$nnet_dir/scores/results.txt"
 fi
 # ---- calibration (issue 11): a self-contained stage at the end.
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then

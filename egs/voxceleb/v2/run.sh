@@ -36,14 +36,16 @@ nj=40                      # parallel jobs of the data-parallel stages
 data=data
 exp=exp
 mfcc_dir=mfcc
-train_config=conf/train.yaml
-loss=amsoftmax             # swap the loss here (tfspk-train --help lists them)
+system=tdnn                # conf/<system>.yaml: tdnn ([Liu2019]), ecapa_tdnn_c1024 ([Li2022AR]), resnet34
+                           # ([Wang2023]), rescnn ([Zhou2020]); its features.type picks the features
+train_config=              # default: conf/$system.yaml
+loss=                      # swap the loss here (tfspk-train --help lists them; default: the config's)
 loss_opts=()               # steps/train_xvector.sh options, e.g. "--margin 0.25 --aux ring" (repeatable; split at spaces)
 set=()                     # config overrides for tfspk-train, e.g. --set optimizer.lr=0.02 (repeatable)
 min_len=400
 min_num_utts=8
 lda_dim=200
-nnet_dir=                  # default: $exp/xvector_nnet_$loss
+nnet_dir=                  # default: $exp/xvector_nnet_<loss> (tdnn), $exp/<system>_nnet[_<loss>] (others)
 lmft=false                 # stage 9: large-margin fine-tuning of $nnet_dir (init_from, longer crops, larger margin)
 lmft_margin=0.35           # stage 9: the loss's margin (loss.params.margin; "" for losses without one)
 lmft_frames=600            # stage 9: crop length in frames (both min and max)
@@ -56,7 +58,7 @@ integer_options="stage stop_stage aug_subset nj min_len min_num_utts lda_dim lmf
 help_message="Usage: $0 --voxceleb1-root <dir> [--voxceleb2-root <dir>] [options]
 Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vox1_train)
   --trial-lists \"$trial_lists\" --musan <dir> --rirs-noises <dir> --aug-subset ($aug_subset) --nj ($nj)
-  --loss ($loss) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config ($train_config) --min-len ($min_len)
+  --system ($system: tdnn, ecapa_tdnn_c1024, resnet34, rescnn) --loss (the config's) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<system>.yaml) --min-len ($min_len)
   --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)
   --lmft ($lmft) --lmft-margin ($lmft_margin) --lmft-frames ($lmft_frames) --lmft-epochs ($lmft_epochs)
   --lmft-lr ($lmft_lr) --lmft-set key=value (repeatable) --nnet-dir-lmft (<nnet-dir>_lmft)"
@@ -69,7 +71,26 @@ if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
 fi
-[ -z "$nnet_dir" ] && nnet_dir=$exp/xvector_nnet_$loss
+[ -z "$train_config" ] && train_config=conf/$system.yaml
+if [ ! -f "$train_config" ]; then
+  echo "$0: no $train_config; --system is one of: $(cd conf && ls *.yaml | grep -v '^train.yaml$' | sed 's/.yaml$//' | tr '\n' ' ')" >&2
+  exit 1
+fi
+# The feature type the system needs (features.type of its config; MFCC if absent). MFCCs are always
+# computed: the energy VAD comes from them and applies frame by frame to the other feature types (their
+# confs use --snip-edges=false like conf/mfcc.conf, so the frame counts match).
+feat_type=$(awk '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "type:" {print $2}' "$train_config")
+feat_type=${feat_type:-mfcc}
+case $feat_type in
+  mfcc) sfx= ;;
+  fbank|spectrogram) sfx=_$feat_type ;;
+  *) echo "$0: $train_config: features.type '$feat_type' is not one of mfcc, fbank, spectrogram" >&2; exit 1 ;;
+esac
+config_loss=$(awk '/^loss:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "name:" {print $2}' "$train_config")
+if [ -z "$nnet_dir" ]; then
+  if [ "$system" = tdnn ]; then nnet_dir=$exp/xvector_nnet_${loss:-${config_loss:-amsoftmax}}
+  else nnet_dir=$exp/${system}_nnet${loss:+_$loss}; fi
+fi
 
 if $vox1_train; then
   for list in $trial_lists; do
@@ -110,6 +131,17 @@ require() {  # require <stage that makes them> <file>...
 stage_banner() {
   echo "=== stage $1: $2 ($(date -u +%H:%M:%S))"
 }
+# make_feats <data-dir>: <data-dir>$sfx with the system's features and the VAD of <data-dir> (from its MFCCs).
+make_feats() {
+  [ -z "$sfx" ] && return 0
+  rm -rf "$1$sfx"
+  utils/copy_data_dir.sh "$1" "$1$sfx"
+  rm -f "$1$sfx/feats.scp" "$1$sfx/vad.scp" "$1$sfx/cmvn.scp"
+  steps/make_$feat_type.sh --${feat_type}-config conf/$feat_type.conf --nj $nj --cmd "$train_cmd" \
+    "$1$sfx" "$exp/make_$feat_type" "${feat_type}"
+  cp "$1/vad.scp" "$1$sfx/vad.scp"
+  utils/fix_data_dir.sh "$1$sfx"
+}
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   stage_banner 0 "data preparation"
@@ -148,6 +180,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
     steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_vad" "$mfcc_dir"
     utils/fix_data_dir.sh "$data/$name"
+    make_feats "$data/$name"
   done
 fi
 
@@ -177,35 +210,39 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $train_set = train_combined ];
     "$data/train/vad.scp" "$data/train_aug_subset/utt2clean" > "$data/train_aug_subset/vad.scp"
   utils/fix_data_dir.sh "$data/train_aug_subset"
   utils/combine_data.sh "$data/train_combined" "$data/train_aug_subset" "$data/train"
+  if [ -n "$sfx" ]; then
+    make_feats "$data/train_aug_subset"
+    utils/combine_data.sh "$data/train_combined$sfx" "$data/train_aug_subset$sfx" "$data/train$sfx"
+  fi
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   stage_banner 3 "training examples"
   if [ $train_set = train_combined ]; then
-    require 2 "$data/train_combined/feats.scp" "$data/train_combined/vad.scp"
+    require 2 "$data/train_combined$sfx/feats.scp" "$data/train_combined$sfx/vad.scp"
   else
-    require 1 "$data/train/feats.scp" "$data/train/vad.scp"
+    require 1 "$data/train$sfx/feats.scp" "$data/train$sfx/vad.scp"
   fi
   steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts \
-    "$data/$train_set" "$data/${train_set}_no_sil" "$exp/${train_set}_no_sil"
+    "$data/$train_set$sfx" "$data/${train_set}${sfx}_no_sil" "$exp/${train_set}${sfx}_no_sil"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  stage_banner 4 "train the x-vector network ($loss) in $nnet_dir"
-  require 3 "$data/${train_set}_no_sil/feats.scp" "$data/${train_set}_no_sil/utt2num_frames"
+  stage_banner 4 "train the $system network (${loss:-$config_loss}, $feat_type features) in $nnet_dir"
+  require 3 "$data/${train_set}${sfx}_no_sil/feats.scp" "$data/${train_set}${sfx}_no_sil/utt2num_frames"
   train_args=()
   for opts in "${loss_opts[@]}"; do train_args+=($opts); done   # each --loss-opts is split at spaces
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done      # each --set stays one word
-  steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" "${train_args[@]}" \
-    "$data/${train_set}_no_sil" "$nnet_dir"
+  steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" ${loss:+--loss "$loss"} "${train_args[@]}" \
+    "$data/${train_set}${sfx}_no_sil" "$nnet_dir"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   stage_banner 5 "extract embeddings"
   require 4 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
-  require 1 "$data/train/feats.scp" "$data/$eval_set/feats.scp"
+  require 1 "$data/train$sfx/feats.scp" "$data/$eval_set$sfx/feats.scp"
   for name in train $eval_set; do
-    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name" "$nnet_dir/xvectors_$name"
+    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name$sfx" "$nnet_dir/xvectors_$name"
   done
 fi
 

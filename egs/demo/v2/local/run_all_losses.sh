@@ -7,6 +7,7 @@
 echo "$0 $@"
 set -e -o pipefail
 
+net=tdnn                  # run.sh --net: the network of every system (conf/<net>.yaml)
 systems=                  # space-separated labels of conf/losses.txt (default: all)
 train_opts=()             # passed to run.sh, e.g. "--num-epochs 6" (repeatable)
 set=()                    # passed to run.sh: config overrides, e.g. --set optimizer.lr=0.02 (repeatable)
@@ -16,7 +17,7 @@ data=data
 exp=exp
 nj=2
 integer_options="nj"
-help_message="Usage: $0 [--systems \"softmax amsoftmax ...\"] [--train-opts \"...\"]... [--set key=value]... [--reuse true|false] [--results $results]
+help_message="Usage: $0 [--net tdnn|tdnn_fbank|ecapa_tdnn|resnet34] [--systems \"softmax amsoftmax ...\"] [--train-opts \"...\"]... [--set key=value]... [--reuse true|false] [--results $results]
  Trains every system of conf/losses.txt with run.sh --stage 3 (features of stages 0-2 are reused)."
 
 . ./cmd.sh
@@ -27,6 +28,9 @@ if [ $# -ne 0 ]; then
   exit 1
 fi
 command_line="local/run_all_losses.sh${systems:+ --systems \"$systems\"}"
+[ "$net" != tdnn ] && command_line+=" --net $net"
+prefix=xvector_nnet_; [ "$net" != tdnn ] && prefix=${net}_nnet_   # run.sh's default nnet dir names
+sfx=; grep -q '^ *type: *fbank' "conf/$net.yaml" 2>/dev/null && sfx=_fbank
 run_args=()   # every --train-opts and --set, each passed on as given
 for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); command_line+=" --train-opts \"$opts\""; done
 for kv in "${set[@]}"; do run_args+=(--set "$kv"); command_line+=" --set \"$kv\""; done
@@ -38,24 +42,24 @@ for s in $systems; do
   fi
 done
 
-if [ ! -f "$data/train_no_sil/feats.scp" ] || [ ! -f "$data/eval/vad.scp" ]; then
+if [ ! -f "$data/train${sfx}_no_sil/feats.scp" ] || [ ! -f "$data/eval$sfx/vad.scp" ]; then
   echo "$0: no features yet; running ./run.sh --stop-stage 2 first"
-  ./run.sh --data "$data" --exp "$exp" --nj $nj --stop-stage 2
+  ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --stop-stage 2
 fi
 
 for s in $systems; do
-  if $reuse && [ -f "$exp/xvector_nnet_$s/scores/results.txt" ]; then
-    echo "=== $0: system $s: reusing $exp/xvector_nnet_$s/scores/results.txt (--reuse false runs it again)"
+  if $reuse && [ -f "$exp/$prefix$s/scores/results.txt" ]; then
+    echo "=== $0: system $s: reusing $exp/$prefix$s/scores/results.txt (--reuse false runs it again)"
     continue
   fi
   echo "=== $0: system $s ($(date -u +%H:%M:%S))"
-  rm -rf "$exp/xvector_nnet_$s"     # a fresh run (no checkpoint of an earlier, different run is resumed)
-  ./run.sh --data "$data" --exp "$exp" --nj $nj --stage 3 --system "$s" "${run_args[@]}"
+  rm -rf "$exp/$prefix$s"     # a fresh run (no checkpoint of an earlier, different run is resumed)
+  ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --stage 3 --system "$s" "${run_args[@]}"
 done
 
 # Wall time of a system: from the first line of its training log to its results (train + extract + score).
 seconds_of() {
-  local dir=$exp/xvector_nnet_$1
+  local dir=$exp/$prefix$1
   local begin end
   begin=$(date -d "$(head -n 1 "$dir/log/train.log" | cut -d' ' -f1,2)" +%s)
   end=$(stat -c %Y "$dir/scores/results.txt")
@@ -71,7 +75,7 @@ done
 
 # The table: one row per system, PLDA and cosine side by side (numbers from each system's results.txt).
 table=$(for s in $systems; do
-  r=$exp/xvector_nnet_$s/scores/results.txt
+  r=$exp/$prefix$s/scores/results.txt
   if [ ! -f "$r" ]; then
     echo "$0: missing $r" >&2
     exit 1
@@ -83,8 +87,8 @@ table=$(for s in $systems; do
     END {printf "| %s | %s | %.2f | %.4f | %.4f | %.2f | %.4f | %.4f |\n", label, params, pe, p1, p2, ce, c1, c2}' "$r"
 done)
 
-num_train_spk=$(wc -l < "$data/train_no_sil/spk2utt")
-num_train_utt=$(wc -l < "$data/train_no_sil/utt2spk")
+num_train_spk=$(wc -l < "$data/train${sfx}_no_sil/spk2utt")
+num_train_utt=$(wc -l < "$data/train${sfx}_no_sil/utt2spk")
 num_eval_spk=$(wc -l < "$data/eval/spk2utt")
 num_target=$(grep -c ' target$' "$data/eval/trials")
 num_nontarget=$(grep -c ' nontarget$' "$data/eval/trials")
@@ -96,9 +100,9 @@ num_nontarget=$(grep -c ' nontarget$' "$data/eval/trials")
   echo
   echo "Corpus: the demo's Debian voice packages at 8 kHz. Training: $num_train_utt utterances of $num_train_spk speakers"
   echo "(after the length filter); evaluation: $num_eval_spk other speakers, $num_target target and $num_nontarget"
-  echo "non-target trials (local/make_trials.py). Network: conf/train.yaml ([Liu2019] TDNN at a quarter width), same"
+  echo "non-target trials (local/make_trials.py). Network: conf/$net.yaml (tdnn: [Liu2019] TDNN at a quarter width), same"
   echo "seed and schedule for every system; losses and margins: conf/losses.txt. Back-end: train mean,"
-  echo "LDA to $(grep -o 'lda_dim=[0-9]*' "$exp/xvector_nnet_$(echo $systems | awk '{print $1}')/xvectors_train/backend_opts" | cut -d= -f2) + PLDA, and cosine of the centred x-vectors."
+  echo "LDA to $(grep -o 'lda_dim=[0-9]*' "$exp/$prefix$(echo $systems | awk '{print $1}')/xvectors_train/backend_opts" | cut -d= -f2) + PLDA, and cosine of the centred x-vectors."
   echo "minDCF as Kaldi's sid/compute_min_dcf.py (normalised, c_miss = c_fa = 1)."
   echo
   echo "| system | loss | PLDA EER(%) | PLDA minDCF(0.01) | PLDA minDCF(0.001) | cosine EER(%) | cosine minDCF(0.01) | cosine minDCF(0.001) |"

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Train, extract and score one demo system with several training seeds and print the EERs of each
+# seed and their mean +- standard deviation (sample std, n - 1), so that differences between systems
+# can be compared with the run-to-run noise. Reuses run.sh stages 0-2 (runs them first if missing).
+# e.g.: local/run_seeds.sh --net ecapa_tdnn --seeds "1 2 3"
+#       local/run_seeds.sh --net tdnn --system adaptive_rectangle --seeds "1 2 3"
+
+echo "$0 $@"
+set -e -o pipefail
+
+net=tdnn                  # run.sh --net (conf/<net>.yaml)
+system=amsoftmax          # run.sh --system (conf/losses.txt)
+seeds="1 2 3"             # training seeds (tfspk-train --seed); the corpus and trials keep run.sh's seed
+train_opts=()             # passed to run.sh (repeatable)
+set=()                    # passed to run.sh: config overrides (repeatable)
+reuse=true                # a seed whose scores/results.txt exists is not run again
+data=data
+exp=exp
+nj=2
+integer_options="nj"
+help_message="Usage: $0 [--net $net] [--system $system] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false]
+ Runs run.sh --stage 3 once per seed into \$exp/<net>_nnet_<system>_seed<S> and prints mean +- std of the EERs."
+
+. ./cmd.sh
+. ./path.sh
+. utils/parse_options.sh
+if [ $# -ne 0 ]; then
+  echo "$help_message" >&2
+  exit 1
+fi
+for s in $seeds; do
+  case $s in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, got '$s'" >&2; exit 1 ;; esac
+done
+run_args=()
+for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); done
+for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
+
+for s in $seeds; do
+  dir=$exp/${net}_nnet_${system}_seed$s
+  if $reuse && [ -f "$dir/scores/results.txt" ]; then
+    echo "=== $0: seed $s: reusing $dir/scores/results.txt"
+    continue
+  fi
+  echo "=== $0: $net, $system, seed $s ($(date -u +%H:%M:%S))"
+  rm -rf "$dir"
+  ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --system "$system" --stage 3 --stop-stage 6 \
+    --nnet-dir "$dir" --set seed=$s "${run_args[@]}"
+done
+
+# One line per seed, then mean +- sample std of the PLDA and cosine EER.
+for s in $seeds; do
+  awk -v s="$s" '$1 == "plda" {p = $4} $1 == "cosine" {c = $4} END {print s, p, c}' \
+    "$exp/${net}_nnet_${system}_seed$s/scores/results.txt"
+done | awk -v net="$net" -v label="$system" '
+  {seed[NR] = $1; p[NR] = $2; c[NR] = $3; sp += $2; sc += $3; printf "seed %s: PLDA EER %.2f %%, cosine EER %.2f %%\n", $1, $2, $3}
+  END {
+    n = NR; mp = sp / n; mc = sc / n
+    for (i = 1; i <= n; i++) {vp += (p[i] - mp) ^ 2; vc += (c[i] - mc) ^ 2}
+    dp = n > 1 ? sqrt(vp / (n - 1)) : 0; dc = n > 1 ? sqrt(vc / (n - 1)) : 0
+    printf "%s %s over %d seeds: PLDA EER %.2f +- %.2f %%, cosine EER %.2f +- %.2f %% (mean +- sample std)\n", net, label, n, mp, dp, mc, dc
+  }'

@@ -1,0 +1,238 @@
+"""Every registered network through the tools: tfspk.train.train -> experiment dir -> tfspk.extract,
+tfspk-nnet-info, and the extraction errors of issue 9 (short utterances, feature dimension, wrong config)."""
+import os
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import run
+from test_train import make_features
+from tfspk.errors import ToolError
+from tfspk.train import build_config, train
+
+# Small widths: same code paths as full size (the feature dims satisfy resnet's multiple of 8, rescnn's >= 16).
+SMALL = {
+    "tdnn": {"frame_dim": 16, "pooling_dim": 24, "embedding_dim": 8},
+    "ecapa_tdnn": {"channels": 16, "scale": 4, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
+                   "embedding_dim": 8},
+    "resnet34": {"base_width": 4, "embedding_dim": 8},
+    "rescnn": {"base_channels": 4, "embedding_dim": 8},
+}
+FEAT_DIM = 16
+TRAIN = ["data.speakers_per_batch=4", "data.min_frames=40", "data.max_frames=48", "valid.num_utts=8",
+         "valid.frames=40", "schedule.steps_per_epoch=3", "schedule.num_epochs=1", "log_every=3", "optimizer.lr=0.01"]
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return make_features(str(tmp_path_factory.mktemp("net_data") / "data"), num_speakers=6, utts_per_speaker=5,
+                         dim=FEAT_DIM)
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, tmp_path_factory):
+    """name -> experiment dir trained a few steps (once per module; the conf file is recorded)."""
+    root = tmp_path_factory.mktemp("net_exps")
+    conf = root / "fbank.conf"
+    conf.write_text("--num-mel-bins=16\n")
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            exp = str(root / name)
+            config = build_config(None, TRAIN + ["loss.name=amsoftmax", "features.type=fbank", f"features.conf={conf}"],
+                                  base={"nnet": {"name": name, "params": SMALL[name]}})
+            result = train(data_dir, exp, config, stream=open(os.devnull, "w"))
+            assert len(result.epochs) == 1
+            cache[name] = exp
+        return cache[name]
+    return get
+
+
+def _raw_feats(lengths, seed=3):
+    rng = np.random.default_rng(seed)
+    return {f"u{i}": rng.normal(size=(n, FEAT_DIM)).astype(np.float32) for i, n in enumerate(lengths)}
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_train_save_load_extract_equals_in_memory_forward(name, trained):
+    """The vectors tfspk.extract writes from the saved dir == the network run in memory on the same frames."""
+    from tfspk.extract import load_extractor
+    from tfspk.nnet import load_trained
+    exp = trained(name)
+    saved = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
+    assert saved["nnet"]["name"] == name and saved["features"]["type"] == "fbank"
+    assert open(os.path.join(exp, "features.conf")).read() == "--num-mel-bins=16\n"
+    model, _, network = load_trained(exp)
+    extractor = load_extractor(exp, chunk_size=-1, min_chunk_size=max(25, network.min_frames()))
+    feats = _raw_feats([60, 31, 90])
+    got = dict(extractor.extract(iter(feats.items())))
+    for utt, x in feats.items():
+        want = model(x[None], training=False)["embedding_a"].numpy()[0]
+        np.testing.assert_allclose(got[utt], want, rtol=1e-4, atol=1e-5)
+    # Chunked: sum_k n_k e_k / sum_k n_k over chunks of 40 frames; the last one (10 frames) padded to 25 by
+    # floor(15 / 2) = 7 copies of its first frame before it and 8 of its last after it.
+    chunked = load_extractor(exp, chunk_size=40, min_chunk_size=max(25, network.min_frames()))
+    x = feats["u2"]
+    e1 = model(x[None, :40], training=False)["embedding_a"].numpy()[0]
+    e2 = model(x[None, 40:80], training=False)["embedding_a"].numpy()[0]
+    last = np.concatenate([np.repeat(x[80:81], 7, 0), x[80:90], np.repeat(x[89:90], 8, 0)])
+    e3 = model(last[None], training=False)["embedding_a"].numpy()[0]
+    np.testing.assert_allclose(chunked.extract_one("u2", x), (40 * e1 + 40 * e2 + 10 * e3) / 90,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_short_utterance_error_names_it_or_is_padded(trained):
+    from tfspk.extract import load_extractor
+    exp = trained("tdnn")  # min_frames 15: the one network with a real minimum
+    feats = _raw_feats([40, 9])
+    strict = load_extractor(exp, pad_input=False)
+    with pytest.raises(ToolError, match=r"utterance 'u1' has 9 \(voiced\) frames; the 'tdnn' network needs at "
+                                        r"least 15 \(--pad-input=true"):
+        list(strict.extract(iter(feats.items())))
+    padded = load_extractor(exp, pad_input=True, min_chunk_size=25)
+    x = feats["u1"]
+    from tfspk.nnet import load_trained
+    model = load_trained(exp)[0]
+    # Kaldi --pad-input: first frame repeated floor(16/2) = 8 times before, last frame 8 times after.
+    want = model(np.concatenate([np.repeat(x[:1], 8, 0), x, np.repeat(x[-1:], 8, 0)])[None],
+                 training=False)["embedding_a"].numpy()[0]
+    np.testing.assert_allclose(padded.extract_one("u1", x), want, rtol=1e-4, atol=1e-5)
+
+
+def test_extraction_refuses_a_feature_dim_naming_both(trained):
+    from tfspk.extract import load_extractor
+    exp = trained("ecapa_tdnn")
+    extractor = load_extractor(exp)
+    bad = np.zeros((50, 24), np.float32)
+    with pytest.raises(ToolError, match=r"utterance 'x' has features of dimension 24, but the network of "
+                                        r".*config.yaml was trained on dimension 16"):
+        extractor.extract_one("x", bad)
+
+
+def test_exp_dir_with_the_config_of_another_network_is_a_clear_error(trained, tmp_path):
+    """Weights of a resnet34 under a config naming ecapa_tdnn: ToolError naming the weights and the config."""
+    import shutil
+    from tfspk.extract import load_extractor
+    exp = tmp_path / "mixed"
+    shutil.copytree(trained("resnet34"), exp)
+    config = yaml.safe_load(open(exp / "config.yaml"))
+    config["nnet"] = {"name": "ecapa_tdnn", "params": SMALL["ecapa_tdnn"]}
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    with pytest.raises(ToolError, match=r"cannot load .*model.weights.h5 into the network of .*config.yaml"):
+        load_extractor(str(exp))
+
+
+def test_unknown_network_and_impossible_feature_dim_are_clear_errors(data_dir, tmp_path):
+    with pytest.raises(ToolError, match=r"unknown network 'ecapa_tdn'; valid networks: .*ecapa_tdnn.*resnet34"):
+        config = build_config(None, TRAIN, base={"nnet": {"name": "ecapa_tdn"}})
+        train(data_dir, str(tmp_path / "x"), config)
+    odd = make_features(str(tmp_path / "odd"), num_speakers=6, utts_per_speaker=5, dim=12)  # not a multiple of 8
+    config = build_config(None, TRAIN, base={"nnet": {"name": "resnet34", "params": SMALL["resnet34"]}})
+    with pytest.raises(ToolError, match=r"network 'resnet34': feature dimension 12 is not a multiple of 8"):
+        train(odd, str(tmp_path / "y"), config, stream=open(os.devnull, "w"))
+
+
+def test_unreadable_features_conf_leaves_no_config(data_dir, tmp_path):
+    config = build_config(None, TRAIN + [f"features.conf={tmp_path}/missing.conf"],
+                          base={"nnet": {"name": "tdnn", "params": SMALL["tdnn"]}})
+    with pytest.raises(ToolError, match=r"config key 'features.conf': cannot read .*missing.conf"):
+        train(data_dir, str(tmp_path / "e"), config, stream=open(os.devnull, "w"))
+    assert not os.path.exists(tmp_path / "e" / "config.yaml")
+
+
+# ------------------------------------------------------------------------------------ nnet-info
+def _keras_reference(name, feat_dim):
+    """Independent statement: the totals Keras itself reports, and the layer list of model.summary's source."""
+    import keras
+    from tfspk.nnet import get_network
+    keras.utils.set_random_seed(0)
+    model = get_network(name, SMALL[name]).build(feat_dim)
+    return model.count_params(), [layer.name for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
+
+
+@pytest.mark.parametrize("name", ["tdnn", "ecapa_tdnn"])
+def test_nnet_info_of_an_exp_dir_and_a_config(name, trained, tmp_path, capsys):
+    from tfspk.nnet.info import info_from_path
+    exp = trained(name)
+    info = info_from_path(exp)
+    total, layer_names = _keras_reference(name, FEAT_DIM)
+    assert info.total_params == total == sum(row.num_params for row in info.layers)
+    assert [row.name for row in info.layers] == layer_names
+    assert info.feat_dim == FEAT_DIM and info.network.network_name == name
+    text = info.format()
+    assert f"num-parameters: {total}" in text and "embedding-dim: 8" in text
+    assert f"min-frames: {15 if name == 'tdnn' else 1}" in text
+    # A training config (no feat_dim): needs --feat-dim; the tool prints the same text.
+    conf = tmp_path / "c.yaml"
+    conf.write_text(yaml.safe_dump({"nnet": {"name": name, "params": SMALL[name]}}))
+    with pytest.raises(ToolError, match=r"has no 'feat_dim' key .*give the feature dimension \(--feat-dim\)"):
+        info_from_path(str(conf))
+    proc = run(["tfspk-nnet-info", f"--feat-dim={FEAT_DIM}", str(conf)])
+    assert f"num-parameters: {total}" in proc.stdout and f"network: {name}" in proc.stdout
+
+
+def test_nnet_info_bad_input(tmp_path):
+    conf = tmp_path / "c.yaml"
+    conf.write_text("nnet: {name: resnet99}\n")
+    proc = run(["tfspk-nnet-info", "--feat-dim=80", str(conf)], check=False)
+    assert proc.returncode != 0 and "unknown network 'resnet99'; valid networks:" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    conf.write_text("nnet: {name: resnet34}\n")
+    proc = run(["tfspk-nnet-info", "--feat-dim=30", str(conf)], check=False)
+    assert proc.returncode != 0 and "feature dimension 30 is not a multiple of 8" in proc.stderr
+    proc = run(["tfspk-nnet-info", str(tmp_path)], check=False)
+    assert proc.returncode != 0 and "without config.yaml" in proc.stderr
+
+
+# ------------------------------------------------------------------------------ demo: seeds
+def test_run_seeds_prints_each_seed_and_mean_and_sample_std(repo, tmp_path):
+    """local/run_seeds.sh with existing results (--reuse): the statistics == numpy's mean and std(ddof=1)."""
+    recipe = repo / "egs" / "demo" / "v2"
+    eers = {1: (15.12, 18.40), 2: (14.02, 17.95), 7: (16.70, 19.31)}
+    for seed, (plda, cosine) in eers.items():
+        scores = tmp_path / "exp" / f"ecapa_tdnn_nnet_amsoftmax_seed{seed}" / "scores"
+        scores.mkdir(parents=True)
+        (scores / "results.txt").write_text(
+            "system     #target  #nontarget         EER(%)   minDCF(0.01)  minDCF(0.001)       minDCF08\n"
+            f"plda 10 20 {plda} 0.9 0.9 0.7\ncosine 10 20 {cosine} 0.9 0.9 0.7\n")
+    proc = run(["local/run_seeds.sh", "--net", "ecapa_tdnn", "--seeds", "1 2 7", "--exp", str(tmp_path / "exp")],
+               cwd=recipe)
+    plda, cosine = np.array(list(eers.values())).T
+    assert "seed 2: PLDA EER 14.02 %, cosine EER 17.95 %" in proc.stdout
+    assert (f"ecapa_tdnn amsoftmax over 3 seeds: PLDA EER {plda.mean():.2f} +- {plda.std(ddof=1):.2f} %, "
+            f"cosine EER {cosine.mean():.2f} +- {cosine.std(ddof=1):.2f} %") in proc.stdout
+    bad = run(["local/run_seeds.sh", "--seeds", "1 x"], cwd=recipe, check=False)
+    assert bad.returncode == 1 and "--seeds must be non-negative integers, got 'x'" in bad.stderr
+
+
+def test_recipes_have_one_config_per_system_with_its_features(repo):
+    """Each system YAML builds its network for the feature dim of its features.type (no training)."""
+    from tfspk.nnet import network_from_config
+    dims = {"mfcc": 30, "fbank": 80, "spectrogram": 161}
+    for recipe, systems in (("voxceleb", ["tdnn", "ecapa_tdnn_c1024", "resnet34", "rescnn"]),
+                            ("demo", ["tdnn", "tdnn_fbank", "ecapa_tdnn", "resnet34"])):
+        for system in systems:
+            path = repo / "egs" / recipe / "v2" / "conf" / f"{system}.yaml"
+            config = build_config(str(path), [])
+            assert (path.parent.parent / config.features.conf).is_file(), path
+            network = network_from_config(config.nnet)
+            network.check_feat_dim(dims[config.features.type])
+    vox = build_config(str(repo / "egs/voxceleb/v2/conf/ecapa_tdnn_c1024.yaml"), [])
+    assert vox.nnet["params"]["channels"] == 1024 and vox.loss.name == "adaptive_rectangle"
+    assert vox.optimizer.name == "adam" and vox.optimizer.lr == 1e-3 and vox.schedule.num_epochs == 80
+    res = build_config(str(repo / "egs/voxceleb/v2/conf/resnet34.yaml"), [])
+    assert res.loss.name == "arcsoftmax" and res.loss.params == {"m2": 0.2, "scale": 32.0, "anneal": False}
+    assert res.nnet["params"]["embedding_dim"] == 256 and res.features.type == "fbank"
+    assert build_config(str(repo / "egs/voxceleb/v2/conf/rescnn.yaml"), []).features.type == "spectrogram"
+
+
+def test_run_sh_unknown_system_or_net_lists_the_valid_ones(repo, tmp_path):
+    proc = run(["./run.sh", "--system", "ecapa", "--stage", "4", "--data", str(tmp_path / "d"),
+                "--exp", str(tmp_path / "e")], cwd=repo / "egs" / "voxceleb" / "v2", check=False)
+    assert proc.returncode == 1 and "no conf/ecapa.yaml; --system is one of:" in proc.stderr
+    assert "ecapa_tdnn_c1024" in proc.stderr and "rescnn" in proc.stderr
+    proc = run(["./run.sh", "--net", "ecapa", "--stage", "4", "--data", str(tmp_path / "d"),
+                "--exp", str(tmp_path / "e")], cwd=repo / "egs" / "demo" / "v2", check=False)
+    assert proc.returncode == 1 and "--net is one of: tdnn tdnn_fbank ecapa_tdnn resnet34" in proc.stderr
