@@ -161,6 +161,7 @@ def _make_exp(path, feat_dim=30, confs=None):
     (path / "final").mkdir(parents=True)
     (path / "config.yaml").write_text(yaml.safe_dump({"feat_dim": feat_dim, "num_classes": 3, "nnet": NNET}))
     net.save_weights(str(path / "final" / "model.weights.h5"))
+    (path / "final" / "DONE").write_text("finished: by the test\n")  # a finished training (tfspk.nnet.saved)
     if confs:
         (path / "conf").mkdir()
         for name, text in confs.items():
