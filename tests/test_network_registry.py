@@ -102,3 +102,23 @@ def test_a_network_registered_elsewhere_trains_and_extracts(tmp_path):
     assert extract_to_archive(extractor, f"scp:{data}/feats.scp", None, out) == 16
     vectors = dict(read_rspecifier(f"ark:{tmp_path}/xvectors.txt"))
     assert len(vectors) == 16 and all(v.shape == (4,) for v in vectors.values())
+
+
+def test_parameters_are_parsed_once_and_passed_down_typed(monkeypatch):
+    """components.resolve parses the network, loss and aux parameters; the builders get the typed
+    Params and parse nothing again (issue 8: one parameter system, resolved once)."""
+    from tfspk import params as params_mod
+    from tfspk.train import components, config as config_mod
+    config = components.resolve(config_mod.build_config(None, [
+        "loss.name=amsoftmax", "loss.params.margin=0.3", "aux=[{name: ring}]", "nnet.name=tdnn",
+        "nnet.params.frame_dim=16", "nnet.params.pooling_dim=24", "nnet.params.embedding_dim=8"]))
+    assert config.loss.params["m3"] == 0.3 and config.loss.typed_params.m3 == 0.3
+    calls = []
+    original = params_mod._coerce
+    monkeypatch.setattr(params_mod, "_coerce", lambda *a: calls.append(a) or original(*a))
+    network = components.get_network(config)
+    head = components.build_head(config, 5, 8)
+    (aux,) = components.build_auxes(config)
+    assert calls == []
+    assert network.params is config.nnet.typed_params and head.params is config.loss.typed_params
+    assert aux.params is config.aux[0].typed_params

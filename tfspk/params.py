@@ -91,15 +91,16 @@ def param_aliases(params_cls: type) -> dict[str, str]:
 
 
 def build_params(params_cls: type, values: dict | None, owner: str):
-    """Build ``params_cls`` from a plain dict (e.g. a YAML/CLI config), checking every key and value.
+    """Build ``params_cls`` from a plain dict (e.g. a YAML/CLI config), checking every key and value;
+    an instance of ``params_cls`` is returned as it is (it was checked when it was built).
 
     Keys may use '-' or '_'; ``params_cls.ALIASES`` maps convenience names (e.g. ``margin``) to
     fields. Unknown keys, wrong types and impossible values raise ToolError naming the valid keys.
     """
+    if isinstance(values, params_cls):  # built (and checked) by an earlier call: passed down as it is
+        return values
     if values is None:
         values = {}
-    if isinstance(values, params_cls):
-        values = dataclasses.asdict(values)
     if not isinstance(values, dict):
         raise ToolError(f"{owner}: parameters must be a mapping, got {type(values).__name__}")
     fields = {f.name: f for f in dataclasses.fields(params_cls)}

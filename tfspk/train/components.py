@@ -23,27 +23,43 @@ def resolve(config: TrainConfig) -> TrainConfig:
     every parameter filled in (ToolError listing valid names/params otherwise)."""
     network = nnet.network_from_config(config.nnet)
     config.nnet = NnetConfig(**nnet.network_config(network))
+    config.nnet.typed_params = network.params
     config.loss.name = losses.resolve_loss_name(config.loss.name)
     loss_cls = losses.LOSSES[config.loss.name]
-    config.loss.params = _full_params(loss_cls, config.loss.params, f"loss '{config.loss.name}'")
+    config.loss.typed_params = _typed_params(loss_cls, config.loss.params, f"loss '{config.loss.name}'")
+    config.loss.params = _as_dict(config.loss.typed_params)
     names = []
     for entry in config.aux:
         entry.name = losses.resolve_aux_name(entry.name)
         aux_cls = losses.AUX_LOSSES[entry.name]
-        entry.params = _full_params(aux_cls, entry.params, f"auxiliary loss '{entry.name}'")
+        entry.typed_params = _typed_params(aux_cls, entry.params, f"auxiliary loss '{entry.name}'")
+        entry.params = _as_dict(entry.typed_params)
         names.append(entry.name)
     if len(set(names)) != len(names):
         raise ToolError(f"config key 'aux': each auxiliary loss may appear once, got {', '.join(names)}")
     return config
 
 
-def _full_params(cls, values: dict, owner: str) -> dict:
+def _typed_params(cls, values: dict, owner: str):
+    """The checked ``cls.Params`` instance of ``values`` (parsed here, once); None for a class without
+    parameters. The builders hand it to the class, which takes a Params instance as it is."""
     params_cls = getattr(cls, "Params", None)
     if params_cls is None:
         if values:
             raise ToolError(f"{owner} takes no parameters, got {', '.join(values)}")
-        return {}
-    return dataclasses.asdict(build_params(params_cls, values, owner))
+        return None
+    return build_params(params_cls, values, owner)
+
+
+def _as_dict(params) -> dict:
+    """Every parameter explicitly, as config.yaml records it."""
+    return {} if params is None else dataclasses.asdict(params)
+
+
+def _typed(section):
+    """The typed parameters :func:`resolve` made (a config section not resolved here: its dict)."""
+    typed = getattr(section, "typed_params", None)
+    return section.params if typed is None else typed
 
 
 def _resolved(config: TrainConfig) -> NnetConfig:
@@ -55,7 +71,7 @@ def _resolved(config: TrainConfig) -> NnetConfig:
 def get_network(config: TrainConfig) -> nnet.Network:
     """The registered network of a resolved config."""
     section = _resolved(config)
-    return nnet.NETWORKS[section.name](section.params)
+    return nnet.NETWORKS[section.name](_typed(section))
 
 
 def build_network(config: TrainConfig, feat_dim: int):
@@ -65,11 +81,11 @@ def build_network(config: TrainConfig, feat_dim: int):
 def build_head(config: TrainConfig, num_classes: int, embedding_dim: int):
     if num_classes < 2:
         raise ToolError(f"training needs at least 2 speakers, the data has {num_classes}")
-    return losses.LOSSES[config.loss.name](num_classes, embedding_dim, config.loss.params)
+    return losses.LOSSES[config.loss.name](num_classes, embedding_dim, _typed(config.loss))
 
 
 def build_auxes(config: TrainConfig) -> list:
-    return [losses.AUX_LOSSES[entry.name](entry.params) for entry in config.aux]
+    return [losses.AUX_LOSSES[entry.name](_typed(entry)) for entry in config.aux]
 
 
 def _params_line(name, cls) -> str:
