@@ -13,12 +13,11 @@ whitespace are stripped on reading, so every reader accepts such files; the vali
 """
 from __future__ import annotations
 
-import functools
-import gc
 import os
 from typing import Iterable
 
 from tfspk.errors import ToolError
+from tfspk.io.util import without_gc
 from tfspk.io import xfilename
 from tfspk.io.atomic import atomic_open
 
@@ -29,22 +28,6 @@ ERRORS = "surrogateescape"
 def c_locale_key(text: str) -> bytes:
     """Sort key giving ``LC_ALL=C sort`` order (byte order of the UTF-8 encoding)."""
     return text.encode(ENCODING, ERRORS)
-
-
-def _without_gc(function):
-    """Run ``function`` with the cyclic garbage collector paused: parsing a million-line trials
-    file makes millions of small tuples without reference cycles, and collections triggered by
-    the allocation bursts made parsing several times slower."""
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            if was_enabled:
-                gc.enable()
-    return wrapper
 
 
 def table_location(rspecifier) -> str:
@@ -229,7 +212,7 @@ def read_utt2dur(path, sorted_keys: bool = True) -> dict[str, float]:
 TRIAL_LABELS = ("target", "nontarget")
 
 
-@_without_gc
+@without_gc
 def read_trials(rxfilename, labels: str = "consistent") -> list[tuple[str, str, str | None]]:
     """Trials ``enroll test [target|nontarget]`` -> ``[(enroll, test, label or None)]``.
 
