@@ -135,8 +135,12 @@ def test_run_pl_log_dir_not_writable(tmp_path):
 def _start_runner(tmp_path, argv, num_started, env=None):
     """Start a runner (or a script calling it) in the background; wait for started.* markers."""
     import subprocess
+    import signal
+    # The runners keep an inherited "ignore SIGHUP" (nohup); the tests send SIGHUP on purpose, so the
+    # runner starts with the default disposition whatever the test process itself was started under.
     process = subprocess.Popen(argv, cwd=tmp_path, stderr=subprocess.PIPE, text=True,
-                               env=dict(os.environ, **(env or {})))
+                               env=dict(os.environ, **(env or {})),
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     deadline = time.time() + 20
     while len(list(tmp_path.glob("started.*"))) < num_started and time.time() < deadline:
         time.sleep(0.02)  # the jobs started (a loaded machine may take a while)
