@@ -67,3 +67,28 @@ def make_wav(tmp_path):
         sf.write(str(path), synth_speech(seconds, rate, seed, f0), rate, subtype="PCM_16")
         return path
     return _make
+
+
+@pytest.fixture
+def tool(capsys):
+    """Run a tfspk tool in this process (as its console script would, minus the interpreter start):
+    ``tool("tfspk-compute-eer path")`` -> object with ``returncode``, ``stdout``, ``stderr``."""
+    import importlib
+    import shlex
+    import types
+    from tfspk import cli
+
+    def _run(command, check=True):
+        name, *argv = shlex.split(command)
+        module = importlib.import_module("tfspk.bin." + name.removeprefix("tfspk-").replace("-", "_"))
+        capsys.readouterr()
+        try:
+            cli.run_tool(module._main, argv)
+            code = 0
+        except SystemExit as stop:
+            code = stop.code
+        out, err = capsys.readouterr()
+        if check and code != 0:
+            pytest.fail(f"{command} failed ({code}):\n{err}")
+        return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
+    return _run

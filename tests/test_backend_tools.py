@@ -1,38 +1,14 @@
 """The back-end and metric command-line tools: Kaldi arguments, files and numbers, and bad input."""
-import importlib
-import shlex
 import shutil
-import types
 
 import numpy as np
 import pytest
 
-from tfspk import cli
 from tfspk.io import objects as kaldi_objects
 from tfspk.io import ark
 from conftest import run
 
 DIM = 12
-
-
-@pytest.fixture
-def tool(capsys):
-    """Run a tfspk tool in this process (as its console script would, minus the interpreter start):
-    ``tool("tfspk-compute-eer path")`` -> object with ``returncode``, ``stdout``, ``stderr``."""
-    def _run(command, check=True):
-        name, *argv = shlex.split(command)
-        module = importlib.import_module("tfspk.bin." + name.removeprefix("tfspk-").replace("-", "_"))
-        capsys.readouterr()
-        try:
-            cli.run_tool(module._main, argv)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code
-        out, err = capsys.readouterr()
-        if check and code != 0:
-            pytest.fail(f"{command} failed ({code}):\n{err}")
-        return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
-    return _run
 
 
 def write_vectors(path, items):

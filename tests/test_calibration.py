@@ -1,9 +1,7 @@
 """Calibration [Brummer2006]: Cllr, minCllr (PAV) and actDCF, the logistic-regression trainer, the
 tfspk-calibrate / tfspk-apply-calibration tools, the calibrated score report and the recipe script."""
-import importlib
 import math
 import os
-import shlex
 import subprocess
 import sys
 import types
@@ -14,7 +12,6 @@ import pytest
 from scipy.optimize import minimize
 from sklearn.isotonic import IsotonicRegression
 
-from tfspk import cli
 from tfspk.backend import calibration as backend_cal
 from tfspk.errors import ToolError
 from tfspk.metrics import calibration as cal
@@ -273,23 +270,6 @@ def test_bad_model_files_name_the_line(tmp_path, text, message):
 
 
 # ---------------------------------------------------------------------- the tools
-@pytest.fixture
-def tool(capsys):
-    """Run a tfspk tool in this process: ``tool("tfspk-calibrate ...")`` -> returncode, stdout, stderr."""
-    def _run(command, check=True):
-        name, *argv = shlex.split(command)
-        module = importlib.import_module("tfspk.bin." + name.removeprefix("tfspk-").replace("-", "_"))
-        capsys.readouterr()
-        try:
-            cli.run_tool(module._main, argv)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code
-        out, err = capsys.readouterr()
-        if check and code != 0:
-            pytest.fail(f"{command} failed ({code}):\n{err}")
-        return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
-    return _run
 
 
 @pytest.fixture
