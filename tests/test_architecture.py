@@ -1,5 +1,6 @@
 """Rules of the code base that no single feature test would notice breaking."""
 import ast
+import os
 import re
 from pathlib import Path
 
@@ -113,6 +114,25 @@ def test_nothing_reads_the_developers_shared_folder():
             if pattern.search(text):
                 offenders.append(str(path.relative_to(REPO)))
     assert not offenders, f"files referring to the developers' shared folder: {offenders}"
+
+
+def test_committed_symlinks_stay_inside_the_repository():
+    """A clone must not carry a developer's links (e.g. a recipe's data dir pointing at a scratch copy)."""
+    import shutil
+    import subprocess
+    if shutil.which("git") is None or not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    listing = subprocess.run(["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True, check=True)
+    offenders = []
+    for line in listing.stdout.splitlines():
+        mode, _, _, path = line.split(None, 3)
+        if mode != "120000":
+            continue
+        target = os.readlink(REPO / path) if (REPO / path).is_symlink() else ""
+        resolved = (REPO / path).parent / target
+        if not target or os.path.isabs(target) or not resolved.resolve().is_relative_to(REPO.resolve()):
+            offenders.append(f"{path} -> {target}")
+    assert not offenders, f"committed symlinks leaving the repository: {offenders}"
 
 
 def test_atomic_outputs_get_umask_permissions_and_vanish_on_error(tmp_path):
