@@ -374,12 +374,13 @@ def test_demo_end_to_end_on_two_packages_beats_chance(tmp_path):
     8 evaluation speakers, 300 training steps): the packages go to the recipe's own download dir, so a second
     run skips the download. Measured: PLDA EER 26.4 %, cosine 25.8 %, 2 min 20 s on 2 busy cores."""
     proc = recipe(["--net", "tdnn", "--packages", "drascula drascula-spanish", "--max-utts-per-speaker", "25",
-                   "--min-len", "50", "--min-num-utts", "4", "--lda-dim", "10",
+                   "--min-len", "50", "--min-num-utts", "4", "--lda-dim", "max",
                    "--train-opts", "--num-epochs 3 --steps-per-epoch 100 --set data.speakers_per_batch=12"],
                   tmp_path, check=True, timeout=600)
     results = (tmp_path / "exp" / "xvector_nnet_amsoftmax" / "scores" / "results.txt").read_text()
     rows = {line.split()[0]: line.split() for line in results.splitlines() if line.split()[:1] in (["plda"], ["cosine"])}
     eer_plda, eer_cosine = float(rows["plda"][3]), float(rows["cosine"][3])
+    assert "--lda-dim max: 13 (14 training speakers)" in proc.stdout + proc.stderr
     assert eer_plda < 35.0 and eer_cosine < 35.0, results
     assert (tmp_path / "exp" / "xvector_nnet_amsoftmax" / "scores" / "det.png").stat().st_size > 1000
     trials = (tmp_path / "data" / "eval" / "trials").read_text().splitlines()

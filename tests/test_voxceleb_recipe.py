@@ -344,3 +344,18 @@ def test_mfcc_config_is_the_voxceleb_v2_one():
     vad = [l for l in (RECIPE / "conf" / "vad.conf").read_text().splitlines() if l.startswith("--")]
     assert sorted(vad) == sorted(["--vad-energy-threshold=5.5", "--vad-energy-mean-scale=0.5",
                                   "--vad-proportion-threshold=0.12", "--vad-frames-context=2"])
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-3", "5"])
+def test_score_plda_cosine_checks_the_lda_dim(tmp_path, value):
+    """--lda-dim is a positive integer below the number of training speakers, or 'max' (S - 1)."""
+    for name in ("utt2spk", "xvector.scp", "trials"):
+        (tmp_path / name).write_text("")
+    (tmp_path / "spk2utt").write_text("a u1\nb u2\nc u3\n")
+    proc = subprocess.run(["bash", "local/score_plda_cosine.sh", "--lda-dim", value, str(tmp_path), str(tmp_path),
+                           str(tmp_path), str(tmp_path / "trials"), str(tmp_path / "scores")],
+                          cwd=RECIPE, capture_output=True, text=True)
+    assert proc.returncode == 1
+    expected = ("must be below the number of training speakers (3" if value == "5"
+                else f"--lda-dim must be a positive integer or 'max', got '{value}'")
+    assert expected in proc.stderr

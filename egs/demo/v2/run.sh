@@ -46,10 +46,10 @@ train_opts=()              # further steps/train_xvector.sh options, e.g. "--num
 set=()                     # config overrides for tfspk-train, e.g. --set optimizer.lr=0.02 (repeatable)
 min_len=50                 # training utterances need more voiced frames than this (voxceleb: 400)
 min_num_utts=5             # training speakers need at least this many utterances (voxceleb: 8)
-lda_dim=32                 # LDA dimension before PLDA (voxceleb: 200; here < number of training speakers)
+lda_dim=max                # LDA dimension before PLDA; max = training speakers - 1 (voxceleb: 200 of 7205)
 nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others)
 seed=777
-integer_options="stage stop_stage max_utts_per_speaker nj min_len min_num_utts lda_dim seed"
+integer_options="stage stop_stage max_utts_per_speaker nj min_len min_num_utts seed"
 
 help_message="Usage: $0 [options]
 Runs the demo end to end (or --stage N --stop-stage M). Options (default):

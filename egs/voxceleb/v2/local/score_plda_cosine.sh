@@ -14,7 +14,8 @@ lda_dim=200
 help_message="Usage: $0 [options] <train-data-dir> <train-xvector-dir> <eval-xvector-dir> <trials> <score-dir>
  e.g.: $0 --lda-dim 200 data/train exp/xvector_nnet/xvectors_train exp/xvector_nnet/xvectors_test \\
          data/test/trials exp/xvector_nnet/scores
-Options: --cmd ($cmd) --lda-dim ($lda_dim)"
+Options: --cmd ($cmd) --lda-dim ($lda_dim; 'max': the number of training speakers - 1, every
+          between-speaker direction the LDA can find)"
 
 . "$(dirname "$0")/../utils/parse_options.sh" || exit 1
 if [ $# -ne 5 ]; then
@@ -34,6 +35,10 @@ for f in "$train_data/utt2spk" "$train_data/spk2utt" "$train_xv/xvector.scp" "$e
   fi
 done
 num_speakers=$(wc -l < "$train_data/spk2utt")
+case $lda_dim in
+  max) lda_dim=$((num_speakers - 1)); echo "$0: --lda-dim max: $lda_dim ($num_speakers training speakers)" ;;
+  ''|*[!0-9]*|0) echo "$0: --lda-dim must be a positive integer or 'max', got '$lda_dim'" >&2; exit 1 ;;
+esac
 if [ "$lda_dim" -ge "$num_speakers" ]; then
   echo "$0: --lda-dim $lda_dim must be below the number of training speakers ($num_speakers in $train_data)" >&2
   exit 1
