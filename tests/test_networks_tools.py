@@ -197,12 +197,15 @@ def test_run_seeds_prints_each_seed_and_mean_and_sample_std(repo, tmp_path):
         (scores / "results.txt").write_text(
             "system     #target  #nontarget         EER(%)   minDCF(0.01)  minDCF(0.001)       minDCF08\n"
             f"plda 10 20 {plda} 0.9 0.9 0.7\ncosine 10 20 {cosine} 0.9 0.9 0.7\n")
-    proc = run(["local/run_seeds.sh", "--net", "ecapa_tdnn", "--seeds", "1 2 7", "--exp", str(tmp_path / "exp")],
-               cwd=recipe)
+    proc = run(["local/run_seeds.sh", "--net", "ecapa_tdnn", "--aug", "none", "--seeds", "1 2 7",
+                "--exp", str(tmp_path / "exp")], cwd=recipe)
     plda, cosine = np.array(list(eers.values())).T
     assert "seed 2: PLDA EER 14.02 %, cosine EER 17.95 %" in proc.stdout
-    assert (f"ecapa_tdnn amsoftmax over 3 seeds: PLDA EER {plda.mean():.2f} +- {plda.std(ddof=1):.2f} %, "
+    assert (f"ecapa_tdnn_nnet_amsoftmax over 3 seeds: PLDA EER {plda.mean():.2f} +- {plda.std(ddof=1):.2f} %, "
             f"cosine EER {cosine.mean():.2f} +- {cosine.std(ddof=1):.2f} %") in proc.stdout
+    (tmp_path / "exp" / "ecapa_tdnn_nnet_amsoftmax_seed1").rename(tmp_path / "exp" / "mine_seed1")
+    named = run(["local/run_seeds.sh", "--name", "mine", "--seeds", "1", "--exp", str(tmp_path / "exp")], cwd=recipe)
+    assert "mine over 1 seeds: PLDA EER 15.12 +- 0.00 %" in named.stdout
     bad = run(["local/run_seeds.sh", "--seeds", "1 x"], cwd=recipe, check=False)
     assert bad.returncode == 1 and "--seeds must be non-negative integers, got 'x'" in bad.stderr
 

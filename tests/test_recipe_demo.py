@@ -353,6 +353,13 @@ def test_unknown_option_is_refused(tmp_path):
     assert proc.returncode == 1 and "no-such-option" in proc.stderr
 
 
+def test_aug_option_is_checked(tmp_path):
+    proc = recipe(["--aug", "sometimes"], tmp_path)
+    assert proc.returncode == 1 and "--aug must be online or none, got 'sometimes'" in proc.stderr
+    proc = recipe(["--aug", "online", "--net", "tdnn"], tmp_path)       # no conf/tdnn_aug.yaml
+    assert proc.returncode == 1 and "no conf/tdnn_aug.yaml" in proc.stderr
+
+
 
 @pytest.mark.parametrize("recipe_dir", [RECIPE, REPO / "egs" / "voxceleb" / "v2"])
 def test_path_sh_without_the_virtualenv_names_the_setup_command(tmp_path, recipe_dir):

@@ -11,8 +11,10 @@
 #
 # Stages (run.sh --stage N --stop-stage M runs a part; each stage checks its inputs):
 #   0  fetch + unpack the packages, build data/all, split into data/train + data/eval, trials
+#      (--aug online: + the augmentation set of 4 more packages and simulated RIRs, local/make_aug_set.sh)
 #   1  MFCC + energy VAD for data/train and data/eval (+ fbank in data/{train,eval}_fbank if --net needs it)
 #   2  training examples: sliding CMN, voiced frames only, drop short utterances / small speakers
+#      (--aug online: data/train_audio, the same utterances as audio + VAD for on-the-fly augmentation)
 #   3  train the x-vector network ($exp/xvector_nnet)
 #   4  extract embeddings for train and eval
 #   5  back-end: centre, LDA, PLDA (train embeddings); PLDA and cosine scores on the trials
@@ -37,7 +39,11 @@ fbank_dir=fbank
 net=ecapa_tdnn             # the network: conf/<net>.yaml (tdnn, tdnn_fbank, ecapa_tdnn, resnet34); its
                            # features.type (mfcc or fbank) picks the features. Default: the best measured
                            # system within the 20-minute budget (RESULTS.md, docs/recipes.md)
-train_config=              # default: conf/$net.yaml
+aug=                       # online: train from audio with on-the-fly noise, music, reverberation and
+                           # SpecAugment (conf/<net>_aug.yaml, data/train_audio); none: from the offline
+                           # features (conf/<net>.yaml). Default: online if conf/<net>_aug.yaml exists.
+                           # RESULTS.md compares the two.
+train_config=              # default: conf/$net.yaml (--aug none), conf/${net}_aug.yaml (--aug online)
 system=amsoftmax           # a label of conf/losses.txt: loss, its parameters and auxiliary losses
 loss=                      # or any loss name of tfspk.losses (overrides the system's loss) ...
 loss_params=               # ... its parameters, e.g. "m2=0.3" (default: the system's) ...
@@ -58,9 +64,10 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --download-dir ($download_dir)   --packages \"pkg ...\" (all in local/speakers.txt)
   --max-utts-per-speaker ($max_utts_per_speaker) --nj ($nj)
   --net ($net: tdnn, tdnn_fbank, ecapa_tdnn, resnet34; conf/<net>.yaml)
+  --aug (online if conf/<net>_aug.yaml exists, else none; online = from audio with on-the-fly augmentation)
   --system ($system, see conf/losses.txt) or --loss <name> [--loss-params k=v,...] [--aux ring,mhe]
-  --train-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<net>.yaml)
-  --nnet-dir (exp/xvector_nnet_<system> for tdnn, exp/<net>_nnet_<system> otherwise)
+  --train-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<net>.yaml or conf/<net>_aug.yaml)
+  --nnet-dir (exp/xvector_nnet_<system> for tdnn, exp/<net>_nnet_<system> otherwise; _aug_nnet_ with --aug online)
   --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)"
 
 echo "$0 $@"
@@ -93,11 +100,23 @@ if [ -n "$loss_params$aux" ]; then
 fi
 [ -z "$loss_params" ] && loss_params=$(echo "$system_line" | awk '$3 != "-" {print $3}')
 [ -z "$aux" ] && aux=$(echo "$system_line" | awk '$4 != "-" {print $4}')
-[ -z "$train_config" ] && train_config=conf/$net.yaml
+if [ -z "$aug" ]; then
+  if [ -f "conf/${net}_aug.yaml" ]; then aug=online; else aug=none; fi
+fi
+case $aug in
+  online) [ -z "$train_config" ] && train_config=conf/${net}_aug.yaml ;;
+  none) [ -z "$train_config" ] && train_config=conf/$net.yaml ;;
+  *) echo "$0: --aug must be online or none, got '$aug'" >&2; exit 1 ;;
+esac
 if [ ! -f "$train_config" ]; then
-  echo "$0: no $train_config; --net is one of: tdnn tdnn_fbank ecapa_tdnn resnet34" >&2
+  echo "$0: no $train_config; --net is one of: tdnn tdnn_fbank ecapa_tdnn resnet34" \
+    "(--aug online has conf/<net>_aug.yaml for: $(ls conf/*_aug.yaml | sed 's#conf/##; s#_aug.yaml##' | tr '\n' ' '))" >&2
   exit 1
 fi
+# data.source of the config: audio trains from data/train_audio (wav.scp + vad.scp), feats from the
+# offline features of stage 2.
+source_type=$(awk '/^data:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "source:" {print $2}' "$train_config")
+source_type=${source_type:-feats}
 # The features the network needs (features.type of its config; MFCC if absent). MFCCs are always
 # computed: the energy VAD comes from them and applies frame by frame to the fbank features (both
 # confs use --snip-edges=false, so the frame counts match).
@@ -110,6 +129,7 @@ case $feat_type in
 esac
 if [ -z "$nnet_dir" ]; then
   if [ "$net" = tdnn ]; then nnet_dir=$exp/xvector_nnet_$system; else nnet_dir=$exp/${net}_nnet_$system; fi
+  [ "$aug" = online ] && nnet_dir=${nnet_dir/_nnet_/_aug_nnet_}
 fi
 [ -z "$corpus_dir" ] && corpus_dir=$download_dir
 [ -z "$packages" ] && packages=$(awk '!/^#/ && NF == 4 {print $1}' local/speakers.txt | sort -u | tr '\n' ' ')
@@ -147,6 +167,9 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
     local/speakers.txt "$corpus_dir" "$data/wav" "$data/all"
   local/split_speakers.py "$data/all" local/eval_speakers.txt "$data/train" "$data/eval"
   local/make_trials.py --seed $seed "$data/eval" "$data/eval/trials"
+  if [ "$source_type" = audio ]; then  # the noise/music/RIR set of the config's augment: section
+    local/make_aug_set.sh --rate 8000 --seed $seed "$download_dir" "$data/aug_wav" "$data"
+  fi
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
@@ -177,17 +200,27 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   # CMN + voiced frames, then as egs/voxceleb/v2 stage 5: drop short utterances, then small speakers.
   steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts \
     "$data/train$sfx" "$data/train${sfx}_no_sil" "$exp/train${sfx}_no_sil"
+  if [ "$source_type" = audio ]; then
+    # The utterances kept above, as audio: the crops are cut from their voiced samples (vad.scp) on the fly.
+    utils/subset_data_dir.sh --utt-list "$data/train${sfx}_no_sil/utt2spk" "$data/train" "$data/train_audio"
+  fi
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   stage_banner 3 "train the $net network on $feat_type ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
-  require 2 "$data/train${sfx}_no_sil/feats.scp" "$data/train${sfx}_no_sil/utt2num_frames"
+  train_dir=$data/train${sfx}_no_sil
+  if [ "$source_type" = audio ]; then
+    train_dir=$data/train_audio
+    require 2 "$train_dir/wav.scp" "$train_dir/vad.scp" "$data/aug_rirs/wav.scp"
+  else
+    require 2 "$train_dir/feats.scp" "$train_dir/utt2num_frames"
+  fi
   train_args=()
   for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
     ${loss_params:+--loss-params "$loss_params"} ${aux:+--aux "$aux"} "${train_args[@]}" \
-    "$data/train${sfx}_no_sil" "$nnet_dir"
+    "$train_dir" "$nnet_dir"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then

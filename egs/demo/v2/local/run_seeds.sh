@@ -10,6 +10,9 @@ set -e -o pipefail
 
 net=tdnn                  # run.sh --net (conf/<net>.yaml)
 system=amsoftmax          # run.sh --system (conf/losses.txt)
+aug=                      # run.sh --aug (online|none; default: run.sh's, online if conf/<net>_aug.yaml exists)
+train_config=             # run.sh --train-config (default: run.sh's)
+name=                     # label of the nnet dirs: $exp/<name>_seed<S> (default: <net>[_aug]_nnet_<system>)
 seeds="1 2 3"             # training seeds (tfspk-train --seed); the corpus and trials keep run.sh's seed
 train_opts=()             # passed to run.sh (repeatable)
 set=()                    # passed to run.sh: config overrides (repeatable)
@@ -18,8 +21,8 @@ data=data
 exp=exp
 nj=2
 integer_options="nj"
-help_message="Usage: $0 [--net $net] [--system $system] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false]
- Runs run.sh --stage 3 once per seed into \$exp/<net>_nnet_<system>_seed<S> and prints mean +- std of the EERs."
+help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false]
+ Runs run.sh --stage 3 once per seed into \$exp/<name>_seed<S> and prints mean +- std of the EERs."
 
 . ./cmd.sh
 . ./path.sh
@@ -34,9 +37,15 @@ done
 run_args=()
 for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); done
 for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
+[ -n "$aug" ] && run_args+=(--aug "$aug")
+[ -n "$train_config" ] && run_args+=(--train-config "$train_config")
+if [ -z "$name" ]; then
+  name=${net}_nnet_$system
+  if [ "$aug" = online ] || { [ -z "$aug" ] && [ -f "conf/${net}_aug.yaml" ]; }; then name=${net}_aug_nnet_$system; fi
+fi
 
 for s in $seeds; do
-  dir=$exp/${net}_nnet_${system}_seed$s
+  dir=$exp/${name}_seed$s
   if $reuse && [ -f "$dir/scores/results.txt" ]; then
     echo "=== $0: seed $s: reusing $dir/scores/results.txt"
     continue
@@ -50,12 +59,12 @@ done
 # One line per seed, then mean +- sample std of the PLDA and cosine EER.
 for s in $seeds; do
   awk -v s="$s" '$1 == "plda" {p = $4} $1 == "cosine" {c = $4} END {print s, p, c}' \
-    "$exp/${net}_nnet_${system}_seed$s/scores/results.txt"
-done | awk -v net="$net" -v label="$system" '
+    "$exp/${name}_seed$s/scores/results.txt"
+done | awk -v name="$name" '
   {seed[NR] = $1; p[NR] = $2; c[NR] = $3; sp += $2; sc += $3; printf "seed %s: PLDA EER %.2f %%, cosine EER %.2f %%\n", $1, $2, $3}
   END {
     n = NR; mp = sp / n; mc = sc / n
     for (i = 1; i <= n; i++) {vp += (p[i] - mp) ^ 2; vc += (c[i] - mc) ^ 2}
     dp = n > 1 ? sqrt(vp / (n - 1)) : 0; dc = n > 1 ? sqrt(vc / (n - 1)) : 0
-    printf "%s %s over %d seeds: PLDA EER %.2f +- %.2f %%, cosine EER %.2f +- %.2f %% (mean +- sample std)\n", net, label, n, mp, dp, mc, dc
+    printf "%s over %d seeds: PLDA EER %.2f +- %.2f %%, cosine EER %.2f +- %.2f %% (mean +- sample std)\n", name, n, mp, dp, mc, dc
   }'
