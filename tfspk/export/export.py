@@ -178,12 +178,12 @@ class ExportGraph:
                 feats = select_frames_tf(feats, voiced)
             return feats
 
-        @tf.function(input_signature=[tf.TensorSpec([None, feat_dim], tf.float32, name="feats"),
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, feat_dim], tf.float32, name="feats"),
                                       tf.TensorSpec([None], tf.float32, name="vad")])
         def embed_feats(feats, vad):
             return run_network(prepare(feats, vad > 0.5))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="samples")])
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.float32, name="samples")])
         def embed_wav(samples):
             feats = self.features(samples)
             voiced = None
@@ -194,7 +194,7 @@ class ExportGraph:
                                 o.vad_proportion_threshold, o.vad_frames_context)
             return run_network(prepare(feats, voiced))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="samples")])
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.float32, name="samples")])
         def features_wav(samples):
             """Raw features and VAD of the wav graph (for tests and debugging)."""
             feats = self.features(samples)
@@ -304,7 +304,11 @@ def _write_all(graph: ExportGraph, work: str, info: dict, options: ExportOptions
         shutil.copyfile(options.calibration, os.path.join(work, "calibration.txt"))
 
     module = tf.Module()
-    module.model = graph.network.model
+    # The network's tf.Variables, listed: Keras 3 does not expose every variable to TF's object graph
+    # (layers held in plain lists inside a custom layer, as ECAPA-TDNN's SE-Res2Block, stay 'untracked'
+    # and the saver refuses the functions that read them), and attaching the Keras model itself would
+    # only make the saver trace its layers' call functions too.
+    module.network_variables = [_tf_variable(v) for v in graph.network.model.variables]
     module.embed_wav, module.embed_feats, module.features_wav = graph.embed_wav, graph.embed_feats, graph.features_wav
     signatures = {"embed_wav": graph.embed_wav.get_concrete_function(),
                   "embed_feats": graph.embed_feats.get_concrete_function(),
@@ -324,6 +328,11 @@ def _write_all(graph: ExportGraph, work: str, info: dict, options: ExportOptions
         handle.write("\n")
 
 
+def _tf_variable(variable):
+    """The tf.Variable behind a Keras 3 variable (a tf.Variable stays itself)."""
+    return getattr(variable, "_value", None) if hasattr(variable, "_value") else variable
+
+
 def _frozen(function):
     """``function`` with the network's variables turned into constants, outputs named again."""
     import tensorflow as tf
@@ -335,7 +344,7 @@ def _frozen(function):
     def call(*inputs):
         embedding, count = sorted(frozen(*inputs), key=lambda t: t.dtype != tf.float32)
         return {"embedding": embedding, "num_frames": count}
-    return tf.function(call, input_signature=list(specs))
+    return tf.function(call, input_signature=list(specs), autograph=False)
 
 
 def _tflite_model(graph: ExportGraph, work: str) -> bytes:
