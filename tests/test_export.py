@@ -85,6 +85,8 @@ def test_tf_features_match_tfspk_features(case):
         error = np.abs(got - want) / (1.0 + 0.1 * np.abs(want))
         assert error.max() < 5e-3, (case, num, error.max())
         assert np.mean(error > 1e-3) < 1e-4, (case, num, np.mean(error > 1e-3))
+        if kind == "spectrogram" or opts.use_energy:   # column 0 is the log energy, which the VAD reads alone
+            np.testing.assert_array_equal(graph.log_energy(tf.constant(samples)).numpy(), got[:, 0])
 
 
 def test_constants_follow_kaldi_formulas():
@@ -310,30 +312,43 @@ def _make_registry_exp(path, name, kind, params):
     return path, feat_dim
 
 
+def _reference_embeddings(exp, kind, cases):
+    """The toolkit's own extraction of each case: tfspk.features (``kind``, and MFCC for the VAD) ->
+    compute_vad -> prepare_features -> XvectorExtractor; {label: (embedding, feats, vad)}."""
+    from tfspk.export.export import read_feature_config, read_vad_config
+    from tfspk.extract import load_extractor, prepare_features
+    features = FeatureExtractor(read_feature_config(str(exp / "conf" / f"{kind}.conf"), kind))
+    mfccs = FeatureExtractor(read_feature_config(str(exp / "conf" / "mfcc.conf"), "mfcc"))
+    o = read_vad_config(str(exp / "conf" / "vad.conf"))
+    extractor = load_extractor(str(exp))
+    out = {}
+    for label, samples in cases.items():
+        feats = features(samples, RATE)
+        vad = compute_vad(mfccs(samples, RATE), o.vad_energy_threshold, o.vad_energy_mean_scale,
+                          o.vad_proportion_threshold, o.vad_frames_context)
+        assert vad.sum() > 0, label
+        out[label] = (extractor.extract_one("u", prepare_features(feats, vad, "u")), feats, vad)
+    return out
+
+
 @pytest.fixture(scope="module", params=sorted(EXPORT_CASES))
 def network_export(request, tmp_path_factory):
-    """(name, experiment dir, export dir, feature type): one export per network (in this process: TF is loaded
-    once), shared by the backends and lengths."""
+    """One export per network (in this process: TF is loaded once) and the toolkit's embeddings of the audio
+    cases, shared by the three backends: (name, export dir, feature type, cases, references)."""
     from tfspk.export.export import default_options, export
     name = request.param
     kind, params = EXPORT_CASES[name]
     root = tmp_path_factory.mktemp(f"export-{name}")
     exp, _ = _make_registry_exp(root / "exp", name, kind, params)
     export(str(exp), str(root / "export"), default_options(str(exp)))
-    return name, exp, root / "export", kind
-
-
-def _reference_embedding(exp, kind, samples):
-    """tfspk.features (kind, and MFCC for the VAD) -> compute_vad -> prepare_features -> XvectorExtractor."""
-    from tfspk.export.export import read_feature_config, read_vad_config
-    from tfspk.extract import load_extractor, prepare_features
-    feats = FeatureExtractor(read_feature_config(str(exp / "conf" / f"{kind}.conf"), kind))(samples, RATE)
-    mfcc = FeatureExtractor(read_feature_config(str(exp / "conf" / "mfcc.conf"), "mfcc"))(samples, RATE)
-    o = read_vad_config(str(exp / "conf" / "vad.conf"))
-    vad = compute_vad(mfcc, o.vad_energy_threshold, o.vad_energy_mean_scale, o.vad_proportion_threshold,
-                      o.vad_frames_context)
-    extractor = load_extractor(str(exp))
-    return extractor.extract_one("u", prepare_features(feats, vad, "u")), feats, vad
+    min_samples = json.loads((root / "export" / "export.json").read_text())["min_samples"]
+    speech = synth_speech(1.0, RATE, seed=11).astype(np.float32)
+    start = int(np.argmax(np.abs(speech) > 6000))   # a voiced stretch, so the shortest input has a voiced frame
+    # the network's minimum length, an odd length, 30 s
+    cases = {"minimum": speech[start:start + min_samples],
+             "odd": synth_speech(1.2345, RATE, seed=12).astype(np.float32),
+             "30s": synth_speech(30.0, RATE, seed=13).astype(np.float32)}
+    return name, root / "export", kind, cases, _reference_embeddings(exp, kind, cases)
 
 
 @pytest.mark.slow
@@ -342,19 +357,14 @@ def test_every_network_exports_and_matches_toolkit_extraction(network_export, ba
     """[issue 11] SavedModel, TFLite and ONNX embeddings (wav and feature input) vs the toolkit's own extraction,
     cosine >= 0.9999, at the network's minimum length, an odd length and 30 s."""
     from tfspk.export.embedder import Embedder
-    name, exp, export_dir, kind = network_export
+    name, export_dir, kind, cases, references = network_export
     info = json.loads((export_dir / "export.json").read_text())
     assert info["network"]["arch"] == name and info["features"]["type"] == kind
+    # --snip-edges=false, 10 ms shift: frames = round(N / 160), so F frames need at least 160 F - 80 samples
+    assert cases["minimum"].size == info["min_samples"] == 160 * info["network"]["min_frames"] - 80
     embedder = Embedder(str(export_dir), backend=backend)
-    min_samples = info["min_samples"]
-    speech = synth_speech(1.0, RATE, seed=11).astype(np.float32)
-    start = int(np.argmax(np.abs(speech) > 6000))   # a voiced stretch, so the shortest input has a voiced frame
-    cases = {"minimum": speech[start:start + min_samples], "odd": synth_speech(1.2345, RATE, seed=12),
-             "30s": synth_speech(30.0, RATE, seed=13)}
     for label, samples in cases.items():
-        samples = samples.astype(np.float32)
-        want, feats, vad = _reference_embedding(exp, kind, samples)
-        assert vad.sum() > 0, (name, label)
+        want, feats, vad = references[label]
         from_wav = embedder.embed(samples, RATE)
         from_feats = embedder.embed_features(feats, vad)
         assert from_wav.shape == want.shape == (8,)
