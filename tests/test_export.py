@@ -85,6 +85,8 @@ def test_tf_features_match_tfspk_features(case):
         error = np.abs(got - want) / (1.0 + 0.1 * np.abs(want))
         assert error.max() < 5e-3, (case, num, error.max())
         assert np.mean(error > 1e-3) < 1e-4, (case, num, np.mean(error > 1e-3))
+        if kind == "spectrogram" or opts.use_energy:   # column 0 is the log energy, which the VAD reads alone
+            np.testing.assert_array_equal(graph.log_energy(tf.constant(samples)).numpy(), got[:, 0])
 
 
 def test_constants_follow_kaldi_formulas():
@@ -255,6 +257,121 @@ def test_fbank_network_with_separate_vad_mfcc(tmp_path):
     samples = synth_speech(2.5, RATE, seed=9).astype(np.float32)
     want, _, _ = _toolkit_embedding(tmp_path, samples, FBANK_CONF, "fbank")
     assert _cosine(embedder.embed(samples, RATE), want) >= 0.9999
+
+
+# ------------------------------------------------------------------------------------------ every network
+SPECTROGRAM_CONF = ("--sample-frequency=16000\n--frame-length=20\n--frame-shift=10\n--round-to-power-of-two=false\n"
+                    "--snip-edges=false\n--dither=0\n")
+FEATURE_CONFS = {"mfcc": MFCC_CONF, "fbank": FBANK_CONF, "spectrogram": SPECTROGRAM_CONF}
+#: registered network -> (feature type, tiny parameters): the code paths of the full-size networks (attentive
+#: pooling, SE-Res2Blocks, 2-D convolutions and strides, bottlenecks, adaptive pooling) at a fraction of the
+#: cost. The TDNN is the `exported` fixture above.
+EXPORT_CASES = {
+    "tdnn_kaldi": ("mfcc", dict(frame_dim=16, pooling_dim=24, embedding_dim=8)),
+    "ecapa_tdnn": ("fbank", dict(channels=8, scale=2, se_channels=4, mfa_channels=12, attention_channels=4,
+                                 embedding_dim=8)),
+    "resnet18": ("fbank", dict(base_width=2, embedding_dim=8)),
+    "resnet34": ("fbank", dict(base_width=2, embedding_dim=8)),
+    "resnet50": ("fbank", dict(base_width=2, embedding_dim=8)),
+    "rescnn": ("spectrogram", dict(base_channels=2, embedding_dim=8)),
+}
+
+
+def test_export_cases_cover_every_network():
+    from tfspk.nnet import NETWORKS
+    assert set(EXPORT_CASES) | {"tdnn"} == set(NETWORKS)
+
+
+def _make_registry_exp(path, name, kind, params):
+    """An experiment dir of network ``name`` with random weights and random BN statistics (so that every BN
+    layer changes the embedding), its feature/VAD configs in conf/."""
+    import keras
+
+    from tfspk.export.export import read_feature_config
+    from tfspk.nnet import get_network, network_config
+    keras.utils.set_random_seed(1)
+    path.mkdir(parents=True)
+    (path / "conf").mkdir()
+    for conf_name, text in ((f"{kind}.conf", FEATURE_CONFS[kind]), ("mfcc.conf", MFCC_CONF), ("vad.conf", VAD_CONF)):
+        (path / "conf" / conf_name).write_text(text)
+    feat_dim = read_feature_config(str(path / "conf" / f"{kind}.conf"), kind).dim
+    network = get_network(name, params)
+    model = network.build(feat_dim)
+    rng = np.random.default_rng(2)
+    for weight in model.weights:
+        draw = {"gamma": lambda n: rng.uniform(0.5, 1.5, n), "beta": lambda n: rng.normal(0, 0.3, n),
+                "moving_mean": lambda n: rng.normal(0, 0.3, n),
+                "moving_variance": lambda n: rng.uniform(0.5, 2.0, n)}.get(weight.path.split("/")[-1])
+        if draw is not None:
+            weight.assign(draw(weight.shape).astype(np.float32))
+    (path / "final").mkdir()
+    model.save_weights(str(path / "final" / "model.weights.h5"))
+    (path / "final" / "DONE").write_text("finished: by the test\n")
+    (path / "config.yaml").write_text(yaml.safe_dump({"feat_dim": feat_dim, "num_classes": 3,
+                                                      "nnet": network_config(network)}))
+    return path, feat_dim
+
+
+def _reference_embeddings(exp, kind, cases):
+    """The toolkit's own extraction of each case: tfspk.features (``kind``, and MFCC for the VAD) ->
+    compute_vad -> prepare_features -> XvectorExtractor; {label: (embedding, feats, vad)}."""
+    from tfspk.export.export import read_feature_config, read_vad_config
+    from tfspk.extract import load_extractor, prepare_features
+    features = FeatureExtractor(read_feature_config(str(exp / "conf" / f"{kind}.conf"), kind))
+    mfccs = FeatureExtractor(read_feature_config(str(exp / "conf" / "mfcc.conf"), "mfcc"))
+    o = read_vad_config(str(exp / "conf" / "vad.conf"))
+    extractor = load_extractor(str(exp))
+    out = {}
+    for label, samples in cases.items():
+        feats = features(samples, RATE)
+        vad = compute_vad(mfccs(samples, RATE), o.vad_energy_threshold, o.vad_energy_mean_scale,
+                          o.vad_proportion_threshold, o.vad_frames_context)
+        assert vad.sum() > 0, label
+        out[label] = (extractor.extract_one("u", prepare_features(feats, vad, "u")), feats, vad)
+    return out
+
+
+@pytest.fixture(scope="module", params=sorted(EXPORT_CASES))
+def network_export(request, tmp_path_factory):
+    """One export per network (in this process: TF is loaded once) and the toolkit's embeddings of the audio
+    cases, shared by the three backends: (name, export dir, feature type, cases, references)."""
+    from tfspk.export.export import default_options, export
+    name = request.param
+    kind, params = EXPORT_CASES[name]
+    root = tmp_path_factory.mktemp(f"export-{name}")
+    exp, _ = _make_registry_exp(root / "exp", name, kind, params)
+    export(str(exp), str(root / "export"), default_options(str(exp)))
+    min_samples = json.loads((root / "export" / "export.json").read_text())["min_samples"]
+    speech = synth_speech(1.0, RATE, seed=11).astype(np.float32)
+    start = int(np.argmax(np.abs(speech) > 6000))   # a voiced stretch, so the shortest input has a voiced frame
+    # the network's minimum length, an odd length, 30 s
+    cases = {"minimum": speech[start:start + min_samples],
+             "odd": synth_speech(1.2345, RATE, seed=12).astype(np.float32),
+             "30s": synth_speech(30.0, RATE, seed=13).astype(np.float32)}
+    return name, root / "export", kind, cases, _reference_embeddings(exp, kind, cases)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_network_exports_and_matches_toolkit_extraction(network_export, backend):
+    """[issue 11] SavedModel, TFLite and ONNX embeddings (wav and feature input) vs the toolkit's own extraction,
+    cosine >= 0.9999, at the network's minimum length, an odd length and 30 s."""
+    from tfspk.export.embedder import Embedder
+    name, export_dir, kind, cases, references = network_export
+    info = json.loads((export_dir / "export.json").read_text())
+    assert info["network"]["arch"] == name and info["features"]["type"] == kind
+    # --snip-edges=false, 10 ms shift: frames = round(N / 160), so F frames need at least 160 F - 80 samples
+    assert cases["minimum"].size == info["min_samples"] == 160 * info["network"]["min_frames"] - 80
+    embedder = Embedder(str(export_dir), backend=backend)
+    for label, samples in cases.items():
+        want, feats, vad = references[label]
+        from_wav = embedder.embed(samples, RATE)
+        from_feats = embedder.embed_features(feats, vad)
+        assert from_wav.shape == want.shape == (8,)
+        assert _cosine(from_wav, want) >= 0.9999, (name, backend, label, _cosine(from_wav, want))
+        assert _cosine(from_feats, want) >= 0.9999, (name, backend, label, _cosine(from_feats, want))
+    with pytest.raises(ToolError, match="too short"):
+        embedder.embed(cases["minimum"][:-1], RATE)
 
 
 # ------------------------------------------------------------------------------------------ tfspk-embed

@@ -178,33 +178,32 @@ class ExportGraph:
                 feats = select_frames_tf(feats, voiced)
             return feats
 
-        @tf.function(input_signature=[tf.TensorSpec([None, feat_dim], tf.float32, name="feats"),
+        def voiced_frames(samples, feats):
+            """compute-vad on the VAD's MFCCs. It reads only their column 0, the log energy (--use-energy=true,
+            checked), so the VAD's own MFCCs need no spectrum: only their framing and energy options."""
+            energy = feats if self.vad_features is self.features else self.vad_features.log_energy(samples)[:, None]
+            o = self.vad_opts
+            return vad_tf(energy, o.vad_energy_threshold, o.vad_energy_mean_scale, o.vad_proportion_threshold,
+                          o.vad_frames_context)
+
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None, feat_dim], tf.float32, name="feats"),
                                       tf.TensorSpec([None], tf.float32, name="vad")])
         def embed_feats(feats, vad):
             return run_network(prepare(feats, vad > 0.5))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="samples")])
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.float32, name="samples")])
         def embed_wav(samples):
             feats = self.features(samples)
-            voiced = None
-            if self.vad_opts is not None:
-                vad_feats = feats if self.vad_features is self.features else self.vad_features(samples)
-                o = self.vad_opts
-                voiced = vad_tf(vad_feats, o.vad_energy_threshold, o.vad_energy_mean_scale,
-                                o.vad_proportion_threshold, o.vad_frames_context)
+            voiced = None if self.vad_opts is None else voiced_frames(samples, feats)
             return run_network(prepare(feats, voiced))
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="samples")])
+        @tf.function(autograph=False, input_signature=[tf.TensorSpec([None], tf.float32, name="samples")])
         def features_wav(samples):
             """Raw features and VAD of the wav graph (for tests and debugging)."""
             feats = self.features(samples)
             if self.vad_opts is None:
                 return {"feats": feats, "vad": tf.ones([tf.shape(feats)[0]], tf.float32)}
-            vad_feats = feats if self.vad_features is self.features else self.vad_features(samples)
-            o = self.vad_opts
-            voiced = vad_tf(vad_feats, o.vad_energy_threshold, o.vad_energy_mean_scale,
-                            o.vad_proportion_threshold, o.vad_frames_context)
-            return {"feats": feats, "vad": tf.cast(voiced, tf.float32)}
+            return {"feats": feats, "vad": tf.cast(voiced_frames(samples, feats), tf.float32)}
 
         self.embed_feats, self.embed_wav, self.features_wav = embed_feats, embed_wav, features_wav
 
@@ -304,7 +303,11 @@ def _write_all(graph: ExportGraph, work: str, info: dict, options: ExportOptions
         shutil.copyfile(options.calibration, os.path.join(work, "calibration.txt"))
 
     module = tf.Module()
-    module.model = graph.network.model
+    # The network's tf.Variables, listed: Keras 3 does not expose every variable to TF's object graph
+    # (layers held in plain lists inside a custom layer, as ECAPA-TDNN's SE-Res2Block, stay 'untracked'
+    # and the saver refuses the functions that read them), and attaching the Keras model itself would
+    # only make the saver trace its layers' call functions too.
+    module.network_variables = [_tf_variable(v) for v in graph.network.model.variables]
     module.embed_wav, module.embed_feats, module.features_wav = graph.embed_wav, graph.embed_feats, graph.features_wav
     signatures = {"embed_wav": graph.embed_wav.get_concrete_function(),
                   "embed_feats": graph.embed_feats.get_concrete_function(),
@@ -312,16 +315,24 @@ def _write_all(graph: ExportGraph, work: str, info: dict, options: ExportOptions
     saved = os.path.join(work, SAVED_MODEL)
     tf.saved_model.save(module, saved, signatures=signatures)
     cli.log(f"wrote the SavedModel (signatures {', '.join(signatures)})")
+    # frozen once, converted twice (freezing a graph is a large part of each conversion)
+    frozen = {"embed_wav": _frozen(graph.embed_wav), "embed_feats": _frozen(graph.embed_feats)} \
+        if options.tflite or options.onnx else None
     if options.tflite:
-        flat = _tflite_model(graph, work)
+        flat = _tflite_model(frozen, work)
         with open(os.path.join(work, TFLITE), "wb") as handle:
             handle.write(flat)
         cli.log(f"wrote {TFLITE} ({len(flat)} bytes, builtin ops only)")
     if options.onnx:
-        _write_onnx(graph, work)
+        _write_onnx(frozen, graph.network.feat_dim, work)
     with open(os.path.join(work, EXPORT_JSON), "w", encoding="utf-8") as handle:
         json.dump(info, handle, indent=2, sort_keys=True)
         handle.write("\n")
+
+
+def _tf_variable(variable):
+    """The tf.Variable behind a Keras 3 variable (a tf.Variable stays itself)."""
+    return getattr(variable, "_value", variable)
 
 
 def _frozen(function):
@@ -335,19 +346,19 @@ def _frozen(function):
     def call(*inputs):
         embedding, count = sorted(frozen(*inputs), key=lambda t: t.dtype != tf.float32)
         return {"embedding": embedding, "num_frames": count}
-    return tf.function(call, input_signature=list(specs))
+    return tf.function(call, input_signature=list(specs), autograph=False)
 
 
-def _tflite_model(graph: ExportGraph, work: str) -> bytes:
+def _tflite_model(frozen: dict, work: str) -> bytes:
     """TFLite flatbuffer with signatures embed_wav and embed_feats (builtin ops only).
 
     The converter left Keras 3's weights as resource variables that the interpreter reads as
-    uninitialised (NaN embeddings), so the functions are frozen first and converted from a
-    variable-free SavedModel.
+    uninitialised (NaN embeddings), so the functions (``frozen``: :func:`_frozen` of embed_wav and
+    embed_feats) are converted from a variable-free SavedModel.
     """
     import tensorflow as tf
     module = tf.Module()
-    module.embed_wav, module.embed_feats = _frozen(graph.embed_wav), _frozen(graph.embed_feats)
+    module.embed_wav, module.embed_feats = frozen["embed_wav"], frozen["embed_feats"]
     frozen_dir = os.path.join(work, ".frozen")
     try:
         tf.saved_model.save(module, frozen_dir, signatures={"embed_wav": module.embed_wav.get_concrete_function(),
@@ -362,16 +373,15 @@ def _tflite_model(graph: ExportGraph, work: str) -> bytes:
         shutil.rmtree(frozen_dir, ignore_errors=True)
 
 
-def _write_onnx(graph: ExportGraph, work: str) -> None:
+def _write_onnx(frozen: dict, feat_dim: int, work: str) -> None:
     import tensorflow as tf
     try:
         import tf2onnx
     except ImportError:
         raise ToolError("ONNX export needs tf2onnx (pip install 'tfspk[export]'), or pass --onnx=false") from None
-    feat_dim = graph.network.feat_dim
     for name, function, signature in (
-            (ONNX_WAV, graph.embed_wav, [tf.TensorSpec([None], tf.float32, name="samples")]),
-            (ONNX_FEATS, graph.embed_feats, [tf.TensorSpec([None, feat_dim], tf.float32, name="feats"),
+            (ONNX_WAV, frozen["embed_wav"], [tf.TensorSpec([None], tf.float32, name="samples")]),
+            (ONNX_FEATS, frozen["embed_feats"], [tf.TensorSpec([None, feat_dim], tf.float32, name="feats"),
                                              tf.TensorSpec([None], tf.float32, name="vad")])):
         try:
             tf2onnx.convert.from_function(function, input_signature=signature, opset=ONNX_OPSET,

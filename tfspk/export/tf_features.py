@@ -160,7 +160,8 @@ class KaldiFeaturesTF:
         index = tf.math.floormod(index + period * (self.length // period + 1), period)
         return tf.where(index >= num_samples, period - 1 - index, index)
 
-    def __call__(self, samples):
+    def _frames_and_log_energy(self, samples):
+        """Frames after DC removal and pre-emphasis (not yet windowed) and their log energy."""
         import tensorflow as tf
         samples = tf.reshape(tf.cast(samples, tf.float32), [-1])
         num_samples = tf.shape(samples)[0]
@@ -179,6 +180,18 @@ class KaldiFeaturesTF:
             log_energy = tf.math.log(tf.maximum(tf.reduce_sum(windowed * windowed, axis=1), FLOAT_EPSILON))
         if opts.energy_floor > 0.0:
             log_energy = tf.maximum(log_energy, math.log(opts.energy_floor))
+        return frames, log_energy
+
+    def log_energy(self, samples):
+        """``float32 [T]``: the log energy of each frame, i.e. column 0 of the features when they carry it
+        (MFCC / fbank with ``--use-energy``, spectrogram), without the spectrum. The energy VAD reads
+        nothing else of its MFCCs, so it runs on this."""
+        return self._frames_and_log_energy(samples)[1]
+
+    def __call__(self, samples):
+        import tensorflow as tf
+        frames, log_energy = self._frames_and_log_energy(samples)
+        opts = self.opts
         real = tf.matmul(frames, self._cos)
         imag = tf.matmul(frames, self._sin)
         power = real * real + imag * imag
