@@ -364,3 +364,60 @@ def _spoil(read_batch, plan, bad, short):
                 feats[position] = np.nan   # undefined contents: must not be what is reported
         return feats, shapes
     return spoiled
+
+
+def test_process_readers_give_the_thread_readers_batches_and_errors(tmp_path):
+    """iterate_batches / make_dataset with processes=True: the same batches as sampler.batch, in step order,
+    from any start step; a worker's ToolError reaches the caller as itself."""
+    make_data_dir(tmp_path / "d", compress=True, num_archives=3)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=10, max_frames=30, num_valid_utts=0)
+    with iterate_batches(sampler, start_step=5, num_steps=12, num_threads=2, prefetch=3, processes=True) as batches:
+        got = list(batches)
+    assert len(got) == 12
+    for step, (feats, labels) in enumerate(got, 5):
+        expected_feats, expected_labels = sampler.batch(step)
+        np.testing.assert_array_equal(feats, expected_feats)
+        np.testing.assert_array_equal(labels, expected_labels)
+    dataset = make_dataset(sampler, start_step=2, num_steps=3, num_threads=2, processes=True)
+    for step, (feats, labels) in enumerate(dataset.as_numpy_iterator(), 2):
+        np.testing.assert_array_equal(feats, sampler.batch(step)[0])
+    # a wrong dimension found by a worker (60 one-utterance archives: the start-up check reads 50)
+    make_data_dir(tmp_path / "e", num_speakers=6, utts_per_speaker=10, lengths=[60] * 60, num_archives=60,
+                  dim_of_archive={59: 5})
+    bad = SpeakerBalancedSampler(tmp_path / "e", num_speakers=6, min_frames=20, max_frames=30, num_valid_utts=0)
+    step = next(s for s in range(1000) if "spk05-utt09" in bad.plan(s).utts)
+    with pytest.raises(ToolError, match=r"'spk05-utt09' \(.*raw.59.ark:\d+\) has features of shape \(60 x 5\)"):
+        with tool_errors(bad):
+            for _ in make_dataset(bad, start_step=step, num_steps=2, num_threads=2, processes=True):
+                pass
+
+
+def test_forked_readers_do_not_move_the_parents_file_offsets(tmp_path):
+    """An inherited descriptor shares its offset: a forked worker reading through the parent's open
+    handles (RandomAccessReader, SegmentReader) would move the parent's offset. They open their own."""
+    import multiprocessing
+    import os
+    make_data_dir(tmp_path / "d", compress=True, num_archives=1)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=10, max_frames=30, num_valid_utts=0)
+    first = sorted(sampler.reader.keys())[0]
+    sampler.reader[first]                      # the parent's thread now holds open handles
+    sampler.read_segment(first, 0, 10)
+    handles = [sampler.reader._local.cache.handle] + list(sampler.segments._local.handles.values())
+    before = [os.lseek(h.fileno(), 0, os.SEEK_CUR) for h in handles]
+    with iterate_batches(sampler, num_steps=4, num_threads=1, prefetch=4, processes=True) as batches:
+        list(batches)
+    global _FORKED_SAMPLER
+    _FORKED_SAMPLER = sampler
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        pool.map(_read_last_utterance, [0])
+    assert [os.lseek(h.fileno(), 0, os.SEEK_CUR) for h in handles] == before
+
+
+_FORKED_SAMPLER = None
+
+
+def _read_last_utterance(_):
+    sampler = _FORKED_SAMPLER
+    last = sorted(sampler.reader.keys())[-1]
+    sampler.reader[last]
+    sampler.read_segment(last, 2, 5)

@@ -23,6 +23,7 @@ import numpy as np
 from tfspk.errors import ToolError
 from tfspk.io import compressed
 from tfspk.io.ark import RandomAccessReader
+from tfspk.io.util import new_thread_locals_after_fork
 
 _OFFSET_RE = re.compile(r"^(?P<path>[^|]+):(?P<offset>\d+)$")
 _MAX_OPEN_FILES = 32
@@ -34,6 +35,7 @@ class SegmentReader:
     def __init__(self, reader: RandomAccessReader):
         self.reader = reader
         self._local = threading.local()
+        new_thread_locals_after_fork(self)   # forked readers open their own files
 
     def _handle(self, path):
         handles = getattr(self._local, "handles", None)
