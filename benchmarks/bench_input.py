@@ -2,7 +2,8 @@
 """Input pipeline alone (no model): frames/s delivered in batches, with 1 and 2 workers.
 
 (a) compressed 30-dim MFCC arks read through scp byte offsets (SpeakerBalancedSampler +
-    iterate_batches, reader threads);
+    iterate_batches: a batch's segments decoded together; reader threads, or forked reader
+    processes as tfspk-train's data.readers=processes);
 (b) the same features packed into TFRecord shards (tfspk.data.shards.shard_dataset, tf.data
     parallel map; float32 and float16 storage);
 (c) 8 kHz audio -> random crop -> on-the-fly augmentation (speed 0.9/1.0/1.1, reverberation,
@@ -12,12 +13,14 @@ Targets (issue 10): (a), (b) >= 1.5M frames/s on 2 cores; (c) 2 workers >= 1.7x 
 
 The corpus is synthetic and made in a temporary directory; noise/music/RIR dirs are synthetic
 too unless --aug-data points at a directory holding aug_noise, aug_music, aug_rirs (the demo's
-local/make_aug_set.sh output). Each figure is the best of --repeat runs (the machine is shared).
+local/make_aug_set.sh output). Each figure is the best of --repeat runs (the machine is shared),
+printed with the 1-minute load average at the end of its best run.
 
     .venv/bin/python benchmarks/bench_input.py
     .venv/bin/python benchmarks/bench_input.py --only c --aug-data egs/demo/v2/data
 """
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -62,10 +65,10 @@ def write_wav_dir(directory, recordings, subtype="PCM_16"):
     write_table(f"{directory}/utt2spk", [(k, k.split("-")[0]) for k, _ in scp])
 
 
-def make_audio_corpus(directory, num_utts, seconds, seed=0):
+def make_audio_corpus(directory, num_utts, seconds, seed=0, num_speakers=10):
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * RATE)) / RATE
-    recordings = {f"spk{i % 10:02d}-utt{i:04d}": (0.3 * np.sin(2 * np.pi * (100 + 5 * i) * t) * (1 + np.sin(3 * t))
+    recordings = {f"spk{i % num_speakers:03d}-utt{i:04d}": (0.3 * np.sin(2 * np.pi * (100 + 5 * i) * t) * (1 + np.sin(3 * t))
                                   + rng.normal(0, 0.01, t.size)) / 2 for i in range(num_utts)}
     write_wav_dir(directory, recordings)
 
@@ -86,22 +89,26 @@ def make_aug_dirs(directory, seed=0):
 
 
 def measure(batches, count):
-    """frames/s over ``count`` batches of an iterator of (feats, labels) (the first one not timed)."""
+    """(frames/s, frames per CPU-second of this process, load average after) over ``count`` batches of
+    an iterator of (feats, labels); the first batch is not timed. The CPU figure counts the threads of
+    this process (reader threads, tf.data), not worker processes: on a loaded machine it says what
+    the code costs when the wall-clock figure only says what share of the cores it got."""
     first = next(batches)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     frames = 0
     for _ in range(count):
         feats, _ = next(batches)
         frames += int(np.prod(feats.shape[:2]))
     del first
-    return frames / (time.perf_counter() - start)
+    return (frames / (time.perf_counter() - start), frames / max(time.process_time() - cpu, 1e-9),
+            os.getloadavg()[0])
 
 
-def bench_scp(data_dir, workers, args):
+def bench_scp(data_dir, workers, args, processes=False):
     from tfspk.data import SpeakerBalancedSampler, iterate_batches
     sampler = SpeakerBalancedSampler(data_dir, num_speakers=args.batch, min_frames=200, max_frames=400,
                                      seed=1, num_valid_utts=0)
-    with iterate_batches(sampler, num_threads=workers, prefetch=4 * workers) as batches:
+    with iterate_batches(sampler, num_threads=workers, prefetch=4 * workers, processes=processes) as batches:
         return measure(iter(batches), args.batches)
 
 
@@ -152,20 +159,21 @@ def main():
     args = parser.parse_args()
     print(f"cpus: {os.cpu_count()}, load average: {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory() as tmp:
-        results = {}
+        runs = {}   # name -> measuring function; rounds interleave them so load changes hit all alike
         if "a" in args.only or "b" in args.only:
             make_feature_corpus(tmp, args.speakers, args.utts_per_speaker, args.frames)
         if "a" in args.only:
-            for workers in (1, 2):
-                results[f"(a) scp+ark, {workers} worker(s)"] = max(bench_scp(tmp, workers, args)
-                                                                   for _ in range(args.repeat))
+            for processes in (False, True):
+                for workers in (1, 2):
+                    kind = "process(es)" if processes else "thread(s)"
+                    runs[f"(a) scp+ark, {workers} {kind}"] = functools.partial(bench_scp, tmp, workers, args, processes)
         if "b" in args.only:
             from tfspk.data.shards import make_shards
             for dtype in ("float32", "float16"):
                 make_shards(tmp, f"{tmp}/shards_{dtype}", utts_per_shard=200, dtype=dtype)
                 for workers in (1, 2):
-                    results[f"(b) shards {dtype}, {workers} worker(s)"] = max(
-                        bench_shards(f"{tmp}/shards_{dtype}", workers, args) for _ in range(args.repeat))
+                    runs[f"(b) shards {dtype}, {workers} worker(s)"] = functools.partial(
+                        bench_shards, f"{tmp}/shards_{dtype}", workers, args)
         if "c" in args.only:
             make_audio_corpus(f"{tmp}/audio", 40, 8.0)
             aug_dir = args.aug_data
@@ -174,13 +182,22 @@ def main():
                 aug_dir = f"{tmp}/aug"
             batches = audio_batches(f"{tmp}/audio", aug_dir, args.audio_batch)
             for workers in (1, 2):
-                results[f"(c) audio+aug+fbank, {workers} worker(s)"] = max(
-                    bench_audio(batches, workers, args) for _ in range(args.repeat))
-        for name, value in results.items():
-            print(f"{name:40s} {value / 1e6:8.3f} M frames/s")
+                runs[f"(c) audio+aug+fbank, {workers} worker(s)"] = functools.partial(bench_audio, batches, workers, args)
+        results = {}
+        for _ in range(args.repeat):
+            for name, run in runs.items():
+                results[name] = max(results.get(name, (0.0, 0.0, 0.0)), run())
+        print(f"{'input pipeline alone':40s} {'M frames/s':>10s} {'M fr/CPU-s':>10s}  load   "
+              "(targets: (a), (b) >= 1.5M frames/s; (c) 2 workers >= 1.7x 1 worker)")
+        for name, (value, per_cpu, load) in results.items():
+            in_workers = "process" in name or name.startswith("(c)") and "1 worker" not in name
+            cpu = "-" if in_workers else f"{per_cpu / 1e6:.3f}"
+            print(f"{name:40s} {value / 1e6:10.3f} {cpu:>10s}  {load:.1f}")
         one, two = (results.get(f"(c) audio+aug+fbank, {w} worker(s)") for w in (1, 2))
         if one and two:
-            print(f"(c) scaling 1 -> 2 workers: {two / one:.2f}x (target >= 1.7x)")
+            print(f"(c) scaling 1 -> 2 workers: {two[0] / one[0]:.2f}x (target >= 1.7x)")
+        print("(M fr/CPU-s: frames per CPU-second of the benchmark's own process, its threads included; "
+              "'-' where worker processes do the work)")
     return 0
 
 

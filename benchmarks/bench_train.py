@@ -1,17 +1,22 @@
 #!/usr/bin/env python3
-"""Training throughput: tfspk-train's real input pipeline vs in-memory tensors, and every loss vs softmax.
+"""Training throughput: the trainer's step fed by each input source vs in-memory tensors, and every loss vs softmax.
 
-1. frames/s of the trainer's step fed by the real pipeline (speaker-balanced sampler reading
-   compressed Kaldi archives through scp offsets, reader threads, tf.data) versus a bare
-   tf.function step (same network, a plain softmax layer, SGD) on one in-memory tensor.
-   Target: ratio >= 0.9 (the pipeline hides behind the network).
-2. The trainer's full step (network + head + L2 + SGD) with every registered loss, relative to
-   softmax, and the head-only step (timed by benchmarks/bench_losses.py's functions). Target: <= 1.3x.
+1. frames/s of tfspk-train's full step (network + head + L2 + optimizer, one Trainer) fed by the real
+   input of each ``data.source``: ``feats`` (speaker-balanced sampler reading compressed 30-dim Kaldi
+   archives through scp offsets, reader threads, tf.data), ``shards`` (float16 TFRecord shards, tf.data
+   parallel map) and ``audio`` (8 kHz audio, augmentation with speed 0.9/1.0/1.1, reverberation,
+   noise/music/babble, 40-dim fbank, SpecAugment, in worker processes), versus the same step on one
+   in-memory batch of the mean crop length. Target (issue 10): ratio >= 0.9 (the input hides behind
+   the network). On a CPU-only machine the input competes with the step for the same cores.
+2. The trainer's full step with every registered loss, relative to softmax, and the head-only step
+   (timed by benchmarks/bench_losses.py's functions). Target: <= 1.3x.
 
-Timings are the best of several interleaved blocks (the machine is shared).
+Timings are the best of several interleaved blocks (the machine is shared); the load average is
+printed with each figure.
 
     .venv/bin/python benchmarks/bench_train.py                 # [Liu2019] widths (512/1500/512)
-    .venv/bin/python benchmarks/bench_train.py --frame-dim 128 --pooling-dim 384 --embedding-dim 128
+    .venv/bin/python benchmarks/bench_train.py --only inputs --frame-dim 128 --pooling-dim 384 --embedding-dim 128
+    .venv/bin/python benchmarks/bench_train.py --only inputs --net ecapa_tdnn --embedding-dim 128   # the demo's
 """
 import argparse
 import os
@@ -24,11 +29,9 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from tfspk import losses as tfloss  # noqa: E402
-from tfspk import nnet  # noqa: E402
 from tfspk.io.ark import ArchiveWriter  # noqa: E402
 from tfspk.io.table import write_table  # noqa: E402
 from tfspk.train import config as config_mod  # noqa: E402
-from tfspk.train import inputs  # noqa: E402
 from tfspk.train.trainer import Trainer  # noqa: E402
 
 
@@ -50,15 +53,21 @@ def make_corpus(directory, speakers, utts_per_speaker, frames, dim, seed=0):
 
 
 def base_overrides(args, loss="softmax"):
-    return [f"nnet.params.frame_dim={args.frame_dim}", f"nnet.params.pooling_dim={args.pooling_dim}",
-            f"nnet.params.embedding_dim={args.embedding_dim}", f"data.speakers_per_batch={args.speakers}",
-            f"data.min_frames={args.min_frames}", f"data.max_frames={args.max_frames}", "valid.num_utts=0",
-            f"loss.name={loss}", "strategy=one", f"data.num_threads={args.threads}"]
+    if getattr(args, "net", "tdnn") == "ecapa_tdnn":  # the demo's ECAPA-TDNN (egs/demo/v2/conf/ecapa_tdnn.yaml)
+        net = ["nnet.name=ecapa_tdnn", f"nnet.params.channels={args.channels}",
+               f"nnet.params.embedding_dim={args.embedding_dim}", "nnet.params.se_channels=64",
+               f"nnet.params.mfa_channels={3 * args.channels}", "nnet.params.attention_channels=64"]
+    else:
+        net = [f"nnet.params.frame_dim={args.frame_dim}", f"nnet.params.pooling_dim={args.pooling_dim}",
+               f"nnet.params.embedding_dim={args.embedding_dim}"]
+    return net + [f"data.speakers_per_batch={args.speakers}", f"data.min_frames={args.min_frames}",
+                  f"data.max_frames={args.max_frames}", "valid.num_utts=0", f"loss.name={loss}", "strategy=one",
+                  f"data.num_threads={args.threads}"]
 
 
-def resolved_config(args, loss):
+def resolved_config(args, loss, extra=()):
     from tfspk.train import components
-    return components.resolve(config_mod.build_config(None, base_overrides(args, loss)))
+    return components.resolve(config_mod.build_config(None, base_overrides(args, loss) + list(extra)))
 
 
 def best_block(step, blocks, steps):
@@ -75,57 +84,89 @@ def best_block(step, blocks, steps):
     return best, frames
 
 
-def pipeline_vs_memory(args, data_dir):
-    config = resolved_config(args, "softmax")
-    sampler = inputs.make_sampler(data_dir, config)
-    trainer = Trainer(config, sampler.feat_dim, sampler.num_classes)
-    batches = trainer.batches(sampler, 0)
-    for _ in range(args.warmup):
-        trainer.train_step(next(batches))
+def timed_block(step, steps):
+    """(frames/s, frames per CPU-second of this process) of ``steps`` steps."""
+    start, cpu = time.perf_counter(), time.process_time()
+    frames = sum(step() for _ in range(steps))
+    return frames / (time.perf_counter() - start), frames / max(time.process_time() - cpu, 1e-9)
 
-    def pipeline_step():
-        return trainer.train_step(next(batches))["frames"]
 
-    # Bare step: same network, softmax dense layer, SGD, one fixed in-memory batch of the mean length.
-    network = nnet.get_network(config.nnet.name, config.nnet.params)
-    model = network.build(sampler.feat_dim)
-    import keras
-    dense = keras.layers.Dense(sampler.num_classes)
-    length = (args.min_frames + args.max_frames) // 2
-    feats = tf.constant(np.random.default_rng(1).normal(size=(args.speakers, length, sampler.feat_dim)),
-                        tf.float32)
-    labels = tf.constant(np.arange(args.speakers) % sampler.num_classes, tf.int32)
-    dense.build((None, network.embedding_dim()))
-    variables = model.trainable_variables + dense.trainable_variables
-    optimizer = keras.optimizers.SGD(0.01, momentum=0.9)
-    optimizer.build(variables)
+def source_overrides(args, source, work):
+    """Config overrides of one input source (data.source feats / shards / audio) over ``work``'s corpora."""
+    if source == "feats":
+        return ["data.source=feats", f"data.readers={args.readers}"]
+    if source == "shards":
+        return ["data.source=shards", f"data.shards={work}/shards"]
+    augment = (f"augment={{noise_dir: {work}/aug/aug_noise, music_dir: {work}/aug/aug_music, "
+               f"babble_dir: {work}/aug/aug_noise, rir_dir: {work}/aug/aug_rirs, reverb_prob: 0.5, noise_prob: 0.25, "
+               f"music_prob: 0.25, babble_prob: 0.25, speed_factors: '1.0,0.9,1.1', spec_augment: true}}")
+    return ["data.source=audio", "data.feature_type=fbank", f"data.feature_config={work}/fbank.conf", augment]
 
-    @tf.function
-    def bare(x, y):
-        with tf.GradientTape() as tape:
-            logits = dense(model(x, training=True)["embedding_b"])
-            loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
 
-    for _ in range(args.warmup):
-        bare(feats, labels).numpy()
+def make_source_corpora(args, work, sources):
+    """Compressed 30-dim arks (feats), their float16 shards (shards), 8 kHz audio + noise/music/RIR
+    dirs and a 40-dim fbank config (audio), all synthetic (benchmarks/bench_input.py's makers)."""
+    if "feats" in sources or "shards" in sources:
+        make_corpus(f"{work}/feats", speakers=max(args.speakers + 16, 80), utts_per_speaker=4,
+                    frames=args.max_frames + 10, dim=30)
+    if "shards" in sources:
+        from tfspk.data.shards import make_shards
+        make_shards(f"{work}/feats", f"{work}/shards", utts_per_shard=40, dtype="float16")
+    if "audio" in sources:
+        bench_input = _bench_input()
+        speakers = max(args.speakers, 10)
+        seconds = (args.max_frames * 1.15 + 10) / 100 + 1
+        bench_input.make_audio_corpus(f"{work}/audio", 2 * speakers, seconds, num_speakers=speakers)
+        bench_input.make_aug_dirs(f"{work}/aug")
+        with open(f"{work}/fbank.conf", "w") as handle:
+            handle.write("--sample-frequency=8000\n--dither=0\n--num-mel-bins=40\n--high-freq=3700\n")
 
-    def memory_step():
-        bare(feats, labels).numpy()
-        return float(args.speakers * length)
 
-    def trainer_memory_step():
-        return trainer.train_step((feats, labels))["frames"]
+def _bench_input():
+    import importlib.util
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench_input.py")
+    spec = importlib.util.spec_from_file_location("bench_input", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    for _ in range(args.warmup):
-        trainer_memory_step()
-    rates = {"pipeline": 0.0, "memory": 0.0, "trainer_memory": 0.0}
-    for _ in range(args.blocks):  # interleaved, so load changes hit all alike
-        for name, fn in (("pipeline", pipeline_step), ("memory", memory_step),
-                         ("trainer_memory", trainer_memory_step)):
-            seconds, frames = best_block(fn, 1, args.steps)
-            rates[name] = max(rates[name], frames / seconds)
+
+def inputs_vs_memory(args, work, sources):
+    """frames/s of the full trainer step (network + head + L2 + optimizer) fed by each source's real
+    pipeline and by one fixed in-memory batch of the mean crop length, on the same Trainer; blocks
+    interleaved (pipeline, memory, next source, ...) so load changes hit all alike; best block counts."""
+    from tfspk.train.trainer import _make_input
+    steps = {}
+    for source in sources:
+        config = resolved_config(args, "softmax", source_overrides(args, source, work))
+        data_dir = f"{work}/audio" if source == "audio" else f"{work}/feats"
+        source_input = _make_input(data_dir, config)
+        trainer = Trainer(config, source_input.feat_dim, source_input.num_classes)
+        batches = trainer.batches(source_input, 0)
+        length = (args.min_frames + args.max_frames) // 2
+        rng = np.random.default_rng(1)
+        feats = tf.constant(rng.normal(size=(args.speakers, length, source_input.feat_dim)), tf.float32)
+        labels = tf.constant(np.arange(args.speakers) % source_input.num_classes, tf.int32)
+
+        def pipeline_step(trainer=trainer, batches=batches):
+            return trainer.train_step(next(batches))["frames"]
+
+        def memory_step(trainer=trainer, feats=feats, labels=labels):
+            return trainer.train_step((feats, labels))["frames"]
+        for _ in range(args.warmup):
+            pipeline_step()
+            memory_step()
+        steps[source] = (pipeline_step, memory_step, source_input)
+    rates = {source: {"pipeline": 0.0, "memory": 0.0, "pipeline_cpu": 0.0, "memory_cpu": 0.0, "load": []}
+             for source in sources}
+    for block in range(args.blocks):
+        for source, (pipeline_step, memory_step, _) in steps.items():
+            order = (("pipeline", pipeline_step), ("memory", memory_step))
+            for name, fn in order if block % 2 == 0 else order[::-1]:   # alternate who goes first
+                wall, cpu = timed_block(fn, args.steps)
+                rates[source][name] = max(rates[source][name], wall)
+                rates[source][name + "_cpu"] = max(rates[source][name + "_cpu"], cpu)
+            rates[source]["load"].append(os.getloadavg()[0])
     return rates
 
 
@@ -168,9 +209,14 @@ def head_step_times(args, names):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="inputs,losses", help="parts: inputs (trainer step per input source "
+                        "vs in-memory), losses (every loss vs softmax); default both")
+    parser.add_argument("--sources", default="feats,shards,audio", help="input sources for the inputs part")
+    parser.add_argument("--net", default="tdnn", choices=["tdnn", "ecapa_tdnn"])
     parser.add_argument("--frame-dim", type=int, default=512)
     parser.add_argument("--pooling-dim", type=int, default=1500)
     parser.add_argument("--embedding-dim", type=int, default=512)
+    parser.add_argument("--channels", type=int, default=128, help="ecapa_tdnn: C")
     parser.add_argument("--speakers", type=int, default=64, help="speakers (segments) per batch")
     parser.add_argument("--min-frames", type=int, default=200)
     parser.add_argument("--max-frames", type=int, default=400)
@@ -179,25 +225,46 @@ def main():
     parser.add_argument("--steps", type=int, default=4, help="steps per timed block")
     parser.add_argument("--blocks", type=int, default=3, help="timed blocks (the best one counts)")
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2, help="feature reader threads")
+    parser.add_argument("--readers", default="threads", choices=["threads", "processes"],
+                        help="data.readers of the feats source")
+    parser.add_argument("--threads", type=int, default=2, help="data.num_threads: feature reader threads (feats), "
+                        "worker processes (audio)")
     args = parser.parse_args()
     tf.get_logger().setLevel("ERROR")
+    parts = set(args.only.split(","))
+    if args.net == "ecapa_tdnn":
+        net = f"ECAPA-TDNN C={args.channels}, embedding {args.embedding_dim}"
+    else:
+        net = f"x-vector TDNN widths {args.frame_dim}/{args.pooling_dim}/{args.embedding_dim}"
+    print(f"{net}, batch {args.speakers} segments of {args.min_frames}-{args.max_frames} frames, "
+          f"{os.cpu_count()} CPU core(s), load average {os.getloadavg()[0]:.1f}")
 
-    with tempfile.TemporaryDirectory(prefix="bench_train.") as data_dir:
-        make_corpus(data_dir, speakers=max(args.speakers + 16, 80), utts_per_speaker=4,
-                    frames=args.max_frames + 10, dim=30)
-        rates = pipeline_vs_memory(args, data_dir)
-    print(f"x-vector widths {args.frame_dim}/{args.pooling_dim}/{args.embedding_dim}, batch {args.speakers} "
-          f"segments of {args.min_frames}-{args.max_frames} frames, 30-dim features, "
-          f"{os.cpu_count()} CPU core(s)")
-    print(f"{'input':<34}{'frames/s':>12}")
-    print("-" * 46)
-    print(f"{'real pipeline (compressed arks)':<34}{rates['pipeline']:>12.0f}")
-    print(f"{'in-memory tensor, bare step':<34}{rates['memory']:>12.0f}")
-    print(f"{'in-memory tensor, trainer step':<34}{rates['trainer_memory']:>12.0f}  (for diagnosis)")
-    ratio = rates["pipeline"] / rates["memory"]
-    print(f"{'ratio (target >= 0.9)':<34}{ratio:>12.2f}  {'OK' if ratio >= 0.9 else 'BELOW TARGET'}")
-    print()
+    if "inputs" in parts:
+        sources = [s for s in args.sources.split(",") if s]
+        with tempfile.TemporaryDirectory(prefix="bench_train.") as work:
+            make_source_corpora(args, work, sources)
+            rates = inputs_vs_memory(args, work, sources)
+        print("full trainer step (network + softmax head + L2 + optimizer) fed by each input source vs the same "
+              "step on one in-memory batch, side by side")
+        what = {"feats": f"feats: compressed 30-dim arks via scp, {args.readers}",
+                "shards": "shards: TFRecord float16, tf.data",
+                "audio": "audio: 8 kHz + augmentation + 40-dim fbank"}
+        print(f"{'input':<46}{'frames/s':>10}{'in-memory':>11}{'ratio':>7}{'CPU ratio':>10}  load")
+        print("-" * 96)
+        for source in sources:
+            r = rates[source]
+            ratio = r["pipeline"] / r["memory"]
+            cpu_ratio = r["pipeline_cpu"] / r["memory_cpu"]
+            loads = "-".join(f"{x:.1f}" for x in (min(r["load"]), max(r["load"])))
+            cpu = "-" if source == "audio" and args.threads > 1 else f"{cpu_ratio:.2f}"
+            print(f"{what[source]:<46}{r['pipeline']:>10.0f}{r['memory']:>11.0f}{ratio:>7.2f}{cpu:>10}  {loads}  "
+                  f"{'OK' if ratio >= 0.9 else 'BELOW TARGET 0.9'}")
+        print("(ratio: wall-clock frames/s, best block of each, target >= 0.9; CPU ratio: frames per CPU-second of "
+              "this process, input threads and tf.data included: what the input costs on top of the step when "
+              "the wall clock only shows the share of a loaded machine; '-' for audio worker processes)")
+        print()
+    if "losses" not in parts:
+        return
 
     names = [n for n in args.losses.split(",") if n]
     names = ["softmax"] + [n for n in names if n != "softmax"]

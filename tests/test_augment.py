@@ -365,6 +365,30 @@ def _fbank_extractor():
     return FeatureExtractor(opts)
 
 
+def test_audio_workers_stay_at_most_prefetch_batches_ahead(tmp_path, dirs):
+    """iterate() with worker processes computes at most ``prefetch`` batches beyond the ones taken
+    (multiprocessing's imap ran ahead without bound, holding results in memory and the cores)."""
+    import time
+    data = _audio_data_dir(tmp_path / "audio", np.random.default_rng(10))
+    batches = aug.AudioCropBatches(data, aug.Augmenter(_params(dirs), RATE, seed=5), _fbank_extractor(),
+                                   batch_size=3, min_frames=20, max_frames=30)
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    compute = batches.batch
+
+    def marked(step):           # runs in the forked workers: one file per batch computed
+        (marks / str(step)).touch()
+        return compute(step)
+    batches.batch = marked
+    iterator = batches.iterate(0, None, num_workers=2, prefetch=3)
+    taken = [next(iterator) for _ in range(2)]
+    time.sleep(2.0)              # ample time for free-running workers to compute many more
+    done = sorted(int(p.name) for p in marks.iterdir())
+    iterator.close()
+    assert len(taken) == 2 and done[:2] == [0, 1] and len(done) <= 2 + 3
+    np.testing.assert_array_equal(taken[1][0], compute(1)[0])
+
+
 def test_audio_crop_batches_resume_gives_the_same_batches(tmp_path, dirs):
     data = _audio_data_dir(tmp_path / "audio", np.random.default_rng(10))
     make = lambda: aug.AudioCropBatches(  # noqa: E731

@@ -288,3 +288,136 @@ def test_segment_reader_equals_slice_of_whole_matrix(tmp_path, compress, method,
             rows, num_rows, num_cols = segments.read(key, offset, length)
             assert (num_rows, num_cols) == whole.shape and rows.dtype == np.float32
             np.testing.assert_array_equal(rows, whole[offset:offset + length].astype(np.float32))
+
+
+def test_read_batch_equals_read_per_segment_for_every_format(tmp_path):
+    """SegmentReader.read_batch (CM segments decoded together) gives read()'s rows and shapes for
+    every segment of a batch mixing CM, FM, CM2 and double matrices, a matrix of another dimension
+    and windows that run past the end (whose contents are undefined: only the shape is reported)."""
+    from tfspk.data.segments import SegmentReader
+    from tfspk.io.ark import RandomAccessReader
+    rng = np.random.default_rng(8)
+    mats = {}
+    scp = []
+    for i, (compress, method, dtype, rows, cols) in enumerate(
+            [(True, "speech-feature", np.float32, 50, 7), (False, "auto", np.float32, 40, 7),
+             (True, "speech-feature", np.float32, 64, 7), (True, "2byte-auto", np.float32, 30, 7),
+             (False, "auto", np.float64, 33, 7), (True, "speech-feature", np.float32, 45, 5),
+             (True, "speech-feature", np.float32, 20, 7)]):
+        key = f"u{i}"
+        mats[key] = (rng.normal(size=(rows, cols)) * rng.uniform(0.1, 30, cols) + rng.normal(0, 50, cols)).astype(dtype)
+        with ArchiveWriter(f"ark,scp:{tmp_path}/a{i}.ark,{tmp_path}/a{i}.scp", compress=compress,
+                           compression_method=method) as writer:
+            writer.write(key, mats[key])
+        scp.append((tmp_path / f"a{i}.scp").read_text())
+    (tmp_path / "all.scp").write_text("".join(scp))
+    reader = RandomAccessReader(tmp_path / "all.scp")
+    segments = SegmentReader(reader)
+    keys = ["u0", "u1", "u2", "u3", "u4", "u5", "u6", "u0", "u2"]
+    offsets = np.array([3, 0, 40, 10, 2, 1, 5, 30, 0])
+    length = 18        # u6 (20 rows) from 5 runs past the end; u5 has 5 columns
+    feats, shapes = segments.read_batch(keys, offsets, length, 7)
+    assert feats.shape == (len(keys), length, 7) and feats.dtype == np.float32
+    for position, (key, offset) in enumerate(zip(keys, offsets)):
+        rows, num_rows, num_cols = segments.read(key, int(offset), length)
+        assert shapes[position] == (num_rows, num_cols) == reader[key].shape
+        whole = reader[key].astype(np.float32)
+        np.testing.assert_array_equal(rows, whole[offset:offset + length])
+        if num_cols == 7 and num_rows >= offset + length:
+            np.testing.assert_array_equal(feats[position], whole[offset:offset + length])
+    assert shapes[5] == (45, 5) and shapes[6] == (20, 7)
+
+
+def test_batch_load_equals_per_segment_reads_and_reports_the_first_bad_segment(tmp_path):
+    """sampler.load (one read_batch) equals the stack of read_segment over many plans; with a NaN in
+    one utterance and a short utterance in the same batch, the error names the first of the two."""
+    make_data_dir(tmp_path / "d", compress=True, num_archives=3)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=10, max_frames=30, num_valid_utts=3)
+    plans = [sampler.plan(step) for step in range(30)] + sampler.validation_plans(2)
+    for plan in plans:
+        feats, labels = sampler.load(plan)
+        expected = np.stack([sampler.read_segment(u, int(o), plan.length) for u, o in zip(plan.utts, plan.offsets)])
+        np.testing.assert_array_equal(feats, expected)
+        np.testing.assert_array_equal(labels, plan.labels)
+    # a batch whose 2nd segment is non-finite and whose 3rd utterance is shorter than utt2num_frames says
+    plan = sampler.plan(0)
+    bad, short = plan.utts[1], plan.utts[2]
+    sampler.segments.read_batch = _spoil(sampler.segments.read_batch, plan, bad, short)
+    with pytest.raises(ToolError, match=rf"utterance '{bad}' .* non-finite values \(NaN or Inf\) in frame "
+                                        rf"{int(plan.offsets[1]) + 2} "):
+        sampler.load(plan)
+    reordered = type(plan)((plan.utts[0], short, bad, plan.utts[3]), plan.offsets[[0, 2, 1, 3]], plan.length,
+                           plan.labels)
+    with pytest.raises(ToolError, match=rf"utterance '{short}' has 3 frames but utt2num_frames"):
+        sampler.load(reordered)
+
+
+def _spoil(read_batch, plan, bad, short):
+    """Wrap read_batch: frame 2 of ``bad``'s segment becomes NaN; ``short`` reports 3 rows."""
+    def spoiled(keys, offsets, length, dim):
+        feats, shapes = read_batch(keys, offsets, length, dim)
+        for position, key in enumerate(keys):
+            if key == bad:
+                feats[position, 2, 1] = np.nan
+            if key == short:
+                shapes[position] = (3, dim)
+                feats[position] = np.nan   # undefined contents: must not be what is reported
+        return feats, shapes
+    return spoiled
+
+
+def test_process_readers_give_the_thread_readers_batches_and_errors(tmp_path):
+    """iterate_batches / make_dataset with processes=True: the same batches as sampler.batch, in step order,
+    from any start step; a worker's ToolError reaches the caller as itself."""
+    make_data_dir(tmp_path / "d", compress=True, num_archives=3)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=10, max_frames=30, num_valid_utts=0)
+    with iterate_batches(sampler, start_step=5, num_steps=12, num_threads=2, prefetch=3, processes=True) as batches:
+        got = list(batches)
+    assert len(got) == 12
+    for step, (feats, labels) in enumerate(got, 5):
+        expected_feats, expected_labels = sampler.batch(step)
+        np.testing.assert_array_equal(feats, expected_feats)
+        np.testing.assert_array_equal(labels, expected_labels)
+    dataset = make_dataset(sampler, start_step=2, num_steps=3, num_threads=2, processes=True)
+    for step, (feats, labels) in enumerate(dataset.as_numpy_iterator(), 2):
+        np.testing.assert_array_equal(feats, sampler.batch(step)[0])
+    # a wrong dimension found by a worker (60 one-utterance archives: the start-up check reads 50)
+    make_data_dir(tmp_path / "e", num_speakers=6, utts_per_speaker=10, lengths=[60] * 60, num_archives=60,
+                  dim_of_archive={59: 5})
+    bad = SpeakerBalancedSampler(tmp_path / "e", num_speakers=6, min_frames=20, max_frames=30, num_valid_utts=0)
+    step = next(s for s in range(1000) if "spk05-utt09" in bad.plan(s).utts)
+    with pytest.raises(ToolError, match=r"'spk05-utt09' \(.*raw.59.ark:\d+\) has features of shape \(60 x 5\)"):
+        with tool_errors(bad):
+            for _ in make_dataset(bad, start_step=step, num_steps=2, num_threads=2, processes=True):
+                pass
+
+
+def test_forked_readers_do_not_move_the_parents_file_offsets(tmp_path):
+    """An inherited descriptor shares its offset: a forked worker reading through the parent's open
+    handles (RandomAccessReader, SegmentReader) would move the parent's offset. They open their own."""
+    import multiprocessing
+    import os
+    make_data_dir(tmp_path / "d", compress=True, num_archives=1)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=10, max_frames=30, num_valid_utts=0)
+    first = sorted(sampler.reader.keys())[0]
+    sampler.reader[first]                      # the parent's thread now holds open handles
+    sampler.read_segment(first, 0, 10)
+    handles = [sampler.reader._local.cache.handle] + list(sampler.segments._local.handles.values())
+    before = [os.lseek(h.fileno(), 0, os.SEEK_CUR) for h in handles]
+    with iterate_batches(sampler, num_steps=4, num_threads=1, prefetch=4, processes=True) as batches:
+        list(batches)
+    global _FORKED_SAMPLER
+    _FORKED_SAMPLER = sampler
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        pool.map(_read_last_utterance, [0])
+    assert [os.lseek(h.fileno(), 0, os.SEEK_CUR) for h in handles] == before
+
+
+_FORKED_SAMPLER = None
+
+
+def _read_last_utterance(_):
+    sampler = _FORKED_SAMPLER
+    last = sorted(sampler.reader.keys())[-1]
+    sampler.reader[last]
+    sampler.read_segment(last, 2, 5)

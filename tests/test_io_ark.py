@@ -429,3 +429,29 @@ def test_permissive_option(tmp_path, capsys):
     assert [k for k, _ in ark.read_rspecifier(f"ark,p:{tmp_path}/cut.ark")] == ["u0", "u1"]
     assert "stopping at a read error" in capsys.readouterr().err
 
+
+
+def _percentile_cases():
+    """[N, 4] float32 sorted percentiles: ordinary, equal (zero spans), spans below 2^-100 and subnormal
+    (the float32 shortcut must not be taken), huge, negative, and mixed with a tiny span in one batch."""
+    rng = np.random.default_rng(11)
+    ordinary = np.sort(rng.normal(0, 5, (40, 4)), axis=1)
+    special = [[1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 3.0, 3.0], [-2.5, -2.5, -2.5, 7.0],
+               [1e-30, 1e-30 + 2e-37, 1e-30 + 4e-37, 1e-30 + 6e-37], [0.0, 1e-44, 2e-44, 3e-44],
+               [-3e38, -1e38, 1e38, 3e38], [-1e-3, -1e-7, 1e-7, 1e-3], [123.456, 123.457, 123.458, 200.0]]
+    return np.concatenate([ordinary, np.array(special)]).astype(f32)
+
+
+@pytest.mark.parametrize("subset", ["all", "ordinary"])
+def test_char_to_float_tables_equal_kaldi_scalar_formula(subset):
+    """Every byte code of every column equals the scalar CharToFloat above, bit for bit (float32 fast
+    path for the 1/64 and 1/128 pieces, double for 1/63 and for tiny spans)."""
+    from tfspk.io.compressed import char_to_float_tables
+    pct = _percentile_cases()
+    if subset == "ordinary":        # a batch without tiny spans takes the float32 path for two pieces
+        pct = pct[:40]
+    tables = char_to_float_tables(pct)
+    assert tables.dtype == f32 and tables.shape == (len(pct), 256)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = np.array([[ref_char_to_float(*p, c) for c in range(256)] for p in pct], dtype=f32)
+    np.testing.assert_array_equal(tables.view(np.uint32), expected.view(np.uint32))

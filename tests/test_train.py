@@ -217,6 +217,24 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(data_dir, tmp_pat
         train(data_dir, interrupted, tiny_config("schedule.num_epochs=4"), stream=open(os.devnull, "w"))
 
 
+def test_process_readers_resume_a_thread_run_to_the_same_state(data_dir, tmp_path):
+    """data.readers=processes (forked reader workers) gives the batches of the thread readers: a run
+    interrupted with threads and resumed with processes ends where an uninterrupted thread run does."""
+    from tfspk.train import train
+    straight, interrupted = str(tmp_path / "straight"), str(tmp_path / "interrupted")
+    train(data_dir, straight, tiny_config("schedule.num_epochs=2"), stream=open(os.devnull, "w"))
+    train(data_dir, interrupted, tiny_config("schedule.num_epochs=1"), stream=open(os.devnull, "w"))
+    result = train(data_dir, interrupted, tiny_config("schedule.num_epochs=2", "data.readers=processes"),
+                   stream=open(os.devnull, "w"))
+    assert [e.epoch for e in result.epochs] == [2]
+    a, b = _checkpoint_values(straight), _checkpoint_values(interrupted)
+    assert set(a) == set(b)
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    with pytest.raises(ToolError, match="data.readers"):
+        tiny_config("data.readers=forks")
+
+
 def test_checkpoint_of_another_layout_is_a_clear_error(data_dir, tmp_path):
     """A ckpt/ written by something else (an older trainer, another network) must not crash inside TF."""
     import tensorflow as tf

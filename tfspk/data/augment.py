@@ -673,22 +673,17 @@ class AudioCropBatches:
             labels[position] = label
         return feats, labels
 
-    def iterate(self, start_step: int = 0, num_steps: int | None = None, num_workers: int = 2):
-        """Batches of steps ``start_step, start_step + 1, ...`` in order, from worker processes."""
+    def iterate(self, start_step: int = 0, num_steps: int | None = None, num_workers: int = 2,
+                prefetch: int | None = None):
+        """Batches of steps ``start_step, start_step + 1, ...`` in order, from ``num_workers`` forked
+        worker processes, at most ``prefetch`` (default ``2 * num_workers``) batches ahead: the
+        workers wait for the consumer instead of running ahead of it (multiprocessing's imap would
+        keep computing, holding the results in memory and the cores away from the training step)."""
         import itertools
-        import multiprocessing
+        from tfspk.data.pipeline import OrderedPrefetcher
         steps = itertools.count(start_step) if num_steps is None else range(start_step, start_step + num_steps)
         if num_workers <= 1:
             yield from map(self.batch, steps)
             return
-        global _WORKER_BATCHES
-        _WORKER_BATCHES = self        # inherited by the forked workers
-        with multiprocessing.get_context("fork").Pool(num_workers) as pool:
-            yield from pool.imap(_worker_batch, steps, chunksize=1)
-
-
-_WORKER_BATCHES = None
-
-
-def _worker_batch(step):
-    return _WORKER_BATCHES.batch(step)
+        with OrderedPrefetcher(steps, self.batch, num_workers, prefetch or 2 * num_workers, processes=True) as batches:
+            yield from batches

@@ -241,6 +241,12 @@ class SpeakerBalancedSampler:
     def read_segment(self, utt: str, offset: int, length: int) -> np.ndarray:
         """Frames [offset, offset + length) of ``utt`` as float32, checking dimension and length."""
         rows, num_rows, num_cols = self.segments.read(utt, offset, length)
+        self._check_shape(utt, offset, length, num_rows, num_cols)
+        if not np.isfinite(rows).all():  # one pass over the segment: cheap next to the network
+            self._report_non_finite(utt, offset, rows)
+        return rows
+
+    def _check_shape(self, utt, offset, length, num_rows, num_cols):
         if num_cols != self.feat_dim:
             shape = f"{num_rows} x {num_cols}" if num_cols >= 0 else "not a matrix"
             raise ToolError(f"{self.feats_scp}: utterance '{utt}' ({self.reader.location(utt)}) has features of "
@@ -248,15 +254,24 @@ class SpeakerBalancedSampler:
         if num_rows < offset + length:
             raise ToolError(f"{self.feats_scp}: utterance '{utt}' has {num_rows} frames but utt2num_frames "
                             f"says {self._utt2num_frames[utt]}; regenerate utt2num_frames")
-        if not np.isfinite(rows).all():  # one pass over the segment: cheap next to the network
-            bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
-            raise ToolError(f"{self.feats_scp}: utterance '{utt}' ({self.reader.location(utt)}) has non-finite "
-                            f"values (NaN or Inf) in frame {offset + int(bad[0])} ({len(bad)} bad frame(s) in "
-                            f"frames {offset}-{offset + length - 1}); fix or remove the utterance")
-        return rows
+
+    def _report_non_finite(self, utt, offset, rows):
+        length = len(rows)
+        bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+        raise ToolError(f"{self.feats_scp}: utterance '{utt}' ({self.reader.location(utt)}) has non-finite "
+                        f"values (NaN or Inf) in frame {offset + int(bad[0])} ({len(bad)} bad frame(s) in "
+                        f"frames {offset}-{offset + length - 1}); fix or remove the utterance")
 
     def load(self, plan: BatchPlan) -> tuple[np.ndarray, np.ndarray]:
-        feats = np.stack([self.read_segment(u, int(o), plan.length) for u, o in zip(plan.utts, plan.offsets)])
+        """The batch of ``plan``: the segments are read and decoded together
+        (:meth:`SegmentReader.read_batch`, the same values as :meth:`read_segment` each) and checked
+        in batch order, so the first bad segment is the one reported, as per segment."""
+        feats, shapes = self.segments.read_batch(plan.utts, plan.offsets, plan.length, self.feat_dim)
+        finite = np.isfinite(feats).all(axis=(1, 2))   # one pass over the batch
+        for position, (utt, offset, (num_rows, num_cols)) in enumerate(zip(plan.utts, plan.offsets, shapes)):
+            self._check_shape(utt, int(offset), plan.length, num_rows, num_cols)
+            if not finite[position]:
+                self._report_non_finite(utt, int(offset), feats[position])
         return feats, plan.labels
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:

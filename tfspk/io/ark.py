@@ -31,6 +31,7 @@ from tfspk.errors import ToolError
 from tfspk.io import compressed, xfilename
 from tfspk.io.objects import binary_object_bytes, read_object_from, text_object_bytes
 from tfspk.io.table import read_table
+from tfspk.io.util import new_thread_locals_after_fork
 from tfspk.io.xfilename import Input
 
 _SPEC_RE = re.compile(r"^([a-z]+(?:,[a-z]+)*):(.*)$", re.S)
@@ -329,6 +330,7 @@ class RandomAccessReader:
         self.path = scp_path
         self._locations = dict(read_table(self.path, sorted_keys=False, unique=True))
         self._local = threading.local()
+        new_thread_locals_after_fork(self)   # forked readers open their own files
 
     def keys(self):
         return self._locations.keys()

@@ -51,23 +51,46 @@ def decode_columns(p0, p25, p75, p100, codes) -> np.ndarray:
     """Kaldi ``CharToFloat`` for byte codes ``[cols, rows]`` and per-column float32 percentiles ``[cols, 1]``.
 
     Each column has only 256 possible values, so they are computed once per column (a lookup
-    table with Kaldi's arithmetic) and gathered.
+    table with Kaldi's arithmetic, :func:`char_to_float_tables`) and gathered.
     """
-    table = _char_to_float_table(np.asarray(p0, _F32), np.asarray(p25, _F32), np.asarray(p75, _F32),
-                                 np.asarray(p100, _F32))
-    return np.take_along_axis(table, np.asarray(codes).astype(np.intp), axis=1)
+    pct = np.concatenate([np.asarray(p, _F32).reshape(-1, 1) for p in (p0, p25, p75, p100)], axis=1)
+    return np.take_along_axis(char_to_float_tables(pct), np.asarray(codes).astype(np.intp), axis=1)
 
 
-def _char_to_float_table(p0, p25, p75, p100) -> np.ndarray:
-    """``[cols, 256]`` float32: ``p + float(span * steps) * (1/64|1/128|1/63)`` in double, rounded."""
-    codes = np.arange(256)
-    low, mid = codes <= 64, (codes > 64) & (codes <= 192)
-    base = np.where(low, p0, np.where(mid, p25, p75))
-    span = np.where(low, p25 - p0, np.where(mid, p75 - p25, p100 - p75)).astype(_F32)
-    steps = np.where(low, codes, np.where(mid, codes - 64, codes - 192)).astype(_F32)
-    scale = np.where(low, 1 / 64.0, np.where(mid, 1 / 128.0, 1 / 63.0))
-    product = (span * steps).astype(_F32)           # float * int -> float in C++
-    return (base.astype(np.float64) + product.astype(np.float64) * scale).astype(_F32)
+# Kaldi CharToFloat's three pieces: (first code, last code + 1, percentile index of the piece's base,
+# divisor). Piece q maps code c to pct[q] + float(f32(pct[q + 1] - pct[q]) * (c - first_of_piece)) / divisor.
+_PIECES = ((0, 65, 0, 64.0), (65, 193, 1, 128.0), (193, 256, 2, 63.0))
+
+
+def char_to_float_tables(pct) -> np.ndarray:
+    """``[N, 256]`` float32: the value of every byte code for N columns of percentiles ``[N, 4]``
+    (``p0, p25, p75, p100``, float32), by Kaldi ``CharToFloat`` (compressed-matrix.cc)::
+
+        c <= 64:  p0  + float((p25 - p0)  * c)         * (1/64)    (float32 product, double sum)
+        c <= 192: p25 + float((p75 - p25) * (c - 64))  * (1/128)
+        else:     p75 + float((p100 - p75) * (c - 192)) * (1/63)
+
+    then rounded to float32. Each piece is computed on its own slice of codes (no select over
+    all 256 codes). The first two pieces are computed in float32 with the same result: the scale
+    is a power of two, so ``product * scale`` is exact in float32 (unless it is subnormal, then the
+    double path is taken), and a double sum of two floats rounded to float equals the float sum
+    (double rounding is innocuous for addition when 53 >= 2 * 24 + 2 bits, Figueroa's theorem);
+    1/63 is not a power of two, so the last piece stays in double. Checked against a scalar
+    statement of Kaldi's function in tests/test_io_ark.py.
+    """
+    pct = np.asarray(pct, dtype=_F32)
+    out = np.empty((pct.shape[0], 256), dtype=_F32)
+    for first, stop, q, divisor in _PIECES:
+        base = pct[:, q:q + 1]
+        span = (pct[:, q + 1:q + 2] - base).astype(_F32)
+        steps = (np.arange(first, stop) - (64 * q if q < 2 else 192)).astype(_F32)
+        product = (span * steps).astype(_F32)          # float * int -> float in C++
+        exact = divisor != 63.0 and not np.any((np.abs(span) < _F32(2.0 ** -100)) & (span != 0))
+        if exact:
+            out[:, first:stop] = base + product * _F32(1.0 / divisor)
+        else:  # the assignment rounds the double result to float32, as Kaldi's return does
+            out[:, first:stop] = base.astype(np.float64) + product.astype(np.float64) * (1.0 / divisor)
+    return out
 
 
 def read_compressed(stream: BinaryIO, token: str, where: str) -> np.ndarray:

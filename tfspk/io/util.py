@@ -1,6 +1,9 @@
 """Small helpers shared by the table readers and the back-end."""
 import functools
 import gc
+import os
+import threading
+import weakref
 
 
 def without_gc(function):
@@ -20,3 +23,20 @@ def without_gc(function):
             if was_enabled:
                 gc.enable()
     return wrapper
+
+
+def new_thread_locals_after_fork(owner, attribute: str = "_local") -> None:
+    """In a forked child process, give ``owner`` a new ``threading.local`` as ``attribute``.
+
+    Readers keep open archive handles per thread there. A forked worker (tfspk.data's reader
+    processes) inherits the forking thread's handles, and an inherited descriptor shares its file
+    offset with the parent and every other child: their seek + read would interleave and read the
+    wrong bytes. The child drops them (without closing the shared description) and opens its own.
+    """
+    ref = weakref.ref(owner)
+
+    def renew():
+        obj = ref()
+        if obj is not None:
+            setattr(obj, attribute, threading.local())
+    os.register_at_fork(after_in_child=renew)

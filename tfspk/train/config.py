@@ -90,6 +90,9 @@ class DataConfig:
     prefetch: int = _doc("batches prepared ahead of the training step", default=4)
     num_threads: int = _doc("threads reading features (source feats) or worker processes computing "
                             "features from audio (source audio; 1 = in the trainer's process)", default=2)
+    readers: str = _doc("source feats: threads (num_threads threads of the trainer's process) or processes "
+                        "(num_threads forked worker processes: decoding runs outside the trainer's GIL); the "
+                        "batches are the same either way (docs/training.md, Performance)", default="threads")
     source: str = _doc("feats: the data dir's feats.scp (offline Kaldi features); audio: its wav.scp, random "
                        "crops with features computed on the fly (feature_type, feature_config, cmn) and the "
                        "augment section applied; shards: TFRecord feature shards (data.shards) read by "
@@ -384,6 +387,7 @@ def check_values(config: TrainConfig) -> None:
     need(data.max_frames >= data.min_frames, "data.max_frames", f">= data.min_frames ({data.min_frames})",
          data.max_frames)
     need(data.source in ("feats", "audio", "shards"), "data.source", "one of feats, audio, shards", data.source)
+    need(data.readers in ("threads", "processes"), "data.readers", "one of threads, processes", data.readers)
     need(data.feature_type in ("fbank", "mfcc", "spectrogram"), "data.feature_type",
          "one of fbank, mfcc, spectrogram", data.feature_type)
     need(data.cmn in ("crop", "none"), "data.cmn", "one of crop, none", data.cmn)
