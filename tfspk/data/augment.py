@@ -738,8 +738,8 @@ class AudioCropBatches:
         def info(key, path):
             if key not in infos:
                 if path.rstrip().endswith("|"):
-                    raise ToolError(f"{scp}: '{key}' is a command; audio batches need files (convert them "
-                                    "first, e.g. egs/voxceleb/v2 --stage 0 with --audio-dir)")
+                    raise ToolError(f"{scp}: '{key}' is a command; audio batches need files (decode "
+                                    "the commands once, e.g. egs/voxceleb/v2/local/wav_scp_to_files.py)")
                 try:
                     found = sf.info(path)
                 except Exception as err:
