@@ -21,7 +21,8 @@
 #   4  train the x-vector network; with --aug online from audio (data.source audio): random crops of
 #      the voiced audio (vad.scp of stage 1), augmented on the fly (reverberation, MUSAN noise 15:10:5:0 dB,
 #      music 15:10:8:5 dB, babble of 3-7 speakers at 20:17:15:13 dB, Kaldi's SNRs; each with probability
-#      0.2, change with --set augment.<key>=...), the system's features computed on the fly, sliding CMN
+#      --aug-prob, change any key with --set augment.<key>=...), the system's features computed on the fly
+#      (conf/<type>.conf), sliding CMN (300 frames, centred) on each crop; docs/recipes.md
 #   5  extract embeddings (training data for the back-end, evaluation data)
 #   6  back-end (mean, LDA-200, PLDA) and PLDA + cosine scores for every trial list
 #   7  EER / minDCF(0.01) / minDCF(0.001) and DET plots
