@@ -135,7 +135,7 @@ def test_crops_come_from_the_voiced_audio_and_features_follow(tmp_path):
 
 
 def test_utterances_with_too_few_voiced_samples_are_skipped_and_counted(tmp_path):
-    data, samples, vads = _vad_dir(tmp_path, seconds=(3.0, 3.2, 2.9, 3.1, 0.5))  # spk0-u4 is short
+    data, samples, vads = _vad_dir(tmp_path, seconds=(3.0, 3.2, 2.9, 3.1, 0.3))  # spk0-u4 is short
     vads["spk1-u1"][:] = 0
     vads["spk1-u1"][:30] = 1                                       # 0.3 s voiced of 3.2 s
     del vads["spk0-u2"]                                            # no VAD entry
@@ -144,7 +144,7 @@ def test_utterances_with_too_few_voiced_samples_are_skipped_and_counted(tmp_path
                                    min_frames=40, max_frames=60)
     assert sorted(batches._keys) == ["spk0-u0", "spk1-u3"]
     assert batches.notes == [f"audio input {data}: 2 of 5 utterances used (voiced audio from {data}/vad.scp); "
-                             "skipped: 1 shorter than the longest crop (60 frames), 1 with too few voiced "
+                             "skipped: 1 shorter than the shortest crop (40 frames), 1 with too few voiced "
                              "samples, 1 without an entry in vad.scp"]
 
 
@@ -281,3 +281,27 @@ def test_audio_input_config_keys(tmp_path):
     for key, value in (("data.vad", "yes please"), ("data.cmn", "global")):
         with pytest.raises(ToolError, match=key):
             config_mod.build_config(None, [f"{key}={value}"])
+
+
+def test_short_utterances_serve_the_short_crops_only(tmp_path):
+    """As the feats sampler: an utterance between the shortest and the longest crop is kept, and a
+    step uses it only when its crop fits (checked on every crop of 200 steps)."""
+    data, samples, vads = _vad_dir(tmp_path, seconds=(3.0, 0.55, 2.9, 3.1, 0.45))
+    for short in ("spk1-u1", "spk0-u4"):       # fully voiced: 0.55 s and 0.45 s, between the crops
+        vads[short][:] = 1                     # of 40 frames (0.415 s) and 60 frames (0.615 s)
+    _write_vad(data, vads)
+    batches = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2,
+                                   min_frames=40, max_frames=60)
+    assert len(batches._keys) == 5
+    used = set()
+    for step in range(200):
+        frames, crops = batches.plan(step)
+        for crop in crops:
+            voiced = batches._lengths[batches._index[crop.key]]
+            assert crop.start >= 0 and crop.start + crop.length <= voiced
+            assert crop.length >= batches.samples_for(frames)
+            used.add(crop.key)
+    assert {"spk1-u1", "spk0-u4"} <= used          # the short ones serve some steps
+    with pytest.raises(ToolError, match="no utterance is long enough for 400 frames"):
+        aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2,
+                             min_frames=40, max_frames=400)

@@ -692,7 +692,9 @@ class AudioCropBatches:
             raise ToolError(f"data.vad true: {vad_scp} not found")
         self.uses_vad = mode == "true" or (mode == "auto" and os.path.isfile(vad_scp))
         runs = self._read_vad(vad_scp, utterances, frame) if self.uses_vad else {}
-        need = self.samples_for(max_frames) * max(augmenter.speed_factors) + 2
+        # As the feats sampler: an utterance serves every step whose crop it can hold, so the
+        # minimum crop decides which utterances are kept, and each step picks among those long enough.
+        need = self._source_need(min_frames)
         self._keys, self._paths, self._bases, self._lengths, self._runs = [], [], [], [], []
         by_speaker, short, unvoiced, no_vad = {}, 0, 0, 0
         for key, path, first, count in utterances:
@@ -715,15 +717,19 @@ class AudioCropBatches:
             self._runs.append(voiced)
         self._index = {key: i for i, key in enumerate(self._keys)}
         self._speakers = sorted(by_speaker)
-        self._utts = [by_speaker[spk] for spk in self._speakers]
+        # each speaker's utterances by ascending length: the usable ones of a step are a suffix
+        self._utts = [sorted(by_speaker[spk], key=self._lengths.__getitem__) for spk in self._speakers]
+        self._sorted_lengths = [np.array([self._lengths[u] for u in utts]) for utts in self._utts]
+        self._longest = np.array([lengths[-1] for lengths in self._sorted_lengths], dtype=np.int64)
         vad_text = f"voiced audio from {vad_scp}" if self.uses_vad else "no VAD"
         self.notes = [f"audio input {self.dir}: {len(self._keys)} of {len(utterances)} utterances used ({vad_text}); "
-                      f"skipped: {short} shorter than the longest crop ({max_frames} frames)"
+                      f"skipped: {short} shorter than the shortest crop ({min_frames} frames)"
                       + (f", {unvoiced} with too few voiced samples, {no_vad} without an entry in vad.scp"
                          if self.uses_vad else "")]
-        if not self._speakers:
+        longest_need = self._source_need(max_frames)
+        if not self._speakers or self._longest.max() < longest_need:
             raise ToolError(f"{self.dir}: no utterance is long enough for {max_frames} frames"
-                            + (" of voiced audio" if self.uses_vad else ""))
+                            + (" of voiced audio" if self.uses_vad else "") + " (lower data.max_frames)")
         self.num_classes = len(self.spk2int) * augmenter.num_class_copies
 
     def _utterances(self, utt2spk):
@@ -826,20 +832,31 @@ class AudioCropBatches:
         samples = raw[:, 0] * np.float32(32768.0)
         return samples if positions is None else samples[positions - first]
 
+    def _source_need(self, frames: int) -> int:
+        """Samples an utterance needs for a crop of ``frames`` frames at the slowest speed factor."""
+        return int(math.ceil(self.samples_for(frames) * max(self.augmenter.speed_factors))) + 2
+
     def plan(self, step: int):
-        """``(frames, [Crop(key, start, num_samples, label, AugmentPlan)] per position)`` of ``step``."""
+        """``(frames, [Crop(key, start, num_samples, label, AugmentPlan)] per position)`` of ``step``.
+
+        As the feats sampler: the speakers are drawn among those with an utterance long enough for
+        the step's crop (at the slowest speed factor), and each one's utterance among its long-enough
+        ones, so short utterances still serve short crops.
+        """
         aug = self.augmenter
         rng = aug.rng(step, 0, stream=2)
         frames = int(rng.integers(self.min_frames, self.max_frames + 1))
         needed = self.samples_for(frames)
-        count = len(self._speakers)
-        speakers = rng.choice(count, self.batch_size, replace=count < self.batch_size)
+        candidates = np.flatnonzero(self._longest >= self._source_need(frames))
+        count = len(candidates)
+        speakers = candidates[rng.choice(count, self.batch_size, replace=count < self.batch_size)]
         crops = []
         for position, speaker in enumerate(speakers):
-            utts = self._utts[int(speaker)]
-            utt = utts[int(rng.integers(len(utts)))]
             plan = aug.plan(step, position)
             length = aug.source_length(needed, plan)
+            utts, lengths = self._utts[int(speaker)], self._sorted_lengths[int(speaker)]
+            first = int(np.searchsorted(lengths, length))   # the speaker's longest is >= length
+            utt = utts[first + int(rng.integers(len(utts) - first))]
             if self.align_to_frames:
                 start = self._shift * int(rng.integers(0, (self._lengths[utt] - length) // self._shift + 1))
             else:
