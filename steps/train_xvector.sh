@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train an x-vector network with tfspk-train (TensorFlow) on Kaldi features.
 #
-# Reads <train-data-dir>/{feats.scp,utt2spk,utt2num_frames} (steps/prepare_feats_for_egs.sh output);
+# Reads <train-data-dir>/{feats.scp,utt2spk,utt2num_frames} (steps/prepare_feats_for_egs.sh output), or
+# {wav.scp,utt2spk} with data.source audio (on-the-fly features and augmentation, docs/training.md);
 # writes <exp-dir>/{config.yaml,spk2int,ckpt/,final/model.weights.h5,log/train.log,tb/}.
 # Re-running the same command resumes from the last checkpoint (same global step).
 #
@@ -76,8 +77,12 @@ dir=$2
 
 if [ $stage -le 0 ]; then
   [ -d "$data" ] || { echo "$0: no such data directory $data" >&2; exit 1; }
-  for f in feats.scp utt2spk utt2num_frames; do
-    [ -f "$data/$f" ] || { echo "$0: expected file $data/$f to exist (the training data dir needs feats.scp, utt2spk, utt2num_frames)" >&2; exit 1; }
+  # data.source feats (default): feats.scp + utt2num_frames; data.source audio: a dir with wav.scp and no
+  # feats.scp (tfspk-train checks the rest); shards: the config names the shard dir
+  required="feats.scp utt2spk utt2num_frames"
+  [ ! -f "$data/feats.scp" ] && [ -f "$data/wav.scp" ] && required="wav.scp utt2spk"
+  for f in $required; do
+    [ -f "$data/$f" ] || { echo "$0: expected file $data/$f to exist (the training data dir needs feats.scp, utt2spk, utt2num_frames; or wav.scp and utt2spk with data.source audio)" >&2; exit 1; }
   done
   if [ -n "$train_config" ] && [ ! -f "$train_config" ]; then
     echo "$0: expected config file $train_config (--train-config) to exist" >&2; exit 1

@@ -85,6 +85,22 @@ def test_bad_stage_and_option_without_value(tmp_path, fake_train):
     assert not args_file.exists()
 
 
+def test_an_audio_data_dir_is_accepted_and_an_empty_one_named(tmp_path, fake_train):
+    env, args_file = fake_train
+    data = tmp_path / "audio"
+    data.mkdir()
+    (data / "wav.scp").write_text("u1 x.flac\n")
+    proc = run([str(REPO / "steps/train_xvector.sh"), str(data), str(tmp_path / "exp")], env=env, check=False)
+    assert proc.returncode == 1 and f"expected file {data}/utt2spk to exist" in proc.stderr
+    (data / "utt2spk").write_text("u1 s\n")              # data.source audio: wav.scp + utt2spk suffice
+    run([str(REPO / "steps/train_xvector.sh"), "--set", "data.source=audio", str(data), str(tmp_path / "exp")],
+        env=env)
+    assert args_file.read_text().splitlines()[-2:] == [str(data), str(tmp_path / "exp")]
+    (data / "wav.scp").unlink()
+    proc = run([str(REPO / "steps/train_xvector.sh"), str(data), str(tmp_path / "exp2")], env=env, check=False)
+    assert proc.returncode == 1 and f"expected file {data}/feats.scp to exist" in proc.stderr
+
+
 RECIPES = {
     # recipe: (training stage, training data dir under data/, the recipe's own options); the demo's default
     # network (ECAPA-TDNN) trains on fbank; voxceleb's --loss defaults to the system config's (given here)

@@ -62,9 +62,9 @@ def offline_batch(source, step, feats, paths, mean_norm):
     frames, crops = source.batches.plan(step)
     shift = source.batches._shift
     out = []
-    for path, start, _, _, _ in crops:
+    for key, start, _, _, _ in crops:
         assert start % shift == 0  # frame-aligned crops
-        crop = feats[paths[path]][start // shift: start // shift + frames]
+        crop = feats[key][start // shift: start // shift + frames]
         assert crop.shape[0] == frames
         if mean_norm:
             crop = crop - crop.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
@@ -82,7 +82,7 @@ def test_on_the_fly_features_equal_the_offline_tool(audio_dir):
         got, labels = source.batch(step)
         np.testing.assert_array_equal(got, offline_batch(source, step, feats, paths, False), err_msg=f"step {step}")
         _, crops = source.batches.plan(step)
-        assert [int(paths[c[0]][3]) for c in crops] == list(labels)  # spk<k> -> label k
+        assert [int(c.key[3]) for c in crops] == list(labels)  # spk<k> -> label k
     normed = AudioInput(data, audio_config(conf))
     got, _ = normed.batch(2)
     expected = offline_batch(normed, 2, feats, paths, False).astype(np.float64)
@@ -125,6 +125,7 @@ def test_train_from_audio_with_augmentation_and_resume_batches(audio_dir, tmp_pa
     saved = yaml.safe_load((exp / "config.yaml").read_text())
     assert saved["num_classes"] == 8 and saved["feat_dim"] == 20  # speed copies: 4 speakers x 2
     assert (exp / "feature.conf").read_text() == open(conf).read()
+    assert "8 of 8 utterances used (no VAD); skipped: 0 shorter" in (exp / "log" / "train.log").read_text()
     # the same (seed, step) gives the same augmented batch: a new source, worker processes, from step 3
     first = AudioInput(data, config)
     expected = [first.batch(step) for step in (3, 4)]

@@ -359,3 +359,80 @@ def test_score_plda_cosine_checks_the_lda_dim(tmp_path, value):
     expected = ("must be below the number of training speakers (3" if value == "5"
                 else f"--lda-dim must be a positive integer or 'max', got '{value}'")
     assert expected in proc.stderr
+
+
+# ---------------------------------------------------------------- on-the-fly augmentation (--aug online)
+
+@pytest.mark.slow
+def test_aug_online_trains_from_voiced_audio_with_the_musan_and_rirs_dirs(tmp_path):
+    tiny_voxceleb1(tmp_path / "vox1", speakers=("id10001", "id10270", "id10271"), videos=1, utts=2, seconds=1.0)
+    tiny_voxceleb2(tmp_path / "vox2", utts=2, seconds=2.0)
+    musan = tmp_path / "musan"
+    for kind in ("noise", "music", "speech"):
+        write_wav(musan / kind / "set" / f"{kind}-0001.wav", 1.0, 7, 300.0)
+    rirs = tiny_rirs(tmp_path)
+    (tmp_path / "train.yaml").write_text(TINY_CONFIG.replace("steps_per_epoch: 4", "steps_per_epoch: 2"))
+    env = {"PATH": f"{fake_ffmpeg(tmp_path / 'bin')}:{os.environ['PATH']}"}
+    data, exp = tmp_path / "data", tmp_path / "exp"
+    args = ["./run.sh", "--voxceleb1-root", str(tmp_path / "vox1"), "--voxceleb2-root", str(tmp_path / "vox2"),
+            "--musan", str(musan), "--rirs-noises", str(rirs), "--aug", "online", "--audio-dir",
+            str(tmp_path / "audio"), "--nj", "1", "--trial-lists", "O", "--data", str(data), "--exp", str(exp),
+            "--mfcc-dir", str(tmp_path / "mfcc"), "--train-config", str(tmp_path / "train.yaml"),
+            "--loss", "softmax", "--stop-stage", "4"]
+    proc = run(args, cwd=RECIPE, env=env, timeout=900)
+    assert "=== stage 2: on-the-fly augmentation" in proc.stdout and "=== stage 3:" not in proc.stdout
+    assert "schedule.lr_policy=exponential" in proc.stdout          # the tiny config's plateau is replaced
+    # stage 2: the ffmpeg pipes decoded to FLAC files with the same samples; the corpora as data dirs
+    pipes = dict(table(data / "train" / "wav.scp"))
+    files = dict(table(data / "train_audio" / "wav.scp"))
+    assert sorted(files) == sorted(pipes) and all(v.endswith(".flac") for v in files.values())
+    for key, value in pipes.items():
+        m4a = value.split(" -i ")[1].split()[0]
+        np.testing.assert_array_equal(sf.read(files[key], dtype="int16")[0], sf.read(m4a, dtype="int16")[0])
+    assert (data / "train_audio" / "vad.scp").read_text() == (data / "train" / "vad.scp").read_text()
+    for name, count in (("musan_noise", 1), ("musan_music", 1), ("musan_speech", 1), ("rirs", 4)):
+        assert len(table(data / name / "wav.scp")) == count
+    # stage 4: trained from audio with the augmentation section and the VAD
+    nnet = exp / "xvector_nnet_softmax"
+    saved = yaml.safe_load((nnet / "config.yaml").read_text())
+    assert saved["data"]["source"] == "audio" and saved["data"]["vad"] == "true"
+    assert saved["data"]["cmn"] == "sliding" and saved["data"]["feature_type"] == "mfcc"
+    augment = saved["augment"]
+    assert augment["noise_dir"] == f"{data}/musan_noise" and augment["babble_dir"] == f"{data}/musan_speech"
+    assert augment["rir_dir"] == f"{data}/rirs" and augment["music_snrs"] == "15:10:8:5"
+    assert augment["noise_snrs"] == "15:10:5:0" and augment["babble_snrs"] == "20:17:15:13"
+    assert augment["babble_speakers"] == "3:4:5:6:7" and augment["noise_prob"] == 0.2
+    log = (nnet / "log" / "train.log").read_text()
+    assert f"voiced audio from {data}/train_audio/vad.scp" in log
+    assert (nnet / "final" / "model.weights.h5").is_file()
+    # a second run of stage 2 decodes nothing again
+    proc = run(args + ["--stage", "2", "--stop-stage", "2"], cwd=RECIPE, env=env)
+    assert "(0 decoded now, 6 already in" in proc.stderr
+
+
+def test_wav_scp_to_files_errors_name_the_key_and_leave_no_wav_scp(tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_wav(tmp_path / "a.wav", 0.3, 1, 200.0)
+    (data / "wav.scp").write_text(f"u1 cat {tmp_path}/a.wav |\nu2 {tmp_path}/a.wav\nu3 false |\n")
+    (data / "utt2spk").write_text("u1 s\nu2 s\nu3 s\n")
+    proc = run([PY, str(LOCAL / "wav_scp_to_files.py"), "--nj", "1", str(data), str(tmp_path / "audio"),
+                str(tmp_path / "out")], check=False)
+    assert proc.returncode != 0 and "wav.scp entry 'u3'" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "wav.scp").exists()
+    (data / "wav.scp").write_text(f"u1 cat {tmp_path}/a.wav |\nu2 {tmp_path}/a.wav\n")
+    run([PY, str(LOCAL / "wav_scp_to_files.py"), "--nj", "2", str(data), str(tmp_path / "audio"), str(tmp_path / "out")])
+    assert table(tmp_path / "out" / "wav.scp") == [["u1", f"{tmp_path}/audio/u1.flac"], ["u2", f"{tmp_path}/a.wav"]]
+    assert (tmp_path / "out" / "utt2spk").read_text() == (data / "utt2spk").read_text()
+    np.testing.assert_array_equal(sf.read(tmp_path / "audio" / "u1.flac", dtype="int16")[0],
+                                  sf.read(tmp_path / "a.wav", dtype="int16")[0])
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--aug", "online"], "--aug online) needs both --musan and --rirs-noises"),
+    (["--aug", "sometimes"], "--aug is one of offline, online, none; got 'sometimes'"),
+])
+def test_run_sh_aug_option_errors(tmp_path, options, message):
+    proc = run(["./run.sh", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")] + options, cwd=RECIPE,
+               check=False)
+    assert proc.returncode != 0 and message in proc.stderr

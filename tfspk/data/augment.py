@@ -559,37 +559,120 @@ class Augmenter:
 
 
 # ----------------------------------------------------------------------------------------------
+# voiced audio: Kaldi energy VAD applied to the waveform
+
+def voiced_runs(vad, num_samples: int, shift: int):
+    """The voiced audio of an utterance, from its frame-level VAD (Kaldi ``compute-vad`` output).
+
+    Frame ``f`` owns the samples ``[f * shift, (f + 1) * shift)`` (cut at ``num_samples``); the
+    voiced audio is the concatenation, in order, of the blocks of the frames with ``vad > 0.5``
+    (the threshold of ``select-voiced-frames``). Returned compactly as runs of consecutive voiced
+    frames: ``(starts, offsets, num_voiced_samples)`` with ``starts[r]`` the first frame of run r
+    and ``offsets[r]`` the number of voiced frames before it (int64 arrays), for
+    :func:`voiced_positions`. ``num_voiced_samples = sum_f min(shift, max(0, num_samples - f shift))``
+    over the voiced frames (only the trailing frames can be cut, so voiced sample ``v`` lies in
+    voiced frame ``v // shift``).
+    """
+    voiced = np.asarray(vad).reshape(-1) > 0.5
+    edges = np.flatnonzero(np.diff(np.concatenate(([False], voiced, [False])).astype(np.int8)))
+    starts, ends = edges[0::2].astype(np.int64), edges[1::2].astype(np.int64)
+    offsets = np.concatenate(([0], np.cumsum(ends - starts)[:-1])).astype(np.int64)
+    frames = np.flatnonzero(voiced).astype(np.int64)
+    total = int(np.clip(int(num_samples) - frames * shift, 0, shift).sum())
+    return starts, offsets, total
+
+
+def voiced_positions(runs, shift: int, start: int, length: int) -> np.ndarray:
+    """Sample indices (in the utterance) of voiced samples ``start .. start + length - 1``.
+
+    With ``runs = (starts, offsets, total)`` of :func:`voiced_runs`: voiced sample ``v`` is in voiced
+    frame ``k = v // shift``, which is frame ``starts[r] + k - offsets[r]`` of the utterance for the
+    run ``r`` with ``offsets[r] <= k < offsets[r + 1]``; its index is that frame times ``shift``
+    plus ``v mod shift``. int64 ``[length]``, increasing.
+    """
+    starts, offsets, total = runs
+    if start < 0 or length < 0 or start + length > total:
+        raise ToolError(f"voiced samples [{start}, {start + length}) outside the {total} voiced samples")
+    v = np.arange(start, start + length, dtype=np.int64)
+    k = v // shift
+    run = np.searchsorted(offsets, k, side="right") - 1
+    return (starts[run] + k - offsets[run]) * shift + v % shift
+
+
+def vad_frame_range(num_samples: int, frame) -> tuple[int, int]:
+    """The VAD lengths accepted for audio of ``num_samples`` samples: Kaldi's frame count
+    (:func:`tfspk.features.num_frames`) with snip-edges true and with snip-edges false (the VAD may come
+    from MFCCs made with other options than the training features), each +-1 frame of rounding."""
+    from tfspk.features import num_frames
+    counts = [num_frames(num_samples, dataclasses.replace(frame, snip_edges=snip)) for snip in (True, False)]
+    return max(min(counts) - 1, 0), max(counts) + 1
+
+
+# ----------------------------------------------------------------------------------------------
 # augmented feature batches from audio
+
+CMN_MODES = ("crop", "sliding", "none")
+# data.cmn sliding: the recipe's apply-cmvn-sliding options (steps/prepare_feats_for_egs.sh)
+SLIDING_CMN = dict(cmn_window=300, center=True, norm_vars=False)
+
+
+class Crop(collections.namedtuple("Crop", "key start length label plan")):
+    """One batch position of :meth:`AudioCropBatches.plan`: ``length`` samples from sample ``start`` of
+    utterance ``key``'s audio (its voiced audio when VAD is used), the label and the AugmentPlan."""
+
+
+def _vad_mode(vad) -> str:
+    text = {True: "true", False: "false"}.get(vad, str(vad).strip().lower())
+    if text not in ("auto", "true", "false"):
+        raise ToolError(f"vad must be auto, true or false, got {vad!r}")
+    return text
+
 
 class AudioCropBatches:
     """Speaker-balanced batches of augmented features computed from audio, a pure function of
     ``(seed, step)``: ``feats [B, L, D] float32, labels [B] int32`` = :meth:`batch` (step).
 
-    ``data_dir`` has ``wav.scp`` (file paths; no ``segments``) and ``utt2spk``; labels follow
+    ``data_dir`` has ``wav.scp`` (file paths) and ``utt2spk``; optionally ``segments``
+    (``utt recording start end``, wav.scp then keyed by recording; only the segment's samples are
+    read, Kaldi ``extract-segments`` sample rules) and ``vad.scp`` (see ``vad``). Labels follow
     ``spk2int`` (default: sorted speakers). Per step: ``L ~ U{min_frames..max_frames}``; B distinct
     speakers drawn uniformly (with replacement only if there are fewer than B), for each an
     utterance long enough for the crop and a uniform offset; the crop (read from the file, only the
     samples needed, allowing for the speed factor) goes through ``augmenter``, then
-    ``extractor`` (a :class:`tfspk.features.FeatureExtractor`), then SpecAugment; the label is
-    expanded by the speed index (:func:`expand_labels`). :meth:`iterate` runs the steps in
+    ``extractor`` (a :class:`tfspk.features.FeatureExtractor`), then CMN, then SpecAugment; the label
+    is expanded by the speed index (:func:`expand_labels`). :meth:`iterate` runs the steps in
     ``num_workers`` processes (numpy, scipy and the feature extractor hold the GIL too often for
     threads to scale) and yields them in step order. ``align_to_frames``: crop starts are
     multiples of the frame shift (the crop's features are then rows of the whole file's features,
-    snip-edges semantics); ``crop_mean_norm``: subtract the crop's mean feature vector (before
-    SpecAugment).
+    snip-edges semantics).
+
+    ``cmn`` (before SpecAugment): ``crop`` subtracts the crop's mean feature vector; ``sliding`` is
+    Kaldi's ``apply-cmvn-sliding --norm-vars=false --cmn-window=300 --center=true`` on the crop's
+    features (:func:`tfspk.features.apply_cmvn_sliding`; for crops of at most 300 frames the
+    centred window covers the whole crop, so it equals ``crop``); ``none``. ``crop_mean_norm=True``
+    is the old spelling of ``cmn="crop"``.
+
+    ``vad`` (``auto``: use ``vad.scp`` if the dir has one; ``true``: require it; ``false``): crops are
+    drawn from the voiced audio only, the concatenated sample blocks ``[f shift, (f+1) shift)`` of the
+    voiced frames f (:func:`voiced_runs`, shift = the extractor's frame shift). This approximates
+    ``select-voiced-frames`` on offline features: frames whose window straddles the joint of two
+    voiced blocks mix samples that were not adjacent, and with snip-edges true the block of frame f
+    is not centred on its window (with snip-edges false, the recipe's setting, it is). Utterances
+    with too few (voiced) samples for the longest crop are skipped; :attr:`notes` counts them.
     """
 
     def __init__(self, data_dir: str, augmenter: Augmenter, extractor, batch_size: int = 64,
                  min_frames: int = 200, max_frames: int = 400, spk2int: dict | None = None,
-                 align_to_frames: bool = False, crop_mean_norm: bool = False):
-        import soundfile as sf
-        from tfspk.io.table import read_table, read_utt2spk
+                 align_to_frames: bool = False, crop_mean_norm: bool = False, cmn: str | None = None,
+                 vad="auto"):
+        from tfspk.io.table import read_utt2spk
         self.dir = os.fspath(data_dir)
         if not 0 < min_frames <= max_frames:
             raise ToolError(f"need 0 < min_frames <= max_frames, got {min_frames} and {max_frames}")
-        if os.path.exists(os.path.join(self.dir, "segments")):
-            raise ToolError(f"{self.dir}/segments: audio batches read whole recordings; write the segments "
-                            "as files first (extract-segments)")
+        self.cmn = cmn if cmn is not None else ("crop" if crop_mean_norm else "none")
+        if self.cmn not in CMN_MODES:
+            raise ToolError(f"cmn must be one of {', '.join(CMN_MODES)}, got {self.cmn!r}")
+        self.crop_mean_norm = self.cmn == "crop"
         self.augmenter, self.extractor = augmenter, extractor
         if float(extractor.rate) != float(augmenter.rate):
             raise ToolError(f"feature sample rate {extractor.rate:g} Hz differs from the augmenter's "
@@ -597,80 +680,213 @@ class AudioCropBatches:
         self.batch_size, self.min_frames, self.max_frames = batch_size, min_frames, max_frames
         # align_to_frames: crops start at a multiple of the frame shift, so (snip-edges, no dither, no
         # speed change) the crop's L frames are exactly frames j..j+L-1 of the whole file's features.
-        self.align_to_frames, self.crop_mean_norm = bool(align_to_frames), bool(crop_mean_norm)
+        self.align_to_frames = bool(align_to_frames)
         frame = extractor.opts.frame
         self._shift, self._window = frame.window_shift_samples, frame.window_size_samples
-        scp = os.path.join(self.dir, "wav.scp")
         utt2spk = read_utt2spk(os.path.join(self.dir, "utt2spk"))
         self.spk2int = spk2int or {spk: i for i, spk in enumerate(sorted(set(utt2spk.values())))}
-        need = self.samples_for(max_frames) * max(augmenter.speed_factors) + 2
-        self._paths, self._lengths, by_speaker = [], [], {}
-        for key, path in read_table(scp):
-            if path.rstrip().endswith("|"):
-                raise ToolError(f"{scp}: '{key}' is a command; audio batches need files")
-            try:
-                info = sf.info(path)
-            except Exception as err:
-                raise ToolError(f"{scp}: '{key}': cannot read audio {path} ({err})") from None
-            if info.samplerate != augmenter.rate:
-                raise ToolError(f"{scp}: '{key}': {path} has rate {info.samplerate} Hz, expected {augmenter.rate} Hz")
-            if key not in utt2spk:
-                raise ToolError(f"{scp}: '{key}' has no speaker in {self.dir}/utt2spk")
-            if info.frames >= need:
-                by_speaker.setdefault(utt2spk[key], []).append(len(self._paths))
-                self._paths.append(path)
-                self._lengths.append(info.frames)
+        utterances = self._utterances(utt2spk)      # [(key, path, first sample, num samples)]
+        mode = _vad_mode(vad)
+        vad_scp = os.path.join(self.dir, "vad.scp")
+        if mode == "true" and not os.path.isfile(vad_scp):
+            raise ToolError(f"data.vad true: {vad_scp} not found")
+        self.uses_vad = mode == "true" or (mode == "auto" and os.path.isfile(vad_scp))
+        runs = self._read_vad(vad_scp, utterances, frame) if self.uses_vad else {}
+        # As the feats sampler: an utterance serves every step whose crop it can hold, so the
+        # minimum crop decides which utterances are kept, and each step picks among those long enough.
+        need = self._source_need(min_frames)
+        self._keys, self._paths, self._bases, self._lengths, self._runs = [], [], [], [], []
+        by_speaker, short, unvoiced, no_vad = {}, 0, 0, 0
+        for key, path, first, count in utterances:
+            voiced = runs.get(key) if self.uses_vad else None
+            if self.uses_vad and voiced is None:
+                no_vad += 1
+                continue
+            length = voiced[2] if voiced is not None else count
+            if length < need:
+                if count < need:
+                    short += 1
+                else:
+                    unvoiced += 1
+                continue
+            by_speaker.setdefault(utt2spk[key], []).append(len(self._keys))
+            self._keys.append(key)
+            self._paths.append(path)
+            self._bases.append(first)
+            self._lengths.append(length)
+            self._runs.append(voiced)
+        self._index = {key: i for i, key in enumerate(self._keys)}
         self._speakers = sorted(by_speaker)
-        self._utts = [by_speaker[spk] for spk in self._speakers]
-        if not self._speakers:
-            raise ToolError(f"{self.dir}: no utterance is long enough for {max_frames} frames")
+        # each speaker's utterances by ascending length: the usable ones of a step are a suffix
+        self._utts = [sorted(by_speaker[spk], key=self._lengths.__getitem__) for spk in self._speakers]
+        self._sorted_lengths = [np.array([self._lengths[u] for u in utts]) for utts in self._utts]
+        self._longest = np.array([lengths[-1] for lengths in self._sorted_lengths], dtype=np.int64)
+        vad_text = f"voiced audio from {vad_scp}" if self.uses_vad else "no VAD"
+        self.notes = [f"audio input {self.dir}: {len(self._keys)} of {len(utterances)} utterances used ({vad_text}); "
+                      f"skipped: {short} shorter than the shortest crop ({min_frames} frames)"
+                      + (f", {unvoiced} with too few voiced samples, {no_vad} without an entry in vad.scp"
+                         if self.uses_vad else "")]
+        longest_need = self._source_need(max_frames)
+        if not self._speakers or self._longest.max() < longest_need:
+            raise ToolError(f"{self.dir}: no utterance is long enough for {max_frames} frames"
+                            + (" of voiced audio" if self.uses_vad else "") + " (lower data.max_frames)")
         self.num_classes = len(self.spk2int) * augmenter.num_class_copies
+
+    def _utterances(self, utt2spk):
+        """``[(utt, file, first sample, num samples)]`` from wav.scp (+ segments), headers checked."""
+        import soundfile as sf
+        from tfspk.io.table import read_table
+        scp = os.path.join(self.dir, "wav.scp")
+        rate = self.augmenter.rate
+        entries = read_table(scp)
+        infos = {}
+
+        def info(key, path):
+            if key not in infos:
+                if path.rstrip().endswith("|"):
+                    raise ToolError(f"{scp}: '{key}' is a command; audio batches need files (decode "
+                                    "the commands once, e.g. egs/voxceleb/v2/local/wav_scp_to_files.py)")
+                try:
+                    found = sf.info(path)
+                except Exception as err:
+                    raise ToolError(f"{scp}: '{key}': cannot read audio {path} ({err})") from None
+                if found.samplerate != rate:
+                    raise ToolError(f"{scp}: '{key}': {path} has rate {found.samplerate} Hz, expected {rate} Hz")
+                infos[key] = int(found.frames)
+            return infos[key]
+
+        segments_path = os.path.join(self.dir, "segments")
+        if not os.path.exists(segments_path):
+            result = []
+            for key, path in entries:
+                if key not in utt2spk:
+                    raise ToolError(f"{scp}: '{key}' has no speaker in {self.dir}/utt2spk")
+                result.append((key, path, 0, info(key, path)))
+            return result
+        from tfspk.io.audio import MAX_OVERSHOOT_SECONDS, read_segments
+        recordings = dict(entries)
+        result = []
+        for number, (utt, recording, start, end) in enumerate(read_segments(segments_path), 1):
+            where = f"{segments_path}:{number}: segment '{utt}'"
+            if recording not in recordings:
+                raise ToolError(f"{where}: recording '{recording}' is not in {scp}")
+            if utt not in utt2spk:
+                raise ToolError(f"{where} has no speaker in {self.dir}/utt2spk")
+            total = info(recording, recordings[recording])
+            # extract-segments: sample indices truncated; end -1 = the end; <= 0.5 s past the end is clipped
+            first, last = int(start * rate), total if end == -1 else int(end * rate)
+            if first >= total:
+                raise ToolError(f"{where}: starts at {start} s, after the end of '{recording}' "
+                                f"({total / rate:.3f} s)")
+            if last > total:
+                if last >= total + int(MAX_OVERSHOOT_SECONDS * rate):
+                    raise ToolError(f"{where}: ends at {end} s, more than {MAX_OVERSHOOT_SECONDS} s after the "
+                                    f"end of '{recording}' ({total / rate:.3f} s)")
+                last = total
+            result.append((utt, recordings[recording], first, last - first))
+        return result
+
+    def _read_vad(self, vad_scp, utterances, frame) -> dict:
+        """utt -> :func:`voiced_runs` of its vad.scp vector (length checked against its audio)."""
+        from tfspk.io.ark import read_rspecifier
+        counts = {key: count for key, _, _, count in utterances}
+        runs = {}
+        for key, vector in read_rspecifier(f"scp:{vad_scp}"):
+            if key not in counts:
+                continue
+            vector = np.asarray(vector)
+            if vector.ndim != 1:
+                raise ToolError(f"{vad_scp}: '{key}' is not a vector (shape {vector.shape}); expected "
+                                "compute-vad's 0/1 per frame")
+            low, high = vad_frame_range(counts[key], frame)
+            if not low <= vector.size <= high:
+                raise ToolError(f"{vad_scp}: '{key}' has {vector.size} VAD frames, but its audio "
+                                f"({counts[key]} samples) has {low + 1}..{high - 1} frames at a shift of "
+                                f"{self._shift} samples (+-1 accepted): wrong VAD, features or audio?")
+            runs[key] = voiced_runs(vector, counts[key], self._shift)
+        return runs
 
     def samples_for(self, frames: int) -> int:
         """Samples that give at least ``frames`` frames: ``(frames - 1) * shift + window``."""
         return (frames - 1) * self._shift + self._window
 
+    def read(self, key: str, start: int, length: int) -> np.ndarray:
+        """Samples ``start .. start + length - 1`` of utterance ``key``'s (voiced) audio, float32 on
+        the int16 scale. Only the span of the file that holds them is read."""
+        import soundfile as sf
+        utt = self._index[key]
+        path, base, voiced = self._paths[utt], self._bases[utt], self._runs[utt]
+        positions = None
+        if voiced is not None:
+            positions = voiced_positions(voiced, self._shift, start, length)
+            first, stop = int(positions[0]), int(positions[-1]) + 1
+        else:
+            first, stop = start, start + length
+        try:
+            raw = sf.read(path, start=base + first, stop=base + stop, dtype="float32", always_2d=True)[0]
+        except Exception as err:
+            raise ToolError(f"cannot read audio {path} of '{key}' ({err})") from None
+        if raw.shape[0] != stop - first:
+            raise ToolError(f"audio {path} of '{key}': expected samples {base + first}..{base + stop - 1}, the "
+                            f"file has only {base + first + raw.shape[0]} (truncated?)")
+        samples = raw[:, 0] * np.float32(32768.0)
+        return samples if positions is None else samples[positions - first]
+
+    def _source_need(self, frames: int) -> int:
+        """Samples an utterance needs for a crop of ``frames`` frames at the slowest speed factor."""
+        return int(math.ceil(self.samples_for(frames) * max(self.augmenter.speed_factors))) + 2
+
     def plan(self, step: int):
-        """``(frames, [(path, start, num_samples, label, AugmentPlan)] per position)`` of ``step``."""
+        """``(frames, [Crop(key, start, num_samples, label, AugmentPlan)] per position)`` of ``step``.
+
+        As the feats sampler: the speakers are drawn among those with an utterance long enough for
+        the step's crop (at the slowest speed factor), and each one's utterance among its long-enough
+        ones, so short utterances still serve short crops.
+        """
         aug = self.augmenter
         rng = aug.rng(step, 0, stream=2)
         frames = int(rng.integers(self.min_frames, self.max_frames + 1))
         needed = self.samples_for(frames)
-        count = len(self._speakers)
-        speakers = rng.choice(count, self.batch_size, replace=count < self.batch_size)
+        candidates = np.flatnonzero(self._longest >= self._source_need(frames))
+        count = len(candidates)
+        speakers = candidates[rng.choice(count, self.batch_size, replace=count < self.batch_size)]
         crops = []
         for position, speaker in enumerate(speakers):
-            utts = self._utts[int(speaker)]
-            utt = utts[int(rng.integers(len(utts)))]
             plan = aug.plan(step, position)
             length = aug.source_length(needed, plan)
+            utts, lengths = self._utts[int(speaker)], self._sorted_lengths[int(speaker)]
+            first = int(np.searchsorted(lengths, length))   # the speaker's longest is >= length
+            utt = utts[first + int(rng.integers(len(utts) - first))]
             if self.align_to_frames:
                 start = self._shift * int(rng.integers(0, (self._lengths[utt] - length) // self._shift + 1))
             else:
                 start = int(rng.integers(0, self._lengths[utt] - length + 1))
             label = expand_labels(self.spk2int[self._speakers[int(speaker)]], plan.speed_index, len(self.spk2int))
-            crops.append((self._paths[utt], start, length, label, plan))
+            crops.append(Crop(self._keys[utt], start, length, label, plan))
         return frames, crops
+
+    def normalize(self, feats: np.ndarray) -> np.ndarray:
+        """The ``cmn`` of the crop's features ``[L, D]`` (float32)."""
+        if self.cmn == "crop":
+            return feats - feats.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
+        if self.cmn == "sliding":
+            from tfspk.features import apply_cmvn_sliding
+            return apply_cmvn_sliding(feats, **SLIDING_CMN)
+        return feats
 
     def batch(self, step: int):
         """``(feats [B, L, D] float32, labels [B] int32)`` of ``step``."""
-        import soundfile as sf
         aug = self.augmenter
         frames, crops = self.plan(step)
         needed = self.samples_for(frames)
         feats = np.empty((self.batch_size, frames, self.extractor.dim), np.float32)
         labels = np.empty(self.batch_size, np.int32)
-        for position, (path, start, length, label, plan) in enumerate(crops):
-            try:
-                raw = sf.read(path, start=start, stop=start + length, dtype="float32", always_2d=True)[0]
-            except Exception as err:
-                raise ToolError(f"cannot read audio {path} ({err})") from None
-            wave = aug.apply(raw[:, 0] * np.float32(32768.0), plan)[:needed]
-            crop = self.extractor(wave, aug.rate)[:frames]
-            if self.crop_mean_norm:  # mean normalisation over the crop (before SpecAugment's zero masks)
-                crop = crop - crop.mean(axis=0, keepdims=True, dtype=np.float64).astype(np.float32)
-            feats[position] = aug.spec_augment(crop, step, position)
-            labels[position] = label
+        for position, crop in enumerate(crops):
+            wave = aug.apply(self.read(crop.key, crop.start, crop.length), crop.plan)[:needed]
+            # CMN before SpecAugment, whose zero masks are then the mean
+            features = self.normalize(self.extractor(wave, aug.rate)[:frames])
+            feats[position] = aug.spec_augment(features, step, position)
+            labels[position] = crop.label
         return feats, labels
 
     def iterate(self, start_step: int = 0, num_steps: int | None = None, num_workers: int = 2,

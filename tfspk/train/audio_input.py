@@ -1,19 +1,22 @@
 """``data.source: audio``: training batches computed from audio on the fly.
 
-The data dir needs ``wav.scp`` (files, no ``segments``) and ``utt2spk``. Every step is
-:class:`tfspk.data.augment.AudioCropBatches` (a pure function of ``(seed, step)``): B distinct
-speakers, a crop of ``L ~ U{min_frames..max_frames}`` frames of one of their recordings, the
-``augment:`` section applied to the waveform (:class:`tfspk.data.augment.Augmenter`), features
-with the same Kaldi-exact :class:`tfspk.features.FeatureExtractor` as the offline tools (options
-from ``data.feature_config``), mean normalisation over the crop (``data.cmn: crop``) and
-SpecAugment. Without speed perturbation the crops start at multiples of the frame shift, so with
-dither 0 a crop's features are exactly rows ``j .. j+L-1`` of the offline tool's features of the
-whole file (tested, also step for step in training).
+The data dir needs ``wav.scp`` (files) and ``utt2spk``; ``segments`` (wav.scp then keyed by
+recording; only each segment's samples are read) and ``vad.scp`` (``data.vad``) are used when
+present. Every step is :class:`tfspk.data.augment.AudioCropBatches` (a pure function of
+``(seed, step)``): B distinct speakers, a crop of ``L ~ U{min_frames..max_frames}`` frames of one of
+their utterances (of its voiced audio with VAD), the ``augment:`` section applied to the waveform
+(:class:`tfspk.data.augment.Augmenter`), features with the same Kaldi-exact
+:class:`tfspk.features.FeatureExtractor` as the offline tools (options from ``data.feature_config``),
+CMN (``data.cmn``: ``crop`` mean, Kaldi's ``sliding`` window of 300 centred frames, or ``none``) and
+SpecAugment. Without speed perturbation and VAD the crops start at multiples of the frame shift, so
+with dither 0 a crop's features are exactly rows ``j .. j+L-1`` of the offline tool's features of
+the whole utterance (tested, also step for step in training).
 
-Not done on the fly: VAD (use a data dir of voiced audio, or the feats path) and the offline
-recipe's sliding CMN (a crop of 2-4 s is normalised by its own mean instead: a 300-frame centred
-window over such a crop is nearly the crop mean). Validation batches come from the feats path only:
-with audio, ``valid.num_utts`` is ignored (the log says so) and ``valid.eer_data`` (features) works.
+VAD on the fly (``data.vad``: ``auto`` uses ``vad.scp`` if present, ``true`` requires it, ``false``
+ignores it) concatenates the sample blocks of the voiced frames and crops from that
+(:func:`tfspk.data.augment.voiced_runs`), an approximation of select-voiced-frames on offline
+features (docs/training.md). Validation batches come from the feats path only: with audio,
+``valid.num_utts`` is ignored (the log says so) and ``valid.eer_data`` (features) works.
 """
 from __future__ import annotations
 
@@ -68,13 +71,14 @@ class AudioInput:
         aligned = tuple(self.augmenter.speed_factors) == (1.0,)
         self.batches = AudioCropBatches(data_dir, self.augmenter, self.extractor, data.speakers_per_batch,
                                         data.min_frames, data.max_frames, align_to_frames=aligned,
-                                        crop_mean_norm=data.cmn == "crop")
+                                        cmn=data.cmn, vad=data.vad)
+        self.notes = list(self.batches.notes)  # the trainer logs them
         self.num_workers = data.num_threads
         self.prefetch = data.prefetch
         self.feat_dim = self.extractor.dim
         self.num_classes = self.batches.num_classes
         self.num_speakers = data.speakers_per_batch
-        self.num_train_utts = len(self.batches._paths)
+        self.num_train_utts = len(self.batches._keys)
         self.valid_utts = []
         self.last_error = None
 

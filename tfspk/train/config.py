@@ -102,7 +102,11 @@ class DataConfig:
     feature_config: str = _doc("source audio: Kaldi-style options file of compute-<feature_type>-feats "
                                "(--name=value lines, e.g. conf/fbank.conf); copied to <exp>/feature.conf. "
                                "'' = the tool's defaults", default="")
-    cmn: str = _doc("source audio: crop (subtract the crop's mean feature vector) | none", default="crop")
+    cmn: str = _doc("source audio: crop (subtract the crop's mean feature vector) | sliding (Kaldi "
+                    "apply-cmvn-sliding --cmn-window=300 --center=true --norm-vars=false on the crop's "
+                    "features) | none", default="crop")
+    vad: str = _doc("source audio: auto (crops from the voiced audio when the data dir has vad.scp) | true "
+                    "(require vad.scp) | false (ignore it); see docs/training.md", default="auto")
 
 
 @dataclass
@@ -200,6 +204,9 @@ def _resolved_types(cls):
     return typing.get_type_hints(cls)
 
 
+_AUTO_TRUE_FALSE = {"data.vad"}  # string keys whose values include true and false
+
+
 def _coerce(value, tp, key: str):
     """Check/convert one scalar value against the declared type; ToolError naming ``key``."""
     if tp is bool:
@@ -226,6 +233,8 @@ def _coerce(value, tp, key: str):
     if tp is str:
         if value is None:
             return ""
+        if isinstance(value, bool) and key in _AUTO_TRUE_FALSE:  # YAML reads a bare true/false as a bool
+            return "true" if value else "false"
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):
             raise ToolError(f"config key '{key}': expected a string, got {value!r}")
         return str(value)
@@ -390,7 +399,8 @@ def check_values(config: TrainConfig) -> None:
     need(data.readers in ("threads", "processes"), "data.readers", "one of threads, processes", data.readers)
     need(data.feature_type in ("fbank", "mfcc", "spectrogram"), "data.feature_type",
          "one of fbank, mfcc, spectrogram", data.feature_type)
-    need(data.cmn in ("crop", "none"), "data.cmn", "one of crop, none", data.cmn)
+    need(data.cmn in ("crop", "sliding", "none"), "data.cmn", "one of crop, sliding, none", data.cmn)
+    need(data.vad in ("auto", "true", "false"), "data.vad", "one of auto, true, false", data.vad)
     need(valid.num_utts >= 0, "valid.num_utts", "an integer >= 0", valid.num_utts)
     need(valid.frames >= 1, "valid.frames", "a positive integer", valid.frames)
     need(valid.batch_size >= 1, "valid.batch_size", "a positive integer", valid.batch_size)

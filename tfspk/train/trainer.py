@@ -359,6 +359,7 @@ def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = Tr
 
 def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) -> TrainResult:
     sampler = _make_input(data_dir, config)
+    notes.extend(getattr(sampler, "notes", ()))  # e.g. the audio input's count of skipped utterances
     trial_set = None
     if config.valid.eer_data:
         trial_set = tfdata.TrialSet(config.valid.eer_data, config.valid.eer_trials or None, sampler.feat_dim)

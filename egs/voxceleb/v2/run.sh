@@ -10,11 +10,19 @@
 # Stages:
 #   0  data dirs: data/voxceleb2_train, data/voxceleb1{,_train,_test} + trials, data/train
 #   1  MFCC (16 kHz, 30-dim) + energy VAD for data/train and the evaluation data dir
-#   2  augmentation (only with --musan and --rirs-noises): reverb, noise, music, babble copies, a random
-#      subset of --aug-subset utterances, their MFCCs, combined with the clean data -> data/train_combined
+#   2  augmentation (with --musan and --rirs-noises), by --aug:
+#      offline (the default then; Kaldi's): reverb, noise, music, babble copies, a random subset of
+#        --aug-subset utterances, their MFCCs, combined with the clean data -> data/train_combined
+#      online: data dirs of the corpora for the trainer's Augmenter (local/make_aug_dirs.py:
+#        data/musan_{noise,music,speech}, data/rirs = simulated small + medium rooms) and the training
+#        audio as files (VoxCeleb2's ffmpeg pipes decoded to FLAC in --audio-dir) -> data/train_audio
 #   3  training examples: sliding CMN, voiced frames, drop utterances <= --min-len frames and speakers
-#      with < --min-num-utts utterances
-#   4  train the x-vector network
+#      with < --min-num-utts utterances (not with --aug online)
+#   4  train the x-vector network; with --aug online from audio (data.source audio): random crops of
+#      the voiced audio (vad.scp of stage 1), augmented on the fly (reverberation, MUSAN noise 15:10:5:0 dB,
+#      music 15:10:8:5 dB, babble of 3-7 speakers at 20:17:15:13 dB, Kaldi's SNRs; each with probability
+#      --aug-prob, change any key with --set augment.<key>=...), the system's features computed on the fly
+#      (conf/<type>.conf), sliding CMN (300 frames, centred) on each crop; docs/recipes.md
 #   5  extract embeddings (training data for the back-end, evaluation data)
 #   6  back-end (mean, LDA-200, PLDA) and PLDA + cosine scores for every trial list
 #   7  EER / minDCF(0.01) / minDCF(0.001) and DET plots
@@ -31,6 +39,9 @@ vox1_train=false           # add the VoxCeleb1 dev speakers to training (then on
 trial_lists="O E H"        # which VoxCeleb1 trial lists to score
 musan=                     # MUSAN dir (noise/ music/ speech/); with --rirs-noises enables stage 2
 rirs_noises=               # RIRS_NOISES dir (simulated_rirs/{smallroom,mediumroom}/rir_list)
+aug=                       # offline | online | none (default: offline with --musan and --rirs-noises, else none)
+audio_dir=audio            # --aug online: where stage 2 writes the decoded VoxCeleb2 audio (FLAC, ~2x smaller than WAV)
+aug_prob=0.2               # --aug online: probability of reverberation, and of each of noise / music / babble
 aug_subset=1000000         # augmented utterances kept (Kaldi: 1M)
 nj=40                      # parallel jobs of the data-parallel stages
 data=data
@@ -57,7 +68,8 @@ integer_options="stage stop_stage aug_subset nj min_len min_num_utts lda_dim lmf
 
 help_message="Usage: $0 --voxceleb1-root <dir> [--voxceleb2-root <dir>] [options]
 Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vox1_train)
-  --trial-lists \"$trial_lists\" --musan <dir> --rirs-noises <dir> --aug-subset ($aug_subset) --nj ($nj)
+  --trial-lists \"$trial_lists\" --musan <dir> --rirs-noises <dir> --aug (offline|online|none) --audio-dir ($audio_dir)
+  --aug-prob ($aug_prob) --aug-subset ($aug_subset) --nj ($nj)
   --system ($system: tdnn, ecapa_tdnn_c1024, resnet34, rescnn) --loss (the config's) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<system>.yaml) --min-len ($min_len)
   --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)
   --lmft ($lmft) --lmft-margin ($lmft_margin) --lmft-frames ($lmft_frames) --lmft-epochs ($lmft_epochs)
@@ -110,12 +122,43 @@ eval_set=voxceleb1_test
 trials_file() {  # trials_file <O|E|H>
   if [ "$1" = O ]; then echo "$data/voxceleb1_test/trials_O"; else echo "$data/voxceleb1/trials_$1"; fi
 }
+if [ -z "$aug" ]; then
+  aug=none
+  [ -n "$musan$rirs_noises" ] && aug=offline
+fi
+case $aug in
+  offline|online)
+    if [ -z "$musan" ] || [ -z "$rirs_noises" ]; then
+      echo "$0: augmentation (--aug $aug) needs both --musan and --rirs-noises" >&2
+      exit 1
+    fi ;;
+  none) ;;
+  *) echo "$0: --aug is one of offline, online, none; got '$aug'" >&2; exit 1 ;;
+esac
 train_set=train
-if [ -n "$musan" ] && [ -n "$rirs_noises" ]; then
-  train_set=train_combined
-elif [ -n "$musan$rirs_noises" ]; then
-  echo "$0: augmentation needs both --musan and --rirs-noises" >&2
-  exit 1
+[ $aug = offline ] && train_set=train_combined
+# The training data dir of stages 4 and 9, and, with --aug online, the tfspk-train settings that read it
+# as audio (docs/training.md "Audio input and on-the-fly augmentation").
+train_dir=$data/${train_set}${sfx}_no_sil
+online_args=()
+if [ $aug = online ]; then
+  train_dir=$data/train_audio
+  q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }   # a YAML single-quoted string
+  online_args=(--set data.source=audio --set "data.feature_type=$feat_type"
+    --set "data.feature_config=conf/$feat_type.conf" --set data.cmn=sliding --set data.vad=true
+    --set valid.num_utts=0
+    --set "augment={rir_dir: $(q "$data/rirs"), reverb_prob: $aug_prob,
+      noise_dir: $(q "$data/musan_noise"), noise_prob: $aug_prob, noise_snrs: '15:10:5:0', noise_interval: 1.0,
+      music_dir: $(q "$data/musan_music"), music_prob: $aug_prob, music_snrs: '15:10:8:5',
+      babble_dir: $(q "$data/musan_speech"), babble_prob: $aug_prob, babble_snrs: '20:17:15:13',
+      babble_speakers: '3:4:5:6:7'}")
+  # The validation loss needs the feats path, so plateau halving would never fire: decay per epoch instead.
+  lr_policy=$(awk '/^schedule:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "lr_policy:" {print $2}' "$train_config")
+  if [ -z "$lr_policy" ] || [ "$lr_policy" = plateau ]; then
+    echo "$0: --aug online: $train_config uses lr_policy plateau (needs a validation loss); training with" \
+      "schedule.lr_policy=exponential (x lr_decay per epoch) instead"
+    online_args+=(--set schedule.lr_policy=exponential)
+  fi
 fi
 
 require() {  # require <stage that makes them> <file>...
@@ -184,7 +227,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   done
 fi
 
-if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $train_set = train_combined ]; then
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $aug = offline ]; then
   stage_banner 2 "augmentation (reverb, noise, music, babble)"
   require 1 "$data/train/feats.scp" "$data/train/vad.scp"
   local/augment_data_dir.py --kind reverb --rirs-noises "$rirs_noises" "$data/train" "$data/train_reverb"
@@ -216,7 +259,15 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $train_set = train_combined ];
   fi
 fi
 
-if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
+if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $aug = online ]; then
+  stage_banner 2 "on-the-fly augmentation: MUSAN and RIRS_NOISES data dirs, the training audio as files"
+  require 1 "$data/train/wav.scp" "$data/train/vad.scp"
+  local/make_aug_dirs.py --musan "$musan" --rirs-noises "$rirs_noises" "$data"
+  # crops are read with seeks, which pipes do not allow: decode them once (files are kept as they are)
+  local/wav_scp_to_files.py --nj $nj "$data/train" "$audio_dir" "$data/train_audio"
+fi
+
+if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ $aug != online ]; then
   stage_banner 3 "training examples"
   if [ $train_set = train_combined ]; then
     require 2 "$data/train_combined$sfx/feats.scp" "$data/train_combined$sfx/vad.scp"
@@ -228,13 +279,18 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
-  stage_banner 4 "train the $system network (${loss:-$config_loss}, $feat_type features) in $nnet_dir"
-  require 3 "$data/${train_set}${sfx}_no_sil/feats.scp" "$data/${train_set}${sfx}_no_sil/utt2num_frames"
+  stage_banner 4 "train the $system network (${loss:-$config_loss}, $feat_type features, augmentation: $aug) in $nnet_dir"
+  if [ $aug = online ]; then
+    require 2 "$train_dir/wav.scp" "$train_dir/vad.scp" "$data/musan_noise/wav.scp" "$data/rirs/wav.scp"
+  else
+    require 3 "$train_dir/feats.scp" "$train_dir/utt2num_frames"
+  fi
   train_args=()
   for opts in "${loss_opts[@]}"; do train_args+=($opts); done   # each --loss-opts is split at spaces
+  train_args+=("${online_args[@]}")                             # before --set: the user's --set wins
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done      # each --set stays one word
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" ${loss:+--loss "$loss"} "${train_args[@]}" \
-    "$data/${train_set}${sfx}_no_sil" "$nnet_dir"
+    "$train_dir" "$nnet_dir"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
@@ -286,6 +342,7 @@ if $lmft && [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   require 4 "$nnet_dir/config.yaml" "$nnet_dir/spk2int"
   lmft_args=()
   for opts in "${loss_opts[@]}"; do lmft_args+=($opts); done   # stage 4's loss options, then the changes
+  lmft_args+=("${online_args[@]}")
   lmft_args+=(--set "init_from=$nnet_dir"
              --set "data.min_frames=$lmft_frames" --set "data.max_frames=$lmft_frames"
              --set "schedule.num_epochs=$lmft_epochs" --set "schedule.lr_policy=exponential"
@@ -294,7 +351,7 @@ if $lmft && [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   [ -n "$lmft_margin" ] && lmft_args+=(--set "loss.params.margin=$lmft_margin" --set loss.params.anneal=false)
   for kv in "${set[@]}" "${lmft_set[@]}"; do lmft_args+=(--set "$kv"); done   # --lmft-set last: it wins
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
-    "${lmft_args[@]}" "$data/${train_set}_no_sil" "$nnet_dir_lmft"
+    "${lmft_args[@]}" "$train_dir" "$nnet_dir_lmft"
   for name in train $eval_set; do
     steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir_lmft" "$data/$name" \
       "$nnet_dir_lmft/xvectors_$name"
