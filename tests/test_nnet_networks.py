@@ -174,6 +174,26 @@ def test_bad_params_raise_tool_error():
         get_network("rescnn", {"channels": 64})
 
 
+@pytest.mark.parametrize("name", ["tdnn", "tdnn_kaldi"] + NAMES)
+def test_every_network_checks_its_batch_norm_and_floor_params(name):
+    """The shared range checks (tfspk.nnet.registry.check_network_params): momentum in [0, 1), epsilon > 0,
+    floor > 0; the error names the network and the parameter; the boundary values are accepted."""
+    network_cls = tfspk.nnet.NETWORKS[name]
+    for key, bad in (("bn_momentum", 1.0), ("bn_momentum", -0.1), ("bn_epsilon", 0.0), ("variance_floor", 0.0)):
+        if not hasattr(network_cls.Params, key):
+            assert key == "variance_floor" and name == "rescnn"   # ResCNN averages, it has no std
+            continue
+        with pytest.raises(ToolError) as info:
+            get_network(name, {key: bad})
+        assert f"network '{name}'" in str(info.value) and f"'{key}'" in str(info.value), str(info.value)
+        assert str(bad) in str(info.value)
+    get_network(name, {"bn_momentum": 0.0, "bn_epsilon": 1e-12})
+    width = {"tdnn": "frame_dim", "tdnn_kaldi": "pooling_dim", "ecapa_tdnn": "mfa_channels",
+             "rescnn": "link_kernel"}.get(name, "base_width")
+    with pytest.raises(ToolError, match=f"parameter '{width}' must be >= 1, got 0"):
+        get_network(name, {width: 0})
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_min_frames_works_and_one_less_is_refused(name):
     network, model, feat_dim = _small_shared(name)

@@ -71,3 +71,32 @@ def test_train_config_flag_and_kaldi_config_file(tmp_path, capsys):
     assert code == 1 and "unknown config key 'optimizer.learning_rate'" in err, err
     code, err = _train_tool(["--config", str(yaml_path), "d", "e"], capsys)  # YAML is not an options file
     assert code == 1 and "expected --name=value" in err and "Traceback" not in err, err
+
+
+def test_name_registry_resolves_aliases_and_lists_the_valid_names():
+    """tfspk.params.NameRegistry: the one lookup behind the network and loss registries."""
+    from tfspk.params import NameRegistry
+    registry = NameRegistry("widget", "widgets", "widget_name")
+
+    @registry.register("big_one", "large", "XL")
+    class Big:
+        pass
+
+    @registry.register("small")
+    class Small:
+        pass
+
+    assert registry.classes == {"big_one": Big, "small": Small}
+    assert Big.widget_name == "big_one" and Big.aliases == ("large", "XL") and Small.aliases == ()
+    for spelling in ("big_one", "Big-One", "BIGONE", "large", "x_l", "xl"):
+        assert registry.resolve(spelling) == "big_one"
+    assert registry.listing() == "big_one (alias large, XL), small"
+    for bad in ("medium", "", None, 3):
+        with pytest.raises(ToolError) as info:
+            registry.resolve(bad)
+        assert str(info.value) == f"unknown widget {bad!r}; valid widgets: big_one (alias large, XL), small"
+    # A name taken by another class is refused before anything changes; re-registering the same name is allowed.
+    with pytest.raises(RuntimeError, match="widget name 'large' registered twice"):
+        registry.register("other", "large")(type("Other", (), {}))
+    assert "other" not in registry.classes and registry.resolve("large") == "big_one"
+    assert registry.register("small")(Small) is Small

@@ -436,3 +436,69 @@ def test_run_sh_aug_option_errors(tmp_path, options, message):
     proc = run(["./run.sh", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")] + options, cwd=RECIPE,
                check=False)
     assert proc.returncode != 0 and message in proc.stderr
+
+
+# ---------------------------------------------------------------- non-TDNN systems through run.sh
+# Each system's own experiment config (conf/<system>.yaml: its features, network, loss, optimizer and LR
+# schedule), shrunk with run.sh --set to a few milliseconds per step. The ResNet runs with
+# TF_ENABLE_ONEDNN_OPTS=0: TensorFlow 2.21's oneDNN kernels crash (SIGSEGV/SIGABRT, heap corruption) in
+# small-width ResNet34 training steps here (docs/nnet.md, "Speed of the networks").
+TINY_SCHEDULE = ["schedule.steps_per_epoch=3", "schedule.num_epochs=2", "data.speakers_per_batch=3",
+                 "data.min_frames=40", "data.max_frames=60", "data.num_threads=1", "valid.num_utts=0", "log_every=1"]
+TINY_SYSTEMS = {
+    "ecapa_tdnn_c1024": ("ecapa_tdnn", "fbank", 80, ["nnet.params.channels=8", "nnet.params.scale=4",
+                         "nnet.params.se_channels=4", "nnet.params.mfa_channels=12",
+                         "nnet.params.attention_channels=4", "nnet.params.embedding_dim=6"]),
+    "resnet34": ("resnet34", "fbank", 80, ["nnet.params.base_width=2", "nnet.params.embedding_dim=6",
+                 "schedule.warmup_epochs=1", "schedule.margin_warmup_epochs=1"]),
+}
+TINY_ENV = {"resnet34": {"TF_ENABLE_ONEDNN_OPTS": "0"}}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("system", sorted(TINY_SYSTEMS))
+def test_a_non_tdnn_system_goes_through_run_sh(tmp_path, system):
+    """run.sh --system <non-TDNN> on the tiny corpus: its feature type, training with its config's loss and
+    schedule, extraction, PLDA + cosine scoring, the report and calibration (stages 0-8, no augmentation)."""
+    from tfspk.io.ark import read_dict_of_arrays
+    network, feat_type, feat_dim, params = TINY_SYSTEMS[system]
+    tiny_voxceleb1(tmp_path / "vox1", videos=1, utts=3, seconds=1.5)
+    tiny_voxceleb2(tmp_path / "vox2", utts=3, seconds=1.5)
+    env = {"PATH": f"{fake_ffmpeg(tmp_path / 'bin')}:{os.environ['PATH']}", **TINY_ENV.get(system, {})}
+    args = ["./run.sh", "--voxceleb1-root", str(tmp_path / "vox1"), "--voxceleb2-root", str(tmp_path / "vox2"),
+            "--nj", "1", "--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"),
+            "--mfcc-dir", str(tmp_path / "mfcc"), "--system", system, "--trial-lists", "E", "--min-len", "50",
+            "--min-num-utts", "2", "--lda-dim", "2"]
+    for kv in TINY_SCHEDULE + params:
+        args += ["--set", kv]
+    proc = run(args, cwd=RECIPE, env=env, timeout=600)
+    for stage in (0, 1, 3, 4, 5, 6, 7, 8):
+        assert f"=== stage {stage}:" in proc.stdout, proc.stdout
+    assert f"train the {system} network" in proc.stdout and f"{feat_type} features" in proc.stdout
+    data, nnet = tmp_path / "data", tmp_path / "exp" / f"{system}_nnet"
+    # The network was trained on the system's features (80-dim fbank with the MFCCs' VAD), with the
+    # config's loss and the --set sizes.
+    config = yaml.safe_load((nnet / "config.yaml").read_text())
+    wanted = yaml.safe_load((RECIPE / "conf" / f"{system}.yaml").read_text())
+    assert config["nnet"]["name"] == network and config["feat_dim"] == feat_dim
+    assert config["features"]["type"] == feat_type and config["loss"]["name"] == wanted["loss"]["name"]
+    assert config["schedule"]["lr_policy"] == wanted["schedule"]["lr_policy"]
+    assert config["nnet"]["params"]["embedding_dim"] == 6 and (nnet / "final" / "DONE").is_file()
+    assert (data / f"train_{feat_type}" / "vad.scp").read_text() == (data / "train" / "vad.scp").read_text()
+    assert "done: 6 steps" in (nnet / "log" / "train.log").read_text()   # 2 epochs x 3 steps
+    # Embeddings: one finite 6-dim vector per utterance of the training and evaluation sets.
+    for name in ("train", "voxceleb1"):
+        vectors = read_dict_of_arrays(f"scp:{nnet}/xvectors_{name}/xvector.scp")
+        utts = {u for u, _ in table(data / name / "utt2spk")}
+        assert set(vectors) == utts
+        assert all(v.shape == (6,) and np.all(np.isfinite(v)) for v in vectors.values())
+    trials = (data / "voxceleb1" / "trials_E").read_text().splitlines()
+    scores_dir = nnet / "scores_E"
+    for kind in ("plda", "cosine"):
+        scores = [line.split() for line in (scores_dir / f"{kind}_scores").read_text().splitlines()]
+        assert [s[:2] for s in scores] == [t.split()[:2] for t in trials]
+        assert all(np.isfinite(float(s[2])) for s in scores)
+    results = (scores_dir / "results.txt").read_text()
+    assert "plda" in results and "cosine" in results and "EER" in results
+    assert (scores_dir / "det.png").stat().st_size > 1000
+    assert "actDCF(0.01)" in (scores_dir / "calibration" / "results.txt").read_text()

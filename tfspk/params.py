@@ -147,3 +147,47 @@ def require(condition: bool, owner: str, message: str) -> None:
     """Raise ToolError ``owner: message`` unless ``condition`` holds."""
     if not condition:
         raise ToolError(f"{owner}: {message}")
+
+
+class NameRegistry:
+    """Classes found by name: the one lookup behind the network and loss registries.
+
+    ``classes`` maps canonical name -> class; every canonical name and alias is looked up through
+    :func:`normalize_name` (case, '-', '_' and spaces ignored). ``register(canonical, *aliases)`` is a
+    class decorator that also sets ``cls.<name_attr> = canonical`` and ``cls.aliases``; ``resolve(name)``
+    gives the canonical name or a ToolError ``unknown <what> 'x'; valid <valid_label>: <listing>``.
+    """
+
+    def __init__(self, what: str, valid_label: str, name_attr: str):
+        self.what, self.valid_label, self.name_attr = what, valid_label, name_attr
+        self.classes: dict[str, type] = {}
+        self.aliases: dict[str, str] = {}
+
+    def register(self, canonical: str, *aliases: str):
+        """Class decorator: make ``cls`` available under ``canonical`` and ``aliases``."""
+        def decorate(cls):
+            names = (canonical,) + tuple(aliases)
+            # Check every name before changing anything: a clash leaves the registry as it was.
+            for alias in names:
+                key = normalize_name(alias)
+                if key in self.aliases and self.aliases[key] != canonical:
+                    raise RuntimeError(f"{self.what} name {alias!r} registered twice")
+            self.classes[canonical] = cls
+            setattr(cls, self.name_attr, canonical)
+            cls.aliases = tuple(aliases)
+            for alias in names:
+                self.aliases[normalize_name(alias)] = canonical
+            return cls
+        return decorate
+
+    def listing(self) -> str:
+        """``name (alias a, b), ...`` of every registered class, sorted by name (for errors and --help)."""
+        return ", ".join(f"{name} (alias {', '.join(cls.aliases)})" if cls.aliases else name
+                         for name, cls in sorted(self.classes.items()))
+
+    def resolve(self, name) -> str:
+        """Canonical name of ``name``, or ToolError listing the valid names."""
+        key = normalize_name(name) if isinstance(name, str) else None
+        if not key or key not in self.aliases:
+            raise ToolError(f"unknown {self.what} {name!r}; valid {self.valid_label}: {self.listing()}")
+        return self.aliases[key]

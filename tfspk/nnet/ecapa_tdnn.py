@@ -43,7 +43,7 @@ import keras
 from keras import layers, ops
 
 from tfspk.nnet.attentive_pooling import ATTENTION_ACTIVATIONS, DEFAULT_VARIANCE_FLOOR, AttentiveStatisticsPooling
-from tfspk.nnet.registry import Network, register_network
+from tfspk.nnet.registry import Network, check_network_params, register_network
 from tfspk.params import param, require
 
 
@@ -149,22 +149,16 @@ class EcapaTdnn(Network):
         bn_epsilon: float = param(1e-3, "batch-norm epsilon")
 
         def validate(self, owner):
-            for name in ("channels", "embedding_dim", "scale", "se_channels", "mfa_channels", "attention_channels",
-                         "front_kernel", "res2_kernel"):
-                require(getattr(self, name) >= 1, owner, f"parameter '{name}' must be >= 1, got {getattr(self, name)}")
+            check_network_params(self, owner, positive=("channels", "embedding_dim", "scale", "se_channels",
+                                                        "mfa_channels", "attention_channels", "front_kernel",
+                                                        "res2_kernel"))
             require(self.scale >= 2, owner, f"parameter 'scale' must be >= 2, got {self.scale}")
             require(self.channels % self.scale == 0, owner,
                     f"'channels' ({self.channels}) must be divisible by 'scale' ({self.scale})")
-            require(self.variance_floor > 0, owner, f"parameter 'variance_floor' must be > 0, got {self.variance_floor}")
-            require(0 <= self.bn_momentum < 1, owner, f"parameter 'bn_momentum' must be in [0, 1), got {self.bn_momentum}")
-            require(self.bn_epsilon > 0, owner, f"parameter 'bn_epsilon' must be > 0, got {self.bn_epsilon}")
 
     def min_frames(self) -> int:
         # "same" padding everywhere: one frame gives one frame at every layer.
         return 1
-
-    def embedding_dim(self) -> int:
-        return self.params.embedding_dim
 
     def build(self, feat_dim: int) -> keras.Model:
         self.check_feat_dim(feat_dim)

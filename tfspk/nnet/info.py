@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 
 from tfspk.errors import ToolError
-from tfspk.nnet.registry import Network, network_from_config
-from tfspk.nnet.saved import read_experiment_config
+from tfspk.nnet.registry import Network
+from tfspk.nnet.saved import network_of_experiment, read_experiment_config
 
 
 @dataclass
@@ -87,10 +87,7 @@ def info_from_path(path: str, feat_dim: int | None = None) -> NetworkInfo:
     config = read_experiment_config(config_path)
     if "nnet" not in config:
         raise ToolError(f"{config_path} has no 'nnet' key (the network section: {{name: NAME, params: {{...}}}})")
-    try:
-        network = network_from_config(config["nnet"])
-    except ToolError as err:
-        raise ToolError(f"{config_path}: {err}") from None
+    network = network_of_experiment(config, config_path)
     if feat_dim is None:
         if "feat_dim" not in config:
             raise ToolError(f"{config_path} has no 'feat_dim' key (only experiment dirs record it); "

@@ -27,11 +27,11 @@ import dataclasses
 from typing import Callable
 
 from tfspk.errors import ToolError
-from tfspk.params import build_params, describe_params, normalize_name
+from tfspk.params import NameRegistry, build_params, describe_params, normalize_name, require
 
+_REGISTRY = NameRegistry("network", "networks", "network_name")
 #: canonical name -> network class.
-NETWORKS: dict[str, type] = {}
-_ALIASES: dict[str, str] = {}
+NETWORKS: dict[str, type] = _REGISTRY.classes
 
 
 class Network:
@@ -52,8 +52,11 @@ class Network:
         raise NotImplementedError
 
     def embedding_dim(self) -> int:
-        """Dimension D of both outputs."""
-        raise NotImplementedError
+        """Dimension D of both outputs: the ``embedding_dim`` parameter where the Params has one."""
+        if not hasattr(self.params, "embedding_dim"):
+            raise NotImplementedError(f"network '{self.network_name}' has no 'embedding_dim' parameter: define "
+                                      "embedding_dim()")
+        return self.params.embedding_dim
 
     def check_feat_dim(self, feat_dim: int) -> None:
         """ToolError when the network cannot take ``feat_dim``-dimensional features."""
@@ -72,33 +75,40 @@ class Network:
                             f"{needed}")
 
 
+def check_network_params(params, owner: str, positive: tuple = ()) -> None:
+    """The range checks shared by the networks' ``Params.validate(owner)``; ToolError ``owner: ...`` naming the
+    parameter and its value.
+
+    * every field named in ``positive`` is >= 1 (widths, kernels, dimensions);
+    * where the Params has them: ``variance_floor > 0`` (std = sqrt(max(var, floor)) must stay finite with a
+      finite gradient), ``0 <= bn_momentum < 1`` and ``bn_epsilon > 0`` (Keras batch norm: moving mean
+      m <- momentum * m + (1 - momentum) * batch mean, so momentum 1 would never learn the statistics;
+      y = gamma (x - mean) / sqrt(var + epsilon) + beta needs epsilon > 0 for a constant channel).
+    """
+    for name in positive:
+        value = getattr(params, name)
+        require(value >= 1, owner, f"parameter '{name}' must be >= 1, got {value}")
+    if hasattr(params, "variance_floor"):
+        require(params.variance_floor > 0, owner, f"parameter 'variance_floor' must be > 0, got {params.variance_floor}")
+    if hasattr(params, "bn_momentum"):
+        require(0 <= params.bn_momentum < 1, owner, f"parameter 'bn_momentum' must be in [0, 1), got {params.bn_momentum}")
+    if hasattr(params, "bn_epsilon"):
+        require(params.bn_epsilon > 0, owner, f"parameter 'bn_epsilon' must be > 0, got {params.bn_epsilon}")
+
+
 def register_network(canonical: str, *aliases: str) -> Callable:
     """Class decorator: make a :class:`Network` subclass available under these names."""
-    def decorate(cls):
-        NETWORKS[canonical] = cls
-        cls.network_name = canonical
-        cls.aliases = tuple(aliases)
-        for alias in (canonical,) + tuple(aliases):
-            key = normalize_name(alias)
-            if key in _ALIASES and _ALIASES[key] != canonical:
-                raise RuntimeError(f"network name {alias!r} registered twice")
-            _ALIASES[key] = canonical
-        return cls
-    return decorate
+    return _REGISTRY.register(canonical, *aliases)
 
 
 def network_names_listing() -> str:
     """``name (alias a, b), ...`` of every registered network, for errors and --help."""
-    return ", ".join(f"{name} (alias {', '.join(cls.aliases)})" if cls.aliases else name
-                     for name, cls in sorted(NETWORKS.items()))
+    return _REGISTRY.listing()
 
 
 def resolve_network_name(name: str) -> str:
     """Canonical name of a network, or ToolError listing the valid names."""
-    key = normalize_name(name) if isinstance(name, str) else None
-    if not key or key not in _ALIASES:
-        raise ToolError(f"unknown network {name!r}; valid networks: {network_names_listing()}")
-    return _ALIASES[key]
+    return _REGISTRY.resolve(name)
 
 
 def get_network(name: str, params=None) -> Network:

@@ -37,8 +37,8 @@ import keras
 from keras import layers
 
 from tfspk.errors import ToolError
-from tfspk.nnet.registry import Network, register_network
-from tfspk.params import param, require
+from tfspk.nnet.registry import Network, check_network_params, register_network
+from tfspk.params import param
 
 DEPTHS = (3, 4, 6, 3)  # [Zhou2020, sec. 4.1.2]
 MIN_FEAT_DIM = 16  # 2**4: four stride-2 convolutions
@@ -63,16 +63,10 @@ class ResCnn(Network):
         bn_epsilon: float = param(1e-3, "batch-norm epsilon")
 
         def validate(self, owner):
-            for name in ("base_channels", "embedding_dim", "link_kernel"):
-                require(getattr(self, name) >= 1, owner, f"parameter '{name}' must be >= 1, got {getattr(self, name)}")
-            require(0 <= self.bn_momentum < 1, owner, f"parameter 'bn_momentum' must be in [0, 1), got {self.bn_momentum}")
-            require(self.bn_epsilon > 0, owner, f"parameter 'bn_epsilon' must be > 0, got {self.bn_epsilon}")
+            check_network_params(self, owner, positive=("base_channels", "embedding_dim", "link_kernel"))
 
     def min_frames(self) -> int:
         return 1
-
-    def embedding_dim(self) -> int:
-        return self.params.embedding_dim
 
     def check_feat_dim(self, feat_dim: int) -> None:
         super().check_feat_dim(feat_dim)

@@ -38,8 +38,8 @@ from keras import layers
 
 from tfspk.errors import ToolError
 from tfspk.nnet.pooling import DEFAULT_VARIANCE_FLOOR, StatisticsPooling
-from tfspk.nnet.registry import Network, register_network
-from tfspk.params import param, require
+from tfspk.nnet.registry import Network, check_network_params, register_network
+from tfspk.params import param
 
 BASIC = "basic"
 BOTTLENECK = "bottleneck"
@@ -87,17 +87,10 @@ class _ResNet(Network):
         bn_epsilon: float = param(1e-3, "batch-norm epsilon")
 
         def validate(self, owner):
-            for name in ("base_width", "embedding_dim"):
-                require(getattr(self, name) >= 1, owner, f"parameter '{name}' must be >= 1, got {getattr(self, name)}")
-            require(self.variance_floor > 0, owner, f"parameter 'variance_floor' must be > 0, got {self.variance_floor}")
-            require(0 <= self.bn_momentum < 1, owner, f"parameter 'bn_momentum' must be in [0, 1), got {self.bn_momentum}")
-            require(self.bn_epsilon > 0, owner, f"parameter 'bn_epsilon' must be > 0, got {self.bn_epsilon}")
+            check_network_params(self, owner, positive=("base_width", "embedding_dim"))
 
     def min_frames(self) -> int:
         return 1
-
-    def embedding_dim(self) -> int:
-        return self.params.embedding_dim
 
     def check_feat_dim(self, feat_dim: int) -> None:
         super().check_feat_dim(feat_dim)

@@ -10,7 +10,7 @@ import os
 import yaml
 
 from tfspk.errors import ToolError
-from tfspk.nnet.registry import network_from_config
+from tfspk.nnet.registry import Network, network_from_config
 
 WEIGHTS = os.path.join("final", "model.weights.h5")
 #: written atomically by the trainer at the very end of a finished training (tfspk.train.expdir.mark_done)
@@ -33,6 +33,14 @@ def read_experiment_config(config_path: str) -> dict:
     return config
 
 
+def network_of_experiment(config: dict, config_path: str) -> Network:
+    """The network of an experiment config's ``nnet`` section; a ToolError names ``config_path``."""
+    try:
+        return network_from_config(config["nnet"])
+    except ToolError as err:
+        raise ToolError(f"{config_path}: {err}") from None
+
+
 def load_trained(exp_dir: str, allow_unfinished: bool = False, warn=None):
     """``(model, config, network)``: the network built from ``<exp>/config.yaml`` with the trained weights.
 
@@ -53,10 +61,7 @@ def load_trained(exp_dir: str, allow_unfinished: bool = False, warn=None):
     for key in ("feat_dim", "nnet"):
         if key not in config:
             raise ToolError(f"{config_path} has no '{key}' key (not written by tfspk-train?)")
-    try:
-        network = network_from_config(config["nnet"])
-    except ToolError as err:
-        raise ToolError(f"{config_path}: {err}") from None
+    network = network_of_experiment(config, config_path)
     model = network.build(int(config["feat_dim"]))
     try:
         model.load_weights(weights_path)

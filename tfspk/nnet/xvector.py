@@ -27,8 +27,8 @@ import keras
 from keras import layers, ops
 
 from tfspk.errors import ToolError
-from tfspk.params import param, require
-from tfspk.nnet.registry import Network, register_network
+from tfspk.params import param
+from tfspk.nnet.registry import Network, check_network_params, register_network
 from tfspk.nnet.pooling import DEFAULT_VARIANCE_FLOOR, StatisticsPooling
 
 BN_RELU = "bn_relu"
@@ -144,9 +144,7 @@ class TdnnParams:
     bn_epsilon: float = param(1e-3, "batch-norm epsilon")
 
     def validate(self, owner):
-        for name in ("frame_dim", "pooling_dim", "embedding_dim"):
-            require(getattr(self, name) > 0, owner, f"{name} must be a positive integer, got {getattr(self, name)}")
-        require(self.variance_floor > 0, owner, f"variance_floor must be > 0, got {self.variance_floor!r}")
+        check_network_params(self, owner, positive=("frame_dim", "pooling_dim", "embedding_dim"))
 
 
 class _XvectorTdnn(Network):
@@ -157,9 +155,6 @@ class _XvectorTdnn(Network):
 
     def min_frames(self) -> int:
         return receptive_field(self.arch)
-
-    def embedding_dim(self) -> int:
-        return self.params.embedding_dim
 
     def build(self, feat_dim: int) -> keras.Model:
         self.check_feat_dim(feat_dim)
