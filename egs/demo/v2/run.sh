@@ -113,6 +113,9 @@ if [ ! -f "$train_config" ]; then
     "(--aug online has conf/<net>_aug.yaml for: $(ls conf/*_aug.yaml | sed 's#conf/##; s#_aug.yaml##' | tr '\n' ' '))" >&2
   exit 1
 fi
+# TensorFlow 2.21's oneDNN kernels corrupt the heap in ResNet training steps at the demo's small widths
+# (docs/nnet.md); the plain kernels give the same results, a little slower.
+case $net in resnet*) export TF_ENABLE_ONEDNN_OPTS=0 ;; esac
 # data.source of the config: audio trains from data/train_audio (wav.scp + vad.scp), feats from the
 # offline features of stage 2.
 source_type=$(awk '/^data:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "source:" {print $2}' "$train_config")
