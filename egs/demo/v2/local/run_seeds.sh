@@ -10,7 +10,7 @@ set -e -o pipefail
 
 net=tdnn                  # run.sh --net (conf/<net>.yaml)
 system=amsoftmax          # run.sh --system (conf/losses.txt)
-aug=                      # run.sh --aug (online|none; default: run.sh's, online if conf/<net>_aug.yaml exists)
+aug=none                  # run.sh --aug (online|none)
 train_config=             # run.sh --train-config (default: run.sh's)
 name=                     # label of the nnet dirs: $exp/<name>_seed<S> (default: <net>[_aug]_nnet_<system>)
 seeds="1 2 3"             # training seeds (tfspk-train --seed); the corpus and trials keep run.sh's seed
@@ -37,11 +37,11 @@ done
 run_args=()
 for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); done
 for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
-[ -n "$aug" ] && run_args+=(--aug "$aug")
+run_args+=(--aug "$aug")
 [ -n "$train_config" ] && run_args+=(--train-config "$train_config")
 if [ -z "$name" ]; then
   name=${net}_nnet_$system
-  if [ "$aug" = online ] || { [ -z "$aug" ] && [ -f "conf/${net}_aug.yaml" ]; }; then name=${net}_aug_nnet_$system; fi
+  [ "$aug" = online ] && name=${net}_aug_nnet_$system
 fi
 
 for s in $seeds; do
