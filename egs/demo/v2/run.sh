@@ -115,12 +115,17 @@ fi
 case $net in resnet*) export TF_ENABLE_ONEDNN_OPTS=0 ;; esac
 # data.source of the config: audio trains from data/train_audio (wav.scp + vad.scp), feats from the
 # offline features of stage 2.
-source_type=$(awk '/^data:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "source:" {print $2}' "$train_config")
+# config_value <section> <key>: the value of "<section>:\n  <key>: value" in the experiment config.
+config_value() {
+  awk -v section="$1:" -v key="$2:" '$1 == section && !/^ / {f = 1; next} f && /^[^ #]/ {f = 0}
+    f && $1 == key {print $2}' "$train_config"
+}
+source_type=$(config_value data source)
 source_type=${source_type:-feats}
 # The features the network needs (features.type of its config; MFCC if absent). MFCCs are always
 # computed: the energy VAD comes from them and applies frame by frame to the fbank features (both
 # confs use --snip-edges=false, so the frame counts match).
-feat_type=$(awk '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "type:" {print $2}' "$train_config")
+feat_type=$(config_value features type)
 feat_type=${feat_type:-mfcc}
 case $feat_type in
   mfcc) sfx= ;;
