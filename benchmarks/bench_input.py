@@ -153,7 +153,7 @@ def main():
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batches", type=int, default=100, help="timed batches for (a), (b)")
     parser.add_argument("--audio-batch", type=int, default=16)
-    parser.add_argument("--audio-batches", type=int, default=12, help="timed batches for (c)")
+    parser.add_argument("--audio-batches", type=int, default=60, help="timed batches for (c)")
     parser.add_argument("--aug-data", default="", help="dir with aug_noise, aug_music, aug_rirs (default: synthetic)")
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
