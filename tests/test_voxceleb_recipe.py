@@ -378,9 +378,10 @@ def test_aug_online_trains_from_voiced_audio_with_the_musan_and_rirs_dirs(tmp_pa
             "--musan", str(musan), "--rirs-noises", str(rirs), "--aug", "online", "--audio-dir",
             str(tmp_path / "audio"), "--nj", "1", "--trial-lists", "O", "--data", str(data), "--exp", str(exp),
             "--mfcc-dir", str(tmp_path / "mfcc"), "--train-config", str(tmp_path / "train.yaml"),
-            "--loss", "softmax", "--stop-stage", "4"]
+            "--loss", "softmax", "--stop-stage", "4", "--min-len", "50", "--min-num-utts", "2"]
     proc = run(args, cwd=RECIPE, env=env, timeout=900)
     assert "=== stage 2: on-the-fly augmentation" in proc.stdout and "=== stage 3:" not in proc.stdout
+    assert "0 of 6 utterances have <= 50 voiced frames" in proc.stderr   # stage 3's filter, on vad.scp
     assert "schedule.lr_policy=exponential" in proc.stdout          # the tiny config's plateau is replaced
     # stage 2: the ffmpeg pipes decoded to FLAC files with the same samples; the corpora as data dirs
     pipes = dict(table(data / "train" / "wav.scp"))

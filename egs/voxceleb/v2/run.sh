@@ -17,7 +17,7 @@
 #        data/musan_{noise,music,speech}, data/rirs = simulated small + medium rooms) and the training
 #        audio as files (VoxCeleb2's ffmpeg pipes decoded to FLAC in --audio-dir) -> data/train_audio
 #   3  training examples: sliding CMN, voiced frames, drop utterances <= --min-len frames and speakers
-#      with < --min-num-utts utterances (not with --aug online)
+#      with < --min-num-utts utterances (--aug online: the same filter on vad.scp in stage 2)
 #   4  train the x-vector network; with --aug online from audio (data.source audio): random crops of
 #      the voiced audio (vad.scp of stage 1), augmented on the fly (reverberation, MUSAN noise 15:10:5:0 dB,
 #      music 15:10:8:5 dB, babble of 3-7 speakers at 20:17:15:13 dB, Kaldi's SNRs; each with probability
@@ -263,8 +263,10 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $aug = online ]; then
   stage_banner 2 "on-the-fly augmentation: MUSAN and RIRS_NOISES data dirs, the training audio as files"
   require 1 "$data/train/wav.scp" "$data/train/vad.scp"
   local/make_aug_dirs.py --musan "$musan" --rirs-noises "$rirs_noises" "$data"
+  # stage 3's length filter, which --aug online skips: the voiced frames are counted from vad.scp
+  local/filter_by_voiced_frames.py --min-len $min_len --min-num-utts $min_num_utts "$data/train" "$data/train_long"
   # crops are read with seeks, which pipes do not allow: decode them once (files are kept as they are)
-  local/wav_scp_to_files.py --nj $nj "$data/train" "$audio_dir" "$data/train_audio"
+  local/wav_scp_to_files.py --nj $nj "$data/train_long" "$audio_dir" "$data/train_audio"
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [ $aug != online ]; then
