@@ -136,5 +136,15 @@ class ShardInput:
     def dataset(self, start_step: int) -> tf.data.Dataset:
         from tfspk.data.shards import shard_dataset
         data = self.config.data
-        return shard_dataset(self.index, batch_size=data.speakers_per_batch, min_frames=data.min_frames,
-                             max_frames=data.max_frames, seed=self.config.seed).skip(start_step)
+        dataset = shard_dataset(self.index, batch_size=data.speakers_per_batch, min_frames=data.min_frames,
+                                max_frames=data.max_frames, seed=self.config.seed).skip(start_step)
+        if data.service:
+            # The whole pipeline (skip included) runs on the service's workers; "parallel_epochs": each
+            # worker produces the stream, so one worker delivers exactly the local batches.
+            dataset = dataset.apply(tf.data.experimental.service.distribute(
+                processing_mode="parallel_epochs", service=_grpc_address(data.service)))
+        return dataset
+
+
+def _grpc_address(address: str) -> str:
+    return address if address.startswith("grpc://") else "grpc://" + address

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import re
 import typing
 from dataclasses import dataclass, field
 
@@ -98,6 +99,10 @@ class DataConfig:
                        "augment section applied; shards: TFRecord feature shards (data.shards) read by "
                        "tf.data; see docs/training.md", default="feats")
     shards: str = _doc("source shards: the shard dir (shards.list); '' = the data dir argument", default="")
+    service: str = _doc("source shards: address of a tf.data service dispatcher (grpc://host:port, started by "
+                        "tfspk-data-service) whose workers run the shard pipeline for this trainer; '' = in this "
+                        "process. One worker gives the local stream; with several, batches come in the order the "
+                        "workers deliver them (not reproducible step for step)", default="")
     feature_type: str = _doc("source audio: fbank | mfcc | spectrogram", default="fbank")
     feature_config: str = _doc("source audio: Kaldi-style options file of compute-<feature_type>-feats "
                                "(--name=value lines, e.g. conf/fbank.conf); copied to <exp>/feature.conf. "
@@ -397,6 +402,10 @@ def check_values(config: TrainConfig) -> None:
          data.max_frames)
     need(data.source in ("feats", "audio", "shards"), "data.source", "one of feats, audio, shards", data.source)
     need(data.readers in ("threads", "processes"), "data.readers", "one of threads, processes", data.readers)
+    need(not data.service or data.source == "shards", "data.service", "'' unless data.source is shards",
+         data.service)
+    need(not data.service or re.fullmatch(r"(grpc://)?[^\s:/]+:[0-9]+", data.service), "data.service",
+         "a dispatcher address grpc://host:port", data.service)
     need(data.feature_type in ("fbank", "mfcc", "spectrogram"), "data.feature_type",
          "one of fbank, mfcc, spectrogram", data.feature_type)
     need(data.cmn in ("crop", "sliding", "none"), "data.cmn", "one of crop, sliding, none", data.cmn)
