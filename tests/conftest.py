@@ -19,6 +19,16 @@ os.environ["PATH"] = os.pathsep.join(
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
+# Under pytest-xdist (tools/test.sh runs two workers on the 2-core machine) each worker, and every tool it
+# starts, computes on one thread: two TensorFlow processes with a pool per core each would run four busy
+# threads on two cores. Set here, before any test imports TensorFlow, and through the environment so the
+# subprocesses (tfspk-* tools, run.pl jobs) inherit it; explicit settings made by the caller win. The tests
+# compare runs made under the same settings, or within tolerances, so the thread count changes no verdict.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+                  "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
+
 
 @pytest.fixture
 def repo():
