@@ -245,12 +245,12 @@ def test_int16_input_and_api_score(exported):
     assert embedder.decide(0.99, 0.5) is True
 
 
-def test_fbank_network_with_separate_vad_mfcc(tmp_path):
+def test_fbank_network_with_separate_vad_mfcc(tmp_path, tool):
     """Features other than MFCC: the VAD runs on the MFCC config, the network on the fbank."""
     from tfspk.export.embedder import Embedder
     exp = _make_exp(tmp_path / "exp", feat_dim=24,
                     confs={"fbank.conf": FBANK_CONF, "mfcc.conf": MFCC_CONF, "vad.conf": VAD_CONF})
-    run(f"tfspk-export --tflite=false --onnx=false {exp} {tmp_path}/export")
+    tool(f"tfspk-export --tflite=false --onnx=false {exp} {tmp_path}/export")   # in this process
     info = json.loads((tmp_path / "export" / "export.json").read_text())
     assert info["features"]["type"] == "fbank" and info["vad"]["mfcc_options"]["num_ceps"] == 30
     embedder = Embedder(str(tmp_path / "export"))
