@@ -446,7 +446,7 @@ def test_compare_prints_score_llr_and_bayes_decision(exported, tmp_path, tool):
 
 
 # ------------------------------------------------------------------------------------------ bad input
-def test_bad_audio_is_a_clear_error(exported, tmp_path):
+def test_bad_audio_is_a_clear_error(exported, tmp_path, tool):
     from tfspk.export.embedder import Embedder
     embedder = Embedder(str(exported / "export"))
     with pytest.raises(ToolError, match="sample rate 8000 Hz but the model .* expects 16000 Hz"):
@@ -465,7 +465,8 @@ def test_bad_audio_is_a_clear_error(exported, tmp_path):
                    f"ark,scp:{tmp_path}/{name}.ark,{tmp_path}/{name}.scp", check=False)
         assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / f"{name}.ark").exists() and not (tmp_path / f"{name}.scp").exists()
-    proc = run(f"tfspk-embed --compare {exported}/export {tmp_path}/ok.wav {tmp_path}/missing.wav", check=False)
+    # in this process (TensorFlow loaded once); the case above runs the console script
+    proc = tool(f"tfspk-embed --compare {exported}/export {tmp_path}/ok.wav {tmp_path}/missing.wav", check=False)
     assert proc.returncode == 1 and "missing.wav" in proc.stderr and "Traceback" not in proc.stderr
 
 
