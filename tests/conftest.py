@@ -19,6 +19,16 @@ os.environ["PATH"] = os.pathsep.join(
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
+# Under pytest-xdist (tools/test.sh runs two workers on the 2-core machine) each worker, and every tool it
+# starts, computes on one thread: two TensorFlow processes with a pool per core each would run four busy
+# threads on two cores. Set here, before any test imports TensorFlow, and through the environment so the
+# subprocesses (tfspk-* tools, run.pl jobs) inherit it; explicit settings made by the caller win. The tests
+# compare runs made under the same settings, or within tolerances, so the thread count changes no verdict.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS",
+                  "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_name, "1")
+
 
 @pytest.fixture
 def repo():
@@ -92,3 +102,22 @@ def tool(capsys):
             pytest.fail(f"{command} failed ({code}):\n{err}")
         return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
     return _run
+
+
+# Worker-seconds per test module in a two-worker run (2026-11-30, tools/test.sh on the loaded 2-core machine),
+# the modules of more than a minute. Only their order matters.
+MODULE_COST = {"test_voxceleb_recipe.py": 620, "test_export.py": 610, "test_mixed_precision.py": 330,
+               "test_recipe_demo.py": 300, "test_nnet_networks.py": 280, "test_train.py": 175,
+               "test_networks_tools.py": 170, "test_resume.py": 160, "test_trust.py": 130, "test_extract.py": 60,
+               "test_train_audio.py": 60}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist, hand out the costliest test modules first (longest-processing-time-first
+    scheduling): ``--dist loadfile`` gives the workers whole modules in collection order, and with the
+    alphabetical order the costliest module (test_voxceleb_recipe.py) came last and ran alone while the
+    other worker sat idle. Tests keep their order within a module; a run in one process keeps the
+    alphabetical order."""
+    if not hasattr(config, "workerinput"):
+        return
+    items.sort(key=lambda item: -MODULE_COST.get(item.path.name, 0))   # stable: within a module as collected

@@ -245,12 +245,12 @@ def test_int16_input_and_api_score(exported):
     assert embedder.decide(0.99, 0.5) is True
 
 
-def test_fbank_network_with_separate_vad_mfcc(tmp_path):
+def test_fbank_network_with_separate_vad_mfcc(tmp_path, tool):
     """Features other than MFCC: the VAD runs on the MFCC config, the network on the fbank."""
     from tfspk.export.embedder import Embedder
     exp = _make_exp(tmp_path / "exp", feat_dim=24,
                     confs={"fbank.conf": FBANK_CONF, "mfcc.conf": MFCC_CONF, "vad.conf": VAD_CONF})
-    run(f"tfspk-export --tflite=false --onnx=false {exp} {tmp_path}/export")
+    tool(f"tfspk-export --tflite=false --onnx=false {exp} {tmp_path}/export")   # in this process
     info = json.loads((tmp_path / "export" / "export.json").read_text())
     assert info["features"]["type"] == "fbank" and info["vad"]["mfcc_options"]["num_ceps"] == 30
     embedder = Embedder(str(tmp_path / "export"))
@@ -386,8 +386,10 @@ def _write_wavs(root, durations, rate=RATE):
     return sorted(lines)
 
 
-def test_embed_tool_equals_extract_xvectors_sh(exported, tmp_path):
-    """steps/make_mfcc.sh -> compute_vad_decision.sh -> extract_xvectors.sh vs tfspk-embed on the same wavs."""
+def test_embed_tool_equals_extract_xvectors_sh(exported, tmp_path, tool):
+    """steps/make_mfcc.sh -> compute_vad_decision.sh -> extract_xvectors.sh vs tfspk-embed on the same wavs.
+    tfspk-embed runs in this process (``tool``; TensorFlow is loaded once); test_bad_audio_is_a_clear_error
+    runs the console script."""
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "mfcc.conf").write_text(MFCC_CONF)
     (tmp_path / "conf" / "vad.conf").write_text(VAD_CONF)
@@ -403,7 +405,7 @@ def test_embed_tool_equals_extract_xvectors_sh(exported, tmp_path):
         "compute_vad_decision.sh --nj 1 --vad-config conf/vad.conf data exp/make_vad mfcc && "
         f"extract_xvectors.sh --nj 1 {exported}/exp data {tmp_path}/xv", cwd=tmp_path)
     recipe = dict(read_rspecifier(f"scp:{tmp_path}/xv/xvector.scp"))
-    proc = run(f"tfspk-embed {exported}/export scp:{data}/wav.scp ark,scp:{tmp_path}/e.ark,{tmp_path}/e.scp")
+    proc = tool(f"tfspk-embed {exported}/export scp:{data}/wav.scp ark,scp:{tmp_path}/e.ark,{tmp_path}/e.scp")
     assert "wrote 4 embeddings" in proc.stderr
     embedded = dict(read_rspecifier(f"scp:{tmp_path}/e.scp"))
     assert sorted(embedded) == sorted(recipe) == utts
@@ -412,25 +414,25 @@ def test_embed_tool_equals_extract_xvectors_sh(exported, tmp_path):
         np.testing.assert_allclose(embedded[utt], recipe[utt], rtol=1e-3, atol=1e-4)
     # the other output formats and backends give the same vectors; wav files are keyed by their base name
     wavs = " ".join(line.split()[1] for line in lines)
-    run(f"tfspk-embed --output-format=npy --backend=onnx {exported}/export {wavs} {tmp_path}/e.npy")
+    tool(f"tfspk-embed --output-format=npy --backend=onnx {exported}/export {wavs} {tmp_path}/e.npy")
     assert (tmp_path / "e.npy.keys").read_text().split() == utts
     np.testing.assert_allclose(np.load(tmp_path / "e.npy"), np.stack([recipe[u] for u in utts]), rtol=1e-3, atol=1e-4)
-    text = run(f"tfspk-embed --output-format=text --backend=tflite {exported}/export {wavs} -").stdout
+    text = tool(f"tfspk-embed --output-format=text --backend=tflite {exported}/export {wavs} -").stdout
     rows = {line.split()[0]: np.array(line.split("[")[1].split("]")[0].split(), float) for line in text.splitlines()}
     for utt in utts:
         np.testing.assert_allclose(rows[utt], recipe[utt], rtol=1e-3, atol=1e-4)
     # an experiment dir with its conf/ is exported on the fly
-    on_the_fly = run(f"tfspk-embed {exported}/exp scp:{data}/wav.scp ark,t:-").stdout
+    on_the_fly = tool(f"tfspk-embed {exported}/exp scp:{data}/wav.scp ark,t:-").stdout
     first = on_the_fly.splitlines()[0]
     np.testing.assert_allclose(np.array(first.split("[")[1].split("]")[0].split(), float), recipe[first.split()[0]],
                                rtol=1e-3, atol=1e-4)
 
 
-def test_compare_prints_score_llr_and_bayes_decision(exported, tmp_path):
+def test_compare_prints_score_llr_and_bayes_decision(exported, tmp_path, tool):
     from tfspk.export.embedder import Embedder
     _write_wavs(tmp_path, [1.5, 1.8])
     a, b = tmp_path / "wav" / "spk0-u0.wav", tmp_path / "wav" / "spk1-u1.wav"
-    out = run(f"tfspk-embed --compare --target-prior=0.2 {exported}/export {a} {b}").stdout
+    out = tool(f"tfspk-embed --compare --target-prior=0.2 {exported}/export {a} {b}").stdout
     embedder = Embedder(str(exported / "export"))
     score = embedder.score(str(a), str(b))
     llr = 4.0 * score - 1.5
@@ -439,12 +441,12 @@ def test_compare_prints_score_llr_and_bayes_decision(exported, tmp_path):
     assert float(printed["llr"]) == pytest.approx(llr, abs=1e-5)
     threshold = math.log(0.8 / 0.2)
     assert f"decision {'target' if llr > threshold else 'nontarget'}" in out and f"{threshold:.4f}" in out
-    same = run(f"tfspk-embed --compare --target-prior=0.5 {exported}/export {a} {a}").stdout
+    same = tool(f"tfspk-embed --compare --target-prior=0.5 {exported}/export {a} {a}").stdout
     assert "score 1.000000" in same and "decision target" in same
 
 
 # ------------------------------------------------------------------------------------------ bad input
-def test_bad_audio_is_a_clear_error(exported, tmp_path):
+def test_bad_audio_is_a_clear_error(exported, tmp_path, tool):
     from tfspk.export.embedder import Embedder
     embedder = Embedder(str(exported / "export"))
     with pytest.raises(ToolError, match="sample rate 8000 Hz but the model .* expects 16000 Hz"):
@@ -463,7 +465,8 @@ def test_bad_audio_is_a_clear_error(exported, tmp_path):
                    f"ark,scp:{tmp_path}/{name}.ark,{tmp_path}/{name}.scp", check=False)
         assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / f"{name}.ark").exists() and not (tmp_path / f"{name}.scp").exists()
-    proc = run(f"tfspk-embed --compare {exported}/export {tmp_path}/ok.wav {tmp_path}/missing.wav", check=False)
+    # in this process (TensorFlow loaded once); the case above runs the console script
+    proc = tool(f"tfspk-embed --compare {exported}/export {tmp_path}/ok.wav {tmp_path}/missing.wav", check=False)
     assert proc.returncode == 1 and "missing.wav" in proc.stderr and "Traceback" not in proc.stderr
 
 

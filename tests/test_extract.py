@@ -194,10 +194,11 @@ def _make_raw_data(path, lengths, dim=FEAT_DIM, silent=()):
     return feats, vads, spk2utt
 
 
-def test_tool_writes_kaldi_vectors_and_refuses_wrong_dims(tmp_path, sh, model):
+def test_tool_writes_kaldi_vectors_and_refuses_wrong_dims(tmp_path, tool, model):
+    # in this process (TensorFlow loaded once); extract_xvectors.sh below runs the console script
     exp = _make_exp_dir(tmp_path / "exp", model)
     feats, vads, _ = _make_raw_data(tmp_path / "data", [120, 40, 333, 80, 9], silent=("spk1-u01",))
-    proc = sh(f"tfspk-extract --chunk-size=100 {exp} scp:{tmp_path}/data/feats.scp scp:{tmp_path}/data/vad.scp "
+    proc = tool(f"tfspk-extract --chunk-size=100 {exp} scp:{tmp_path}/data/feats.scp scp:{tmp_path}/data/vad.scp "
               f"ark,scp:{tmp_path}/xv.ark,{tmp_path}/xv.scp")
     assert "spk1-u01" in proc.stderr and "Done 4 utterances, failed for 1" in proc.stderr
     got = dict(read_rspecifier(f"scp:{tmp_path}/xv.scp"))
@@ -208,7 +209,7 @@ def test_tool_writes_kaldi_vectors_and_refuses_wrong_dims(tmp_path, sh, model):
         np.testing.assert_allclose(vector, _np_utterance_vector(model, prepared, 100, 25), rtol=1e-4, atol=1e-4)
 
     _make_raw_data(tmp_path / "wide", [50, 60], dim=7)
-    bad = sh(f"tfspk-extract {exp} scp:{tmp_path}/wide/feats.scp scp:{tmp_path}/wide/vad.scp "
+    bad = tool(f"tfspk-extract {exp} scp:{tmp_path}/wide/feats.scp scp:{tmp_path}/wide/vad.scp "
              f"ark,scp:{tmp_path}/bad.ark,{tmp_path}/bad.scp", check=False)
     assert bad.returncode == 1
     assert "'spk0-u00' has features of dimension 7" in bad.stderr and "trained on dimension 5" in bad.stderr

@@ -153,7 +153,7 @@ def _keras_reference(name, feat_dim):
 
 
 @pytest.mark.parametrize("name", ["tdnn", "ecapa_tdnn"])
-def test_nnet_info_of_an_exp_dir_and_a_config(name, trained, tmp_path, capsys):
+def test_nnet_info_of_an_exp_dir_and_a_config(name, trained, tmp_path, capsys, tool):
     from tfspk.nnet.info import info_from_path
     exp = trained(name)
     info = info_from_path(exp)
@@ -169,20 +169,20 @@ def test_nnet_info_of_an_exp_dir_and_a_config(name, trained, tmp_path, capsys):
     conf.write_text(yaml.safe_dump({"nnet": {"name": name, "params": SMALL[name]}}))
     with pytest.raises(ToolError, match=r"has no 'feat_dim' key .*give the feature dimension \(--feat-dim\)"):
         info_from_path(str(conf))
-    proc = run(["tfspk-nnet-info", f"--feat-dim={FEAT_DIM}", str(conf)])
+    proc = tool(f"tfspk-nnet-info --feat-dim={FEAT_DIM} {conf}")   # in this process (TensorFlow loaded once)
     assert f"num-parameters: {total}" in proc.stdout and f"network: {name}" in proc.stdout
 
 
-def test_nnet_info_bad_input(tmp_path):
+def test_nnet_info_bad_input(tmp_path, tool):
     conf = tmp_path / "c.yaml"
     conf.write_text("nnet: {name: resnet99}\n")
     proc = run(["tfspk-nnet-info", "--feat-dim=80", str(conf)], check=False)
     assert proc.returncode != 0 and "unknown network 'resnet99'; valid networks:" in proc.stderr
     assert "Traceback" not in proc.stderr
     conf.write_text("nnet: {name: resnet34}\n")
-    proc = run(["tfspk-nnet-info", "--feat-dim=30", str(conf)], check=False)
+    proc = tool(f"tfspk-nnet-info --feat-dim=30 {conf}", check=False)   # the console script: the case above
     assert proc.returncode != 0 and "feature dimension 30 is not a multiple of 8" in proc.stderr
-    proc = run(["tfspk-nnet-info", str(tmp_path)], check=False)
+    proc = tool(f"tfspk-nnet-info {tmp_path}", check=False)
     assert proc.returncode != 0 and "without config.yaml" in proc.stderr
 
 
