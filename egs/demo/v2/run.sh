@@ -39,10 +39,11 @@ fbank_dir=fbank
 net=ecapa_tdnn             # the network: conf/<net>.yaml (tdnn, tdnn_fbank, ecapa_tdnn, resnet34); its
                            # features.type (mfcc or fbank) picks the features. Default: the best measured
                            # system within the 20-minute budget (RESULTS.md, docs/recipes.md)
-aug=none                   # online: train from audio with on-the-fly noise, music, reverberation and
-                           # SpecAugment (conf/<net>_aug.yaml, data/train_audio); none: from the offline
-                           # features (conf/<net>.yaml). RESULTS.md compares the two: on this clean,
-                           # tiny corpus online augmentation did not help, so none is the default.
+aug=none                   # online: train from audio with on-the-fly speed perturbation, noise, music and
+                           # reverberation (conf/<net>_aug.yaml, data/train_audio); none: from the offline
+                           # features (conf/<net>.yaml). RESULTS.md compares augmentation with its control
+                           # (conf/ecapa_tdnn_audio.yaml): on this clean, tiny corpus it did not win on both
+                           # back-ends, so none is the default.
 train_config=              # default: conf/$net.yaml (--aug none), conf/${net}_aug.yaml (--aug online)
 system=amsoftmax           # a label of conf/losses.txt: loss, its parameters and auxiliary losses
 loss=                      # or any loss name of tfspk.losses (overrides the system's loss) ...
