@@ -17,13 +17,6 @@ batches to the trainer; they read the shard files at the paths of the trainer's 
 host needs them at the same path (a shared file system)."""
 
 
-def _address(value: str) -> str:
-    host, _, port = value.removeprefix("grpc://").rpartition(":")
-    if not host or not port.isdigit():
-        raise ToolError(f"--dispatcher: expected host:port, got '{value}'")
-    return f"{host}:{port}"
-
-
 def _main(argv):
     parser = cli.KaldiArgumentParser(USAGE, description=DESCRIPTION)
     parser.add_argument("--port", type=int, default=5050, help="dispatcher port (without --dispatcher)")
@@ -38,7 +31,10 @@ def _main(argv):
     service = tf.data.experimental.service
     servers = []
     if args.dispatcher:
-        dispatcher_address = _address(args.dispatcher)
+        from tfspk.data.shards import service_host_port
+        dispatcher_address = service_host_port(args.dispatcher)
+        if dispatcher_address is None:
+            raise ToolError(f"--dispatcher: expected host:port, got '{args.dispatcher}'")
     else:
         try:
             servers.append(service.DispatchServer(service.DispatcherConfig(port=args.port)))

@@ -33,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import re
 
 import numpy as np
 
@@ -229,6 +230,13 @@ def make_shards(data_dir, out_dir, source: str = "feats", utts_per_shard: int = 
 
 # ----------------------------------------------------------------------------------------------
 # index
+
+def service_host_port(address: str) -> str | None:
+    """``host:port`` of a tf.data service dispatcher address ``grpc://host:port`` or ``host:port``
+    (``data.service``, ``tfspk-data-service --dispatcher``); None if it is not one."""
+    match = re.fullmatch(r"(?:grpc://)?([^\s:/]+:[0-9]+)", address)
+    return match.group(1) if match else None
+
 
 def read_shard_list(path, check: bool = True) -> ShardIndex:
     """Read a ``shards.list`` (or the directory holding it). With ``check``, every shard must

@@ -28,6 +28,7 @@ import tensorflow as tf
 from tfspk import cli
 from tfspk.data.augment import AudioCropBatches, Augmenter
 from tfspk.data.sampler import write_spk2int
+from tfspk.data.shards import service_host_port
 from tfspk.errors import ToolError
 from tfspk.features import FeatureExtractor
 from tfspk.features import options as feature_options
@@ -142,9 +143,5 @@ class ShardInput:
             # The whole pipeline (skip included) runs on the service's workers; "parallel_epochs": each
             # worker produces the stream, so one worker delivers exactly the local batches.
             dataset = dataset.apply(tf.data.experimental.service.distribute(
-                processing_mode="parallel_epochs", service=_grpc_address(data.service)))
+                processing_mode="parallel_epochs", service="grpc://" + service_host_port(data.service)))
         return dataset
-
-
-def _grpc_address(address: str) -> str:
-    return address if address.startswith("grpc://") else "grpc://" + address

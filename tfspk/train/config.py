@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import re
 import typing
 from dataclasses import dataclass, field
 
@@ -404,8 +403,10 @@ def check_values(config: TrainConfig) -> None:
     need(data.readers in ("threads", "processes"), "data.readers", "one of threads, processes", data.readers)
     need(not data.service or data.source == "shards", "data.service", "'' unless data.source is shards",
          data.service)
-    need(not data.service or re.fullmatch(r"(grpc://)?[^\s:/]+:[0-9]+", data.service), "data.service",
-         "a dispatcher address grpc://host:port", data.service)
+    if data.service:
+        from tfspk.data.shards import service_host_port   # tfspk.data only when a service is asked for
+        need(service_host_port(data.service), "data.service",
+             "a dispatcher address grpc://host:port", data.service)
     need(data.feature_type in ("fbank", "mfcc", "spectrogram"), "data.feature_type",
          "one of fbank, mfcc, spectrogram", data.feature_type)
     need(data.cmn in ("crop", "sliding", "none"), "data.cmn", "one of crop, sliding, none", data.cmn)
