@@ -27,15 +27,16 @@ def _main(argv):
         raise ToolError(f"--workers must be >= 1 with --dispatcher and >= 0 without, got {args.workers}")
     if not 0 < args.port < 65536:
         raise ToolError(f"--port must be in 1..65535, got {args.port}")
-    import tensorflow as tf
-    service = tf.data.experimental.service
-    servers = []
-    if args.dispatcher:
+    dispatcher_address = None
+    if args.dispatcher:   # checked before TensorFlow is imported: a typo should not cost its start-up
         from tfspk.data.shards import service_host_port
         dispatcher_address = service_host_port(args.dispatcher)
         if dispatcher_address is None:
             raise ToolError(f"--dispatcher: expected host:port, got '{args.dispatcher}'")
-    else:
+    import tensorflow as tf
+    service = tf.data.experimental.service
+    servers = []
+    if dispatcher_address is None:
         try:
             servers.append(service.DispatchServer(service.DispatcherConfig(port=args.port)))
         except Exception as err:   # e.g. the port is taken: TF raises its own error types
