@@ -52,3 +52,43 @@ def test_run_tool_turns_tool_error_into_exit_1(capsys):
         cli.run_tool(main, [])
     assert exit_info.value.code == 1
     assert "utt1 missing from feats.scp" in capsys.readouterr().err
+
+
+FAST_EXIT_SCRIPT = '''import atexit, sys, types
+sys.modules.setdefault("tensorflow", types.ModuleType("tensorflow"))   # as if the tool had loaded TF
+from tfspk import cli
+from tfspk.errors import ToolError
+atexit.register(lambda: open(sys.argv[2], "w").write("teardown ran"))
+left_open = open(sys.argv[1], "w")          # a file the tool forgot to close: its buffer is still in Python
+
+def main(argv):
+    left_open.write("x" * 1000 + "\\n")
+    print("to stdout", flush=False)
+    if argv[2] == "fail":
+        raise ToolError("bad input")
+    return 0
+
+cli.run_tool(main)
+'''
+
+
+@pytest.mark.parametrize("outcome, status", [("ok", 0), ("fail", 1)])
+def test_console_script_with_tensorflow_skips_teardown_but_flushes_its_files(tmp_path, outcome, status):
+    """A tfspk-* process that loaded TensorFlow ends with os._exit (the interpreter's teardown of TF costs
+    about a second per process): no atexit handler runs, yet every open file and stdout are written out."""
+    import subprocess
+    import sys
+    script = tmp_path / "tfspk-fake-tool"
+    script.write_text(FAST_EXIT_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "out.txt"), str(tmp_path / "atexit.txt"),
+                           outcome], capture_output=True, text=True)
+    assert proc.returncode == status, proc.stderr
+    assert (tmp_path / "out.txt").read_text() == "x" * 1000 + "\n"
+    assert proc.stdout == "to stdout\n"
+    assert not (tmp_path / "atexit.txt").exists()          # the teardown was skipped
+    # The same tool under another program name (a tool run inside another process) exits normally.
+    other = tmp_path / "not-a-console-script.py"
+    other.write_text(FAST_EXIT_SCRIPT)
+    proc = subprocess.run([sys.executable, str(other), str(tmp_path / "out2.txt"), str(tmp_path / "atexit2.txt"),
+                           outcome], capture_output=True, text=True)
+    assert proc.returncode == status and (tmp_path / "atexit2.txt").read_text() == "teardown ran"

@@ -10,6 +10,9 @@ Kaldi conventions kept here:
   ``ERROR (prog) ...``; errors exit with status 1.
 """
 import argparse
+import gc
+import io
+import logging
 import os
 import shlex
 import sys
@@ -137,10 +140,10 @@ def run_tool(main, argv=None):
         status = main(argv)
     except ToolError as err:
         sys.stderr.write(f"ERROR ({_PROG}) {err}\n")
-        sys.exit(1)
+        _exit(1)
     except KeyboardInterrupt:
         sys.stderr.write(f"ERROR ({_PROG}) interrupted\n")
-        sys.exit(130)
+        _exit(130)
     except BrokenPipeError:
         sys.exit(141)
     except Exception as err:  # pylint: disable=broad-except
@@ -148,5 +151,31 @@ def run_tool(main, argv=None):
             traceback.print_exc()
         sys.stderr.write(f"ERROR ({_PROG}) internal error {type(err).__name__}: {err} "
                          "(set TFSPK_DEBUG=1 for the traceback; please report it)\n")
-        sys.exit(2)
-    sys.exit(status or 0)
+        _exit(2)
+    _exit(status or 0)
+
+
+def _is_console_script():
+    """True in a process started as a ``tfspk-*`` console script (not a tool run inside another program)."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None) or ""
+    return _PROG.startswith("tfspk-") and os.path.basename(main_file) == _PROG
+
+
+def _exit(status):
+    """``sys.exit(status)``; a console script that loaded TensorFlow ends with ``os._exit`` instead.
+
+    The interpreter's teardown of TensorFlow and Keras costs about a second of CPU per process after the
+    work is done, and a recipe starts such a process per job and stage. Every tool closes what it writes
+    before returning; as a safety net, any file object still open is flushed first.
+    """
+    if "tensorflow" not in sys.modules or not _is_console_script():
+        sys.exit(status)
+    logging.shutdown()
+    for obj in gc.get_objects():
+        if isinstance(obj, io.IOBase):
+            try:
+                if not obj.closed and obj.writable():
+                    obj.flush()
+            except (OSError, ValueError):
+                pass   # a broken pipe or a detached stream: nothing left to save
+    os._exit(status)
