@@ -92,3 +92,20 @@ def test_console_script_with_tensorflow_skips_teardown_but_flushes_its_files(tmp
     proc = subprocess.run([sys.executable, str(other), str(tmp_path / "out2.txt"), str(tmp_path / "atexit2.txt"),
                            outcome], capture_output=True, text=True)
     assert proc.returncode == status and (tmp_path / "atexit2.txt").read_text() == "teardown ran"
+
+
+def test_console_script_with_child_processes_exits_normally(tmp_path):
+    """A forked worker still alive at the end: the normal exit (atexit handlers, pool shutdown) runs."""
+    import subprocess
+    import sys
+    script = tmp_path / "tfspk-fake-tool"
+    script.write_text(FAST_EXIT_SCRIPT.replace("def main(argv):", """import multiprocessing, time
+child = multiprocessing.get_context("fork").Process(target=time.sleep, args=(0.5,))
+
+def main(argv):
+    child.start()"""))
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "out.txt"), str(tmp_path / "atexit.txt"),
+                           "ok"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "atexit.txt").read_text() == "teardown ran"
+    assert (tmp_path / "out.txt").read_text() == "x" * 1000 + "\n"

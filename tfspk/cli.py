@@ -166,9 +166,12 @@ def _exit(status):
 
     The interpreter's teardown of TensorFlow and Keras costs about a second of CPU per process after the
     work is done, and a recipe starts such a process per job and stage. Every tool closes what it writes
-    before returning; as a safety net, any file object still open is flushed first.
+    before returning; as a safety net, any file object still open is flushed first. A tool with child
+    processes still running (a forked data pool) exits normally, so that they are shut down.
     """
-    if "tensorflow" not in sys.modules or not _is_console_script():
+    processes = sys.modules.get("multiprocessing")
+    if ("tensorflow" not in sys.modules or not _is_console_script()
+            or (processes is not None and processes.active_children())):
         sys.exit(status)
     logging.shutdown()
     for obj in gc.get_objects():
