@@ -395,3 +395,89 @@ def test_demo_end_to_end_on_two_packages_beats_chance(tmp_path):
     train_speakers = {line.split()[0] for line in (tmp_path / "data" / "train" / "spk2utt").read_text().splitlines()}
     assert not any(t.split()[0].split("-")[0] in train_speakers for t in trials)   # disjoint speaker sets
     assert (RECIPE / "downloads" / "drascula" / ".unpacked").exists()
+
+
+# ---------------------------------------------------------------- the noisy test condition (stage 8)
+
+def test_babble_is_the_speech_plus_each_signal_at_its_snr():
+    """with_babble against an independent statement: y = x + sum_b g_b s_b, g_b^2 P(s_b) 10^(snr_b/10) = P(x)."""
+    noisy = load_local("make_noisy_eval")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(800) * 1000
+    others = [rng.standard_normal(800) * 300, np.sin(np.arange(800) * 0.3) * 50]
+    y = noisy.with_babble(x, others, [10.0], np.random.default_rng(1))   # one SNR: no draw to follow
+    power = lambda s: np.mean(np.asarray(s, np.float64) ** 2)  # noqa: E731
+    expected = x + sum(np.sqrt(power(x) / (power(s) * 10.0)) * s for s in others)
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-2)
+
+
+def test_babble_signals_are_other_speakers_looped_to_the_length():
+    noisy = load_local("make_noisy_eval")
+    keys, speakers = ["a1", "a2", "b1", "c1"], ["a", "a", "b", "c"]
+    signals = {"a1": np.arange(5.0), "a2": np.arange(7.0), "b1": np.arange(3.0) + 10, "c1": np.arange(4.0) + 20}
+    out = noisy.babble(keys, speakers, signals, "a", 11, 2, np.random.default_rng(3))
+    assert len(out) == 2 and all(s.size == 11 for s in out)
+    sources = {tuple(np.resize(np.roll(signals[k], -i), 11)) for k in ("b1", "c1") for i in range(signals[k].size)}
+    assert all(tuple(s) in sources for s in out)
+    assert {s[0] // 10 for s in out} == {1, 2}              # one from b, one from c: never speaker a
+    with pytest.raises(ToolError, match="only 2 utterances of other speakers"):
+        noisy.babble(keys, speakers, signals, "a", 11, 3, np.random.default_rng(3))
+
+
+def _tiny_eval_dir(root, rate=8000):
+    (root / "wav").mkdir(parents=True)
+    wav, utt2spk = [], []
+    for s in range(3):
+        for u in range(2):
+            key = f"spk{s}-u{u}"
+            sf.write(root / "wav" / f"{key}.wav", synth_speech(0.6 + 0.1 * u, rate, seed=10 * s + u, f0=100.0 + 40 * s),
+                     rate, subtype="PCM_16")
+            wav.append(f"{key} {root / 'wav' / key}.wav\n")
+            utt2spk.append(f"{key} spk{s}\n")
+    (root / "eval").mkdir()
+    (root / "eval" / "wav.scp").write_text("".join(wav))
+    (root / "eval" / "utt2spk").write_text("".join(utt2spk))
+    (root / "eval" / "trials").write_text("spk0-u0 spk0-u1 target\nspk0-u0 spk1-u0 nontarget\n")
+    return root / "eval"
+
+
+def test_make_noisy_eval_writes_a_seeded_copy_of_every_utterance(tmp_path):
+    """Same keys, speakers, lengths and trials; each utterance reverberated (same power as the input) or with
+    babble (more power); the same seed gives the same files, another seed others."""
+    eval_dir = _tiny_eval_dir(tmp_path)
+    script = str(LOCAL / "make_noisy_eval.py")
+    args = ["--num-rirs", "2", "--num-babblers", "1:2", "--snrs", "5:10"]
+    run([PY, script] + args + [str(eval_dir), str(tmp_path / "w1"), str(tmp_path / "n1")])
+    run([PY, script] + args + [str(eval_dir), str(tmp_path / "w2"), str(tmp_path / "n2")])
+    run([PY, script] + args + ["--seed", "5", str(eval_dir), str(tmp_path / "w3"), str(tmp_path / "n3")])
+    for name in ("utt2spk", "trials"):
+        assert (tmp_path / "n1" / name).read_text() == (eval_dir / name).read_text()
+    assert (tmp_path / "n1" / "spk2utt").read_text().splitlines()[0] == "spk0 spk0-u0 spk0-u1"
+    kinds, differs = set(), False
+    for line in (eval_dir / "wav.scp").read_text().splitlines():
+        key, path = line.split()
+        x, _ = sf.read(path, dtype="float64")
+        y, rate = sf.read(tmp_path / "w1" / f"{key}.wav", dtype="float64")
+        assert rate == 8000 and y.shape == x.shape and not np.allclose(y, x)
+        np.testing.assert_array_equal(y, sf.read(tmp_path / "w2" / f"{key}.wav", dtype="float64")[0])
+        differs |= not np.array_equal(y, sf.read(tmp_path / "w3" / f"{key}.wav", dtype="float64")[0])
+        ratio = np.mean(y ** 2) / np.mean(x ** 2)
+        kinds.add("reverb" if abs(ratio - 1) < 0.02 else "babble")
+        assert ratio > 0.98
+    assert differs and kinds == {"reverb", "babble"}, kinds
+    assert (tmp_path / "n1" / "wav.scp").read_text().split()[1] == str(tmp_path / "w1" / "spk0-u0.wav")
+
+
+def test_make_noisy_eval_refuses_mismatched_keys(tmp_path):
+    eval_dir = _tiny_eval_dir(tmp_path)
+    (eval_dir / "utt2spk").write_text("spk0-u0 spk0\n")
+    proc = run([PY, str(LOCAL / "make_noisy_eval.py"), str(eval_dir), str(tmp_path / "w"), str(tmp_path / "n")],
+               check=False)
+    assert proc.returncode == 1 and "wav.scp and utt2spk have different keys" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "n" / "wav.scp").exists()
+
+
+def test_run_sh_noisy_eval_option_is_checked(tmp_path):
+    proc = run(["./run.sh", "--noisy-eval", "yes", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")],
+               cwd=RECIPE, check=False)
+    assert proc.returncode == 1 and "expected \"true\" or \"false\": --noisy-eval 'yes'" in proc.stderr

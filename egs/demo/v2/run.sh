@@ -20,6 +20,8 @@
 #   5  back-end: centre, LDA, PLDA (train embeddings); PLDA and cosine scores on the trials
 #   6  EER / minDCF for both back-ends, DET plot
 #   7  calibration: train on half of the evaluation speakers, report actDCF / Cllr on the other half
+#   8  (--noisy-eval true) a second test condition: the evaluation set reverberated with new rooms and
+#      or babble of other evaluation speakers (local/make_noisy_eval.py), extracted and scored as in 4-6
 #
 # Whole demo on 2 CPU cores: see docs/recipes.md for measured times.
 
@@ -54,6 +56,7 @@ set=()                     # config overrides for tfspk-train, e.g. --set optimi
 min_len=50                 # training utterances need more voiced frames than this (voxceleb: 400)
 min_num_utts=5             # training speakers need at least this many utterances (voxceleb: 8)
 lda_dim=max                # LDA dimension before PLDA; max = training speakers - 1 (voxceleb: 200 of 7205)
+noisy_eval=false           # true: stage 8 scores the system on a copy of data/eval with reverberation or babble too
 nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others)
 seed=777
 integer_options="stage stop_stage max_utts_per_speaker nj min_len min_num_utts seed"
@@ -69,7 +72,8 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --system ($system, see conf/losses.txt) or --loss <name> [--loss-params k=v,...] [--aux ring,mhe]
   --train-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<net>.yaml or conf/<net>_aug.yaml)
   --nnet-dir (exp/xvector_nnet_<system> for tdnn, exp/<net>_nnet_<system> otherwise; _aug_nnet_ with --aug online)
-  --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)"
+  --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)
+  --noisy-eval ($noisy_eval; true: stage 8, the evaluation set reverberated or with babble)"
 
 echo "$0 $@"
 . ./cmd.sh
@@ -156,6 +160,27 @@ stage_banner() {
   echo "=== stage $1: $2 ($(date -u +%H:%M:%S))"
 }
 
+# make_features <name>: MFCC + energy VAD for $data/<name>, and the network's features in
+# $data/<name>$sfx with the VAD of the MFCCs (stages 1 and 8).
+make_features() {
+  local name=$1
+  steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
+    "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
+  utils/fix_data_dir.sh "$data/$name"
+  steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
+    "$data/$name" "$exp/make_vad" "$mfcc_dir"
+  utils/fix_data_dir.sh "$data/$name"
+  if [ -n "$sfx" ]; then
+    rm -rf "$data/$name$sfx"
+    utils/copy_data_dir.sh "$data/$name" "$data/$name$sfx"
+    rm -f "$data/$name$sfx/feats.scp" "$data/$name$sfx/vad.scp"
+    steps/make_fbank.sh --fbank-config conf/fbank.conf --nj $nj --cmd "$train_cmd" \
+      "$data/$name$sfx" "$exp/make_fbank" "$fbank_dir"
+    cp "$data/$name/vad.scp" "$data/$name$sfx/vad.scp"
+    utils/fix_data_dir.sh "$data/$name$sfx"
+  fi
+}
+
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   stage_banner 0 "corpus: Debian packages -> data/train, data/eval, trials"
   if [ "$corpus_dir" = "$download_dir" ]; then
@@ -182,21 +207,7 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   stage_banner 1 "MFCC + energy VAD"
   require 0 "$data/train/wav.scp" "$data/eval/wav.scp"
   for name in train eval; do
-    steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
-      "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
-    utils/fix_data_dir.sh "$data/$name"
-    steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
-      "$data/$name" "$exp/make_vad" "$mfcc_dir"
-    utils/fix_data_dir.sh "$data/$name"
-    if [ -n "$sfx" ]; then  # the network's features, with the VAD of the MFCCs
-      rm -rf "$data/$name$sfx"
-      utils/copy_data_dir.sh "$data/$name" "$data/$name$sfx"
-      rm -f "$data/$name$sfx/feats.scp" "$data/$name$sfx/vad.scp"
-      steps/make_fbank.sh --fbank-config conf/fbank.conf --nj $nj --cmd "$train_cmd" \
-        "$data/$name$sfx" "$exp/make_fbank" "$fbank_dir"
-      cp "$data/$name/vad.scp" "$data/$name$sfx/vad.scp"
-      utils/fix_data_dir.sh "$data/$name$sfx"
-    fi
+    make_features "$name"
   done
 fi
 
@@ -257,5 +268,25 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"
   require 0 "$data/eval/utt2spk" "$data/eval/trials"
   local/calibrate_and_report.sh --title "demo, $system: calibrated, test half" "$data/eval" "$nnet_dir/scores"
+fi
+# ---- a second test condition (opt-in): each evaluation utterance reverberated or with babble of other speakers.
+if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ "$noisy_eval" = true ]; then
+  stage_banner 8 "noisy condition: data/eval reverberated (new rooms) or with babble, scored with the clean back-end"
+  require 0 "$data/eval/wav.scp" "$data/eval/trials"
+  require 4 "$nnet_dir/xvectors_train/xvector.scp" "$nnet_dir/config.yaml"
+  if [ ! -f "$data/eval_noisy/.done" ]; then   # made once, shared by every system
+    rm -rf "$data/eval_noisy" "$data/eval_noisy$sfx"
+    local/make_noisy_eval.py --seed $seed "$data/eval" "$data/eval_noisy_wav" "$data/eval_noisy"
+    make_features eval_noisy
+    touch "$data/eval_noisy/.done"
+  elif [ -n "$sfx" ] && [ ! -f "$data/eval_noisy$sfx/feats.scp" ]; then
+    make_features eval_noisy
+  fi
+  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/eval_noisy$sfx" "$nnet_dir/xvectors_eval_noisy"
+  local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim \
+    "$data/train" "$nnet_dir/xvectors_train" "$nnet_dir/xvectors_eval_noisy" "$data/eval_noisy/trials" \
+    "$nnet_dir/scores_noisy"
+  local/report.sh --title "demo (noisy evaluation), $net, $system" "$data/eval_noisy/trials" "$nnet_dir/scores_noisy" \
+    | tee "$nnet_dir/scores_noisy/results.txt"
 fi
 echo "$0: done ($(date -u +%H:%M:%S))"
