@@ -274,11 +274,11 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ "$noisy_eval" = true ]; then
   stage_banner 8 "noisy condition: data/eval reverberated (new rooms) or with babble, scored with the clean back-end"
   require 0 "$data/eval/wav.scp" "$data/eval/trials"
   require 4 "$nnet_dir/xvectors_train/xvector.scp" "$nnet_dir/config.yaml"
-  if [ ! -f "$data/eval_noisy/.done" ]; then   # made once, shared by every system
-    rm -rf "$data/eval_noisy" "$data/eval_noisy$sfx"
+  if [ "$(cat "$data/eval_noisy/.done" 2>/dev/null)" != "seed=$seed" ]; then   # made once, shared by every system
+    rm -rf "$data/eval_noisy" "$data/eval_noisy$sfx" "$data/eval_noisy_wav"
     local/make_noisy_eval.py --seed $seed "$data/eval" "$data/eval_noisy_wav" "$data/eval_noisy"
     make_features eval_noisy
-    touch "$data/eval_noisy/.done"
+    echo "seed=$seed" > "$data/eval_noisy/.done"
   elif [ -n "$sfx" ] && [ ! -f "$data/eval_noisy$sfx/feats.scp" ]; then
     make_features eval_noisy
   fi

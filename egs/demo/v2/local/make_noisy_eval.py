@@ -19,7 +19,8 @@ gets one of the two, with equal probability:
 
 Every draw comes from (--seed, index of the utterance), so the set is the same on every machine. Writes
 16-bit WAVs to <wav-dir> and <noisy-data-dir>/{wav.scp,utt2spk,spk2utt}, plus a copy of trials if
-<eval-data-dir> has one. Needs plain files in wav.scp (the demo's data/eval).
+<eval-data-dir> has one. The evaluation set is held in memory (the babble draws from all of it): meant
+for the demo's 1,490 utterances.
 """
 import os
 import shutil
