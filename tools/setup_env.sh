@@ -25,11 +25,12 @@ stamp_now=$(cat "$root/setup.py"; ls "$root/tfspk/bin")
 stamp_now=$(printf '%s' "$stamp_now" | cksum)
 if [ "$(cat "$venv/.tfspk-installed" 2>/dev/null)" != "$stamp_now" ]; then
   echo "$0: installing tfspk and its dependencies into $venv (first time: 20 s to a few minutes)" >&2
-  # uv installs the same packages from PyPI as pip, about five times faster (parallel downloads and
+  # uv installs the same packages from PyPI as pip, several times faster (parallel downloads and
   # unpacking). It reads no pip.conf: where only pip's configured index can be reached, it fails and pip
-  # does the install.
+  # does the install. --compile-bytecode as pip does: with PYTHONDONTWRITEBYTECODE set, a venv without
+  # .pyc files recompiles TensorFlow's modules in every process (the test suite took twice as long).
   if ! { "$venv/bin/python" -m pip install -q uv >&2 &&
-         "$venv/bin/python" -m uv pip install -q --python "$venv/bin/python" -e "$root[test]" >&2; }; then
+         "$venv/bin/python" -m uv pip install -q --compile-bytecode --python "$venv/bin/python" -e "$root[test]" >&2; }; then
     echo "$0: uv could not install; installing with pip" >&2
     "$venv/bin/python" -m pip install -q --upgrade pip >&2
     "$venv/bin/python" -m pip install -q -e "$root[test]" >&2
