@@ -32,9 +32,8 @@ import soundfile as sf
 from tfspk import cli
 from tfspk.data.augment import add_noise, parse_number_list, reverberate
 from tfspk.errors import ToolError
-from tfspk.io.atomic import atomic_open
 from tfspk.io.audio import read_audio
-from tfspk.io.table import read_dict, read_utt2spk, utt2spk_to_spk2utt
+from tfspk.io.table import read_dict, read_utt2spk, utt2spk_to_spk2utt, write_table
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_aug_set import simulate_rirs  # noqa: E402  (the rooms of the training set, another seed)
@@ -97,7 +96,7 @@ def _main(argv):
     shutil.rmtree(rir_dir)
     speakers = [utt2spk[k] for k in keys]
     os.makedirs(args.wav_dir, exist_ok=True)
-    lines = []
+    wav_out = {}
     for index, key in enumerate(keys):
         rng = np.random.default_rng([args.seed, index])
         x = signals[key]
@@ -108,17 +107,14 @@ def _main(argv):
                             snrs, rng)
         path = os.path.abspath(os.path.join(args.wav_dir, key + ".wav"))
         sf.write(path, np.clip(np.round(y), -32768, 32767).astype(np.int16), rate, subtype="PCM_16")
-        lines.append(f"{key} {path}")
+        wav_out[key] = path
         if (index + 1) % 500 == 0:
             cli.log(f"{index + 1} of {len(keys)} utterances")
     os.makedirs(args.out_dir, exist_ok=True)
     # wav.scp last: its presence marks a complete set
-    for name, text in (("utt2spk", "".join(f"{k} {utt2spk[k]}\n" for k in keys)),
-                       ("spk2utt", "".join(f"{s} {' '.join(u)}\n"
-                                           for s, u in utt2spk_to_spk2utt(utt2spk).items())),
-                       ("wav.scp", "".join(line + "\n" for line in lines))):
-        with atomic_open(os.path.join(args.out_dir, name), encoding="utf-8") as handle:
-            handle.write(text)
+    write_table(os.path.join(args.out_dir, "utt2spk"), utt2spk)
+    write_table(os.path.join(args.out_dir, "spk2utt"), utt2spk_to_spk2utt(utt2spk))
+    write_table(os.path.join(args.out_dir, "wav.scp"), wav_out)
     if os.path.isfile(os.path.join(args.eval_dir, "trials")):
         shutil.copyfile(os.path.join(args.eval_dir, "trials"), os.path.join(args.out_dir, "trials"))
     cli.log(f"wrote {args.out_dir}: {len(keys)} utterances, each reverberated ({2 * args.num_rirs} rooms) or with "
