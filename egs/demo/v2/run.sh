@@ -20,8 +20,8 @@
 #   5  back-end: centre, LDA, PLDA (train embeddings); PLDA and cosine scores on the trials
 #   6  EER / minDCF for both back-ends, DET plot
 #   7  calibration: train on half of the evaluation speakers, report actDCF / Cllr on the other half
-#   8  (--noisy-eval true) a second test condition: the evaluation set reverberated with new rooms and
-#      or babble of other evaluation speakers (local/make_noisy_eval.py), extracted and scored as in 4-6
+#   8  (--noisy-eval true) a second test condition: each evaluation utterance reverberated with new rooms
+#      or mixed with babble of other evaluation speakers (local/make_noisy_eval.py), scored as in 4-6
 #
 # Whole demo on 2 CPU cores: see docs/recipes.md for measured times.
 
