@@ -131,14 +131,15 @@ def _bench_input():
     return module
 
 
-def inputs_vs_memory(args, work, sources):
+def inputs_vs_memory(args, work, sources, nices):
     """frames/s of the full trainer step (network + head + L2 + optimizer) fed by each source's real
     pipeline and by one fixed in-memory batch of the mean crop length, on the same Trainer; blocks
-    interleaved (pipeline, memory, next source, ...) so load changes hit all alike; best block counts."""
+    interleaved (pipeline, memory, next source, ...) so load changes hit all alike; best block counts.
+    Each source runs once per data.worker_nice value of ``nices``: keys (source, nice)."""
     from tfspk.train.trainer import _make_input
     steps = {}
-    for source in sources:
-        config = resolved_config(args, "softmax", source_overrides(args, source, work))
+    for source, nice in ((s, n) for s in sources for n in nices):
+        config = resolved_config(args, "softmax", source_overrides(args, source, work) + [f"data.worker_nice={nice}"])
         data_dir = f"{work}/audio" if source == "audio" else f"{work}/feats"
         source_input = _make_input(data_dir, config)
         trainer = Trainer(config, source_input.feat_dim, source_input.num_classes)
@@ -156,17 +157,17 @@ def inputs_vs_memory(args, work, sources):
         for _ in range(args.warmup):
             pipeline_step()
             memory_step()
-        steps[source] = (pipeline_step, memory_step, source_input)
-    rates = {source: {"pipeline": 0.0, "memory": 0.0, "pipeline_cpu": 0.0, "memory_cpu": 0.0, "load": []}
-             for source in sources}
+        steps[source, nice] = (pipeline_step, memory_step, source_input)
+    rates = {key: {"pipeline": 0.0, "memory": 0.0, "pipeline_cpu": 0.0, "memory_cpu": 0.0, "load": []}
+             for key in steps}
     for block in range(args.blocks):
-        for source, (pipeline_step, memory_step, _) in steps.items():
+        for key, (pipeline_step, memory_step, _) in steps.items():
             order = (("pipeline", pipeline_step), ("memory", memory_step))
             for name, fn in order if block % 2 == 0 else order[::-1]:   # alternate who goes first
                 wall, cpu = timed_block(fn, args.steps)
-                rates[source][name] = max(rates[source][name], wall)
-                rates[source][name + "_cpu"] = max(rates[source][name + "_cpu"], cpu)
-            rates[source]["load"].append(os.getloadavg()[0])
+                rates[key][name] = max(rates[key][name], wall)
+                rates[key][name + "_cpu"] = max(rates[key][name + "_cpu"], cpu)
+            rates[key]["load"].append(os.getloadavg()[0])
     return rates
 
 
@@ -227,6 +228,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--readers", default="threads", choices=["threads", "processes"],
                         help="data.readers of the feats source")
+    parser.add_argument("--worker-nice", default="19", help="data.worker_nice values to compare, comma-separated "
+                        "(default: 19, the trainer's default; e.g. 0,19)")
     parser.add_argument("--threads", type=int, default=2, help="data.num_threads: feature reader threads (feats), "
                         "worker processes (audio)")
     args = parser.parse_args()
@@ -241,27 +244,28 @@ def main():
 
     if "inputs" in parts:
         sources = [s for s in args.sources.split(",") if s]
+        nices = [int(n) for n in args.worker_nice.split(",") if n]
         with tempfile.TemporaryDirectory(prefix="bench_train.") as work:
             make_source_corpora(args, work, sources)
-            rates = inputs_vs_memory(args, work, sources)
+            rates = inputs_vs_memory(args, work, sources, nices)
         print("full trainer step (network + softmax head + L2 + optimizer) fed by each input source vs the same "
               "step on one in-memory batch, side by side")
         what = {"feats": f"feats: compressed 30-dim arks via scp, {args.readers}",
                 "shards": "shards: TFRecord float16, tf.data",
                 "audio": "audio: 8 kHz + augmentation + 40-dim fbank"}
-        print(f"{'input':<46}{'frames/s':>10}{'in-memory':>11}{'ratio':>7}{'CPU ratio':>10}  load")
-        print("-" * 96)
-        for source in sources:
-            r = rates[source]
+        print(f"{'input':<46}{'nice':>5}{'frames/s':>10}{'in-memory':>11}{'ratio':>7}{'CPU ratio':>10}  load")
+        print("-" * 101)
+        for (source, nice), r in rates.items():
             ratio = r["pipeline"] / r["memory"]
             cpu_ratio = r["pipeline_cpu"] / r["memory_cpu"]
             loads = "-".join(f"{x:.1f}" for x in (min(r["load"]), max(r["load"])))
             cpu = "-" if source == "audio" and args.threads > 1 else f"{cpu_ratio:.2f}"
-            print(f"{what[source]:<46}{r['pipeline']:>10.0f}{r['memory']:>11.0f}{ratio:>7.2f}{cpu:>10}  {loads}  "
-                  f"{'OK' if ratio >= 0.9 else 'BELOW TARGET 0.9'}")
+            print(f"{what[source]:<46}{nice:>5}{r['pipeline']:>10.0f}{r['memory']:>11.0f}{ratio:>7.2f}{cpu:>10}  "
+                  f"{loads}  {'OK' if ratio >= 0.9 else 'BELOW TARGET 0.9'}")
         print("(ratio: wall-clock frames/s, best block of each, target >= 0.9; CPU ratio: frames per CPU-second of "
               "this process, input threads and tf.data included: what the input costs on top of the step when "
-              "the wall clock only shows the share of a loaded machine; '-' for audio worker processes)")
+              "the wall clock only shows the share of a loaded machine; '-' for audio worker processes; nice: "
+              "data.worker_nice, no effect on shards (tf.data's own threads))")
         print()
     if "losses" not in parts:
         return

@@ -1,5 +1,6 @@
 """tfspk.data: speaker-balanced sampling ([Liu2019, sec. 4.2]) and the input pipeline."""
 import collections
+import sys
 
 import numpy as np
 import pytest
@@ -390,6 +391,41 @@ def test_process_readers_give_the_thread_readers_batches_and_errors(tmp_path):
         with tool_errors(bad):
             for _ in make_dataset(bad, start_step=step, num_steps=2, num_threads=2, processes=True):
                 pass
+
+
+def _own_niceness(_):
+    import os
+    import threading
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
+@pytest.mark.parametrize("processes", [False, True])
+def test_workers_run_nice_steps_below_the_caller_and_give_the_same_batches(tmp_path, processes):
+    """OrderedPrefetcher(nice=n): each worker thread or process runs at the caller's niceness + n (capped
+    at 19); the caller's own threads keep theirs; the batches are those of nice=0."""
+    import os
+    import threading
+    from tfspk.data import OrderedPrefetcher
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    for nice in (0, 3, 19):
+        with OrderedPrefetcher(range(4), _own_niceness, num_threads=2, prefetch=2, processes=processes,
+                               nice=nice) as niceness:
+            assert list(niceness) == [min(19, base + nice)] * 4
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
+    make_data_dir(tmp_path / "d", compress=True, num_archives=2)
+    sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=10, max_frames=30, num_valid_utts=0)
+    batches = {}
+    for nice in (0, 19):
+        with iterate_batches(sampler, start_step=3, num_steps=4, num_threads=2, processes=processes,
+                             nice=nice) as run:
+            batches[nice] = list(run)
+    for (feats, labels), (nice_feats, nice_labels) in zip(batches[0], batches[19]):
+        np.testing.assert_array_equal(feats, nice_feats)
+        np.testing.assert_array_equal(labels, nice_labels)
+    for bad in (-1, 20):
+        with pytest.raises(ToolError, match=f"nice must be 0..19, got {bad}"):
+            OrderedPrefetcher(range(2), _own_niceness, nice=bad)
 
 
 def test_forked_readers_do_not_move_the_parents_file_offsets(tmp_path):

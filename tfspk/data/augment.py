@@ -890,16 +890,18 @@ class AudioCropBatches:
         return feats, labels
 
     def iterate(self, start_step: int = 0, num_steps: int | None = None, num_workers: int = 2,
-                prefetch: int | None = None):
+                prefetch: int | None = None, nice: int = 0):
         """Batches of steps ``start_step, start_step + 1, ...`` in order, from ``num_workers`` forked
         worker processes, at most ``prefetch`` (default ``2 * num_workers``) batches ahead: the
         workers wait for the consumer instead of running ahead of it (multiprocessing's imap would
-        keep computing, holding the results in memory and the cores away from the training step)."""
+        keep computing, holding the results in memory and the cores away from the training step). The
+        workers run ``nice`` steps below the caller's priority (:class:`tfspk.data.OrderedPrefetcher`)."""
         import itertools
         from tfspk.data.pipeline import OrderedPrefetcher
         steps = itertools.count(start_step) if num_steps is None else range(start_step, start_step + num_steps)
         if num_workers <= 1:
             yield from map(self.batch, steps)
             return
-        with OrderedPrefetcher(steps, self.batch, num_workers, prefetch or 2 * num_workers, processes=True) as batches:
+        with OrderedPrefetcher(steps, self.batch, num_workers, prefetch or 2 * num_workers, processes=True,
+                               nice=nice) as batches:
             yield from batches

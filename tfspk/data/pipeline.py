@@ -6,6 +6,12 @@ shared: two workers use two cores; the batch comes back pickled, ~0.5 ms CPU for
 out strictly in step order, so the stream is reproducible whatever the timing. At most
 ``prefetch`` batches are in flight: memory is bounded by
 ``prefetch * num_speakers * max_frames * feat_dim * 4`` bytes whatever the corpus size.
+
+The workers can run at a lower CPU priority than the trainer (``nice``, ``data.worker_nice``): on a
+machine where they share the cores with the training step, they then take the cycles the step leaves
+idle (between its ops, while it waits on its own threads) instead of preempting the step's threads,
+which TensorFlow's thread pool then waits for at every op; a worker that falls behind still gets the
+CPU back as soon as the trainer blocks on its batch (docs/training.md, Performance).
 """
 from __future__ import annotations
 
@@ -13,6 +19,9 @@ import collections
 import contextlib
 import itertools
 import multiprocessing
+import os
+import sys
+import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from tfspk.errors import ToolError
@@ -21,11 +30,16 @@ from tfspk.errors import ToolError
 class OrderedPrefetcher:
     """Iterator over ``load(item)`` for the items of ``items``, computed by ``num_threads`` threads
     (or forked processes with ``processes``), at most ``prefetch`` ahead, returned in order. Errors
-    of a load are raised by ``next`` at its turn (a worker's ToolError as itself)."""
+    of a load are raised by ``next`` at its turn (a worker's ToolError as itself). Each worker adds
+    ``nice`` to its niceness (:func:`lower_priority`) before its first item."""
 
-    def __init__(self, items, load, num_threads: int = 4, prefetch: int = 8, processes: bool = False):
+    def __init__(self, items, load, num_threads: int = 4, prefetch: int = 8, processes: bool = False,
+                 nice: int = 0):
         if num_threads < 1 or prefetch < 1:
             raise ToolError(f"num_threads and prefetch must be >= 1, got {num_threads} and {prefetch}")
+        if not 0 <= nice <= 19:
+            raise ToolError(f"nice must be 0..19, got {nice}")
+        start = {"initializer": lower_priority, "initargs": (nice,)} if nice else {}
         self._items = iter(items)
         self._load = load
         self._prefetch = prefetch
@@ -35,11 +49,12 @@ class OrderedPrefetcher:
             # from this registry; nothing but the item and the result crosses the pipe.
             self._key = next(_KEYS)
             _WORKER_LOADS[self._key] = load
-            self._pool = ProcessPoolExecutor(max_workers=num_threads, mp_context=multiprocessing.get_context("fork"))
+            self._pool = ProcessPoolExecutor(max_workers=num_threads, mp_context=multiprocessing.get_context("fork"),
+                                             **start)
             self._submit = lambda item: self._pool.submit(_load_in_worker, self._key, item)
         else:
             self._key = None
-            self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="tfspk-data")
+            self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="tfspk-data", **start)
             self._submit = lambda item: self._pool.submit(self._load, item)
         try:
             self._fill()
@@ -91,12 +106,27 @@ _WORKER_LOADS = {}
 _KEYS = itertools.count()
 
 
+def lower_priority(nice: int) -> None:
+    """Add ``nice`` to the calling thread's niceness (capped at 19).
+
+    Linux schedules threads: ``setpriority`` on the thread id changes this thread alone (and the
+    threads it starts later), the trainer's other threads keep theirs. Elsewhere only a worker process
+    (its only thread) is lowered; a worker thread is left as it is, since the call would lower the
+    whole trainer.
+    """
+    if sys.platform.startswith("linux"):
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+    elif threading.current_thread() is threading.main_thread():
+        os.nice(nice)
+
+
 def _load_in_worker(key, item):
     return _WORKER_LOADS[key](item)
 
 
 def iterate_batches(sampler, start_step: int = 0, num_steps: int | None = None, num_threads: int = 4,
-                    prefetch: int = 8, processes: bool = False) -> OrderedPrefetcher:
+                    prefetch: int = 8, processes: bool = False, nice: int = 0) -> OrderedPrefetcher:
     """numpy batches (feats [B, L, F] float32, labels [B] int32) of steps start_step, start_step+1, ...
 
     Endless unless ``num_steps`` is given. Raises ToolError (bad archive, wrong dimension) directly.
@@ -104,7 +134,7 @@ def iterate_batches(sampler, start_step: int = 0, num_steps: int | None = None, 
     whether ``num_threads`` threads or (``processes``) forked processes build them.
     """
     steps = itertools.count(start_step) if num_steps is None else range(start_step, start_step + num_steps)
-    return OrderedPrefetcher(steps, sampler.batch, num_threads, prefetch, processes)
+    return OrderedPrefetcher(steps, sampler.batch, num_threads, prefetch, processes, nice)
 
 
 def iterate_validation_batches(sampler, batch_size: int = 64, num_threads: int = 4,
@@ -134,13 +164,13 @@ def _dataset_from(sampler, make_iterator, batch_size, prefetch):
 
 
 def make_dataset(sampler, start_step: int = 0, num_steps: int | None = None, num_threads: int = 4,
-                 prefetch: int = 8, processes: bool = False):
+                 prefetch: int = 8, processes: bool = False, nice: int = 0):
     """tf.data.Dataset of (feats [num_speakers, None, feat_dim] float32, labels [num_speakers] int32).
 
     Iterate it inside ``with tool_errors(sampler):`` so a bad archive surfaces as the ToolError.
     """
     return _dataset_from(sampler, lambda: iterate_batches(sampler, start_step, num_steps, num_threads, prefetch,
-                                                          processes), sampler.num_speakers, 2)
+                                                          processes, nice), sampler.num_speakers, 2)
 
 
 def validation_batches(sampler, batch_size: int = 64, num_threads: int = 4):

@@ -76,6 +76,7 @@ class AudioInput:
         self.notes = list(self.batches.notes)  # the trainer logs them
         self.num_workers = data.num_threads
         self.prefetch = data.prefetch
+        self.worker_nice = data.worker_nice
         self.feat_dim = self.extractor.dim
         self.num_classes = self.batches.num_classes
         self.num_speakers = data.speakers_per_batch
@@ -96,7 +97,7 @@ class AudioInput:
         """Batches of steps start_step, start_step + 1, ... (worker processes: data.num_threads)."""
         def generate():
             try:
-                yield from self.batches.iterate(start_step, None, self.num_workers)
+                yield from self.batches.iterate(start_step, None, self.num_workers, nice=self.worker_nice)
             except ToolError as err:
                 self.last_error = err  # tfspk.data.tool_errors() turns tf.data's error back into it
                 raise

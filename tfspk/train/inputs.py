@@ -50,7 +50,8 @@ def train_dataset(sampler, config, start_step: int, input_context: tf.distribute
     """Training batches from ``start_step`` on: global batches, or per-replica ones for ``input_context``."""
     if input_context is None or input_context.num_replicas_in_sync == 1:
         return tfdata.make_dataset(sampler, start_step, num_threads=config.data.num_threads,
-                                   prefetch=config.data.prefetch, processes=config.data.readers == "processes")
+                                   prefetch=config.data.prefetch, processes=config.data.readers == "processes",
+                                   nice=config.data.worker_nice)
     replicas = input_context.num_replicas_in_sync
     local = replicas // input_context.num_input_pipelines
     first_replica = input_context.input_pipeline_id * local
@@ -68,7 +69,8 @@ def train_dataset(sampler, config, start_step: int, input_context: tf.distribute
         try:
             with tfdata.OrderedPrefetcher(replica_plans(), sampler.load, config.data.num_threads,
                                           config.data.prefetch * local,
-                                          processes=config.data.readers == "processes") as batches:
+                                          processes=config.data.readers == "processes",
+                                          nice=config.data.worker_nice) as batches:
                 yield from batches
         except ToolError as err:
             sampler.last_error = err  # tfspk.data.tool_errors() turns tf.data's error back into it
