@@ -401,9 +401,9 @@ def _own_niceness(_):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are Linux's")
 @pytest.mark.parametrize("processes", [False, True])
-def test_workers_run_nice_steps_below_the_caller_and_give_the_same_batches(tmp_path, processes):
-    """OrderedPrefetcher(nice=n): each worker thread or process runs at the caller's niceness + n (capped
-    at 19); the caller's own threads keep theirs; the batches are those of nice=0."""
+def test_worker_processes_run_nice_steps_below_the_caller_and_give_the_same_batches(tmp_path, processes):
+    """OrderedPrefetcher(nice=n): each worker process runs at the caller's niceness + n (capped at 19);
+    worker threads and the caller's threads keep the caller's; the batches are those of nice=0."""
     import os
     import threading
     from tfspk.data import OrderedPrefetcher
@@ -411,7 +411,7 @@ def test_workers_run_nice_steps_below_the_caller_and_give_the_same_batches(tmp_p
     for nice in (0, 3, 19):
         with OrderedPrefetcher(range(4), _own_niceness, num_threads=2, prefetch=2, processes=processes,
                                nice=nice) as niceness:
-            assert list(niceness) == [min(19, base + nice)] * 4
+            assert list(niceness) == [min(19, base + nice) if processes else base] * 4
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
     make_data_dir(tmp_path / "d", compress=True, num_archives=2)
     sampler = SpeakerBalancedSampler(tmp_path / "d", num_speakers=4, min_frames=10, max_frames=30, num_valid_utts=0)

@@ -7,11 +7,13 @@ out strictly in step order, so the stream is reproducible whatever the timing. A
 ``prefetch`` batches are in flight: memory is bounded by
 ``prefetch * num_speakers * max_frames * feat_dim * 4`` bytes whatever the corpus size.
 
-The workers can run at a lower CPU priority than the trainer (``nice``, ``data.worker_nice``): on a
-machine where they share the cores with the training step, they then take the cycles the step leaves
+Worker processes can run at a lower CPU priority than the trainer (``nice``, ``data.worker_nice``): on
+a machine where they share the cores with the training step, they then take the cycles the step leaves
 idle (between its ops, while it waits on its own threads) instead of preempting the step's threads,
 which TensorFlow's thread pool then waits for at every op; a worker that falls behind still gets the
-CPU back as soon as the trainer blocks on its batch (docs/training.md, Performance).
+CPU back as soon as the trainer blocks on its batch (docs/training.md, Performance). Reader threads
+keep the trainer's priority: a low-priority thread preempted while it holds the GIL would stall the
+trainer's Python instead (measured: a worse step ratio).
 """
 from __future__ import annotations
 
@@ -20,8 +22,6 @@ import contextlib
 import itertools
 import multiprocessing
 import os
-import sys
-import threading
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from tfspk.errors import ToolError
@@ -30,8 +30,8 @@ from tfspk.errors import ToolError
 class OrderedPrefetcher:
     """Iterator over ``load(item)`` for the items of ``items``, computed by ``num_threads`` threads
     (or forked processes with ``processes``), at most ``prefetch`` ahead, returned in order. Errors
-    of a load are raised by ``next`` at its turn (a worker's ToolError as itself). Each worker adds
-    ``nice`` to its niceness (:func:`lower_priority`) before its first item."""
+    of a load are raised by ``next`` at its turn (a worker's ToolError as itself). Each worker process
+    adds ``nice`` to its niceness before its first item (threads keep the caller's: see above)."""
 
     def __init__(self, items, load, num_threads: int = 4, prefetch: int = 8, processes: bool = False,
                  nice: int = 0):
@@ -39,7 +39,6 @@ class OrderedPrefetcher:
             raise ToolError(f"num_threads and prefetch must be >= 1, got {num_threads} and {prefetch}")
         if not 0 <= nice <= 19:
             raise ToolError(f"nice must be 0..19, got {nice}")
-        start = {"initializer": lower_priority, "initargs": (nice,)} if nice else {}
         self._items = iter(items)
         self._load = load
         self._prefetch = prefetch
@@ -49,12 +48,13 @@ class OrderedPrefetcher:
             # from this registry; nothing but the item and the result crosses the pipe.
             self._key = next(_KEYS)
             _WORKER_LOADS[self._key] = load
+            start = {"initializer": os.nice, "initargs": (nice,)} if nice else {}
             self._pool = ProcessPoolExecutor(max_workers=num_threads, mp_context=multiprocessing.get_context("fork"),
                                              **start)
             self._submit = lambda item: self._pool.submit(_load_in_worker, self._key, item)
         else:
             self._key = None
-            self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="tfspk-data", **start)
+            self._pool = ThreadPoolExecutor(max_workers=num_threads, thread_name_prefix="tfspk-data")
             self._submit = lambda item: self._pool.submit(self._load, item)
         try:
             self._fill()
@@ -104,21 +104,6 @@ class OrderedPrefetcher:
 _END = object()
 _WORKER_LOADS = {}
 _KEYS = itertools.count()
-
-
-def lower_priority(nice: int) -> None:
-    """Add ``nice`` to the calling thread's niceness (capped at 19).
-
-    Linux schedules threads: ``setpriority`` on the thread id changes this thread alone (and the
-    threads it starts later), the trainer's other threads keep theirs. Elsewhere only a worker process
-    (its only thread) is lowered; a worker thread is left as it is, since the call would lower the
-    whole trainer.
-    """
-    if sys.platform.startswith("linux"):
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
-    elif threading.current_thread() is threading.main_thread():
-        os.nice(nice)
 
 
 def _load_in_worker(key, item):

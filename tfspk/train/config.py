@@ -93,10 +93,10 @@ class DataConfig:
     readers: str = _doc("source feats: threads (num_threads threads of the trainer's process) or processes "
                         "(num_threads forked worker processes: decoding runs outside the trainer's GIL); the "
                         "batches are the same either way (docs/training.md, Performance)", default="threads")
-    worker_nice: int = _doc("niceness added to the input's reader threads and worker processes (0-19; 0 = the "
-                            "trainer's priority): where they share the cores with the training step they take the "
-                            "cycles it leaves idle instead of stalling it; the batches are the same "
-                            "(docs/training.md, Performance)", default=19)
+    worker_nice: int = _doc("niceness added to the input's worker processes (source audio; source feats with "
+                            "readers processes), 0-19 (0 = the trainer's priority): where they share the cores with "
+                            "the training step they take the cycles it leaves idle instead of stalling it; the "
+                            "batches are the same (docs/training.md, Performance)", default=19)
     source: str = _doc("feats: the data dir's feats.scp (offline Kaldi features); audio: its wav.scp, random "
                        "crops with features computed on the fly (feature_type, feature_config, cmn) and the "
                        "augment section applied; shards: TFRecord feature shards (data.shards) read by "
