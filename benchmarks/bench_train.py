@@ -228,8 +228,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--readers", default="threads", choices=["threads", "processes"],
                         help="data.readers of the feats source")
-    parser.add_argument("--worker-nice", default="19", help="data.worker_nice values to compare, comma-separated "
-                        "(default: 19, the trainer's default; e.g. 0,19)")
+    parser.add_argument("--worker-nice", default="0,19", help="data.worker_nice values to compare, "
+                        "comma-separated (default: 0,19: the trainer's default and CPU training's setting)")
     parser.add_argument("--threads", type=int, default=2, help="data.num_threads: feature reader threads (feats), "
                         "worker processes (audio)")
     args = parser.parse_args()

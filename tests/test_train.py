@@ -219,15 +219,14 @@ def test_resume_reaches_the_same_state_as_an_uninterrupted_run(data_dir, tmp_pat
 
 def test_process_readers_resume_a_thread_run_to_the_same_state(data_dir, tmp_path):
     """data.readers=processes (forked reader workers) gives the batches of the thread readers: a run
-    interrupted with threads (at the trainer's priority) and resumed with processes (data.worker_nice 19)
-    ends where an uninterrupted thread run does."""
+    interrupted with threads and resumed with processes at data.worker_nice 19 ends where an uninterrupted
+    thread run does."""
     from tfspk.train import train
     straight, interrupted = str(tmp_path / "straight"), str(tmp_path / "interrupted")
     train(data_dir, straight, tiny_config("schedule.num_epochs=2"), stream=open(os.devnull, "w"))
-    train(data_dir, interrupted, tiny_config("schedule.num_epochs=1", "data.worker_nice=0"),
-          stream=open(os.devnull, "w"))
-    result = train(data_dir, interrupted, tiny_config("schedule.num_epochs=2", "data.readers=processes"),
-                   stream=open(os.devnull, "w"))   # and the default data.worker_nice (19)
+    train(data_dir, interrupted, tiny_config("schedule.num_epochs=1"), stream=open(os.devnull, "w"))
+    result = train(data_dir, interrupted, tiny_config("schedule.num_epochs=2", "data.readers=processes",
+                                                      "data.worker_nice=19"), stream=open(os.devnull, "w"))
     assert [e.epoch for e in result.epochs] == [2]
     a, b = _checkpoint_values(straight), _checkpoint_values(interrupted)
     assert set(a) == set(b)

@@ -94,9 +94,11 @@ class DataConfig:
                         "(num_threads forked worker processes: decoding runs outside the trainer's GIL); the "
                         "batches are the same either way (docs/training.md, Performance)", default="threads")
     worker_nice: int = _doc("niceness added to the input's worker processes (source audio; source feats with "
-                            "readers processes), 0-19 (0 = the trainer's priority): where they share the cores with "
-                            "the training step they take the cycles it leaves idle instead of stalling it; the "
-                            "batches are the same (docs/training.md, Performance)", default=19)
+                            "readers processes), 0-19: 19 on a machine whose cores the trainer has to itself and "
+                            "shares with the step (CPU training), where the workers then use the cycles the step "
+                            "leaves idle instead of stalling it; 0 (the trainer's priority) where other jobs "
+                            "compete for the CPU, which would starve niced workers; the batches are the same "
+                            "(docs/training.md, Performance)", default=0)
     source: str = _doc("feats: the data dir's feats.scp (offline Kaldi features); audio: its wav.scp, random "
                        "crops with features computed on the fly (feature_type, feature_config, cmn) and the "
                        "augment section applied; shards: TFRecord feature shards (data.shards) read by "
