@@ -52,7 +52,7 @@ setup(
     # kaldi-native-io wraps Kaldi's own C++ table code: tests use it to check byte-exactness.
     # [export]: tfspk-export's ONNX model (tf2onnx) and tfspk-embed / tfspk.Embedder's onnx backend.
     # pytest-xdist: tools/test.sh runs the suite on two worker processes (-n 2).
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3.5", "kaldi-native-io>=1.20", "tf2onnx>=1.16",
+    extras_require={"test": ["pytest>=7", "pytest-xdist>=3.8", "kaldi-native-io>=1.20", "tf2onnx>=1.16",
                              "onnxruntime>=1.17"],
                     "export": ["tf2onnx>=1.16", "onnxruntime>=1.17"]},
     entry_points={"console_scripts": console_scripts()},

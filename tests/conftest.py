@@ -104,20 +104,20 @@ def tool(capsys):
     return _run
 
 
-# Worker-seconds per test module in a two-worker run (2026-11-30, tools/test.sh on the loaded 2-core machine),
-# the modules of more than a minute. Only their order matters.
-MODULE_COST = {"test_voxceleb_recipe.py": 620, "test_export.py": 610, "test_mixed_precision.py": 330,
-               "test_recipe_demo.py": 300, "test_nnet_networks.py": 280, "test_train.py": 175,
-               "test_networks_tools.py": 170, "test_resume.py": 160, "test_trust.py": 130, "test_extract.py": 60,
-               "test_train_audio.py": 60}
+# Worker-seconds per test module in a two-worker run (2026-11-30, tools/test.sh --durations=0 on the 2-core
+# machine), the modules of more than 25 s. Only their order matters.
+MODULE_COST = {"test_voxceleb_recipe.py": 290, "test_export.py": 225, "test_mixed_precision.py": 155,
+               "test_nnet_networks.py": 145, "test_recipe_demo.py": 115, "test_resume.py": 110, "test_train.py": 90,
+               "test_networks_tools.py": 75, "test_trust.py": 50, "test_train_schedules.py": 30,
+               "test_runners.py": 30, "test_train_audio.py": 30}
 
 
 def pytest_collection_modifyitems(config, items):
     """Under pytest-xdist, hand out the costliest test modules first (longest-processing-time-first
-    scheduling): ``--dist loadfile`` gives the workers whole modules in collection order, and with the
-    alphabetical order the costliest module (test_voxceleb_recipe.py) came last and ran alone while the
-    other worker sat idle. Tests keep their order within a module; a run in one process keeps the
-    alphabetical order."""
+    scheduling): ``--dist loadfile --no-loadscope-reorder`` (tools/test.sh) gives the workers whole modules
+    in collection order; xdist's own order (most tests first) or the alphabetical one left the costliest
+    module (test_voxceleb_recipe.py) for the end, running alone while the other worker sat idle. Tests keep
+    their order within a module; a run in one process keeps the alphabetical order."""
     if not hasattr(config, "workerinput"):
         return
     items.sort(key=lambda item: -MODULE_COST.get(item.path.name, 0))   # stable: within a module as collected

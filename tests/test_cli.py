@@ -109,3 +109,49 @@ def main(argv):
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "atexit.txt").read_text() == "teardown ran"
     assert (tmp_path / "out.txt").read_text() == "x" * 1000 + "\n"
+
+
+FAKE_KERAS = '''
+try:
+    import matplotlib
+    PROBED = "matplotlib found"
+except ImportError:
+    PROBED = "matplotlib hidden"
+import keras_helper          # not Keras: imports sklearn while keras initialises, and gets it
+'''
+
+
+@pytest.mark.parametrize("with_bin", [True, False])
+def test_keras_optional_probes_find_nothing_under_tfspk_bin_and_everyone_else_does(tmp_path, with_bin):
+    """tfspk.bin hides sklearn and matplotlib from Keras's own modules while the keras package initialises
+    (a stand-in keras here), not from other modules, nor from anyone after Keras is loaded."""
+    import subprocess
+    import sys
+    (tmp_path / "keras").mkdir()
+    (tmp_path / "keras" / "__init__.py").write_text(FAKE_KERAS)
+    (tmp_path / "keras_helper.py").write_text("import sklearn\n")
+    code = (("import tfspk.bin\n" if with_bin else "") +
+            "import sys, keras\nprint(keras.PROBED, 'sklearn' in sys.modules)\n"
+            "import matplotlib, sklearn.base\nprint('later imports work')\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env=dict(__import__("os").environ, PYTHONPATH=str(tmp_path)))
+    assert proc.returncode == 0, proc.stderr
+    probed = "matplotlib hidden" if with_bin else "matplotlib found"
+    assert proc.stdout.splitlines() == [f"{probed} True", "later imports work"]
+
+
+def test_tensorflow_tools_load_keras_without_sklearn_and_matplotlib():
+    """The real Keras under tfspk.bin: its two optional integrations stay unloaded (they cost ~1.3 s of CPU
+    per tool start), Keras works, and tfspk's own scikit-learn and matplotlib code runs afterwards."""
+    import subprocess
+    import sys
+    code = ("import sys, tfspk.bin, tensorflow as tf, keras\n"
+            "print(sorted(m for m in ('sklearn', 'matplotlib') if m in sys.modules))\n"
+            "print(keras.layers.Dense(2)(tf.ones([1, 3])).shape)\n"
+            "from sklearn.discriminant_analysis import LinearDiscriminantAnalysis\n"
+            "import matplotlib.pyplot\n"
+            "from keras.src.wrappers import sklearn_wrapper\n"
+            "print(sklearn_wrapper.sklearn is None)\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[]", "(1, 2)", "True"]

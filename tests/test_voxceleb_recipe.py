@@ -295,9 +295,9 @@ def test_every_stage_runs_on_a_tiny_voxceleb(tmp_path):
     assert not (nnet / "scores_O" / "calibration" / "results.txt").exists()
     assert "skipping calibration" in proc.stderr
     # Restarting at a later stage reuses what is there.
-    proc = run(args + ["--stage", "7"], cwd=RECIPE, env=env)
-    assert "VoxCeleb1-H" in proc.stdout
-    assert "=== stage 9:" not in proc.stdout  # opt-in
+    proc = run(args + ["--stage", "7", "--stop-stage", "7"], cwd=RECIPE, env=env)
+    assert "VoxCeleb1-H" in proc.stdout and "=== stage 8:" not in proc.stdout
+    assert "=== stage 9:" not in run(args + ["--stage", "9"], cwd=RECIPE, env=env).stdout  # opt-in (--lmft)
     # Stage 9: large-margin fine-tuning from the stage-4 network (softmax: no margin to set).
     proc = run(args + ["--stage", "9", "--lmft", "true", "--lmft-margin", "", "--lmft-frames", "70",
                        "--lmft-epochs", "2"], cwd=RECIPE, env=env, timeout=900)

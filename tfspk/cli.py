@@ -11,6 +11,7 @@ Kaldi conventions kept here:
 """
 import argparse
 import gc
+import importlib.abc
 import io
 import logging
 import os
@@ -182,3 +183,41 @@ def _exit(status):
             except (OSError, ValueError):
                 pass   # a broken pipe or a detached stream: nothing left to save
     os._exit(status)
+
+
+# ---------------------------------------------------------------- start-up of the TensorFlow tools
+# Keras 3 probes two optional integrations while it imports itself: its scikit-learn wrappers import sklearn
+# (and with it most of scipy) and its image-gallery plots import matplotlib.pyplot. Both packages are
+# installed for tfspk's back-end and DET plots, so every tool that loads TensorFlow paid ~1.3 s of CPU
+# (of ~6 s) for integrations no tool uses. The finder below makes those two probes fail as they do where
+# the packages are absent (Keras catches the ImportError); any later import, tfspk's own included, works.
+_KERAS_OPTIONAL = ("sklearn", "matplotlib")
+
+
+class _HideOptionalPackagesFromKeras(importlib.abc.MetaPathFinder):
+    """Refuses ``sklearn`` and ``matplotlib`` to modules of Keras while the ``keras`` package initialises."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name in _KERAS_OPTIONAL and _initialising("keras") and _importer().partition(".")[0] == "keras":
+            raise ModuleNotFoundError(f"{name} is not offered to Keras's optional integrations (tfspk.cli)",
+                                      name=name)
+        return None
+
+
+def _initialising(package: str) -> bool:
+    spec = getattr(sys.modules.get(package), "__spec__", None)
+    return bool(getattr(spec, "_initializing", False))
+
+
+def _importer() -> str:
+    """``__name__`` of the module whose code runs the current import (import machinery frames skipped)."""
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith(("importlib", "_frozen_importlib")):
+        frame = frame.f_back
+    return frame.f_globals.get("__name__", "") if frame is not None else ""
+
+
+def hide_optional_packages_from_keras() -> None:
+    """Install the finder (once) ahead of the standard ones; tfspk.bin does it for every console script."""
+    if not any(isinstance(finder, _HideOptionalPackagesFromKeras) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _HideOptionalPackagesFromKeras())
