@@ -438,7 +438,7 @@ def test_forked_readers_do_not_move_the_parents_file_offsets(tmp_path):
     first = sorted(sampler.reader.keys())[0]
     sampler.reader[first]                      # the parent's thread now holds open handles
     sampler.read_segment(first, 0, 10)
-    handles = [sampler.reader._local.cache.handle] + list(sampler.segments._local.handles.values())
+    handles = [sampler.reader._local.cache.handle] + list(sampler.segments._files._local.handles.values())
     before = [os.lseek(h.fileno(), 0, os.SEEK_CUR) for h in handles]
     with iterate_batches(sampler, num_steps=4, num_threads=1, prefetch=4, processes=True) as batches:
         list(batches)

@@ -68,7 +68,7 @@ def test_iter_data_dir_audio_with_segments(tmp_path, make_wav):
     (data / "segments").write_text("s1 recA 0 0.05\ns2 recA 0 0.5\n")         # s1 is too short: skipped
     assert [utt for utt, _, _ in audio.iter_data_dir_audio(data)] == ["s2"]
     (data / "segments").write_text("s1 recX 0 0.5\n")
-    with pytest.raises(ToolError, match="recording 'recX' of segment 's1'"):
+    with pytest.raises(ToolError, match="segments:1: recording 'recX' of segment 's1'"):
         list(audio.iter_data_dir_audio(data))
 
 

@@ -11,6 +11,8 @@ compress=true
 write_utt2num_frames=true
 write_utt2dur=true
 use_kaldi=false
+allow_downsample=false
+allow_upsample=false
 
 echo "$0 $@"  # Print the command line for logging.
 
@@ -29,7 +31,9 @@ Options:
   --compress <true|false>              # store compressed matrices (default: $compress)
   --write-utt2num-frames <true|false>  # if true, write utt2num_frames (default: $write_utt2num_frames)
   --write-utt2dur <true|false>         # if true, write utt2dur (default: $write_utt2dur)
-  --use-kaldi <true|false>             # use Kaldi's binaries (must be on PATH) (default: $use_kaldi)"
+  --use-kaldi <true|false>             # use Kaldi's binaries (must be on PATH) (default: $use_kaldi)
+  --allow-downsample <true|false>      # resample audio above --sample-frequency (default: $allow_downsample)
+  --allow-upsample <true|false>        # resample audio below --sample-frequency (default: $allow_upsample)"
 
 . "$utils/parse_options.sh"
 . "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
@@ -49,6 +53,14 @@ if ! [[ "$nj" =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: --nj must be a positive integer, got '$nj'" >&2
   exit 1
 fi
+for flag in allow_downsample allow_upsample; do
+  case ${!flag} in true|false) ;; *) echo "$0: --${flag//_/-} must be true or false, got '${!flag}'" >&2; exit 1;; esac
+done
+# Kaldi's frame options (compute-*-feats --allow-downsample/--allow-upsample; false = a rate mismatch is an
+# error); passed only when true, so that the feature config may set them too
+rate_opts=
+if $allow_downsample; then rate_opts="--allow-downsample=true"; fi
+if $allow_upsample; then rate_opts="$rate_opts --allow-upsample=true"; fi
 if $use_kaldi; then
   needed="compute-${feat}-feats copy-feats"
   if [ -f "$data/segments" ]; then needed="extract-segments $needed"; fi
@@ -87,11 +99,11 @@ if $use_kaldi; then
   if [ -f "$data/segments" ]; then
     $cmd JOB=1:$nj "$logdir/make_${feat}_$name.JOB.log" \
       extract-segments scp,p:$sdata/JOB/wav.scp $sdata/JOB/segments ark:- \| \
-      compute-${feat}-feats $write_utt2dur_opt --verbose=2 --config=$feat_config ark:- ark:- \| \
+      compute-${feat}-feats $write_utt2dur_opt --verbose=2 --config=$feat_config $rate_opts ark:- ark:- \| \
       copy-feats --compress=$compress $write_num_frames_opt ark:- $output
   else
     $cmd JOB=1:$nj "$logdir/make_${feat}_$name.JOB.log" \
-      compute-${feat}-feats $write_utt2dur_opt --verbose=2 --config=$feat_config \
+      compute-${feat}-feats $write_utt2dur_opt --verbose=2 --config=$feat_config $rate_opts \
         scp,p:$sdata/JOB/wav.scp ark:- \| \
       copy-feats --compress=$compress $write_num_frames_opt ark:- $output
   fi
@@ -99,7 +111,7 @@ else
   segments_opt=
   if [ -f "$data/segments" ]; then segments_opt="--segments=$sdata/JOB/segments"; fi
   $cmd JOB=1:$nj "$logdir/make_${feat}_$name.JOB.log" \
-    tfspk-compute-${feat}-feats --config=$feat_config $segments_opt $write_utt2dur_opt \
+    tfspk-compute-${feat}-feats --config=$feat_config $rate_opts $segments_opt $write_utt2dur_opt \
       $write_num_frames_opt --compress=$compress scp:$sdata/JOB/wav.scp $output
 fi
 

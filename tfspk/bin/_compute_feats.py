@@ -32,6 +32,10 @@ def run(argv, kind, usage):
     parser.add_argument("--min-segment-length", type=float, default=0.1,
                         help="with --segments: leave out segments shorter than this, in seconds (default: 0.1)")
     parser.add_argument("--dither-seed", type=int, default=0, help="seed of the dithering noise (default: 0)")
+    cli.add_bool(parser, "--allow-downsample", False, "if true, allow the input waveform to have a higher frequency "
+                 "than --sample-frequency, and resample it (polyphase filter)")
+    cli.add_bool(parser, "--allow-upsample", False, "if true, allow the input waveform to have a lower frequency "
+                 "than --sample-frequency, and resample it (polyphase filter)")
     parser.add_argument("wav_rspecifier")
     parser.add_argument("feats_wspecifier")
     args = parser.parse_args(argv)
@@ -41,4 +45,15 @@ def run(argv, kind, usage):
                            subtract_mean=args.subtract_mean, min_duration=args.min_duration,
                            compress=args.compress, compression_method=args.compression_method,
                            num_frames_wspec=args.write_num_frames, utt2dur_wspec=args.write_utt2dur,
-                           verbose=args.verbose)
+                           verbose=args.verbose, allow_downsample=args.allow_downsample,
+                           allow_upsample=args.allow_upsample)
+
+
+def entry_points(kind, usage):
+    """``(_main, main)`` of ``tfspk-compute-<kind>-feats`` (the tool modules differ only in kind and usage)."""
+    def _main(argv):
+        run(argv, kind, usage)
+
+    def main():
+        cli.run_tool(_main)
+    return _main, main

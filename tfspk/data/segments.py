@@ -14,18 +14,14 @@ is several times faster and leaves the GIL free in long numpy loops for the othe
 """
 from __future__ import annotations
 
-import re
 import struct
-import threading
 
 import numpy as np
 
 from tfspk.errors import ToolError
 from tfspk.io import compressed
-from tfspk.io.ark import RandomAccessReader
-from tfspk.io.util import new_thread_locals_after_fork
+from tfspk.io.ark import OpenFiles, RandomAccessReader, file_offset
 
-_OFFSET_RE = re.compile(r"^(?P<path>[^|]+):(?P<offset>\d+)$")
 _MAX_OPEN_FILES = 32
 
 
@@ -34,30 +30,21 @@ class SegmentReader:
 
     def __init__(self, reader: RandomAccessReader):
         self.reader = reader
-        self._local = threading.local()
-        new_thread_locals_after_fork(self)   # forked readers open their own files
+        self._files = OpenFiles(_MAX_OPEN_FILES)   # per thread; forked readers open their own
 
-    def _handle(self, path):
-        handles = getattr(self._local, "handles", None)
-        if handles is None:
-            handles = self._local.handles = {}
-        if path not in handles:
-            if len(handles) >= _MAX_OPEN_FILES:
-                for handle in handles.values():
-                    handle.close()
-                handles.clear()
-            try:
-                handles[path] = open(path, "rb")
-            except OSError as err:
-                raise ToolError(f"cannot open {path}: {err.strerror}") from None
-        return handles[path]
+    def _seek(self, location: str):
+        """The archive handle positioned at the object of an scp ``file:offset`` value, else None."""
+        found = file_offset(location)
+        if found is None:
+            return None
+        handle = self._files.get(found[0])
+        handle.seek(found[1])
+        return handle
 
     def read(self, key: str, offset: int, length: int):
         location = self.reader.location(key)
-        match = _OFFSET_RE.match(location.strip())
-        if match:
-            handle = self._handle(match["path"])
-            handle.seek(int(match["offset"]))
+        handle = self._seek(location)
+        if handle is not None:
             head = handle.read(5)
             if head == b"\0BFM ":
                 return self._read_float_rows(handle, location, offset, length)
@@ -120,10 +107,8 @@ class SegmentReader:
         for position, (key, offset) in enumerate(zip(keys, offsets)):
             offset = int(offset)
             location = self.reader.location(key)
-            match = _OFFSET_RE.match(location.strip())
-            if match:
-                handle = self._handle(match["path"])
-                handle.seek(int(match["offset"]))
+            handle = self._seek(location)
+            if handle is not None:
                 if handle.read(5) == b"\0BCM ":
                     min_value, value_range, rows, cols, header, codes = self._compressed_parts(handle, location)
                     shapes.append((rows, cols))
@@ -146,9 +131,7 @@ class SegmentReader:
         return feats, shapes
 
     def close(self):
-        for handle in getattr(self._local, "handles", {}).values():
-            handle.close()
-        self._local.handles = {}
+        self._files.close()
 
 
 def _decode_windows(mins, ranges, headers, windows, out=None) -> np.ndarray:

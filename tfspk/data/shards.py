@@ -115,29 +115,12 @@ def _feature_loader(data_dir: str):
 
 
 def _audio_loader(data_dir: str):
-    from tfspk.io.audio import cut_segment, read_audio, read_segments
-    from tfspk.io.table import read_dict
+    from tfspk.io import audio
     scp = os.path.join(data_dir, "wav.scp")
     if not os.path.isfile(scp):
         raise ToolError(f"{scp} not found (--source=audio packs audio)")
-    wav = read_dict(scp)
-    segments_path = os.path.join(data_dir, "segments")
-    if not os.path.isfile(segments_path):
-        def load(key):
-            try:
-                return read_audio(wav[key])
-            except ToolError as err:
-                raise ToolError(f"{scp}: utterance '{key}': {err}") from None
-        return list(wav), load
-    segments = {utt: (reco, start, end) for utt, reco, start, end in read_segments(segments_path)}
-
-    def load_segment(key):
-        reco, start, end = segments[key]
-        if reco not in wav:
-            raise ToolError(f"{segments_path}: recording '{reco}' of '{key}' is not in {scp}")
-        samples, rate = read_audio(wav[reco])
-        return cut_segment(samples, rate, start, end, f"'{reco}'"), rate
-    return list(segments), load_segment
+    items = {item.utt: item for item in audio.keep_valid_segments(audio.data_dir_utterances(data_dir))}
+    return list(items), lambda key: audio.read_utterance(items[key])
 
 
 def _example(key: str, label: int, array: np.ndarray, dtype: str) -> bytes:

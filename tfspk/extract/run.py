@@ -10,7 +10,7 @@ from tfspk import cli
 from tfspk.data import OrderedPrefetcher
 from tfspk.errors import ToolError
 from tfspk.extract.extractor import XvectorExtractor, prepare_features
-from tfspk.io.ark import ArchiveWriter, RandomAccessReader, read_dict_of_arrays, read_rspecifier
+from tfspk.io.ark import ArchiveWriter, VectorLookup, location_in, read_rspecifier
 
 
 def load_extractor(exp_dir: str, allow_unfinished: bool = False, **options) -> XvectorExtractor:
@@ -22,14 +22,6 @@ def load_extractor(exp_dir: str, allow_unfinished: bool = False, **options) -> X
     return XvectorExtractor(model, int(config["feat_dim"]), arch=network, source=source, **options)
 
 
-def _vad_table(vad_rspec):
-    if vad_rspec is None:
-        return None
-    if vad_rspec.split(":", 1)[0].split(",")[0] == "scp":
-        return RandomAccessReader(vad_rspec)
-    return read_dict_of_arrays(vad_rspec)
-
-
 def extract_to_archive(extractor: XvectorExtractor, feats_rspec: str, vad_rspec: str | None, xvector_wspec: str,
                        apply_cmn: bool = True, cmn_window: int = 300, center: bool = True,
                        num_threads: int = 2) -> int:
@@ -38,21 +30,22 @@ def extract_to_archive(extractor: XvectorExtractor, feats_rspec: str, vad_rspec:
     Feature preparation runs in ``num_threads`` threads ahead of the network. Returns the number of
     vectors written; ToolError (and no output) if none could be extracted.
     """
-    vads = _vad_table(vad_rspec)
+    vads = None if vad_rspec is None else VectorLookup(vad_rspec)
     skipped_no_vad = []
 
     def utterances():
         for utt, feats in read_rspecifier(feats_rspec):
-            if vads is not None and utt not in vads:
+            vad = None if vads is None else vads.get(utt)
+            if vads is not None and vad is None:
                 cli.warn(f"no VAD for utterance {utt} in {vad_rspec}; skipping it")
                 skipped_no_vad.append(utt)
                 continue
-            yield utt, feats, None if vads is None else vads[utt]
+            yield utt, feats, vad
 
     def prepare(item):
         utt, feats, vad = item
         if not np.isfinite(feats).all():
-            raise ToolError(f"utterance '{utt}' of {_input_location(feats_rspec, utt)} has non-finite values (NaN or "
+            raise ToolError(f"utterance '{utt}' of {location_in(feats_rspec, utt)} has non-finite values (NaN or "
                             f"Inf) in {int((~np.isfinite(feats).all(axis=1)).sum())} frame(s); fix or remove it")
         return utt, prepare_features(feats, vad, utt, cmn_window=cmn_window, center=center, apply_cmn=apply_cmn)
 
@@ -67,19 +60,3 @@ def extract_to_archive(extractor: XvectorExtractor, feats_rspec: str, vad_rspec:
     cli.log(f"Done {extractor.num_done} utterances, failed for {extractor.num_skipped + len(skipped_no_vad)} "
             f"({time.time() - start:.1f} s)")
     return extractor.num_done
-
-
-
-def _input_location(feats_rspec: str, utt: str) -> str:
-    """``feats_rspec``, with the archive location of ``utt`` when it is an scp (for error messages)."""
-    kind, _, path = feats_rspec.partition(":")
-    if "scp" in kind.split(","):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                for line in handle:
-                    key, _, location = line.strip().partition(" ")
-                    if key == utt:
-                        return f"{feats_rspec} ({location.strip()})"
-        except OSError:
-            pass
-    return feats_rspec

@@ -22,10 +22,8 @@ from tfspk.errors import ToolError
 from tfspk.features.cmvn import SlidingCmnOptions, apply_cmvn_sliding
 from tfspk.features.mfcc import FeatureExtractor
 from tfspk.features.vad import VadOptions, compute_vad, select_voiced_frames
-from tfspk.io import ark
-from tfspk.io.audio import cut_segment, read_audio, read_segments
+from tfspk.io import ark, audio
 from tfspk.io.scalar_table import ScalarTableWriter
-from tfspk.io.table import c_locale_key, read_lines, split_key
 
 # Kaldi copy-feats --compression-method codes -> tfspk.io compression methods
 COMPRESSION_METHODS = {1: "auto", 2: "speech-feature", 3: "2byte-auto", 5: "1byte-auto"}
@@ -51,83 +49,31 @@ def _optional_writer(wspec: str | None, kind: type):
     return ScalarTableWriter(wspec, kind) if wspec else contextlib.nullcontext(None)
 
 
+def _write(writer, frames_writer, utt: str, feats: np.ndarray, counts: Counts) -> None:
+    """One matrix to the archive, its frame count to ``--write-num-frames`` (if given); counted as done."""
+    writer.write(utt, feats)
+    if frames_writer is not None:
+        frames_writer.write(utt, feats.shape[0])
+    counts.done += 1
+
+
 # ----------------------------------------------------------------------------------------------
 # audio input
-def _wav_table(rspec: str) -> tuple[list[tuple[str, str]], bool]:
-    """``scp[,p,...]:wav.scp`` -> ([(key, wav.scp value)], permissive)."""
-    spec = ark.parse_rspecifier(rspec)
-    if spec.kinds[0] != "scp":
-        raise ToolError(f"wav rspecifier '{rspec}': tfspk reads audio from 'scp:wav.scp' (paths or "
-                        "'command |' values); for segmented data pass --segments=<segments-file>")
-    location = spec.locations[0]
-    lines = read_lines(location)
-    entries, seen = [], {}
-    for number, line in enumerate(lines, 1):
-        key, value = split_key(line)
-        if not key and not value:
-            continue
-        if not value:
-            raise ToolError(f"{location}:{number}: expected 'key wav-path-or-command', got '{line.strip()}'")
-        if key in seen:
-            raise ToolError(f"{location}:{number}: duplicate key '{key}' (first on line {seen[key]})")
-        seen[key] = number
-        entries.append((key, value))
-    return entries, "p" in spec.options
-
-
 def iter_audio(wav_rspec: str, segments: str | None = None,
                min_segment_length: float = 0.1) -> Iterator[tuple]:
-    """``(utt, samples, rate)`` per utterance; with ``segments`` the wav.scp keys are recordings
-    and each segment is cut as Kaldi ``extract-segments`` does (:func:`tfspk.io.audio.cut_segment`):
-    a segment it would skip (not longer than ``min_segment_length`` s, outside the recording)
-    is left out with a warning. Only one recording is held in memory at a time.
+    """``(utt, samples, rate)`` per utterance of ``scp[,p]:wav.scp`` (:func:`tfspk.io.audio.iter_utterance_audio`:
+    with ``segments`` the wav.scp keys are recordings and a segment Kaldi's ``extract-segments`` would
+    skip, not longer than ``min_segment_length`` s or outside its recording, is left out with a warning).
 
     With the ``p`` (permissive) rspecifier option an unreadable recording is yielded as
     ``(utt, ToolError, None)`` for the caller to skip; otherwise its error is raised.
     """
-    entries, permissive = _wav_table(wav_rspec)
-
-    def load(key, value):
-        try:
-            return read_audio(value)
-        except ToolError as err:
-            raise ToolError(f"wav.scp entry '{key}': {err}") from None
-
-    if segments is None:
-        for key, value in entries:
-            try:
-                samples, rate = load(key, value)
-            except ToolError as err:
-                if not permissive:
-                    raise
-                yield key, err, None
-                continue
-            yield key, samples, rate
-        return
-    recordings = dict(entries)
-    cached_id, cached = None, None
-    for utt, recording, start, end in read_segments(segments):
-        if recording not in recordings:
-            raise ToolError(f"{segments}: recording '{recording}' of segment '{utt}' is not in the wav table "
-                            f"'{wav_rspec}'")
-        if recording != cached_id:
-            cached_id = recording
-            try:
-                cached = load(recording, recordings[recording])
-            except ToolError as err:
-                if not permissive:
-                    raise
-                cached = err
-        if isinstance(cached, ToolError):
-            yield utt, cached, None
-            continue
-        samples, rate = cached
-        try:
-            piece = cut_segment(samples, rate, start, end, f"'{recording}'", min_segment_length)
-        except ToolError as err:            # extract-segments warns and skips such segments
-            cli.warn(f"skipping segment '{utt}' (as extract-segments does): {err}")
-            continue
-        yield utt, piece, rate
+    spec = ark.parse_rspecifier(wav_rspec)
+    if spec.kinds[0] != "scp":
+        raise ToolError(f"wav rspecifier '{wav_rspec}': tfspk reads audio from 'scp:wav.scp' (paths or "
+                        "'command |' values); for segmented data pass --segments=<segments-file>")
+    items = audio.utterances(audio.read_wav_scp(spec.locations[0]), segments)
+    return audio.iter_utterance_audio(items, min_segment_length, permissive="p" in spec.options)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -137,9 +83,13 @@ def compute_features_table(extractor: FeatureExtractor, wav_rspec: str, feats_ws
                            subtract_mean: bool = False, min_duration: float = 0.0,
                            compress: bool = False, compression_method: int = 1,
                            num_frames_wspec: str | None = None, utt2dur_wspec: str | None = None,
-                           verbose: int = 0) -> Counts:
+                           verbose: int = 0, allow_downsample: bool = False, allow_upsample: bool = False) -> Counts:
     """``compute-{mfcc,fbank}-feats`` (+ ``copy-feats --compress --write-num-frames`` in the same
-    process): features of every utterance of ``wav_rspec`` to ``feats_wspec``."""
+    process): features of every utterance of ``wav_rspec`` to ``feats_wspec``.
+
+    Audio at another rate than ``--sample-frequency`` is an error, as in Kaldi, unless
+    ``allow_downsample`` (a higher rate) or ``allow_upsample`` (a lower one) allows resampling it
+    (:func:`tfspk.io.resample.conform_rate`, announced once in the log); durations are the audio's."""
     counts = Counts()
     audio_seconds = 0.0
     method = compression_method_name(compression_method)
@@ -154,6 +104,7 @@ def compute_features_table(extractor: FeatureExtractor, wav_rspec: str, feats_ws
             if duration < min_duration:
                 counts.skip(utt, f"audio of '{utt}' is {duration:.3f} s, shorter than --min-duration={min_duration:g}")
                 continue
+            samples, rate = conform_to(extractor, samples, rate, utt, allow_downsample, allow_upsample)
             feats = extractor(samples, rate, utt)
             if feats.shape[0] == 0:
                 counts.skip(utt, f"audio of '{utt}' has {len(samples)} samples ({duration:.3f} s), too short "
@@ -174,6 +125,17 @@ def compute_features_table(extractor: FeatureExtractor, wav_rspec: str, feats_ws
     cli.log(f"Done {counts.done} out of {counts.done + len(counts.skipped)} utterances "
             f"({audio_seconds:.1f} s of audio)")
     return counts
+
+
+def conform_to(extractor: FeatureExtractor, samples, rate, utt: str, allow_downsample: bool,
+               allow_upsample: bool):
+    """``(samples, rate)`` at the extractor's rate when Kaldi's ``--allow-downsample`` /
+    ``--allow-upsample`` allow the conversion; otherwise unchanged (the extractor names the mismatch)."""
+    target = extractor.rate
+    if float(rate) == float(target) or not (allow_downsample if rate > target else allow_upsample):
+        return samples, rate
+    from tfspk.io.resample import conform_rate
+    return conform_rate(samples, rate, target, where=f"utterance '{utt}'", log=cli.log), target
 
 
 def compression_method_name(code: int) -> str:
@@ -233,52 +195,13 @@ def cmvn_sliding_table(feats_rspec: str, feats_wspec: str, opts: SlidingCmnOptio
     return counts
 
 
-class _VectorLookup:
-    """Lookup of vectors by key from an rspecifier, in bounded memory where Kaldi would be:
-
-    * ``scp:`` file: seeks by byte offset (only the offsets are held);
-    * ``ark,s,cs:`` (sorted, called in sorted order, as Kaldi's option promises): read in step
-      with the requests, holding one entry;
-    * any other ``ark:``: read into memory (VAD vectors are 4 bytes per frame).
-    """
-
-    def __init__(self, rspec: str):
-        spec = ark.parse_rspecifier(rspec)
-        self.rspec = rspec
-        self._reader = self._stream = None
-        self._pending = None
-        location = spec.locations[0]
-        if spec.kinds[0] == "scp" and location != "-" and not location.endswith("|"):
-            self._reader = ark.RandomAccessReader(location)
-        elif spec.kinds[0] == "ark" and {"s", "cs"} <= spec.options:
-            self._stream = ark.read_rspecifier(rspec)
-        else:
-            self._reader = ark.read_dict_of_arrays(rspec)
-
-    def get(self, key: str):
-        if self._stream is None:
-            return self._reader[key] if key in self._reader else None
-        wanted = c_locale_key(key)
-        while True:
-            if self._pending is None:
-                self._pending = next(self._stream, None)
-                if self._pending is None:
-                    return None
-            current = c_locale_key(self._pending[0])
-            if current == wanted:
-                return self._pending[1]
-            if current > wanted:         # the wanted key is not in the (sorted) archive
-                return None
-            self._pending = None
-
-
 def select_voiced_table(feats_rspec: str, vad_rspec: str, feats_wspec: str, *,
                         compress: bool = False, compression_method: int = 1,
                         num_frames_wspec: str | None = None) -> Counts:
     """Kaldi ``select-voiced-frames`` (+ optional compression and num-frames output, as
     ``copy-feats`` would add). A missing VAD entry or a frame-count mismatch is an error;
     an utterance without voiced frames is left out with a warning, as in Kaldi."""
-    vads = _VectorLookup(vad_rspec)
+    vads = ark.VectorLookup(vad_rspec)
     counts = Counts()
     method = compression_method_name(compression_method)
     with ark.ArchiveWriter(feats_wspec, compress=compress, compression_method=method) as writer, \
@@ -299,10 +222,7 @@ def select_voiced_table(feats_rspec: str, vad_rspec: str, feats_wspec: str, *,
             if voiced.shape[0] == 0:
                 counts.skip(utt, f"no features were judged as voiced for utterance '{utt}'")
                 continue
-            writer.write(utt, voiced)
-            if frames_writer is not None:
-                frames_writer.write(utt, voiced.shape[0])
-            counts.done += 1
+            _write(writer, frames_writer, utt, voiced, counts)
         counts.require_some("written")
     cli.log(f"Done selecting voiced frames; processed {counts.done} utterances, {len(counts.skipped)} left out")
     return counts
@@ -320,10 +240,7 @@ def copy_feats_table(feats_rspec: str, feats_wspec: str, *, compress: bool = Fal
         for utt, feats in ark.read_rspecifier(feats_rspec):
             if feats.ndim != 2:
                 raise ToolError(f"{feats_rspec}: key '{utt}' is not a matrix (shape {feats.shape})")
-            writer.write(utt, feats.astype(np.float32, copy=False))
-            if frames_writer is not None:
-                frames_writer.write(utt, feats.shape[0])
-            counts.done += 1
+            _write(writer, frames_writer, utt, feats.astype(np.float32, copy=False), counts)
         # Kaldi copy-feats returns 1 when nothing was copied; unlike Kaldi, leave no empty
         # output that looks complete (the writers discard their files on this error)
         counts.require_some("copied")

@@ -100,7 +100,8 @@ class FeatureExtractor:
         if float(rate) != float(self.rate):
             raise ToolError(f"{label}: sample rate of the audio is {rate:g} Hz but --sample-frequency is "
                             f"{self.rate:g} Hz (resample the audio, e.g. 'sox in.wav -r {self.rate:g} out.wav', "
-                            "or change --sample-frequency in the config)")
+                            "or change --sample-frequency in the config; the compute-*-feats tools resample "
+                            f"with --allow-{'down' if rate > self.rate else 'up'}sample=true)")
         samples = np.asarray(samples, dtype=np.float32)
         if samples.ndim != 1:
             raise ToolError(f"{label}: expected 1-D audio samples, got shape {samples.shape}")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
 from tfspk.errors import ToolError
 from tfspk.io import xfilename
-from tfspk.io.table import read_dict, read_table
+from tfspk.io.table import read_lines, read_table, split_key
 
 # extract-segments defaults: a segment may end this far past the end of its recording, and
 # must be longer than the minimum length
@@ -150,16 +150,16 @@ def read_audio(wav_scp_value: str, segment: tuple[float, float] | None = None) -
     return samples, rate
 
 
-def cut_segment(samples: np.ndarray, rate: int, start: float, end: float, name: str = "",
-                min_seconds: float = 0.0) -> np.ndarray:
-    """Samples ``[int(start*rate), int(end*rate))``, Kaldi ``extract-segments`` semantics.
+def segment_range(total: int, rate: int, start: float, end: float, name: str = "",
+                  min_seconds: float = 0.0) -> tuple[int, int]:
+    """Samples ``[first, last)`` of a segment of a recording of ``total`` samples, Kaldi
+    ``extract-segments`` semantics (the one statement of its rule here).
 
     Sample indices are truncated (C++ conversion to int32); ``end`` -1 means the end of the
     recording; an end less than 0.5 s (``--max-overshoot``) past the recording is clipped to it.
     A segment Kaldi would skip (start outside the recording, end too far out, not longer than
     ``min_seconds``: extract-segments' ``--min-segment-length`` is 0.1) is a ToolError saying why.
     """
-    total = len(samples)
     first = int(start * rate)
     last = total if end == -1 else int(end * rate)
     where = f"segment {start}-{end} s of {name or 'the recording'} ({total / rate:.3f} s)"
@@ -171,6 +171,13 @@ def cut_segment(samples: np.ndarray, rate: int, start: float, end: float, name: 
         last = total
     if last <= first + int(min_seconds * rate):
         raise ToolError(f"{where}: too short (not longer than {min_seconds:g} s)")
+    return first, last
+
+
+def cut_segment(samples: np.ndarray, rate: int, start: float, end: float, name: str = "",
+                min_seconds: float = 0.0) -> np.ndarray:
+    """Samples ``[int(start*rate), int(end*rate))`` of ``samples`` (rules of :func:`segment_range`)."""
+    first, last = segment_range(len(samples), rate, start, end, name, min_seconds)
     return samples[first:last]
 
 
@@ -193,40 +200,247 @@ def read_segments(path) -> list[tuple[str, str, float, float]]:
     return result
 
 
-def iter_data_dir_audio(data_dir) -> Iterator[tuple[str, np.ndarray, int]]:
-    """``(utt, samples, rate)`` for every utterance of a data dir, honouring ``segments``.
+# ----------------------------------------------------------------------------------------------
+# a data dir's audio: wav.scp (+ segments), enumerated once
 
-    Segments that Kaldi's extract-segments would skip are skipped with a warning (the caller's
-    output then lacks them, and fix_data_dir.sh drops them, as in Kaldi). Only one recording is held in memory at a time (segments of a recording are usually
-    consecutive; a recording is re-read if they are not).
-    """
-    data_dir = os.fspath(data_dir)
-    wav_scp = read_dict(os.path.join(data_dir, "wav.scp"))
-    segments_path = os.path.join(data_dir, "segments")
-    if not os.path.exists(segments_path):
-        for utt, value in wav_scp.items():
-            samples, rate = _read_named(value, utt)
-            yield utt, samples, rate
-        return
-    cached_id, cached = None, None
-    for utt, recording, start, end in read_segments(segments_path):
-        if recording not in wav_scp:
-            raise ToolError(f"{segments_path}: recording '{recording}' of segment '{utt}' is not in "
-                            f"{os.path.join(data_dir, 'wav.scp')}")
-        if recording != cached_id:
-            cached_id, cached = recording, _read_named(wav_scp[recording], recording)
-        samples, rate = cached
-        try:
-            piece = cut_segment(samples, rate, start, end, f"'{recording}'", MIN_SEGMENT_SECONDS)
-        except ToolError as err:            # extract-segments warns and skips such segments
-            from tfspk import cli
-            cli.warn(f"skipping segment '{utt}': {err}")
+class Utterance(NamedTuple):
+    """One utterance of a data dir: the whole recording ``recording`` of wav.scp (``start`` 0,
+    ``end`` -1) or a segment of it (seconds, as in ``segments``)."""
+    utt: str
+    recording: str
+    value: str              # the wav.scp value: a file path or ``cmd |``
+    start: float = 0.0
+    end: float = -1.0
+    segment: bool = False
+
+
+def read_wav_scp(path) -> list[tuple[str, str]]:
+    """``[(key, value)]`` of a wav.scp in file order; a line without a value or a repeated key is an
+    error naming the line."""
+    path = os.fspath(path)
+    entries, seen = [], {}
+    for number, line in enumerate(read_lines(path), 1):
+        key, value = split_key(line)
+        if not key and not value:
             continue
-        yield utt, piece, rate
+        if not value:
+            raise ToolError(f"{path}:{number}: expected 'key wav-path-or-command', got '{line.strip()}'")
+        if key in seen:
+            raise ToolError(f"{path}:{number}: duplicate key '{key}' (first on line {seen[key]})")
+        seen[key] = number
+        entries.append((key, value))
+    return entries
 
 
-def _read_named(value: str, key: str) -> tuple[np.ndarray, int]:
+def utterances(wav_scp, segments=None) -> list[Utterance]:
+    """The utterances of ``wav_scp`` (a path, or its ``[(key, value)]``), cut by the ``segments``
+    file if given (wav.scp is then keyed by recording; every segment's recording must be in it)."""
+    entries = read_wav_scp(wav_scp) if isinstance(wav_scp, (str, os.PathLike)) else list(wav_scp)
+    if segments is None:
+        return [Utterance(key, key, value) for key, value in entries]
+    recordings = dict(entries)
+    result = []
+    for number, (utt, recording, start, end) in enumerate(read_segments(segments), 1):
+        if recording not in recordings:
+            where = os.fspath(wav_scp) if isinstance(wav_scp, (str, os.PathLike)) else "the wav table"
+            raise ToolError(f"{os.fspath(segments)}:{number}: recording '{recording}' of segment '{utt}' is not in "
+                            f"{where}")
+        result.append(Utterance(utt, recording, recordings[recording], start, end, True))
+    return result
+
+
+def data_dir_utterances(data_dir) -> list[Utterance]:
+    """:func:`utterances` of a data dir: its wav.scp, and its segments file when there is one."""
+    data_dir = os.fspath(data_dir)
+    segments = os.path.join(data_dir, "segments")
+    return utterances(os.path.join(data_dir, "wav.scp"), segments if os.path.exists(segments) else None)
+
+
+def skip_segment(utt: str, err: ToolError) -> None:
+    """What extract-segments does with a segment outside its recording or too short: warn, go on."""
+    from tfspk import cli
+    cli.warn(f"skipping segment '{utt}' (as extract-segments does): {err}")
+
+
+def iter_utterance_audio(items, min_segment_seconds: float = MIN_SEGMENT_SECONDS,
+                         permissive: bool = False) -> Iterator[tuple]:
+    """``(utt, samples, rate)`` for each :class:`Utterance` of ``items``, in order. Segments are cut
+    by :func:`segment_range`; one Kaldi would skip is skipped with a warning (:func:`skip_segment`).
+    Only one recording is held in memory at a time (consecutive segments of a recording read it once).
+
+    ``permissive`` (Kaldi's ``p`` rspecifier option): an unreadable recording is yielded as
+    ``(utt, ToolError, None)`` for each of its utterances; otherwise its error is raised.
+    """
+    cached_id, cached = None, None
+    for item in items:
+        if item.recording != cached_id:
+            cached_id = item.recording
+            try:
+                cached = read_named(item.value, item.recording)
+            except ToolError as err:
+                if not permissive:
+                    raise
+                cached = err
+        if isinstance(cached, ToolError):
+            yield item.utt, cached, None
+            continue
+        samples, rate = cached
+        if not item.segment:
+            yield item.utt, samples, rate
+            continue
+        try:
+            first, last = segment_range(len(samples), rate, item.start, item.end, f"'{item.recording}'",
+                                        min_segment_seconds)
+        except ToolError as err:
+            skip_segment(item.utt, err)
+            continue
+        yield item.utt, samples[first:last], rate
+
+
+def iter_data_dir_audio(data_dir) -> Iterator[tuple[str, np.ndarray, int]]:
+    """``(utt, samples, rate)`` for every utterance of a data dir (:func:`data_dir_utterances`,
+    :func:`iter_utterance_audio`)."""
+    return iter_utterance_audio(data_dir_utterances(data_dir))
+
+
+def read_named(value: str, key: str) -> tuple[np.ndarray, int]:
+    """:func:`read_audio` of a wav.scp value, errors naming its key."""
     try:
         return read_audio(value)
     except ToolError as err:
         raise ToolError(f"wav.scp entry '{key}': {err}") from None
+
+
+def keep_valid_segments(items, min_segment_seconds: float = MIN_SEGMENT_SECONDS) -> list[Utterance]:
+    """``items`` without the segments Kaldi's extract-segments would skip (each warned about, as
+    :func:`iter_utterance_audio` does), for readers that take utterances in another order. Lengths come
+    from file headers; a ``cmd |`` recording with segments is decoded once to learn its length."""
+    lengths, kept = {}, []
+    for item in items:
+        if not item.segment:
+            kept.append(item)
+            continue
+        if item.recording not in lengths:
+            if item.value.rstrip().endswith("|"):
+                samples, rate = read_named(item.value, item.recording)
+                lengths[item.recording] = (len(samples), rate)
+            else:
+                lengths[item.recording] = file_info(item.value, f"wav.scp entry '{item.recording}'")
+        total, rate = lengths[item.recording]
+        try:
+            segment_range(total, rate, item.start, item.end, f"'{item.recording}'", min_segment_seconds)
+        except ToolError as err:
+            skip_segment(item.utt, err)
+            continue
+        kept.append(item)
+    return kept
+
+
+def read_utterance(item: Utterance, min_segment_seconds: float = MIN_SEGMENT_SECONDS) -> tuple[np.ndarray, int]:
+    """``(samples, rate)`` of one :class:`Utterance` (its recording read, the segment cut); a bad
+    segment is an error here (filter with :func:`keep_valid_segments` first)."""
+    samples, rate = read_named(item.value, item.recording)
+    if not item.segment:
+        return samples, rate
+    first, last = segment_range(len(samples), rate, item.start, item.end, f"'{item.recording}'",
+                                min_segment_seconds)
+    return samples[first:last], rate
+
+
+# ----------------------------------------------------------------------------------------------
+# spans of files: partial reads
+
+class Span(NamedTuple):
+    """Samples ``[first, first + count)`` of the file ``path`` (at ``rate`` Hz): an utterance's audio."""
+    utt: str
+    path: str
+    first: int
+    count: int
+    rate: int
+
+
+def file_info(path: str, where: str) -> tuple[int, int]:
+    """``(num_samples, rate)`` of an audio file from its header; ToolError naming ``where``."""
+    import soundfile as sf
+    try:
+        found = sf.info(path)
+    except Exception as err:  # soundfile raises several types for unreadable files
+        raise ToolError(f"{where}: cannot read audio {path} ({err})") from None
+    return int(found.frames), int(found.samplerate)
+
+
+def utterance_spans(items, what: str, min_segment_seconds: float = MIN_SEGMENT_SECONDS,
+                    scp: str = "wav.scp") -> list[Span]:
+    """The :class:`Span` of each :class:`Utterance` from the file headers (no samples read), for
+    readers that take parts of files (:func:`read_span`). Segments Kaldi would skip are skipped with
+    a warning; ``cmd |`` values are an error (``what`` names the reader that needs files, ``scp`` the
+    wav.scp in messages)."""
+    headers, result = {}, []
+    for item in items:
+        if item.value.rstrip().endswith("|"):
+            raise ToolError(f"{scp}: '{item.recording}' is a command; {what} needs files (decode the commands "
+                            "once, e.g. egs/voxceleb/v2/local/wav_scp_to_files.py)")
+        if item.recording not in headers:
+            headers[item.recording] = file_info(item.value, f"{scp}: '{item.recording}'")
+        total, rate = headers[item.recording]
+        if not item.segment:
+            result.append(Span(item.utt, item.value, 0, total, rate))
+            continue
+        try:
+            first, last = segment_range(total, rate, item.start, item.end, f"'{item.recording}'",
+                                        min_segment_seconds)
+        except ToolError as err:
+            skip_segment(item.utt, err)
+            continue
+        result.append(Span(item.utt, item.value, first, last - first, rate))
+    return result
+
+
+def read_span(path: str, start: int, stop: int, where: str = "") -> np.ndarray:
+    """Samples ``[start, stop)`` of the audio file ``path`` (channel 0, float32 on the int16 scale);
+    only that part of the file is read. A file shorter than ``stop`` is an error (truncated?)."""
+    import soundfile as sf
+    label = where or path
+    try:
+        raw = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)[0]
+    except Exception as err:
+        raise ToolError(f"cannot read audio {path} of {label} ({err})") from None
+    if raw.shape[0] != stop - start:
+        raise ToolError(f"audio {path} of {label}: expected samples {start}..{stop - 1}, the file has only "
+                        f"{start + raw.shape[0]} (truncated?)")
+    return raw[:, 0] * np.float32(32768.0)
+
+
+def span_length_at(span: Span, target_rate: int) -> int:
+    """Samples of ``span`` at ``target_rate``: its count, or the length resampling gives,
+    ``ceil(count * target / rate)`` (:func:`tfspk.io.resample.resample`)."""
+    if span.rate == target_rate:
+        return span.count
+    return -(-span.count * int(target_rate) // span.rate)
+
+
+def read_span_at(span: Span, start: int, stop: int, target_rate: int, where: str = "",
+                 allow_resample: bool = True) -> np.ndarray:
+    """Samples ``[start, stop)`` of ``span``'s audio at ``target_rate`` (indices at that rate), reading
+    only the part of the file they come from.
+
+    At another rate the part is read with a margin of the polyphase filter's half length on each side
+    (:func:`tfspk.io.resample.resample`: ``10 max(up, down)`` taps at the upsampled rate) and from a
+    source sample that is a multiple of ``down`` (so the output grid of the part is the grid of the whole
+    span), then resampled by :func:`tfspk.io.resample.conform_rate`; inside the span the samples are
+    those of resampling the whole span.
+    """
+    from math import gcd
+
+    from tfspk.io.resample import conform_rate
+    if span.rate == target_rate:
+        return read_span(span.path, span.first + start, span.first + stop, where)
+    divisor = gcd(span.rate, int(target_rate))
+    up, down = int(target_rate) // divisor, span.rate // divisor
+    margin = -(-10 * max(up, down) // up) + 2
+    first = max(0, (start * down // up - margin) // down * down)
+    last = min(span.count, -(-stop * down // up) + margin)
+    raw = read_span(span.path, span.first + first, span.first + last, where)
+    out = conform_rate(raw, span.rate, target_rate, allow_resample, where or span.path)
+    offset = start - first // down * up
+    return out[offset:offset + stop - start]
