@@ -20,7 +20,8 @@ import numpy as np
 
 from tfspk.errors import ToolError
 from tfspk.io import compressed
-from tfspk.io.ark import OpenFiles, RandomAccessReader, file_offset
+from tfspk.io.ark import RandomAccessReader
+from tfspk.io.lookup import OpenFiles, file_offset
 
 _MAX_OPEN_FILES = 32
 

@@ -10,7 +10,8 @@ from tfspk import cli
 from tfspk.data import OrderedPrefetcher
 from tfspk.errors import ToolError
 from tfspk.extract.extractor import XvectorExtractor, prepare_features
-from tfspk.io.ark import ArchiveWriter, VectorLookup, location_in, read_rspecifier
+from tfspk.io.ark import ArchiveWriter, read_rspecifier
+from tfspk.io.lookup import VectorLookup, location_in
 
 
 def load_extractor(exp_dir: str, allow_unfinished: bool = False, **options) -> XvectorExtractor:

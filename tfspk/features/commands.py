@@ -22,7 +22,7 @@ from tfspk.errors import ToolError
 from tfspk.features.cmvn import SlidingCmnOptions, apply_cmvn_sliding
 from tfspk.features.mfcc import FeatureExtractor
 from tfspk.features.vad import VadOptions, compute_vad, select_voiced_frames
-from tfspk.io import ark, audio
+from tfspk.io import ark, audio, lookup
 from tfspk.io.scalar_table import ScalarTableWriter
 
 # Kaldi copy-feats --compression-method codes -> tfspk.io compression methods
@@ -201,7 +201,7 @@ def select_voiced_table(feats_rspec: str, vad_rspec: str, feats_wspec: str, *,
     """Kaldi ``select-voiced-frames`` (+ optional compression and num-frames output, as
     ``copy-feats`` would add). A missing VAD entry or a frame-count mismatch is an error;
     an utterance without voiced frames is left out with a warning, as in Kaldi."""
-    vads = ark.VectorLookup(vad_rspec)
+    vads = lookup.VectorLookup(vad_rspec)
     counts = Counts()
     method = compression_method_name(compression_method)
     with ark.ArchiveWriter(feats_wspec, compress=compress, compression_method=method) as writer, \
