@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tfspk.data import augment as aug
+from tfspk.data import audio_sampler, augment as aug, dsp, voiced as voiced_audio
 from tfspk.errors import ToolError
 
 RATE = 8000
@@ -77,26 +77,26 @@ def test_voiced_positions_equal_a_loop_over_the_voiced_frames(case):
            "extra_frame": np.ones(frames + 1),                      # a frame past the audio: empty block
            "partial_tail": np.r_[np.zeros(frames - 2), 1, 1]}[case]
     expected = _loop_voiced(vad, num_samples, shift)
-    runs = aug.voiced_runs(vad, num_samples, shift)
+    runs = voiced_audio.voiced_runs(vad, num_samples, shift)
     assert runs[2] == expected.size
-    np.testing.assert_array_equal(aug.voiced_positions(runs, shift, 0, expected.size), expected)
+    np.testing.assert_array_equal(voiced_audio.voiced_positions(runs, shift, 0, expected.size), expected)
     for _ in range(20):                                             # any window of the voiced audio
         if expected.size == 0:
             break
         start = int(rng.integers(0, expected.size))
         length = int(rng.integers(0, expected.size - start + 1))
-        np.testing.assert_array_equal(aug.voiced_positions(runs, shift, start, length),
+        np.testing.assert_array_equal(voiced_audio.voiced_positions(runs, shift, start, length),
                                       expected[start:start + length])
     with pytest.raises(ToolError, match="outside"):
-        aug.voiced_positions(runs, shift, 0, expected.size + 1)
+        voiced_audio.voiced_positions(runs, shift, 0, expected.size + 1)
 
 
 def test_vad_frame_range_accepts_both_snip_edges_counts_plus_minus_one():
     from tfspk.features import FrameOptions
     frame = FrameOptions(sample_frequency=RATE)
     n = 1000                                                        # snip: 1 + 800 // 80 = 11; no snip: 13
-    assert aug.vad_frame_range(n, frame) == (10, 14)
-    assert aug.vad_frame_range(100, frame) == (0, 2)                # shorter than a window: 0 and 1 frames
+    assert voiced_audio.vad_frame_range(n, frame) == (10, 14)
+    assert voiced_audio.vad_frame_range(100, frame) == (0, 2)                # shorter than a window: 0 and 1 frames
 
 
 # ---- crops of voiced audio ---------------------------------------------------------------------
@@ -105,7 +105,7 @@ def test_crops_come_from_the_voiced_audio_and_features_follow(tmp_path):
     from tfspk.features import fbank
     data, samples, vads = _vad_dir(tmp_path)
     extractor = _extractor(snip_edges=False)
-    batches = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=3), extractor, batch_size=3,
+    batches = audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=3), extractor, batch_size=3,
                                    min_frames=40, max_frames=60, vad="auto", cmn="none")
     assert batches.uses_vad and len(batches._keys) == 4
     voiced = {key: samples[key][_loop_voiced(vads[key], len(samples[key]), SHIFT)].astype(np.float32)
@@ -122,14 +122,14 @@ def test_crops_come_from_the_voiced_audio_and_features_follow(tmp_path):
             np.testing.assert_allclose(row, fbank(expected[:needed], RATE, extractor.opts)[:frames],
                                        rtol=1e-5, atol=1e-4)
     # the same (seed, step) gives the same batch from a new object (resume); another seed does not
-    again = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=3), extractor, batch_size=3,
+    again = audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=3), extractor, batch_size=3,
                                  min_frames=40, max_frames=60, vad="true", cmn="none")
     np.testing.assert_array_equal(again.batch(2)[0], batches.batch(2)[0])
-    other = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=4), extractor, batch_size=3,
+    other = audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=4), extractor, batch_size=3,
                                  min_frames=40, max_frames=60, vad="true", cmn="none")
     assert other.plan(2) != batches.plan(2)
     # vad false ignores vad.scp: crops of the whole audio
-    plain = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=3), extractor, batch_size=3,
+    plain = audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=3), extractor, batch_size=3,
                                  min_frames=40, max_frames=60, vad=False)
     assert not plain.uses_vad and plain._lengths == [len(samples[k]) for k in sorted(samples)]
 
@@ -140,7 +140,7 @@ def test_utterances_with_too_few_voiced_samples_are_skipped_and_counted(tmp_path
     vads["spk1-u1"][:30] = 1                                       # 0.3 s voiced of 3.2 s
     del vads["spk0-u2"]                                            # no VAD entry
     _write_vad(data, vads)
-    batches = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2,
+    batches = audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2,
                                    min_frames=40, max_frames=60)
     assert sorted(batches._keys) == ["spk0-u0", "spk1-u3"]
     assert batches.notes == [f"audio input {data}: 2 of 5 utterances used (voiced audio from {data}/vad.scp); "
@@ -150,7 +150,7 @@ def test_utterances_with_too_few_voiced_samples_are_skipped_and_counted(tmp_path
 
 def test_vad_errors_name_the_file_and_key(tmp_path):
     data, samples, vads = _vad_dir(tmp_path)
-    make = lambda vad="auto": aug.AudioCropBatches(  # noqa: E731
+    make = lambda vad="auto": audio_sampler.AudioCropBatches(  # noqa: E731
         str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2, min_frames=40, max_frames=60, vad=vad)
     frames = len(vads["spk1-u1"])
     for delta in (-1, 1):                                          # Kaldi's rounding: accepted
@@ -190,7 +190,7 @@ def _segments_dir(tmp_path):
 
 def test_segments_read_only_their_samples(tmp_path):
     data, recordings, segments = _segments_dir(tmp_path)
-    batches = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=2), _extractor(), batch_size=2,
+    batches = audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=2), _extractor(), batch_size=2,
                                    min_frames=40, max_frames=60)
     pieces = {}
     for utt, rec, start, end in segments:     # extract-segments: int(t * rate), -1 / overshoot = the end
@@ -204,7 +204,7 @@ def test_segments_read_only_their_samples(tmp_path):
     # with a VAD per segment, crops come from the segment's voiced samples
     vads = {u: (np.arange((len(p) + SHIFT // 2) // SHIFT) % 9 < 6).astype(np.float32) for u, p in pieces.items()}
     _write_vad(data, vads)
-    voiced = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=2), _extractor(), batch_size=2,
+    voiced = audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE, seed=2), _extractor(), batch_size=2,
                                   min_frames=40, max_frames=60)
     for crop in voiced.plan(1)[1]:
         selected = pieces[crop.key][_loop_voiced(vads[crop.key], len(pieces[crop.key]), SHIFT)]
@@ -212,19 +212,21 @@ def test_segments_read_only_their_samples(tmp_path):
                                       selected[crop.start:crop.start + crop.length])
 
 
-def test_segment_errors(tmp_path):
+def test_bad_segments_are_skipped_with_a_warning_as_extract_segments_does(tmp_path, capsys):
+    """main: the audio input raised for a segment that extract-segments (and the feature tools) skip."""
     data, recordings, segments = _segments_dir(tmp_path)
-    make = lambda: aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(),  # noqa: E731
-                                        min_frames=40, max_frames=60)
+    make = lambda: audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(),  # noqa: E731
+                                                  min_frames=40, max_frames=60)
     good = (data / "segments").read_text()
-    (data / "segments").write_text(good.replace("spk1-b rec1 3.0 6.3", "spk1-b rec1 3.0 6.6"))
-    with pytest.raises(ToolError, match=r"segments:4: segment 'spk1-b': ends at 6.6 s, more than 0.5 s after"):
-        make()
-    (data / "segments").write_text(good.replace("spk1-b rec1 3.0 6.3", "spk1-b rec1 6.5 7"))
-    with pytest.raises(ToolError, match=r"segments:4: segment 'spk1-b': starts at 6.5 s, after the end of 'rec1'"):
-        make()
+    for bad, why in (("spk1-b rec1 3.0 6.6", "ends more than 0.5 s after the recording"),
+                     ("spk1-b rec1 6.5 7", "start is outside the recording")):
+        (data / "segments").write_text(good.replace("spk1-b rec1 3.0 6.3", bad))
+        batches = make()
+        assert sorted(batches._keys) == ["spk0-a", "spk0-b", "spk1-a"]
+        err = capsys.readouterr().err
+        assert "skipping segment 'spk1-b' (as extract-segments does)" in err and why in err, err
     (data / "segments").write_text(good.replace("spk1-b rec1", "spk1-b rec9"))
-    with pytest.raises(ToolError, match=r"segments:4: segment 'spk1-b': recording 'rec9' is not in .*wav.scp"):
+    with pytest.raises(ToolError, match=r"segments:4: recording 'rec9' of segment 'spk1-b' is not in .*wav.scp"):
         make()
 
 
@@ -247,7 +249,7 @@ def _loop_sliding_cmn(feats, window=300):
 def test_sliding_cmn_equals_the_offline_tool_on_the_crop(tmp_path, tool):
     from tfspk.io.ark import read_rspecifier, write_archive
     data, _, _ = _vad_dir(tmp_path, seconds=(5.0, 5.2, 4.9, 5.1))
-    make = lambda cmn: aug.AudioCropBatches(  # noqa: E731
+    make = lambda cmn: audio_sampler.AudioCropBatches(  # noqa: E731
         str(data), aug.Augmenter({}, RATE, seed=1), _extractor(False), batch_size=2, min_frames=330,
         max_frames=360, vad="false", cmn=cmn)
     raw, _ = make("none").batch(0)
@@ -267,7 +269,7 @@ def test_sliding_cmn_equals_the_offline_tool_on_the_crop(tmp_path, tool):
 
 def test_audio_input_config_keys(tmp_path):
     from tfspk.train import config as config_mod
-    from tfspk.train.audio_input import AudioInput
+    from tfspk.train.inputs.audio import AudioInput
     data, _, _ = _vad_dir(tmp_path)
     conf = tmp_path / "fbank.conf"
     conf.write_text(f"--sample-frequency={RATE}\n--dither=0\n--num-mel-bins=20\n--snip-edges=false\n")
@@ -290,7 +292,7 @@ def test_short_utterances_serve_the_short_crops_only(tmp_path):
     for short in ("spk1-u1", "spk0-u4"):       # fully voiced: 0.55 s and 0.45 s, between the crops
         vads[short][:] = 1                     # of 40 frames (0.415 s) and 60 frames (0.615 s)
     _write_vad(data, vads)
-    batches = aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2,
+    batches = audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2,
                                    min_frames=40, max_frames=60)
     assert len(batches._keys) == 5
     used = set()
@@ -303,5 +305,5 @@ def test_short_utterances_serve_the_short_crops_only(tmp_path):
             used.add(crop.key)
     assert {"spk1-u1", "spk0-u4"} <= used          # the short ones serve some steps
     with pytest.raises(ToolError, match="no utterance is long enough for 400 frames"):
-        aug.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2,
+        audio_sampler.AudioCropBatches(str(data), aug.Augmenter({}, RATE), _extractor(False), batch_size=2,
                              min_frames=40, max_frames=400)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tfspk.data import augment as aug
+from tfspk.data import audio_sampler, augment as aug, dsp
 from tfspk.errors import ToolError
 
 RATE = 8000
@@ -54,7 +54,7 @@ def test_add_noise_realises_the_snr_on_the_whole_crop(snr):
     rng = np.random.default_rng(1)
     speech = rng.normal(0, 1000, 4000) * np.linspace(0.1, 2, 4000)   # non-stationary power
     noise = rng.normal(0, 7, 4000)
-    mixed = aug.add_noise(speech, noise, snr)
+    mixed = dsp.add_noise(speech, noise, snr)
     assert abs(_snr_db(speech, mixed) - snr) < 0.5
     # exactly: the scaled noise has P_s / 10^(snr/10)
     np.testing.assert_allclose(np.mean((mixed - speech.astype(np.float32)) ** 2.0),
@@ -65,7 +65,7 @@ def test_add_noise_with_offset_scales_against_the_whole_crop_and_adds_only_there
     rng = np.random.default_rng(2)
     speech = rng.normal(0, 100, 1000).astype(np.float32)
     noise = rng.normal(0, 1, 300)
-    mixed = aug.add_noise(speech, noise, 10.0, offset=800)        # only 200 samples fit
+    mixed = dsp.add_noise(speech, noise, 10.0, offset=800)        # only 200 samples fit
     np.testing.assert_array_equal(mixed[:800], speech[:800])
     added = mixed[800:].astype(np.float64) - speech[800:]
     gain = math.sqrt(np.mean(speech.astype(np.float64) ** 2) / (np.mean(noise[:200] ** 2) * 10.0))
@@ -74,7 +74,7 @@ def test_add_noise_with_offset_scales_against_the_whole_crop_and_adds_only_there
 
 def test_add_noise_silent_noise_leaves_speech():
     speech = np.arange(10, dtype=np.float32)
-    np.testing.assert_array_equal(aug.add_noise(speech, np.zeros(10), 5.0), speech)
+    np.testing.assert_array_equal(dsp.add_noise(speech, np.zeros(10), 5.0), speech)
 
 
 @pytest.mark.parametrize("normalize", [False, True])
@@ -83,7 +83,7 @@ def test_reverberate_is_numpy_convolution_aligned_at_the_direct_path(normalize):
     speech = rng.normal(0, 1000, 3000)
     rir = rng.normal(0, 0.01, 500) * np.exp(-np.arange(500) / 100)
     rir[37] = -2.0                                    # the direct path: largest magnitude, negative
-    out = aug.reverberate(speech, rir, normalize_output=normalize)
+    out = dsp.reverberate(speech, rir, normalize_output=normalize)
     h = rir / np.sqrt(np.sum(rir ** 2))
     expected = np.convolve(speech, h)[37:37 + 3000]
     if normalize:
@@ -96,16 +96,16 @@ def test_reverberate_with_a_pure_delay_returns_the_input():
     speech = np.random.default_rng(4).normal(0, 1, 100)
     rir = np.zeros(50)
     rir[17] = 0.3                                    # delay 17 samples, any gain
-    np.testing.assert_allclose(aug.reverberate(speech, rir), speech, rtol=1e-5, atol=1e-5)
-    assert aug.direct_path_index(rir) == 17
+    np.testing.assert_allclose(dsp.reverberate(speech, rir), speech, rtol=1e-5, atol=1e-5)
+    assert dsp.direct_path_index(rir) == 17
 
 
 @pytest.mark.parametrize("factor, ratio", [(0.9, (10, 9)), (1.1, (10, 11)), (1.0, (1, 1))])
 def test_speed_perturb_changes_the_length_by_the_factor(factor, ratio):
     n = 16001
     samples = np.sin(2 * np.pi * 300 * np.arange(n) / RATE) * 1000
-    out = aug.speed_perturb(samples, factor)
-    assert aug.speed_ratio(factor) == ratio
+    out = dsp.speed_perturb(samples, factor)
+    assert dsp.speed_ratio(factor) == ratio
     assert len(out) == math.ceil(n * ratio[0] / ratio[1])
     assert abs(len(out) - n / factor) <= 1
     if factor != 1.0:
@@ -147,8 +147,8 @@ def test_spec_augment_masks_stay_within_bounds(shape):
     feats = np.random.default_rng(5).normal(size=shape).astype(np.float32) + 10
     for trial in range(50):
         rng_a, rng_b = np.random.default_rng(trial), np.random.default_rng(trial)
-        time_masks, freq_masks = aug.spec_augment_masks(*shape, rng_a, 2, 10, 2, 8)
-        out = aug.spec_augment(feats, rng_b, 2, 10, 2, 8)
+        time_masks, freq_masks = dsp.spec_augment_masks(*shape, rng_a, 2, 10, 2, 8)
+        out = dsp.spec_augment(feats, rng_b, 2, 10, 2, 8)
         assert len(time_masks) == 2 and len(freq_masks) == 2
         expected = feats.copy()
         for start, width in time_masks:
@@ -158,7 +158,7 @@ def test_spec_augment_masks_stay_within_bounds(shape):
             assert 0 <= width <= min(8, shape[1]) and 0 <= start and start + width <= shape[1]
             expected[:, start:start + width] = 0
         np.testing.assert_array_equal(out, expected)
-    widths = [aug.spec_augment_masks(200, 30, np.random.default_rng(s), 1, 10, 1, 8)[0][0][1] for s in range(300)]
+    widths = [dsp.spec_augment_masks(200, 30, np.random.default_rng(s), 1, 10, 1, 8)[0][0][1] for s in range(300)]
     assert min(widths) == 0 and max(widths) == 10      # the whole range is used
 
 
@@ -231,7 +231,7 @@ def test_apply_reverb_equals_the_primitive_and_speed_changes_length(dirs):
     plan = augmenter.plan(2, 3)
     out = augmenter.apply(speech, plan)
     rir = sf.read(os.path.join(dirs["rir_dir"], "wav", f"{plan.rir}.wav"))[0]
-    np.testing.assert_allclose(out, aug.reverberate(aug.speed_perturb(speech, plan.speed), rir), rtol=1e-5, atol=1e-2)
+    np.testing.assert_allclose(out, dsp.reverberate(dsp.speed_perturb(speech, plan.speed), rir), rtol=1e-5, atol=1e-2)
     assert abs(len(out) - RATE / plan.speed) <= 1
     assert augmenter.source_length(1000, plan) >= 1000 * plan.speed
 
@@ -370,7 +370,7 @@ def test_audio_workers_stay_at_most_prefetch_batches_ahead(tmp_path, dirs):
     (multiprocessing's imap ran ahead without bound, holding results in memory and the cores)."""
     import time
     data = _audio_data_dir(tmp_path / "audio", np.random.default_rng(10))
-    batches = aug.AudioCropBatches(data, aug.Augmenter(_params(dirs), RATE, seed=5), _fbank_extractor(),
+    batches = audio_sampler.AudioCropBatches(data, aug.Augmenter(_params(dirs), RATE, seed=5), _fbank_extractor(),
                                    batch_size=3, min_frames=20, max_frames=30)
     marks = tmp_path / "marks"
     marks.mkdir()
@@ -391,7 +391,7 @@ def test_audio_workers_stay_at_most_prefetch_batches_ahead(tmp_path, dirs):
 
 def test_audio_crop_batches_resume_gives_the_same_batches(tmp_path, dirs):
     data = _audio_data_dir(tmp_path / "audio", np.random.default_rng(10))
-    make = lambda: aug.AudioCropBatches(  # noqa: E731
+    make = lambda: audio_sampler.AudioCropBatches(  # noqa: E731
         data, aug.Augmenter(_params(dirs), RATE, seed=5), _fbank_extractor(), batch_size=3,
         min_frames=20, max_frames=60)
     batches = make()
@@ -417,7 +417,7 @@ def test_audio_crop_batches_resume_gives_the_same_batches(tmp_path, dirs):
 def test_audio_crop_batches_without_augmentation_are_fbank_of_the_planned_file_crop(tmp_path):
     from tfspk.features import fbank
     data = _audio_data_dir(tmp_path / "audio", np.random.default_rng(11), num_speakers=2, utts=2)
-    batches = aug.AudioCropBatches(data, aug.Augmenter({}, RATE), _fbank_extractor(), batch_size=3,
+    batches = audio_sampler.AudioCropBatches(data, aug.Augmenter({}, RATE), _fbank_extractor(), batch_size=3,
                                    min_frames=30, max_frames=50)
     for step in range(3):
         feats, labels = batches.batch(step)
@@ -439,11 +439,11 @@ def test_audio_crop_batches_bad_input(tmp_path, dirs):
     rng = np.random.default_rng(12)
     data = _audio_data_dir(tmp_path / "audio", rng, seconds=0.2)
     with pytest.raises(ToolError, match="no utterance is long enough for 60 frames"):
-        aug.AudioCropBatches(data, aug.Augmenter({}, RATE), _fbank_extractor(), min_frames=20, max_frames=60)
+        audio_sampler.AudioCropBatches(data, aug.Augmenter({}, RATE), _fbank_extractor(), min_frames=20, max_frames=60)
     other = _write_dir(tmp_path / "a16", {"spk0-u0": np.ones(16000)}, rate=16000)
     (tmp_path / "a16" / "utt2spk").write_text("spk0-u0 spk0\n")
-    with pytest.raises(ToolError, match="spk0-u0.wav has rate 16000 Hz, expected 8000 Hz"):
-        aug.AudioCropBatches(other, aug.Augmenter({}, RATE), _fbank_extractor())
+    with pytest.raises(ToolError, match="spk0-u0.wav has rate 16000 Hz, expected 8000 Hz .*resampling is off"):
+        audio_sampler.AudioCropBatches(other, aug.Augmenter({}, RATE), _fbank_extractor(), allow_resample=False)
 
 
 # ---- VoxCeleb: MUSAN and RIRS_NOISES as augmentation data dirs -----------------------------------

@@ -35,7 +35,7 @@ def _batches(dataset, count):
 
 def test_one_served_worker_delivers_the_local_stream_and_resumes_at_a_step(tmp_path):
     import tensorflow as tf
-    from tfspk.train.audio_input import ShardInput
+    from tfspk.train.inputs.shards import ShardInput
     service = tf.data.experimental.service
     dispatcher = service.DispatchServer()
     worker = service.WorkerServer(service.WorkerConfig(dispatcher_address=dispatcher.target.split("://")[1]))
@@ -64,7 +64,7 @@ def test_service_config_errors(overrides, message):
 
 def test_data_service_tool_serves_a_trainer_and_stops_on_sigterm(tmp_path):
     import tensorflow as tf
-    from tfspk.train.audio_input import ShardInput
+    from tfspk.train.inputs.shards import ShardInput
     port = _free_port()
     server = subprocess.Popen(["tfspk-data-service", f"--port={port}", "--workers=1"], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))

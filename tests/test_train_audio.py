@@ -73,7 +73,7 @@ def offline_batch(source, step, feats, paths, mean_norm):
 
 
 def test_on_the_fly_features_equal_the_offline_tool(audio_dir):
-    from tfspk.train.audio_input import AudioInput
+    from tfspk.train.inputs.audio import AudioInput
     data, conf = audio_dir
     feats, paths = load_offline(data)
     source = AudioInput(data, audio_config(conf, "data.cmn=none"))
@@ -93,7 +93,7 @@ def test_on_the_fly_features_equal_the_offline_tool(audio_dir):
 def test_training_from_audio_equals_training_from_offline_features_step_for_step(audio_dir):
     import tensorflow as tf
     from tfspk.train import components
-    from tfspk.train.audio_input import AudioInput
+    from tfspk.train.inputs.audio import AudioInput
     from tfspk.train.trainer import Trainer
     data, conf = audio_dir
     feats, paths = load_offline(data)
@@ -115,7 +115,7 @@ def test_training_from_audio_equals_training_from_offline_features_step_for_step
 def test_train_from_audio_with_augmentation_and_resume_batches(audio_dir, tmp_path):
     import yaml
     from tfspk.train import train
-    from tfspk.train.audio_input import AudioInput
+    from tfspk.train.inputs.audio import AudioInput
     data, conf = audio_dir
     aug = ["augment={speed_factors: '1.0,0.9', spec_augment: true, max_time_width: 5}"]
     config = audio_config(conf, *aug)
@@ -157,7 +157,7 @@ def test_train_from_shards_runs_and_resumes_on_the_same_stream(tmp_path):
     from test_train import TINY, make_features
     from tfspk.data.shards import make_shards
     from tfspk.train import train
-    from tfspk.train.audio_input import ShardInput
+    from tfspk.train.inputs.shards import ShardInput
     data = make_features(str(tmp_path / "data"), min_len=60, max_len=80)
     make_shards(data, str(tmp_path / "shards"), utts_per_shard=10, seed=3)
     config = config_mod.build_config(None, TINY + ["data.source=shards", f"data.shards={tmp_path}/shards",

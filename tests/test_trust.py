@@ -270,10 +270,11 @@ def test_divergence_names_the_batch_of_the_step(data_dir):
     from tfspk.train import components
     from tfspk.train.trainer import Trainer
     config = _config()
-    sampler = inputs.make_sampler(data_dir, config)
+    source = inputs.make_input(data_dir, config)
+    sampler = source.sampler
     trainer = Trainer(components.resolve(config), sampler.feat_dim, sampler.num_classes)
     trainer.optimizer.iterations.assign(8)  # the step that diverged was global step 7 -> 8
-    message = trainer.divergence_message(sampler, {"total": float("nan")})
+    message = trainer.divergence_message(source, {"total": float("nan")})
     plan = sampler.plan(7)
     assert message.startswith("training diverged at step 8 (loss nan); the batch of that step was 48 frames of ")
     for utt in plan.utts:

@@ -44,8 +44,8 @@ def _main(argv):
         parser.error("expected <train-data-dir> and <exp-dir>")
     shortcuts = {name: getattr(args, name) for name in config_mod.SHORTCUT_OPTIONS}
     config = config_mod.build_config(args.train_config, config_mod.shortcut_overrides(**shortcuts) + list(args.set))
-    from tfspk.train import trainer
-    result = trainer.train(args.data_dir, args.exp_dir, config, resume=args.resume)
+    from tfspk.train import train
+    result = train(args.data_dir, args.exp_dir, config, resume=args.resume)
     if result.stopped_early:
         cli.log(f"stopped early: {result.stopped_early}")
     return 0

@@ -8,9 +8,9 @@ from tfspk.train.inference import load_for_inference
 
 
 def train(*args, **kwargs):
-    """See :func:`tfspk.train.trainer.train` (imported lazily: it loads TensorFlow)."""
-    from tfspk.train import trainer
-    return trainer.train(*args, **kwargs)
+    """See :func:`tfspk.train.run.train` (imported lazily: it loads TensorFlow)."""
+    from tfspk.train import run
+    return run.train(*args, **kwargs)
 
 
 __all__ = ["TrainConfig", "build_config", "commented_default_config", "load_for_inference", "train"]

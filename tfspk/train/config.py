@@ -117,6 +117,9 @@ class DataConfig:
                     "features) | none", default="crop")
     vad: str = _doc("source audio: auto (crops from the voiced audio when the data dir has vad.scp) | true "
                     "(require vad.scp) | false (ignore it); see docs/training.md", default="auto")
+    allow_resample: bool = _doc("source audio: audio at another rate than the feature config's is resampled "
+                                "(polyphase filter, said once in the log); false = such audio is an error",
+                                default=True)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import os
 import time
 
 from tfspk.errors import ToolError
-from tfspk.train import average, inputs, lr as lr_mod, schedule
+from tfspk.train import average, lr as lr_mod, schedule
 
 
 @dataclasses.dataclass
@@ -37,9 +37,9 @@ class TrainResult:
     stopped_early: str = ""
 
 
-def run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> TrainResult:
+def run_epochs(trainer, source, trial_set, config, manager, report, chief) -> TrainResult:
     sched = config.schedule
-    valid = inputs.validation_batches(sampler, config.valid.batch_size) if sampler.valid_utts else None
+    valid = source.validation_batches(config.valid.batch_size)
     final_dir = os.path.join(trainer.exp_dir, "final")
     result = TrainResult([])
     start_epoch = int(trainer.epoch.numpy())
@@ -48,7 +48,7 @@ def run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> T
             f"schedule.num_epochs={sched.num_epochs}"
         report.log(f"nothing to do: already trained {start_epoch} epochs ({why})")
         return result
-    batches = trainer.batches(sampler, trainer.global_step)
+    batches = trainer.batches(source, trainer.global_step)
     for epoch in range(start_epoch + 1, sched.num_epochs + 1):
         report.start_epoch(epoch, sched.steps_per_epoch)
         sums = {"loss": 0.0, "accuracy": 0.0, "frames": 0.0}
@@ -57,9 +57,10 @@ def run_epochs(trainer, sampler, trial_set, config, manager, report, chief) -> T
         for i in range(1, sched.steps_per_epoch + 1):
             if sched.lr_policy != "plateau":  # a function of the global step: exact after a resume
                 trainer.set_learning_rate(lr_mod.learning_rate_at(first_step + i - 1, config.optimizer.lr, sched))
-            values = trainer.train_step(next(batches))
+            batch = next(batches)
+            values = trainer.train_step(batch)
             if not math.isfinite(values["total"]):
-                raise ToolError(trainer.divergence_message(sampler, values))
+                raise ToolError(trainer.divergence_message(source, values, batch))
             for key in sums:
                 sums[key] += values[key]
             report.step(epoch, i, sched.steps_per_epoch, trainer.global_step, values["loss"], values["accuracy"])

@@ -21,26 +21,16 @@ and the sampler starts from it, so a resumed run continues the exact sequence of
 """
 from __future__ import annotations
 
-import contextlib
 import math
-import os
-import re
-import sys
 
 import numpy as np
 import tensorflow as tf
 
-import tfspk
-from tfspk import data as tfdata
 from tfspk.errors import ToolError
-from tfspk.io.atomic import atomic_open, atomic_path
+from tfspk.io.atomic import atomic_path
 from tfspk.metrics.detection import eer_from_arrays
-from tfspk.train import components, config as config_mod, distribute, expdir, inputs, lr as lr_mod, precision, schedule
+from tfspk.train import components, distribute, lr as lr_mod, precision, schedule
 from tfspk.train.config import TrainConfig
-from tfspk.train.loop import EpochResult, TrainResult, run_epochs  # noqa: F401  (EpochResult: public here too)
-from tfspk.train.report import TrainReport
-from tfspk.train.resume import RESUMABLE_CHANGES, check_resume_compatible, restore  # noqa: F401
-from tfspk.train.warmstart import init_from_experiment
 
 
 class Trainer:
@@ -201,19 +191,18 @@ class Trainer:
     def train_step(self, distributed_batch) -> dict:
         return {k: float(v) for k, v in self._train_step(distributed_batch).items()}
 
-    def batches(self, sampler, start_step: int):
-        """Iterator of (distributed) training batches from ``start_step`` on; also builds the training
-        step's tf.function with the iterator's element spec (time axis unknown) as its only signature."""
-        if hasattr(sampler, "dataset"):  # data.source audio or shards (tfspk.train.audio_input)
-            if self.num_replicas > 1:
-                raise ToolError(f"data.source {self.config.data.source} trains on one device only for now; use "
-                                "strategy: one (or the feats source for several replicas)")
-            iterator = iter(sampler.dataset(start_step))
-        elif self.num_replicas == 1:
-            iterator = iter(inputs.train_dataset(sampler, self.config, start_step))
+    def batches(self, source, start_step: int):
+        """Iterator of (distributed) training batches of the input ``source`` (a
+        :class:`tfspk.train.inputs.TrainingInput`) from ``start_step`` on; also builds the training step's
+        tf.function with the iterator's element spec (time axis unknown) as its only signature."""
+        if self.num_replicas == 1:
+            iterator = iter(source.dataset(start_step))
+        elif not source.supports_replicas:
+            raise ToolError(f"data.source {self.config.data.source} trains on one device only for now; use "
+                            "strategy: one (or the feats source for several replicas)")
         else:
             iterator = iter(self.strategy.distribute_datasets_from_function(
-                lambda context: inputs.train_dataset(sampler, self.config, start_step, context)))
+                lambda context: source.dataset(start_step, context)))
         self._train_step = tf.function(self._distributed_step, jit_compile=self.config.jit_compile,
                                        autograph=False, input_signature=[iterator.element_spec])
         return iterator
@@ -238,18 +227,15 @@ class Trainer:
                             "lower optimizer.lr or set optimizer.clip_norm")
         return total_loss / count, total_acc / count
 
-    def divergence_message(self, sampler, values: dict) -> str:
-        """Why training stopped at a non-finite loss, naming the utterances of the step's batch (the batch
-        of global step k is ``sampler.plan(k)``, a pure function of the seed and k)."""
+    def divergence_message(self, source, values: dict, batch=None) -> str:
+        """Why training stopped at a non-finite loss, naming the batch of the step: its utterances and
+        largest feature, as the input ``source`` describes them (:meth:`TrainingInput.describe_batch`;
+        ``batch`` is what the step trained on, for inputs that cannot rebuild it from the step number)."""
         step = self.global_step - 1
-        plan = sampler.plan(step)
-        feats, _ = sampler.load(plan)
-        largest = float(np.max(np.abs(feats)))
-        utts = ", ".join(f"{u} ({sampler.reader.location(u)})" for u in plan.utts[:8])
-        more = f" and {len(plan.utts) - 8} more" if len(plan.utts) > 8 else ""
+        what, largest = source.describe_batch(step, batch)
         return (f"training diverged at step {step + 1} (loss {values['total']}); the batch of that step was "
-                f"{plan.length} frames of {utts}{more}, largest |feature| {largest:.4g}; lower optimizer.lr, "
-                "set optimizer.clip_norm, or check those features")
+                f"{what}, largest |feature| {largest:.4g}; lower optimizer.lr, set optimizer.clip_norm, or check "
+                "those features")
 
     def validation_eer(self, trial_set, batch_size: int, max_frames: int) -> float:
         """EER (%) of cosine scores of embedding_a on the trials of a held-out-speaker set."""
@@ -308,142 +294,3 @@ def _is_kernel(variable) -> bool:
     """Affine/convolution kernels and class weights: the variables the L2 term decays."""
     name = getattr(variable, "path", None) or variable.name
     return name.split("/")[-1].split(":")[0] == "kernel"
-
-
-# ---------------------------------------------------------------------------------------------- run
-def effective_config_dict(config: TrainConfig, feat_dim: int, num_classes: int) -> dict:
-    data = config_mod.to_dict(config)
-    data.update(feat_dim=feat_dim, num_classes=num_classes, tfspk_version=tfspk.__version__)
-    return data
-
-
-FEATURES_CONF = "features.conf"
-
-
-def copy_features_conf(conf_path: str, exp_dir: str) -> None:
-    """``<exp>/features.conf``: a copy of ``features.conf`` (the feature config the network needs)."""
-    if not conf_path:
-        return
-    try:
-        with open(conf_path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as err:
-        raise ToolError(f"config key 'features.conf': cannot read {conf_path}: {err.strerror}") from None
-    with atomic_open(os.path.join(exp_dir, FEATURES_CONF)) as handle:
-        handle.write(text)
-
-
-def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = True,
-          strategy: tf.distribute.Strategy | None = None, stream=None) -> TrainResult:
-    """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc).
-
-    The chief holds ``<exp>/.lock`` for the whole run (a second trainer is refused, see
-    :mod:`tfspk.train.expdir`); ``final/DONE`` is removed first and written last, when training has
-    finished. Errors writing the dir (full disk, permissions) name the path and the OS error, in
-    ``log/train.log`` too.
-    """
-    config = components.resolve(config)
-    if config.data.source == "feats":
-        inputs.check_data_dir(data_dir)
-    strategy = strategy or distribute.make_strategy(config.strategy)  # first: see make_strategy
-    notes = []  # said in the log once it is open
-    lock = None
-    if distribute.is_chief(strategy):
-        lock = expdir.ExpDirLock(exp_dir, command=" ".join(sys.argv), log=notes.append).acquire()
-    try:
-        return _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes)
-    finally:
-        if lock is not None:
-            lock.release()
-
-
-def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) -> TrainResult:
-    sampler = _make_input(data_dir, config)
-    notes.extend(getattr(sampler, "notes", ()))  # e.g. the audio input's count of skipped utterances
-    trial_set = None
-    if config.valid.eer_data:
-        trial_set = tfdata.TrialSet(config.valid.eer_data, config.valid.eer_trials or None, sampler.feat_dim)
-    current = effective_config_dict(config, sampler.feat_dim, sampler.num_classes)
-    ckpt_dir = os.path.join(exp_dir, "ckpt")
-    config_path = os.path.join(exp_dir, "config.yaml")
-    has_checkpoint = resume and tf.train.latest_checkpoint(ckpt_dir) is not None
-    if has_checkpoint and os.path.isfile(config_path):
-        check_resume_compatible(config_mod.load_yaml(config_path), current, exp_dir)
-
-    trainer = Trainer(config, sampler.feat_dim, sampler.num_classes, exp_dir, strategy)
-    chief = distribute.is_chief(trainer.strategy)
-    if chief:
-        with _write_errors(exp_dir):
-            if not resume:  # never two runs mixed in one dir
-                expdir.back_up_previous_run(exp_dir, log=notes.append)
-            expdir.clear_done(exp_dir)
-    report = TrainReport(exp_dir, enabled=chief, log_every=config.log_every, stream=stream)
-    try:
-        for note in notes:
-            report.log(note)
-        with _write_errors(exp_dir):
-            if chief:
-                os.makedirs(exp_dir, exist_ok=True)
-                copy_features_conf(config.features.conf, exp_dir)  # first: an unreadable conf leaves no config.yaml
-                with atomic_open(config_path) as handle:
-                    handle.write(f"# written by tfspk-train {tfspk.__version__}\n")
-                    handle.write(config_mod.dump_yaml(current))
-                sampler.write_spk2int(os.path.join(exp_dir, "spk2int"))
-            own_dir = ckpt_dir if chief else os.path.join(exp_dir, f".ckpt-worker{distribute.worker_index(trainer.strategy)}")
-            manager = tf.train.CheckpointManager(trainer.checkpoint, own_dir, max_to_keep=config.keep_checkpoints)
-            if has_checkpoint:
-                latest = tf.train.latest_checkpoint(ckpt_dir)
-                restore(trainer.checkpoint, latest, ckpt_dir)
-                report.log(f"resumed from {latest}: global step {trainer.global_step}, "
-                           f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
-            elif config.init_from:
-                loaded = init_from_experiment(trainer, config.init_from, os.path.join(exp_dir, "spk2int"))
-                report.log(f"initialised network and loss head from {loaded}")
-            report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
-                       f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
-                       f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
-                       + (f" + {', '.join(a.name for a in config.aux)}" if config.aux else ""))
-            with tfdata.tool_errors(sampler):
-                result = run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
-            if chief:
-                expdir.mark_done(exp_dir, global_step=trainer.global_step, epochs=int(trainer.epoch.numpy()),
-                                 stopped_early=result.stopped_early or "no")
-            return result
-    except ToolError as err:
-        report.log_error(str(err))
-        raise
-    finally:
-        report.close()
-
-
-def _make_input(data_dir, config):
-    """The training input named by ``data.source``: the feats sampler, or audio / shards (one device)."""
-    if config.data.source == "audio":
-        from tfspk.train.audio_input import AudioInput
-        return AudioInput(data_dir, config)
-    if config.data.source == "shards":
-        from tfspk.train.audio_input import ShardInput
-        return ShardInput(data_dir, config)
-    return inputs.make_sampler(data_dir, config)
-
-
-@contextlib.contextmanager
-def _write_errors(exp_dir):
-    """An OS error writing the experiment dir (ENOSPC, EACCES, ...) becomes a ToolError naming the path
-    and the OS's message; TensorFlow's checkpoint writer reports them as OpErrors of these kinds."""
-    try:
-        yield
-    except OSError as err:
-        where = str(err.filename or exp_dir)
-        inside = os.path.abspath(where).startswith(os.path.abspath(exp_dir) + os.sep) or where == exp_dir
-        raise ToolError(f"{'cannot write' if inside else 'I/O error on'} {where}: {err.strerror or err}") from None
-    except tf.errors.OpError as err:
-        text = re.sub(r"\{\{function_node [^}]*\}\}\s*", "", (err.message or str(err)).strip())
-        first_line = text.splitlines()[0] if text else type(err).__name__
-        # Only I/O on the experiment dir; an OpError of the computation is a bug and stays one.
-        if exp_dir not in text and not any(w in text.lower() for w in ("no space left", "permission denied",
-                                                                       "read-only file system", "quota")):
-            raise
-        raise ToolError(f"cannot write the checkpoint in {os.path.join(exp_dir, 'ckpt')}: {first_line}") from None
-
-

@@ -2,7 +2,7 @@
 
 The data dir needs ``wav.scp`` (files) and ``utt2spk``; ``segments`` (wav.scp then keyed by
 recording; only each segment's samples are read) and ``vad.scp`` (``data.vad``) are used when
-present. Every step is :class:`tfspk.data.augment.AudioCropBatches` (a pure function of
+present. Every step is :class:`tfspk.data.audio_sampler.AudioCropBatches` (a pure function of
 ``(seed, step)``): B distinct speakers, a crop of ``L ~ U{min_frames..max_frames}`` frames of one of
 their utterances (of its voiced audio with VAD), the ``augment:`` section applied to the waveform
 (:class:`tfspk.data.augment.Augmenter`), features with the same Kaldi-exact
@@ -14,7 +14,7 @@ the whole utterance (tested, also step for step in training).
 
 VAD on the fly (``data.vad``: ``auto`` uses ``vad.scp`` if present, ``true`` requires it, ``false``
 ignores it) concatenates the sample blocks of the voiced frames and crops from that
-(:func:`tfspk.data.augment.voiced_runs`), an approximation of select-voiced-frames on offline
+(:func:`tfspk.data.voiced.voiced_runs`), an approximation of select-voiced-frames on offline
 features (docs/training.md). Validation batches come from the feats path only: with audio,
 ``valid.num_utts`` is ignored (the log says so) and ``valid.eer_data`` (features) works.
 """
@@ -25,13 +25,16 @@ import shutil
 
 import tensorflow as tf
 
+import numpy as np
+
 from tfspk import cli
-from tfspk.data.augment import AudioCropBatches, Augmenter
+from tfspk.data.audio_sampler import AudioCropBatches
+from tfspk.data.augment import Augmenter
 from tfspk.data.sampler import write_spk2int
-from tfspk.data.shards import service_host_port
 from tfspk.errors import ToolError
 from tfspk.features import FeatureExtractor
 from tfspk.features import options as feature_options
+from tfspk.train.inputs.base import TrainingInput, register_source
 
 
 def feature_extractor(feature_type: str, config_path: str) -> FeatureExtractor:
@@ -56,8 +59,12 @@ def feature_extractor(feature_type: str, config_path: str) -> FeatureExtractor:
     return FeatureExtractor(feature_options.options_from_args(args, feature_type))
 
 
-class AudioInput:
-    """The trainer's input for ``data.source: audio`` (the sampler interface tfspk-train uses)."""
+@register_source
+class AudioInput(TrainingInput):
+    """The trainer's input for ``data.source: audio``: wav.scp + utt2spk (+ segments, vad.scp)."""
+    name = "audio"
+    keys = ("augment", "data.feature_type", "data.feature_config", "data.cmn", "data.vad", "data.allow_resample",
+            "data.num_threads", "data.worker_nice", "data.prefetch")
 
     def __init__(self, data_dir: str, config):
         if not os.path.isdir(data_dir):
@@ -72,7 +79,7 @@ class AudioInput:
         aligned = tuple(self.augmenter.speed_factors) == (1.0,)
         self.batches = AudioCropBatches(data_dir, self.augmenter, self.extractor, data.speakers_per_batch,
                                         data.min_frames, data.max_frames, align_to_frames=aligned,
-                                        cmn=data.cmn, vad=data.vad)
+                                        cmn=data.cmn, vad=data.vad, allow_resample=data.allow_resample)
         self.notes = list(self.batches.notes)  # the trainer logs them
         self.num_workers = data.num_threads
         self.prefetch = data.prefetch
@@ -93,7 +100,17 @@ class AudioInput:
     def batch(self, step: int):
         return self.batches.batch(step)
 
-    def dataset(self, start_step: int) -> tf.data.Dataset:
+    def describe_batch(self, step: int, batch=None) -> tuple[str, float]:
+        """The crops of the step's plan (a pure function of the seed and the step); features recomputed."""
+        frames, crops = self.batches.plan(step)
+        feats, _ = self.batches.batch(step)
+        where = "voiced samples" if self.batches.uses_vad else "samples"
+        names = ", ".join(f"{crop.key} ({self.batches.location(crop.key)}, {where} {crop.start}.."
+                          f"{crop.start + crop.length - 1})" for crop in crops[:8])
+        more = f" and {len(crops) - 8} more" if len(crops) > 8 else ""
+        return f"{frames} frames of {names}{more}", float(np.max(np.abs(feats)))
+
+    def dataset(self, start_step: int, input_context=None) -> tf.data.Dataset:
         """Batches of steps start_step, start_step + 1, ... (worker processes: data.num_threads)."""
         def generate():
             try:
@@ -104,45 +121,3 @@ class AudioInput:
         signature = (tf.TensorSpec([self.num_speakers, None, self.feat_dim], tf.float32),
                      tf.TensorSpec([self.num_speakers], tf.int32))
         return tf.data.Dataset.from_generator(generate, output_signature=signature).prefetch(self.prefetch)
-
-
-class ShardInput:
-    """The trainer's input for ``data.source: shards``: :func:`tfspk.data.shards.shard_dataset` over the
-    feature shards of ``data.shards`` (default: the data dir argument holds ``shards.list``).
-
-    Batches are random utterances of the shuffled shard stream (not the speaker-balanced plan of the
-    feats path, so the two sources do not give equal runs), cropped to ``L ~ U{min..max}`` frames by
-    tf.data ops in parallel (no Python, no GIL). The stream is a function of the seed; a resumed run
-    skips the ``start_step`` batches already trained (read again, not trained on), so it sees the
-    batches an uninterrupted run would have seen.
-    """
-
-    def __init__(self, data_dir: str, config):
-        from tfspk.data.shards import read_shard_list
-        self.dir = config.data.shards or data_dir
-        self.index = read_shard_list(self.dir)
-        if self.index.kind != "feats":
-            raise ToolError(f"{self.index.list_path}: shards of {self.index.kind}; data.source shards needs "
-                            "feature shards (tfspk-make-shards --source feats)")
-        self.config = config
-        self.feat_dim = self.index.dim
-        self.num_classes = self.index.num_classes
-        self.num_speakers = config.data.speakers_per_batch
-        self.num_train_utts = self.index.num_utts
-        self.valid_utts = []
-        self.last_error = None
-
-    def write_spk2int(self, path) -> None:
-        shutil.copyfile(os.path.join(os.path.dirname(self.index.list_path), "spk2int"), path)
-
-    def dataset(self, start_step: int) -> tf.data.Dataset:
-        from tfspk.data.shards import shard_dataset
-        data = self.config.data
-        dataset = shard_dataset(self.index, batch_size=data.speakers_per_batch, min_frames=data.min_frames,
-                                max_frames=data.max_frames, seed=self.config.seed).skip(start_step)
-        if data.service:
-            # The whole pipeline (skip included) runs on the service's workers; "parallel_epochs": each
-            # worker produces the stream, so one worker delivers exactly the local batches.
-            dataset = dataset.apply(tf.data.experimental.service.distribute(
-                processing_mode="parallel_epochs", service="grpc://" + service_host_port(data.service)))
-        return dataset

@@ -1,4 +1,7 @@
-"""The trainer's side of the input pipeline (the sampling itself is :mod:`tfspk.data`).
+"""``data.source: feats``: the data dir's offline Kaldi features (feats.scp), sampled by
+:class:`tfspk.data.SpeakerBalancedSampler` (the sampling itself is :mod:`tfspk.data`).
+
+* :class:`FeatsInput`: the registered input; the only one that feeds several replicas.
 
 * :func:`make_sampler`: the speaker-balanced sampler over the training data dir with the config's
   batch and validation options (it checks feats.scp/utt2spk/utt2num_frames, feature dimensions
@@ -15,10 +18,12 @@ import dataclasses
 import itertools
 import os
 
+import numpy as np
 import tensorflow as tf
 
 from tfspk import data as tfdata
 from tfspk.errors import ToolError
+from tfspk.train.inputs.base import TrainingInput, register_source
 
 REQUIRED_FILES = ("feats.scp", "utt2spk", "utt2num_frames")
 
@@ -84,3 +89,46 @@ def validation_batches(sampler, batch_size: int) -> list:
     """The held-out validation set as a list of numpy (feats, labels) batches (loaded once)."""
     with tfdata.iterate_validation_batches(sampler, batch_size) as batches:
         return list(batches)
+
+
+@register_source
+class FeatsInput(TrainingInput):
+    """feats.scp + utt2spk + utt2num_frames; validation utterances held out of training speakers."""
+    name = "feats"
+    keys = ("data.readers", "data.num_threads", "data.worker_nice", "data.prefetch")
+    supports_replicas = True
+
+    @classmethod
+    def check(cls, data_dir: str, config) -> None:
+        super().check(data_dir, config)
+        check_data_dir(data_dir)
+
+    def __init__(self, data_dir: str, config):
+        self.config = config
+        self.sampler = make_sampler(data_dir, config)
+        self.feat_dim, self.num_classes = self.sampler.feat_dim, self.sampler.num_classes
+        self.num_speakers, self.num_train_utts = self.sampler.num_speakers, self.sampler.num_train_utts
+        self.valid_utts = self.sampler.valid_utts
+        self.notes = []
+
+    def write_spk2int(self, path: str) -> None:
+        self.sampler.write_spk2int(path)
+
+    def dataset(self, start_step: int, input_context=None):
+        return train_dataset(self.sampler, self.config, start_step, input_context)
+
+    def validation_batches(self, batch_size: int):
+        return validation_batches(self.sampler, batch_size) if self.valid_utts else None
+
+    def errors(self):
+        return tfdata.tool_errors(self.sampler)   # the sampler's generators keep its error
+
+    def describe_batch(self, step: int, batch=None) -> tuple[str, float]:
+        """The utterances of the step's plan (a pure function of the seed and the step) with their
+        archive locations; the features are read again."""
+        plan = self.sampler.plan(step)
+        feats, _ = self.sampler.load(plan)
+        utts = ", ".join(f"{u} ({self.sampler.reader.location(u)})" for u in plan.utts[:8])
+        more = f" and {len(plan.utts) - 8} more" if len(plan.utts) > 8 else ""
+        return f"{plan.length} frames of {utts}{more}", float(np.max(np.abs(feats)))
+
