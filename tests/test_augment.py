@@ -269,10 +269,17 @@ def test_dir_without_or_with_empty_wav_scp(tmp_path, dirs):
         aug.Augmenter(_params(dirs, rir_dir=str(tmp_path / "empty")), RATE)
 
 
-def test_other_sample_rate_names_the_file(tmp_path, dirs):
-    bad = _write_dir(tmp_path / "music16k", {"m16": np.ones(16000)}, rate=16000)
-    with pytest.raises(ToolError, match=r"m16.wav.*sample rate 16000 Hz, expected 8000 Hz"):
-        aug.Augmenter(_params(dirs, music_dir=bad), RATE)
+def test_other_sample_rate_is_resampled_or_names_the_file(tmp_path, dirs):
+    from tfspk.io.resample import resample
+    music = np.random.default_rng(3).normal(0, 3000, 16000).round()
+    bad = _write_dir(tmp_path / "music16k", {"m16": music}, rate=16000)
+    with pytest.raises(ToolError, match=r"m16.wav.*sample rate 16000 Hz, expected 8000 Hz \(resampling is off"):
+        aug.Augmenter(_params(dirs, music_dir=bad), RATE, allow_resample=False)
+    source = aug.Augmenter(_params(dirs, music_dir=bad), RATE).sources["music"]
+    expected = resample(music, 16000, RATE)
+    assert source.length("m16") == len(expected) == 8000
+    np.testing.assert_allclose(source.read("m16", 1000, 3000), expected[1000:3000], atol=1e-2)
+    np.testing.assert_allclose(source.looped("m16", 7000, 2000), np.tile(expected, 2)[7000:9000], atol=1e-2)
 
 
 def test_unreadable_missing_and_empty_files_are_named(tmp_path, dirs):
@@ -292,7 +299,7 @@ def test_pipe_entry_of_another_rate_fails_when_read(tmp_path, dirs):
     d = tmp_path / "piped"
     d.mkdir()
     (d / "wav.scp").write_text(f"p cat {source}/wav/p.wav |\n")
-    augmenter = aug.Augmenter(_params(dirs, reverb_prob=1, rir_dir=str(d)), RATE)
+    augmenter = aug.Augmenter(_params(dirs, reverb_prob=1, rir_dir=str(d)), RATE, allow_resample=False)
     with pytest.raises(ToolError, match=r"RIR 'p'.*sample rate 16000 Hz, expected 8000 Hz"):
         augmenter.apply(np.ones(100, np.float32), aug.AugmentPlan(0, 1.0, "p", None, [], 0))
 

@@ -191,7 +191,7 @@ class Augmenter:
     samples to obtain ``n`` after it, or crop after augmentation.
     """
 
-    def __init__(self, params=None, sample_rate: int = 16000, seed: int = 0):
+    def __init__(self, params=None, sample_rate: int = 16000, seed: int = 0, allow_resample: bool = True):
         self.params = params if isinstance(params, AugmentParams) else build_params(
             AugmentParams, params, "augment")
         if isinstance(params, AugmentParams):
@@ -208,8 +208,9 @@ class Augmenter:
         for kind in KINDS:
             if getattr(p, f"{kind}_prob") > 0:
                 self.sources[kind] = AudioSource(getattr(p, f"{kind}_dir"), f"{kind} recording",
-                                                 self.rate, self._cache)
-        self.rirs = AudioSource(p.rir_dir, "RIR", self.rate, self._cache) if p.reverb_prob > 0 else None
+                                                 self.rate, self._cache, allow_resample)
+        self.rirs = AudioSource(p.rir_dir, "RIR", self.rate, self._cache, allow_resample) \
+            if p.reverb_prob > 0 else None
 
     @property
     def num_class_copies(self) -> int:

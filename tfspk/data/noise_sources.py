@@ -45,12 +45,16 @@ class AudioSource:
 
     Construction reads ``wav.scp`` and the header of every file entry (rate, length, readable);
     ``cmd |`` entries are checked when first read. ToolErrors name the directory, file and key.
+    Recordings at another rate are resampled to ``sample_rate`` where they are read
+    (:func:`tfspk.io.audio.read_span_at`), unless ``allow_resample`` is false (then an error).
     """
 
-    def __init__(self, data_dir: str, what: str, sample_rate: int, cache: LruCache):
+    def __init__(self, data_dir: str, what: str, sample_rate: int, cache: LruCache, allow_resample: bool = True):
         self.dir = os.fspath(data_dir)
         self.what = what
         self.rate = int(sample_rate)
+        self.allow_resample = bool(allow_resample)
+        self._spans = {}      # key -> tfspk.io.audio.Span of the files at another rate
         self._cache = cache
         if not os.path.isdir(self.dir):
             raise ToolError(f"{what} dir '{self.dir}' does not exist")
@@ -85,12 +89,19 @@ class AudioSource:
             info = sf.info(path)
         except Exception as err:  # soundfile raises several types for unreadable files
             raise ToolError(f"{self._where(key)}: not a readable audio file ({err})") from None
-        if info.samplerate != self.rate:
-            raise ToolError(f"{self._where(key)}: sample rate {info.samplerate} Hz, expected {self.rate} Hz "
-                            "(resample the directory, e.g. with sox in wav.scp)")
         if info.frames <= 0:
             raise ToolError(f"{self._where(key)}: no samples")
+        if info.samplerate != self.rate:
+            self._check_rate(key, info.samplerate)
+            from tfspk.io.audio import Span, span_length_at
+            self._spans[key] = Span(key, path, 0, int(info.frames), int(info.samplerate))
+            return span_length_at(self._spans[key], self.rate)
         return int(info.frames)
+
+    def _check_rate(self, key: str, rate: int) -> None:
+        if not self.allow_resample:
+            raise ToolError(f"{self._where(key)}: sample rate {rate} Hz, expected {self.rate} Hz (resampling is "
+                            "off; resample the directory, e.g. with sox in wav.scp)")
 
     def length(self, key: str) -> int:
         """Number of samples of recording ``key``."""
@@ -112,7 +123,9 @@ class AudioSource:
             except ToolError as err:
                 raise ToolError(f"{self._where(key)}: {err}") from None
             if rate != self.rate:
-                raise ToolError(f"{self._where(key)}: sample rate {rate} Hz, expected {self.rate} Hz")
+                self._check_rate(key, rate)
+                from tfspk.io.resample import conform_rate
+                samples = conform_rate(samples, rate, self.rate)
             self._cache.put((self.dir, key), samples)
             return samples[start:stop]
         whole = self._lengths[key] * 4 <= self._cache._max / 8  # small files: keep the whole file
@@ -124,6 +137,10 @@ class AudioSource:
 
     def _read_file(self, key: str, path: str, start: int, stop: int | None) -> np.ndarray:
         import soundfile as sf
+        if key in self._spans:
+            from tfspk.io.audio import read_span_at
+            return read_span_at(self._spans[key], start, self._lengths[key] if stop is None else stop, self.rate,
+                                self._where(key))
         try:
             data = sf.read(path, start=start, stop=stop, dtype="float32", always_2d=True)[0]
         except Exception as err:

@@ -75,7 +75,8 @@ class AudioInput(TrainingInput):
         data = config.data
         self.config_path = data.feature_config
         self.extractor = feature_extractor(data.feature_type, data.feature_config)
-        self.augmenter = Augmenter(config.augment, sample_rate=int(self.extractor.rate), seed=config.seed)
+        self.augmenter = Augmenter(config.augment, sample_rate=int(self.extractor.rate), seed=config.seed,
+                                   allow_resample=data.allow_resample)
         aligned = tuple(self.augmenter.speed_factors) == (1.0,)
         self.batches = AudioCropBatches(data_dir, self.augmenter, self.extractor, data.speakers_per_batch,
                                         data.min_frames, data.max_frames, align_to_frames=aligned,
