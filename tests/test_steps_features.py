@@ -193,6 +193,27 @@ def test_make_fbank(corpus):
     assert all(m.shape[1] == 40 for m in feats.values())
 
 
+def test_make_fbank_allow_upsample_resamples_audio_below_the_config_rate(corpus):
+    """Kaldi's --allow-upsample (frame option of compute-fbank-feats): the 8 kHz corpus with a 16 kHz config
+    fails by default (the job log names the option) and is resampled with --allow-upsample true."""
+    root, data = corpus
+    (root / "conf" / "fbank16.conf").write_text("--sample-frequency=16000\n--num-mel-bins=40\n--dither=0\n")
+    failed = run("make_fbank.sh --nj 1 --fbank-config conf/fbank16.conf data/train exp/make_fb16 fb16", cwd=root,
+                 check=False)
+    assert failed.returncode == 1
+    log = (root / "exp" / "make_fb16" / "make_fbank_train.1.log").read_text()
+    assert "8000 Hz but --sample-frequency is 16000 Hz" in log and "--allow-upsample=true" in log
+    run("make_fbank.sh --nj 1 --allow-upsample true --fbank-config conf/fbank16.conf data/train exp/make_fb16 fb16",
+        cwd=root)
+    feats = dict(ark.read_rspecifier(f"scp:{data}/feats.scp"))
+    durations = dict(line.split() for line in (data / "utt2dur").read_text().splitlines())
+    assert len(feats) == 12 and all(m.shape[1] == 40 for m in feats.values())
+    for utt, matrix in feats.items():      # 10 ms frames of the resampled audio: the duration is the audio's
+        assert abs(matrix.shape[0] - float(durations[utt]) * 100) <= 3, (utt, matrix.shape, durations[utt])
+    assert "resampling audio from 8000 Hz to 16000 Hz" in \
+        (root / "exp" / "make_fb16" / "make_fbank_train.1.log").read_text()
+
+
 @pytest.mark.parametrize("command, message", [
     ("make_mfcc.sh", "Usage: "),
     ("make_mfcc.sh a b c d", "Usage: "),
@@ -200,6 +221,7 @@ def test_make_fbank(corpus):
     ("make_mfcc.sh --mfcc-config conf/mfcc.conf data/missing", "no such file data/missing/wav.scp"),
     ("make_mfcc.sh --no-such-option 1 data/train", "invalid option --no-such-option"),
     ("make_mfcc.sh --nj 0 data/train", "--nj must be a positive integer"),
+    ("make_mfcc.sh --allow-downsample yes data/train", "expected \"true\" or \"false\": --allow-downsample 'yes'"),
     ("compute_vad_decision.sh data/train", "no such file data/train/feats.scp"),
     ("compute_vad_decision.sh", "Usage: "),
     ("prepare_feats_for_egs.sh data/train out", "Usage: "),

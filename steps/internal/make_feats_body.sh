@@ -53,9 +53,6 @@ if ! [[ "$nj" =~ ^[1-9][0-9]*$ ]]; then
   echo "$0: --nj must be a positive integer, got '$nj'" >&2
   exit 1
 fi
-for flag in allow_downsample allow_upsample; do
-  case ${!flag} in true|false) ;; *) echo "$0: --${flag//_/-} must be true or false, got '${!flag}'" >&2; exit 1;; esac
-done
 # Kaldi's frame options (compute-*-feats --allow-downsample/--allow-upsample; false = a rate mismatch is an
 # error); passed only when true, so that the feature config may set them too
 rate_opts=
