@@ -15,7 +15,8 @@ the whole utterance (tested, also step for step in training).
 VAD on the fly (``data.vad``: ``auto`` uses ``vad.scp`` if present, ``true`` requires it, ``false``
 ignores it) concatenates the sample blocks of the voiced frames and crops from that
 (:func:`tfspk.data.voiced.voiced_runs`), an approximation of select-voiced-frames on offline
-features (docs/training.md). Validation batches come from the feats path only: with audio,
+features (docs/training.md). Files at another rate than the feature config's are resampled where they
+are read (``data.allow_resample``; :mod:`tfspk.io.audio`). Validation batches come from the feats path only: with audio,
 ``valid.num_utts`` is ignored (the log says so) and ``valid.eer_data`` (features) works.
 """
 from __future__ import annotations
@@ -23,9 +24,8 @@ from __future__ import annotations
 import os
 import shutil
 
-import tensorflow as tf
-
 import numpy as np
+import tensorflow as tf
 
 from tfspk import cli
 from tfspk.data.audio_sampler import AudioCropBatches
