@@ -9,7 +9,9 @@ from tfspk.errors import ToolError
 RESUMABLE_CHANGES = ("schedule", "log_every", "keep_checkpoints", "strategy", "jit_compile", "valid.eer_data",
                      "valid.eer_trials", "valid.batch_size", "data.prefetch", "data.num_threads",
                      "data.readers", "data.worker_nice", "data.service",
-                     "sync_batchnorm", "init_from", "features.conf")
+                     "sync_batchnorm", "init_from", "features.conf", "features.vad_conf", "features.vad_mfcc_conf")
+# (the options files may move; their contents are compared through <exp>/features.yaml, see
+# tfspk.train.expdir.record_front_end)
 
 
 def _flatten(data, prefix=""):
@@ -30,9 +32,6 @@ def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
     current form ``{name, params}``, so experiment dirs of older versions resume.
     """
     saved = dict(saved)
-    # Experiment dirs written before the 'features' section recorded nothing: the same as an empty one.
-    if "features" not in saved and isinstance(current.get("features"), dict):
-        saved["features"] = {key: "" for key in current["features"]}
     if isinstance(saved.get("nnet"), dict) and "params" not in saved["nnet"]:
         from tfspk import nnet
         try:
