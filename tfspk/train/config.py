@@ -147,8 +147,8 @@ class FeaturesConfig:
     """The front end of the network: recorded resolved in <exp>/features.yaml (tfspk.features.frontend), from
     which training from audio, extraction, export, tfspk-embed and tfspk.Embedder take it."""
     type: str = param("", "feature type (registered in tfspk.features.registry: fbank, mfcc, spectrogram, ...). "
-                      "'' = fbank when training from audio; with data.source feats or shards '' records no front "
-                      "end (the experiment cannot be exported): give the type feats.scp was made with",
+                      "'' = fbank; with data.source feats or shards and no conf either, no front end is recorded "
+                      "(the experiment cannot be exported): give the type and conf feats.scp was made with",
                       kind="text")
     conf: str = param("", "its options file (Kaldi --name=value lines, e.g. conf/fbank.conf, the file "
                       "steps/make_fbank.sh used); '' = the type's defaults", kind="text")

@@ -221,17 +221,18 @@ def front_end_for_audio(config) -> FrontEnd:
 def record_front_end(exp_dir: str, config, source_input, resuming: bool = False) -> str:
     """Write ``<exp>/features.yaml`` (the front end of ``source_input.front_end`` when training from audio, else
     of the ``features:`` section; feats and shards are taken as voiced frames unless ``features.vad`` is
-    false) and return the line the log gets. With ``features.type`` '' and offline features nothing is
-    recorded (an earlier run's file is removed). ToolError if the front end's dimension is not the input's, or
+    false) and return the line the log gets. With offline features and neither ``features.type`` nor
+    ``features.conf`` nothing is recorded (an earlier run's file is removed). ToolError if the front end's dimension is not the input's, or
     if ``resuming`` and it differs from the recorded one (the options files' contents changed)."""
     path = os.path.join(exp_dir, FRONT_END_FILE)
     front_end = getattr(source_input, "front_end", None)
     if front_end is None:
         features = config.features
-        if not features.type:
+        if not features.type and not features.conf:
             if os.path.exists(path):
                 os.remove(path)
-            return (f"no front end recorded (features.type is empty and data.source is {config.data.source}): "
+            return (f"no front end recorded (features.type and features.conf are empty and data.source is "
+                    f"{config.data.source}): "
                     "extraction works, export and tfspk-embed need features.type (docs/features.md)")
         front_end = front_end_from_section(features, vad=features.vad != "false")
     if front_end.dim != source_input.feat_dim:
