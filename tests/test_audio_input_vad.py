@@ -163,7 +163,7 @@ def test_vad_errors_name_the_file_and_key(tmp_path):
             make()
     _write_vad(data, {})
     os.remove(data / "vad.scp")
-    with pytest.raises(ToolError, match=r"data.vad true: .*vad.scp not found"):
+    with pytest.raises(ToolError, match=r"features.vad true: .*vad.scp not found"):
         make("true")
     with pytest.raises(ToolError, match="vad must be auto, true or false"):
         make("maybe")

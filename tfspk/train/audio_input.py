@@ -1,7 +1,7 @@
 """``data.source: audio``: training batches computed from audio on the fly.
 
 The data dir needs ``wav.scp`` (files) and ``utt2spk``; ``segments`` (wav.scp then keyed by
-recording; only each segment's samples are read) and ``vad.scp`` (``data.vad``) are used when
+recording; only each segment's samples are read) and ``vad.scp`` (``features.vad``) are used when
 present. Every step is :class:`tfspk.data.augment.AudioCropBatches` (a pure function of
 ``(seed, step)``): B distinct speakers, a crop of ``L ~ U{min_frames..max_frames}`` frames of one of
 their utterances (of its voiced audio with VAD), the ``augment:`` section applied to the waveform
