@@ -3,7 +3,8 @@
 A ``Params`` class is a dataclass whose fields are made with :func:`param` (default, one-line doc,
 optional ``kind``/``choices``). :func:`build_params` turns a plain mapping (YAML section, ``a=1,b=2``
 on the command line) into a checked instance; :func:`describe_params` lists the fields for
-``--print-config`` and error messages. Loss heads, auxiliary losses and networks all use it.
+``--print-config`` and error messages. Loss heads, auxiliary losses, networks, feature post-processing
+steps and the experiment config (:mod:`tfspk.train.config`, through :func:`coerce`) all use it.
 Booleans take Kaldi's spellings (``true``/``false``, ``t``/``f``, ``1``/``0``, any case).
 """
 from __future__ import annotations

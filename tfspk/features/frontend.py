@@ -65,6 +65,21 @@ class FrontEnd:
         self.vad_options.validate()
         if self.vad_mfcc is not None:
             validate(self.vad_mfcc)
+        if self.vad:
+            self._check_vad_framing()
+
+    def _check_vad_framing(self) -> None:
+        """The VAD applies frame by frame: its MFCCs must have the features' rate and frame count."""
+        from tfspk.features.mfcc import num_frames
+        energy = self.vad_energy_options().frame
+        if energy.sample_frequency != self.frame.sample_frequency:
+            raise ToolError(f"front end: the VAD's MFCCs are at {energy.sample_frequency:g} Hz but the features at "
+                            f"{self.frame.sample_frequency:g} Hz")
+        for samples in (1000, 16001, 123457):
+            if num_frames(samples, energy) != num_frames(samples, self.frame):
+                raise ToolError(f"front end: the VAD's MFCCs and the features give different numbers of frames "
+                                f"({num_frames(samples, energy)} vs {num_frames(samples, self.frame)} for {samples} "
+                                "samples): use the same --frame-shift and --snip-edges=false in both")
 
     @property
     def frame(self):

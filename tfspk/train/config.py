@@ -1,11 +1,14 @@
 """The experiment config: one YAML file per experiment, typed keys with documented defaults.
 
-Every key is a field of a dataclass below; its ``doc`` metadata is the documentation that
-``tfspk-train --print-config`` prints as a comment. Loading is strict: an unknown key or a value
-of the wrong type is a :class:`ToolError` naming the key and the valid ones. Any key can be
+Every key is a field of a dataclass below made with :func:`tfspk.params.param`: its ``doc`` is the
+documentation that ``tfspk-train --print-config`` prints as a comment, and its type, ``choices`` and
+``check`` (range) are what :func:`tfspk.params.coerce` checks when the key is read. Loading is strict: an
+unknown key or a value of the wrong type or range is a :class:`ToolError` naming the key and the valid
+ones; :func:`check_values` adds the checks across keys. Any key can be
 overridden from the command line with ``--set section.key=value`` (the value is parsed as YAML).
 
-Three sections are open-ended and checked against the component they configure:
+The ``features:`` section is the network's front end, resolved and recorded in ``<exp>/features.yaml``
+by :mod:`tfspk.features.frontend`. Three sections are open-ended and checked against the component they configure:
 ``nnet`` holds the keyword arguments of :func:`tfspk.nnet.build_xvector` (incl. ``arch``),
 ``loss.params`` and ``aux[*].params`` the fields of the loss classes' ``Params`` dataclasses
 (:mod:`tfspk.losses`). Their checks live in :mod:`tfspk.train.components`.
@@ -38,7 +41,8 @@ class OptimizerConfig:
     beta_1: float = param(0.9, "Adam beta_1")
     beta_2: float = param(0.999, "Adam beta_2")
     epsilon: float = param(1e-7, "Adam epsilon")
-    weight_decay: float = param(1e-2, "L2 regularisation added to the loss: weight_decay/2 * sum of squared kernels of every layer "
+    weight_decay: float = param(
+        1e-2, "L2 regularisation added to the loss: weight_decay/2 * sum of squared kernels of every layer "
         "(network and class weights; biases and batch-norm scale/offset excluded). With plain SGD its "
         "gradient is weight_decay * w, i.e. classic weight decay. [Liu2019]: 1e-2", check=">=0")
     clip_norm: float = param(0.0, "clip the global gradient norm to this value (0 = no clipping)", check=">=0")
@@ -52,18 +56,23 @@ class ScheduleConfig:
     lr_factor: float = param(0.5, "multiply the learning rate by this when the validation loss stalls", check="(0,1)")
     patience: int = param(2, "epochs without improvement of the validation loss before the LR is reduced", check=">=1")
     min_improvement: float = param(0.0, "relative decrease of the validation loss that counts as improvement")
-    max_reductions_without_improvement: int = param(3, "stop when the LR would be reduced again after this many reductions without improvement")
+    max_reductions_without_improvement: int = param(
+        3, "stop when the LR would be reduced again after this many reductions without improvement")
     min_lr: float = param(1e-5, "stop when the learning rate falls below this ([Liu2019]: 1e-5)", check=">=0")
-    lr_policy: str = param("plateau", "plateau: reduce the LR by lr_factor when the validation loss stalls ([Liu2019]); exponential: "
+    lr_policy: str = param(
+        "plateau", "plateau: reduce the LR by lr_factor when the validation loss stalls ([Liu2019]); exponential: "
         "lr * lr_decay**epoch ([Li2022AR]: 0.95); warmup_exponential: linear warm-up over warmup_steps "
         "(or warmup_epochs), then exponential decay to final_lr at the last step ([Wang2023]). "
         "The last two are functions of the global step (no early stop); see docs/training.md",
         choices=("plateau", "exponential", "warmup_exponential"))
     lr_decay: float = param(0.95, "exponential: LR factor per epoch ([Li2022AR]: 0.95)", check="(0,1]")
-    warmup_epochs: float = param(0.0, "warmup_exponential: epochs of linear LR warm-up (used if warmup_steps is 0)", check=">=0")
-    warmup_steps: int = param(0, "warmup_exponential: steps of linear LR warm-up (overrides warmup_epochs)", check=">=0")
+    warmup_epochs: float = param(0.0, "warmup_exponential: epochs of linear LR warm-up (used if warmup_steps is 0)",
+                                 check=">=0")
+    warmup_steps: int = param(0, "warmup_exponential: steps of linear LR warm-up (overrides warmup_epochs)",
+                              check=">=0")
     final_lr: float = param(5e-5, "warmup_exponential: LR reached at the last step of num_epochs", check=">0")
-    margin_warmup_epochs: float = param(0.0, "margin losses: the margin is multiplied by w = min(1, step / (this * steps_per_epoch)), rising "
+    margin_warmup_epochs: float = param(
+        0.0, "margin losses: the margin is multiplied by w = min(1, step / (this * steps_per_epoch)), rising "
         "0 -> 1, on top of [Liu2019, eq. 8] annealing (0 = off)", check=">=0")
     average_last: int = param(0, "keep the weights of the last N epochs and write their average as "
                              "final/model.weights.h5 (0 = off: the best or last epoch's weights)", check=">=0")
@@ -174,7 +183,8 @@ class FeaturesConfig:
 @dataclass
 class TrainConfig:
     seed: int = param(777, "seed for weights, sampling and validation split (runs are reproducible)")
-    nnet: dict = param({"name": "tdnn", "params": {}}, "the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi); "
+    nnet: dict = param({"name": "tdnn", "params": {}},
+                       "the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi); "
                       "older configs' {arch: tdnn, frame_dim: ...} still load")
     loss: LossConfig = param(LossConfig, "main loss")
     aux: list = param([], "auxiliary losses, a list of {name, params}")

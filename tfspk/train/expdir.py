@@ -222,8 +222,9 @@ def record_front_end(exp_dir: str, config, source_input, resuming: bool = False)
     """Write ``<exp>/features.yaml`` (the front end of ``source_input.front_end`` when training from audio, else
     of the ``features:`` section; feats and shards are taken as voiced frames unless ``features.vad`` is
     false) and return the line the log gets. With offline features and neither ``features.type`` nor
-    ``features.conf`` nothing is recorded (an earlier run's file is removed). ToolError if the front end's dimension is not the input's, or
-    if ``resuming`` and it differs from the recorded one (the options files' contents changed)."""
+    ``features.conf`` nothing is recorded (an earlier run's file is removed). ToolError if the front end's
+    dimension is not the input's, or if ``resuming`` and it differs from the recorded one (the options
+    files' contents changed)."""
     path = os.path.join(exp_dir, FRONT_END_FILE)
     front_end = getattr(source_input, "front_end", None)
     if front_end is None:
@@ -235,17 +236,18 @@ def record_front_end(exp_dir: str, config, source_input, resuming: bool = False)
                     f"{config.data.source}): "
                     "extraction works, export and tfspk-embed need features.type (docs/features.md)")
         front_end = front_end_from_section(features, vad=features.vad != "false")
+    post = f", post {', '.join(name for name, _ in front_end.post)}" if front_end.post else ""
     if front_end.dim != source_input.feat_dim:
+        conf = f" of {config.features.conf}" if config.features.conf else ""
         raise ToolError(f"config key 'features': the front end gives {front_end.dim}-dimensional features "
-                        f"({front_end.feature_type}{' of ' + config.features.conf if config.features.conf else ''}"
-                        f"{', post ' + ', '.join(n for n, _ in front_end.post) if front_end.post else ''}) but the "
-                        f"training input has dimension {source_input.feat_dim}")
+                        f"({front_end.feature_type}{conf}{post}) but the training input has dimension "
+                        f"{source_input.feat_dim}")
     if resuming and os.path.isfile(path):
         from tfspk.features.frontend import read_front_end
         if read_front_end(exp_dir).to_dict() != front_end.to_dict():
             raise ToolError(f"{exp_dir} has a checkpoint trained with another front end than the features: section "
                             f"gives now (compare {path}); use a new experiment dir, or --resume false to start over")
     write_front_end(exp_dir, front_end)
+    window = f" {front_end.cmn_window}" if front_end.cmn == "sliding" else ""
     return (f"front end {path}: {front_end.feature_type} ({front_end.dim} dims at {front_end.sample_rate:g} Hz"
-            f"{', post ' + ', '.join(n for n, _ in front_end.post) if front_end.post else ''}), CMN {front_end.cmn}"
-            f"{f' {front_end.cmn_window}' if front_end.cmn == 'sliding' else ''}, VAD {'on' if front_end.vad else 'off'}")
+            f"{post}), CMN {front_end.cmn}{window}, VAD {'on' if front_end.vad else 'off'}")

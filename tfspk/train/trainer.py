@@ -368,7 +368,8 @@ def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) ->
         with _write_errors(exp_dir):
             if chief:
                 os.makedirs(exp_dir, exist_ok=True)
-                report.log(expdir.record_front_end(exp_dir, config, sampler, resuming=has_checkpoint))  # first: a bad one leaves no config.yaml
+                # first: a front end that does not fit the input leaves no config.yaml
+                report.log(expdir.record_front_end(exp_dir, config, sampler, resuming=has_checkpoint))
                 with atomic_open(config_path) as handle:
                     handle.write(f"# written by tfspk-train {tfspk.__version__}\n")
                     handle.write(config_mod.dump_yaml(current))
