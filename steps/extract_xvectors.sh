@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Extract x-vectors of a data dir with a network trained by tfspk-train (Kaldi's
 # sid/nnet3/xvector/extract_xvectors.sh interface). Raw features get the training-time preparation
-# (sliding CMN over --cmn-window frames, centred, no variance normalisation; then voiced frames per
-# vad.scp); chunks of --chunk-size frames are embedded and averaged weighted by their length.
+# (the CMN of the network's front end, <nnet-dir>/features.yaml: sliding over its window, centred, no
+# variance normalisation; then voiced frames per vad.scp); chunks of --chunk-size frames are embedded and averaged weighted by their length.
 # Writes <xvector-dir>/xvector.{N.ark,N.scp,scp}, spk_xvector.{ark,scp} (speaker means) and num_utts.ark.
 set -e -o pipefail
 
@@ -15,7 +15,7 @@ min_chunk_size=25      # shorter chunks are padded by repeating edge frames
 pad_input=true         # false: no padding; an utterance below the network's minimum frames is an error
 embedding_layer=a      # a: first segment layer's affine output (Kaldi's x-vector); b: last segment layer
 use_gpu=no
-cmn_window=300
+cmn_window=            # sliding CMN window; '' = the front end's (<nnet-dir>/features.yaml; 300 without one)
 batch_size=32
 allow_unfinished=false # true: use the model of a training that did not finish (no <nnet-dir>/final/DONE)
 stage=0
@@ -30,7 +30,7 @@ Options:
   --pad-input <true|false> # false: no padding; too short an utterance is an error (default: $pad_input)
   --embedding-layer <a|b>  # which embedding to extract (default: $embedding_layer)
   --use-gpu <no|yes>       # run on a GPU (default: $use_gpu)
-  --cmn-window <n>         # sliding CMN window (default: $cmn_window)
+  --cmn-window <n>         # sliding CMN window (default: the one of <nnet-dir>/features.yaml)
   --batch-size <n>         # equal-length chunks per network run (default: $batch_size)
   --allow-unfinished <true|false> # use a model whose training did not finish, with a warning (default: $allow_unfinished)
   --stage <n>              # 0: extract, 1: combine, 2: speaker means (default: $stage)"
@@ -78,7 +78,7 @@ if [ $stage -le 0 ]; then
   echo "$0: extracting x-vectors of $data with $srcdir ($nj jobs; logs in $dir/log/extract.*.log)"
   $cmd $gpu_opt JOB=1:$nj "$dir/log/extract.JOB.log" \
     tfspk-extract --use-gpu=$use_gpu --chunk-size=$chunk_size --min-chunk-size=$min_chunk_size \
-      --pad-input=$pad_input --embedding-layer=$embedding_layer --cmn-window=$cmn_window --batch-size=$batch_size \
+      --pad-input=$pad_input --embedding-layer=$embedding_layer ${cmn_window:+--cmn-window=$cmn_window} --batch-size=$batch_size \
       --allow-unfinished=$allow_unfinished \
       "$srcdir" "scp:$sdata/JOB/feats.scp" "scp:$sdata/JOB/vad.scp" \
       "ark,scp:$dir/xvector.JOB.ark,$dir/xvector.JOB.scp"

@@ -3,7 +3,9 @@
 #
 # Reads <train-data-dir>/{feats.scp,utt2spk,utt2num_frames} (steps/prepare_feats_for_egs.sh output), or
 # {wav.scp,utt2spk} with data.source audio (on-the-fly features and augmentation, docs/training.md);
-# writes <exp-dir>/{config.yaml,spk2int,ckpt/,final/model.weights.h5,log/train.log,tb/}.
+# writes <exp-dir>/{config.yaml,features.yaml,spk2int,ckpt/,final/model.weights.h5,log/train.log,tb/}.
+# features.yaml is the network's front end (features, post-processing, VAD, CMN) resolved from the config's
+# features: section; extraction, tfspk-export, tfspk-embed and tfspk.Embedder read it (docs/features.md).
 # Re-running the same command resumes from the last checkpoint (same global step).
 #
 # Options of this script: --cmd, --stage, --train-config (the YAML experiment config, passed to
@@ -104,5 +106,10 @@ if [ $stage -le 1 ]; then
     tfspk-train "${opts[@]}" "$data" "$dir"
   fi
   [ -f "$dir/final/model.weights.h5" ] || { echo "$0: training produced no $dir/final/model.weights.h5" >&2; exit 1; }
+  if [ -f "$dir/features.yaml" ]; then
+    echo "$0: the front end is recorded in $dir/features.yaml"
+  else
+    echo "$0: no front end recorded (the config has no features.type): tfspk-export and tfspk-embed need one" >&2
+  fi
   echo "$0: done; the model for extraction is $dir/final/model.weights.h5"
 fi

@@ -163,7 +163,7 @@ def test_vad_errors_name_the_file_and_key(tmp_path):
             make()
     _write_vad(data, {})
     os.remove(data / "vad.scp")
-    with pytest.raises(ToolError, match=r"data.vad true: .*vad.scp not found"):
+    with pytest.raises(ToolError, match=r"features.vad true: .*vad.scp not found"):
         make("true")
     with pytest.raises(ToolError, match="vad must be auto, true or false"):
         make("maybe")
@@ -273,14 +273,14 @@ def test_audio_input_config_keys(tmp_path):
     data, _, _ = _vad_dir(tmp_path)
     conf = tmp_path / "fbank.conf"
     conf.write_text(f"--sample-frequency={RATE}\n--dither=0\n--num-mel-bins=20\n--snip-edges=false\n")
-    base = ["data.source=audio", f"data.feature_config={conf}", "data.min_frames=40", "data.max_frames=60",
+    base = ["data.source=audio", f"features.conf={conf}", "data.min_frames=40", "data.max_frames=60",
             "data.speakers_per_batch=2", "data.num_threads=1"]
-    source = AudioInput(str(data), config_mod.build_config(None, base + ["data.vad=true", "data.cmn=sliding"]))
+    source = AudioInput(str(data), config_mod.build_config(None, base + ["features.vad=true", "features.cmn=sliding"]))
     assert source.batches.uses_vad and source.batches.cmn == "sliding"
     assert source.notes and "voiced audio from" in source.notes[0]
-    assert not AudioInput(str(data), config_mod.build_config(None, base + ["data.vad=false"])).batches.uses_vad
-    assert config_mod.build_config(None, []).data.vad == "auto"
-    for key, value in (("data.vad", "yes please"), ("data.cmn", "global")):
+    assert not AudioInput(str(data), config_mod.build_config(None, base + ["features.vad=false"])).batches.uses_vad
+    assert config_mod.build_config(None, []).features.vad == "auto"
+    for key, value in (("features.vad", "yes please"), ("features.cmn", "global")):
         with pytest.raises(ToolError, match=key):
             config_mod.build_config(None, [f"{key}={value}"])
 

@@ -44,6 +44,25 @@ def _options(kind, **changes):
     return opts
 
 
+def _read_conf(path, kind):
+    """Options of feature type ``kind`` (or ``vad``) from a Kaldi config file, with the library's one reader."""
+    from tfspk.features.options import read_options_file
+    from tfspk.features.registry import feature_type
+    from tfspk.features.vad import VadOptions
+    return read_options_file(str(path), VadOptions() if kind == "vad" else feature_type(kind).Options(), kind)
+
+
+def _record_front_end(path, kind, confs):
+    """``<exp>/features.yaml`` as tfspk-train writes it from a features: section naming conf/ files of ``confs``."""
+    from tfspk.features.frontend import front_end_from_section, write_front_end
+    from tfspk.train.config import FeaturesConfig
+    conf = path / "conf"
+    section = FeaturesConfig(type=kind, conf=str(conf / f"{kind}.conf"),
+                             vad_conf=str(conf / "vad.conf") if "vad.conf" in confs else "",
+                             vad_mfcc_conf=str(conf / "mfcc.conf") if kind != "mfcc" and "mfcc.conf" in confs else "")
+    write_front_end(str(path), front_end_from_section(section, vad="vad.conf" in confs))
+
+
 def _cosine(a, b):
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b)))
 
@@ -168,6 +187,7 @@ def _make_exp(path, feat_dim=30, confs=None):
         (path / "conf").mkdir()
         for name, text in confs.items():
             (path / "conf" / name).write_text(text)
+        _record_front_end(path, "fbank" if "fbank.conf" in confs else "mfcc", confs)
     return path
 
 
@@ -185,15 +205,14 @@ def exported(tmp_path_factory):
 
 def _toolkit_embedding(root, samples, feature_conf=MFCC_CONF, kind="mfcc"):
     """The toolkit's own extraction: tfspk.features -> compute_vad -> prepare_features -> XvectorExtractor."""
-    from tfspk.export.export import read_feature_config, read_vad_config
     from tfspk.extract import load_extractor, prepare_features
     (root / "ref").mkdir(exist_ok=True)
     (root / "ref" / "f.conf").write_text(feature_conf)
     (root / "ref" / "m.conf").write_text(MFCC_CONF)
     (root / "ref" / "v.conf").write_text(VAD_CONF)
-    feats = FeatureExtractor(read_feature_config(str(root / "ref" / "f.conf"), kind))(samples, RATE)
-    mfcc = FeatureExtractor(read_feature_config(str(root / "ref" / "m.conf"), "mfcc"))(samples, RATE)
-    vad_opts = read_vad_config(str(root / "ref" / "v.conf"))
+    feats = FeatureExtractor(_read_conf(root / "ref" / "f.conf", kind))(samples, RATE)
+    mfcc = FeatureExtractor(_read_conf(root / "ref" / "m.conf", "mfcc"))(samples, RATE)
+    vad_opts = _read_conf(root / "ref" / "v.conf", "vad")
     vad = compute_vad(mfcc, vad_opts.vad_energy_threshold, vad_opts.vad_energy_mean_scale,
                       vad_opts.vad_proportion_threshold, vad_opts.vad_frames_context)
     extractor = load_extractor(str(root / "exp"))
@@ -206,10 +225,10 @@ def test_export_dir_contents(exported):
     assert info["network"]["min_frames"] == 15 and info["min_samples"] == 15 * 160 - 80
     assert info["features"]["options"]["num_ceps"] == 30 and info["features"]["options"]["frame"]["dither"] == 0
     assert info["vad"]["options"]["vad_frames_context"] == 2
-    assert info["cmn"] == {"apply": True, "window": 300, "center": True, "norm_vars": False}
+    assert info["cmn"] == {"apply": True, "mode": "sliding", "window": 300, "center": True, "norm_vars": False}
     assert info["calibration"]["a"] == 4.0 and info["calibration"]["b"] == -1.5
     for name in ("saved_model/saved_model.pb", "model.tflite", "model.onnx", "model_feats.onnx", "conf/features.conf",
-                 "conf/vad.conf", "calibration.txt"):
+                 "conf/vad.conf", "calibration.txt", "features.yaml"):
         assert (exported / "export" / name).exists(), name
     assert not [p.name for p in exported.iterdir() if p.name.startswith(".export")]
 
@@ -288,14 +307,14 @@ def _make_registry_exp(path, name, kind, params):
     layer changes the embedding), its feature/VAD configs in conf/."""
     import keras
 
-    from tfspk.export.export import read_feature_config
     from tfspk.nnet import get_network, network_config
     keras.utils.set_random_seed(1)
     path.mkdir(parents=True)
     (path / "conf").mkdir()
     for conf_name, text in ((f"{kind}.conf", FEATURE_CONFS[kind]), ("mfcc.conf", MFCC_CONF), ("vad.conf", VAD_CONF)):
         (path / "conf" / conf_name).write_text(text)
-    feat_dim = read_feature_config(str(path / "conf" / f"{kind}.conf"), kind).dim
+    feat_dim = _read_conf(path / "conf" / f"{kind}.conf", kind).dim
+    _record_front_end(path, kind, {"mfcc.conf", "vad.conf"})
     network = get_network(name, params)
     model = network.build(feat_dim)
     rng = np.random.default_rng(2)
@@ -316,11 +335,10 @@ def _make_registry_exp(path, name, kind, params):
 def _reference_embeddings(exp, kind, cases):
     """The toolkit's own extraction of each case: tfspk.features (``kind``, and MFCC for the VAD) ->
     compute_vad -> prepare_features -> XvectorExtractor; {label: (embedding, feats, vad)}."""
-    from tfspk.export.export import read_feature_config, read_vad_config
     from tfspk.extract import load_extractor, prepare_features
-    features = FeatureExtractor(read_feature_config(str(exp / "conf" / f"{kind}.conf"), kind))
-    mfccs = FeatureExtractor(read_feature_config(str(exp / "conf" / "mfcc.conf"), "mfcc"))
-    o = read_vad_config(str(exp / "conf" / "vad.conf"))
+    features = FeatureExtractor(_read_conf(exp / "conf" / f"{kind}.conf", kind))
+    mfccs = FeatureExtractor(_read_conf(exp / "conf" / "mfcc.conf", "mfcc"))
+    o = _read_conf(exp / "conf" / "vad.conf", "vad")
     extractor = load_extractor(str(exp))
     out = {}
     for label, samples in cases.items():
@@ -421,7 +439,7 @@ def test_embed_tool_equals_extract_xvectors_sh(exported, tmp_path, tool):
     rows = {line.split()[0]: np.array(line.split("[")[1].split("]")[0].split(), float) for line in text.splitlines()}
     for utt in utts:
         np.testing.assert_allclose(rows[utt], recipe[utt], rtol=1e-3, atol=1e-4)
-    # an experiment dir with its conf/ is exported on the fly
+    # an experiment dir with its features.yaml is exported on the fly
     on_the_fly = tool(f"tfspk-embed {exported}/exp scp:{data}/wav.scp ark,t:-").stdout
     first = on_the_fly.splitlines()[0]
     np.testing.assert_allclose(np.array(first.split("[")[1].split("]")[0].split(), float), recipe[first.split()[0]],
@@ -498,21 +516,26 @@ def _tool(module, argv, capsys):
 
 def test_export_tool_bad_input(tmp_path, capsys):
     from tfspk.bin import export as export_tool
-    exp = _make_exp(tmp_path / "exp", confs={"mfcc.conf": MFCC_CONF})
+    exp = _make_exp(tmp_path / "exp")   # no features.yaml
     out = str(tmp_path / "out")
     proc = run(f"tfspk-export {exp} {out}", check=False)   # the real command: exit 1, message, no traceback
-    assert proc.returncode == 1 and "no VAD config found" in proc.stderr and "--vad-config" in proc.stderr
+    assert proc.returncode == 1 and f"{exp} has no features.yaml" in proc.stderr and "features:" in proc.stderr
     assert "Traceback" not in proc.stderr
-    (tmp_path / "bad.conf").write_text("--vad-energy-threshold=5.5\n--no-such-option=1\n")
-    status, err = _tool(export_tool, [f"--vad-config={tmp_path}/bad.conf", str(exp), out], capsys)
-    assert status == 1 and "bad.conf" in err and "no-such-option" in err
+    (exp / "conf").mkdir()
+    (exp / "conf" / "mfcc.conf").write_text(MFCC_CONF)
+    _record_front_end(exp, "mfcc", {"mfcc.conf"})
+    recorded = (exp / "features.yaml").read_text()
+    (exp / "features.yaml").write_text(recorded.replace("vad_frames_context:", "vad_frames_contxt:"))
+    status, err = _tool(export_tool, [str(exp), out], capsys)
+    assert status == 1 and "features.yaml: vad.options.vad_frames_contxt: unknown option" in err
+    (exp / "features.yaml").write_text(recorded)
     (tmp_path / "cal.txt").write_text("4.0\n")
-    status, err = _tool(export_tool, ["--vad-config=none", f"--calibration={tmp_path}/cal.txt", str(exp), out], capsys)
+    status, err = _tool(export_tool, [f"--calibration={tmp_path}/cal.txt", str(exp), out], capsys)
     assert status == 1 and "cal.txt:1" in err
     wide = _make_exp(tmp_path / "wide", feat_dim=20, confs={"mfcc.conf": MFCC_CONF})
-    status, err = _tool(export_tool, ["--vad-config=none", str(wide), out], capsys)
+    status, err = _tool(export_tool, [str(wide), out], capsys)
     assert status == 1 and "30-dimensional features" in err and "dimension 20" in err
     (exp / "final" / "model.weights.h5").unlink()
-    status, err = _tool(export_tool, ["--vad-config=none", str(exp), out], capsys)
+    status, err = _tool(export_tool, [str(exp), out], capsys)
     assert status == 1 and "missing" in err and "model.weights.h5" in err
     assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".export")]

@@ -63,7 +63,9 @@ def test_train_save_load_extract_equals_in_memory_forward(name, trained):
     exp = trained(name)
     saved = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
     assert saved["nnet"]["name"] == name and saved["features"]["type"] == "fbank"
-    assert open(os.path.join(exp, "features.conf")).read() == "--num-mel-bins=16\n"
+    from tfspk.features import read_front_end
+    front_end = read_front_end(exp)   # the conf's options, recorded resolved
+    assert front_end.feature_type == "fbank" and front_end.options.mel.num_mel_bins == 16 and front_end.dim == 16
     model, _, network = load_trained(exp)
     extractor = load_extractor(exp, chunk_size=-1, min_chunk_size=max(25, network.min_frames()))
     feats = _raw_feats([60, 31, 90])
@@ -137,7 +139,7 @@ def test_unknown_network_and_impossible_feature_dim_are_clear_errors(data_dir, t
 def test_unreadable_features_conf_leaves_no_config(data_dir, tmp_path):
     config = build_config(None, TRAIN + [f"features.conf={tmp_path}/missing.conf"],
                           base={"nnet": {"name": "tdnn", "params": SMALL["tdnn"]}})
-    with pytest.raises(ToolError, match=r"config key 'features.conf': cannot read .*missing.conf"):
+    with pytest.raises(ToolError, match=r"config key 'features.conf': no such file .*missing.conf"):
         train(data_dir, str(tmp_path / "e"), config, stream=open(os.devnull, "w"))
     assert not os.path.exists(tmp_path / "e" / "config.yaml")
 

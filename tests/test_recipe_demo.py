@@ -322,7 +322,7 @@ def test_fetch_packages_unpacks_once_and_names_unknown_packages(tmp_path):
 def recipe(args, tmp_path, check=False, timeout=600):
     """Run the demo's run.sh from its directory with every output under tmp_path."""
     outputs = ["--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"), "--mfcc-dir", str(tmp_path / "mfcc"),
-               "--fbank-dir", str(tmp_path / "fbank")]
+               "--feat-dir", str(tmp_path / "fbank")]
     return run(["./run.sh"] + outputs + args, cwd=RECIPE, check=check, timeout=timeout)
 
 

@@ -103,8 +103,8 @@ def _audio_input(data, conf, *extra):
     from tfspk.train import config as config_mod
     from tfspk.train.inputs.audio import AudioInput
     config = config_mod.build_config(None, [
-        "data.source=audio", f"data.feature_config={conf}", "data.speakers_per_batch=4", "data.min_frames=40",
-        "data.max_frames=60", "data.cmn=none", "valid.num_utts=0", "data.num_threads=1",
+        "data.source=audio", f"features.conf={conf}", "data.speakers_per_batch=4", "data.min_frames=40",
+        "data.max_frames=60", "features.cmn=none", "valid.num_utts=0", "data.num_threads=1",
         "nnet.frame_dim=16", "nnet.pooling_dim=24", "nnet.embedding_dim=8"] + list(extra))
     return AudioInput(str(data), config), config
 

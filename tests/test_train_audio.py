@@ -14,7 +14,7 @@ from tfspk.train import config as config_mod
 RATE = 8000
 AUDIO = ["nnet.frame_dim=16", "nnet.pooling_dim=24", "nnet.embedding_dim=8", "data.speakers_per_batch=4",
          "data.min_frames=40", "data.max_frames=60", "valid.num_utts=0", "schedule.steps_per_epoch=2",
-         "log_every=1", "optimizer.lr=0.05", "data.source=audio", "data.num_threads=1"]
+         "log_every=1", "optimizer.lr=0.05", "data.source=audio", "data.num_threads=1", "features.cmn=crop"]
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def audio_dir(tmp_path_factory):
 
 
 def audio_config(conf, *extra):
-    return config_mod.build_config(None, AUDIO + [f"data.feature_config={conf}"] + list(extra))
+    return config_mod.build_config(None, AUDIO + [f"features.conf={conf}"] + list(extra))
 
 
 def load_offline(data_dir):
@@ -76,7 +76,7 @@ def test_on_the_fly_features_equal_the_offline_tool(audio_dir):
     from tfspk.train.inputs.audio import AudioInput
     data, conf = audio_dir
     feats, paths = load_offline(data)
-    source = AudioInput(data, audio_config(conf, "data.cmn=none"))
+    source = AudioInput(data, audio_config(conf, "features.cmn=none"))
     assert source.feat_dim == 20 and source.num_classes == 4
     for step in range(4):
         got, labels = source.batch(step)
@@ -124,7 +124,11 @@ def test_train_from_audio_with_augmentation_and_resume_batches(audio_dir, tmp_pa
     assert np.isfinite(result.epochs[0].loss)
     saved = yaml.safe_load((exp / "config.yaml").read_text())
     assert saved["num_classes"] == 8 and saved["feat_dim"] == 20  # speed copies: 4 speakers x 2
-    assert (exp / "feature.conf").read_text() == open(conf).read()
+    from tfspk.features import read_front_end
+    front_end = read_front_end(str(exp))   # the recorded front end: the conf's options, no VAD, crop CMN
+    assert (front_end.feature_type, front_end.dim, front_end.sample_rate) == ("fbank", 20, RATE)
+    assert front_end.options.mel.num_mel_bins == 20 and front_end.options.frame.dither == 0
+    assert (front_end.cmn, front_end.vad) == ("crop", False)
     assert "8 of 8 utterances used (no VAD); skipped: 0 shorter" in (exp / "log" / "train.log").read_text()
     # the same (seed, step) gives the same augmented batch: a new source, worker processes, from step 3
     first = AudioInput(data, config)
@@ -143,7 +147,7 @@ def test_audio_source_errors(audio_dir, tmp_path):
         train(str(tmp_path), str(tmp_path / "e"), audio_config(conf), stream=open(os.devnull, "w"))
     bad = tmp_path / "bad.conf"
     bad.write_text("--no-such-option=3\n")
-    with pytest.raises(ToolError, match=r"bad.conf:1: unknown option --no-such-option"):
+    with pytest.raises(ToolError, match=r"bad.conf:1: unknown option '--no-such-option'"):
         train(data, str(tmp_path / "e"), audio_config(str(bad)), stream=open(os.devnull, "w"))
     with pytest.raises(ToolError, match=r"data.source"):
         config_mod.build_config(None, ["data.source=wav"])

@@ -50,7 +50,7 @@ def _source_args(dirs, source):
         return dirs["feats"], []
     if source == "shards":
         return dirs["feats"], ["data.source=shards", f"data.shards={dirs['shards']}"]
-    return dirs["audio"], ["data.source=audio", f"data.feature_config={dirs['conf']}", "data.min_frames=40",
+    return dirs["audio"], ["data.source=audio", f"features.conf={dirs['conf']}", "data.min_frames=40",
                            "data.max_frames=48", "valid.num_utts=0", "data.num_threads=1"]
 
 
@@ -99,12 +99,10 @@ def test_the_divergence_message_of_the_tool_is_the_error_not_an_internal_one(dir
 
 INAPPLICABLE = [
     ("feats", "augment={spec_augment: true}", "augment", "audio"),
-    ("feats", "data.cmn=sliding", "data.cmn", "audio"),
-    ("feats", "data.vad=true", "data.vad", "audio"),
-    ("feats", "data.feature_type=mfcc", "data.feature_type", "audio"),
+    ("feats", "data.allow_resample=false", "data.allow_resample", "audio"),
     ("feats", "data.shards=/nowhere", "data.shards", "shards"),
     ("shards", "augment={speed_factors: '1.0,0.9'}", "augment", "audio"),
-    ("shards", "data.cmn=none", "data.cmn", "audio"),
+    ("shards", "data.allow_resample=false", "data.allow_resample", "audio"),
     ("shards", "data.readers=processes", "data.readers", "feats"),
     ("shards", "data.worker_nice=19", "data.worker_nice", "audio and feats"),
     ("audio", "data.readers=processes", "data.readers", "feats"),
@@ -135,7 +133,7 @@ def test_the_keys_of_the_chosen_source_are_accepted_and_every_declared_key_exist
         for key in cls.keys:
             config_value(default, key)  # a ToolError if a source declares a key the config lacks
     data, extra = _source_args(dirs, "audio")
-    check_source_keys(config_mod.build_config(None, TINY + extra + ["data.cmn=sliding", "augment={spec_augment: true}",
+    check_source_keys(config_mod.build_config(None, TINY + extra + ["data.allow_resample=false", "augment={spec_augment: true}",
                                                                     "data.worker_nice=19"]))
     check_source_keys(config_mod.build_config(None, TINY + ["data.readers=processes", "data.worker_nice=19"]))
 

@@ -396,8 +396,8 @@ def test_aug_online_trains_from_voiced_audio_with_the_musan_and_rirs_dirs(tmp_pa
     # stage 4: trained from audio with the augmentation section and the VAD
     nnet = exp / "xvector_nnet_softmax"
     saved = yaml.safe_load((nnet / "config.yaml").read_text())
-    assert saved["data"]["source"] == "audio" and saved["data"]["vad"] == "true"
-    assert saved["data"]["cmn"] == "sliding" and saved["data"]["feature_type"] == "mfcc"
+    assert saved["data"]["source"] == "audio" and saved["features"]["vad"] == "true"
+    assert saved["features"]["cmn"] == "sliding" and saved["features"]["type"] == "mfcc"
     augment = saved["augment"]
     assert augment["noise_dir"] == f"{data}/musan_noise" and augment["babble_dir"] == f"{data}/musan_speech"
     assert augment["rir_dir"] == f"{data}/rirs" and augment["music_snrs"] == "15:10:8:5"

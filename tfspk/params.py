@@ -3,11 +3,13 @@
 A ``Params`` class is a dataclass whose fields are made with :func:`param` (default, one-line doc,
 optional ``kind``/``choices``). :func:`build_params` turns a plain mapping (YAML section, ``a=1,b=2``
 on the command line) into a checked instance; :func:`describe_params` lists the fields for
-``--print-config`` and error messages. Loss heads, auxiliary losses and networks all use it.
+``--print-config`` and error messages. Loss heads, auxiliary losses, networks, feature post-processing
+steps and the experiment config (:mod:`tfspk.train.config`, through :func:`coerce`) all use it.
 Booleans take Kaldi's spellings (``true``/``false``, ``t``/``f``, ``1``/``0``, any case).
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Any
@@ -25,59 +27,123 @@ def normalize_name(name: str) -> str:
 
 
 
-def param(default: Any, doc: str, kind: str | None = None, choices: tuple | None = None):
-    """A documented dataclass field. ``kind='scale'`` accepts ``"norm"`` or a positive float."""
-    return dataclasses.field(default=default, metadata={"doc": doc, "kind": kind, "choices": choices})
+def param(default: Any, doc: str, kind: str | None = None, choices: tuple | None = None,
+          check: str | None = None):
+    """A documented dataclass field.
+
+    ``kind='scale'`` accepts ``"norm"`` or a positive float; ``kind='text'`` a string (a number is
+    taken as its text; lists, mappings and booleans are refused). ``choices`` are the valid (lower-case)
+    values of a string. ``check`` is a range of a number: ``">0"``, ``">=0"``, ``">=N"``, ``"(a,b)"``,
+    ``"[a,b)"``, ``"(a,b]"``, ``"[a,b]"`` or ``"a..b"`` (integers). A list or dict default is copied for
+    each instance; a dataclass type as default makes a fresh instance of it (a nested section).
+    """
+    metadata = {"doc": doc, "kind": kind, "choices": choices, "check": check}
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=metadata)
+    if isinstance(default, type) and dataclasses.is_dataclass(default):
+        return dataclasses.field(default_factory=default, metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
-_TYPES = {"float": float, "int": int, "bool": bool, "str": str}
+_TYPES = {"float": float, "int": int, "bool": bool, "str": str, "dict": dict, "list": list}
 
 
 def _coerce(owner: str, field: dataclasses.Field, value: Any) -> Any:
+    return coerce(field, value, f"{owner}: parameter '{field.name}'", "must be")
+
+
+def coerce(field: dataclasses.Field, value: Any, where: str, verb: str = "must be") -> Any:
+    """``value`` checked and converted for ``field`` (its type, ``kind``, ``choices``, ``check``); the
+    ToolError reads ``<where> <verb> <what is expected>, got <value>`` (``verb``: "must be" for
+    parameters, "expected" for the experiment config's keys)."""
+    def fail(expected):
+        raise ToolError(f"{where} {verb} {expected}, got {value!r}")
     kind = field.metadata.get("kind")
-    where = f"{owner}: parameter '{field.name}'"
     if kind == "scale":
         if isinstance(value, str) and normalize_name(value) in ("norm", "featurenorm"):
             return SCALE_NORM
-        number = _to_float(value, where, "'norm' or a positive number")
+        number = _to_float(value, fail, "'norm' or a positive number")
         if number <= 0:
-            raise ToolError(f"{where} must be 'norm' or a positive number, got {value!r}")
+            fail("'norm' or a positive number")
         return number
     choices = field.metadata.get("choices")
     if choices:
         text = str(value).lower()
-        if text not in choices:
-            raise ToolError(f"{where} must be one of {', '.join(choices)}, got {value!r}")
+        if isinstance(value, (dict, list)) or text not in choices:
+            fail(f"one of {', '.join(choices)}")
         return text
     expected = _TYPES.get(field.type, field.type)
     if expected is bool:
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()
-        if text in KALDI_TRUE:
+        if isinstance(value, (str, int)) and text in KALDI_TRUE:
             return True
-        if text in KALDI_FALSE:
+        if isinstance(value, (str, int)) and text in KALDI_FALSE:
             return False
-        raise ToolError(f"{where} must be true or false, got {value!r}")
+        fail("true or false")
     if expected is int:
-        number = _to_float(value, where, "an integer")
+        number = _to_float(value, fail, "an integer")
         if number != int(number):
-            raise ToolError(f"{where} must be an integer, got {value!r}")
-        return int(number)
+            fail("an integer")
+        return _in_range(int(number), field, fail)
     if expected is float:
-        return _to_float(value, where, "a number")
+        return _in_range(_to_float(value, fail, "a number"), field, fail)
+    if expected is dict:
+        if not isinstance(value, dict):
+            fail("a mapping (key: value)")
+        return dict(value)
+    if expected is list:
+        if not isinstance(value, list):
+            fail("a list")
+        return list(value)
+    if expected is str:
+        if isinstance(value, (bool, dict)) or (kind == "text" and isinstance(value, (list, tuple))):
+            fail("a string")
+        return str(value) if isinstance(value, (int, float)) else value
     return value
 
 
-def _to_float(value, where, expected) -> float:
-    if isinstance(value, bool):
-        raise ToolError(f"{where} must be {expected}, got {value!r}")
+def _to_float(value, fail, expected) -> float:
+    if isinstance(value, bool) or isinstance(value, (list, dict)):
+        fail(expected)
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ToolError(f"{where} must be {expected}, got {value!r}") from None
+        fail(expected)
     if not math.isfinite(number):
-        raise ToolError(f"{where} must be finite, got {value!r}")
+        fail("a finite number")
+    return number
+
+
+def _range_text(check: str, integer: bool) -> str:
+    noun = "an integer" if integer else "a number"
+    if check == ">0":
+        return "a positive integer" if integer else "a positive number"
+    if check.startswith(">="):
+        return f"{noun} {check[:2]} {check[2:]}"
+    if ".." in check:
+        return f"{noun} {check}"
+    return f"{noun} in {check[0]}{check[1:-1].replace(',', ', ')}{check[-1]}"
+
+
+def _in_range(number, field, fail):
+    check = field.metadata.get("check")
+    if not check:
+        return number
+    if check == ">0":
+        ok = number > 0
+    elif check.startswith(">="):
+        ok = number >= float(check[2:])
+    elif ".." in check:
+        low, high = (float(x) for x in check.split(".."))
+        ok = low <= number <= high
+    else:
+        low, high = (float(x) for x in check[1:-1].split(","))
+        ok = ((number >= low) if check[0] == "[" else (number > low)) and \
+             ((number <= high) if check[-1] == "]" else (number < high))
+    if not ok:
+        fail(_range_text(check, isinstance(number, int)))
     return number
 
 

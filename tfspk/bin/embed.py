@@ -3,7 +3,7 @@ from tfspk import cli
 
 USAGE = """tfspk-embed [options] <export-or-exp-dir> <wav-rspecifier|wav-files...> <wspecifier>
    or: tfspk-embed [options] --compare <export-or-exp-dir> <a.wav> <b.wav>
-The model is a tfspk-export dir (or an experiment dir: exported on the fly from its conf/).
+The model is a tfspk-export dir, or an experiment dir (exported on the fly from its features.yaml).
 --output-format=ark: <wspecifier> is Kaldi's (ark:f.ark, ark,scp:f.ark,f.scp, ark,t:-);
 npy: a .npy file [N, D] with the keys in <file>.keys; text: 'key  [ v1 ... ]' lines (- for stdout).
 With --compare: prints the cosine score, the LLR if the export is calibrated (llr = a * score + b) and the

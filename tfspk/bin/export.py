@@ -4,32 +4,18 @@ from tfspk import cli
 USAGE = """tfspk-export [options] <exp-dir> <out-dir>
 Writes <out-dir>/saved_model (signatures embed_wav: samples -> embedding, embed_feats: raw features +
 VAD -> embedding), model.tflite, model.onnx (wav input), model_feats.onnx (feature input), export.json
-(feature, VAD and CMN options, network, embedding layer, calibration) and conf/ (the config files).
-The graphs compute the features (no dither), the energy VAD, sliding CMN and voiced-frame selection
-as steps/make_mfcc.sh, compute_vad_decision.sh and extract_xvectors.sh do (docs/export.md).
-e.g.: tfspk-export --data-dir=data/train exp/xvector_nnet exp/xvector_nnet/export"""
+(feature, VAD and CMN options, network, embedding layer, calibration), features.yaml and conf/ (the
+options as Kaldi config files). The front end (features, post-processing, energy VAD, CMN) is the one
+tfspk-train recorded in <exp-dir>/features.yaml; the graphs compute it (no dither) as steps/make_*.sh,
+compute_vad_decision.sh and extract_xvectors.sh do (docs/export.md).
+e.g.: tfspk-export exp/xvector_nnet exp/xvector_nnet/export"""
 
 
 def _main(argv):
     parser = cli.KaldiArgumentParser(USAGE, description=__doc__)
-    parser.add_argument("--data-dir", default=None,
-                        help="data dir whose conf/ holds the configs used for the training features, searched after "
-                             "<exp-dir>/conf/ (steps/make_*.sh copy the config there)")
-    parser.add_argument("--feature-config", default=None,
-                        help="config of the network's features (default: conf/{mfcc,fbank,spectrogram}.conf of "
-                             "<exp-dir>, then of --data-dir)")
-    parser.add_argument("--feature-type", choices=("mfcc", "fbank", "spectrogram"), default=None,
-                        help="kind of features (default: the stem of the --feature-config file name)")
-    parser.add_argument("--vad-mfcc-config", default=None,
-                        help="MFCC config of the features the VAD is computed on (default: the feature config for "
-                             "MFCC networks, else conf/mfcc.conf)")
-    parser.add_argument("--vad-config", default=None,
-                        help="compute-vad config (default: conf/vad.conf); 'none' keeps every frame")
     parser.add_argument("--embedding-layer", choices=("a", "b"), default="a",
                         help="a: first segment layer's affine output (Kaldi's x-vector); b: last segment layer "
                              "(default: a)")
-    cli.add_bool(parser, "--apply-cmn", True, "apply sliding CMN (centred, no variance normalisation)")
-    parser.add_argument("--cmn-window", type=int, default=300, help="sliding CMN window in frames (default: 300)")
     parser.add_argument("--min-chunk-size", type=int, default=25,
                         help="shorter inputs are padded to this many frames by repeating edge frames (default: 25)")
     parser.add_argument("--calibration", default=None,
@@ -42,15 +28,12 @@ def _main(argv):
     import os
     os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     from tfspk.export.export import default_options, export
-    options = default_options(args.exp_dir, data_dir=args.data_dir, feature_config=args.feature_config,
-                              feature_type=args.feature_type, vad_mfcc_config=args.vad_mfcc_config,
-                              vad_config=args.vad_config, embedding_layer=args.embedding_layer,
-                              apply_cmn=args.apply_cmn, cmn_window=args.cmn_window,
+    options = default_options(args.exp_dir, embedding_layer=args.embedding_layer,
                               min_chunk_size=args.min_chunk_size, calibration=args.calibration,
                               tflite=args.tflite, onnx=args.onnx)
-    cli.log(f"features: {options.feature_type} from {options.feature_config}; VAD: "
-            + (f"{options.vad_config} on {options.vad_feature_config or options.feature_config}"
-               if options.vad_config else "none"))
+    front_end = options.front_end
+    cli.log(f"front end of {args.exp_dir}/features.yaml: {front_end.feature_type} ({front_end.dim} dims at "
+            f"{front_end.sample_rate:g} Hz), CMN {front_end.cmn}, VAD {'on' if front_end.vad else 'off'}")
     export(args.exp_dir, args.out_dir, options)
     cli.log(f"exported {args.exp_dir} to {args.out_dir}")
 

@@ -2,8 +2,9 @@
 from tfspk import cli
 
 USAGE = """tfspk-extract [options] <exp-dir> <feats-rspecifier> <vad-rspecifier|none> <xvector-wspecifier>
-Raw features go through sliding CMN (--cmn-window, centred, no variance normalisation) and voiced-frame
-selection with the VAD, as for training; then chunks of --chunk-size frames (-1: whole utterance) are
+Raw features go through the CMN of the network's front end (<exp-dir>/features.yaml: sliding over its window,
+centred, no variance normalisation; --apply-cmn/--cmn-window override it) and voiced-frame selection with the
+VAD, as for training; then chunks of --chunk-size frames (-1: whole utterance) are
 embedded and averaged weighted by their length (chunks shorter than --min-chunk-size are padded by
 repeating edge frames; --pad-input=false leaves them unpadded and stops with an error naming an
 utterance shorter than the network's minimum number of frames).
@@ -25,8 +26,11 @@ def _main(argv):
                              "b: output of the last segment layer (the loss input) (default: a)")
     parser.add_argument("--batch-size", type=int, default=32,
                         help="chunks of equal length run through the network together (default: 32)")
-    parser.add_argument("--cmn-window", type=int, default=300, help="sliding CMN window in frames (default: 300)")
-    cli.add_bool(parser, "--apply-cmn", True, "apply sliding CMN (centred, no variance normalisation) first")
+    parser.add_argument("--cmn-window", type=int, default=None,
+                        help="sliding CMN window in frames (default: the front end's, <exp-dir>/features.yaml; 300 "
+                             "without one)")
+    cli.add_bool(parser, "--apply-cmn", None, "apply sliding CMN (centred, no variance normalisation) first; default: "
+                 "as <exp-dir>/features.yaml says (true without one)")
     cli.add_bool(parser, "--allow-unfinished", False,
                  "use the model of a training that did not finish (no <exp-dir>/final/DONE), with a warning")
     parser.add_argument("--num-threads", type=int, default=2,
@@ -43,13 +47,15 @@ def _main(argv):
         import os
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     from tfspk.extract import extract_to_archive, load_extractor
+    from tfspk.extract.run import recorded_cmn
+    apply_cmn, cmn_window = recorded_cmn(args.exp_dir, args.apply_cmn, args.cmn_window)
     extractor = load_extractor(args.exp_dir, allow_unfinished=args.allow_unfinished,
                                embedding_layer=args.embedding_layer, chunk_size=args.chunk_size,
                                min_chunk_size=args.min_chunk_size, batch_size=args.batch_size,
                                pad_input=args.pad_input)
     vad = None if args.vad_rspecifier == "none" else args.vad_rspecifier
-    extract_to_archive(extractor, args.feats_rspecifier, vad, args.xvector_wspecifier, apply_cmn=args.apply_cmn,
-                       cmn_window=args.cmn_window, num_threads=max(1, args.num_threads))
+    extract_to_archive(extractor, args.feats_rspecifier, vad, args.xvector_wspecifier, apply_cmn=apply_cmn,
+                       cmn_window=cmn_window, num_threads=max(1, args.num_threads))
 
 
 def main():

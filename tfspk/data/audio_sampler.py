@@ -15,7 +15,7 @@ from tfspk.data.voiced import vad_frame_range, voiced_positions, voiced_runs
 from tfspk.errors import ToolError
 
 CMN_MODES = ("crop", "sliding", "none")
-# data.cmn sliding: the recipe's apply-cmvn-sliding options (steps/prepare_feats_for_egs.sh)
+# features.cmn sliding: the recipe's apply-cmvn-sliding options (steps/prepare_feats_for_egs.sh)
 SLIDING_CMN = dict(cmn_window=300, center=True, norm_vars=False)
 
 
@@ -94,7 +94,7 @@ class AudioCropBatches:
         mode = _vad_mode(vad)
         vad_scp = os.path.join(self.dir, "vad.scp")
         if mode == "true" and not os.path.isfile(vad_scp):
-            raise ToolError(f"data.vad true: {vad_scp} not found")
+            raise ToolError(f"features.vad true: {vad_scp} not found")
         self.uses_vad = mode == "true" or (mode == "auto" and os.path.isfile(vad_scp))
         runs = self._read_vad(vad_scp, utterances, frame) if self.uses_vad else {}
         # As the feats sampler: an utterance serves every step whose crop it can hold, so the

@@ -243,7 +243,7 @@ class Embedder:
 
 
 def _export_experiment(exp_dir: str, out_dir: str, backend: str) -> None:
-    """Export an experiment dir with the recipe's config files recorded in it (tfspk-export defaults)."""
+    """Export an experiment dir with the front end recorded in it (tfspk-export's defaults)."""
     from tfspk.export.export import default_options, export   # imports the training code
     options = default_options(exp_dir)
     options.tflite = backend == "tflite"

@@ -32,8 +32,8 @@ from tfspk import cli
 from tfspk.errors import ToolError
 from tfspk.export.tf_features import (KaldiFeaturesTF, min_samples_for_frames, num_frames_formula,
                                       pad_to_min_chunk_tf, select_frames_tf, sliding_cmn_tf, vad_tf)
-from tfspk.features.options import FEATURE_TYPES, add_feature_options, options_from_args
-from tfspk.features.vad import VadOptions
+from tfspk.features.frontend import FRONT_END_FILE, FrontEnd, read_front_end, write_front_end
+from tfspk.features.options import option_lines
 
 EXPORT_FORMAT = 1
 EXPORT_JSON = "export.json"
@@ -76,54 +76,10 @@ def read_calibration(path: str) -> dict:
             "target_prior": model.target_prior}
 
 
-class _OptionParser(cli.KaldiArgumentParser):
-    """Parses a Kaldi config file's options; an unknown option is a ToolError, not an exit."""
-
-    def error(self, message):
-        raise ToolError(message)
-
-
-def read_feature_config(path: str, kind: str):
-    """MfccOptions / FbankOptions / SpectrogramOptions from a Kaldi config file (``conf/mfcc.conf``)."""
-    if kind not in FEATURE_TYPES:
-        raise ToolError(f"--feature-type must be one of {', '.join(FEATURE_TYPES)}, got '{kind}'")
-    lines = cli.read_config_file(path)
-    parser = _OptionParser(f"{kind} config")
-    add_feature_options(parser, kind)
-    try:
-        args = parser.parse_args(lines)
-    except ToolError as err:
-        raise ToolError(f"{path}: {err} (options of compute-{kind}-feats expected)") from None
-    opts = options_from_args(args, kind)
-    opts.frame.dither = 0.0   # inference: no dither
-    return opts
-
-
-def read_vad_config(path: str) -> VadOptions:
-    """VadOptions from a Kaldi config file (``conf/vad.conf``)."""
-    parser = _OptionParser("vad config")
-    defaults = VadOptions()
-    for item in dataclasses.fields(VadOptions):
-        parser.add_argument("--" + item.name.replace("_", "-"), type=type(getattr(defaults, item.name)),
-                            default=getattr(defaults, item.name))
-    try:
-        args = parser.parse_args(cli.read_config_file(path))
-    except ToolError as err:
-        raise ToolError(f"{path}: {err} (options of compute-vad expected)") from None
-    opts = VadOptions(**{item.name: getattr(args, item.name) for item in dataclasses.fields(VadOptions)})
-    opts.validate()
-    return opts
-
-
 @dataclasses.dataclass
 class ExportOptions:
-    feature_type: str
-    feature_config: str
-    vad_feature_config: str | None   # MFCC config of the VAD (None: no VAD)
-    vad_config: str | None
+    front_end: FrontEnd              # features, post-processing, VAD and CMN (the experiment's features.yaml)
     embedding_layer: str = "a"
-    apply_cmn: bool = True
-    cmn_window: int = 300
     min_chunk_size: int = 25
     calibration: str | None = None
     tflite: bool = True
@@ -133,8 +89,7 @@ class ExportOptions:
 class ExportGraph:
     """The TF functions of the export around one network (see the module docstring)."""
 
-    def __init__(self, network: Network, feature_opts, vad_feature_opts, vad_opts: VadOptions | None,
-                 embedding_layer="a", apply_cmn=True, cmn_window=300, min_chunk_size=25):
+    def __init__(self, network: Network, front_end: FrontEnd, embedding_layer="a", min_chunk_size=25):
         import tensorflow as tf
         if embedding_layer not in EMBEDDING_OUTPUTS:
             raise ToolError(f"--embedding-layer must be one of {', '.join(EMBEDDING_OUTPUTS)}, got '{embedding_layer}'")
@@ -142,23 +97,26 @@ class ExportGraph:
             raise ToolError(f"--min-chunk-size={min_chunk_size} is below the network's minimum of "
                             f"{network.min_frames} frames")
         self.network = network
-        self.features = KaldiFeaturesTF(feature_opts)
+        self.features = front_end.tensorflow()
         if self.features.dim != network.feat_dim:
-            raise ToolError(f"the feature config gives {self.features.dim}-dimensional features but the network was "
+            raise ToolError(f"the front end gives {self.features.dim}-dimensional features but the network was "
                             f"trained on dimension {network.feat_dim}")
-        self.vad_opts = vad_opts
+        self.vad_opts = front_end.vad_options if front_end.vad else None
         self.vad_features = None
-        if vad_opts is not None:
-            self.vad_features = (self.features if vad_feature_opts == feature_opts
+        feature_opts = front_end.inference_options()
+        apply_cmn, cmn_window = front_end.inference_cmn()
+        if self.vad_opts is not None:
+            vad_feature_opts = front_end.vad_energy_options()
+            self.vad_features = (self.features if vad_feature_opts == feature_opts and not front_end.post
                                  else KaldiFeaturesTF(vad_feature_opts))
             for samples in (1000, 16001, 123457):   # frame counts must agree for every length
                 if num_frames_formula(samples, vad_feature_opts.frame) != num_frames_formula(samples, feature_opts.frame):
-                    raise ToolError("the VAD's MFCC config and the feature config give different numbers of frames "
+                    raise ToolError("the VAD's MFCC options and the features' give different numbers of frames "
                                     f"({num_frames_formula(samples, vad_feature_opts.frame)} vs "
                                     f"{num_frames_formula(samples, feature_opts.frame)} for {samples} samples): "
                                     "use --snip-edges=false and the same --frame-shift in both")
             if vad_feature_opts.frame.sample_frequency != feature_opts.frame.sample_frequency:
-                raise ToolError("the VAD's MFCC config and the feature config have different sample frequencies")
+                raise ToolError("the VAD's MFCC options and the features' have different sample frequencies")
         self.apply_cmn, self.cmn_window, self.min_chunk_size = apply_cmn, cmn_window, min_chunk_size
         self.output = EMBEDDING_OUTPUTS[embedding_layer]
         feat_dim = network.feat_dim
@@ -224,21 +182,12 @@ def _options_dict(opts) -> dict:
 def export(exp_dir: str, out_dir: str, options: ExportOptions) -> dict:
     """Write the export of ``exp_dir`` to ``out_dir`` (replaced as a whole only on success); returns export.json."""
     import tensorflow as tf
-    feature_opts = read_feature_config(options.feature_config, options.feature_type)
-    vad_feature_opts = vad_opts = None
-    if options.vad_config is not None:
-        if options.vad_feature_config is None and options.feature_type != "mfcc":
-            raise ToolError("the energy VAD needs MFCCs with the log energy in column 0: give --vad-mfcc-config "
-                            f"(the features are {options.feature_type})")
-        vad_feature_opts = read_feature_config(options.vad_feature_config or options.feature_config, "mfcc")
-        if not vad_feature_opts.use_energy:
-            raise ToolError(f"{options.vad_feature_config or options.feature_config}: the VAD needs "
-                            "--use-energy=true (log energy in column 0)")
-        vad_opts = read_vad_config(options.vad_config)
+    front_end = options.front_end
+    vad_feature_opts = front_end.vad_energy_options() if front_end.vad else None
     calibration = read_calibration(options.calibration) if options.calibration else None
     network = load_network(exp_dir)   # last: the configs' errors come without waiting for TensorFlow
-    graph = ExportGraph(network, feature_opts, vad_feature_opts, vad_opts, options.embedding_layer,
-                        options.apply_cmn, options.cmn_window, options.min_chunk_size)
+    graph = ExportGraph(network, front_end, options.embedding_layer, options.min_chunk_size)
+    apply_cmn, cmn_window = front_end.inference_cmn()
     embedding_dim = int(graph.embed_feats(tf.zeros([graph.min_chunk_size, network.feat_dim]),
                                           tf.ones([graph.min_chunk_size]))["embedding"].shape[0])
     info = {
@@ -250,12 +199,14 @@ def export(exp_dir: str, out_dir: str, options: ExportOptions) -> dict:
         "network": {"arch": network.arch, "feat_dim": network.feat_dim, "embedding_dim": embedding_dim,
                     "min_frames": network.min_frames, "nnet": network.config.get("nnet")},
         "embedding_layer": options.embedding_layer,
-        "features": {"type": options.feature_type, "options": _options_dict(feature_opts),
-                     "config_file": "conf/features.conf"},
-        "vad": None if vad_opts is None else {
-            "mfcc_options": _options_dict(vad_feature_opts), "options": _options_dict(vad_opts),
+        "features": {"type": front_end.feature_type, "options": _options_dict(front_end.inference_options()),
+                     "post": front_end.to_dict()["post"], "config_file": "conf/features.conf",
+                     "front_end_file": FRONT_END_FILE},
+        "vad": None if vad_feature_opts is None else {
+            "mfcc_options": _options_dict(vad_feature_opts), "options": _options_dict(front_end.vad_options),
             "mfcc_config_file": "conf/vad_mfcc.conf", "config_file": "conf/vad.conf"},
-        "cmn": {"apply": options.apply_cmn, "window": options.cmn_window, "center": True, "norm_vars": False},
+        "cmn": {"apply": apply_cmn, "mode": front_end.cmn, "window": cmn_window, "center": True,
+                "norm_vars": False},
         "chunking": {"chunk_size": -1, "min_chunk_size": options.min_chunk_size},
         "calibration": calibration,
         "files": {"saved_model": SAVED_MODEL, "tflite": TFLITE if options.tflite else None,
@@ -295,10 +246,12 @@ def _write_all(graph: ExportGraph, work: str, info: dict, options: ExportOptions
     import tensorflow as tf
     conf = os.path.join(work, "conf")
     os.makedirs(conf)
-    shutil.copyfile(options.feature_config, os.path.join(conf, "features.conf"))
-    if options.vad_config is not None:
-        shutil.copyfile(options.vad_feature_config or options.feature_config, os.path.join(conf, "vad_mfcc.conf"))
-        shutil.copyfile(options.vad_config, os.path.join(conf, "vad.conf"))
+    front_end = options.front_end
+    write_front_end(work, front_end)
+    _write_lines(os.path.join(conf, "features.conf"), option_lines(front_end.inference_options()))
+    if front_end.vad:
+        _write_lines(os.path.join(conf, "vad_mfcc.conf"), option_lines(front_end.vad_energy_options()))
+        _write_lines(os.path.join(conf, "vad.conf"), option_lines(front_end.vad_options))
     if options.calibration:
         shutil.copyfile(options.calibration, os.path.join(work, "calibration.txt"))
 
@@ -328,6 +281,11 @@ def _write_all(graph: ExportGraph, work: str, info: dict, options: ExportOptions
     with open(os.path.join(work, EXPORT_JSON), "w", encoding="utf-8") as handle:
         json.dump(info, handle, indent=2, sort_keys=True)
         handle.write("\n")
+
+
+def _write_lines(path: str, lines: list) -> None:
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write("".join(line + "\n" for line in lines))
 
 
 def _tf_variable(variable):
@@ -391,66 +349,7 @@ def _write_onnx(frozen: dict, feat_dim: int, work: str) -> None:
         cli.log(f"wrote {name}")
 
 
-def _find_config(dirs, names, what, option):
-    for directory in dirs:
-        for name in names:
-            path = os.path.join(directory, "conf", name)
-            if os.path.isfile(path):
-                return path
-    places = ", ".join(os.path.join(d, "conf", "{" + ",".join(names) + "}") for d in dirs)
-    raise ToolError(f"no {what} found (looked for {places}); give {option}")
-
-
-def _find_feature_config(exp_dir, dirs, feature_type):
-    """The one ``conf/<type>.conf`` (first directory that has any) whose dimension is the network's."""
-    kinds = [feature_type] if feature_type else list(FEATURE_TYPES)
-    for directory in dirs:
-        found = [(kind, os.path.join(directory, "conf", f"{kind}.conf")) for kind in kinds
-                 if os.path.isfile(os.path.join(directory, "conf", f"{kind}.conf"))]
-        if len(found) == 1:
-            return found[0][1]
-        if found:   # e.g. mfcc.conf for the VAD beside fbank.conf for the network: pick by dimension
-            feat_dim = _recorded_feat_dim(exp_dir)
-            matching = [path for kind, path in found if read_feature_config(path, kind).dim == feat_dim]
-            if len(matching) == 1:
-                return matching[0]
-            raise ToolError(f"{len(matching) or 'none'} of {', '.join(p for _, p in found)} give the network's "
-                            f"{feat_dim}-dimensional features: give --feature-config")
-    _find_config(dirs, [f"{kind}.conf" for kind in kinds], "feature config", "--feature-config")
-
-
-def _recorded_feat_dim(exp_dir):
-    from tfspk.nnet.saved import read_experiment_config
-    config = read_experiment_config(os.path.join(exp_dir, "config.yaml"))
-    if "feat_dim" not in config:
-        raise ToolError(f"{os.path.join(exp_dir, 'config.yaml')} has no 'feat_dim' key")
-    return int(config["feat_dim"])
-
-
-def default_options(exp_dir: str, data_dir: str | None = None, feature_config: str | None = None,
-                    feature_type: str | None = None, vad_mfcc_config: str | None = None,
-                    vad_config: str | None = None, **rest) -> ExportOptions:
-    """Export options with the config files looked up where the recipe keeps them.
-
-    The feature config defaults to ``conf/{mfcc,fbank,spectrogram}.conf`` of the experiment dir, else of
-    ``data_dir`` (steps/make_*.sh copy the config into ``<data>/conf/``); the feature type is the file's
-    stem unless given. The VAD uses ``conf/mfcc.conf`` and ``conf/vad.conf`` of the same places;
-    ``vad_config="none"`` exports without VAD (every frame kept).
-    """
-    dirs = [exp_dir] + ([data_dir] if data_dir else [])
-    if feature_config is None:
-        feature_config = _find_feature_config(exp_dir, dirs, feature_type)
-    if feature_type is None:
-        stem = os.path.splitext(os.path.basename(feature_config))[0]
-        if stem not in FEATURE_TYPES:
-            raise ToolError(f"cannot tell the feature type from the name {feature_config}: give --feature-type "
-                            f"({', '.join(FEATURE_TYPES)})")
-        feature_type = stem
-    if vad_config == "none":
-        vad_config = vad_mfcc_config = None
-    else:
-        if vad_config is None:
-            vad_config = _find_config(dirs, ["vad.conf"], "VAD config", "--vad-config (or --vad-config=none)")
-        if vad_mfcc_config is None and feature_type != "mfcc":
-            vad_mfcc_config = _find_config(dirs, ["mfcc.conf"], "MFCC config for the VAD", "--vad-mfcc-config")
-    return ExportOptions(feature_type, feature_config, vad_mfcc_config, vad_config, **rest)
+def default_options(exp_dir: str, **rest) -> ExportOptions:
+    """Export options of ``exp_dir``: its recorded front end (``<exp>/features.yaml``, read by
+    :func:`tfspk.features.frontend.read_front_end`) and ``rest`` (embedding layer, calibration, formats)."""
+    return ExportOptions(read_front_end(exp_dir), **rest)

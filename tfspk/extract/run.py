@@ -23,6 +23,15 @@ def load_extractor(exp_dir: str, allow_unfinished: bool = False, **options) -> X
     return XvectorExtractor(model, int(config["feat_dim"]), arch=network, source=source, **options)
 
 
+def recorded_cmn(exp_dir: str, apply_cmn: bool | None = None, cmn_window: int | None = None) -> tuple[bool, int]:
+    """``(apply, window)`` of extraction's sliding CMN: ``apply_cmn`` and ``cmn_window`` where given, else the
+    front end's recorded in ``exp_dir`` (:func:`tfspk.features.frontend.read_front_end`), else the Kaldi
+    recipes' ``(True, 300)``."""
+    from tfspk.features.frontend import front_end_path, read_front_end
+    recorded = read_front_end(exp_dir).inference_cmn() if os.path.isfile(front_end_path(exp_dir)) else (True, 300)
+    return (recorded[0] if apply_cmn is None else apply_cmn, recorded[1] if cmn_window is None else cmn_window)
+
+
 def extract_to_archive(extractor: XvectorExtractor, feats_rspec: str, vad_rspec: str | None, xvector_wspec: str,
                        apply_cmn: bool = True, cmn_window: int = 300, center: bool = True,
                        num_threads: int = 2) -> int:

@@ -37,7 +37,7 @@ def num_frames(num_samples: int, frame: FrameOptions) -> int:
     return (num_samples + shift // 2) // shift
 
 
-class _KnfComputer:
+class KnfComputer:
     """MFCC or fbank frames from kaldi-native-fbank."""
 
     def __init__(self, opts: MfccOptions | FbankOptions):
@@ -60,7 +60,7 @@ class _KnfComputer:
         return feats
 
 
-class _SpectrogramComputer:
+class SpectrogramComputer:
     """Spectrogram frames from :mod:`tfspk.features.spectrogram` (knf has no spectrogram)."""
 
     def __init__(self, opts: SpectrogramOptions):
@@ -71,20 +71,22 @@ class _SpectrogramComputer:
         return compute_spectrogram(samples, self.opts, num_frames(samples.size, self.opts.frame))
 
 
-#: options class -> the computer of its frames
-_COMPUTERS = {MfccOptions: _KnfComputer, FbankOptions: _KnfComputer, SpectrogramOptions: _SpectrogramComputer}
-
-
 class FeatureExtractor:
-    """Computes MFCC, fbank or spectrogram features for one option set; reuse it across utterances."""
+    """Computes the features of one option set (of any registered feature type, :mod:`tfspk.features.registry`),
+    then the post-processing steps ``post`` (``[(name, params)]``, e.g. add-deltas); reuse it across utterances."""
 
-    def __init__(self, opts: MfccOptions | FbankOptions | SpectrogramOptions, dither_seed: int = 0):
+    def __init__(self, opts, dither_seed: int = 0, post=()):
+        from tfspk.features.registry import feature_type_of, post_step
         validate(opts)
         self.opts = opts
         self.dither_seed = int(dither_seed)
         self._dither_table = None
-        self._compute = _COMPUTERS[type(opts)](opts)
-        self.dim = self._compute.dim
+        self._compute = feature_type_of(opts).compute(opts)
+        self._post = [(post_step(name), params) for name, params in post]
+        dim = int(getattr(self._compute, "dim", opts.dim))
+        for step, params in self._post:
+            dim = step.dim(params, dim)
+        self.dim = dim
 
     @property
     def rate(self) -> float:
@@ -111,7 +113,10 @@ class FeatureExtractor:
             raise ToolError(f"{label}: audio contains NaN or Inf samples")
         if self.opts.frame.dither > 0:
             samples = self._dithered(samples, name)
-        return self._compute(samples, self.rate)
+        feats = self._compute(samples, self.rate)
+        for step, params in self._post:
+            feats = step.apply(params, feats)
+        return feats
 
     def _dithered(self, samples: np.ndarray, name: str) -> np.ndarray:
         """``samples + dither * noise``, the noise read cyclically from the table from an

@@ -141,55 +141,121 @@ _FEATURE_HELP = {
 }
 
 
+_HELP = {**_FRAME_HELP, **_MEL_HELP, **_FEATURE_HELP}
+
+
 def _option_name(attr: str) -> str:
     return "--" + attr.replace("_", "-")
 
 
-def _add_fields(parser, instance, helps):
-    """One option per dataclass field; argparse's destination is the field name."""
-    for item in dataclasses.fields(instance):
-        if item.name not in helps:
-            continue
-        default = getattr(instance, item.name)
+def _leaf_fields(opts):
+    """``(holder, field)`` of every option of an options dataclass; nested dataclasses (``frame``, ``mel``)
+    are flattened, so each leaf field is one Kaldi option ``--<name>``."""
+    for item in dataclasses.fields(opts):
+        value = getattr(opts, item.name)
+        if dataclasses.is_dataclass(value):
+            yield from _leaf_fields(value)
+        else:
+            yield opts, item
+
+
+def add_options(parser, opts) -> None:
+    """One command-line option per leaf field of ``opts`` (its values are the defaults); argparse's
+    destination is the field name. Help: the field's ``doc`` metadata, else Kaldi's text."""
+    for holder, item in _leaf_fields(opts):
+        default = getattr(holder, item.name)
+        text = item.metadata.get("doc") or _HELP.get(item.name, item.name.replace("_", " "))
         name = _option_name(item.name)
         if isinstance(default, bool):
-            cli.add_bool(parser, name, default, helps[item.name])
+            cli.add_bool(parser, name, default, text)
         else:
             parser.add_argument(name, type=type(default), default=default,
-                                help=f"{helps[item.name]} (default: {default:g})"
-                                if isinstance(default, float) else f"{helps[item.name]} (default: {default})")
+                                help=f"{text} (default: {default:g})" if isinstance(default, float)
+                                else f"{text} (default: {default})")
 
 
 def add_feature_options(parser, kind: str) -> None:
-    """Register Kaldi's options of ``compute-<kind>-feats`` (kind ``mfcc``, ``fbank`` or ``spectrogram``)."""
-    defaults = _new_options(kind)
-    _add_fields(parser, defaults.frame, _FRAME_HELP)
-    if hasattr(defaults, "mel"):
-        _add_fields(parser, defaults.mel, _MEL_HELP)
-    _add_fields(parser, defaults, _FEATURE_HELP)
+    """Register the options of feature type ``kind`` (Kaldi's of ``compute-<kind>-feats`` for the built-in ones)."""
+    from tfspk.features.registry import feature_type
+    add_options(parser, feature_type(kind).Options())
 
 
-#: feature type -> its options class (the feature type is the ``<kind>`` of ``compute-<kind>-feats``)
-FEATURE_TYPES = {"mfcc": MfccOptions, "fbank": FbankOptions, "spectrogram": SpectrogramOptions}
-
-
-def _new_options(kind: str):
-    if kind not in FEATURE_TYPES:
-        raise ToolError(f"unknown feature type '{kind}' (expected {', '.join(FEATURE_TYPES)})")
-    return FEATURE_TYPES[kind]()
+def set_options(opts, values: dict):
+    """``opts`` with every leaf field found in ``values`` (by field name) set; returns ``opts``."""
+    for holder, item in _leaf_fields(opts):
+        if item.name in values:
+            setattr(holder, item.name, values[item.name])
+    return opts
 
 
 def options_from_args(args, kind: str):
-    """Build validated :class:`MfccOptions` / :class:`FbankOptions` from parsed arguments."""
-    opts = _new_options(kind)
-    values = vars(args)
-    for target in (opts.frame, getattr(opts, "mel", None), opts):
-        if target is None:
-            continue
-        for item in dataclasses.fields(target):
-            if item.name in values and item.name not in ("frame", "mel"):
-                setattr(target, item.name, values[item.name])
+    """Validated options of feature type ``kind`` from parsed arguments (see :func:`add_feature_options`)."""
+    from tfspk.features.registry import feature_type
+    opts = set_options(feature_type(kind).Options(), vars(args))
     validate(opts)
+    return opts
+
+
+class _OptionParser(cli.KaldiArgumentParser):
+    """Parses the options of a Kaldi config file; an error is a ToolError, not an exit."""
+
+    def error(self, message):
+        raise ToolError(message)
+
+
+def read_options_file(path: str, opts, program: str):
+    """``opts`` (an options dataclass instance holding the defaults) updated from the Kaldi config file
+    ``path`` (``--name=value`` lines, ``#`` comments); ToolError naming the file for an unknown option or
+    a bad value. ``program`` names the tool whose options these are (for the message)."""
+    parser = _OptionParser(program)
+    add_options(parser, opts)
+    try:
+        args = parser.parse_args(cli.read_config_file(path, parser))
+    except ToolError as err:
+        message = str(err)
+        raise ToolError(message if message.startswith(str(path)) else f"{path}: {message}"
+                        + f" (options of {program} expected)") from None
+    return set_options(opts, vars(args))
+
+
+def option_lines(opts) -> list[str]:
+    """``opts`` as Kaldi config-file lines ``--name=value`` (every option; booleans true/false)."""
+    lines = []
+    for holder, item in _leaf_fields(opts):
+        value = getattr(holder, item.name)
+        text = ("true" if value else "false") if isinstance(value, bool) else (
+            repr(value) if isinstance(value, float) else str(value))
+        lines.append(f"{_option_name(item.name)}={text}")
+    return lines
+
+
+def options_from_dict(opts, data, where: str):
+    """``opts`` updated from a nested mapping as :func:`dataclasses.asdict` writes it; ToolError naming
+    ``where`` and the key for unknown keys and values of the wrong type."""
+    if not isinstance(data, dict):
+        raise ToolError(f"{where}: expected a mapping of options, got {data!r}")
+    fields = {item.name: item for item in dataclasses.fields(opts)}
+    for key, value in data.items():
+        here = f"{where}.{key}"
+        if key not in fields:
+            raise ToolError(f"{here}: unknown option; valid: {', '.join(fields)}")
+        current = getattr(opts, key)
+        if dataclasses.is_dataclass(current):
+            options_from_dict(current, value, here)
+            continue
+        kind = type(current)
+        if kind is bool:
+            ok = isinstance(value, bool)
+        elif kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            value = float(value) if ok else value
+        elif kind is int:
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        else:
+            ok = isinstance(value, kind)
+        if not ok:
+            raise ToolError(f"{here}: expected a value of type {kind.__name__}, got {value!r}")
+        setattr(opts, key, value)
     return opts
 
 
@@ -201,8 +267,14 @@ def _mel(freq: float) -> float:
 
 
 def validate(opts) -> None:
-    """Kaldi's option checks (``FrameExtractionOptions``, ``MelBanks``, ``Mfcc`` constructors)."""
-    frame = opts.frame
+    """The checks of the framing (Kaldi ``FrameExtractionOptions``) and of the feature type's own options."""
+    from tfspk.features.registry import feature_type_of
+    check_frame(opts.frame)
+    feature_type_of(opts).check(opts)
+
+
+def check_frame(frame: FrameOptions) -> None:
+    """Kaldi's checks of ``FrameExtractionOptions``."""
     if not frame.sample_frequency > 0:
         raise ToolError(f"--sample-frequency must be positive, got {frame.sample_frequency}")
     if frame.window_shift_samples <= 0:
@@ -218,6 +290,11 @@ def validate(opts) -> None:
     if frame.window_type not in WINDOW_TYPES:
         raise ToolError(f"--window-type: invalid window type '{frame.window_type}' "
                         f"(expected one of {', '.join(WINDOW_TYPES)})")
+
+
+def check_kaldi(opts) -> None:
+    """Kaldi's checks of the MFCC, fbank and spectrogram options (``MelBanks``, ``Mfcc`` constructors)."""
+    frame = opts.frame
     if getattr(opts, "energy_floor", 0.0) < 0:
         raise ToolError(f"--energy-floor must be >= 0, got {opts.energy_floor}")
     if isinstance(opts, SpectrogramOptions):

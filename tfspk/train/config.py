@@ -1,11 +1,14 @@
 """The experiment config: one YAML file per experiment, typed keys with documented defaults.
 
-Every key is a field of a dataclass below; its ``doc`` metadata is the documentation that
-``tfspk-train --print-config`` prints as a comment. Loading is strict: an unknown key or a value
-of the wrong type is a :class:`ToolError` naming the key and the valid ones. Any key can be
+Every key is a field of a dataclass below made with :func:`tfspk.params.param`: its ``doc`` is the
+documentation that ``tfspk-train --print-config`` prints as a comment, and its type, ``choices`` and
+``check`` (range) are what :func:`tfspk.params.coerce` checks when the key is read. Loading is strict: an
+unknown key or a value of the wrong type or range is a :class:`ToolError` naming the key and the valid
+ones; :func:`check_values` adds the checks across keys. Any key can be
 overridden from the command line with ``--set section.key=value`` (the value is parsed as YAML).
 
-Three sections are open-ended and checked against the component they configure:
+The ``features:`` section is the network's front end, resolved and recorded in ``<exp>/features.yaml``
+by :mod:`tfspk.features.frontend`. Three sections are open-ended and checked against the component they configure:
 ``nnet`` holds the keyword arguments of :func:`tfspk.nnet.build_xvector` (incl. ``arch``),
 ``loss.params`` and ``aux[*].params`` the fields of the loss classes' ``Params`` dataclasses
 (:mod:`tfspk.losses`). Their checks live in :mod:`tfspk.train.components`.
@@ -23,128 +26,112 @@ from dataclasses import dataclass, field
 import yaml
 
 from tfspk.errors import ToolError
-from tfspk.params import KALDI_FALSE, KALDI_TRUE
+from tfspk.params import coerce, param
 
 # Keys the trainer writes into the saved config; accepted (and replaced) when a saved config is read back.
 DERIVED_KEYS = ("feat_dim", "num_classes", "tfspk_version")
 
 
-def _doc(text, **kwargs):
-    return field(metadata={"doc": text}, **kwargs)
-
-
 @dataclass
 class OptimizerConfig:
-    name: str = _doc("optimizer: sgd (with momentum) or adam", default="sgd")
-    lr: float = _doc("initial learning rate ([Liu2019]: SGD 0.01; [Li2022AR]: Adam 1e-3)", default=0.01)
-    momentum: float = _doc("SGD momentum (0 = plain SGD)", default=0.9)
-    nesterov: bool = _doc("SGD: Nesterov momentum", default=False)
-    beta_1: float = _doc("Adam beta_1", default=0.9)
-    beta_2: float = _doc("Adam beta_2", default=0.999)
-    epsilon: float = _doc("Adam epsilon", default=1e-7)
-    weight_decay: float = _doc(
-        "L2 regularisation added to the loss: weight_decay/2 * sum of squared kernels of every layer "
+    name: str = param("sgd", "optimizer: sgd (with momentum) or adam", choices=("sgd", "adam"))
+    lr: float = param(0.01, "initial learning rate ([Liu2019]: SGD 0.01; [Li2022AR]: Adam 1e-3)", check=">0")
+    momentum: float = param(0.9, "SGD momentum (0 = plain SGD)", check="[0,1)")
+    nesterov: bool = param(False, "SGD: Nesterov momentum")
+    beta_1: float = param(0.9, "Adam beta_1")
+    beta_2: float = param(0.999, "Adam beta_2")
+    epsilon: float = param(1e-7, "Adam epsilon")
+    weight_decay: float = param(
+        1e-2, "L2 regularisation added to the loss: weight_decay/2 * sum of squared kernels of every layer "
         "(network and class weights; biases and batch-norm scale/offset excluded). With plain SGD its "
-        "gradient is weight_decay * w, i.e. classic weight decay. [Liu2019]: 1e-2", default=1e-2)
-    clip_norm: float = _doc("clip the global gradient norm to this value (0 = no clipping)", default=0.0)
+        "gradient is weight_decay * w, i.e. classic weight decay. [Liu2019]: 1e-2", check=">=0")
+    clip_norm: float = param(0.0, "clip the global gradient norm to this value (0 = no clipping)", check=">=0")
 
 
 @dataclass
 class ScheduleConfig:
-    steps_per_epoch: int = _doc("training steps per 'epoch' (sampling is random, so an epoch is a "
-                                "number of steps: checkpoint, validation and LR policy run after each)",
-                                default=1000)
-    num_epochs: int = _doc("maximum number of epochs", default=100)
-    lr_factor: float = _doc("multiply the learning rate by this when the validation loss stalls", default=0.5)
-    patience: int = _doc("epochs without improvement of the validation loss before the LR is reduced",
-                         default=2)
-    min_improvement: float = _doc("relative decrease of the validation loss that counts as improvement",
-                                  default=0.0)
-    max_reductions_without_improvement: int = _doc(
-        "stop when the LR would be reduced again after this many reductions without improvement", default=3)
-    min_lr: float = _doc("stop when the learning rate falls below this ([Liu2019]: 1e-5)", default=1e-5)
-    lr_policy: str = _doc(
-        "plateau: reduce the LR by lr_factor when the validation loss stalls ([Liu2019]); exponential: "
+    steps_per_epoch: int = param(1000, "training steps per 'epoch' (sampling is random, so an epoch is a "
+                                "number of steps: checkpoint, validation and LR policy run after each)", check=">0")
+    num_epochs: int = param(100, "maximum number of epochs", check=">0")
+    lr_factor: float = param(0.5, "multiply the learning rate by this when the validation loss stalls", check="(0,1)")
+    patience: int = param(2, "epochs without improvement of the validation loss before the LR is reduced", check=">=1")
+    min_improvement: float = param(0.0, "relative decrease of the validation loss that counts as improvement")
+    max_reductions_without_improvement: int = param(
+        3, "stop when the LR would be reduced again after this many reductions without improvement")
+    min_lr: float = param(1e-5, "stop when the learning rate falls below this ([Liu2019]: 1e-5)", check=">=0")
+    lr_policy: str = param(
+        "plateau", "plateau: reduce the LR by lr_factor when the validation loss stalls ([Liu2019]); exponential: "
         "lr * lr_decay**epoch ([Li2022AR]: 0.95); warmup_exponential: linear warm-up over warmup_steps "
         "(or warmup_epochs), then exponential decay to final_lr at the last step ([Wang2023]). "
-        "The last two are functions of the global step (no early stop); see docs/training.md", default="plateau")
-    lr_decay: float = _doc("exponential: LR factor per epoch ([Li2022AR]: 0.95)", default=0.95)
-    warmup_epochs: float = _doc("warmup_exponential: epochs of linear LR warm-up (used if warmup_steps is 0)",
-                                default=0.0)
-    warmup_steps: int = _doc("warmup_exponential: steps of linear LR warm-up (overrides warmup_epochs)", default=0)
-    final_lr: float = _doc("warmup_exponential: LR reached at the last step of num_epochs", default=5e-5)
-    margin_warmup_epochs: float = _doc(
-        "margin losses: the margin is multiplied by w = min(1, step / (this * steps_per_epoch)), rising "
-        "0 -> 1, on top of [Liu2019, eq. 8] annealing (0 = off)", default=0.0)
-    average_last: int = _doc("keep the weights of the last N epochs and write their average as "
-                             "final/model.weights.h5 (0 = off: the best or last epoch's weights)", default=0)
+        "The last two are functions of the global step (no early stop); see docs/training.md",
+        choices=("plateau", "exponential", "warmup_exponential"))
+    lr_decay: float = param(0.95, "exponential: LR factor per epoch ([Li2022AR]: 0.95)", check="(0,1]")
+    warmup_epochs: float = param(0.0, "warmup_exponential: epochs of linear LR warm-up (used if warmup_steps is 0)",
+                                 check=">=0")
+    warmup_steps: int = param(0, "warmup_exponential: steps of linear LR warm-up (overrides warmup_epochs)",
+                              check=">=0")
+    final_lr: float = param(5e-5, "warmup_exponential: LR reached at the last step of num_epochs", check=">0")
+    margin_warmup_epochs: float = param(
+        0.0, "margin losses: the margin is multiplied by w = min(1, step / (this * steps_per_epoch)), rising "
+        "0 -> 1, on top of [Liu2019, eq. 8] annealing (0 = off)", check=">=0")
+    average_last: int = param(0, "keep the weights of the last N epochs and write their average as "
+                             "final/model.weights.h5 (0 = off: the best or last epoch's weights)", check=">=0")
 
 
 @dataclass
 class DataConfig:
-    speakers_per_batch: int = _doc("speakers per training step, one segment each ([Liu2019]: 64); "
-                                   "the global batch, split across replicas", default=64)
-    min_frames: int = _doc("shortest training segment in frames ([Liu2019]: 200)", default=200)
-    max_frames: int = _doc("longest training segment in frames ([Liu2019]: 400); one length per batch",
-                           default=400)
-    prefetch: int = _doc("batches prepared ahead of the training step", default=4)
-    num_threads: int = _doc("threads reading features (source feats) or worker processes computing "
-                            "features from audio (source audio; 1 = in the trainer's process)", default=2)
-    readers: str = _doc("source feats: threads (num_threads threads of the trainer's process) or processes "
+    speakers_per_batch: int = param(64, "speakers per training step, one segment each ([Liu2019]: 64); "
+                                   "the global batch, split across replicas", check=">=2")
+    min_frames: int = param(200, "shortest training segment in frames ([Liu2019]: 200)", check=">0")
+    max_frames: int = param(400, "longest training segment in frames ([Liu2019]: 400); one length per batch")
+    prefetch: int = param(4, "batches prepared ahead of the training step")
+    num_threads: int = param(2, "threads reading features (source feats) or worker processes computing "
+                            "features from audio (source audio; 1 = in the trainer's process)")
+    readers: str = param("threads", "source feats: threads (num_threads threads of the trainer's process) or processes "
                         "(num_threads forked worker processes: decoding runs outside the trainer's GIL); the "
-                        "batches are the same either way (docs/training.md, Performance)", default="threads")
-    worker_nice: int = _doc("niceness added to the input's worker processes (source audio; source feats with "
+                        "batches are the same either way (docs/training.md, Performance)",
+                         choices=("threads", "processes"))
+    worker_nice: int = param(0, "niceness added to the input's worker processes (source audio; source feats with "
                             "readers processes), 0-19: 19 on a machine whose cores the trainer has to itself and "
                             "shares with the step (CPU training), where the workers then use the cycles the step "
                             "leaves idle instead of stalling it; 0 (the trainer's priority) where other jobs "
                             "compete for the CPU, which would starve niced workers; the batches are the same "
-                            "(docs/training.md, Performance)", default=0)
-    source: str = _doc("feats: the data dir's feats.scp (offline Kaldi features); audio: its wav.scp, random "
-                       "crops with features computed on the fly (feature_type, feature_config, cmn) and the "
+                            "(docs/training.md, Performance)", check="0..19")
+    source: str = param("feats", "feats: the data dir's feats.scp (offline Kaldi features); audio: its wav.scp, random "
+                       "crops with the features of the features: section computed on the fly and the "
                        "augment section applied; shards: TFRecord feature shards (data.shards) read by "
-                       "tf.data; see docs/training.md", default="feats")
-    shards: str = _doc("source shards: the shard dir (shards.list); '' = the data dir argument", default="")
-    service: str = _doc("source shards: address of a tf.data service dispatcher (grpc://host:port, started by "
+                       "tf.data; see docs/training.md", choices=("feats", "audio", "shards"))
+    shards: str = param("", "source shards: the shard dir (shards.list); '' = the data dir argument", kind="text")
+    service: str = param("", "source shards: address of a tf.data service dispatcher (grpc://host:port, started by "
                         "tfspk-data-service) whose workers run the shard pipeline for this trainer; '' = in this "
                         "process. One worker gives the local stream; with several, batches come in the order the "
-                        "workers deliver them (not reproducible step for step)", default="")
-    feature_type: str = _doc("source audio: fbank | mfcc | spectrogram", default="fbank")
-    feature_config: str = _doc("source audio: Kaldi-style options file of compute-<feature_type>-feats "
-                               "(--name=value lines, e.g. conf/fbank.conf); copied to <exp>/feature.conf. "
-                               "'' = the tool's defaults", default="")
-    cmn: str = _doc("source audio: crop (subtract the crop's mean feature vector) | sliding (Kaldi "
-                    "apply-cmvn-sliding --cmn-window=300 --center=true --norm-vars=false on the crop's "
-                    "features) | none", default="crop")
-    vad: str = _doc("source audio: auto (crops from the voiced audio when the data dir has vad.scp) | true "
-                    "(require vad.scp) | false (ignore it); see docs/training.md", default="auto")
-    allow_resample: bool = _doc("source audio: audio at another rate than the feature config's is resampled "
-                                "(polyphase filter, said once in the log); false = such audio is an error",
-                                default=True)
+                        "workers deliver them (not reproducible step for step)", kind="text")
+    allow_resample: bool = param(True, "source audio: audio at another rate than the feature config's is resampled "
+                                 "(polyphase filter, said once in the log); false = such audio is an error")
 
 
 @dataclass
 class ValidConfig:
-    num_utts: int = _doc("utterances of training speakers held out for the validation loss "
-                         "([Liu2019]: 1000); 0 = no validation (the LR policy then never fires)", default=1000)
-    frames: int = _doc("frames per validation segment (the centre of each utterance)", default=300)
-    batch_size: int = _doc("validation batch size", default=64)
-    eer_data: str = _doc("optional data dir of held-out speakers (feats.scp, utt2num_frames, trials): the "
-                         "EER of cosine-scored embedding_a on its trials is logged each epoch", default="")
-    eer_trials: str = _doc("trials file for eer_data (default: <eer_data>/trials)", default="")
+    num_utts: int = param(1000, "utterances of training speakers held out for the validation loss "
+                         "([Liu2019]: 1000); 0 = no validation (the LR policy then never fires)", check=">=0")
+    frames: int = param(300, "frames per validation segment (the centre of each utterance)", check=">0")
+    batch_size: int = param(64, "validation batch size", check=">0")
+    eer_data: str = param("", "optional data dir of held-out speakers (feats.scp, utt2num_frames, trials): the "
+                         "EER of cosine-scored embedding_a on its trials is logged each epoch", kind="text")
+    eer_trials: str = param("", "trials file for eer_data (default: <eer_data>/trials)", kind="text")
 
 
 @dataclass
 class LossConfig:
-    name: str = _doc("main loss (see tfspk.losses.LOSSES, e.g. softmax, amsoftmax, arcsoftmax)",
-                     default="softmax")
-    params: dict = _doc("parameters of the loss class (its Params dataclass); unset ones get their defaults",
-                        default_factory=dict)
+    name: str = param("softmax", "main loss (see tfspk.losses.LOSSES, e.g. softmax, amsoftmax, arcsoftmax)",
+                      kind="text")
+    params: dict = param({}, "parameters of the loss class (its Params dataclass); unset ones get their defaults")
 
 
 @dataclass
 class AuxConfig:
-    name: str = _doc("auxiliary loss added to the main loss (tfspk.losses.AUX_LOSSES: ring, mhe)", default="")
-    params: dict = _doc("parameters of the auxiliary loss", default_factory=dict)
+    name: str = param("", "auxiliary loss added to the main loss (tfspk.losses.AUX_LOSSES: ring, mhe)", kind="text")
+    params: dict = param({}, "parameters of the auxiliary loss")
 
 
 @dataclass
@@ -168,125 +155,91 @@ class NnetConfig:
 
 @dataclass
 class FeaturesConfig:
-    """What the network's input features are, so that extraction and export use the same ones."""
-    type: str = _doc("feature type the network was trained on: mfcc, fbank, spectrogram (recipes compute it with "
-                     "steps/make_<type>.sh; empty: not recorded)", default="")
-    conf: str = _doc("the Kaldi feature config used (e.g. conf/fbank.conf); tfspk-train copies it to "
-                     "<exp>/features.conf", default="")
+    """The front end of the network: recorded resolved in <exp>/features.yaml (tfspk.features.frontend), from
+    which training from audio, extraction, export, tfspk-embed and tfspk.Embedder take it."""
+    type: str = param("", "feature type (registered in tfspk.features.registry: fbank, mfcc, spectrogram, ...). "
+                      "'' = fbank; with data.source feats or shards and no conf either, no front end is recorded "
+                      "(the experiment cannot be exported): give the type and conf feats.scp was made with",
+                      kind="text")
+    conf: str = param("", "its options file (Kaldi --name=value lines, e.g. conf/fbank.conf, the file "
+                      "steps/make_fbank.sh used); '' = the type's defaults", kind="text")
+    post: list = param([], "post-processing steps after the features, in order: names or {name, params} "
+                       "(registered: add_deltas, Kaldi add-deltas with params order, window)")
+    cmn: str = param("sliding", "sliding: Kaldi apply-cmvn-sliding --center=true --norm-vars=false over cmn_window "
+                     "frames (on the crop when training from audio; steps/prepare_feats_for_egs.sh does it "
+                     "offline for feats); crop: training from audio subtracts the crop's mean (inference: the "
+                     "utterance's mean); none", choices=("sliding", "crop", "none"))
+    cmn_window: int = param(300, "sliding CMN window in frames (Kaldi --cmn-window)", check=">0")
+    vad: str = param("auto", "energy VAD: true: voiced frames only (training from audio: crops of the voiced audio "
+                     "of the data dir's vad.scp, required; inference: the VAD of vad_conf on MFCCs of "
+                     "vad_mfcc_conf); false: every frame; auto: training from audio uses vad.scp when present, "
+                     "feats and shards are taken as voiced frames (steps/prepare_feats_for_egs.sh)",
+                     choices=("auto", "true", "false"))
+    vad_conf: str = param("", "compute-vad options file (e.g. conf/vad.conf, the one compute_vad_decision.sh "
+                          "used); '' = Kaldi's defaults", kind="text")
+    vad_mfcc_conf: str = param("", "compute-mfcc-feats options of the MFCCs the VAD reads the log energy of (e.g. "
+                               "conf/mfcc.conf); '' = Kaldi's MFCC defaults on the features' framing",
+                               kind="text")
 
 
 @dataclass
 class TrainConfig:
-    seed: int = _doc("seed for weights, sampling and validation split (runs are reproducible)", default=777)
-    nnet: dict = _doc("the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi); "
-                      "older configs' {arch: tdnn, frame_dim: ...} still load",
-                      default_factory=lambda: {"name": "tdnn", "params": {}})
-    loss: LossConfig = _doc("main loss", default_factory=LossConfig)
-    aux: list = _doc("auxiliary losses, a list of {name, params}", default_factory=list)
-    optimizer: OptimizerConfig = _doc("optimizer and L2 regularisation", default_factory=OptimizerConfig)
-    schedule: ScheduleConfig = _doc("epochs, learning-rate halving on plateau, early stop",
-                                    default_factory=ScheduleConfig)
-    data: DataConfig = _doc("training batches", default_factory=DataConfig)
-    valid: ValidConfig = _doc("validation", default_factory=ValidConfig)
-    augment: dict = _doc("on-the-fly augmentation of data.source audio (tfspk.data.augment.AugmentParams: "
+    seed: int = param(777, "seed for weights, sampling and validation split (runs are reproducible)")
+    nnet: dict = param({"name": "tdnn", "params": {}},
+                       "the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi); "
+                      "older configs' {arch: tdnn, frame_dim: ...} still load")
+    loss: LossConfig = param(LossConfig, "main loss")
+    aux: list = param([], "auxiliary losses, a list of {name, params}")
+    optimizer: OptimizerConfig = param(OptimizerConfig, "optimizer and L2 regularisation")
+    schedule: ScheduleConfig = param(ScheduleConfig, "epochs, learning-rate halving on plateau, early stop")
+    data: DataConfig = param(DataConfig, "training batches")
+    valid: ValidConfig = param(ValidConfig, "validation")
+    augment: dict = param({}, "on-the-fly augmentation of data.source audio (tfspk.data.augment.AugmentParams: "
                          "noise_dir, noise_prob, music_dir, rir_dir, speed_factors, spec_augment, ...; "
-                         "docs/augmentation.md); {} = none", default_factory=dict)
-    features: FeaturesConfig = _doc("input features of the network (recorded for extraction)",
-                                    default_factory=FeaturesConfig)
-    strategy: str = _doc("tf.distribute strategy: auto (mirrored if several GPUs, multiworker if "
-                         "TF_CONFIG is set, else one device) | one | mirrored | multiworker", default="auto")
-    jit_compile: bool = _doc("XLA-compile the training step", default=False)
-    sync_batchnorm: bool = _doc("with several replicas, batch-norm uses the moments of the global batch "
-                                "(false: of each replica's share, as plain MirroredStrategy)", default=True)
-    log_every: int = _doc("steps between progress lines and TensorBoard step summaries", default=100)
-    keep_checkpoints: int = _doc("checkpoints kept in <exp>/ckpt", default=3)
-    init_from: str = _doc("start a new experiment from the network and head weights of this experiment dir "
-                          "(its latest checkpoint; same speakers): large-margin fine-tuning", default="")
-    mixed_precision: str = _doc("Keras mixed-precision policy set before the model is built: none | "
+                         "docs/augmentation.md); {} = none")
+    features: FeaturesConfig = param(FeaturesConfig, "the front end: features, post-processing, CMN and VAD "
+                                    "(recorded in <exp>/features.yaml for extraction and export)")
+    strategy: str = param("auto", "tf.distribute strategy: auto (mirrored if several GPUs, multiworker if "
+                         "TF_CONFIG is set, else one device) | one | mirrored | multiworker",
+                         choices=("auto", "one", "mirrored", "multiworker"))
+    jit_compile: bool = param(False, "XLA-compile the training step")
+    sync_batchnorm: bool = param(True, "with several replicas, batch-norm uses the moments of the global batch "
+                                "(false: of each replica's share, as plain MirroredStrategy)")
+    log_every: int = param(100, "steps between progress lines and TensorBoard step summaries", check=">0")
+    keep_checkpoints: int = param(3, "checkpoints kept in <exp>/ckpt", check=">0")
+    init_from: str = param("", "start a new experiment from the network and head weights of this experiment dir "
+                          "(its latest checkpoint; same speakers): large-margin fine-tuning", kind="text")
+    mixed_precision: str = param("none", "Keras mixed-precision policy set before the model is built: none | "
                                 "mixed_bfloat16 (CPU) | mixed_float16 (GPU; with dynamic loss scaling)",
-                                default="none")
+                                choices=("none", "mixed_bfloat16", "mixed_float16"))
 
 
 # ----------------------------------------------------------------------------------------------
 # dict <-> dataclass
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def _resolved_types(cls):
-    return typing.get_type_hints(cls)
-
-
-_AUTO_TRUE_FALSE = {"data.vad"}  # string keys whose values include true and false
-
-
-def _coerce(value, tp, key: str):
-    """Check/convert one scalar value against the declared type; ToolError naming ``key``."""
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, (str, int)) and str(value).strip().lower() in KALDI_TRUE + KALDI_FALSE:
-            return str(value).strip().lower() in KALDI_TRUE
-        raise ToolError(f"config key '{key}': expected true or false, got {value!r}")
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ToolError(f"config key '{key}': expected an integer, got {value!r}")
-        return value
-    if tp is float:
-        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 1e-4 as a string: accept float syntax
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ToolError(f"config key '{key}': expected a number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if value is None:
-            return ""
-        if isinstance(value, bool) and key in _AUTO_TRUE_FALSE:  # YAML reads a bare true/false as a bool
-            return "true" if value else "false"
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ToolError(f"config key '{key}': expected a string, got {value!r}")
-        return str(value)
-    if tp is dict:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            raise ToolError(f"config key '{key}': expected a mapping (key: value), got {value!r}")
-        return dict(value)
-    if tp is list:
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise ToolError(f"config key '{key}': expected a list, got {value!r}")
-        return list(value)
-    raise AssertionError(f"unsupported config type {tp} for {key}")
-
-
 def from_dict(cls, data, prefix: str = ""):
-    """Build dataclass ``cls`` from a (possibly partial) dict; unknown keys are a ToolError."""
+    """Build dataclass ``cls`` from a (possibly partial) dict; unknown keys are a ToolError.
+
+    Values are checked by :func:`tfspk.params.coerce` against each field (type, choices, range); a null
+    value means the default.
+    """
     if data is None:
         data = {}
     where = prefix.rstrip(".") or "the config"
     if not isinstance(data, dict):
         raise ToolError(f"config section '{where}': expected a mapping, got {data!r}")
-    types = _resolved_types(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in data if k not in names]
+    types = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in data if k not in fields]
     if unknown:
         raise ToolError(f"unknown config key '{prefix}{unknown[0]}'; valid keys"
-                        f"{' in ' + where if prefix else ''}: {', '.join(names)}")
+                        f"{' in ' + where if prefix else ''}: {', '.join(fields)}")
     kwargs = {}
     for name, value in data.items():
-        tp = types[name]
         key = prefix + name
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = from_dict(tp, value, key + ".")
-        else:
-            kwargs[name] = _coerce(value, tp, key)
+        if dataclasses.is_dataclass(types[name]):
+            kwargs[name] = from_dict(types[name], value, key + ".")
+        elif value is not None:
+            kwargs[name] = coerce(fields[name], value, f"config key '{key}':", "expected")
     config = cls(**kwargs)
     if cls is TrainConfig:
         config.aux = [_aux_entry(entry, i) for i, entry in enumerate(config.aux)]
@@ -378,56 +331,25 @@ def build_config(config_path=None, overrides=(), base: dict | None = None) -> Tr
 
 
 def check_values(config: TrainConfig) -> None:
-    """Range checks of the trainer's own keys (losses and network check their own parameters)."""
+    """The checks across keys (each key's own type, choices and range are checked when it is read)."""
     def need(condition, key, expected, value):
         if not condition:
             raise ToolError(f"config key '{key}': expected {expected}, got {value!r}")
-    opt, sched, data, valid = config.optimizer, config.schedule, config.data, config.valid
-    need(opt.name in ("sgd", "adam"), "optimizer.name", "one of sgd, adam", opt.name)
-    need(opt.lr > 0, "optimizer.lr", "a positive number", opt.lr)
-    need(0 <= opt.momentum < 1, "optimizer.momentum", "a number in [0, 1)", opt.momentum)
-    need(opt.weight_decay >= 0, "optimizer.weight_decay", "a number >= 0", opt.weight_decay)
-    need(opt.clip_norm >= 0, "optimizer.clip_norm", "a number >= 0", opt.clip_norm)
-    need(sched.steps_per_epoch > 0, "schedule.steps_per_epoch", "a positive integer", sched.steps_per_epoch)
-    need(sched.num_epochs > 0, "schedule.num_epochs", "a positive integer", sched.num_epochs)
-    need(0 < sched.lr_factor < 1, "schedule.lr_factor", "a number in (0, 1)", sched.lr_factor)
-    need(sched.patience >= 1, "schedule.patience", "an integer >= 1", sched.patience)
-    need(sched.min_lr >= 0, "schedule.min_lr", "a number >= 0", sched.min_lr)
-    need(sched.lr_policy in ("plateau", "exponential", "warmup_exponential"), "schedule.lr_policy",
-         "one of plateau, exponential, warmup_exponential", sched.lr_policy)
-    need(0 < sched.lr_decay <= 1, "schedule.lr_decay", "a number in (0, 1]", sched.lr_decay)
-    need(sched.warmup_epochs >= 0, "schedule.warmup_epochs", "a number >= 0", sched.warmup_epochs)
-    need(sched.warmup_steps >= 0, "schedule.warmup_steps", "an integer >= 0", sched.warmup_steps)
-    need(sched.final_lr > 0, "schedule.final_lr", "a positive number", sched.final_lr)
-    need(sched.margin_warmup_epochs >= 0, "schedule.margin_warmup_epochs", "a number >= 0",
-         sched.margin_warmup_epochs)
-    need(sched.average_last >= 0, "schedule.average_last", "an integer >= 0", sched.average_last)
-    need(config.mixed_precision in ("none", "mixed_bfloat16", "mixed_float16"), "mixed_precision",
-         "one of none, mixed_bfloat16, mixed_float16", config.mixed_precision)
-    need(data.speakers_per_batch >= 2, "data.speakers_per_batch", "an integer >= 2", data.speakers_per_batch)
-    need(data.min_frames >= 1, "data.min_frames", "a positive integer", data.min_frames)
+    data = config.data
     need(data.max_frames >= data.min_frames, "data.max_frames", f">= data.min_frames ({data.min_frames})",
          data.max_frames)
-    need(data.source in ("feats", "audio", "shards"), "data.source", "one of feats, audio, shards", data.source)
-    need(data.readers in ("threads", "processes"), "data.readers", "one of threads, processes", data.readers)
-    need(0 <= data.worker_nice <= 19, "data.worker_nice", "an integer 0..19", data.worker_nice)
     need(not data.service or data.source == "shards", "data.service", "'' unless data.source is shards",
          data.service)
     if data.service:
         from tfspk.data.shards import service_host_port   # tfspk.data only when a service is asked for
         need(service_host_port(data.service), "data.service",
              "a dispatcher address grpc://host:port", data.service)
-    need(data.feature_type in ("fbank", "mfcc", "spectrogram"), "data.feature_type",
-         "one of fbank, mfcc, spectrogram", data.feature_type)
-    need(data.cmn in ("crop", "sliding", "none"), "data.cmn", "one of crop, sliding, none", data.cmn)
-    need(data.vad in ("auto", "true", "false"), "data.vad", "one of auto, true, false", data.vad)
-    need(valid.num_utts >= 0, "valid.num_utts", "an integer >= 0", valid.num_utts)
-    need(valid.frames >= 1, "valid.frames", "a positive integer", valid.frames)
-    need(valid.batch_size >= 1, "valid.batch_size", "a positive integer", valid.batch_size)
-    need(config.strategy in ("auto", "one", "mirrored", "multiworker"), "strategy",
-         "one of auto, one, mirrored, multiworker", config.strategy)
-    need(config.log_every >= 1, "log_every", "a positive integer", config.log_every)
-    need(config.keep_checkpoints >= 1, "keep_checkpoints", "a positive integer", config.keep_checkpoints)
+    if config.features.type:
+        from tfspk.features.registry import feature_type
+        try:
+            feature_type(config.features.type)
+        except ToolError as err:
+            raise ToolError(f"config key 'features.type': {err}") from None
     names = [a.name for a in config.aux]
     need(all(names), "aux", "entries with a name", names)
     need(len(set(names)) == len(names), "aux", "each auxiliary loss at most once", names)

@@ -12,7 +12,9 @@ RESUMABLE_CHANGES = ("schedule", "log_every", "keep_checkpoints", "strategy", "j
                      # the batches of a run that trained are the same either way: before the key existed a
                      # file at another rate was an error, and with all files at the rate nothing is resampled
                      "data.allow_resample",
-                     "sync_batchnorm", "init_from", "features.conf")
+                     "sync_batchnorm", "init_from", "features.conf", "features.vad_conf", "features.vad_mfcc_conf")
+# (the options files may move; their contents are compared through <exp>/features.yaml, see
+# tfspk.train.expdir.record_front_end)
 
 
 def _flatten(data, prefix=""):
@@ -33,9 +35,6 @@ def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
     current form ``{name, params}``, so experiment dirs of older versions resume.
     """
     saved = dict(saved)
-    # Experiment dirs written before the 'features' section recorded nothing: the same as an empty one.
-    if "features" not in saved and isinstance(current.get("features"), dict):
-        saved["features"] = {key: "" for key in current["features"]}
     if isinstance(saved.get("nnet"), dict) and "params" not in saved["nnet"]:
         from tfspk import nnet
         try:

@@ -34,22 +34,6 @@ def effective_config_dict(config: TrainConfig, feat_dim: int, num_classes: int) 
     return data
 
 
-FEATURES_CONF = "features.conf"
-
-
-def copy_features_conf(conf_path: str, exp_dir: str) -> None:
-    """``<exp>/features.conf``: a copy of ``features.conf`` (the feature config the network needs)."""
-    if not conf_path:
-        return
-    try:
-        with open(conf_path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as err:
-        raise ToolError(f"config key 'features.conf': cannot read {conf_path}: {err.strerror}") from None
-    with atomic_open(os.path.join(exp_dir, FEATURES_CONF)) as handle:
-        handle.write(text)
-
-
 def train(data_dir: str, exp_dir: str, config: TrainConfig, *, resume: bool = True,
           strategy: tf.distribute.Strategy | None = None, stream=None) -> TrainResult:
     """Train an x-vector network on a Kaldi data dir; everything goes into ``exp_dir`` (see module doc).
@@ -100,7 +84,8 @@ def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) ->
         with _write_errors(exp_dir):
             if chief:
                 os.makedirs(exp_dir, exist_ok=True)
-                copy_features_conf(config.features.conf, exp_dir)  # first: an unreadable conf leaves no config.yaml
+                # first: a front end that does not fit the input leaves no config.yaml
+                report.log(expdir.record_front_end(exp_dir, config, source, resuming=has_checkpoint))
                 with atomic_open(config_path) as handle:
                     handle.write(f"# written by tfspk-train {tfspk.__version__}\n")
                     handle.write(config_mod.dump_yaml(current))

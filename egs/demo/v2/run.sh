@@ -37,7 +37,7 @@ nj=2                       # parallel jobs for data prep, features, extraction
 data=data
 exp=exp
 mfcc_dir=mfcc
-fbank_dir=fbank
+feat_dir=                  # archives of the network's features other than MFCC (default: the feature type)
 net=ecapa_tdnn             # the network: conf/<net>.yaml (tdnn, tdnn_fbank, ecapa_tdnn, resnet34); its
                            # features.type (mfcc or fbank) picks the features. Default: the best measured
                            # system within the 20-minute budget (RESULTS.md, docs/recipes.md)
@@ -127,21 +127,36 @@ config_value() {
 }
 source_type=$(config_value data source)
 source_type=${source_type:-feats}
-# The features the network needs (features.type of its config; MFCC if absent). MFCCs are always
-# computed: the energy VAD comes from them and applies frame by frame to the fbank features (both
-# confs use --snip-edges=false, so the frame counts match).
+# The front end of the config's features: section (tfspk-train records it in the experiment dir):
+# the network's features (type and conf; MFCC if absent), made by steps/make_<type>.sh into data/<name>_<type>
+# (data/<name> for MFCC), and the energy VAD (vad_conf) on MFCCs (vad_mfcc_conf), always computed into
+# data/<name>; the VAD applies frame by frame to the other features (their confs use --snip-edges=false,
+# so the frame counts match).
 feat_type=$(config_value features type)
 feat_type=${feat_type:-mfcc}
-case $feat_type in
-  mfcc) sfx= ;;
-  fbank) sfx=_fbank ;;
-  *) echo "$0: $train_config: features.type '$feat_type' is not one of mfcc, fbank" >&2; exit 1 ;;
-esac
+feat_conf=$(config_value features conf)
+feat_conf=${feat_conf:-conf/$feat_type.conf}
+vad_conf=$(config_value features vad_conf)
+vad_conf=${vad_conf:-conf/vad.conf}
+vad_mfcc_conf=$(config_value features vad_mfcc_conf)
+vad_mfcc_conf=${vad_mfcc_conf:-conf/mfcc.conf}
+sfx=_$feat_type
+if [ "$feat_type" = mfcc ]; then
+  sfx=
+  if [ "$feat_conf" != "$vad_mfcc_conf" ]; then
+    echo "$0: $train_config: MFCC networks use the VAD's MFCCs: features.conf ($feat_conf) must be features.vad_mfcc_conf ($vad_mfcc_conf)" >&2
+    exit 1
+  fi
+elif [ ! -f "steps/make_$feat_type.sh" ]; then
+  echo "$0: $train_config: features.type '$feat_type' has no steps/make_$feat_type.sh to compute it offline" >&2
+  exit 1
+fi
 if [ -z "$nnet_dir" ]; then
   if [ "$net" = tdnn ]; then nnet_dir=$exp/xvector_nnet_$system; else nnet_dir=$exp/${net}_nnet_$system; fi
   [ "$aug" = online ] && nnet_dir=${nnet_dir/_nnet_/_aug_nnet_}
 fi
 [ -z "$corpus_dir" ] && corpus_dir=$download_dir
+[ -z "$feat_dir" ] && feat_dir=$feat_type
 [ -z "$packages" ] && packages=$(awk '!/^#/ && NF == 4 {print $1}' local/speakers.txt | sort -u | tr '\n' ' ')
 
 # require <stage that makes the files> <file>...: stop with a message naming what is missing.
@@ -164,18 +179,18 @@ stage_banner() {
 # $data/<name>$sfx with the VAD of the MFCCs (stages 1 and 8).
 make_features() {
   local name=$1
-  steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
+  steps/make_mfcc.sh --mfcc-config "$vad_mfcc_conf" --nj $nj --cmd "$train_cmd" \
     "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
   utils/fix_data_dir.sh "$data/$name"
-  steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
+  steps/compute_vad_decision.sh --vad-config "$vad_conf" --nj $nj --cmd "$train_cmd" \
     "$data/$name" "$exp/make_vad" "$mfcc_dir"
   utils/fix_data_dir.sh "$data/$name"
   if [ -n "$sfx" ]; then
     rm -rf "$data/$name$sfx"
     utils/copy_data_dir.sh "$data/$name" "$data/$name$sfx"
     rm -f "$data/$name$sfx/feats.scp" "$data/$name$sfx/vad.scp"
-    steps/make_fbank.sh --fbank-config conf/fbank.conf --nj $nj --cmd "$train_cmd" \
-      "$data/$name$sfx" "$exp/make_fbank" "$fbank_dir"
+    steps/make_$feat_type.sh --$feat_type-config "$feat_conf" --nj $nj --cmd "$train_cmd" \
+      "$data/$name$sfx" "$exp/make_$feat_type" "$feat_dir"
     cp "$data/$name/vad.scp" "$data/$name$sfx/vad.scp"
     utils/fix_data_dir.sh "$data/$name$sfx"
   fi
@@ -234,6 +249,9 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   fi
   train_args=()
   for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
+  # the front end this recipe computed (also where the config has no features: section), recorded by tfspk-train
+  train_args+=(--set "features.type=$feat_type" --set "features.conf=$feat_conf" --set "features.vad_conf=$vad_conf"
+    --set "features.vad_mfcc_conf=$vad_mfcc_conf")
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
     ${loss_params:+--loss-params "$loss_params"} ${aux:+--aux "$aux"} "${train_args[@]}" \

@@ -88,16 +88,33 @@ if [ ! -f "$train_config" ]; then
   echo "$0: no $train_config; --system is one of: $(cd conf && ls *.yaml | grep -v '^train.yaml$' | sed 's/.yaml$//' | tr '\n' ' ')" >&2
   exit 1
 fi
-# The feature type the system needs (features.type of its config; MFCC if absent). MFCCs are always
-# computed: the energy VAD comes from them and applies frame by frame to the other feature types (their
-# confs use --snip-edges=false like conf/mfcc.conf, so the frame counts match).
-feat_type=$(awk '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "type:" {print $2}' "$train_config")
+# The front end of the config's features: section (tfspk-train records it in the experiment dir): the
+# system's features (type and conf; MFCC if absent), made by steps/make_<type>.sh into data/<name>_<type>
+# (data/<name> for MFCC), and the energy VAD (vad_conf) on MFCCs (vad_mfcc_conf), always computed into
+# data/<name>; the VAD applies frame by frame to the other feature types (their confs use
+# --snip-edges=false like conf/mfcc.conf, so the frame counts match).
+features_value() {  # features_value <key>: the value of "features:\n  <key>: value" in the experiment config
+  awk -v key="$1:" '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == key {print $2}' "$train_config"
+}
+feat_type=$(features_value type)
 feat_type=${feat_type:-mfcc}
-case $feat_type in
-  mfcc) sfx= ;;
-  fbank|spectrogram) sfx=_$feat_type ;;
-  *) echo "$0: $train_config: features.type '$feat_type' is not one of mfcc, fbank, spectrogram" >&2; exit 1 ;;
-esac
+feat_conf=$(features_value conf)
+feat_conf=${feat_conf:-conf/$feat_type.conf}
+vad_conf=$(features_value vad_conf)
+vad_conf=${vad_conf:-conf/vad.conf}
+vad_mfcc_conf=$(features_value vad_mfcc_conf)
+vad_mfcc_conf=${vad_mfcc_conf:-conf/mfcc.conf}
+sfx=_$feat_type
+if [ "$feat_type" = mfcc ]; then
+  sfx=
+  if [ "$feat_conf" != "$vad_mfcc_conf" ]; then
+    echo "$0: $train_config: MFCC systems use the VAD's MFCCs: features.conf ($feat_conf) must be features.vad_mfcc_conf ($vad_mfcc_conf)" >&2
+    exit 1
+  fi
+elif [ ! -f "steps/make_$feat_type.sh" ]; then
+  echo "$0: $train_config: features.type '$feat_type' has no steps/make_$feat_type.sh to compute it offline" >&2
+  exit 1
+fi
 config_loss=$(awk '/^loss:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "name:" {print $2}' "$train_config")
 if [ -z "$nnet_dir" ]; then
   if [ "$system" = tdnn ]; then nnet_dir=$exp/xvector_nnet_${loss:-${config_loss:-amsoftmax}}
@@ -144,8 +161,7 @@ online_args=()
 if [ $aug = online ]; then
   train_dir=$data/train_audio
   q() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }   # a YAML single-quoted string
-  online_args=(--set data.source=audio --set "data.feature_type=$feat_type"
-    --set "data.feature_config=conf/$feat_type.conf" --set data.cmn=sliding --set data.vad=true
+  online_args=(--set data.source=audio --set features.cmn=sliding --set features.vad=true
     --set valid.num_utts=0
     --set "augment={rir_dir: $(q "$data/rirs"), reverb_prob: $aug_prob,
       noise_dir: $(q "$data/musan_noise"), noise_prob: $aug_prob, noise_snrs: '15:10:5:0', noise_interval: 1.0,
@@ -180,7 +196,7 @@ make_feats() {
   rm -rf "$1$sfx"
   utils/copy_data_dir.sh "$1" "$1$sfx"
   rm -f "$1$sfx/feats.scp" "$1$sfx/vad.scp" "$1$sfx/cmvn.scp"
-  steps/make_$feat_type.sh --${feat_type}-config conf/$feat_type.conf --nj $nj --cmd "$train_cmd" \
+  steps/make_$feat_type.sh --${feat_type}-config "$feat_conf" --nj $nj --cmd "$train_cmd" \
     "$1$sfx" "$exp/make_$feat_type" "${feat_type}"
   cp "$1/vad.scp" "$1$sfx/vad.scp"
   utils/fix_data_dir.sh "$1$sfx"
@@ -217,10 +233,10 @@ if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   stage_banner 1 "MFCC + energy VAD"
   require 0 "$data/train/wav.scp" "$data/$eval_set/wav.scp"
   for name in train $eval_set; do
-    steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
+    steps/make_mfcc.sh --mfcc-config "$vad_mfcc_conf" --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_mfcc" "$mfcc_dir"
     utils/fix_data_dir.sh "$data/$name"
-    steps/compute_vad_decision.sh --vad-config conf/vad.conf --nj $nj --cmd "$train_cmd" \
+    steps/compute_vad_decision.sh --vad-config "$vad_conf" --nj $nj --cmd "$train_cmd" \
       "$data/$name" "$exp/make_vad" "$mfcc_dir"
     utils/fix_data_dir.sh "$data/$name"
     make_feats "$data/$name"
@@ -243,7 +259,7 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ] && [ $aug = offline ]; then
     rm -rf "$data/train_aug_subset"
     utils/copy_data_dir.sh "$data/train_aug" "$data/train_aug_subset"
   fi
-  steps/make_mfcc.sh --mfcc-config conf/mfcc.conf --nj $nj --cmd "$train_cmd" \
+  steps/make_mfcc.sh --mfcc-config "$vad_mfcc_conf" --nj $nj --cmd "$train_cmd" \
     "$data/train_aug_subset" "$exp/make_mfcc" "$mfcc_dir"
   utils/fix_data_dir.sh "$data/train_aug_subset"
   # The augmented copies keep the VAD decision of their clean utterance (as in Kaldi's recipe).
@@ -289,6 +305,9 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   fi
   train_args=()
   for opts in "${loss_opts[@]}"; do train_args+=($opts); done   # each --loss-opts is split at spaces
+  # the front end this recipe computed (also where the config has no features: section), recorded by tfspk-train
+  train_args+=(--set "features.type=$feat_type" --set "features.conf=$feat_conf" --set "features.vad_conf=$vad_conf"
+    --set "features.vad_mfcc_conf=$vad_mfcc_conf")
   train_args+=("${online_args[@]}")                             # before --set: the user's --set wins
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done      # each --set stays one word
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" ${loss:+--loss "$loss"} "${train_args[@]}" \

@@ -1,18 +1,18 @@
 """``data.source: audio``: training batches computed from audio on the fly.
 
 The data dir needs ``wav.scp`` (files) and ``utt2spk``; ``segments`` (wav.scp then keyed by
-recording; only each segment's samples are read) and ``vad.scp`` (``data.vad``) are used when
+recording; only each segment's samples are read) and ``vad.scp`` (``features.vad``) are used when
 present. Every step is :class:`tfspk.data.audio_sampler.AudioCropBatches` (a pure function of
 ``(seed, step)``): B distinct speakers, a crop of ``L ~ U{min_frames..max_frames}`` frames of one of
 their utterances (of its voiced audio with VAD), the ``augment:`` section applied to the waveform
 (:class:`tfspk.data.augment.Augmenter`), features with the same Kaldi-exact
-:class:`tfspk.features.FeatureExtractor` as the offline tools (options from ``data.feature_config``),
-CMN (``data.cmn``: ``crop`` mean, Kaldi's ``sliding`` window of 300 centred frames, or ``none``) and
+:class:`tfspk.features.FeatureExtractor` as the offline tools (the ``features:`` section's front end),
+CMN (``features.cmn``: ``crop`` mean, Kaldi's ``sliding`` window of 300 centred frames, or ``none``) and
 SpecAugment. Without speed perturbation and VAD the crops start at multiples of the frame shift, so
 with dither 0 a crop's features are exactly rows ``j .. j+L-1`` of the offline tool's features of
 the whole utterance (tested, also step for step in training).
 
-VAD on the fly (``data.vad``: ``auto`` uses ``vad.scp`` if present, ``true`` requires it, ``false``
+VAD on the fly (``features.vad``: ``auto`` uses ``vad.scp`` if present, ``true`` requires it, ``false``
 ignores it) concatenates the sample blocks of the voiced frames and crops from that
 (:func:`tfspk.data.voiced.voiced_runs`), an approximation of select-voiced-frames on offline
 features (docs/training.md). Files at another rate than the feature config's are resampled where they
@@ -27,44 +27,19 @@ import shutil
 import numpy as np
 import tensorflow as tf
 
-from tfspk import cli
 from tfspk.data.audio_sampler import AudioCropBatches
 from tfspk.data.augment import Augmenter
 from tfspk.data.sampler import write_spk2int
 from tfspk.errors import ToolError
-from tfspk.features import FeatureExtractor
-from tfspk.features import options as feature_options
+from tfspk.train.expdir import front_end_for_audio
 from tfspk.train.inputs.base import TrainingInput, register_source
-
-
-def feature_extractor(feature_type: str, config_path: str) -> FeatureExtractor:
-    """A FeatureExtractor for ``compute-<feature_type>-feats`` with the options of ``config_path``."""
-    parser = cli.KaldiArgumentParser(f"feature config of tfspk-train (compute-{feature_type}-feats options)")
-    feature_options.add_feature_options(parser, feature_type)
-    argv = [f"--config={config_path}"] if config_path else []
-    if config_path and not os.path.isfile(config_path):
-        raise ToolError(f"config key 'data.feature_config': no such file {config_path}")
-    if config_path:
-        with open(config_path, encoding="utf-8") as handle:
-            for number, line in enumerate(handle, 1):
-                option = line.split("#", 1)[0].strip().split("=", 1)[0]
-                if option and option not in parser._option_string_actions:
-                    raise ToolError(f"data.feature_config {config_path}:{number}: unknown option {option} for "
-                                    f"compute-{feature_type}-feats")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit:
-        raise ToolError(f"data.feature_config {config_path}: not valid compute-{feature_type}-feats options "
-                        "(see the message above)") from None
-    return FeatureExtractor(feature_options.options_from_args(args, feature_type))
 
 
 @register_source
 class AudioInput(TrainingInput):
     """The trainer's input for ``data.source: audio``: wav.scp + utt2spk (+ segments, vad.scp)."""
     name = "audio"
-    keys = ("augment", "data.feature_type", "data.feature_config", "data.cmn", "data.vad", "data.allow_resample",
-            "data.num_threads", "data.worker_nice", "data.prefetch")
+    keys = ("augment", "data.allow_resample", "data.num_threads", "data.worker_nice", "data.prefetch")
 
     def __init__(self, data_dir: str, config):
         if not os.path.isdir(data_dir):
@@ -73,14 +48,16 @@ class AudioInput(TrainingInput):
             if not os.path.isfile(os.path.join(data_dir, name)):
                 raise ToolError(f"missing {data_dir}/{name}: data.source audio needs wav.scp and utt2spk")
         data = config.data
-        self.config_path = data.feature_config
-        self.extractor = feature_extractor(data.feature_type, data.feature_config)
+        self.front_end = front_end_for_audio(config)
+        self.extractor = self.front_end.extractor()
         self.augmenter = Augmenter(config.augment, sample_rate=int(self.extractor.rate), seed=config.seed,
                                    allow_resample=data.allow_resample)
         aligned = tuple(self.augmenter.speed_factors) == (1.0,)
         self.batches = AudioCropBatches(data_dir, self.augmenter, self.extractor, data.speakers_per_batch,
                                         data.min_frames, data.max_frames, align_to_frames=aligned,
-                                        cmn=data.cmn, vad=data.vad, allow_resample=data.allow_resample)
+                                        cmn=config.features.cmn, vad=config.features.vad,
+                                        allow_resample=data.allow_resample)
+        self.front_end.vad = self.batches.uses_vad   # recorded: inference applies the VAD iff training did
         self.notes = list(self.batches.notes)  # the trainer logs them
         self.num_workers = data.num_threads
         self.prefetch = data.prefetch
@@ -93,10 +70,8 @@ class AudioInput(TrainingInput):
         self.last_error = None
 
     def write_spk2int(self, path) -> None:
-        """spk2int of the speakers (speed copies k add k * num_speakers to the index) and the feature config."""
+        """spk2int of the speakers (speed copies k add k * num_speakers to the index)."""
         write_spk2int(path, self.batches.spk2int)
-        if self.config_path:
-            shutil.copyfile(self.config_path, os.path.join(os.path.dirname(path), "feature.conf"))
 
     def batch(self, step: int):
         return self.batches.batch(step)

@@ -88,7 +88,7 @@ def _default(path: str):
 
 
 def config_value(config, path: str):
-    """The value of a dotted config key, e.g. ``data.cmn``."""
+    """The value of a dotted config key, e.g. ``data.prefetch``."""
     value = config
     for part in path.split("."):
         if not dataclasses.is_dataclass(value) or not any(f.name == part for f in dataclasses.fields(value)):

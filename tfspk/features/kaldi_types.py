@@ -1,0 +1,51 @@
+"""The built-in feature types: Kaldi's ``compute-mfcc-feats``, ``compute-fbank-feats`` and
+``compute-spectrogram-feats`` (numpy side: kaldi-native-fbank / :mod:`tfspk.features.spectrogram`;
+TensorFlow side: :class:`tfspk.features.tf_kaldi.KaldiFeaturesTF`)."""
+from __future__ import annotations
+
+from tfspk.features.options import FbankOptions, MfccOptions, SpectrogramOptions, check_kaldi
+from tfspk.features.registry import FEATURE_TYPES, FeatureType
+
+
+class _KaldiFeatureType(FeatureType):
+    @classmethod
+    def check(cls, opts) -> None:
+        check_kaldi(opts)
+
+    @classmethod
+    def tensorflow(cls, opts):
+        from tfspk.features.tf_kaldi import KaldiFeaturesTF
+        return KaldiFeaturesTF(opts)
+
+
+@FEATURE_TYPES.register("mfcc")
+class Mfcc(_KaldiFeatureType):
+    """Kaldi MFCC (``compute-mfcc-feats``)."""
+    Options = MfccOptions
+
+    @classmethod
+    def compute(cls, opts):
+        from tfspk.features.mfcc import KnfComputer
+        return KnfComputer(opts)
+
+
+@FEATURE_TYPES.register("fbank")
+class Fbank(_KaldiFeatureType):
+    """Kaldi log mel filterbank (``compute-fbank-feats``)."""
+    Options = FbankOptions
+
+    @classmethod
+    def compute(cls, opts):
+        from tfspk.features.mfcc import KnfComputer
+        return KnfComputer(opts)
+
+
+@FEATURE_TYPES.register("spectrogram")
+class Spectrogram(_KaldiFeatureType):
+    """Kaldi log power spectrogram (``compute-spectrogram-feats``)."""
+    Options = SpectrogramOptions
+
+    @classmethod
+    def compute(cls, opts):
+        from tfspk.features.mfcc import SpectrogramComputer
+        return SpectrogramComputer(opts)
