@@ -25,8 +25,12 @@ service (``dataset.apply(tf.data.experimental.service.distribute(...))``) to be 
 hosts. Random access through scp offsets (:class:`tfspk.data.SpeakerBalancedSampler`) stays the
 way for small corpora.
 
-A truncated or damaged shard is detected before reading: :func:`read_shard_list` compares every
-file's size with the list (and :func:`verify_shards` the sha256); the ToolError names the shard.
+Shards are checked against what their list claims. Before reading, :func:`read_shard_list` compares
+every file's size with the list (and :func:`verify_shards` the sha256 and every record). While reading,
+every parsed record's own ``dim`` and data size are compared with the header (a cheap assertion on
+fields parsed anyway), so shards of another dimension listed together, or a header that lies, stop the
+reader at the first such record; :func:`shard_errors` turns that, and a corrupted record, into a
+ToolError naming the shard (and the record).
 """
 from __future__ import annotations
 
@@ -290,14 +294,40 @@ def _check_size(shard: ShardInfo, list_path: str) -> None:
         raise ToolError(f"shard {shard.path} is {state}: {size} bytes, {list_path} says {shard.num_bytes}")
 
 
-def verify_shards(index) -> None:
-    """Check size and sha256 of every shard (reads them all); ToolError naming a damaged one."""
+def verify_shards(index, records: bool = True) -> None:
+    """Check size and sha256 of every shard (reads them all) and, with ``records``, every record
+    against the header (its ``dim``, its data size, and the number of records per shard); ToolError
+    naming a damaged shard or the first record that contradicts the list."""
     if not isinstance(index, ShardIndex):
         index = read_shard_list(index)
     for shard in index.shards:
         _check_size(shard, index.list_path)
         if _file_sha256(shard.path) != shard.sha256:
             raise ToolError(f"shard {shard.path} is damaged: its sha256 differs from {index.list_path}")
+    if records:
+        check_records(index)
+
+
+def check_records(index: ShardIndex) -> None:
+    """Parse every record of every shard (only its integer fields and data size are compared) and check
+    it against the header of ``index``, and each shard's record count against the list."""
+    import tensorflow as tf
+    spec = _features_spec()
+    for shard in index.shards:
+        count = 0
+        dataset = _tagged_records(tf.constant(shard.path)).batch(256)
+        for _, serialized in dataset:
+            parsed = {name: value.numpy() for name, value in tf.io.parse_example(serialized, spec).items()}
+            sizes = np.array([len(data) for data in parsed["data"]], np.int64)
+            good = (parsed["dim"] == index.dim) & (sizes == parsed["length"] * index.dim * DTYPES[index.dtype][1])
+            if not good.all():
+                bad = int(np.argmin(good))
+                raise ToolError(mismatch_message(
+                    f"{_MISMATCH_TAG}] [{shard.path}] [{parsed['key'][bad].decode('utf-8', 'replace')}] "
+                    f"[{parsed['dim'][bad]}] [{parsed['length'][bad]}] [{sizes[bad]}] [{index.dim}]", index.list_path))
+            count += len(sizes)
+        if count != shard.num_utts:
+            raise ToolError(f"shard {shard.path} holds {count} records, {index.list_path} says {shard.num_utts}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,8 +339,39 @@ def _features_spec():
         "key": tf.io.FixedLenFeature([], tf.string),
         "label": tf.io.FixedLenFeature([], tf.int64),
         "length": tf.io.FixedLenFeature([], tf.int64),
+        "dim": tf.io.FixedLenFeature([], tf.int64),
         "data": tf.io.FixedLenFeature([], tf.string),
     }
+
+
+# The tag of the assertion a record that contradicts its shards.list fails; shard_errors() finds it in
+# TensorFlow's InvalidArgumentError and turns the message into a ToolError naming shard and record.
+_MISMATCH_TAG = "tfspk-shard-record-mismatch"
+_MISMATCH_PATTERN = re.compile(re.escape(_MISMATCH_TAG) + r"\] \[(.*?)\] \[(.*?)\] \[(-?\d+)\] \[(-?\d+)\] "
+                               r"\[(\d+)\] \[(-?\d+)\]")
+
+
+def _tagged_records(path):
+    """``(shard path, serialized record)`` of one shard file: every record keeps the name of its shard,
+    so that a bad one can be named."""
+    import tensorflow as tf
+    return tf.data.TFRecordDataset(path).map(lambda record: (path, record))
+
+
+def _check_records(index: ShardIndex, paths, records):
+    """An op failing (tagged :data:`_MISMATCH_TAG`) unless every parsed record of the batch holds what the
+    list's header says: its own ``dim`` equals the header's, and ``data`` is ``length * dim`` values of
+    the header's dtype. Cheap: integer comparisons on fields parse_example decoded anyway."""
+    import tensorflow as tf
+    dims, lengths = records["dim"], records["length"]
+    sizes = tf.cast(tf.strings.length(records["data"]), tf.int64)
+    expected = lengths * index.dim * DTYPES[index.dtype][1]
+    good = tf.logical_and(tf.equal(dims, index.dim), tf.equal(sizes, expected))
+    first_bad = tf.argmin(tf.cast(good, tf.int32))
+    return tf.debugging.Assert(tf.reduce_all(good), [
+        _MISMATCH_TAG, tf.gather(paths, first_bad), tf.gather(records["key"], first_bad),
+        tf.gather(dims, first_bad), tf.gather(lengths, first_bad), tf.gather(sizes, first_bad),
+        tf.constant(index.dim, tf.int64)], summarize=1)
 
 
 def _tf_dtype(dtype: str):
@@ -329,12 +390,15 @@ def shard_records(shard_list):
     index = _as_index(shard_list)
     out_dtype = _tf_dtype(index.dtype)
 
-    def parse(serialized):
+    def parse(path, serialized):
         record = tf.io.parse_single_example(serialized, _features_spec())
-        data = tf.cast(tf.io.decode_raw(record["data"], out_dtype, little_endian=True), tf.float32)
+        batched = {name: tf.expand_dims(value, 0) for name, value in record.items()}
+        with tf.control_dependencies([_check_records(index, tf.expand_dims(path, 0), batched)]):
+            data = tf.cast(tf.io.decode_raw(record["data"], out_dtype, little_endian=True), tf.float32)
         data = tf.reshape(data, [-1] if index.kind == "audio" else [-1, index.dim])
         return {"key": record["key"], "label": tf.cast(record["label"], tf.int32), "data": data}
-    return tf.data.TFRecordDataset(index.paths).map(parse)
+    files = tf.data.Dataset.from_tensor_slices(index.paths)
+    return files.flat_map(_tagged_records).map(parse)
 
 
 def shard_dataset(shard_list, batch_size: int = 64, min_frames: int = 200, max_frames: int = 400,
@@ -359,11 +423,13 @@ def shard_dataset(shard_list, batch_size: int = 64, min_frames: int = 200, max_f
     calls = tf.data.AUTOTUNE if num_parallel_calls is None else num_parallel_calls
     in_dtype = _tf_dtype(index.dtype)
     width = index.dim * DTYPES[index.dtype][1]          # bytes per frame
-    spec = {name: value for name, value in _features_spec().items() if name != "key"}
+    spec = _features_spec()
 
-    def crop(batch_number, serialized):
+    def crop(batch_number, batch):
+        paths, serialized = batch
         records = tf.io.parse_example(serialized, spec)
-        lengths = records["length"]
+        with tf.control_dependencies([_check_records(index, paths, records)]):
+            lengths = tf.identity(records["length"])
         seeds = tf.stack([tf.constant(seed, tf.int64), batch_number])
         drawn = tf.random.stateless_uniform([], seeds, min_frames, max_frames + 1, dtype=tf.int64)
         length = tf.minimum(drawn, tf.reduce_min(lengths))
@@ -381,7 +447,7 @@ def shard_dataset(shard_list, batch_size: int = 64, min_frames: int = 200, max_f
         files = files.repeat()
     options = tf.data.Options()
     options.deterministic = deterministic
-    records = files.interleave(tf.data.TFRecordDataset, cycle_length=min(cycle_length, len(index.paths)),
+    records = files.interleave(_tagged_records, cycle_length=min(cycle_length, len(index.paths)),
                                num_parallel_calls=calls, deterministic=deterministic)
     if shuffle_buffer > 1:
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
@@ -389,15 +455,67 @@ def shard_dataset(shard_list, batch_size: int = 64, min_frames: int = 200, max_f
     return batches.map(crop, num_parallel_calls=calls, deterministic=deterministic).prefetch(2).with_options(options)
 
 
-def shard_errors(list_path: str = ""):
-    """Context manager: a tf.data read error of a damaged shard becomes a ToolError naming it."""
+def mismatch_message(text: str, list_path: str = "") -> str | None:
+    """The ToolError text for a TensorFlow error message that holds the failed record check of
+    :func:`_check_records` (None if it does not)."""
+    match = _MISMATCH_PATTERN.search(text)
+    if match is None:
+        return None
+    path, key, dim, length, size, header_dim = match.groups()
+    where = f"shard {path}: record '{key}'"
+    against = f"{list_path or 'its shards.list'} says dim={header_dim}"
+    if int(dim) != int(header_dim):
+        return (f"{where} holds {dim}-dimensional features, {against} (shards of another dimension "
+                f"listed together? re-pack them with tfspk-make-shards)")
+    return f"{where} has {size} bytes of data for {length} frames of dim {dim}: not what {against} gives"
+
+
+def _list_path_of(source) -> str:
+    if isinstance(source, ShardIndex):
+        return source.list_path
+    index = getattr(source, "index", None)     # the trainer's shard input (tfspk.train) holds its index
+    if isinstance(index, ShardIndex):
+        return index.list_path
+    return os.fspath(source) if isinstance(source, (str, os.PathLike)) else ""
+
+
+def _find_damaged(list_path: str) -> str:
+    """Which shard of ``list_path`` is damaged (sizes, then sha256): 'shard X is ...' or ''."""
+    try:
+        verify_shards(read_shard_list(list_path, check=False), records=False)
+    except ToolError as err:
+        return str(err)
+    return ""
+
+
+def shard_errors(source=""):
+    """Context manager: a tf.data read error of shards becomes a ToolError naming the shard.
+
+    ``source`` is a shards.list path, a :class:`ShardIndex` or an input holding one as ``.index``
+    (anything else: the guard does nothing). A record that contradicts the list (its ``dim``, or the
+    size of its data) is named with its shard; a corrupted record (``DataLossError``, whose message
+    names no file) is looked for by size and sha256 against the list, and that shard is named.
+    """
     import contextlib
     import tensorflow as tf
+    list_path = _list_path_of(source)
 
     @contextlib.contextmanager
     def guard():
+        if not list_path:
+            yield
+            return
         try:
             yield
         except tf.errors.DataLossError as err:
-            raise ToolError(f"damaged shard while reading {list_path or 'shards'}: {err.message}") from None
+            found = _find_damaged(list_path)
+            detail = f"{found}" if found else f"a shard of {list_path} is damaged"
+            text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*", "", (err.message or str(err)).strip())
+            first = (text.splitlines() or [type(err).__name__])[0]
+            raise ToolError(f"{detail} ({first}); run tfspk-verify-shards {list_path}") from None
+        except tf.errors.InvalidArgumentError as err:
+            message = mismatch_message(err.message or str(err), list_path)
+            if message is None:
+                raise
+            raise ToolError(message) from None
     return guard()

@@ -32,6 +32,7 @@ import tensorflow as tf
 
 import tfspk
 from tfspk import data as tfdata
+from tfspk.data.shards import shard_errors
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_open, atomic_path
 from tfspk.metrics.detection import eer_from_arrays
@@ -403,7 +404,7 @@ def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) ->
                        f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
                        f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
                        + (f" + {', '.join(a.name for a in config.aux)}" if config.aux else ""))
-            with tfdata.tool_errors(sampler):
+            with tfdata.tool_errors(sampler), shard_errors(sampler):
                 result = run_epochs(trainer, sampler, trial_set, config, manager, report, chief)
             if chief:
                 expdir.mark_done(exp_dir, global_step=trainer.global_step, epochs=int(trainer.epoch.numpy()),
