@@ -42,6 +42,7 @@ import re
 import numpy as np
 
 from tfspk.errors import ToolError
+from tfspk.io.dirlock import DirLock
 
 LIST_NAME = "shards.list"
 HEADER_TAG = "# tfspk-shards"
@@ -163,6 +164,22 @@ def _example(key: str, label: int, array: np.ndarray, dtype: str) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
+def remove_stale_temporaries(out_dir: str, log=None) -> list[str]:
+    """Remove the hidden temporaries (:mod:`tfspk.io.atomic` names them ``.tmp.<8 characters>.<name>``) of
+    this dir's own outputs (shards, ``shards.list``, ``spk2int``) that a killed earlier run left; the
+    caller holds the dir's lock, so no running packer owns them. Returns the removed paths."""
+    pattern = re.compile(r"\.tmp\.[^.]{8}\.(shard-\d+\.tfrecord|" + re.escape(LIST_NAME) + r"|spk2int)")
+    removed = []
+    for name in sorted(os.listdir(out_dir)):
+        if pattern.fullmatch(name):
+            path = os.path.join(out_dir, name)
+            os.remove(path)
+            removed.append(path)
+            if log:
+                log(f"removed {path} (a temporary file left by an interrupted earlier run)")
+    return removed
+
+
 def make_shards(data_dir, out_dir, source: str = "feats", utts_per_shard: int = 1000, seed: int = 777,
                 dtype: str = "float32", spk2int_path: str | None = None, log=None) -> ShardIndex:
     """Pack ``data_dir`` (``feats.scp`` or ``wav.scp`` [+ ``segments``], with ``utt2spk``) into
@@ -191,44 +208,49 @@ def make_shards(data_dir, out_dir, source: str = "feats", utts_per_shard: int = 
     order = [keys[i] for i in np.random.default_rng(seed).permutation(len(keys))]
     import tensorflow as tf           # after the checks: bad input fails without the TF start-up
     os.makedirs(out_dir, exist_ok=True)
-    list_path = os.path.join(out_dir, LIST_NAME)
-    if os.path.exists(list_path):
-        os.remove(list_path)          # the old set is no longer complete once we start writing
-    dim, rate, shards = None, 0, []
-    for first in range(0, len(order), utts_per_shard):
-        name = f"shard-{first // utts_per_shard:05d}.tfrecord"
-        path = os.path.join(out_dir, name)
-        chunk = order[first:first + utts_per_shard]
-        with atomic_path(path) as tmp:
-            with tf.io.TFRecordWriter(tmp) as writer:
-                for key in chunk:
-                    if source == "feats":
-                        array = load(key)
-                        if array.ndim != 2:
-                            raise ToolError(f"{data_dir}/feats.scp: '{key}' is not a matrix")
-                        this_dim = array.shape[1]
-                    else:
-                        array, this_rate = load(key)
-                        this_dim = 1
-                        if rate and this_rate != rate:
-                            raise ToolError(f"{data_dir}/wav.scp: '{key}' has rate {this_rate} Hz, "
-                                            f"the others {rate} Hz")
-                        rate = this_rate
-                    if dim is not None and this_dim != dim:
-                        raise ToolError(f"{data_dir}/feats.scp: '{key}' has dimension {this_dim}, "
-                                        f"the others {dim}")
-                    dim = this_dim
-                    writer.write(_example(key, labels[key], array, dtype))
-            shards.append(ShardInfo(path, len(chunk), os.path.getsize(tmp), _file_sha256(tmp)))
-        if log:
-            log(f"wrote {path} ({len(chunk)} utterances)")
-    write_spk2int(os.path.join(out_dir, "spk2int"), spk2int)
-    index = ShardIndex(list_path, source, dtype, int(dim), int(rate), len(spk2int), len(order), int(seed), shards)
-    with atomic_open(list_path) as handle:
-        handle.write(f"{HEADER_TAG} kind={source} dtype={dtype} dim={dim} rate={rate} "
-                     f"num_classes={len(spk2int)} num_utts={len(order)} seed={seed}\n")
-        for shard in shards:
-            handle.write(f"{os.path.basename(shard.path)} {shard.num_utts} {shard.num_bytes} {shard.sha256}\n")
+    # One packer per shard dir (the lock mechanism of every output dir); then the hidden temporaries a
+    # killed earlier run left behind (whole shards, GBs at VoxCeleb scale) can be removed safely.
+    with DirLock(out_dir, command=f"tfspk-make-shards {data_dir} {out_dir}", log=log, what="tfspk-make-shards",
+                 activity="packed", kind="shard dir"):
+        remove_stale_temporaries(out_dir, log)
+        list_path = os.path.join(out_dir, LIST_NAME)
+        if os.path.exists(list_path):
+            os.remove(list_path)          # the old set is no longer complete once we start writing
+        dim, rate, shards = None, 0, []
+        for first in range(0, len(order), utts_per_shard):
+            name = f"shard-{first // utts_per_shard:05d}.tfrecord"
+            path = os.path.join(out_dir, name)
+            chunk = order[first:first + utts_per_shard]
+            with atomic_path(path) as tmp:
+                with tf.io.TFRecordWriter(tmp) as writer:
+                    for key in chunk:
+                        if source == "feats":
+                            array = load(key)
+                            if array.ndim != 2:
+                                raise ToolError(f"{data_dir}/feats.scp: '{key}' is not a matrix")
+                            this_dim = array.shape[1]
+                        else:
+                            array, this_rate = load(key)
+                            this_dim = 1
+                            if rate and this_rate != rate:
+                                raise ToolError(f"{data_dir}/wav.scp: '{key}' has rate {this_rate} Hz, "
+                                                f"the others {rate} Hz")
+                            rate = this_rate
+                        if dim is not None and this_dim != dim:
+                            raise ToolError(f"{data_dir}/feats.scp: '{key}' has dimension {this_dim}, "
+                                            f"the others {dim}")
+                        dim = this_dim
+                        writer.write(_example(key, labels[key], array, dtype))
+                shards.append(ShardInfo(path, len(chunk), os.path.getsize(tmp), _file_sha256(tmp)))
+            if log:
+                log(f"wrote {path} ({len(chunk)} utterances)")
+        write_spk2int(os.path.join(out_dir, "spk2int"), spk2int)
+        index = ShardIndex(list_path, source, dtype, int(dim), int(rate), len(spk2int), len(order), int(seed), shards)
+        with atomic_open(list_path) as handle:
+            handle.write(f"{HEADER_TAG} kind={source} dtype={dtype} dim={dim} rate={rate} "
+                         f"num_classes={len(spk2int)} num_utts={len(order)} seed={seed}\n")
+            for shard in shards:
+                handle.write(f"{os.path.basename(shard.path)} {shard.num_utts} {shard.num_bytes} {shard.sha256}\n")
     return index
 
 
