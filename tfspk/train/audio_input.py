@@ -28,7 +28,7 @@ import tensorflow as tf
 from tfspk import cli
 from tfspk.data.augment import AudioCropBatches, Augmenter
 from tfspk.data.sampler import write_spk2int
-from tfspk.data.shards import service_host_port
+from tfspk.data.shards import service_host_port, wait_for_service
 from tfspk.errors import ToolError
 from tfspk.features import FeatureExtractor
 from tfspk.features import options as feature_options
@@ -141,6 +141,7 @@ class ShardInput:
         dataset = shard_dataset(self.index, batch_size=data.speakers_per_batch, min_frames=data.min_frames,
                                 max_frames=data.max_frames, seed=self.config.seed).skip(start_step)
         if data.service:
+            wait_for_service(data.service, data.service_timeout, log=cli.log)   # a dead address fails, it does not hang
             # The whole pipeline (skip included) runs on the service's workers; "parallel_epochs": each
             # worker produces the stream, so one worker delivers exactly the local batches.
             dataset = dataset.apply(tf.data.experimental.service.distribute(

@@ -108,6 +108,9 @@ class DataConfig:
                         "tfspk-data-service) whose workers run the shard pipeline for this trainer; '' = in this "
                         "process. One worker gives the local stream; with several, batches come in the order the "
                         "workers deliver them (not reproducible step for step)", default="")
+    service_timeout: float = _doc("source shards with data.service: seconds to wait for the dispatcher to "
+                                  "answer (progress lines meanwhile) before failing with an error naming it",
+                                  default=30.0)
     feature_type: str = _doc("source audio: fbank | mfcc | spectrogram", default="fbank")
     feature_config: str = _doc("source audio: Kaldi-style options file of compute-<feature_type>-feats "
                                "(--name=value lines, e.g. conf/fbank.conf); copied to <exp>/feature.conf. "
@@ -410,6 +413,7 @@ def check_values(config: TrainConfig) -> None:
     need(0 <= data.worker_nice <= 19, "data.worker_nice", "an integer 0..19", data.worker_nice)
     need(not data.service or data.source == "shards", "data.service", "'' unless data.source is shards",
          data.service)
+    need(data.service_timeout > 0, "data.service_timeout", "a positive number of seconds", data.service_timeout)
     if data.service:
         from tfspk.data.shards import service_host_port   # tfspk.data only when a service is asked for
         need(service_host_port(data.service), "data.service",

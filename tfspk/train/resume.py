@@ -8,7 +8,7 @@ from tfspk.errors import ToolError
 # Config sections a resumed run may change (they do not change what the checkpoint means).
 RESUMABLE_CHANGES = ("schedule", "log_every", "keep_checkpoints", "strategy", "jit_compile", "valid.eer_data",
                      "valid.eer_trials", "valid.batch_size", "data.prefetch", "data.num_threads",
-                     "data.readers", "data.worker_nice", "data.service",
+                     "data.readers", "data.worker_nice", "data.service", "data.service_timeout",
                      "sync_batchnorm", "init_from", "features.conf")
 
 
