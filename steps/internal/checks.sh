@@ -67,3 +67,18 @@ lock_output_dir() {
   # shellcheck disable=SC2064  # expanded now on purpose
   trap "tfspk-lock-dir --release --owner-pid=$$ $(printf '%q' "$dir") 2>/dev/null" EXIT
 }
+
+# report_job_warnings <log-glob> <log-file>...: say on stdout how many WARNING lines the jobs of this step
+# wrote into their logs (as Kaldi's steps report the utterances that failed), how many of them are about
+# truncated audio, and the first one; nothing when there are none. A warning must not stay hidden in a job
+# log behind the step's "Succeeded" line.
+report_job_warnings() {
+  local glob=$1 count truncated first
+  shift
+  count=$(cat "$@" 2>/dev/null | grep -c '^WARNING (') || true
+  [ "${count:-0}" -gt 0 ] || return 0
+  truncated=$(cat "$@" 2>/dev/null | grep '^WARNING (' | grep -c 'Truncated file?') || true
+  first=$(cat "$@" 2>/dev/null | grep -m 1 '^WARNING (')
+  echo "$0: $count warning(s) in the job logs $glob, $truncated of them about truncated audio (read as far" \
+    "as it goes); the first: $first"
+}
