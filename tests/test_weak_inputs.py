@@ -41,3 +41,18 @@ def test_truncated_wavs_are_counted_at_the_end_of_the_step(tmp_path):
     clean_data = make_corpus(tmp_path / "clean")
     clean = run(f"make_shards.sh --source audio --utts-per-shard 4 {clean_data} {tmp_path}/shards2", cwd=tmp_path)
     assert "warning(s) in the job logs" not in clean.stdout
+
+
+def test_a_stray_word_is_named_not_only_the_usage(repo):
+    """run.sh --train-opts "--set 'a=1 b=2'" (split at spaces: the word b=2' is left over): before, only a usage
+    text was printed, by steps/train_xvector.sh at stage 3; now run.sh refuses the quotes at once and
+    train_xvector.sh names the stray word."""
+    from conftest import run
+    proc = run(["bash", "steps/train_xvector.sh", "--set", "'a=1", "b=2'", "data/x", "exp/y"], cwd=repo, check=False)
+    assert proc.returncode == 1 and "Usage:" in proc.stderr
+    assert ("steps/train_xvector.sh: expected 2 arguments (<train-data-dir> <exp-dir>) after the options, got 3: "
+            "stray word(s) 'b=2''") in proc.stderr, proc.stderr
+    proc = run(["./run.sh", "--train-opts", "--set 'a=1 b=2'"], cwd=repo / "egs/demo/v2", check=False)
+    assert proc.returncode == 1
+    assert ("""--train-opts "--set 'a=1 b=2'": quotes are not honoured (the value is split at spaces into: [--set] """
+            """['a=1] [b=2'])""") in proc.stderr, proc.stderr

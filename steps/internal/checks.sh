@@ -82,3 +82,22 @@ report_job_warnings() {
   echo "$0: $count warning(s) in the job logs $glob, $truncated of them about truncated audio (read as far" \
     "as it goes); the first: $first"
 }
+
+# require_num_args <expected> <names> "$@": exit 1 with the usage ($help_message) unless exactly <expected>
+# arguments are left after the options, naming the extra words: with options first, the extra ones are the
+# leading words (e.g. the second half of an option value that a caller split at a space).
+require_num_args() {
+  local expected=$1 names=$2
+  shift 2
+  [ $# -eq "$expected" ] && return 0
+  printf '%b\n' "${help_message:-Usage: $0 ... $names}" >&2
+  if [ $# -gt "$expected" ]; then
+    local extra=$(($# - expected)) word listed=
+    for word in "${@:1:$extra}"; do listed+=" '$word'"; done
+    echo "$0: expected $expected arguments ($names) after the options, got $#: stray word(s)$listed" \
+      "(part of an option value split at a space? give such a value as one word, e.g. --set 'key=a b')" >&2
+  else
+    echo "$0: expected $expected arguments ($names) after the options, got $#" >&2
+  fi
+  exit 1
+}
