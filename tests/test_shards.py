@@ -260,3 +260,37 @@ def test_corrupted_shard_in_training_is_named_in_the_log(tmp_path, sh):
     assert f"ERROR (tfspk-train) shard {victim} is damaged" in proc.stderr, proc.stderr
     assert "internal error" not in proc.stderr
     assert f"shard {victim} is damaged" in (tmp_path / "exp" / "log" / "train.log").read_text()
+
+
+def test_non_finite_frames_no_crop_may_touch_are_found_when_packing_and_verifying(tmp_path):
+    """Training checks the crops it reads; packing and tfspk-verify-shards check every frame of every record."""
+    import hashlib
+    import struct
+    import tensorflow as tf
+    make_data_dir(tmp_path / "data")
+    matrix = np.ones((50, 4), np.float32)
+    matrix[47, 2] = np.nan            # Kaldi's binary matrix by hand: tfspk's writer refuses NaN
+    header = b"spk00-utt00 \0BFM \x04" + struct.pack("<i", 50) + b"\x04" + struct.pack("<i", 4)
+    (tmp_path / "nan.ark").write_bytes(header + matrix.tobytes())
+    good = (tmp_path / "data" / "feats.scp").read_text()
+    lines = good.splitlines()
+    lines[0] = f"spk00-utt00 {tmp_path}/nan.ark:12"
+    (tmp_path / "data" / "feats.scp").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ToolError, match=r"feats.scp: 'spk00-utt00' has non-finite values \(NaN or Inf\) in frame 47"):
+        shards.make_shards(tmp_path / "data", tmp_path / "sh", utts_per_shard=10)
+    # a shard that holds one anyway (written by other means): verification finds it
+    (tmp_path / "data" / "feats.scp").write_text(good)
+    index = shards.make_shards(tmp_path / "data", tmp_path / "sh", utts_per_shard=30)
+    records = [(r["key"].numpy().decode(), int(r["label"]), r["data"].numpy()) for r in shards.shard_records(index)]
+    with tf.io.TFRecordWriter(index.shards[0].path) as writer:
+        for key, label, data in records:
+            if key == "spk00-utt00":
+                data = data.copy()
+                data[47, 2] = np.inf
+            writer.write(shards._example(key, label, data, "float32"))
+    raw = open(index.shards[0].path, "rb").read()
+    text = open(index.list_path).read().splitlines()
+    text[1] = f"shard-00000.tfrecord 30 {len(raw)} {hashlib.sha256(raw).hexdigest()}"
+    open(index.list_path, "w").write("\n".join(text) + "\n")
+    with pytest.raises(ToolError, match=r"record 'spk00-utt00' has non-finite values \(NaN or Inf\) in frame 47"):
+        shards.verify_shards(index.list_path)

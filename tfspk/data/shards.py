@@ -145,6 +145,14 @@ def _audio_loader(data_dir: str):
     return list(segments), load_segment
 
 
+def _check_finite(array: np.ndarray, where: str) -> None:
+    """Packing reads every value once: a NaN or Inf is found here, also in frames no crop would touch."""
+    finite = np.isfinite(array).all(axis=1)
+    if not finite.all():
+        raise ToolError(f"{where} has non-finite values (NaN or Inf) in frame {int(np.argmin(finite))} "
+                        f"({int((~finite).sum())} bad frame(s)); fix or remove it")
+
+
 def _example(key: str, label: int, array: np.ndarray, dtype: str) -> bytes:
     import tensorflow as tf
     np_dtype = DTYPES[dtype][0]
@@ -229,6 +237,7 @@ def make_shards(data_dir, out_dir, source: str = "feats", utts_per_shard: int = 
                             if array.ndim != 2:
                                 raise ToolError(f"{data_dir}/feats.scp: '{key}' is not a matrix")
                             this_dim = array.shape[1]
+                            _check_finite(array, f"{data_dir}/feats.scp: '{key}'")
                         else:
                             array, this_rate = load(key)
                             this_dim = 1
@@ -363,8 +372,8 @@ def verify_shards(index, records: bool = True) -> None:
 
 
 def check_records(index: ShardIndex) -> None:
-    """Parse every record of every shard (only its integer fields and data size are compared) and check
-    it against the header of ``index``, and each shard's record count against the list."""
+    """Parse every record of every shard and check it against the header of ``index`` (its dim and data
+    size), its feature values (finite), and each shard's record count against the list."""
     import tensorflow as tf
     spec = _features_spec()
     for shard in index.shards:
@@ -379,6 +388,15 @@ def check_records(index: ShardIndex) -> None:
                 raise ToolError(mismatch_message(
                     f"{_MISMATCH_TAG}] [{shard.path}] [{parsed['key'][bad].decode('utf-8', 'replace')}] "
                     f"[{parsed['dim'][bad]}] [{parsed['length'][bad]}] [{sizes[bad]}] [{index.dim}]", index.list_path))
+            if index.kind == "feats":    # verification reads every value anyway: check they are finite
+                np_dtype = DTYPES[index.dtype][0]
+                for position, data in enumerate(parsed["data"]):
+                    values = np.frombuffer(data, np_dtype).reshape(-1, index.dim)
+                    finite = np.isfinite(values).all(axis=1)
+                    if not finite.all():
+                        key = parsed["key"][position].decode("utf-8", "replace")
+                        raise ToolError(f"shard {shard.path}: record '{key}' has non-finite values (NaN or Inf) in "
+                                        f"frame {int(np.argmin(finite))} ({int((~finite).sum())} bad frame(s))")
             count += len(sizes)
         if count != shard.num_utts:
             raise ToolError(f"shard {shard.path} holds {count} records, {index.list_path} says {shard.num_utts}")
