@@ -69,6 +69,7 @@ case "$use_gpu" in
 esac
 
 mkdir -p "$dir/log"
+lock_output_dir "$dir"   # one extraction per dir: a second one must not overwrite its outputs and logs
 sdata=$data/split$nj
 
 if [ $stage -le 0 ]; then

@@ -64,4 +64,5 @@ if ! $cmd "$dir/log/make_shards.log" \
   grep -h "ERROR" "$dir/log/make_shards.log" >&2 || tail -n 5 "$dir/log/make_shards.log" >&2
   exit 1
 fi
+report_job_warnings "$dir/log/make_shards.log" "$dir/log/make_shards.log"
 echo "$0: $(grep -c tfrecord "$dir/shards.list") shards of $data in $dir (index $dir/shards.list)"

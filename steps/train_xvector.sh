@@ -70,10 +70,8 @@ set -- "${own_args[@]}" "$@"
 
 . "$(dirname "$0")/../utils/parse_options.sh" || exit 1
 
-if [ $# -ne 2 ]; then
-  printf '%b\n' "$help_message" >&2
-  exit 1
-fi
+. "$(dirname "$0")/internal/checks.sh"
+require_num_args 2 "<train-data-dir> <exp-dir>" "$@"
 data=$1
 dir=$2
 

@@ -349,6 +349,29 @@ def test_calibrate_bad_inputs(tool, trial_files):
     assert not (d / "model.cal").exists()
 
 
+def test_calibrate_warns_about_unscored_trials_and_refuses_too_few(tool, trial_files):
+    """5 of 2000 trials scored (4 target, 1 non-target): before, a model giving every trial an LLR near +27
+    was written silently; now a warning counts the unscored trials and the tool refuses, naming the minimum."""
+    d = trial_files.dir
+    targets = [i for i, y in enumerate(trial_files.labels) if y][:4]
+    nontargets = [i for i, y in enumerate(trial_files.labels) if not y][:1]
+    lines = open(d / "scores").read().splitlines()
+    (d / "few").write_text("".join(lines[i] + "\n" for i in sorted(targets + nontargets)))
+    result = tool(f"tfspk-calibrate {d}/trials {d}/few {d}/model.cal", check=False)
+    assert result.returncode == 1 and not (d / "model.cal").exists()
+    assert f"1995 of the 2000 labelled trials of {d}/trials have no score in {d}/few" in result.stderr
+    assert ("only 4 target and 1 non-target trials have scores; calibration needs at least 10 of each "
+            "(--min-trials-per-class)") in result.stderr, result.stderr
+    # the minimum is an option; below it with enough scores: a warning only
+    tool(f"tfspk-calibrate --min-trials-per-class=1 {d}/trials {d}/few {d}/model.cal")
+    keep = sorted([i for i, y in enumerate(trial_files.labels) if y][:20] + [i for i, y in enumerate(trial_files.labels) if not y][:30])
+    (d / "some").write_text("".join(lines[i] + "\n" for i in keep))
+    result = tool(f"tfspk-calibrate {d}/trials {d}/some {d}/model2.cal")
+    assert "1950 of the 2000 labelled trials" in result.stderr and "Trained on 20 target and 30 non-target" in result.stderr
+    bad = tool(f"tfspk-calibrate --min-trials-per-class=0 {d}/trials {d}/some {d}/model3.cal", check=False)
+    assert bad.returncode == 1 and "--min-trials-per-class must be >= 1" in bad.stderr
+
+
 # ---------------------------------------------------------------------- score report
 def test_score_report_calibrated_adds_a_table_and_marks_the_plot(tool, trial_files):
     d = trial_files.dir

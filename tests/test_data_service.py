@@ -94,3 +94,33 @@ def test_data_service_tool_errors():
     assert "Traceback" not in proc.stderr
     proc = run(["tfspk-data-service", "--workers=0", "--dispatcher=h:1"], check=False)
     assert proc.returncode != 0 and "--workers must be >= 1" in proc.stderr
+
+
+def test_a_dead_dispatcher_address_fails_with_a_deadline_not_a_hang(tmp_path):
+    """tfspk-train with data.service at a dead address, and tfspk-data-service --dispatcher at one: progress
+    lines, then an error naming the address after the deadline (before: both waited for ever)."""
+    from tfspk.data.shards import make_shards
+    data = make_features(str(tmp_path / "data"), min_len=60, max_len=80)
+    make_shards(data, str(tmp_path / "shards"), utts_per_shard=10, seed=3)
+    sets = " ".join(f"--set {kv}" for kv in TINY + ["data.source=shards", f"data.shards={tmp_path}/shards",
+                                                      "data.service=grpc://localhost:1", "data.service_timeout=3"])
+    started = time.time()
+    proc = run(f"tfspk-train {sets} {data} {tmp_path}/exp", check=False, timeout=300)
+    assert proc.returncode == 1, proc.stderr
+    assert ("ERROR (tfspk-train) cannot reach the tf.data service dispatcher at grpc://localhost:1 within 3 s: "
+            "Connection refused") in proc.stderr, proc.stderr
+    assert "waiting for the tf.data service dispatcher at grpc://localhost:1" in proc.stderr
+    assert "cannot reach the tf.data service dispatcher at grpc://localhost:1" in (tmp_path / "exp/log/train.log").read_text()
+    started = time.time()
+    proc = run("tfspk-data-service --dispatcher=localhost:1 --timeout=2", check=False, timeout=120)
+    assert time.time() - started < 60
+    assert proc.returncode == 1 and "waiting for the tf.data service dispatcher at grpc://localhost:1" in proc.stderr
+    assert ("ERROR (tfspk-data-service) cannot reach the tf.data service dispatcher at grpc://localhost:1 "
+            "within 2 s") in proc.stderr
+    bad = run("tfspk-data-service --dispatcher=localhost:1 --timeout=0", check=False)
+    assert bad.returncode == 1 and "--timeout must be a positive number of seconds" in bad.stderr
+
+
+def test_service_timeout_is_checked():
+    with pytest.raises(ToolError, match="data.service_timeout"):
+        config_mod.build_config(None, ["data.service_timeout=0"])

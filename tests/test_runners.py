@@ -198,6 +198,47 @@ def test_run_pl_jobs_die_when_the_calling_script_is_killed(tmp_path):
     assert not list(tmp_path.glob("*late.*"))
 
 
+def test_run_pl_tasks_die_with_a_kill_9_of_the_steps_process_group(tmp_path):
+    """kill -9 of a step's whole process group (script and run.pl: no handler runs) must not leave the
+    tasks running (before: they ran on in their own sessions, with no end line in their logs)."""
+    import signal
+    import subprocess
+    (tmp_path / "task.sh").write_text("echo $$ > started.$1\nexec sleep 300\n")
+    step = subprocess.Popen(["bash", "-c", f"{UTILS}/run.pl JOB=1:2 log/k.JOB.log bash task.sh JOB; echo never"],
+                            cwd=tmp_path, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 20
+    while len(list(tmp_path.glob("started.*"))) < 2 and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)
+    tasks = [int(read(path).strip()) for path in sorted(tmp_path.glob("started.*"))]
+    assert len(tasks) == 2 and all(_alive(pid) for pid in tasks)
+    os.killpg(step.pid, signal.SIGKILL)
+    step.wait()
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_alive(pid) for pid in tasks):
+        time.sleep(0.05)
+    left = [pid for pid in tasks if _alive(pid)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+    deadline = time.time() + 5
+    while time.time() < deadline and "# Ended" not in read(tmp_path / "log/k.2.log"):
+        time.sleep(0.05)
+    lines = read(tmp_path / "log/k.2.log").splitlines()
+    assert "# run.pl: the runner exited (killed?); stopped this job (its whole process group)" in lines
+    assert lines[-1].startswith("# Ended (code 143; signal 15)")
+
+
+def _alive(pid):
+    """True while ``pid`` runs (a zombie waiting for a parent that does not reap it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return False
+    return stat[stat.rfind(")") + 2:].split()[0] != "Z"
+
+
 def test_run_pl_nohup_keeps_jobs_running_through_a_hangup(tmp_path):
     process = _start_runner(tmp_path, ["nohup", str(UTILS / "run.pl"), "JOB=1:1", "log/n.JOB.log",
                                        "touch", "started.JOB", ";", "sleep", "1", ";", "touch", "late.JOB"], 1)

@@ -115,7 +115,7 @@ def test_truncated_shard_is_named(tmp_path):
         shards.shard_dataset(tmp_path / "sh")
     # without the size check, reading hits the damage: shard_errors turns it into a ToolError
     unchecked = shards.read_shard_list(tmp_path / "sh", check=False)
-    with pytest.raises(ToolError, match="damaged shard"):
+    with pytest.raises(ToolError, match=f"shard {victim} is truncated.*; run tfspk-verify-shards"):
         with shards.shard_errors(unchecked.list_path):
             for _ in shards.shard_records(unchecked):
                 pass
@@ -175,3 +175,122 @@ def test_tool_and_script(tmp_path, sh):
     tool = sh(f"tfspk-make-shards --source=audio {tmp_path}/data {tmp_path}/sh3", check=False)
     assert tool.returncode == 1 and f"ERROR (tfspk-make-shards) {tmp_path}/data/wav.scp not found" in tool.stderr
     assert "Traceback" not in tool.stderr
+
+
+# ---------------------------------------------------------------- shards checked against what they claim
+
+def _lie_about_dim(list_path, dim):
+    text = open(list_path).read()
+    header, rest = text.split("\n", 1)
+    open(list_path, "w").write(" ".join(f"dim={dim}" if w.startswith("dim=") else w for w in header.split())
+                               + "\n" + rest)
+
+
+def test_a_header_that_lies_about_dim_is_caught_per_record(tmp_path, sh):
+    """Records of FEAT_DIM (4) under a header saying dim=3: the reader and tfspk-verify-shards name the
+    shard and the record (before: verify passed and the reader cut every row as 3-dim, silently)."""
+    make_data_dir(tmp_path / "data")
+    shards.make_shards(tmp_path / "data", tmp_path / "sh", utts_per_shard=10)
+    list_path = str(tmp_path / "sh" / "shards.list")
+    _lie_about_dim(list_path, 3)
+    pattern = (rf"shard {tmp_path}/sh/shard-0000\d\.tfrecord: record 'spk\d\d-utt\d\d' holds 4-dimensional "
+               rf"features, {list_path} says dim=3")
+    with pytest.raises(ToolError, match=pattern):
+        shards.verify_shards(list_path)
+    with pytest.raises(ToolError, match=pattern):
+        with shards.shard_errors(list_path):
+            next(iter(shards.shard_dataset(list_path, batch_size=4, min_frames=2, max_frames=3)))
+    with pytest.raises(ToolError, match=pattern):
+        with shards.shard_errors(list_path):
+            list(shards.shard_records(list_path))
+    check = sh(f"tfspk-verify-shards {tmp_path}/sh", check=False)
+    assert check.returncode == 1 and "holds 4-dimensional features" in check.stderr and "Traceback" not in check.stderr
+
+
+def test_shards_of_mixed_dims_listed_together_name_shard_and_record(tmp_path):
+    """A list whose second shard was packed from 5-dim features (appended by hand): the error names that
+    shard and a record of it (before: 'internal error InvalidArgumentError: DecodeRaw ...')."""
+    make_data_dir(tmp_path / "a")
+    make_data_dir(tmp_path / "b", dim_of_archive={0: 5, 1: 5})
+    first = shards.make_shards(tmp_path / "a", tmp_path / "sh", utts_per_shard=30)
+    other = shards.make_shards(tmp_path / "b", tmp_path / "other", utts_per_shard=30)
+    os.rename(other.shards[0].path, tmp_path / "sh" / "shard-00001.tfrecord")
+    lines = open(first.list_path).read().replace("num_utts=30", "num_utts=60")
+    info = other.shards[0]
+    lines += f"shard-00001.tfrecord {info.num_utts} {info.num_bytes} {info.sha256}\n"
+    open(first.list_path, "w").write(lines)
+    pattern = rf"shard {tmp_path}/sh/shard-00001.tfrecord: record '.*' holds 5-dimensional features"
+    with pytest.raises(ToolError, match=pattern):
+        shards.verify_shards(first.list_path)
+    with pytest.raises(ToolError, match=pattern):
+        with shards.shard_errors(first.list_path):
+            list(shards.shard_records(first.list_path))
+
+
+def test_verify_counts_records_per_shard(tmp_path):
+    make_data_dir(tmp_path / "data")
+    index = shards.make_shards(tmp_path / "data", tmp_path / "sh", utts_per_shard=10)
+    text = open(index.list_path).read().splitlines()
+    fields = text[1].split()
+    text[1] = " ".join([fields[0], "11", *fields[2:]])
+    text[2] = " ".join([text[2].split()[0], str(int(text[2].split()[1]) - 1), *text[2].split()[2:]])
+    open(index.list_path, "w").write("\n".join(text) + "\n")
+    with pytest.raises(ToolError, match=rf"shard {index.shards[0].path} holds 10 records, .* says 11"):
+        shards.verify_shards(index.list_path)
+
+
+def test_corrupted_shard_in_training_is_named_in_the_log(tmp_path, sh):
+    """tfspk-train over shards of which one is corrupted (same size, so only reading finds it): exit 1 with
+    an ERROR naming the shard, and the line is in log/train.log (before: 'internal error DataLossError
+    ... please report it', naming no shard, and nothing in the log)."""
+    import sys
+    sys.path.insert(0, os.path.dirname(__file__))
+    from test_train import TINY, make_features
+    data = make_features(str(tmp_path / "data"), min_len=60, max_len=80)
+    index = shards.make_shards(data, str(tmp_path / "shards"), utts_per_shard=10, seed=3)
+    victim = index.shards[2].path
+    raw = bytearray(open(victim, "rb").read())
+    for position in range(40, len(raw), 997):
+        raw[position] ^= 0x55
+    open(victim, "wb").write(bytes(raw))
+    sets = " ".join(f"--set {kv}" for kv in TINY + ["data.source=shards", f"data.shards={tmp_path}/shards",
+                                                      "schedule.num_epochs=1", "valid.num_utts=0"])
+    proc = sh(f"tfspk-train {sets} {data} {tmp_path}/exp", check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert f"ERROR (tfspk-train) shard {victim} is damaged" in proc.stderr, proc.stderr
+    assert "internal error" not in proc.stderr
+    assert f"shard {victim} is damaged" in (tmp_path / "exp" / "log" / "train.log").read_text()
+
+
+def test_non_finite_frames_no_crop_may_touch_are_found_when_packing_and_verifying(tmp_path):
+    """Training checks the crops it reads; packing and tfspk-verify-shards check every frame of every record."""
+    import hashlib
+    import struct
+    import tensorflow as tf
+    make_data_dir(tmp_path / "data")
+    matrix = np.ones((50, 4), np.float32)
+    matrix[47, 2] = np.nan            # Kaldi's binary matrix by hand: tfspk's writer refuses NaN
+    header = b"spk00-utt00 \0BFM \x04" + struct.pack("<i", 50) + b"\x04" + struct.pack("<i", 4)
+    (tmp_path / "nan.ark").write_bytes(header + matrix.tobytes())
+    good = (tmp_path / "data" / "feats.scp").read_text()
+    lines = good.splitlines()
+    lines[0] = f"spk00-utt00 {tmp_path}/nan.ark:12"
+    (tmp_path / "data" / "feats.scp").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ToolError, match=r"feats.scp: 'spk00-utt00' has non-finite values \(NaN or Inf\) in frame 47"):
+        shards.make_shards(tmp_path / "data", tmp_path / "sh", utts_per_shard=10)
+    # a shard that holds one anyway (written by other means): verification finds it
+    (tmp_path / "data" / "feats.scp").write_text(good)
+    index = shards.make_shards(tmp_path / "data", tmp_path / "sh", utts_per_shard=30)
+    records = [(r["key"].numpy().decode(), int(r["label"]), r["data"].numpy()) for r in shards.shard_records(index)]
+    with tf.io.TFRecordWriter(index.shards[0].path) as writer:
+        for key, label, data in records:
+            if key == "spk00-utt00":
+                data = data.copy()
+                data[47, 2] = np.inf
+            writer.write(shards._example(key, label, data, "float32"))
+    raw = open(index.shards[0].path, "rb").read()
+    text = open(index.list_path).read().splitlines()
+    text[1] = f"shard-00000.tfrecord 30 {len(raw)} {hashlib.sha256(raw).hexdigest()}"
+    open(index.list_path, "w").write("\n".join(text) + "\n")
+    with pytest.raises(ToolError, match=r"record 'spk00-utt00' has non-finite values \(NaN or Inf\) in frame 47"):
+        shards.verify_shards(index.list_path)

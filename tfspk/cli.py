@@ -10,11 +10,13 @@ Kaldi conventions kept here:
   ``ERROR (prog) ...``; errors exit with status 1.
 """
 import argparse
+import errno
 import gc
 import importlib.abc
 import io
 import logging
 import os
+import re
 import shlex
 import sys
 import traceback
@@ -148,12 +150,67 @@ def run_tool(main, argv=None):
     except BrokenPipeError:
         sys.exit(141)
     except Exception as err:  # pylint: disable=broad-except
+        message = os_fault_message(err)
+        if message is not None:
+            sys.stderr.write(f"ERROR ({_PROG}) {message}\n")
+            _exit(1)
         if os.environ.get("TFSPK_DEBUG") == "1":
             traceback.print_exc()
         sys.stderr.write(f"ERROR ({_PROG}) internal error {type(err).__name__}: {err} "
                          "(set TFSPK_DEBUG=1 for the traceback; please report it)\n")
         _exit(2)
     _exit(status or 0)
+
+
+# errno values that mean the output cannot be written where it was asked for (a fault of the file system or
+# of the path the user gave, not of tfspk)
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.EFBIG}
+# TensorFlow's exceptions that its file system layer raises for OS faults; each is mapped only when its
+# message names a path or an OS reason (a ResourceExhaustedError "OOM when allocating" stays a bug report).
+_TF_IO_ERRORS = ("ResourceExhaustedError", "NotFoundError", "PermissionDeniedError", "DataLossError",
+                 "FailedPreconditionError", "AlreadyExistsError", "UnavailableError")
+_OS_REASONS = ("No space left on device", "Disk quota exceeded", "Read-only file system", "Permission denied",
+               "Not a directory", "Is a directory", "File exists", "No such file or directory",
+               "Input/output error", "File too large", "Operation not permitted")
+_TF_PATH = re.compile(r"(?:^|[\s'\"(=])(?P<path>(?:/|\.{1,2}/|[\w.-]+/)[^\s;,'\")]*)")
+
+
+def os_fault_message(err: BaseException) -> str | None:
+    """The one-line message for an ordinary OS fault met by a tool, or None if ``err`` is not one.
+
+    Python's ``OSError`` (with the path it names) and TensorFlow's file-system exceptions
+    (ResourceExhausted, NotFound, PermissionDenied, DataLoss, FailedPrecondition on files) become the same
+    ``cannot write <path>: <reason>`` (``cannot read`` for a missing file, ``I/O error on`` when the
+    direction is unknown); :func:`run_tool` prints it as an ERROR with exit status 1 for every tool.
+    """
+    if isinstance(err, OSError) and not isinstance(err, BrokenPipeError):
+        path = err.filename if err.filename is not None else ""
+        reason = err.strerror or str(err)
+        if err.errno == errno.EEXIST and path and os.path.exists(path) and not os.path.isdir(path):
+            reason = "a file of that name exists where a directory is needed"
+        if not path:
+            return f"I/O error: {reason}" if err.errno is not None else None
+        if err.errno == errno.ENOENT:
+            return f"cannot read {path}: {reason} (or its directory does not exist)"
+        verb = "cannot write" if err.errno in _WRITE_ERRNOS else "I/O error on"
+        return f"{verb} {path}: {reason}"
+    tf = sys.modules.get("tensorflow")
+    errors = getattr(tf, "errors", None)
+    if errors is None or not isinstance(err, getattr(errors, "OpError", ())) or type(err).__name__ not in _TF_IO_ERRORS:
+        return None
+    text = re.sub(r"\{\{function_node [^}]*\}\}\s*|\s*\[Op:\w+\].*", "", (err.message or str(err)).strip())
+    text = (text.splitlines() or [""])[0]
+    reason = next((phrase for phrase in _OS_REASONS if phrase.lower() in text.lower()), None)
+    match = _TF_PATH.search(text)
+    if reason is None and (match is None or ";" not in text):
+        return None
+    path = match.group("path").rstrip(":") if match else ""
+    reason = reason or text.rsplit(";", 1)[1].strip()
+    if type(err).__name__ == "DataLossError":
+        return f"cannot read {path or 'a file'}: damaged or truncated ({text})"
+    if type(err).__name__ == "NotFoundError" and reason == "No such file or directory":
+        return f"cannot read {path}: {reason} (or its directory does not exist)" if path else f"I/O error: {text}"
+    return f"cannot write {path}: {reason}" if path else f"I/O error: {text}"
 
 
 def _is_console_script():

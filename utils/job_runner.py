@@ -21,6 +21,9 @@ come in any order before the log file.
 Signals: SIGHUP, SIGINT, SIGTERM, or the death of the calling script, stop every job (run.pl:
 SIGTERM, then SIGKILL, to each job's process group; slurm.pl/queue.pl: scancel/qdel of the array
 job), say so in the job logs, and make the runner exit 128 + signal (docs/runners.md, "Signals").
+run.pl's tasks also die with the runner when it gets no chance to act (``kill -9`` of a step's process
+group): each task runs under a guardian process (``job_runner.py --guard-task``) that watches a pipe
+only the runner holds open and stops the task's process group when it reads EOF.
 
 Stdlib only and Python >= 3.6, so the runners work with any system python3 on a cluster node,
 without the tfspk virtualenv.
@@ -268,6 +271,7 @@ class LocalRunner:
         self.lock = threading.Lock()
         self.stopping = False
         self.stop_reason = None   # e.g. "received SIGHUP", written into the logs of the stopped jobs
+        self.lifeline = None      # (read fd, write fd): EOF on the read end tells the tasks the runner died
 
     def run_task(self, task_id):
         """Run one task; return its exit code (0 = success, 130 = not started: stopping)."""
@@ -295,14 +299,21 @@ class LocalRunner:
         return code if code >= 0 else 128 - code
 
     def _run_process(self, command, log):
-        """Run the command under bash with its output in ``log``; Popen's return code."""
+        """Run the command under bash with its output in ``log``; Popen's return code.
+
+        The task is started by a guardian (:func:`guard_task`) that holds the read end of the runner's
+        lifeline pipe: if the runner dies, even by SIGKILL, the guardian stops the task's process group.
+        """
         with self.lock:
             if self.stopping:
                 return 130
+            if self.lifeline is None:
+                self.lifeline = os.pipe()   # the write end stays in this process only (not inheritable)
             # Own process group, so that stop() reaches every process of a pipeline.
-            process = subprocess.Popen(["bash", "-c", "set -o pipefail\n" + command],
+            process = subprocess.Popen(guard_command(self.lifeline[0], self.spec.runner,
+                                                     ["bash", "-c", "set -o pipefail\n" + command]),
                                        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       start_new_session=True)
+                                       start_new_session=True, pass_fds=(self.lifeline[0],))
             self.processes.add(process)
         code = process.wait()
         with self.lock:
@@ -366,6 +377,69 @@ class LocalRunner:
             raise
         pool.shutdown(wait=True)
         return failed
+
+
+def guard_command(lifeline_fd, runner, argv):
+    """The command line that runs ``argv`` under :func:`guard_task` (this file run by this Python)."""
+    return [sys.executable, os.path.realpath(__file__), "--guard-task", str(lifeline_fd), runner, "--"] + list(argv)
+
+
+def guard_task(lifeline_fd, runner, argv, grace=None):
+    """Run ``argv`` as a child in this process group (the task's: the runner started this process as a
+    session leader) and return its status: the exit code, or minus the signal that ended it.
+
+    A thread waits on ``lifeline_fd``, the read end of a pipe whose write end only the runner holds: EOF
+    means the runner is gone however it died (``kill -9`` of a step's process group included), and then
+    the task's whole group gets SIGTERM, and SIGKILL after ``grace`` s, with a line in the job's log.
+    The runner's own SIGTERM to the group (its stop()) is survived here, so that the task's status is
+    reported as the task's.
+    """
+    grace = float(os.environ.get("TFSPK_RUNNER_KILL_GRACE", "5")) if grace is None else grace
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)   # a handler, not SIG_IGN: not inherited
+    started = time.time()
+    child = subprocess.Popen(argv)
+    orphaned = threading.Event()
+
+    def watch():
+        while True:
+            try:
+                if os.read(lifeline_fd, 1):
+                    continue
+            except InterruptedError:
+                continue
+            except OSError:
+                pass
+            break
+        orphaned.set()
+        sys.stdout.write(f"# {runner}: the runner exited (killed?); stopped this job (its whole process group)\n")
+        sys.stdout.flush()
+        os.killpg(0, signal.SIGTERM)
+        deadline = time.time() + grace
+        while time.time() < deadline and child.poll() is None:
+            time.sleep(0.05)
+        code = child.poll()
+        code = -signal.SIGKILL if code is None else code
+        ended = f"code {code}" if code >= 0 else f"code {128 - code}; signal {-code}"
+        elapsed = int(round(time.time() - started))
+        sys.stdout.write(f"# Ended ({ended}) at {date_string()}, elapsed time {elapsed} seconds\n")
+        sys.stdout.flush()
+        os.killpg(0, signal.SIGKILL)    # what the task left in the background; this process too
+
+    threading.Thread(target=watch, daemon=True).start()
+    code = child.wait()
+    if orphaned.is_set():
+        time.sleep(grace + 10)          # the watcher ends this process
+    return code
+
+
+def _guard_main(argv):
+    """``job_runner.py --guard-task FD RUNNER -- COMMAND...``: exit as the command did (same signal)."""
+    code = guard_task(int(argv[0]), argv[1], argv[3:])
+    if code < 0:
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+        time.sleep(1)   # the signal ends the process; never reached for SIGTERM/SIGKILL
+    os._exit(code if code >= 0 else 128 - code)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -854,3 +928,7 @@ def install_signal_handlers():
 def entry_point(runner):
     install_signal_handlers()
     sys.exit(main(runner, sys.argv[1:]))
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--guard-task"]:
+    _guard_main(sys.argv[2:])

@@ -56,3 +56,48 @@ remove_stale_temporaries() {
   done
   eval "$restore_extglob; $restore_nullglob"
 }
+
+# lock_output_dir <dir>: take <dir>'s lock (<dir>/.lock, tfspk.io.dirlock: the lock tfspk-train takes on its
+# experiment dir) for this script, released when it exits; a second run into <dir> while this one runs
+# stops with an error naming it, instead of overwriting its outputs and logs. A lock left by a killed run
+# is taken over (with a message). Replaces an EXIT trap of the caller: set yours after this call.
+lock_output_dir() {
+  local dir=$1
+  tfspk-lock-dir --owner-pid=$$ --what="$0" --command="$0" "$dir" || exit 1
+  # shellcheck disable=SC2064  # expanded now on purpose
+  trap "tfspk-lock-dir --release --owner-pid=$$ $(printf '%q' "$dir") 2>/dev/null" EXIT
+}
+
+# report_job_warnings <log-glob> <log-file>...: say on stdout how many WARNING lines the jobs of this step
+# wrote into their logs (as Kaldi's steps report the utterances that failed), how many of them are about
+# truncated audio, and the first one; nothing when there are none. A warning must not stay hidden in a job
+# log behind the step's "Succeeded" line.
+report_job_warnings() {
+  local glob=$1 count truncated first
+  shift
+  count=$(cat "$@" 2>/dev/null | grep -c '^WARNING (') || true
+  [ "${count:-0}" -gt 0 ] || return 0
+  truncated=$(cat "$@" 2>/dev/null | grep '^WARNING (' | grep -c 'Truncated file?') || true
+  first=$(cat "$@" 2>/dev/null | grep -m 1 '^WARNING (')
+  echo "$0: $count warning(s) in the job logs $glob, $truncated of them about truncated audio (read as far" \
+    "as it goes); the first: $first"
+}
+
+# require_num_args <expected> <names> "$@": exit 1 with the usage ($help_message) unless exactly <expected>
+# arguments are left after the options, naming the extra words: with options first, the extra ones are the
+# leading words (e.g. the second half of an option value that a caller split at a space).
+require_num_args() {
+  local expected=$1 names=$2
+  shift 2
+  [ $# -eq "$expected" ] && return 0
+  printf '%b\n' "${help_message:-Usage: $0 ... $names}" >&2
+  if [ $# -gt "$expected" ]; then
+    local extra=$(($# - expected)) word listed=
+    for word in "${@:1:$extra}"; do listed+=" '$word'"; done
+    echo "$0: expected $expected arguments ($names) after the options, got $#: stray word(s)$listed" \
+      "(part of an option value split at a space? give such a value as one word, e.g. --set 'key=a b')" >&2
+  else
+    echo "$0: expected $expected arguments ($names) after the options, got $#" >&2
+  fi
+  exit 1
+}

@@ -143,4 +143,5 @@ if (( nf < nu - nu / 20 )); then
   exit 1
 fi
 
+report_job_warnings "$logdir/make_${feat}_$name.*.log" "$logdir/make_${feat}_$name".*.log
 echo "$0: Succeeded creating $feat_name features for $name"

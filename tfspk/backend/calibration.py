@@ -238,10 +238,22 @@ def quality_measures(pairs, durations_rxfilename: str = "", vectors_rspecifier: 
 
 
 # ---------------------------------------------------------------------- the tools
+#: default of tfspk-calibrate --min-trials-per-class: a model fitted on fewer target or non-target scores
+#: is decided by a handful of trials (4 targets and 1 non-target give every trial an LLR near +27)
+MIN_TRIALS_PER_CLASS = 10
+
+
 def labelled_scores(trials_rxfilename: str, scores_rxfilename: str):
-    """``(pairs, scores, is_target)`` of every scored trial; a scored pair without a label is an error."""
+    """``(pairs, scores, is_target)`` of every scored trial; a scored pair without a label is an error,
+    labelled trials without a score are a warning that says how many."""
     labels = table.read_labelled_trials(trials_rxfilename)
     pairs, scores = score_files.read_scores(scores_rxfilename)
+    scored = set(pairs)
+    unscored = [pair for pair in labels if pair not in scored]
+    if unscored:
+        cli.warn(f"{len(unscored)} of the {len(labels)} labelled trials of {trials_rxfilename} have no score in "
+                 f"{scores_rxfilename} (e.g. '{unscored[0][0]} {unscored[0][1]}'); calibrating on the "
+                 f"{len(labels) - len(unscored)} scored ones")
     is_target = np.empty(len(pairs), dtype=bool)
     for i, pair in enumerate(pairs):
         label = labels.get(pair)
@@ -252,11 +264,25 @@ def labelled_scores(trials_rxfilename: str, scores_rxfilename: str):
     return pairs, scores, is_target
 
 
+def check_enough_trials(is_target, min_trials: int, what: str) -> None:
+    """ToolError unless at least ``min_trials`` target and ``min_trials`` non-target scores are given."""
+    num_targets = int(np.count_nonzero(is_target))
+    num_nontargets = len(is_target) - num_targets
+    if min(num_targets, num_nontargets) < min_trials:
+        raise ToolError(f"{what}: only {num_targets} target and {num_nontargets} non-target trials have scores; "
+                        f"calibration needs at least {min_trials} of each (--min-trials-per-class), or the model "
+                        f"is decided by a handful of trials")
+
+
 def calibrate(trials_rxfilename: str, scores_rxfilename: str, model_wxfilename: str, target_prior: float = 0.5,
-              durations_rxfilename: str = "", vectors_rspecifier: str = "", max_iters: int = 100) -> LinearCalibration:
+              durations_rxfilename: str = "", vectors_rspecifier: str = "", max_iters: int = 100,
+              min_trials: int = MIN_TRIALS_PER_CLASS) -> LinearCalibration:
     """``tfspk-calibrate``: train on the scored, labelled trials and write the model file."""
+    if min_trials < 1:
+        raise ToolError(f"--min-trials-per-class must be >= 1, got {min_trials}")
     pairs, scores, is_target = labelled_scores(trials_rxfilename, scores_rxfilename)
     check_two_classes(is_target, f"{scores_rxfilename} scored against {trials_rxfilename}")
+    check_enough_trials(is_target, min_trials, f"{scores_rxfilename} scored against {trials_rxfilename}")
     names, quality = quality_measures(pairs, durations_rxfilename, vectors_rspecifier)
     model = train_linear_calibration(scores, is_target, quality, names, target_prior, max_iters)
     before = weighted_cross_entropy(scores, is_target, target_prior)

@@ -26,13 +26,17 @@ def _main(argv):
     parser.add_argument("--target-prior", type=float, default=0.5,
                         help="effective target prior the training objective weighs targets with (default: 0.5)")
     parser.add_argument("--max-iters", type=int, default=100, help="maximum Newton iterations (default: 100)")
+    parser.add_argument("--min-trials-per-class", type=int, default=calibration.MIN_TRIALS_PER_CLASS,
+                        help="refuse to train on fewer target or fewer non-target scores than this "
+                             f"(default: {calibration.MIN_TRIALS_PER_CLASS})")
     add_quality_options(parser)
     parser.add_argument("trials_rxfilename")
     parser.add_argument("scores_rxfilename")
     parser.add_argument("model_wxfilename")
     args = parser.parse_args(argv)
     calibration.calibrate(args.trials_rxfilename, args.scores_rxfilename, args.model_wxfilename,
-                          args.target_prior, args.durations, args.vectors, args.max_iters)
+                          args.target_prior, args.durations, args.vectors, args.max_iters,
+                          args.min_trials_per_class)
 
 
 def main():

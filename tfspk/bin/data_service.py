@@ -22,6 +22,8 @@ def _main(argv):
     parser.add_argument("--port", type=int, default=5050, help="dispatcher port (without --dispatcher)")
     parser.add_argument("--dispatcher", default="", help="host:port of a running dispatcher to join")
     parser.add_argument("--workers", type=int, default=1, help="worker servers started by this process")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds to wait for --dispatcher to answer before failing (default: 30)")
     args = parser.parse_args(argv)
     if args.workers < 0 or (args.dispatcher and args.workers < 1):
         raise ToolError(f"--workers must be >= 1 with --dispatcher and >= 0 without, got {args.workers}")
@@ -33,6 +35,11 @@ def _main(argv):
         dispatcher_address = service_host_port(args.dispatcher)
         if dispatcher_address is None:
             raise ToolError(f"--dispatcher: expected host:port, got '{args.dispatcher}'")
+    if args.timeout <= 0:
+        raise ToolError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    if args.dispatcher:   # TensorFlow's worker would wait for a dead dispatcher for good
+        from tfspk.data.shards import wait_for_service
+        wait_for_service(args.dispatcher, args.timeout, log=cli.log)
     import tensorflow as tf
     service = tf.data.experimental.service
     servers = []

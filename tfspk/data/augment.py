@@ -46,6 +46,7 @@ import numpy as np
 
 from tfspk.data.dsp import add_noise, reverberate, spec_augment, speed_perturb
 from tfspk.data.noise_sources import AudioSource, LruCache
+from tfspk.data.ranges import check_snrs
 from tfspk.errors import ToolError
 from tfspk.params import build_params, param
 
@@ -147,7 +148,8 @@ class AugmentParams:
         if self.reverb_prob > 0 and not self.rir_dir:
             raise ToolError(f"{owner}: reverb_prob > 0 needs rir_dir")
         for kind in KINDS:
-            parse_number_list(getattr(self, f"{kind}_snrs"), f"{owner}: {kind}_snrs")
+            text = getattr(self, f"{kind}_snrs")
+            check_snrs(parse_number_list(text, f"{owner}: {kind}_snrs"), text, f"{owner}: {kind}_snrs")
         speakers = parse_number_list(self.babble_speakers, f"{owner}: babble_speakers", int)
         if min(speakers) < 1:
             raise ToolError(f"{owner}: babble_speakers must be >= 1, got {self.babble_speakers!r}")

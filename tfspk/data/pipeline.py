@@ -21,10 +21,10 @@ import collections
 import contextlib
 import itertools
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 from tfspk.errors import ToolError
+from tfspk.io.lifetime import tie_to_parent
 
 
 class OrderedPrefetcher:
@@ -48,9 +48,8 @@ class OrderedPrefetcher:
             # from this registry; nothing but the item and the result crosses the pipe.
             self._key = next(_KEYS)
             _WORKER_LOADS[self._key] = load
-            start = {"initializer": os.nice, "initargs": (nice,)} if nice else {}
             self._pool = ProcessPoolExecutor(max_workers=num_threads, mp_context=multiprocessing.get_context("fork"),
-                                             **start)
+                                             initializer=tie_to_parent, initargs=(nice,))  # die with the trainer
             self._submit = lambda item: self._pool.submit(_load_in_worker, self._key, item)
         else:
             self._key = None

@@ -108,6 +108,9 @@ class DataConfig:
                         "workers deliver them (not reproducible step for step)", kind="text")
     allow_resample: bool = param(True, "source audio: audio at another rate than the feature config's is resampled "
                                  "(polyphase filter, said once in the log); false = such audio is an error")
+    service_timeout: float = param(30.0, "source shards with data.service: seconds to wait for the dispatcher to "
+                                   "answer (progress lines meanwhile) before failing with an error naming it",
+                                   check=">0")
 
 
 @dataclass

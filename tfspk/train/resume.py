@@ -8,7 +8,7 @@ from tfspk.errors import ToolError
 # Config sections a resumed run may change (they do not change what the checkpoint means).
 RESUMABLE_CHANGES = ("schedule", "log_every", "keep_checkpoints", "strategy", "jit_compile", "valid.eer_data",
                      "valid.eer_trials", "valid.batch_size", "data.prefetch", "data.num_threads",
-                     "data.readers", "data.worker_nice", "data.service",
+                     "data.readers", "data.worker_nice", "data.service", "data.service_timeout",
                      # the batches of a run that trained are the same either way: before the key existed a
                      # file at another rate was an error, and with all files at the rate nothing is resampled
                      "data.allow_resample",

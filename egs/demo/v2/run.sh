@@ -83,6 +83,10 @@ if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
 fi
+for opts in "${train_opts[@]}"; do   # split at spaces below: a quote would leave a stray word
+  case $opts in *[\"\']*) echo "$0: --train-opts \"$opts\": quotes are not honoured (the value is split at spaces" \
+    "into:$(printf ' [%s]' $opts)); give a value with spaces with --set 'key=a b'" >&2; exit 1 ;; esac
+done
 
 # The system's loss, parameters and auxiliary losses come from conf/losses.txt. With --loss, the
 # table's line for that loss (without auxiliary losses) gives the demo's parameters, e.g. the

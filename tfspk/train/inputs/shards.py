@@ -2,13 +2,15 @@
 the workers of a tf.data service."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
 import numpy as np
 import tensorflow as tf
 
-from tfspk.data.shards import service_host_port
+from tfspk import cli
+from tfspk.data.shards import service_host_port, shard_errors, wait_for_service
 from tfspk.errors import ToolError
 from tfspk.train.inputs.base import TrainingInput, register_source
 
@@ -26,7 +28,7 @@ class ShardInput(TrainingInput):
     """
 
     name = "shards"
-    keys = ("data.shards", "data.service")
+    keys = ("data.shards", "data.service", "data.service_timeout")
 
     def __init__(self, data_dir: str, config):
         from tfspk.data.shards import read_shard_list
@@ -66,6 +68,7 @@ class ShardInput(TrainingInput):
         dataset = shard_dataset(self.index, batch_size=data.speakers_per_batch, min_frames=data.min_frames,
                                 max_frames=data.max_frames, seed=self.config.seed).skip(start_step)
         if data.service:
+            wait_for_service(data.service, data.service_timeout, log=cli.log)   # a dead address fails, it does not hang
             # The whole pipeline (skip included) runs on the service's workers; "parallel_epochs": each
             # worker produces the stream, so one worker delivers exactly the local batches.
             dataset = dataset.apply(tf.data.experimental.service.distribute(
