@@ -72,7 +72,7 @@ def test_audio_workers_die_with_a_killed_trainer(audio_dir, tmp_path):  # noqa: 
     """Before: the data.num_threads workers stayed, re-parented to init, for good."""
     data, conf = audio_dir
     sets = [kv for kv in AUDIO if not kv.startswith("data.num_threads")] + [
-        f"data.feature_config={conf}", "data.num_threads=2", "schedule.num_epochs=1000"]
+        f"features.conf={conf}", "data.num_threads=2", "schedule.num_epochs=1000"]
     before, left = _kill_trainer_and_count(sets, data, str(tmp_path / "exp"), 2)
     assert len(before) == 2 and left == []
 
