@@ -66,7 +66,8 @@ for arg in "${own_args[@]}"; do
 done
 set -- "${own_args[@]}" "$@"
 
-. "$(dirname "$0")/../utils/parse_options.sh" || exit 1
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
+. "$utils/parse_options.sh" || exit 1
 
 if [ $# -ne 2 ]; then
   printf '%b\n' "$help_message" >&2
@@ -98,7 +99,12 @@ if [ $stage -le 1 ]; then
   mkdir -p "$dir/log"
   if [ -n "$cmd" ]; then
     echo "$0: training; the log is $dir/log/train.log (job output: $dir/log/tfspk-train.log)"
-    $cmd "$dir/log/tfspk-train.log" tfspk-train "${opts[@]}" "$data" "$dir"
+    # The job's output goes to its log: show the log's progress lines here while it runs (tail ends with it).
+    $cmd "$dir/log/tfspk-train.log" tfspk-train "${opts[@]}" "$data" "$dir" &
+    job=$!
+    tail -n 0 -F --pid=$job "$dir/log/train.log" 2>/dev/null | grep --line-buffered -e ' progress: ' -e ' done: ' &
+    wait $job || { status=$?; wait; echo "$0: training failed (exit status $status); see $dir/log/tfspk-train.log" >&2; exit $status; }
+    wait
   else
     echo "$0: training; the log is $dir/log/train.log"
     tfspk-train "${opts[@]}" "$data" "$dir"
