@@ -221,3 +221,55 @@ def hide_optional_packages_from_keras() -> None:
     """Install the finder (once) ahead of the standard ones; tfspk.bin does it for every console script."""
     if not any(isinstance(finder, _HideOptionalPackagesFromKeras) for finder in sys.meta_path):
         sys.meta_path.insert(0, _HideOptionalPackagesFromKeras())
+
+
+# ---------------------------------------------------------------- progress of long jobs
+def format_duration(seconds: float) -> str:
+    """``H:MM:SS`` (Kaldi logs and ``time`` print elapsed times this way)."""
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Overall progress of a job of ``total`` units (steps, utterances) as one line: done/total, percent,
+    rate, elapsed time and ETA. ``total=None``: unknown (no percent, no ETA).
+
+    The rate counts only the units done by this process (``start``: units already done before it, as
+    after a resume), over the wall time since construction; ETA = units left / rate.
+    ``due(done)`` says whether a line is wanted: every ``every`` units, or when ``interval`` seconds have
+    passed since the last line, and always at the end.
+    """
+
+    def __init__(self, total, unit: str, start: int = 0, every: int = 0, interval: float = 60.0,
+                 clock=None):
+        import time
+        self.total = None if total is None else int(total)
+        self.unit = unit
+        self.start = int(start)
+        self.every = int(every)
+        self.interval = float(interval)
+        self.clock = clock or time.monotonic
+        self.started = self.clock()
+        self.last_line = self.started
+
+    def due(self, done: int) -> bool:
+        if (self.total is not None and done >= self.total) or (self.every and done % self.every == 0):
+            return True
+        return self.clock() - self.last_line >= self.interval
+
+    def line(self, done: int) -> str:
+        now = self.clock()
+        self.last_line = now
+        elapsed = now - self.started
+        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
+        if self.total is None:
+            parts = [f"{done} {self.unit}"]
+        else:
+            percent = 100.0 * done / self.total if self.total else 100.0
+            parts = [f"{done}/{self.total} {self.unit} ({percent:.0f}%)"]
+        parts.append(f"{rate:.3g} {self.unit}/s")
+        parts.append(f"elapsed {format_duration(elapsed)}")
+        if self.total is not None:
+            left = max(self.total - done, 0)
+            parts.append("ETA " + (format_duration(left / rate) if rate > 0 else "unknown") if left else "ETA 0:00:00")
+        return ", ".join(parts)
