@@ -273,3 +273,78 @@ class Progress:
             left = max(self.total - done, 0)
             parts.append("ETA " + (format_duration(left / rate) if rate > 0 else "unknown") if left else "ETA 0:00:00")
         return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- TensorFlow's CUDA probe on CPU-only machines
+# A TensorFlow build with CUDA support probes the driver when it first lists its devices, and on a machine
+# without an NVIDIA GPU logs "E ... failed call to cuInit: ..." at ERROR level (so TF_CPP_MIN_LOG_LEVEL=2 keeps
+# it) into every job log. Only there, the tools list the devices once right after TensorFlow is imported with
+# stderr captured, and write back what TensorFlow said without the lines of _CUDA_ABSENT; any other message
+# passes, and on a machine with a GPU nothing is touched.
+_CUDA_ABSENT = ("failed call to cuInit", "Could not find cuda drivers on your machine")
+
+
+def gpu_device_present() -> bool:
+    """True if the machine has an NVIDIA device node (Linux, WSL's /dev/dxg) or the user picked GPUs."""
+    import glob
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/dxg")
+                or os.environ.get("TFSPK_ASSUME_GPU") == "1")
+
+
+def without_cuda_absent_lines(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not any(s in line for s in _CUDA_ABSENT))
+
+
+def _list_devices_quietly(tensorflow_module) -> None:
+    import tempfile
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            tensorflow_module.config.list_physical_devices()   # physical devices only: no runtime set-up yet
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        sys.stderr.write(without_cuda_absent_lines(capture.read().decode("utf-8", "replace")))
+        sys.stderr.flush()
+
+
+class _AfterImportLoader(importlib.abc.Loader):
+    """Runs ``after(module)`` once the wrapped loader has executed the module."""
+
+    def __init__(self, loader, after):
+        self._loader, self._after = loader, after
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._after(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _QuietCudaProbe(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _AfterImportLoader(spec.loader, _list_devices_quietly)
+                return spec
+        return None
+
+
+def quiet_cuda_probe_without_gpu() -> None:
+    """Install the finder (once, before TensorFlow is imported) when no GPU is present; tfspk.bin does it."""
+    if "tensorflow" in sys.modules or gpu_device_present():
+        return
+    if not any(isinstance(finder, _QuietCudaProbe) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietCudaProbe())
