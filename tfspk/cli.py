@@ -348,3 +348,15 @@ def quiet_cuda_probe_without_gpu() -> None:
         return
     if not any(isinstance(finder, _QuietCudaProbe) for finder in sys.meta_path):
         sys.meta_path.insert(0, _QuietCudaProbe())
+
+
+# ---------------------------------------------------------------- optional dependencies (setup.py extras)
+def require_extra(module: str, extra: str, purpose: str):
+    """Import ``module`` of the ``extra`` of setup.py; a ToolError naming the extra and how to install it if absent."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ToolError(f"{purpose} needs the Python package '{module}', which is not installed: it comes with "
+                        f"tfspk's '{extra}' extra (pip install 'tfspk[{extra}]'; in a checkout: "
+                        f"tools/setup_env.sh --extras {extra})") from None
