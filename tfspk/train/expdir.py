@@ -1,4 +1,4 @@
-"""Who may write an experiment dir, and whether its model is finished (issue 12 items 2 and 3).
+"""Who may write an experiment dir, and whether its model is finished.
 
 * :class:`ExpDirLock`: one trainer per experiment dir. ``<exp>/.lock`` is created with O_EXCL and
   holds the owner's host, pid and process start time. A second trainer finds it and stops with an

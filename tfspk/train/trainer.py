@@ -91,7 +91,7 @@ class Trainer:
         # once. Without it, the first batch of a process is traced for its own length and later ones
         # for a generic length; the two graphs differ in the last float bits (Grappler folds and
         # kernels chosen for static shapes), so a resumed run, whose first traced length differs from
-        # the uninterrupted run's, drifted away from it (issue 12 item 1). The training step gets its
+        # the uninterrupted run's, drifted away from it. The training step gets its
         # signature from the input iterator (see :meth:`batches`).
         feats_spec = tf.TensorSpec([None, None, feat_dim], tf.float32)
         # (Re)built by batches() with the input iterator's spec (needed for distributed values).
