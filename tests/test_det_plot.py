@@ -59,3 +59,10 @@ def test_raw_and_rounded_calibrated_curves_count_as_the_same_and_others_not():
     low, high = plot_range(curves)
     assert same_curve(curves[0], curves[1], low, high)
     assert not same_curve(curves[0], curves[2], low, high)
+
+
+def test_a_perfect_system_gets_a_frame_down_to_its_floor(tmp_path):
+    perfect = detection.SortedScores.from_arrays(np.r_[np.arange(30) + 100.0, np.arange(36.0)], np.arange(66) < 30)
+    low, high = plot_range([detection.det_points(perfect)], [1 / 30])
+    assert low <= 1 / 30 and high == 0.5 and low < high
+    plot_det([("perfect", perfect)], str(tmp_path / "p.png"))

@@ -24,10 +24,12 @@ def plot_range(curves, floors=None) -> tuple[float, float]:
     """Axis limits (the same on both axes) that hold every point of every DET curve ``(fpr, fnr)`` whose two
     rates are at least the curve's floor (default ``_FLOOR``; :func:`plot_det` passes the smallest rate its
     trials resolve, one error in the smaller class), widened to the nearest ticks: the whole range the scores
-    reach, however poor the system (a curve with 80 % misses at 1 % false alarms is not cut at 50 %)."""
+    reach, however poor the system (a curve with 80 % misses at 1 % false alarms is not cut at 50 %), and
+    down to the floor, however good."""
     low, high = 0.5, 0.5
     for index, (fpr, fnr) in enumerate(curves):
         floor = max(_FLOOR, floors[index] if floors is not None else 0.0)
+        low = min(low, floor)   # a curve can reach its floor (a perfect system runs along the frame there)
         inside = (fpr >= floor) & (fnr >= floor)
         if inside.any():
             rates = np.concatenate([fpr[inside], fnr[inside]])
@@ -100,9 +102,10 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
             label += f"; {operating_label} (x): P_fa {100 * p_fa:.3g}%, P_miss {100 * p_miss:.3g}%"
             if not (low <= p_fa <= high and low <= p_miss <= high):
                 label += " (outside: on the frame)"
-        # Clip 0 and 1 (infinite probit) so the curve meets the frame.
-        x, y = probit(np.clip(fpr, 1e-7, 1 - 1e-7)), probit(np.clip(fnr, 1e-7, 1 - 1e-7))
-        line, = axes.plot(x, y, "--" if same_as else "-", linewidth=1.3 if same_as else 2.4, label=label)
+        # Rates beyond the frame (0 and 1 have an infinite probit) are drawn on it, so every curve shows.
+        x, y = (np.clip(probit(np.clip(v, 1e-7, 1 - 1e-7)), *edge) for v in (fpr, fnr))
+        line, = axes.plot(x, y, "--" if same_as else "-", linewidth=1.3 if same_as else 2.4, label=label,
+                          clip_on=False)
         if eer > 0:
             axes.plot(probit(eer), probit(eer), "o", color=line.get_color())
         if operating_points is not None:
