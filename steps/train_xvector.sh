@@ -99,12 +99,18 @@ if [ $stage -le 1 ]; then
   mkdir -p "$dir/log"
   if [ -n "$cmd" ]; then
     echo "$0: training; the log is $dir/log/train.log (job output: $dir/log/tfspk-train.log)"
-    # The job's output goes to its log: show the log's progress lines here while it runs (tail ends with it).
-    $cmd "$dir/log/tfspk-train.log" tfspk-train "${opts[@]}" "$data" "$dir" &
-    job=$!
-    tail -n 0 -F --pid=$job "$dir/log/train.log" 2>/dev/null | grep --line-buffered -e ' progress: ' -e ' done: ' &
-    wait $job || { status=$?; wait; echo "$0: training failed (exit status $status); see $dir/log/tfspk-train.log" >&2; exit $status; }
-    wait
+    # The job's output goes to its log: show the log's progress lines here while it runs. The job stays in the
+    # foreground (Ctrl-C reaches it); the follower ends with this script at the latest (tail --pid).
+    tail -n 0 -F --pid=$$ "$dir/log/train.log" 2>/dev/null | grep --line-buffered -e ' progress: ' -e ' done: ' &
+    follower=$!
+    status=0
+    $cmd "$dir/log/tfspk-train.log" tfspk-train "${opts[@]}" "$data" "$dir" || status=$?
+    sleep 1   # the log's last lines reach the terminal
+    kill $follower 2>/dev/null || true
+    if [ $status -ne 0 ]; then
+      echo "$0: training failed (exit status $status); see $dir/log/tfspk-train.log" >&2
+      exit $status
+    fi
   else
     echo "$0: training; the log is $dir/log/train.log"
     tfspk-train "${opts[@]}" "$data" "$dir"
