@@ -15,6 +15,7 @@ from conftest import REPO, run
 FILTERS = {"utils/spk2utt_to_utt2spk.pl", "utils/utt2spk_to_spk2utt.pl"}
 # Every argument optional: --help shows the usage (run from the recipe dir where it is needed).
 NO_REQUIRED_ARGS = {"egs/demo/v2/run.sh": "egs/demo/v2", "egs/voxceleb/v2/run.sh": "egs/voxceleb/v2",
+                    "egs/template/v2/run.sh": "egs/template/v2",
                     "egs/demo/v2/local/run_all_losses.sh": "egs/demo/v2", "egs/demo/v2/local/run_seeds.sh": "egs/demo/v2",
                     "tools/demo.sh": ".",
                     "tools/setup_env.sh": "."}
@@ -25,7 +26,7 @@ SOURCED = {"utils/job_runner.py", "utils/parse_options.sh", "utils/recipe_stages
 
 def scripts():
     found = []
-    for folder in ["steps", "utils", "tools", "egs/demo/v2/local", "egs/voxceleb/v2/local"]:
+    for folder in ["steps", "utils", "tools", "egs/demo/v2/local", "egs/voxceleb/v2/local", "egs/template/v2/local"]:
         for path in sorted((REPO / folder).iterdir()):
             if path.is_file() and path.suffix in (".sh", ".pl", ".py"):
                 found.append(str(path.relative_to(REPO)))
