@@ -76,7 +76,13 @@ case $feat_type in
   fbank) sfx=_fbank ;;
   *) echo "$0: $train_config: features.type '$feat_type' is not one of mfcc, fbank" >&2; exit 1 ;;
 esac
-[ -z "$loss" ] && loss=$(config_value loss name)
+# --loss replaces the config's loss with its parameters (those belong to the config's loss); --loss-params
+# then sets parameters one by one.
+config_loss=$(config_value loss name)
+loss_args=()
+[ -n "$loss" ] && [ "$loss" != "$config_loss" ] && loss_args+=(--set "loss={name: $loss}")
+[ -z "$loss" ] && loss=$config_loss
+for kv in ${loss_params//,/ }; do loss_args+=(--set "loss.params.$kv"); done
 [ -z "$name" ] && name=$(config_value nnet name)_${loss:-softmax}
 nnet_dir=$exp/$name
 
@@ -137,8 +143,8 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   train_args=()
   for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
-  steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" ${loss:+--loss "$loss"} \
-    ${loss_params:+--loss-params "$loss_params"} "${train_args[@]}" "$data/train${sfx}_no_sil" "$nnet_dir"
+  steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" "${loss_args[@]}" "${train_args[@]}" \
+    "$data/train${sfx}_no_sil" "$nnet_dir"
 fi
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
