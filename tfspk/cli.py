@@ -187,9 +187,9 @@ def _exit(status):
 
 # ---------------------------------------------------------------- start-up of the TensorFlow tools
 # Keras 3 probes two optional integrations while it imports itself: its scikit-learn wrappers import sklearn
-# (and with it most of scipy) and its image-gallery plots import matplotlib.pyplot. Both packages are
-# installed for tfspk's back-end and DET plots, so every tool that loads TensorFlow paid ~1.3 s of CPU
-# (of ~6 s) for integrations no tool uses. The finder below makes those two probes fail as they do where
+# (and with it most of scipy) and its image-gallery plots import matplotlib.pyplot. Where they are installed
+# (matplotlib with the plot extra for DET plots, scikit-learn with the test extra), every tool that loads
+# TensorFlow paid ~1.3 s of CPU (of ~6 s) for integrations no tool uses. The finder below makes those two probes fail as they do where
 # the packages are absent (Keras catches the ImportError); any later import, tfspk's own included, works.
 _KERAS_OPTIONAL = ("sklearn", "matplotlib")
 
