@@ -238,3 +238,20 @@ def test_prepare_data_takes_a_kaldi_data_dir_and_names_bad_input(sandbox, tmp_pa
 @pytest.mark.parametrize("block", RUN_LATER, ids=[b.where for b in RUN_LATER])
 def test_shell_block_runs_as_written(sandbox, block):
     run_block(block, sandbox)
+
+
+def test_no_issue_numbers_in_code_and_docs():
+    """Comments and docs speak of the code, not of the issue tracker ("(issue 12 item 1)" is forbidden)."""
+    pattern = re.compile(r"\bissues? #?\d+|\bissue\]? \d+", re.I)
+    offenders = []
+    for top in ("tfspk", "steps", "utils", "egs", "docs", "tests", "tools", "benchmarks"):
+        for path in sorted((REPO / top).rglob("*")):
+            text_file = path.suffix in (".py", ".sh", ".pl", ".md", ".yaml", ".conf", ".txt")
+            if path.is_file() and not path.is_symlink() and text_file and path.name != "test_docs_commands.py":
+                for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+                    if pattern.search(line):
+                        offenders.append(f"{path.relative_to(REPO)}:{number}: {line.strip()[:100]}")
+    for number, line in enumerate((REPO / "README.md").read_text(encoding="utf-8").splitlines(), 1):
+        if pattern.search(line):
+            offenders.append(f"README.md:{number}: {line.strip()[:100]}")
+    assert not offenders, "\n".join(offenders)
