@@ -20,6 +20,24 @@ def console_scripts():
     ]
 
 
+# [plot]: DET and calibration plots (tfspk-score-report --det-plot, --calibration-plot).
+# [export]: tfspk-export's ONNX model (tf2onnx) and the onnx backend of tfspk-embed / tfspk.Embedder.
+# [tensorboard]: the viewer for <exp>/tb (training writes the event files without it).
+# [demo]: what egs/demo/v2 needs beyond the package: its plots, and simulated room impulse responses
+#   for the augmentation set of --aug online (local/make_aug_set.sh).
+# [test]: the test suite: pytest-xdist (tools/test.sh runs two workers), kaldi-io and kaldi-native-io
+#   (independent Kaldi readers the tests compare with), scikit-learn (independent LDA and isotonic
+#   regression), and every other extra, since the suite covers all of them.
+EXTRAS = {
+    "plot": ["matplotlib>=3.7"],
+    "export": ["tf2onnx>=1.16", "onnxruntime>=1.17"],
+    "tensorboard": ["tensorboard>=2.16"],
+}
+EXTRAS["demo"] = EXTRAS["plot"] + EXTRAS["export"] + ["pyroomacoustics>=0.7"]
+EXTRAS["test"] = sorted(set(EXTRAS["demo"]) | {"pytest>=7", "pytest-xdist>=3.8", "kaldi-io>=0.9.8",
+                                                "kaldi-native-io>=1.20", "scikit-learn>=1.3"})
+
+
 def version():
     for line in (HERE / "tfspk" / "__init__.py").read_text().splitlines():
         if line.startswith("__version__"):
@@ -35,25 +53,16 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["tfspk", "tfspk.*"]),
+    # What the package imports at run time; everything else is an extra (tools/setup_env.sh installs them).
     install_requires=[
         "tensorflow>=2.16",
-        "kaldi-io>=0.9.8",
         "kaldi-native-fbank>=1.20",
         "numpy>=1.24",
         "scipy>=1.10",
-        "scikit-learn>=1.3",
         "soundfile>=0.12",
-        "tqdm>=4.60",
-        "matplotlib>=3.7",
         "pyyaml>=6.0",
-        # simulated room impulse responses for the demo's augmentation set (egs/demo/v2/local/make_aug_set.sh)
-        "pyroomacoustics>=0.7",
+        "h5py>=3.8",   # checkpoint averaging reads the weight files (Keras needs it too)
     ],
-    # kaldi-native-io wraps Kaldi's own C++ table code: tests use it to check byte-exactness.
-    # [export]: tfspk-export's ONNX model (tf2onnx) and tfspk-embed / tfspk.Embedder's onnx backend.
-    # pytest-xdist: tools/test.sh runs the suite on two worker processes (-n 2).
-    extras_require={"test": ["pytest>=7", "pytest-xdist>=3.8", "kaldi-native-io>=1.20", "tf2onnx>=1.16",
-                             "onnxruntime>=1.17"],
-                    "export": ["tf2onnx>=1.16", "onnxruntime>=1.17"]},
+    extras_require=EXTRAS,
     entry_points={"console_scripts": console_scripts()},
 )

@@ -9,7 +9,7 @@
 (c) 8 kHz audio -> random crop -> on-the-fly augmentation (speed 0.9/1.0/1.1, reverberation,
     noise / music / babble) -> 40-dim fbank -> SpecAugment, in worker processes
     (tfspk.data.augment; every crop a function of (seed, step, position)).
-Targets (issue 10): (a), (b) >= 1.5M frames/s on 2 cores; (c) 2 workers >= 1.7x 1 worker.
+Targets: (a), (b) >= 1.5M frames/s on 2 cores; (c) 2 workers >= 1.7x 1 worker.
 
 The corpus is synthetic and made in a temporary directory; noise/music/RIR dirs are synthetic
 too unless --aug-data points at a directory holding aug_noise, aug_music, aug_rirs (the demo's

@@ -6,7 +6,7 @@
    archives through scp offsets, reader threads, tf.data), ``shards`` (float16 TFRecord shards, tf.data
    parallel map) and ``audio`` (8 kHz audio, augmentation with speed 0.9/1.0/1.1, reverberation,
    noise/music/babble, 40-dim fbank, SpecAugment, in worker processes), versus the same step on one
-   in-memory batch of the mean crop length. Target (issue 10): ratio >= 0.9 (the input hides behind
+   in-memory batch of the mean crop length. Target: ratio >= 0.9 (the input hides behind
    the network). On a CPU-only machine the input competes with the step for the same cores.
 2. The trainer's full step with every registered loss, relative to softmax, and the head-only step
    (timed by benchmarks/bench_losses.py's functions). Target: <= 1.3x.

@@ -32,8 +32,9 @@ Options:
   --skip-small <true|false> # with fewer than 4 speakers, or a half lacking target or non-target
                            # trials, warn and exit 0 instead of failing (default: $skip_small)"
 
-. "$(dirname "$0")/../utils/parse_options.sh" || exit 1
-. "$(dirname "$0")/internal/checks.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
+. "$utils/parse_options.sh" || exit 1
+. "$tfspk_steps/internal/checks.sh"
 if [ $# -ne 4 ]; then
   echo "$help_message" >&2
   exit 1

@@ -35,9 +35,9 @@ Options:
   --allow-unfinished <true|false> # use a model whose training did not finish, with a warning (default: $allow_unfinished)
   --stage <n>              # 0: extract, 1: combine, 2: speaker means (default: $stage)"
 
-utils=$(dirname "$0")/../utils
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
 . "$utils/parse_options.sh"
-. "$(dirname "$0")/internal/checks.sh"
+. "$tfspk_steps/internal/checks.sh"
 
 if [ $# != 3 ]; then
   echo "$help_message" >&2

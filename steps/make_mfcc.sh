@@ -11,4 +11,5 @@
 feat=mfcc
 feat_name="MFCC"
 mfcc_config=conf/mfcc.conf
-. "$(dirname "${BASH_SOURCE[0]}")/internal/make_feats_body.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
+. "$tfspk_steps/internal/make_feats_body.sh"

@@ -18,8 +18,7 @@ verify=false
 echo "$0 $@"  # Print the command line for logging.
 
 if [ -f path.sh ]; then . ./path.sh; fi
-utils=$(cd "$(dirname "${BASH_SOURCE[0]}")/../utils" && pwd)
-export PATH=$PATH:$utils
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
 
 help_message="Usage: $0 [options] <data-dir> <shard-dir>
  e.g.: $0 --utts-per-shard 1000 data/train_no_sil exp/shards/train_no_sil
@@ -33,7 +32,7 @@ Options:
   --verify <true|false>                            # re-read the shards and check sha256 (default: $verify)"
 
 . "$utils/parse_options.sh"
-. "$(dirname "${BASH_SOURCE[0]}")/internal/checks.sh"
+. "$tfspk_steps/internal/checks.sh"
 
 if [ $# -ne 2 ]; then
   echo "$help_message" >&2

@@ -9,4 +9,5 @@
 feat=spectrogram
 feat_name="spectrogram"
 spectrogram_config=conf/spectrogram.conf
-. "$(dirname "${BASH_SOURCE[0]}")/internal/make_feats_body.sh"
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
+. "$tfspk_steps/internal/make_feats_body.sh"

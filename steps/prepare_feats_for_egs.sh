@@ -21,8 +21,7 @@ use_kaldi=false
 echo "$0 $@"  # Print the command line for logging.
 
 if [ -f path.sh ]; then . ./path.sh; fi
-utils=$(cd "$(dirname "${BASH_SOURCE[0]}")/../utils" && pwd)
-export PATH=$PATH:$utils
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
 
 help_message="Usage: $0 [options] <in-data-dir> <out-data-dir> <feat-dir>
  e.g.: $0 data/train data/train_no_sil exp/train_no_sil
@@ -38,7 +37,7 @@ Options:
   --use-kaldi <true|false>                         # use Kaldi's binaries (must be on PATH) (default: $use_kaldi)"
 
 . "$utils/parse_options.sh"
-. "$(dirname "${BASH_SOURCE[0]}")/internal/checks.sh"
+. "$tfspk_steps/internal/checks.sh"
 
 if [ $# -ne 3 ]; then
   echo "$help_message" >&2

@@ -68,7 +68,8 @@ for arg in "${own_args[@]}"; do
 done
 set -- "${own_args[@]}" "$@"
 
-. "$(dirname "$0")/../utils/parse_options.sh" || exit 1
+. "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
+. "$utils/parse_options.sh" || exit 1
 
 . "$(dirname "$0")/internal/checks.sh"
 require_num_args 2 "<train-data-dir> <exp-dir>" "$@"
@@ -98,7 +99,18 @@ if [ $stage -le 1 ]; then
   mkdir -p "$dir/log"
   if [ -n "$cmd" ]; then
     echo "$0: training; the log is $dir/log/train.log (job output: $dir/log/tfspk-train.log)"
-    $cmd "$dir/log/tfspk-train.log" tfspk-train "${opts[@]}" "$data" "$dir"
+    # The job's output goes to its log: show the log's progress lines here while it runs. The job stays in the
+    # foreground (Ctrl-C reaches it); the follower ends with this script at the latest (tail --pid).
+    tail -n 0 -F --pid=$$ "$dir/log/train.log" 2>/dev/null | grep --line-buffered -e ' progress: ' -e ' done: ' &
+    follower=$!
+    status=0
+    $cmd "$dir/log/tfspk-train.log" tfspk-train "${opts[@]}" "$data" "$dir" || status=$?
+    sleep 1   # the log's last lines reach the terminal
+    kill $follower 2>/dev/null || true
+    if [ $status -ne 0 ]; then
+      echo "$0: training failed (exit status $status); see $dir/log/tfspk-train.log" >&2
+      exit $status
+    fi
   else
     echo "$0: training; the log is $dir/log/train.log"
     tfspk-train "${opts[@]}" "$data" "$dir"

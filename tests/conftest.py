@@ -109,7 +109,8 @@ def tool(capsys):
 MODULE_COST = {"test_voxceleb_recipe.py": 290, "test_export.py": 225, "test_mixed_precision.py": 155,
                "test_nnet_networks.py": 145, "test_recipe_demo.py": 115, "test_resume.py": 110, "test_train.py": 90,
                "test_networks_tools.py": 75, "test_trust.py": 50, "test_train_schedules.py": 30,
-               "test_runners.py": 30, "test_train_audio.py": 30}
+               "test_runners.py": 30, "test_train_audio.py": 30,
+               "test_docs_commands.py": 200}   # estimated (2026-12-07, on a machine at load 20: 875 s)
 
 
 def pytest_collection_modifyitems(config, items):

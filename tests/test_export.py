@@ -373,7 +373,7 @@ def network_export(request, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_network_exports_and_matches_toolkit_extraction(network_export, backend):
-    """[issue 11] SavedModel, TFLite and ONNX embeddings (wav and feature input) vs the toolkit's own extraction,
+    """SavedModel, TFLite and ONNX embeddings (wav and feature input) vs the toolkit's own extraction,
     cosine >= 0.9999, at the network's minimum length, an odd length and 30 s."""
     from tfspk.export.embedder import Embedder
     name, export_dir, kind, cases, references = network_export

@@ -1,4 +1,4 @@
-"""tfspk.io.xfilename (Kaldi rx/wx filenames), the one trials rule, and io regressions of issue 12.
+"""tfspk.io.xfilename (Kaldi rx/wx filenames), the one trials rule, and io regressions.
 
 * every place of the package that runs a command or touches stdin/stdout bytes is xfilename;
 * ClassifyRxfilename / ClassifyWxfilename as Kaldi's table, Input/Output on files, pipes, offsets;
@@ -215,7 +215,7 @@ def test_every_trials_reader_gives_the_same_error_on_a_bad_line(trial_data, caps
         assert message in str(error.value) + capsys.readouterr().err, name
 
 
-# ---------------------------------------------------------------------------------------------- issue 12 item 7
+# ---------------------------------------------------------------------------------------------- regressions
 def test_copy_feats_on_an_empty_archive_fails_and_writes_nothing(tmp_path, capsys):
     """Regression: copy-feats used to exit 0 on an empty input and leave empty outputs that look complete."""
     from tfspk import cli

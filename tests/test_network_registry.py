@@ -106,7 +106,7 @@ def test_a_network_registered_elsewhere_trains_and_extracts(tmp_path):
 
 def test_parameters_are_parsed_once_and_passed_down_typed(monkeypatch):
     """components.resolve parses the network, loss and aux parameters; the builders get the typed
-    Params and parse nothing again (issue 8: one parameter system, resolved once)."""
+    Params and parse nothing again (one parameter system, resolved once)."""
     from tfspk import params as params_mod
     from tfspk.train import components, config as config_mod
     config = components.resolve(config_mod.build_config(None, [

@@ -1,5 +1,5 @@
 """Every registered network through the tools: tfspk.train.train -> experiment dir -> tfspk.extract,
-tfspk-nnet-info, and the extraction errors of issue 9 (short utterances, feature dimension, wrong config)."""
+tfspk-nnet-info, and the extraction errors (short utterances, feature dimension, wrong config)."""
 import os
 
 import numpy as np

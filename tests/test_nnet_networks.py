@@ -1,4 +1,4 @@
-"""The registered networks of issue 9: ECAPA-TDNN, ResNet18/34/50, ResCNN and attentive statistics pooling.
+"""The registered networks: ECAPA-TDNN, ResNet18/34/50, ResCNN and attentive statistics pooling.
 
 Full-size models are only built (cheap) to count parameters; everything that runs uses small widths.
 """

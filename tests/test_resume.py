@@ -1,4 +1,4 @@
-"""Resume is exact (issue 12 item 1): a resumed run ends bit-identical to an uninterrupted one.
+"""Resume is exact: a resumed run ends bit-identical to an uninterrupted one.
 
 Crop lengths vary per batch (data.min_frames < data.max_frames, the default policy), which is what
 broke it before: the training step was traced once for the first batch's length and again for a

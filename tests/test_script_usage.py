@@ -15,16 +15,18 @@ from conftest import REPO, run
 FILTERS = {"utils/spk2utt_to_utt2spk.pl", "utils/utt2spk_to_spk2utt.pl"}
 # Every argument optional: --help shows the usage (run from the recipe dir where it is needed).
 NO_REQUIRED_ARGS = {"egs/demo/v2/run.sh": "egs/demo/v2", "egs/voxceleb/v2/run.sh": "egs/voxceleb/v2",
+                    "egs/template/v2/run.sh": "egs/template/v2",
                     "egs/demo/v2/local/run_all_losses.sh": "egs/demo/v2", "egs/demo/v2/local/run_seeds.sh": "egs/demo/v2",
                     "tools/demo.sh": ".",
                     "tools/setup_env.sh": "."}
 NOT_COVERED = {"tools/test.sh"}   # its options are pytest's (tools/test.sh --help is pytest's help)
 LIBRARY_MODULES = {"egs/voxceleb/v2/local/voxceleb_layout.py"}  # imported, not run: not executable
+SOURCED = {"utils/job_runner.py", "utils/parse_options.sh", "utils/recipe_stages.sh"}   # sourced or imported
 
 
 def scripts():
     found = []
-    for folder in ["steps", "utils", "tools", "egs/demo/v2/local", "egs/voxceleb/v2/local"]:
+    for folder in ["steps", "utils", "tools", "egs/demo/v2/local", "egs/voxceleb/v2/local", "egs/template/v2/local"]:
         for path in sorted((REPO / folder).iterdir()):
             if path.is_file() and path.suffix in (".sh", ".pl", ".py"):
                 found.append(str(path.relative_to(REPO)))
@@ -36,7 +38,7 @@ def test_the_script_list_is_complete():
     assert "steps/train_xvector.sh" in listed and "egs/demo/v2/local/score_plda_cosine.sh" in listed
     for name in listed:
         executable = os.stat(REPO / name).st_mode & stat.S_IXUSR
-        if name in LIBRARY_MODULES or name == "utils/job_runner.py" or name == "utils/parse_options.sh":
+        if name in LIBRARY_MODULES or name in SOURCED:
             assert not executable, f"{name} is sourced/imported, not run"
         else:
             assert executable, f"{name} is not executable"
@@ -44,7 +46,7 @@ def test_the_script_list_is_complete():
 
 @pytest.mark.parametrize("name", [name for name in scripts()
                                   if name not in FILTERS | set(NO_REQUIRED_ARGS) | NOT_COVERED | LIBRARY_MODULES
-                                  and name not in ("utils/job_runner.py", "utils/parse_options.sh")])
+                                  and name not in SOURCED])
 def test_no_arguments_prints_the_usage_on_stderr(tmp_path, name):
     proc = run([str(REPO / name)], cwd=tmp_path, check=False, input_text="", timeout=120)
     assert proc.returncode != 0, proc.stdout + proc.stderr

@@ -1,4 +1,4 @@
-"""Training state you can trust (issue 12 items 2, 3, 4, 8): one writer per experiment dir, no
+"""Training state you can trust: one writer per experiment dir, no
 unfinished model used silently, non-finite features found where they enter, write errors named,
 LDA/PLDA on too few speakers reported.
 
@@ -52,7 +52,7 @@ def _dead_pid():
     return proc.pid
 
 
-# ------------------------------------------------------------------------------ item 2: one writer
+# ------------------------------------------------------------------------------ one writer
 def test_a_second_trainer_on_a_locked_exp_dir_is_refused(data_dir, tmp_path):
     """main: both trainers ran to the end on the same dir."""
     from tfspk.train.expdir import ExpDirLock
@@ -136,7 +136,7 @@ def test_resume_false_moves_the_earlier_run_to_backup(data_dir, tmp_path):
     assert (exp / "final" / "DONE").exists() and (backup / "final" / "DONE").exists()
 
 
-# ---------------------------------------------------------------------- item 3: completion marker
+# ---------------------------------------------------------------------- completion marker
 def _interrupt_at(monkeypatch, step):
     from tfspk.train import trainer
     original = trainer.Trainer.train_step
@@ -207,7 +207,7 @@ def test_tfspk_extract_refuses_or_warns(finished_exp, tmp_path, tool):
     assert (tmp_path / "xv.ark").exists()
 
 
-# ------------------------------------------------------------------------ item 4: non-finite values
+# ------------------------------------------------------------------------ non-finite values
 def _poison(data_dir, target, utt, frame, value=np.nan):
     """Copy of data dir ``data_dir`` at ``target`` with ``value`` in one feature of ``utt``. The archive is
     written by hand in Kaldi's binary float-matrix format (tfspk's ArchiveWriter refuses NaN/Inf)."""
@@ -295,7 +295,7 @@ def test_extraction_names_the_input_with_non_finite_features(finished_exp, data_
     assert not out.exists()
 
 
-# ---------------------------------------------------------------------------- item 8: write errors
+# ---------------------------------------------------------------------------- write errors
 def test_a_full_disk_names_the_file_and_goes_into_the_log(data_dir, tmp_path, monkeypatch):
     """main: an OSError escaped (the tool said "internal error ... please report it", no file, not in the log)."""
     from tfspk.train import trainer
@@ -324,7 +324,7 @@ def test_a_failed_checkpoint_write_names_the_checkpoint_dir(data_dir, tmp_path, 
     assert "No space left on device" in _log(exp)
 
 
-# ----------------------------------------------------------------------------- item 8: LDA / PLDA
+# ----------------------------------------------------------------------------- LDA / PLDA
 def test_lda_dimension_above_speakers_minus_one_is_warned_about():
     """main: no word. The warning's claim checked in numpy: directions beyond S - 1 have zero
     between-class variance."""

@@ -244,9 +244,9 @@ def _exit(status):
 
 # ---------------------------------------------------------------- start-up of the TensorFlow tools
 # Keras 3 probes two optional integrations while it imports itself: its scikit-learn wrappers import sklearn
-# (and with it most of scipy) and its image-gallery plots import matplotlib.pyplot. Both packages are
-# installed for tfspk's back-end and DET plots, so every tool that loads TensorFlow paid ~1.3 s of CPU
-# (of ~6 s) for integrations no tool uses. The finder below makes those two probes fail as they do where
+# (and with it most of scipy) and its image-gallery plots import matplotlib.pyplot. Where they are installed
+# (matplotlib with the plot extra for DET plots, scikit-learn with the test extra), every tool that loads
+# TensorFlow paid ~1.3 s of CPU (of ~6 s) for integrations no tool uses. The finder below makes those two probes fail as they do where
 # the packages are absent (Keras catches the ImportError); any later import, tfspk's own included, works.
 _KERAS_OPTIONAL = ("sklearn", "matplotlib")
 
@@ -278,3 +278,142 @@ def hide_optional_packages_from_keras() -> None:
     """Install the finder (once) ahead of the standard ones; tfspk.bin does it for every console script."""
     if not any(isinstance(finder, _HideOptionalPackagesFromKeras) for finder in sys.meta_path):
         sys.meta_path.insert(0, _HideOptionalPackagesFromKeras())
+
+
+# ---------------------------------------------------------------- progress of long jobs
+def format_duration(seconds: float) -> str:
+    """``H:MM:SS`` (Kaldi logs and ``time`` print elapsed times this way)."""
+    seconds = max(0, int(round(seconds)))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress:
+    """Overall progress of a job of ``total`` units (steps, utterances) as one line: done/total, percent,
+    rate, elapsed time and ETA. ``total=None``: unknown (no percent, no ETA).
+
+    The rate counts only the units done by this process (``start``: units already done before it, as
+    after a resume), over the wall time since construction; ETA = units left / rate.
+    ``due(done)`` says whether a line is wanted: every ``every`` units, or when ``interval`` seconds have
+    passed since the last line, and always at the end.
+    """
+
+    def __init__(self, total, unit: str, start: int = 0, every: int = 0, interval: float = 60.0,
+                 clock=None):
+        import time
+        self.total = None if total is None else int(total)
+        self.unit = unit
+        self.start = int(start)
+        self.every = int(every)
+        self.interval = float(interval)
+        self.clock = clock or time.monotonic
+        self.started = self.clock()
+        self.last_line = self.started
+
+    def due(self, done: int) -> bool:
+        if (self.total is not None and done >= self.total) or (self.every and done % self.every == 0):
+            return True
+        return self.clock() - self.last_line >= self.interval
+
+    def line(self, done: int) -> str:
+        now = self.clock()
+        self.last_line = now
+        elapsed = now - self.started
+        rate = (done - self.start) / elapsed if elapsed > 0 else 0.0
+        if self.total is None:
+            parts = [f"{done} {self.unit}"]
+        else:
+            percent = 100.0 * done / self.total if self.total else 100.0
+            parts = [f"{done}/{self.total} {self.unit} ({percent:.0f}%)"]
+        parts.append(f"{rate:.3g} {self.unit}/s")
+        parts.append(f"elapsed {format_duration(elapsed)}")
+        if self.total is not None:
+            left = max(self.total - done, 0)
+            parts.append("ETA " + (format_duration(left / rate) if rate > 0 else "unknown") if left else "ETA 0:00:00")
+        return ", ".join(parts)
+
+
+# ---------------------------------------------------------------- TensorFlow's CUDA probe on CPU-only machines
+# A TensorFlow build with CUDA support probes the driver when it first lists its devices, and on a machine
+# without an NVIDIA GPU logs "E ... failed call to cuInit: ..." at ERROR level (so TF_CPP_MIN_LOG_LEVEL=2 keeps
+# it) into every job log. Only there, the tools list the devices once right after TensorFlow is imported with
+# stderr captured, and write back what TensorFlow said without the lines of _CUDA_ABSENT; any other message
+# passes, and on a machine with a GPU nothing is touched.
+_CUDA_ABSENT = ("failed call to cuInit", "Could not find cuda drivers on your machine")
+
+
+def gpu_device_present() -> bool:
+    """True if the machine has an NVIDIA device node (Linux, WSL's /dev/dxg) or the user picked GPUs."""
+    import glob
+    return bool(glob.glob("/dev/nvidia[0-9]*") or os.path.exists("/dev/dxg")
+                or os.environ.get("TFSPK_ASSUME_GPU") == "1")
+
+
+def without_cuda_absent_lines(text: str) -> str:
+    return "".join(line for line in text.splitlines(keepends=True) if not any(s in line for s in _CUDA_ABSENT))
+
+
+def _list_devices_quietly(tensorflow_module) -> None:
+    import tempfile
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as capture:
+        os.dup2(capture.fileno(), 2)
+        try:
+            tensorflow_module.config.list_physical_devices()   # physical devices only: no runtime set-up yet
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        capture.seek(0)
+        sys.stderr.write(without_cuda_absent_lines(capture.read().decode("utf-8", "replace")))
+        sys.stderr.flush()
+
+
+class _AfterImportLoader(importlib.abc.Loader):
+    """Runs ``after(module)`` once the wrapped loader has executed the module."""
+
+    def __init__(self, loader, after):
+        self._loader, self._after = loader, after
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        self._loader.exec_module(module)
+        self._after(module)
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+class _QuietCudaProbe(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None and spec.loader is not None:
+                spec.loader = _AfterImportLoader(spec.loader, _list_devices_quietly)
+                return spec
+        return None
+
+
+def quiet_cuda_probe_without_gpu() -> None:
+    """Install the finder (once, before TensorFlow is imported) when no GPU is present; tfspk.bin does it."""
+    if "tensorflow" in sys.modules or gpu_device_present():
+        return
+    if not any(isinstance(finder, _QuietCudaProbe) for finder in sys.meta_path):
+        sys.meta_path.insert(0, _QuietCudaProbe())
+
+
+# ---------------------------------------------------------------- optional dependencies (setup.py extras)
+def require_extra(module: str, extra: str, purpose: str):
+    """Import ``module`` of the ``extra`` of setup.py; a ToolError naming the extra and how to install it if absent."""
+    import importlib
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ToolError(f"{purpose} needs the Python package '{module}', which is not installed: it comes with "
+                        f"tfspk's '{extra}' extra (pip install 'tfspk[{extra}]'; in a checkout: "
+                        f"tools/setup_env.sh --extras {extra})") from None

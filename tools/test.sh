@@ -7,7 +7,7 @@
 # (TFSPK_TEST_WORKERS=<n> changes the default).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-bin=$("$root/tools/setup_env.sh" | tail -n 1)
+bin=$("$root/tools/setup_env.sh" --extras test | tail -n 1)
 cd "$root"
 export PATH="$bin:$PATH" TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-2}
 set +e

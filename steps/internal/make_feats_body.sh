@@ -17,8 +17,6 @@ allow_upsample=false
 echo "$0 $@"  # Print the command line for logging.
 
 if [ -f path.sh ]; then . ./path.sh; fi
-utils=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../utils" && pwd)
-export PATH=$PATH:$utils   # run.pl and the data-dir scripts, if the caller has not put them on PATH
 
 help_message="Usage: $0 [options] <data-dir> [<log-dir> [<${feat}-dir>] ]
  e.g.: $0 data/train exp/make_${feat} ${feat}
@@ -36,7 +34,7 @@ Options:
   --allow-upsample <true|false>        # resample audio below --sample-frequency (default: $allow_upsample)"
 
 . "$utils/parse_options.sh"
-. "$(dirname "${BASH_SOURCE[0]}")/checks.sh"
+. "$tfspk_steps/internal/checks.sh"
 feat_config=${!feat_config_var}
 
 if [ $# -lt 1 ] || [ $# -gt 3 ]; then

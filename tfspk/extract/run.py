@@ -10,7 +10,7 @@ from tfspk import cli
 from tfspk.data import OrderedPrefetcher
 from tfspk.errors import ToolError
 from tfspk.extract.extractor import XvectorExtractor, prepare_features
-from tfspk.io.ark import ArchiveWriter, read_rspecifier
+from tfspk.io.ark import ArchiveWriter, parse_rspecifier, read_rspecifier
 from tfspk.io.lookup import VectorLookup, location_in
 
 
@@ -60,13 +60,30 @@ def extract_to_archive(extractor: XvectorExtractor, feats_rspec: str, vad_rspec:
         return utt, prepare_features(feats, vad, utt, cmn_window=cmn_window, center=center, apply_cmn=apply_cmn)
 
     start = time.time()
+    progress = cli.Progress(_count_utterances(feats_rspec), "utterances", every=1000, interval=30.0)
     with ArchiveWriter(xvector_wspec) as writer, OrderedPrefetcher(utterances(), prepare, num_threads,
                                                                    prefetch=4 * num_threads) as prepared:
         for utt, vector in extractor.extract(prepared):
             writer.write(utt, vector)
+            done = extractor.num_done + extractor.num_skipped + len(skipped_no_vad)   # skipped ones count as done
+            if progress.due(done):
+                cli.log(f"progress: {progress.line(done)}")
         if extractor.num_done == 0:
             raise ToolError(f"no embedding extracted from {feats_rspec} ({extractor.num_skipped} utterances without "
                             f"voiced frames, {len(skipped_no_vad)} without VAD)")
     cli.log(f"Done {extractor.num_done} utterances, failed for {extractor.num_skipped + len(skipped_no_vad)} "
             f"({time.time() - start:.1f} s)")
     return extractor.num_done
+
+
+def _count_utterances(feats_rspec: str) -> int | None:
+    """Lines of an scp (one per utterance; the total of the progress lines), None for an archive or pipe."""
+    spec = parse_rspecifier(feats_rspec)
+    location = spec.locations[0]
+    if spec.kinds != ["scp"] or not location or location.endswith("|") or location == "-":
+        return None
+    try:
+        with open(location, "rb") as handle:
+            return sum(1 for line in handle if line.strip())
+    except OSError:
+        return None   # the reader names the file in its own error

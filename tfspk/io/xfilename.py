@@ -208,12 +208,6 @@ def read_text_lines(rxfilename: str) -> tuple[str, list[str]]:
 
 # ----------------------------------------------------------------------------------------------
 # output
-def is_special_file(path: str) -> bool:
-    """True for an existing non-regular file (``/dev/null``, a FIFO): written in place, since
-    renaming a temporary file over it would replace the device."""
-    return os.path.exists(path) and not os.path.isfile(path)
-
-
 class Output:
     """A writable binary stream for a wxfilename (Kaldi ``Output``); ``name`` for messages.
 

@@ -50,7 +50,7 @@ def run_epochs(trainer, source, trial_set, config, manager, report, chief) -> Tr
         return result
     batches = trainer.batches(source, trainer.global_step)
     for epoch in range(start_epoch + 1, sched.num_epochs + 1):
-        report.start_epoch(epoch, sched.steps_per_epoch)
+        report.start_epoch(epoch, sched.steps_per_epoch, sched.num_epochs)
         sums = {"loss": 0.0, "accuracy": 0.0, "frames": 0.0}
         start = time.time()
         first_step = trainer.global_step
@@ -67,7 +67,6 @@ def run_epochs(trainer, source, trial_set, config, manager, report, chief) -> Tr
             if trainer.global_step % config.log_every == 0:
                 report.scalars({"train/step_loss": values["loss"], "train/step_total": values["total"]},
                                trainer.global_step)
-        report.end_epoch()
         elapsed = time.time() - start
         n = sched.steps_per_epoch
         epoch_result = EpochResult(epoch, trainer.global_step, sums["loss"] / n, sums["accuracy"] / n,

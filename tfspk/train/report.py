@@ -1,9 +1,10 @@
-"""What a training run shows: Kaldi-style log lines, a progress bar, TensorBoard summaries.
+"""What a training run shows: Kaldi-style log lines, progress, TensorBoard summaries.
 
 * Log lines look like Kaldi's (``LOG (tfspk-train[epoch 3]) ...``) and go to ``<exp>/log/train.log``
   (appended, so a resumed run continues the same log) and to stdout.
-* Progress inside an epoch: a tqdm bar when stderr is a terminal, otherwise a plain line every
-  ``log_every`` steps (batch logs under run.pl/Slurm stay readable).
+* Progress: a ``progress:`` line (global step/total, epoch k/N, loss, rate, elapsed, ETA) every
+  ``log_every`` steps, at least once a minute and at the end of every epoch, in the log and on stdout
+  (``steps/train_xvector.sh`` shows these lines while the job runs under run.pl/Slurm).
 * ``<exp>/tb``: TensorBoard scalars (``tensorboard --logdir exp/xvector/tb``).
 """
 from __future__ import annotations
@@ -14,6 +15,8 @@ import time
 
 import tensorflow as tf
 from tensorflow.core.framework import summary_pb2
+
+from tfspk.cli import Progress
 
 PROGRAM = "tfspk-train"
 _SCALAR_METADATA = summary_pb2.SummaryMetadata(
@@ -31,8 +34,9 @@ class TrainReport:
             os.makedirs(os.path.join(exp_dir, "log"), exist_ok=True)
             self.log_handle = open(os.path.join(exp_dir, "log", "train.log"), "a", encoding="utf-8")
             self.writer = tf.summary.create_file_writer(os.path.join(exp_dir, "tb"))
-        self.bar = None
-        self.epoch_start = 0.0
+        self.progress = None
+        self.epoch = 0
+        self.num_epochs = 0
 
     # -- lines
     def log(self, message: str, epoch: int | None = None) -> None:
@@ -40,11 +44,8 @@ class TrainReport:
             return
         where = f"{PROGRAM}[epoch {epoch}]" if epoch is not None else PROGRAM
         line = f"LOG ({where}) {message}"
-        if self.bar is not None:
-            self.bar.write(line, file=self.stream)
-        else:
-            self.stream.write(line + "\n")
-            self.stream.flush()
+        self.stream.write(line + "\n")
+        self.stream.flush()
         self.log_handle.write(time.strftime("%Y-%m-%d %H:%M:%S ") + line + "\n")
         self.log_handle.flush()
 
@@ -59,29 +60,21 @@ class TrainReport:
         except OSError:
             pass
 
-    # -- progress within an epoch
-    def start_epoch(self, epoch: int, steps: int) -> None:
-        self.epoch_start = time.time()
-        if self.enabled and sys.stderr.isatty():
-            from tqdm import tqdm
-            self.bar = tqdm(total=steps, desc=f"epoch {epoch}", unit="step", leave=False, file=sys.stderr)
+    # -- progress over the whole run
+    def start_epoch(self, epoch: int, steps: int, num_epochs: int | None = None, clock=None) -> None:
+        """Checkpoints are written at epoch ends, so a run (also a resumed one) starts at step (epoch-1) x steps."""
+        self.epoch, self.num_epochs = epoch, num_epochs or epoch
+        if self.progress is None:
+            total = self.num_epochs * steps if num_epochs else None
+            self.progress = Progress(total, "steps", start=(epoch - 1) * steps, every=self.log_every, clock=clock)
 
     def step(self, epoch: int, step_in_epoch: int, steps: int, global_step: int, loss: float,
              accuracy: float) -> None:
-        if not self.enabled:
+        if not self.enabled or self.progress is None:
             return
-        if self.bar is not None:
-            self.bar.update(1)
-            self.bar.set_postfix(loss=f"{loss:.3f}", acc=f"{accuracy:.3f}", refresh=False)
-        elif step_in_epoch % self.log_every == 0 or step_in_epoch == steps:
-            rate = step_in_epoch / max(time.time() - self.epoch_start, 1e-9)
-            self.log(f"step {global_step} ({step_in_epoch}/{steps} of epoch): loss {loss:.4f} "
-                     f"accuracy {accuracy:.4f} ({rate:.2f} steps/s)", epoch)
-
-    def end_epoch(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        if self.progress.due(global_step) or step_in_epoch == steps:
+            self.log(f"progress: {self.progress.line(global_step)}; epoch {epoch}/{self.num_epochs} "
+                     f"step {step_in_epoch}/{steps}: loss {loss:.4f} accuracy {accuracy:.4f}", epoch)
 
     # -- TensorBoard
     def scalars(self, values: dict, step: int) -> None:
@@ -96,7 +89,6 @@ class TrainReport:
         self.writer.flush()
 
     def close(self) -> None:
-        self.end_epoch()
         if self.log_handle is not None:
             self.log_handle.close()
         if self.writer is not None:

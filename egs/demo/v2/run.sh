@@ -163,21 +163,7 @@ fi
 [ -z "$feat_dir" ] && feat_dir=$feat_type
 [ -z "$packages" ] && packages=$(awk '!/^#/ && NF == 4 {print $1}' local/speakers.txt | sort -u | tr '\n' ' ')
 
-# require <stage that makes the files> <file>...: stop with a message naming what is missing.
-require() {
-  local maker=$1
-  shift
-  for f in "$@"; do
-    if [ ! -e "$f" ]; then
-      echo "$0: missing $f; it is made by stage $maker (run: $0 --stage $maker)" >&2
-      exit 1
-    fi
-  done
-}
-
-stage_banner() {
-  echo "=== stage $1: $2 ($(date -u +%H:%M:%S))"
-}
+. utils/recipe_stages.sh   # stage_banner, require
 
 # make_features <name>: MFCC + energy VAD for $data/<name>, and the network's features in
 # $data/<name>$sfx with the VAD of the MFCCs (stages 1 and 8).
@@ -284,7 +270,7 @@ if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"
   local/report.sh --title "demo, $net, $system" "$data/eval/trials" "$nnet_dir/scores" | tee "$nnet_dir/scores/results.txt"
 fi
-# ---- calibration (issue 11): a self-contained stage at the end.
+# ---- calibration: a self-contained stage at the end.
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   stage_banner 7 "calibration on half of the evaluation speakers, actDCF / Cllr on the other half"
   require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"

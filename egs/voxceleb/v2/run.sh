@@ -177,19 +177,7 @@ if [ $aug = online ]; then
   fi
 fi
 
-require() {  # require <stage that makes them> <file>...
-  local maker=$1
-  shift
-  for f in "$@"; do
-    if [ ! -e "$f" ]; then
-      echo "$0: missing $f; it is made by stage $maker (run: $0 --stage $maker ...)" >&2
-      exit 1
-    fi
-  done
-}
-stage_banner() {
-  echo "=== stage $1: $2 ($(date -u +%H:%M:%S))"
-}
+. utils/recipe_stages.sh   # stage_banner, require
 # make_feats <data-dir>: <data-dir>$sfx with the system's features and the VAD of <data-dir> (from its MFCCs).
 make_feats() {
   [ -z "$sfx" ] && return 0
@@ -342,7 +330,7 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
       | tee "$nnet_dir/scores_$list/results.txt"
   done
 fi
-# ---- calibration (issue 11): a self-contained stage at the end.
+# ---- calibration: a self-contained stage at the end.
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
   stage_banner 8 "calibration on half of each list's speakers, actDCF / Cllr on the other half"
   for list in $trial_lists; do
@@ -353,7 +341,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
       "$data/$eval_set/utt2spk" "$(trials_file $list)" "$nnet_dir/scores_$list"
   done
 fi
-# ---- large-margin fine-tuning (issue 10 item 5): opt-in (--lmft true), a stage of its own.
+# ---- large-margin fine-tuning: opt-in (--lmft true), a stage of its own.
 # Starts from the stage-4 network and head (tfspk-train init_from), trains a few epochs on longer crops
 # with a larger margin, a small exponentially decaying LR and no margin annealing, averages the last
 # epochs (schedule.average_last) and scores like stages 5-7 into $nnet_dir_lmft.

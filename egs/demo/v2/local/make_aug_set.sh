@@ -39,8 +39,8 @@ if [ -f "$data/aug_rirs/.done" ] && [ "$(cat "$data/aug_rirs/.done")" = "$stamp"
   exit 0
 fi
 if ! python3 -c "import pyroomacoustics" 2>/dev/null; then
-  echo "$0: the Python package pyroomacoustics is missing (pip install pyroomacoustics;" \
-    "tools/setup_env.sh installs it)" >&2
+  echo "$0: the Python package pyroomacoustics is missing; it comes with tfspk's 'demo' extra" \
+    "(pip install 'tfspk[demo]'; in a checkout: tools/setup_env.sh --extras demo, which tools/demo.sh runs)" >&2
   exit 1
 fi
 "$(dirname "$0")/fetch_packages.sh" "$download_dir" $packages

@@ -1,0 +1,1 @@
+../../../demo/v2/local/split_speakers.py
