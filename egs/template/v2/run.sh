@@ -142,6 +142,9 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   require 2 "$data/train${sfx}_no_sil/feats.scp" "$data/train${sfx}_no_sil/utt2num_frames"
   train_args=()
   for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
+  # the front end this recipe computed, recorded by tfspk-train in $nnet_dir/features.yaml for extraction and export
+  train_args+=(--set "features.type=$feat_type" --set "features.conf=conf/$feat_type.conf" --set "features.vad=true"
+    --set "features.vad_conf=conf/vad.conf" --set "features.vad_mfcc_conf=conf/mfcc.conf")
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" "${loss_args[@]}" "${train_args[@]}" \
     "$data/train${sfx}_no_sil" "$nnet_dir"
@@ -172,8 +175,7 @@ fi
 if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
   stage_banner 7 "export: $nnet_dir/export (SavedModel, TFLite, ONNX; audio in, embedding out)"
   require 3 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
-  tfspk-export --config conf/export.conf --feature-config conf/$feat_type.conf --vad-mfcc-config conf/mfcc.conf \
-    --vad-config conf/vad.conf "$nnet_dir" "$nnet_dir/export"
+  tfspk-export --config conf/export.conf "$nnet_dir" "$nnet_dir/export"   # front end: $nnet_dir/features.yaml
   echo "$0: use it: tfspk-embed --compare $nnet_dir/export a.wav b.wav (docs/export.md)"
 fi
 echo "$0: done ($(date -u +%H:%M:%S))"
