@@ -74,3 +74,10 @@ class ShardInput(TrainingInput):
             dataset = dataset.apply(tf.data.experimental.service.distribute(
                 processing_mode="parallel_epochs", service="grpc://" + service_host_port(data.service)))
         return dataset
+
+    @contextlib.contextmanager
+    def errors(self):
+        """As every input's, and a damaged shard or a record that contradicts shards.list is named with its
+        shard (:func:`tfspk.data.shards.shard_errors`)."""
+        with super().errors(), shard_errors(self):
+            yield
