@@ -54,6 +54,7 @@ esac
 [ -n "$spk2int" ] && require_files "$spk2int"
 
 mkdir -p "$dir/log"
+lock_output_dir "$dir"   # before the job log is written: a second run must not overwrite the first one's
 spk2int_opt=
 [ -n "$spk2int" ] && spk2int_opt="--spk2int=$spk2int"
 if ! $cmd "$dir/log/make_shards.log" \

@@ -87,3 +87,22 @@ def test_two_extractions_into_one_dir_at_once(tmp_path, sh, model):  # noqa: F81
 def test_lock_dir_tool_bad_owner(tmp_path, sh):
     proc = sh(f"tfspk-lock-dir --owner-pid={_dead_pid()} {tmp_path}/d", check=False)
     assert proc.returncode == 1 and "no such process" in proc.stderr
+
+
+def test_make_shards_sh_holds_its_dir_and_its_tool_works_under_that_lock(tmp_path, sh):
+    """steps/make_shards.sh locks the dir before its job log is written (a second run must not overwrite the
+    first run's log); tfspk-make-shards, run by it through run.pl, works under its ancestor's lock."""
+    make_data_dir(tmp_path / "data")
+    holder = subprocess.Popen(["sleep", "120"])
+    try:
+        sh(f"tfspk-lock-dir --owner-pid={holder.pid} --what=make_shards.sh {tmp_path}/sh")
+        second = sh(f"steps/make_shards.sh --utts-per-shard 10 {tmp_path}/data {tmp_path}/sh", check=False)
+        assert second.returncode == 1 and f"{tmp_path}/sh is being written by another" in second.stderr
+        assert not (tmp_path / "sh" / "log" / "make_shards.log").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    done = sh(f"steps/make_shards.sh --utts-per-shard 10 {tmp_path}/data {tmp_path}/sh")
+    assert "taking over the stale lock" in done.stderr and "3 shards" in done.stdout
+    assert not (tmp_path / "sh" / ".lock").exists()
+    assert shards.read_shard_list(tmp_path / "sh").num_utts == 30

@@ -8,7 +8,9 @@ resumes). A lock of another host cannot be checked and is never broken: the erro
 
 The owner is normally the process itself; a step script takes the lock for its own pid with the tool
 ``tfspk-lock-dir`` (steps/internal/checks.sh ``lock_output_dir``), so that the lock lives exactly as
-long as the script while its jobs write into the dir.
+long as the script while its jobs write into the dir. A process that finds the lock held by one of its
+ancestors (the tool a locked step script runs, through run.pl) works under that lock: it neither
+takes nor releases it.
 """
 from __future__ import annotations
 
@@ -54,6 +56,22 @@ def owner_alive(owner: dict) -> bool | None:
     return True
 
 
+def ancestors(pid: int | None = None) -> set:
+    """Pids of the processes ``pid`` (default: this one) runs under: parent, grandparent, ... (Linux /proc;
+    empty elsewhere)."""
+    found = set()
+    pid = os.getpid() if pid is None else pid
+    while pid > 1 and len(found) < 256:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            break
+        pid = int(stat[stat.rfind(")") + 2:].split()[1])
+        found.add(pid)
+    return found
+
+
 def describe_owner(owner: dict) -> str:
     return (f"pid {owner.get('pid')} on host {owner.get('host')}, started {owner.get('started', '?')}"
             + (f": {owner['command']}" if owner.get("command") else ""))
@@ -84,6 +102,7 @@ class DirLock:
         self.owner_pid = owner_pid or os.getpid()
         self.held = False
         self.stale_owner: dict | None = None
+        self.inherited_from: dict | None = None   # the lock of an ancestor (a step script) this run works under
 
     def acquire(self) -> "DirLock":
         try:
@@ -97,7 +116,8 @@ class DirLock:
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
-                self._handle_existing()
+                if self._handle_existing():
+                    return self       # held by a process this one runs under: its lock covers this run
                 continue
             except OSError as err:
                 raise ToolError(f"cannot create the lock {self.path}: {err.strerror or err}") from None
@@ -116,7 +136,9 @@ class DirLock:
             return None
         return owner if isinstance(owner, dict) else None
 
-    def _handle_existing(self) -> None:
+    def _handle_existing(self) -> bool:
+        """Deal with an existing lock file: True if an ancestor of this process holds it (a step script
+        that locked its output dir runs this tool), None/False to try again; ToolError if another holds it."""
         try:
             with open(self.path, encoding="utf-8") as handle:
                 text = handle.read()
@@ -132,6 +154,9 @@ class DirLock:
                 return
             owner = {}
         alive = owner_alive(owner) if owner else False
+        if alive and owner.get("pid") in ancestors():
+            self.inherited_from = owner
+            return True
         if alive:
             raise ToolError(f"{self.directory} is being {self.activity} by another {self.what} ({describe_owner(owner)}; "
                             f"lock {self.path}); wait for it to finish or use another {self.kind}")
