@@ -378,3 +378,27 @@ def test_enroll_identify_bad_input(model8k, tmp_path, tool):
     write_archive(f"ark,scp:{tmp_path}/o/spk_xvector.ark,{tmp_path}/o/spk_xvector.scp", [("alice", np.ones(5, np.float32))])
     proc = tool(f"tfspk-identify {export} {tmp_path}/o {tmp_path}/a.wav -", check=False)
     assert proc.returncode == 1 and "speakers of dimension 5, the model's embeddings have 8" in proc.stderr
+
+
+def test_demo_enroll_identify_script(model8k, tmp_path):
+    """egs/demo/v2/local/enroll_identify.sh on a small data dir: closed-set accuracy and open-set EER lines."""
+    data = tmp_path / "data"
+    (data / "wav").mkdir(parents=True)
+    wav_scp, spk2utt = [], {}
+    for s in range(6):
+        for u in range(5):
+            key = f"s{s}-{u}"
+            path = data / "wav" / f"{key}.wav"
+            sf.write(str(path), synth_speech(1.2, 8000, seed=50 * s + u, f0=95.0 + 45 * s), 8000, subtype="PCM_16")
+            wav_scp.append(f"{key} {path}\n")
+            spk2utt.setdefault(f"s{s}", []).append(key)
+    (data / "wav.scp").write_text("".join(sorted(wav_scp)))
+    (data / "spk2utt").write_text("".join(f"{s} {' '.join(u)}\n" for s, u in spk2utt.items()))
+    proc = run(f"local/enroll_identify.sh --num-enroll 2 {model8k}/export {data} {tmp_path}/id",
+               cwd=REPO / "egs" / "demo" / "v2")
+    results = (tmp_path / "id" / "results.txt").read_text().splitlines()
+    assert results[0].startswith("closed-set accuracy") and "of 12 test utterances" in results[0], results
+    assert results[1].startswith("open-set EER") and "12 enrolled-speaker vs 10 impostor" in results[1], results
+    assert (tmp_path / "id" / "impostors").read_text().split() == ["s2", "s5"]
+    identified = (tmp_path / "id" / "identified").read_text().splitlines()
+    assert len(identified) == 22 and "closed-set accuracy" in proc.stdout
