@@ -39,9 +39,8 @@ def main(argv):
     keys, matrix = load_vectors(argv[1])
     row = {key: i for i, key in enumerate(keys)}
     recipe = read_scores(argv[2])
-    enroll = matrix[[row[e] for e, _, _ in recipe]]
-    test = matrix[[row[t] for _, t, _ in recipe]]
-    scores = np.array([embedder.scorer.score(a, b) for a, b in zip(enroll, test)])
+    table = embedder.scorer.score_matrix(matrix, matrix)   # every embedding against every other, [N, N]
+    scores = table[[row[e] for e, _, _ in recipe], [row[t] for _, t, _ in recipe]]
     ok = compare(f"{embedder.scoring} scores vs {argv[2]}", scores, [s for _, _, s in recipe])
     if len(argv) == 5:
         if not embedder.calibration:
