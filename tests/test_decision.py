@@ -237,6 +237,19 @@ def test_calibrated_compare_uses_tfspk_calibrate_output(model8k, recipe_backend,
     assert f"decision {'target' if llr >= 0 else 'nontarget'} (Bayes threshold 0.0000" in printed
     assert "P=0.5" in printed
     assert embedder.decide(score) == (llr >= 0) and embedder.decide(score, 0.01) == (llr >= math.log(99))
+    # identification with the calibrated export: LLRs per speaker, 'none' below the Bayes threshold (0 at P=0.5)
+    keys = sorted(evaluation)
+    speakers = {}
+    for key in keys[:-4]:
+        speakers.setdefault(utt2spk[key], []).append(evaluation[key])
+    models = embedder.enroll(speakers)
+    for key in keys:
+        result = embedder.identify(evaluation[key], models, top_n=2)
+        for _, s, l in result.ranked:
+            assert l == pytest.approx(scale * s + offset, abs=1e-9)
+        assert result.decision == (result.ranked[0][0] if result.ranked[0][2] >= 0 else "none")
+    strict = embedder.identify(evaluation[keys[0]], models, threshold=1e9)
+    assert strict.decision == "none"
 
 
 def test_bad_backend_and_calibration_input(model8k, recipe_backend, tmp_path, tool):
@@ -290,6 +303,16 @@ def test_enroll_and_identify_equal_kaldi_num_utts_scoring(model8k, recipe_backen
     (tmp_path / "trials").write_text("".join(f"{s} {t}\n" for s in sorted(by_speaker) for t in keys))
     pipe = f"tfspk-ivector-subtract-global-mean {train}/mean.vec ark:- ark:- | tfspk-transform-vec {train}/transform.mat " \
            "ark:- ark:- | tfspk-ivector-normalize-length ark:- ark:- |"
+    # the speaker means as steps/extract_xvectors.sh writes them (ivector-mean) are a speakers-dir too
+    kaldi_dir = tmp_path / "kaldi"
+    kaldi_dir.mkdir()
+    run(f"tfspk-ivector-mean ark:{tmp_path}/spk2utt scp:{xv} ark,scp:{kaldi_dir}/spk_xvector.ark,"
+        f"{kaldi_dir}/spk_xvector.scp ark,t:{kaldi_dir}/num_utts.ark")
+    same = tool(f"tfspk-identify --vectors=true --top-n=4 {export} {kaldi_dir} scp:{xv} -").stdout
+    for line, other in zip(out.splitlines(), same.splitlines()):
+        assert line.split()[::3] == other.split()[::3]
+        np.testing.assert_allclose([float(v) for v in line.split()[3::3]], [float(v) for v in other.split()[3::3]],
+                                   rtol=1e-5, atol=1e-5)
     run(f"tfspk-ivector-mean ark:{tmp_path}/spk2utt scp:{xv} ark:{tmp_path}/spk.ark ark,t:{tmp_path}/n.ark && "
         f"tfspk-ivector-plda-scoring --normalize-length=true --num-utts=ark:{tmp_path}/n.ark {train}/plda "
         f"'ark:cat {tmp_path}/spk.ark | {pipe}' "
@@ -402,3 +425,13 @@ def test_demo_enroll_identify_script(model8k, tmp_path):
     assert (tmp_path / "id" / "impostors").read_text().split() == ["s2", "s5"]
     identified = (tmp_path / "id" / "identified").read_text().splitlines()
     assert len(identified) == 22 and "closed-set accuracy" in proc.stdout
+
+
+def test_calibration_named_after_the_other_score_file_is_warned_about(capsys):
+    from tfspk.export.export import _check_calibration_name
+    _check_calibration_name("exp/scores/calibration/plda.cal", "plda")
+    _check_calibration_name("exp/scores/calibration/cosine.cal", "centred-cosine")
+    _check_calibration_name("my.cal", "cosine")
+    assert capsys.readouterr().err == ""
+    _check_calibration_name("exp/scores/calibration/cosine.cal", "plda")
+    assert "looks like a calibration of the recipe's cosine_scores" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """``tfspk.Embedder``: speaker embeddings and scores from an exported model, without the training code.
 
-``Embedder(path, backend="saved_model")`` loads the directory written by ``tfspk-export`` (or an
+``Embedder(path, backend="auto")`` loads the directory written by ``tfspk-export`` (or an
 experiment dir, exported on the fly to a temporary directory: that one path imports the training
 code). Backends: ``saved_model`` (TensorFlow), ``tflite`` (``tf.lite.Interpreter``), ``onnx``
 (onnxruntime). All run the same graph: features, energy VAD, sliding CMN, voiced frames, network

@@ -52,6 +52,20 @@ class ExportOptions:
     backend_dir: str | None = None   # mean.vec, transform.mat, plda of the recipe (None for cosine)
 
 
+#: steps/calibrate_scores.sh names its models <system>.cal after the recipe's score files
+_CALIBRATION_STEMS = {"plda": "plda", "cosine": "centred-cosine"}
+
+
+def _check_calibration_name(path: str, scoring: str) -> None:
+    """Warn when a calibration named after the recipe's other score file is exported with this back-end:
+    its LLRs would look right and be wrong."""
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if _CALIBRATION_STEMS.get(stem, scoring) != scoring:
+        cli.warn(f"{path} looks like a calibration of the recipe's {stem}_scores ({_CALIBRATION_STEMS[stem]} "
+                 f"scoring) but the export scores with {scoring}: give --scoring={_CALIBRATION_STEMS[stem]} "
+                 "or the calibration of these scores")
+
+
 def _options_dict(opts) -> dict:
     return dataclasses.asdict(opts) if opts is not None else None
 
@@ -74,6 +88,7 @@ def export(exp_dir: str, out_dir: str, options: ExportOptions) -> dict:
     scorer = Scorer.read(options.backend_dir, options.scoring) if options.scoring != "cosine" else Scorer()
     if calibration:
         calibration["scoring"] = options.scoring
+        _check_calibration_name(options.calibration, options.scoring)
     network = load_network(exp_dir)   # last: the configs' errors come without waiting for TensorFlow
     graph = ExportGraph(network, feature_opts, vad_feature_opts, vad_opts, options.embedding_layer,
                         options.apply_cmn, options.cmn_window, options.min_chunk_size)
