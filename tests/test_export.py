@@ -466,8 +466,8 @@ def test_compare_prints_score_llr_and_bayes_decision(exported, tmp_path, tool):
 # ------------------------------------------------------------------------------------------ bad input
 def test_bad_audio_is_a_clear_error(exported, tmp_path, tool):
     from tfspk.export.embedder import Embedder
-    embedder = Embedder(str(exported / "export"))
-    with pytest.raises(ToolError, match="sample rate 8000 Hz but the model .* expects 16000 Hz"):
+    embedder = Embedder(str(exported / "export"), allow_resample=False)
+    with pytest.raises(ToolError, match="has sample rate 8000 Hz but 16000 Hz is expected .resampling is off"):
         embedder.embed(synth_speech(2.0, 8000), 8000)
     with pytest.raises(ToolError, match="too short: 2319 samples .* at least 2320"):
         embedder.embed(synth_speech(1.0, RATE)[:2319], RATE)
@@ -479,7 +479,7 @@ def test_bad_audio_is_a_clear_error(exported, tmp_path, tool):
     sf.write(str(tmp_path / "ok.wav"), synth_speech(2.0, RATE), RATE, subtype="PCM_16")
     sf.write(str(tmp_path / "short.wav"), synth_speech(0.1, RATE), RATE, subtype="PCM_16")
     for name, message in (("narrow", "'narrow' has sample rate 8000 Hz"),):
-        proc = run(f"tfspk-embed {exported}/export {tmp_path}/ok.wav {tmp_path}/{name}.wav "
+        proc = run(f"tfspk-embed --allow-resample=false {exported}/export {tmp_path}/ok.wav {tmp_path}/{name}.wav "
                    f"ark,scp:{tmp_path}/{name}.ark,{tmp_path}/{name}.scp", check=False)
         assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / f"{name}.ark").exists() and not (tmp_path / f"{name}.scp").exists()
@@ -493,12 +493,13 @@ def test_incomplete_export_dir(exported, tmp_path):
     broken = tmp_path / "export"
     shutil.copytree(exported / "export", broken)
     (broken / "model.onnx").unlink()
-    Embedder(str(broken))   # the SavedModel is all the default backend needs
+    assert Embedder(str(broken)).backend == "tflite"   # auto: the fastest runtime left
+    Embedder(str(broken), backend="saved_model")
     with pytest.raises(ToolError, match=f"incomplete: missing {broken}/model.onnx"):
         Embedder(str(broken), backend="onnx")
     shutil.rmtree(broken / "saved_model" / "variables")
     with pytest.raises(ToolError, match="cannot load the saved_model model of .*damaged or incomplete"):
-        Embedder(str(broken))
+        Embedder(str(broken), backend="saved_model")
     (broken / "export.json").unlink()
     proc = run(f"tfspk-embed --compare {broken} a.wav b.wav", check=False)
     assert proc.returncode == 1 and f"missing {broken}/export.json" in proc.stderr
