@@ -239,3 +239,30 @@ def test_front_end_file_round_trip_and_errors(tmp_path):
     os.remove(tmp_path / "features.yaml")
     with pytest.raises(ToolError, match=rf"{tmp_path} has no features.yaml"):
         read_front_end(str(tmp_path))
+
+
+def test_training_records_the_front_end_of_its_features_section(tmp_path):
+    """tfspk-train's recording (tfspk.train.expdir.record_front_end) with offline features: the section's
+    dimension must be the input's; a resumed run with other options is refused; no type or conf: no file."""
+    from types import SimpleNamespace
+    from tfspk.train import config as config_mod
+    from tfspk.train.expdir import record_front_end
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    conf = tmp_path / "fbank.conf"
+    conf.write_text("--num-mel-bins=20\n--snip-edges=false\n")
+    config = config_mod.build_config(None, ["features.type=fbank", f"features.conf={conf}", "features.vad=false"])
+    line = record_front_end(str(exp), config, SimpleNamespace(feat_dim=20))
+    assert line == f"front end {exp}/features.yaml: fbank (20 dims at 16000 Hz), CMN sliding 300, VAD off"
+    assert read_front_end(str(exp)).options.mel.num_mel_bins == 20
+    with pytest.raises(ToolError, match=rf"front end gives 20-dimensional features \(fbank of {conf}\) but the "
+                                        "training input has dimension 30"):
+        record_front_end(str(exp), config, SimpleNamespace(feat_dim=30))
+    conf.write_text("--num-mel-bins=20\n--snip-edges=false\n--low-freq=60\n")   # same path, other options
+    with pytest.raises(ToolError, match="has a checkpoint trained with another front end"):
+        record_front_end(str(exp), config, SimpleNamespace(feat_dim=20), resuming=True)
+    record_front_end(str(exp), config, SimpleNamespace(feat_dim=20))             # a new run: recorded
+    assert read_front_end(str(exp)).options.mel.low_freq == 60
+    assert record_front_end(str(exp), config_mod.build_config(None, []), SimpleNamespace(feat_dim=20)).startswith(
+        "no front end recorded")
+    assert not (exp / "features.yaml").exists()

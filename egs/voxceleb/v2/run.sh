@@ -291,11 +291,10 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   else
     require 3 "$train_dir/feats.scp" "$train_dir/utt2num_frames"
   fi
-  train_args=()
-  for opts in "${loss_opts[@]}"; do train_args+=($opts); done   # each --loss-opts is split at spaces
   # the front end this recipe computed (also where the config has no features: section), recorded by tfspk-train
-  train_args+=(--set "features.type=$feat_type" --set "features.conf=$feat_conf" --set "features.vad_conf=$vad_conf"
+  train_args=(--set "features.type=$feat_type" --set "features.conf=$feat_conf" --set "features.vad_conf=$vad_conf"
     --set "features.vad_mfcc_conf=$vad_mfcc_conf")
+  for opts in "${loss_opts[@]}"; do train_args+=($opts); done   # each --loss-opts is split at spaces
   train_args+=("${online_args[@]}")                             # before --set: the user's --set wins
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done      # each --set stays one word
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" ${loss:+--loss "$loss"} "${train_args[@]}" \
