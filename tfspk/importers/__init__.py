@@ -12,3 +12,4 @@ from tfspk.importers.registry import (SOURCES, ImportedModel, Source, get_source
 # One import line per source module (registering is a side effect of importing), one module per format:
 # torch_zip.py reads PyTorch checkpoints for the PyTorch sources.
 from tfspk.importers import wespeaker  # noqa: F401,E402  (wespeaker_resnet, wespeaker_ecapa_tdnn)
+from tfspk.importers import speechbrain  # noqa: F401,E402  (speechbrain_ecapa_tdnn)
