@@ -338,3 +338,115 @@ def test_import_tool_usage_lists_the_sources(tool):
     assert "sample_rate" in proc.stdout
     proc = tool("tfspk-import", check=False)
     assert proc.returncode != 0 and "wespeaker_ecapa_tdnn" in proc.stderr
+
+
+# ------------------------------------------------------------------------------- SpeechBrain
+SB_CHECKPOINT = FIXTURES / "speechbrain_ecapa" / "embedding_model.ckpt"
+SB_EMB_NORM = FIXTURES / "speechbrain_ecapa" / "mean_var_norm_emb.ckpt"
+SB_FEATURE_TOLERANCE = 1e-3   # dB values about -55..20; measured 4.9e-4 (float32 log10 of small energies)
+
+
+def _sb_fbank_reference(samples, rate, n_mels=80):
+    """An independent statement of SpeechBrain's Fbank (defaults: 16 kHz, n_fft 400, 25/10 ms), loops and float64."""
+    x = samples.astype(np.float64) / 32768.0
+    n_fft, hop, win = 400, 160, 400
+    x = np.concatenate([np.zeros(200), x, np.zeros(200)])
+    mel = lambda f: 2595 * np.log10(1 + f / 700)   # noqa: E731
+    hz = 700 * (10 ** (np.linspace(mel(0), mel(rate / 2), n_mels + 2) / 2595) - 1)
+    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
+    bank = np.zeros((n_fft // 2 + 1, n_mels))
+    for b in range(n_mels):
+        centre, half = hz[b + 1], hz[b + 1] - hz[b]
+        bank[:, b] = np.clip(1 - np.abs(freqs - centre) / half, 0, None)
+    window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(win) / win)
+    rows = []
+    for t in range(1 + (len(x) - n_fft) // hop):
+        frame = x[t * hop:t * hop + n_fft] * window
+        spectrum = np.array([np.sum(frame * np.exp(-2j * np.pi * k * np.arange(n_fft) / n_fft))
+                             for k in range(n_fft // 2 + 1)])
+        rows.append(np.abs(spectrum) ** 2 @ bank)
+    db = 10 * np.log10(np.maximum(np.array(rows), 1e-10))
+    return np.maximum(db, db.max() - 80)
+
+
+def test_speechbrain_fbank_equals_speechbrain_and_an_independent_statement(reference):
+    import tensorflow as tf
+    from tfspk.features.speechbrain_fbank import SpeechBrainFbankOptions, SpeechBrainFbankTF, speechbrain_fbank
+    from tfspk.io.audio import read_audio
+    opts = SpeechBrainFbankOptions()
+    graph = SpeechBrainFbankTF(opts)
+    for utt in UTTS:
+        samples, rate = read_audio(str(FIXTURES / "audio" / f"{utt}.wav"))
+        feats = speechbrain_fbank(samples, rate, opts)
+        want = reference[f"speechbrain_ecapa/{utt}/fbank"]
+        assert feats.shape == want.shape == (1 + len(samples) // 160, 80)
+        assert np.abs(feats - want).max() < SB_FEATURE_TOLERANCE
+        assert np.abs(graph(tf.constant(samples)).numpy() - feats).max() < SB_FEATURE_TOLERANCE
+    short = samples[:1234]
+    np.testing.assert_allclose(speechbrain_fbank(short, rate, opts), _sb_fbank_reference(short, rate), atol=2e-3)
+    # edge cases: silence hits the amin floor everywhere; the top-db floor is relative to the loudest value
+    silence = speechbrain_fbank(np.zeros(800, np.float32), 16000, opts)
+    assert silence.shape == (6, 80) and np.allclose(silence, -100, atol=1e-4)
+    assert np.allclose(graph(tf.zeros([800])).numpy(), -100, atol=1e-4)
+    loud = speechbrain_fbank(short * 100, rate, opts)
+    assert loud.min() >= loud.max() - 80 - 1e-4
+    with pytest.raises(ToolError, match="sample rate 8000 Hz differs"):
+        speechbrain_fbank(short, 8000, opts)
+
+
+def test_speechbrain_fbank_options_file(tmp_path):
+    from tfspk.features.speechbrain_fbank import options_to_text, read_options, SpeechBrainFbankOptions
+    conf = tmp_path / "sb.conf"
+    conf.write_text(options_to_text(SpeechBrainFbankOptions(num_mel_bins=40)))
+    assert read_options(str(conf)).num_mel_bins == 40
+    conf.write_text("--num-mel-bins=80\n--hop-size=3\n")
+    with pytest.raises(ToolError, match=r"sb\.conf:2: expected --name=value with a name of .*num-mel-bins"):
+        read_options(str(conf))
+    conf.write_text("--f-max=9000\n")
+    with pytest.raises(ToolError, match="need 0 <= f-min < f-max <= 8000"):
+        read_options(str(conf))
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["plain", "embedding_norm"])
+def test_speechbrain_ecapa_every_tensor_mapped_and_embeddings_equal(reference, normalize):
+    from tfspk.features.cmvn import apply_cmvn_sliding
+    from tfspk.features.speechbrain_fbank import options_from_lines, speechbrain_fbank
+    from tfspk.importers import get_source
+    from tfspk.importers.expdir import build_model
+    from tfspk.importers.torch_zip import read_state_dict
+    from tfspk.io.audio import read_audio
+    params = {"embedding_norm": str(SB_EMB_NORM)} if normalize else {}
+    imported = get_source("speechbrain_ecapa", params).convert(str(SB_CHECKPOINT))
+    state = read_state_dict(str(SB_CHECKPOINT))
+    assert imported.facts["tensors_mapped"] + len(imported.ignored) == len(state)
+    assert all(key.endswith(".num_batches_tracked") for key in imported.ignored)
+    model = build_model(imported)
+    assert sorted(imported.weights) == sorted(v.path for v in model.weights)
+    assert imported.feature_type == "speechbrain_fbank" and not imported.vad
+    opts = options_from_lines(imported.feature_conf.splitlines(), "conf")
+    suffix = "_normalized" if normalize else ""
+    for utt in UTTS:
+        samples, rate = read_audio(str(FIXTURES / "audio" / f"{utt}.wav"))
+        feats = apply_cmvn_sliding(speechbrain_fbank(samples, rate, opts), cmn_window=imported.cmn["window"],
+                                   center=True)
+        want_feats = reference[f"speechbrain_ecapa/{utt}/feats"]
+        assert np.abs(feats - want_feats).max() < SB_FEATURE_TOLERANCE
+        want = reference[f"speechbrain_ecapa/{utt}/embedding{suffix}"]
+        for label, inputs in (("source features", want_feats), ("tfspk features", feats)):
+            got = model(inputs[None])["embedding_a"].numpy()[0]
+            assert _cosine(got, want) >= 0.9999, (utt, label)
+            assert np.abs(got - want).max() < EMBEDDING_TOLERANCE, (utt, label, np.abs(got - want).max())
+
+
+def test_speechbrain_network_needs_more_frames_than_its_reflection_padding():
+    from tfspk.nnet import get_network
+    network = get_network("speechbrain_ecapa_tdnn", {"channels": 16, "mfa_channels": 8, "embedding_dim": 4,
+                                                     "attention_channels": 4, "se_channels": 4})
+    assert network.min_frames() == 5
+    model = network.build(8)
+    x = np.random.default_rng(0).normal(size=(1, 5, 8)).astype(np.float32)
+    assert np.all(np.isfinite(model(x)["embedding_a"].numpy()))
+    # reflection padding, stated in numpy: frames mirrored about the edges, the edge frame not repeated
+    from tfspk.nnet.speechbrain import ReflectPad1D
+    padded = ReflectPad1D(2)(x).numpy()[0]
+    np.testing.assert_array_equal(padded, np.concatenate([x[0, 2:0:-1], x[0], x[0, -2:-4:-1]]))
