@@ -450,3 +450,33 @@ def test_speechbrain_network_needs_more_frames_than_its_reflection_padding():
     from tfspk.nnet.speechbrain import ReflectPad1D
     padded = ReflectPad1D(2)(x).numpy()[0]
     np.testing.assert_array_equal(padded, np.concatenate([x[0, 2:0:-1], x[0], x[0, -2:-4:-1]]))
+
+
+def _doc_blocks():
+    text = (REPO / "docs" / "import.md").read_text(encoding="utf-8")
+    section = text.split("## Example with the test fixtures", 1)[1].split("\n## ", 1)[0]
+    return [block.split("\n", 1)[1] for block in section.split("```sh")[1:] for block in [block.split("```")[0]]]
+
+
+def test_the_commands_of_docs_import_md_run_as_written(tmp_path):
+    """docs/import.md's example, from a copy of the repository root (tests/ linked), exactly as shown."""
+    (tmp_path / "tests").symlink_to(REPO / "tests")
+    (tmp_path / "steps").symlink_to(REPO / "steps")
+    (tmp_path / "utils").symlink_to(REPO / "utils")
+    data = tmp_path / "data" / "import_demo"
+    data.mkdir(parents=True)
+    (data / "wav.scp").write_text("".join(f"{u} tests/fixtures/import/audio/{u}.wav\n" for u in UTTS))
+    (data / "utt2spk").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    blocks = _doc_blocks()
+    assert len(blocks) == 2 and "tfspk-import" in blocks[0] and "extract_xvectors.sh" in blocks[1]
+    proc = run(blocks[0], cwd=tmp_path)
+    score = float(proc.stdout.split("score ", 1)[1].split()[0])
+    reference = np.load(FIXTURES / "reference.npz")
+    want = _cosine(reference["wespeaker_resnet34/utt1/embedding"], reference["wespeaker_resnet34/utt2/embedding"])
+    assert abs(score - want) < 1e-4, proc.stdout
+    run(blocks[1], cwd=tmp_path)
+    from tfspk.io.ark import read_rspecifier
+    got = dict(read_rspecifier(f"scp:{tmp_path}/exp/import_demo/xvectors/xvector.scp"))
+    for utt in UTTS:
+        assert _cosine(got[utt], reference[f"wespeaker_resnet34/{utt}/embedding"]) >= 0.9999

@@ -7,8 +7,8 @@ features, sample rate, mean normalisation, VAD; final/model.weights.h5 and final
 steps/extract_xvectors.sh, tfspk-export, tfspk-embed and tfspk.Embedder. Every tensor of the
 checkpoint is mapped or named as deliberately unused (the training loss's class weights); anything
 else is an error. The checkpoint's pickle is read without PyTorch and never executed.
-Sources (--source; options of each with --param name=value, listed by --help-source NAME):
-  wespeaker_resnet, wespeaker_ecapa_tdnn, speechbrain_ecapa_tdnn (docs/import.md)
+--source names a registered source (run without arguments to list them; docs/import.md); its options
+are given with --param name=value and listed by --help-source NAME.
 e.g.: tfspk-import --source=wespeaker_resnet voxceleb_resnet34/avg_model.pt exp/wespeaker_resnet34"""
 
 
@@ -29,9 +29,7 @@ def _main(argv):
         print(describe_source(args.help_source))
         return
     if args.source is None or args.exp_dir is None:
-        parser.print_usage()
-        raise ToolError("give --source=<name>, <checkpoint> and <exp-dir>; sources: "
-                        + importers.source_names_listing())
+        parser.error("give --source=<name>, <checkpoint> and <exp-dir>; sources: " + importers.source_names_listing())
     params = {}
     for item in args.param:
         name, sep, value = item.partition("=")

@@ -89,10 +89,10 @@ class WeSpeakerResNetSource(_WeSpeakerSource):
     def convert(self, checkpoint: str) -> ImportedModel:
         mapper = self._read(checkpoint)
         state = mapper.state
+        stem = mapper.take("conv1.weight")
         if "pool.linear1.weight" in state or "pool.in_proj.weight" in state:
             raise ToolError(f"{checkpoint}: a ResNet with attentive pooling; only TSTP pooling (WeSpeaker's ResNet "
                             "recipes) is supported")
-        stem = mapper.take("conv1.weight")
         if stem.ndim != 4 or stem.shape[1] != 1:
             raise ToolError(f"{checkpoint}: 'conv1.weight' has shape {stem.shape}; a WeSpeaker ResNet has "
                             "[channels, 1, 3, 3] (is this a ResNet checkpoint?)")
