@@ -324,7 +324,7 @@ def test_extract_xvectors_sh_equals_the_source(imported_dirs, reference, name, t
     (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
     exp = imported_dirs[name] / "exp"
     run(f"make_fbank.sh --nj 1 --compress false --fbank-config {exp}/conf/fbank.conf data exp/make_fbank fbank && "
-        f"extract_xvectors.sh --nj 1 --use-vad false --cmn-window 10000000 {exp} data xv", cwd=tmp_path)
+        f"extract_xvectors.sh --nj 1 --use-vad false --cmn-window 10000000 {exp} data {tmp_path}/xv", cwd=tmp_path)
     got = dict(read_rspecifier(f"scp:{tmp_path}/xv/xvector.scp"))
     assert sorted(got) == list(UTTS)
     for utt in UTTS:
@@ -458,7 +458,7 @@ def _doc_blocks():
     return [block.split("\n", 1)[1] for block in section.split("```sh")[1:] for block in [block.split("```")[0]]]
 
 
-def test_the_commands_of_docs_import_md_run_as_written(tmp_path):
+def test_the_commands_of_docs_import_md_run_as_written(tmp_path, monkeypatch):
     """docs/import.md's example, from a copy of the repository root (tests/ linked), exactly as shown."""
     (tmp_path / "tests").symlink_to(REPO / "tests")
     (tmp_path / "steps").symlink_to(REPO / "steps")
@@ -477,6 +477,7 @@ def test_the_commands_of_docs_import_md_run_as_written(tmp_path):
     assert abs(score - want) < 1e-4, proc.stdout
     run(blocks[1], cwd=tmp_path)
     from tfspk.io.ark import read_rspecifier
-    got = dict(read_rspecifier(f"scp:{tmp_path}/exp/import_demo/xvectors/xvector.scp"))
+    monkeypatch.chdir(tmp_path)   # the scp holds paths relative to where the commands ran
+    got = dict(read_rspecifier("scp:exp/import_demo/xvectors/xvector.scp"))
     for utt in UTTS:
         assert _cosine(got[utt], reference[f"wespeaker_resnet34/{utt}/embedding"]) >= 0.9999
