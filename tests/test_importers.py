@@ -1,6 +1,6 @@
 """tfspk.importers: PyTorch checkpoints read without torch (and never executed), WeSpeaker/SpeechBrain models
 converted exactly (against the source toolkits' own features and embeddings, tests/fixtures/import, made by
-tests/fixtures/import/make_fixtures.py), tfspk-import, and the imported experiment dir through tfspk's tools."""
+tests/fixtures/import/make_fixtures.py), tfspk-import-model, and the imported experiment dir through tfspk's tools."""
 import io
 import os
 import pickle
@@ -257,14 +257,14 @@ def test_utterance_longer_than_the_default_cmn_window_uses_its_own_mean(converte
 # ------------------------------------------------------------------------------- tools on the exp dir
 @pytest.fixture(scope="module")
 def imported_dirs(tmp_path_factory):
-    """tfspk-import of each fixture checkpoint (in this process), then tfspk-export with every backend."""
+    """tfspk-import-model of each fixture checkpoint (in this process), then tfspk-export with every backend."""
     from tfspk import cli
     import importlib
     root = tmp_path_factory.mktemp("imported")
     dirs = {}
     for name, (source, filename) in MODELS.items():
         for tool_name, argv in (
-                ("import", [f"--source={source}", str(FIXTURES / name / filename), str(root / name / "exp")]),
+                ("import_model", [f"--source={source}", str(FIXTURES / name / filename), str(root / name / "exp")]),
                 ("export", ["--vad-config=none", "--cmn-window=10000000", str(root / name / "exp"),
                             str(root / name / "export")])):
             try:
@@ -294,9 +294,9 @@ def test_imported_experiment_dir_is_finished_and_records_the_front_end(imported_
 
 def test_import_refuses_a_non_empty_dir_and_a_wrong_source(imported_dirs, tool):
     exp = imported_dirs["wespeaker_resnet34"] / "exp"
-    proc = tool(f"tfspk-import --source=wespeaker_resnet {FIXTURES}/wespeaker_resnet34/avg_model.pt {exp}", check=False)
+    proc = tool(f"tfspk-import-model --source=wespeaker_resnet {FIXTURES}/wespeaker_resnet34/avg_model.pt {exp}", check=False)
     assert proc.returncode == 1 and "exists and is not empty" in proc.stderr
-    proc = tool(f"tfspk-import --source=wespeaker_resnet {FIXTURES}/wespeaker_ecapa/avg_model.pt {exp}x", check=False)
+    proc = tool(f"tfspk-import-model --source=wespeaker_resnet {FIXTURES}/wespeaker_ecapa/avg_model.pt {exp}x", check=False)
     assert proc.returncode == 1 and "'conv1.weight' is missing" in proc.stderr
     assert not os.path.exists(f"{exp}x")
 
@@ -334,9 +334,9 @@ def test_extract_xvectors_sh_equals_the_source(imported_dirs, reference, name, t
 
 
 def test_import_tool_usage_lists_the_sources(tool):
-    proc = tool("tfspk-import --help-source wespeaker_resnet")
+    proc = tool("tfspk-import-model --help-source wespeaker_resnet")
     assert "sample_rate" in proc.stdout
-    proc = tool("tfspk-import", check=False)
+    proc = tool("tfspk-import-model", check=False)
     assert proc.returncode != 0 and "wespeaker_ecapa_tdnn" in proc.stderr
 
 
@@ -469,7 +469,7 @@ def test_the_commands_of_docs_import_md_run_as_written(tmp_path, monkeypatch):
     (data / "utt2spk").write_text("".join(f"{u} {u}\n" for u in UTTS))
     (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
     blocks = _doc_blocks()
-    assert len(blocks) == 2 and "tfspk-import" in blocks[0] and "extract_xvectors.sh" in blocks[1]
+    assert len(blocks) == 2 and "tfspk-import-model" in blocks[0] and "extract_xvectors.sh" in blocks[1]
     proc = run(blocks[0], cwd=tmp_path)
     score = float(proc.stdout.split("score ", 1)[1].split()[0])
     reference = np.load(FIXTURES / "reference.npz")
@@ -481,3 +481,21 @@ def test_the_commands_of_docs_import_md_run_as_written(tmp_path, monkeypatch):
     got = dict(read_rspecifier("scp:exp/import_demo/xvectors/xvector.scp"))
     for utt in UTTS:
         assert _cosine(got[utt], reference[f"wespeaker_resnet34/{utt}/embedding"]) >= 0.9999
+
+
+def test_speechbrain_import_writes_a_finished_experiment_dir(tmp_path, tool, reference):
+    exp = tmp_path / "sb"
+    proc = tool(f"tfspk-import-model --source=speechbrain_ecapa --param embedding_norm={SB_EMB_NORM} {SB_CHECKPOINT} {exp}")
+    assert "unused tensors" in proc.stderr
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["nnet"]["name"] == "speechbrain_ecapa_tdnn" and config["features"]["type"] == "speechbrain_fbank"
+    assert config["imported"]["embedding_norm"] == str(SB_EMB_NORM)
+    from tfspk.features.speechbrain_fbank import read_options
+    assert read_options(str(exp / "conf" / "speechbrain_fbank.conf")).num_mel_bins == 80
+    from tfspk.nnet import load_trained
+    model, _, _ = load_trained(str(exp))
+    got = model(reference["speechbrain_ecapa/utt1/feats"][None])["embedding_a"].numpy()[0]
+    assert np.abs(got - reference["speechbrain_ecapa/utt1/embedding_normalized"]).max() < EMBEDDING_TOLERANCE
+    proc = tool(f"tfspk-import-model --source=speechbrain_ecapa --param embedding_norm={SB_CHECKPOINT} {SB_CHECKPOINT} "
+                f"{tmp_path}/bad", check=False)
+    assert proc.returncode == 1 and "no 'glob_mean' tensor" in proc.stderr and not (tmp_path / "bad").exists()

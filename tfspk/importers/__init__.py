@@ -1,6 +1,6 @@
 """Import trained speaker-embedding models of other toolkits into finished tfspk experiment dirs.
 
-One module per source format, each registering its sources (:func:`register_source`); ``tfspk-import``
+One module per source format, each registering its sources (:func:`register_source`); ``tfspk-import-model``
 finds them by name. A source turns a checkpoint file into an :class:`ImportedModel` (a registered
 network with its params, every weight mapped, the front end the source toolkit uses at inference);
 :func:`write_experiment` is the one function that writes an experiment dir from it. Details and the

@@ -1,7 +1,7 @@
 """Import sources found by name, and what a source gives back.
 
 A source is one class decorated ``@register_source("name", *aliases)``, subclass of :class:`Source`,
-with a typed ``Params`` (``tfspk.params.param`` fields; ``tfspk-import --param k=v``) and
+with a typed ``Params`` (``tfspk.params.param`` fields; ``tfspk-import-model --param k=v``) and
 ``convert(checkpoint_path) -> ImportedModel``. A module may register several sources; the package
 ``__init__`` imports each module once.
 """

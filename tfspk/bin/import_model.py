@@ -1,7 +1,7 @@
-"""tfspk-import: convert another toolkit's trained speaker-embedding checkpoint into a finished tfspk experiment dir."""
+"""tfspk-import-model: convert another toolkit's trained speaker-embedding checkpoint into a finished tfspk experiment dir."""
 from tfspk import cli
 
-USAGE = """tfspk-import [options] --source=<name> <checkpoint> <exp-dir>
+USAGE = """tfspk-import-model [options] --source=<name> <checkpoint> <exp-dir>
 Writes <exp-dir> (config.yaml with the network, its params and the source's front end at inference:
 features, sample rate, mean normalisation, VAD; final/model.weights.h5 and final/DONE), usable by
 steps/extract_xvectors.sh, tfspk-export, tfspk-embed and tfspk.Embedder. Every tensor of the
@@ -9,7 +9,7 @@ checkpoint is mapped or named as deliberately unused (the training loss's class 
 else is an error. The checkpoint's pickle is read without PyTorch and never executed.
 --source names a registered source (run without arguments to list them; docs/import.md); its options
 are given with --param name=value and listed by --help-source NAME.
-e.g.: tfspk-import --source=wespeaker_resnet voxceleb_resnet34/avg_model.pt exp/wespeaker_resnet34"""
+e.g.: tfspk-import-model --source=wespeaker_resnet voxceleb_resnet34/avg_model.pt exp/wespeaker_resnet34"""
 
 
 def _main(argv):
