@@ -16,6 +16,7 @@ pad_input=true         # false: no padding; an utterance below the network's min
 embedding_layer=a      # a: first segment layer's affine output (Kaldi's x-vector); b: last segment layer
 use_gpu=no
 cmn_window=            # sliding CMN window; '' = the front end's (<nnet-dir>/features.yaml; 300 without one)
+use_vad=true           # false: every frame is kept, no vad.scp needed (models whose toolkit uses no VAD)
 batch_size=32
 allow_unfinished=false # true: use the model of a training that did not finish (no <nnet-dir>/final/DONE)
 stage=0
@@ -31,6 +32,7 @@ Options:
   --embedding-layer <a|b>  # which embedding to extract (default: $embedding_layer)
   --use-gpu <no|yes>       # run on a GPU (default: $use_gpu)
   --cmn-window <n>         # sliding CMN window (default: the one of <nnet-dir>/features.yaml)
+  --use-vad <true|false>   # false: keep every frame, no <data-dir>/vad.scp (default: $use_vad)
   --batch-size <n>         # equal-length chunks per network run (default: $batch_size)
   --allow-unfinished <true|false> # use a model whose training did not finish, with a warning (default: $allow_unfinished)
   --stage <n>              # 0: extract, 1: combine, 2: speaker means (default: $stage)"
@@ -48,8 +50,12 @@ srcdir=$1
 data=$2
 dir=$3
 
-require_files "$srcdir/config.yaml" "$srcdir/final/model.weights.h5" "$data/feats.scp" "$data/vad.scp" \
-  "$data/utt2spk" "$data/spk2utt"
+require_files "$srcdir/config.yaml" "$srcdir/final/model.weights.h5" "$data/feats.scp" "$data/utt2spk" "$data/spk2utt"
+case "$use_vad" in
+  true) require_files "$data/vad.scp"; vad_rspecifier="scp:$data/split$nj/JOB/vad.scp" ;;
+  false) vad_rspecifier=none ;;
+  *) echo "$0: --use-vad must be true or false, got '$use_vad'" >&2; exit 1;;
+esac
 case "$allow_unfinished" in
   true) [ -f "$srcdir/final/DONE" ] || echo "$0: WARNING: the training of $srcdir did not finish" \
           "(no $srcdir/final/DONE); using its model anyway (--allow-unfinished true)" >&2 ;;
@@ -81,7 +87,7 @@ if [ $stage -le 0 ]; then
     tfspk-extract --use-gpu=$use_gpu --chunk-size=$chunk_size --min-chunk-size=$min_chunk_size \
       --pad-input=$pad_input --embedding-layer=$embedding_layer ${cmn_window:+--cmn-window=$cmn_window} --batch-size=$batch_size \
       --allow-unfinished=$allow_unfinished \
-      "$srcdir" "scp:$sdata/JOB/feats.scp" "scp:$sdata/JOB/vad.scp" \
+      "$srcdir" "scp:$sdata/JOB/feats.scp" "$vad_rspecifier" \
       "ark,scp:$dir/xvector.JOB.ark,$dir/xvector.JOB.scp"
 fi
 

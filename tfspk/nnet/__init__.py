@@ -13,6 +13,8 @@ from tfspk.nnet import xvector  # noqa: F401  (registers tdnn, tdnn_kaldi)
 from tfspk.nnet import ecapa_tdnn  # noqa: F401  (registers ecapa_tdnn)
 from tfspk.nnet import resnet  # noqa: F401  (registers resnet18, resnet34, resnet50)
 from tfspk.nnet import rescnn  # noqa: F401  (registers rescnn)
+from tfspk.nnet import wespeaker  # noqa: F401  (registers wespeaker_resnet, wespeaker_ecapa_tdnn)
+from tfspk.nnet import speechbrain  # noqa: F401  (registers speechbrain_ecapa_tdnn)
 from tfspk.nnet.xvector import ARCHITECTURES, LAYER_ORDERS, build_xvector, receptive_field
 from tfspk.nnet.saved import load_trained
 

@@ -1,0 +1,501 @@
+"""tfspk.importers: PyTorch checkpoints read without torch (and never executed), WeSpeaker/SpeechBrain models
+converted exactly (against the source toolkits' own features and embeddings, tests/fixtures/import, made by
+tests/fixtures/import/make_fixtures.py), tfspk-import-model, and the imported experiment dir through tfspk's tools."""
+import io
+import os
+import pickle
+import sys
+import types
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import REPO, run
+from tfspk.errors import ToolError
+
+FIXTURES = REPO / "tests" / "fixtures" / "import"
+UTTS = ("utt1", "utt2")
+#: fixture model dir -> (source, checkpoint file name)
+MODELS = {"wespeaker_resnet34": ("wespeaker_resnet", "avg_model.pt"),
+          "wespeaker_ecapa": ("wespeaker_ecapa_tdnn", "avg_model.pt")}
+FEATURE_TOLERANCE = 1e-3      # log-mel values (about -15..15 after mean subtraction); measured 3.1e-4
+EMBEDDING_TOLERANCE = 1e-5    # embeddings of magnitude ~0.5-0.9; measured <= 1e-6
+
+
+def _cosine(a, b):
+    return float(np.dot(a, b) / np.linalg.norm(a) / np.linalg.norm(b))
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return dict(np.load(FIXTURES / "reference.npz"))
+
+
+# ------------------------------------------------------------------------------- the zip reader
+def _torch_like_zip(path, payload: bytes, top="archive", storages=None, byteorder="little"):
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(f"{top}/data.pkl", payload)
+        archive.writestr(f"{top}/byteorder", byteorder)
+        for key, data in (storages or {}).items():
+            archive.writestr(f"{top}/data/{key}", data)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_pickle_that_calls_anything_else_is_refused_without_running_it(tmp_path):
+    from tfspk.importers.torch_zip import read_state_dict
+    marker = tmp_path / "pwned"
+    evil = _Evil()
+    evil.marker = marker
+    checkpoint = tmp_path / "evil.pt"
+    _torch_like_zip(checkpoint, pickle.dumps({"conv.weight": evil}, protocol=2))
+    with pytest.raises(ToolError, match=r"evil\.pt: the checkpoint's pickle names '(posix|os)\.system', which is not "
+                                        r"a tensor rebuild.*refused without running it"):
+        read_state_dict(str(checkpoint))
+    assert not marker.exists()
+    # builtins (eval/exec/getattr) and torch's own loader are refused the same way
+    for module, name in (("builtins", "eval"), ("builtins", "getattr"), ("torch", "load"), ("torch._utils", "x")):
+        payload = b"\x80\x02c" + f"{module}\n{name}\n".encode() + b"X\x01\x00\x00\x001\x85R."
+        _torch_like_zip(checkpoint, payload)
+        with pytest.raises(ToolError, match=rf"names '{module}\.{name}'"):
+            read_state_dict(str(checkpoint))
+
+
+def test_not_a_checkpoint_and_legacy_format_are_clear_errors(tmp_path):
+    from tfspk.importers.torch_zip import read_state_dict
+    legacy = tmp_path / "legacy.pt"
+    legacy.write_bytes(pickle.dumps(119547037146038801333356, protocol=2))   # torch's legacy magic number first
+    with pytest.raises(ToolError, match=r"legacy \(pre-1\.6, non-zip\) torch\.save file.*torch\.save\(torch\.load"):
+        read_state_dict(str(legacy))
+    text = tmp_path / "model.txt"
+    text.write_text("hello")
+    with pytest.raises(ToolError, match="model.txt: not a PyTorch checkpoint"):
+        read_state_dict(str(text))
+    other = tmp_path / "other.zip"
+    with zipfile.ZipFile(other, "w") as archive:
+        archive.writestr("a/b.txt", "x")
+    with pytest.raises(ToolError, match="not a PyTorch checkpoint .no <folder>/data.pkl"):
+        read_state_dict(str(other))
+    with pytest.raises(ToolError, match="no such checkpoint file"):
+        read_state_dict(str(tmp_path / "missing.pt"))
+
+
+def _fake_torch_pickle(tensors: dict) -> tuple[bytes, dict]:
+    """A pickle as torch.save writes it (names torch._utils._rebuild_tensor_v2 and torch.<Type>Storage, storages
+    as persistent ids), made with stand-in modules; tensors: name -> (storage array, offset, size, stride)."""
+    utils = types.ModuleType("torch._utils")
+    torch = types.ModuleType("torch")
+
+    def _rebuild_tensor_v2(*args):
+        raise AssertionError("never called")
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
+    storage_types = {}
+    for name in ("FloatStorage", "LongStorage", "HalfStorage"):
+        storage_types[name] = type(name, (), {"__module__": "torch"})
+        setattr(torch, name, storage_types[name])
+    torch._utils = utils
+    kinds = {np.dtype("<f4"): "FloatStorage", np.dtype("<i8"): "LongStorage", np.dtype("<f2"): "HalfStorage"}
+
+    class Storage:
+        def __init__(self, key, array):
+            self.key, self.array = key, array
+
+    class Tensor:
+        def __init__(self, storage, offset, size, stride):
+            self.args = (storage, offset, size, stride, False, __import__("collections").OrderedDict())
+
+        def __reduce__(self):
+            return (_rebuild_tensor_v2, self.args)
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                return ("storage", storage_types[kinds[obj.array.dtype]], obj.key, "cpu", obj.array.size)
+            return None
+
+    saved = dict(sys.modules)
+    sys.modules.update({"torch": torch, "torch._utils": utils})
+    try:
+        state, storages = {}, {}
+        for index, (name, (array, offset, size, stride)) in enumerate(tensors.items()):
+            storages[str(index)] = array.tobytes()
+            state[name] = Tensor(Storage(str(index), array), offset, size, stride)
+        buffer = io.BytesIO()
+        Pickler(buffer, protocol=2).dump(__import__("collections").OrderedDict(state))
+    finally:
+        sys.modules.clear()
+        sys.modules.update(saved)
+    return buffer.getvalue(), storages
+
+
+def test_tensors_are_rebuilt_with_offset_stride_and_dtype(tmp_path):
+    """Independent statement: element [i, j] of a tensor = storage[offset + i stride_0 + j stride_1]."""
+    from tfspk.importers.torch_zip import TorchCheckpoint
+    base = np.arange(24, dtype="<f4") * 0.5
+    payload, storages = _fake_torch_pickle({
+        "plain": (base, 0, (4, 6), (6, 1)),
+        "transposed": (base, 2, (5, 3), (1, 6)),    # a non-contiguous view at an offset
+        "counter": (np.array([7], "<i8"), 0, (), ()),
+        "half": (np.array([1.5, -2.0], "<f2"), 1, (1,), (1,)),
+    })
+    _torch_like_zip(tmp_path / "m.pt", payload, top="m", storages=storages)
+    state = TorchCheckpoint(str(tmp_path / "m.pt")).state_dict()
+    assert list(state) == ["plain", "transposed", "counter", "half"]
+    np.testing.assert_array_equal(state["plain"], base.reshape(4, 6))
+    want = np.array([[base[2 + i + 6 * j] for j in range(3)] for i in range(5)])
+    np.testing.assert_array_equal(state["transposed"], want)
+    assert state["counter"].shape == () and state["counter"] == 7 and state["counter"].dtype == np.int64
+    assert state["half"].tolist() == [-2.0]
+    # big-endian storages are byte-swapped
+    payload, storages = _fake_torch_pickle({"plain": (base, 0, (24,), (1,))})
+    _torch_like_zip(tmp_path / "b.pt", payload, storages={"0": base.astype(">f4").tobytes()}, byteorder="big")
+    np.testing.assert_array_equal(TorchCheckpoint(str(tmp_path / "b.pt")).state_dict()["plain"], base)
+    # a tensor reaching beyond its storage (corrupt or truncated file)
+    payload, storages = _fake_torch_pickle({"w": (base, 20, (2, 6), (6, 1))})
+    _torch_like_zip(tmp_path / "c.pt", payload, storages=storages)
+    with pytest.raises(ToolError, match=r"c\.pt: a tensor of size \(2, 6\) at offset 20 does not fit in storage 0"):
+        TorchCheckpoint(str(tmp_path / "c.pt"))
+
+
+# ------------------------------------------------------------------------------- conversion exactness
+@pytest.fixture(scope="module")
+def converted():
+    from tfspk.importers import get_source
+    from tfspk.importers.expdir import build_model
+    out = {}
+    for name, (source, filename) in MODELS.items():
+        imported = get_source(source).convert(str(FIXTURES / name / filename))
+        out[name] = (imported, build_model(imported))
+    return out
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_every_tensor_is_mapped(converted, name):
+    from tfspk.importers.torch_zip import read_state_dict
+    imported, model = converted[name]
+    state = read_state_dict(str(FIXTURES / name / MODELS[name][1]))
+    # every checkpoint tensor is used, or is the loss head / a BN counter (named in the experiment's facts)
+    assert imported.facts["tensors_mapped"] + len(imported.ignored) == len(state)
+    assert all(key.startswith("projection.") or key.endswith(".num_batches_tracked") for key in imported.ignored)
+    assert "projection.weight" in imported.ignored
+    # every variable of the network gets a weight (build_model refuses otherwise)
+    assert sorted(imported.weights) == sorted(v.path for v in model.weights)
+    used = [k for k in state if k not in imported.ignored]
+    assert sum(state[k].size for k in used) == sum(int(np.prod(v.shape)) for v in model.weights)
+
+
+def test_leftover_or_missing_tensors_are_errors(monkeypatch):
+    from tfspk.importers import get_source, wespeaker
+    from tfspk.importers.torch_zip import read_state_dict
+    path = str(FIXTURES / "wespeaker_resnet34" / "avg_model.pt")
+    state = read_state_dict(path)
+    extra = dict(state, **{"layer4.2.extra.weight": np.zeros(3, np.float32)})
+    monkeypatch.setattr(wespeaker, "read_state_dict", lambda p: extra)
+    with pytest.raises(ToolError, match=r"1 tensor\(s\) of the checkpoint are not used by the conversion: "
+                                        r"layer4\.2\.extra\.weight"):
+        get_source("wespeaker_resnet").convert(path)
+    missing = {k: v for k, v in state.items() if k != "layer3.1.bn2.running_var"}
+    monkeypatch.setattr(wespeaker, "read_state_dict", lambda p: missing)
+    with pytest.raises(ToolError, match=r"tensor 'layer3\.1\.bn2\.running_var' is missing"):
+        get_source("wespeaker_resnet").convert(path)
+    ddp = {f"module.{k}": v for k, v in state.items()}   # DDP-saved keys load the same
+    monkeypatch.setattr(wespeaker, "read_state_dict", lambda p: ddp)
+    assert get_source("wespeaker_resnet").convert(path).network.params.layout == "resnet34"
+    with pytest.raises(ToolError, match="unknown import source 'kaldi_xyz'; valid sources: .*wespeaker_resnet"):
+        get_source("kaldi_xyz")
+
+
+def _source_features(imported, utt):
+    """tfspk's features (Kaldi fbank of the imported config) and mean normalisation of a fixture wav."""
+    from tfspk.export.export import read_feature_config
+    from tfspk.features.cmvn import apply_cmvn_sliding
+    from tfspk.features.mfcc import fbank
+    from tfspk.io.audio import read_audio
+    samples, rate = read_audio(str(FIXTURES / "audio" / f"{utt}.wav"))
+    assert rate == imported.sample_rate
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".conf") as handle:
+        handle.write(imported.feature_conf)
+        handle.flush()
+        opts = read_feature_config(handle.name, imported.feature_type)
+    feats = fbank(samples, rate, opts)
+    return apply_cmvn_sliding(feats, cmn_window=imported.cmn["window"], center=True)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_features_and_embeddings_equal_the_source_toolkits(converted, reference, name):
+    imported, model = converted[name]
+    assert imported.feature_type == "fbank" and imported.sample_rate == 16000 and not imported.vad
+    for utt in UTTS:
+        feats = _source_features(imported, utt)
+        want_feats = reference[f"{name}/{utt}/feats"]
+        assert feats.shape == want_feats.shape
+        assert np.abs(feats - want_feats).max() < FEATURE_TOLERANCE
+        want = reference[f"{name}/{utt}/embedding"]
+        for label, inputs in (("source features", want_feats), ("tfspk features", feats)):
+            got = model(inputs[None])["embedding_a"].numpy()[0]
+            assert _cosine(got, want) >= 0.9999, (name, utt, label)
+            assert np.abs(got - want).max() < EMBEDDING_TOLERANCE, (name, utt, label, np.abs(got - want).max())
+
+
+def test_utterance_longer_than_the_default_cmn_window_uses_its_own_mean(converted, reference):
+    """utt2 has 335 frames: a 300-frame sliding window would differ from WeSpeaker's utterance mean."""
+    imported, _ = converted["wespeaker_resnet34"]
+    assert imported.cmn["window"] > 10 ** 6
+    feats = _source_features(imported, "utt2")
+    assert feats.shape[0] > 300
+    np.testing.assert_allclose(feats.mean(axis=0), 0, atol=1e-4)
+
+
+# ------------------------------------------------------------------------------- tools on the exp dir
+@pytest.fixture(scope="module")
+def imported_dirs(tmp_path_factory):
+    """tfspk-import-model of each fixture checkpoint (in this process), then tfspk-export with every backend."""
+    from tfspk import cli
+    import importlib
+    root = tmp_path_factory.mktemp("imported")
+    dirs = {}
+    for name, (source, filename) in MODELS.items():
+        for tool_name, argv in (
+                ("import_model", [f"--source={source}", str(FIXTURES / name / filename), str(root / name / "exp")]),
+                ("export", ["--vad-config=none", "--cmn-window=10000000", str(root / name / "exp"),
+                            str(root / name / "export")])):
+            try:
+                cli.run_tool(importlib.import_module(f"tfspk.bin.{tool_name}")._main, argv)
+            except SystemExit as stop:
+                assert stop.code == 0, (tool_name, argv)
+        dirs[name] = root / name
+    return dirs
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_imported_experiment_dir_is_finished_and_records_the_front_end(imported_dirs, name):
+    exp = imported_dirs[name] / "exp"
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["feat_dim"] == 80 and config["features"] == {"type": "fbank", "conf": "features.conf"}
+    assert config["inference"] == {"sample_rate": 16000, "cmn": {"apply": True, "window": 10000000}, "vad": False}
+    assert config["imported"]["source"] == MODELS[name][0]
+    for path in ("final/DONE", "final/model.weights.h5", "features.conf", "conf/fbank.conf"):
+        assert (exp / path).is_file(), path
+    conf = (exp / "conf" / "fbank.conf").read_text()
+    for option in ("--window-type=hamming", "--dither=0", "--num-mel-bins=80", "--sample-frequency=16000"):
+        assert option in conf
+    from tfspk.nnet import load_trained
+    model, _, network = load_trained(str(exp))
+    assert network.network_name == config["nnet"]["name"]
+
+
+def test_import_refuses_a_non_empty_dir_and_a_wrong_source(imported_dirs, tool):
+    exp = imported_dirs["wespeaker_resnet34"] / "exp"
+    proc = tool(f"tfspk-import-model --source=wespeaker_resnet {FIXTURES}/wespeaker_resnet34/avg_model.pt {exp}", check=False)
+    assert proc.returncode == 1 and "exists and is not empty" in proc.stderr
+    proc = tool(f"tfspk-import-model --source=wespeaker_resnet {FIXTURES}/wespeaker_ecapa/avg_model.pt {exp}x", check=False)
+    assert proc.returncode == 1 and "'conv1.weight' is missing" in proc.stderr
+    assert not os.path.exists(f"{exp}x")
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("backend", ["saved_model", "tflite", "onnx"])
+def test_embedder_from_raw_audio_equals_the_source(imported_dirs, reference, name, backend):
+    from tfspk.export import Embedder
+    embedder = Embedder(str(imported_dirs[name] / "export"), backend=backend)
+    assert embedder.sample_rate == 16000
+    for utt in UTTS:
+        got = embedder.embed_file(str(FIXTURES / "audio" / f"{utt}.wav"))
+        want = reference[f"{name}/{utt}/embedding"]
+        assert _cosine(got, want) >= 0.9999, (name, backend, utt, _cosine(got, want))
+        assert np.abs(got - want).max() < 1e-4, (name, backend, utt, np.abs(got - want).max())
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_extract_xvectors_sh_equals_the_source(imported_dirs, reference, name, tmp_path):
+    from tfspk.io.ark import read_rspecifier
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text("".join(f"{u} {FIXTURES}/audio/{u}.wav\n" for u in UTTS))
+    (data / "utt2spk").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    exp = imported_dirs[name] / "exp"
+    run(f"make_fbank.sh --nj 1 --compress false --fbank-config {exp}/conf/fbank.conf data exp/make_fbank fbank && "
+        f"extract_xvectors.sh --nj 1 --use-vad false --cmn-window 10000000 {exp} data {tmp_path}/xv", cwd=tmp_path)
+    got = dict(read_rspecifier(f"scp:{tmp_path}/xv/xvector.scp"))
+    assert sorted(got) == list(UTTS)
+    for utt in UTTS:
+        want = reference[f"{name}/{utt}/embedding"]
+        assert _cosine(got[utt], want) >= 0.9999
+        assert np.abs(got[utt] - want).max() < EMBEDDING_TOLERANCE * 10
+
+
+def test_import_tool_usage_lists_the_sources(tool):
+    proc = tool("tfspk-import-model --help-source wespeaker_resnet")
+    assert "sample_rate" in proc.stdout
+    proc = tool("tfspk-import-model", check=False)
+    assert proc.returncode != 0 and "wespeaker_ecapa_tdnn" in proc.stderr
+
+
+# ------------------------------------------------------------------------------- SpeechBrain
+SB_CHECKPOINT = FIXTURES / "speechbrain_ecapa" / "embedding_model.ckpt"
+SB_EMB_NORM = FIXTURES / "speechbrain_ecapa" / "mean_var_norm_emb.ckpt"
+SB_FEATURE_TOLERANCE = 1e-3   # dB values about -55..20; measured 4.9e-4 (float32 log10 of small energies)
+
+
+def _sb_fbank_reference(samples, rate, n_mels=80):
+    """An independent statement of SpeechBrain's Fbank (defaults: 16 kHz, n_fft 400, 25/10 ms), loops and float64."""
+    x = samples.astype(np.float64) / 32768.0
+    n_fft, hop, win = 400, 160, 400
+    x = np.concatenate([np.zeros(200), x, np.zeros(200)])
+    mel = lambda f: 2595 * np.log10(1 + f / 700)   # noqa: E731
+    hz = 700 * (10 ** (np.linspace(mel(0), mel(rate / 2), n_mels + 2) / 2595) - 1)
+    freqs = np.linspace(0, rate / 2, n_fft // 2 + 1)
+    bank = np.zeros((n_fft // 2 + 1, n_mels))
+    for b in range(n_mels):
+        centre, half = hz[b + 1], hz[b + 1] - hz[b]
+        bank[:, b] = np.clip(1 - np.abs(freqs - centre) / half, 0, None)
+    window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(win) / win)
+    rows = []
+    for t in range(1 + (len(x) - n_fft) // hop):
+        frame = x[t * hop:t * hop + n_fft] * window
+        spectrum = np.array([np.sum(frame * np.exp(-2j * np.pi * k * np.arange(n_fft) / n_fft))
+                             for k in range(n_fft // 2 + 1)])
+        rows.append(np.abs(spectrum) ** 2 @ bank)
+    db = 10 * np.log10(np.maximum(np.array(rows), 1e-10))
+    return np.maximum(db, db.max() - 80)
+
+
+def test_speechbrain_fbank_equals_speechbrain_and_an_independent_statement(reference):
+    import tensorflow as tf
+    from tfspk.features.speechbrain_fbank import SpeechBrainFbankOptions, SpeechBrainFbankTF, speechbrain_fbank
+    from tfspk.io.audio import read_audio
+    opts = SpeechBrainFbankOptions()
+    graph = SpeechBrainFbankTF(opts)
+    for utt in UTTS:
+        samples, rate = read_audio(str(FIXTURES / "audio" / f"{utt}.wav"))
+        feats = speechbrain_fbank(samples, rate, opts)
+        want = reference[f"speechbrain_ecapa/{utt}/fbank"]
+        assert feats.shape == want.shape == (1 + len(samples) // 160, 80)
+        assert np.abs(feats - want).max() < SB_FEATURE_TOLERANCE
+        assert np.abs(graph(tf.constant(samples)).numpy() - feats).max() < SB_FEATURE_TOLERANCE
+    short = samples[:1234]
+    np.testing.assert_allclose(speechbrain_fbank(short, rate, opts), _sb_fbank_reference(short, rate), atol=2e-3)
+    # edge cases: silence hits the amin floor everywhere; the top-db floor is relative to the loudest value
+    silence = speechbrain_fbank(np.zeros(800, np.float32), 16000, opts)
+    assert silence.shape == (6, 80) and np.allclose(silence, -100, atol=1e-4)
+    assert np.allclose(graph(tf.zeros([800])).numpy(), -100, atol=1e-4)
+    loud = speechbrain_fbank(short * 100, rate, opts)
+    assert loud.min() >= loud.max() - 80 - 1e-4
+    with pytest.raises(ToolError, match="sample rate 8000 Hz differs"):
+        speechbrain_fbank(short, 8000, opts)
+
+
+def test_speechbrain_fbank_options_file(tmp_path):
+    from tfspk.features.speechbrain_fbank import options_to_text, read_options, SpeechBrainFbankOptions
+    conf = tmp_path / "sb.conf"
+    conf.write_text(options_to_text(SpeechBrainFbankOptions(num_mel_bins=40)))
+    assert read_options(str(conf)).num_mel_bins == 40
+    conf.write_text("--num-mel-bins=80\n--hop-size=3\n")
+    with pytest.raises(ToolError, match=r"sb\.conf:2: expected --name=value with a name of .*num-mel-bins"):
+        read_options(str(conf))
+    conf.write_text("--f-max=9000\n")
+    with pytest.raises(ToolError, match="need 0 <= f-min < f-max <= 8000"):
+        read_options(str(conf))
+
+
+@pytest.mark.parametrize("normalize", [False, True], ids=["plain", "embedding_norm"])
+def test_speechbrain_ecapa_every_tensor_mapped_and_embeddings_equal(reference, normalize):
+    from tfspk.features.cmvn import apply_cmvn_sliding
+    from tfspk.features.speechbrain_fbank import options_from_lines, speechbrain_fbank
+    from tfspk.importers import get_source
+    from tfspk.importers.expdir import build_model
+    from tfspk.importers.torch_zip import read_state_dict
+    from tfspk.io.audio import read_audio
+    params = {"embedding_norm": str(SB_EMB_NORM)} if normalize else {}
+    imported = get_source("speechbrain_ecapa", params).convert(str(SB_CHECKPOINT))
+    state = read_state_dict(str(SB_CHECKPOINT))
+    assert imported.facts["tensors_mapped"] + len(imported.ignored) == len(state)
+    assert all(key.endswith(".num_batches_tracked") for key in imported.ignored)
+    model = build_model(imported)
+    assert sorted(imported.weights) == sorted(v.path for v in model.weights)
+    assert imported.feature_type == "speechbrain_fbank" and not imported.vad
+    opts = options_from_lines(imported.feature_conf.splitlines(), "conf")
+    suffix = "_normalized" if normalize else ""
+    for utt in UTTS:
+        samples, rate = read_audio(str(FIXTURES / "audio" / f"{utt}.wav"))
+        feats = apply_cmvn_sliding(speechbrain_fbank(samples, rate, opts), cmn_window=imported.cmn["window"],
+                                   center=True)
+        want_feats = reference[f"speechbrain_ecapa/{utt}/feats"]
+        assert np.abs(feats - want_feats).max() < SB_FEATURE_TOLERANCE
+        want = reference[f"speechbrain_ecapa/{utt}/embedding{suffix}"]
+        for label, inputs in (("source features", want_feats), ("tfspk features", feats)):
+            got = model(inputs[None])["embedding_a"].numpy()[0]
+            assert _cosine(got, want) >= 0.9999, (utt, label)
+            assert np.abs(got - want).max() < EMBEDDING_TOLERANCE, (utt, label, np.abs(got - want).max())
+
+
+def test_speechbrain_network_needs_more_frames_than_its_reflection_padding():
+    from tfspk.nnet import get_network
+    network = get_network("speechbrain_ecapa_tdnn", {"channels": 16, "mfa_channels": 8, "embedding_dim": 4,
+                                                     "attention_channels": 4, "se_channels": 4})
+    assert network.min_frames() == 5
+    model = network.build(8)
+    x = np.random.default_rng(0).normal(size=(1, 5, 8)).astype(np.float32)
+    assert np.all(np.isfinite(model(x)["embedding_a"].numpy()))
+    # reflection padding, stated in numpy: frames mirrored about the edges, the edge frame not repeated
+    from tfspk.nnet.speechbrain import ReflectPad1D
+    padded = ReflectPad1D(2)(x).numpy()[0]
+    np.testing.assert_array_equal(padded, np.concatenate([x[0, 2:0:-1], x[0], x[0, -2:-4:-1]]))
+
+
+def _doc_blocks():
+    text = (REPO / "docs" / "import.md").read_text(encoding="utf-8")
+    section = text.split("## Example with the test fixtures", 1)[1].split("\n## ", 1)[0]
+    return [block.split("\n", 1)[1] for block in section.split("```sh")[1:] for block in [block.split("```")[0]]]
+
+
+def test_the_commands_of_docs_import_md_run_as_written(tmp_path, monkeypatch):
+    """docs/import.md's example, from a copy of the repository root (tests/ linked), exactly as shown."""
+    (tmp_path / "tests").symlink_to(REPO / "tests")
+    (tmp_path / "steps").symlink_to(REPO / "steps")
+    (tmp_path / "utils").symlink_to(REPO / "utils")
+    data = tmp_path / "data" / "import_demo"
+    data.mkdir(parents=True)
+    (data / "wav.scp").write_text("".join(f"{u} tests/fixtures/import/audio/{u}.wav\n" for u in UTTS))
+    (data / "utt2spk").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    blocks = _doc_blocks()
+    assert len(blocks) == 2 and "tfspk-import-model" in blocks[0] and "extract_xvectors.sh" in blocks[1]
+    proc = run(blocks[0], cwd=tmp_path)
+    score = float(proc.stdout.split("score ", 1)[1].split()[0])
+    reference = np.load(FIXTURES / "reference.npz")
+    want = _cosine(reference["wespeaker_resnet34/utt1/embedding"], reference["wespeaker_resnet34/utt2/embedding"])
+    assert abs(score - want) < 1e-4, proc.stdout
+    run(blocks[1], cwd=tmp_path)
+    from tfspk.io.ark import read_rspecifier
+    monkeypatch.chdir(tmp_path)   # the scp holds paths relative to where the commands ran
+    got = dict(read_rspecifier("scp:exp/import_demo/xvectors/xvector.scp"))
+    for utt in UTTS:
+        assert _cosine(got[utt], reference[f"wespeaker_resnet34/{utt}/embedding"]) >= 0.9999
+
+
+def test_speechbrain_import_writes_a_finished_experiment_dir(tmp_path, tool, reference):
+    exp = tmp_path / "sb"
+    proc = tool(f"tfspk-import-model --source=speechbrain_ecapa --param embedding_norm={SB_EMB_NORM} {SB_CHECKPOINT} {exp}")
+    assert "unused tensors" in proc.stderr
+    config = yaml.safe_load((exp / "config.yaml").read_text())
+    assert config["nnet"]["name"] == "speechbrain_ecapa_tdnn" and config["features"]["type"] == "speechbrain_fbank"
+    assert config["imported"]["embedding_norm"] == str(SB_EMB_NORM)
+    from tfspk.features.speechbrain_fbank import read_options
+    assert read_options(str(exp / "conf" / "speechbrain_fbank.conf")).num_mel_bins == 80
+    from tfspk.nnet import load_trained
+    model, _, _ = load_trained(str(exp))
+    got = model(reference["speechbrain_ecapa/utt1/feats"][None])["embedding_a"].numpy()[0]
+    assert np.abs(got - reference["speechbrain_ecapa/utt1/embedding_normalized"]).max() < EMBEDDING_TOLERANCE
+    proc = tool(f"tfspk-import-model --source=speechbrain_ecapa --param embedding_norm={SB_CHECKPOINT} {SB_CHECKPOINT} "
+                f"{tmp_path}/bad", check=False)
+    assert proc.returncode == 1 and "no 'glob_mean' tensor" in proc.stderr and not (tmp_path / "bad").exists()
