@@ -24,6 +24,7 @@ import yaml
 
 from tfspk.errors import ToolError
 from tfspk.params import KALDI_FALSE, KALDI_TRUE
+from tfspk.train import finetune
 
 # Keys the trainer writes into the saved config; accepted (and replaced) when a saved config is read back.
 DERIVED_KEYS = ("feat_dim", "num_classes", "tfspk_version")
@@ -198,7 +199,9 @@ class TrainConfig:
     log_every: int = _doc("steps between progress lines and TensorBoard step summaries", default=100)
     keep_checkpoints: int = _doc("checkpoints kept in <exp>/ckpt", default=3)
     init_from: str = _doc("start a new experiment from the network and head weights of this experiment dir "
-                          "(its latest checkpoint; same speakers): large-margin fine-tuning", default="")
+                          "(trained or imported); the finetune section says how", default="")
+    finetune: finetune.FinetuneConfig = _doc("with init_from: the new head and frozen blocks (docs/training.md, "
+                                             "Fine-tuning)", default_factory=finetune.FinetuneConfig)
     mixed_precision: str = _doc("Keras mixed-precision policy set before the model is built: none | "
                                 "mixed_bfloat16 (CPU) | mixed_float16 (GPU; with dynamic loss scaling)",
                                 default="none")
@@ -369,7 +372,7 @@ def build_config(config_path=None, overrides=(), base: dict | None = None) -> Tr
         data.pop(key, None)
     for assignment in overrides:
         apply_override(data, assignment)
-    config = from_dict(TrainConfig, data)
+    config = from_dict(TrainConfig, finetune.inherit_source(data))
     check_values(config)
     return config
 
@@ -425,6 +428,7 @@ def check_values(config: TrainConfig) -> None:
          "one of auto, one, mirrored, multiworker", config.strategy)
     need(config.log_every >= 1, "log_every", "a positive integer", config.log_every)
     need(config.keep_checkpoints >= 1, "keep_checkpoints", "a positive integer", config.keep_checkpoints)
+    finetune.check_values(config)
     names = [a.name for a in config.aux]
     need(all(names), "aux", "entries with a name", names)
     need(len(set(names)) == len(names), "aux", "each auxiliary loss at most once", names)

@@ -33,6 +33,8 @@ def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
     # Experiment dirs written before the 'features' section recorded nothing: the same as an empty one.
     if "features" not in saved and isinstance(current.get("features"), dict):
         saved["features"] = {key: "" for key in current["features"]}
+    if "finetune" not in saved and isinstance(current.get("finetune"), dict):  # dirs written before it existed
+        saved["finetune"] = current["finetune"]
     if isinstance(saved.get("nnet"), dict) and "params" not in saved["nnet"]:
         from tfspk import nnet
         try:

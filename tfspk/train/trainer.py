@@ -40,7 +40,7 @@ from tfspk.train.config import TrainConfig
 from tfspk.train.loop import EpochResult, TrainResult, run_epochs  # noqa: F401  (EpochResult: public here too)
 from tfspk.train.report import TrainReport
 from tfspk.train.resume import RESUMABLE_CHANGES, check_resume_compatible, restore  # noqa: F401
-from tfspk.train.warmstart import init_from_experiment
+from tfspk.train import finetune
 
 
 class Trainer:
@@ -79,6 +79,7 @@ class Trainer:
         if self.num_replicas > 1 and config.sync_batchnorm:
             self._synchronise_batchnorm()
         self.decayed = [v for v in self.variables if _is_kernel(v)]
+        self.freeze = finetune.GradientFreeze(config, self.model, self.variables)
         aux_tracking = {f"aux_{entry.name}": aux for entry, aux in zip(config.aux, self.auxes)}
         self.checkpoint = tf.train.Checkpoint(model=self.model, head=self.head, optimizer=self.optimizer,
                                               epoch=self.epoch, best_loss=self.best_loss,
@@ -171,7 +172,7 @@ class Trainer:
             scaled = total / self.num_replicas
             if self.config.mixed_precision == "mixed_float16":
                 scaled = self.optimizer.scale_loss(scaled)  # unscaled again by LossScaleOptimizer.apply
-        grads = tape.gradient(scaled, self.variables)
+        grads = self.freeze(tape.gradient(scaled, self.variables), self.optimizer.iterations)
         grads = self._clip(grads)
         self.optimizer.apply_gradients(zip(grads, self.variables))
         frames = tf.cast(batch, tf.float32) * tf.cast(tf.shape(feats)[1], tf.float32)
@@ -397,8 +398,9 @@ def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) ->
                 report.log(f"resumed from {latest}: global step {trainer.global_step}, "
                            f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
             elif config.init_from:
-                loaded = init_from_experiment(trainer, config.init_from, os.path.join(exp_dir, "spk2int"))
-                report.log(f"initialised network and loss head from {loaded}")
+                finetune.init_from(trainer, sampler, config, exp_dir, report.log)
+            if trainer.freeze.active:
+                report.log(f"fine-tuning: {trainer.freeze.describe()}")
             report.log(f"{sampler.num_classes} speakers, {sampler.num_train_utts} training and "
                        f"{len(sampler.valid_utts)} validation utterances, feat_dim {sampler.feat_dim}, "
                        f"{trainer.num_replicas} replica(s), loss {config.loss.name}"
