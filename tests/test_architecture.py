@@ -24,8 +24,9 @@ ALLOWED = {
     "train": _FLOOR | {"cli", "io", "features", "data", "nnet", "losses", "metrics"},
     "extract": _FLOOR | {"cli", "io", "features", "data", "nnet"},
     "export": _FLOOR | {"cli", "io", "features", "nnet", "backend", "metrics"},
+    "importers": _FLOOR | {"cli", "io", "features", "nnet", "train"},
     "bin": {"errors", "params", "cli", "io", "features", "data", "nnet", "losses", "backend", "metrics", "train",
-            "extract", "export"},
+            "extract", "export", "importers"},
 }
 LAYERS = list(ALLOWED)
 
