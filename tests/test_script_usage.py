@@ -16,6 +16,7 @@ FILTERS = {"utils/spk2utt_to_utt2spk.pl", "utils/utt2spk_to_spk2utt.pl"}
 # Every argument optional: --help shows the usage (run from the recipe dir where it is needed).
 NO_REQUIRED_ARGS = {"egs/demo/v2/run.sh": "egs/demo/v2", "egs/voxceleb/v2/run.sh": "egs/voxceleb/v2",
                     "egs/demo/v2/local/run_all_losses.sh": "egs/demo/v2", "egs/demo/v2/local/run_seeds.sh": "egs/demo/v2",
+                    "egs/demo/v2/local/run_finetune_seeds.sh": "egs/demo/v2",
                     "tools/demo.sh": ".",
                     "tools/setup_env.sh": "."}
 NOT_COVERED = {"tools/test.sh"}   # its options are pytest's (tools/test.sh --help is pytest's help)

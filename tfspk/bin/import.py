@@ -8,7 +8,7 @@ steps/extract_xvectors.sh, tfspk-export, tfspk-embed and tfspk.Embedder. Every t
 checkpoint is mapped or named as deliberately unused (the training loss's class weights); anything
 else is an error. The checkpoint's pickle is read without PyTorch and never executed.
 Sources (--source; options of each with --param name=value, listed by --help-source NAME):
-  wespeaker_resnet, wespeaker_ecapa_tdnn, speechbrain_ecapa_tdnn (docs/import.md)
+  wespeaker_resnet, wespeaker_ecapa_tdnn, speechbrain_ecapa_tdnn, kaldi_nnet3 (docs/import.md)
 e.g.: tfspk-import --source=wespeaker_resnet voxceleb_resnet34/avg_model.pt exp/wespeaker_resnet34"""
 
 

@@ -11,3 +11,4 @@ from tfspk.importers.registry import (SOURCES, ImportedModel, Source, get_source
 
 # One import line per source module (registering is a side effect of importing), one module per format:
 # torch_zip.py reads PyTorch checkpoints for the PyTorch sources.
+from tfspk.importers import kaldi_nnet3  # noqa: F401,E402  (kaldi_nnet3)
