@@ -57,6 +57,8 @@ min_len=400
 min_num_utts=8
 lda_dim=200
 nnet_dir=                  # default: $exp/xvector_nnet_<loss> (tdnn), $exp/<system>_nnet[_<loss>] (others)
+init_from=                 # an experiment dir (trained, or tfspk-import'ed, e.g. Kaldi's final.raw): stage 4
+                           # fine-tunes its network (conf/finetune.yaml) into $exp/finetune_<its name>
 lmft=false                 # stage 9: large-margin fine-tuning of $nnet_dir (init_from, longer crops, larger margin)
 lmft_margin=0.35           # stage 9: the loss's margin (loss.params.margin; "" for losses without one)
 lmft_frames=600            # stage 9: crop length in frames (both min and max)
@@ -72,6 +74,7 @@ Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vo
   --aug-prob ($aug_prob) --aug-subset ($aug_subset) --nj ($nj)
   --system ($system: tdnn, ecapa_tdnn_c1024, resnet34, rescnn) --loss (the config's) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<system>.yaml) --min-len ($min_len)
   --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)
+  --init-from <exp-dir> (stage 4 fine-tunes that network with conf/finetune.yaml instead of training one)
   --lmft ($lmft) --lmft-margin ($lmft_margin) --lmft-frames ($lmft_frames) --lmft-epochs ($lmft_epochs)
   --lmft-lr ($lmft_lr) --lmft-set key=value (repeatable) --nnet-dir-lmft (<nnet-dir>_lmft)"
 
@@ -83,6 +86,14 @@ if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
 fi
+if [ -n "$init_from" ]; then
+  if [ ! -f "$init_from/config.yaml" ] || [ ! -f "$init_from/final/model.weights.h5" ]; then
+    echo "$0: --init-from $init_from: expected a trained or imported experiment dir (config.yaml, final/model.weights.h5)" >&2
+    exit 1
+  fi
+  [ -z "$train_config" ] && train_config=conf/finetune.yaml
+  set+=("init_from=$init_from")
+fi
 [ -z "$train_config" ] && train_config=conf/$system.yaml
 if [ ! -f "$train_config" ]; then
   echo "$0: no $train_config; --system is one of: $(cd conf && ls *.yaml | grep -v '^train.yaml$' | sed 's/.yaml$//' | tr '\n' ' ')" >&2
@@ -91,7 +102,8 @@ fi
 # The feature type the system needs (features.type of its config; MFCC if absent). MFCCs are always
 # computed: the energy VAD comes from them and applies frame by frame to the other feature types (their
 # confs use --snip-edges=false like conf/mfcc.conf, so the frame counts match).
-feat_type=$(awk '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "type:" {print $2}' "$train_config")
+feat_type=$(awk '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "type:" {print $2}' \
+  "${init_from:+$init_from/config.yaml}${init_from:-$train_config}")   # fine-tuning keeps the source's features
 feat_type=${feat_type:-mfcc}
 case $feat_type in
   mfcc) sfx= ;;
@@ -99,7 +111,9 @@ case $feat_type in
   *) echo "$0: $train_config: features.type '$feat_type' is not one of mfcc, fbank, spectrogram" >&2; exit 1 ;;
 esac
 config_loss=$(awk '/^loss:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "name:" {print $2}' "$train_config")
-if [ -z "$nnet_dir" ]; then
+if [ -z "$nnet_dir" ] && [ -n "$init_from" ]; then
+  nnet_dir=$exp/finetune_$(basename "$init_from")
+elif [ -z "$nnet_dir" ]; then
   if [ "$system" = tdnn ]; then nnet_dir=$exp/xvector_nnet_${loss:-${config_loss:-amsoftmax}}
   else nnet_dir=$exp/${system}_nnet${loss:+_$loss}; fi
 fi
