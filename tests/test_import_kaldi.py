@@ -315,3 +315,15 @@ def test_fine_tune_the_imported_model_on_new_speakers(imported_dir, tmp_path):
     for a, b in zip(source.weights, tuned.weights):
         if "moving" not in a.path:
             np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=0, atol=1e-12, err_msg=a.path)
+
+
+def test_the_command_of_docs_import_md_runs_as_written(tool, tmp_path, monkeypatch):
+    """docs/import.md's Kaldi command, run from a dir where tests/ is the repository's (the command's cwd)."""
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    lines = [line for line in open(os.path.join(repo, "docs", "import.md")).read().splitlines()
+             if line.startswith("tfspk-import --source=kaldi_nnet3")]
+    assert len(lines) == 1
+    os.symlink(os.path.join(repo, "tests"), tmp_path / "tests")
+    monkeypatch.chdir(tmp_path)
+    tool(lines[0])
+    assert (tmp_path / "exp" / "import_demo" / "kaldi_xvector" / "final" / "DONE").is_file()
