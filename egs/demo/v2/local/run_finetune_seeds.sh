@@ -4,11 +4,14 @@
 # disjoint halves A and B (alternately in sorted order, so every corpus package is in both halves):
 #   pre_a     the network trained from scratch on half A (the "pretrained" model)
 #   scratch_b the same network and config trained from scratch on half B
-#   tuned_b   pre_a fine-tuned on half B (init_from: network weights kept, a new head of half B's speakers,
-#             conf/finetune.yaml) with the same number of steps and batches as scratch_b
-# scratch_b and tuned_b are scored on the demo's evaluation trials (speakers of neither half) with the
-# demo's back-end trained on half B's embeddings (stages 4-6 of run.sh); the script prints each seed's EERs
-# and mean +- sample std.
+#   tuned_b   pre_a fine-tuned on half B (init_from: network weights kept, a new head of half B's speakers
+#             from their mean embeddings, conf/finetune.yaml) with the same number of steps and batches as
+#             scratch_b
+#   tuned_rand_b  the same with a random new head (finetune.head=random)
+# The --score-arms are scored on the demo's evaluation trials (speakers of neither half) with the demo's
+# back-end trained on half B's embeddings (stages 4-6 of run.sh; pre_a too: the pretrained network
+# without fine-tuning, only its back-end sees half B); the script prints each seed's EERs and mean +-
+# sample std.
 # e.g.: local/run_finetune_seeds.sh --seeds "1 2 3"
 
 echo "$0 $@"
@@ -21,15 +24,17 @@ speakers_per_batch=20     # per arm: half of the demo's 40, as each half has hal
 seeds="1 2 3"
 stage=0
 stop_stage=5
-arms="pre_a scratch_b tuned_b"   # stages 1-3 train only these (e.g. after a crash)
+arms="pre_a scratch_b tuned_b"   # stages 1-3 train only these (of pre_a scratch_b tuned_b tuned_rand_b)
+score_arms="scratch_b tuned_b"   # stages 4-5 score these (of pre_a scratch_b tuned_b tuned_rand_b)
 data=data
 exp=exp
 nj=2
 integer_options="stage stop_stage nj speakers_per_batch"
 help_message="Usage: $0 [--net $net] [--system $system] [--finetune-config $finetune_config] [--seeds \"$seeds\"]
   [--speakers-per-batch $speakers_per_batch] [--stage $stage] [--stop-stage $stop_stage] [--data $data] [--exp $exp]
+  [--arms \"$arms\"] [--score-arms \"$score_arms\"]
  Stages: 0 split the training speakers into halves A and B; 1 train pre_a; 2 train scratch_b;
- 3 fine-tune pre_a on B (tuned_b); 4 extract + score scratch_b and tuned_b; 5 print mean +- std."
+ 3 fine-tune pre_a on B (tuned_b, tuned_rand_b); 4 extract + score the --score-arms; 5 print mean +- std."
 
 . ./cmd.sh
 . ./path.sh
@@ -88,11 +93,16 @@ for s in $seeds; do
     [ -f $ft/pre_a_seed$s/final/DONE ] || { echo "$0: $ft/pre_a_seed$s is not trained (stage 1)" >&2; exit 1; }
     train_arm tuned_b $s $data/ft_train_b --train-config "$finetune_config" --set init_from=$ft/pre_a_seed$s
   fi
+  if [ $stage -le 3 ] && [ $stop_stage -ge 3 ] && [[ " $arms " == *" tuned_rand_b "* ]]; then
+    [ -f $ft/pre_a_seed$s/final/DONE ] || { echo "$0: $ft/pre_a_seed$s is not trained (stage 1)" >&2; exit 1; }
+    train_arm tuned_rand_b $s $data/ft_train_b --train-config "$finetune_config" --set init_from=$ft/pre_a_seed$s \
+      --set finetune.head=random
+  fi
 done
 
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   for s in $seeds; do
-    for arm in scratch_b tuned_b; do
+    for arm in $score_arms; do
       dir=$ft/${arm}_seed$s
       [ -f $dir/scores/results.txt ] && continue
       steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" $dir $data/ft_backend_b $dir/xvectors_train
@@ -105,7 +115,7 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
-  for arm in scratch_b tuned_b; do
+  for arm in $score_arms; do
     for s in $seeds; do
       awk -v s="$s" '$1 == "plda" {p = $4} $1 == "cosine" {c = $4} END {print s, p, c}' $ft/${arm}_seed$s/scores/results.txt
     done | awk -v name="$arm" '
