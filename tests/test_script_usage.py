@@ -17,6 +17,7 @@ FILTERS = {"utils/spk2utt_to_utt2spk.pl", "utils/utt2spk_to_spk2utt.pl"}
 NO_REQUIRED_ARGS = {"egs/demo/v2/run.sh": "egs/demo/v2", "egs/voxceleb/v2/run.sh": "egs/voxceleb/v2",
                     "egs/template/v2/run.sh": "egs/template/v2",
                     "egs/demo/v2/local/run_all_losses.sh": "egs/demo/v2", "egs/demo/v2/local/run_seeds.sh": "egs/demo/v2",
+                    "egs/demo/v2/local/run_finetune_seeds.sh": "egs/demo/v2",
                     "tools/demo.sh": ".",
                     "tools/setup_env.sh": "."}
 NOT_COVERED = {"tools/test.sh"}   # its options are pytest's (tools/test.sh --help is pytest's help)

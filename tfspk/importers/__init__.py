@@ -13,3 +13,4 @@ from tfspk.importers.registry import (SOURCES, ImportedModel, Source, get_source
 # torch_zip.py reads PyTorch checkpoints for the PyTorch sources.
 from tfspk.importers import wespeaker  # noqa: F401,E402  (wespeaker_resnet, wespeaker_ecapa_tdnn)
 from tfspk.importers import speechbrain  # noqa: F401,E402  (speechbrain_ecapa_tdnn)
+from tfspk.importers import kaldi_nnet3  # noqa: F401,E402  (kaldi_nnet3)

@@ -86,6 +86,10 @@ def write_experiment(exp_dir: str, imported: ImportedModel, overwrite: bool = Fa
         for name in ("features.conf", os.path.join("conf", f"{imported.feature_type}.conf")):
             with open(os.path.join(work, name), "w", encoding="utf-8") as handle:
                 handle.write(imported.feature_conf)
+        for name, text in imported.extra_files.items():
+            os.makedirs(os.path.dirname(os.path.join(work, name)) or work, exist_ok=True)
+            with open(os.path.join(work, name), "w", encoding="utf-8") as handle:
+                handle.write(text)
         model.save_weights(os.path.join(work, WEIGHTS))
         mark_done(work, source=imported.facts.get("source", ""), checkpoint=imported.facts.get("checkpoint", ""))
         if os.path.isdir(exp_dir):

@@ -36,7 +36,8 @@ class ImportedModel:
       uses the whole utterance when it is shorter than the window);
     * ``vad``: whether the source drops unvoiced frames at inference;
     * ``ignored``: checkpoint keys deliberately left out, key -> why (e.g. the training loss's class weights);
-    * ``facts``: provenance written into the experiment (source, checkpoint, upstream names).
+    * ``facts``: provenance written into the experiment (source, checkpoint, upstream names);
+    * ``extra_files``: further files of the experiment dir, relative path -> text (e.g. ``conf/vad.conf``).
     """
     network: object
     feat_dim: int
@@ -48,6 +49,7 @@ class ImportedModel:
     vad: bool
     ignored: dict
     facts: dict
+    extra_files: dict = dataclasses.field(default_factory=dict)
 
 
 class Source:

@@ -27,6 +27,7 @@ import yaml
 
 from tfspk.errors import ToolError
 from tfspk.params import coerce, param
+from tfspk.train import finetune
 
 # Keys the trainer writes into the saved config; accepted (and replaced) when a saved config is read back.
 DERIVED_KEYS = ("feat_dim", "num_classes", "tfspk_version")
@@ -211,7 +212,9 @@ class TrainConfig:
     log_every: int = param(100, "steps between progress lines and TensorBoard step summaries", check=">0")
     keep_checkpoints: int = param(3, "checkpoints kept in <exp>/ckpt", check=">0")
     init_from: str = param("", "start a new experiment from the network and head weights of this experiment dir "
-                          "(its latest checkpoint; same speakers): large-margin fine-tuning", kind="text")
+                          "(trained or imported); the finetune section says how", kind="text")
+    finetune: finetune.FinetuneConfig = param(finetune.FinetuneConfig, "with init_from: the new head and frozen "
+                                             "blocks (docs/training.md, Fine-tuning)")
     mixed_precision: str = param("none", "Keras mixed-precision policy set before the model is built: none | "
                                 "mixed_bfloat16 (CPU) | mixed_float16 (GPU; with dynamic loss scaling)",
                                 choices=("none", "mixed_bfloat16", "mixed_float16"))
@@ -328,7 +331,7 @@ def build_config(config_path=None, overrides=(), base: dict | None = None) -> Tr
         data.pop(key, None)
     for assignment in overrides:
         apply_override(data, assignment)
-    config = from_dict(TrainConfig, data)
+    config = from_dict(TrainConfig, finetune.inherit_source(data))
     check_values(config)
     return config
 
@@ -353,6 +356,7 @@ def check_values(config: TrainConfig) -> None:
             feature_type(config.features.type)
         except ToolError as err:
             raise ToolError(f"config key 'features.type': {err}") from None
+    finetune.check_values(config)
     names = [a.name for a in config.aux]
     need(all(names), "aux", "entries with a name", names)
     need(len(set(names)) == len(names), "aux", "each auxiliary loss at most once", names)

@@ -19,13 +19,12 @@ import tfspk
 from tfspk import data as tfdata
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_open
-from tfspk.train import components, config as config_mod, distribute, expdir, inputs
+from tfspk.train import components, config as config_mod, distribute, expdir, finetune, inputs
 from tfspk.train.config import TrainConfig
 from tfspk.train.loop import TrainResult, run_epochs
 from tfspk.train.report import TrainReport
 from tfspk.train.resume import check_resume_compatible, restore
 from tfspk.train.trainer import Trainer
-from tfspk.train.warmstart import init_from_experiment
 
 
 def effective_config_dict(config: TrainConfig, feat_dim: int, num_classes: int) -> dict:
@@ -98,8 +97,9 @@ def _train_locked(data_dir, exp_dir, config, resume, strategy, stream, notes) ->
                 report.log(f"resumed from {latest}: global step {trainer.global_step}, "
                            f"epoch {int(trainer.epoch.numpy())}, learning rate {trainer.learning_rate:.4g}")
             elif config.init_from:
-                loaded = init_from_experiment(trainer, config.init_from, os.path.join(exp_dir, "spk2int"))
-                report.log(f"initialised network and loss head from {loaded}")
+                finetune.init_from(trainer, source, config, exp_dir, report.log)
+            if trainer.freeze.active:
+                report.log(f"fine-tuning: {trainer.freeze.describe()}")
             report.log(f"{source.num_classes} speakers, {source.num_train_utts} training and "
                        f"{len(source.valid_utts)} validation utterances, feat_dim {source.feat_dim}, "
                        f"{trainer.num_replicas} replica(s), loss {config.loss.name}"

@@ -31,6 +31,7 @@ from tfspk.io.atomic import atomic_path
 from tfspk.metrics.detection import eer_from_arrays
 from tfspk.train import components, distribute, lr as lr_mod, precision, schedule
 from tfspk.train.config import TrainConfig
+from tfspk.train import finetune
 
 
 class Trainer:
@@ -69,6 +70,7 @@ class Trainer:
         if self.num_replicas > 1 and config.sync_batchnorm:
             self._synchronise_batchnorm()
         self.decayed = [v for v in self.variables if _is_kernel(v)]
+        self.freeze = finetune.GradientFreeze(config, self.model, self.variables)
         aux_tracking = {f"aux_{entry.name}": aux for entry, aux in zip(config.aux, self.auxes)}
         self.checkpoint = tf.train.Checkpoint(model=self.model, head=self.head, optimizer=self.optimizer,
                                               epoch=self.epoch, best_loss=self.best_loss,
@@ -161,7 +163,7 @@ class Trainer:
             scaled = total / self.num_replicas
             if self.config.mixed_precision == "mixed_float16":
                 scaled = self.optimizer.scale_loss(scaled)  # unscaled again by LossScaleOptimizer.apply
-        grads = tape.gradient(scaled, self.variables)
+        grads = self.freeze(tape.gradient(scaled, self.variables), self.optimizer.iterations)
         grads = self._clip(grads)
         self.optimizer.apply_gradients(zip(grads, self.variables))
         frames = tf.cast(batch, tf.float32) * tf.cast(tf.shape(feats)[1], tf.float32)

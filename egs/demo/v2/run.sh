@@ -58,6 +58,9 @@ min_num_utts=5             # training speakers need at least this many utterance
 lda_dim=max                # LDA dimension before PLDA; max = training speakers - 1 (voxceleb: 200 of 7205)
 noisy_eval=false           # true: stage 8 scores the system on a copy of data/eval with reverberation or babble too
 nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others)
+init_from=                 # an experiment dir (trained or tfspk-import-model'ed): stage 3 fine-tunes its network on
+                           # data/train (conf/finetune.yaml: new head, own LR schedule; docs/training.md) into
+                           # $exp/finetune_<its name>_<system>; the features are the source's
 seed=777
 integer_options="stage stop_stage max_utts_per_speaker nj min_len min_num_utts seed"
 
@@ -72,6 +75,7 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --system ($system, see conf/losses.txt) or --loss <name> [--loss-params k=v,...] [--aux ring,mhe]
   --train-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<net>.yaml or conf/<net>_aug.yaml)
   --nnet-dir (exp/xvector_nnet_<system> for tdnn, exp/<net>_nnet_<system> otherwise; _aug_nnet_ with --aug online)
+  --init-from <exp-dir>     fine-tune that experiment's network on data/train (conf/finetune.yaml) instead of training one
   --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)
   --noisy-eval ($noisy_eval; true: stage 8, the evaluation set reverberated or with babble)"
 
@@ -109,6 +113,14 @@ if [ -n "$loss_params$aux" ]; then
 fi
 [ -z "$loss_params" ] && loss_params=$(echo "$system_line" | awk '$3 != "-" {print $3}')
 [ -z "$aux" ] && aux=$(echo "$system_line" | awk '$4 != "-" {print $4}')
+if [ -n "$init_from" ]; then
+  if [ ! -f "$init_from/config.yaml" ] || [ ! -f "$init_from/final/model.weights.h5" ]; then
+    echo "$0: --init-from $init_from: expected a trained or imported experiment dir (config.yaml, final/model.weights.h5)" >&2
+    exit 1
+  fi
+  [ -z "$train_config" ] && train_config=conf/finetune.yaml
+  set+=("init_from=$init_from")
+fi
 case $aug in
   online) [ -z "$train_config" ] && train_config=conf/${net}_aug.yaml ;;
   none) [ -z "$train_config" ] && train_config=conf/$net.yaml ;;
@@ -124,10 +136,10 @@ fi
 case $net in resnet*) export TF_ENABLE_ONEDNN_OPTS=0 ;; esac
 # data.source of the config: audio trains from data/train_audio (wav.scp + vad.scp), feats from the
 # offline features of stage 2.
-# config_value <section> <key>: the value of "<section>:\n  <key>: value" in the experiment config.
+# config_value <section> <key> [<file>]: the value of "<section>:\n  <key>: value" in the experiment config.
 config_value() {
   awk -v section="$1:" -v key="$2:" '$1 == section && !/^ / {f = 1; next} f && /^[^ #]/ {f = 0}
-    f && $1 == key {print $2}' "$train_config"
+    f && $1 == key {print $2}' "${3:-$train_config}"
 }
 source_type=$(config_value data source)
 source_type=${source_type:-feats}
@@ -137,6 +149,7 @@ source_type=${source_type:-feats}
 # data/<name>; the VAD applies frame by frame to the other features (their confs use --snip-edges=false,
 # so the frame counts match).
 feat_type=$(config_value features type)
+[ -n "$init_from" ] && feat_type=$(config_value features type "$init_from/config.yaml")  # fine-tuning keeps them
 feat_type=${feat_type:-mfcc}
 feat_conf=$(config_value features conf)
 feat_conf=${feat_conf:-conf/$feat_type.conf}
@@ -155,7 +168,9 @@ elif [ ! -f "steps/make_$feat_type.sh" ]; then
   echo "$0: $train_config: features.type '$feat_type' has no steps/make_$feat_type.sh to compute it offline" >&2
   exit 1
 fi
-if [ -z "$nnet_dir" ]; then
+if [ -z "$nnet_dir" ] && [ -n "$init_from" ]; then
+  nnet_dir=$exp/finetune_$(basename "$init_from")_$system
+elif [ -z "$nnet_dir" ]; then
   if [ "$net" = tdnn ]; then nnet_dir=$exp/xvector_nnet_$system; else nnet_dir=$exp/${net}_nnet_$system; fi
   [ "$aug" = online ] && nnet_dir=${nnet_dir/_nnet_/_aug_nnet_}
 fi

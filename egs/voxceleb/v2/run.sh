@@ -57,6 +57,8 @@ min_len=400
 min_num_utts=8
 lda_dim=200
 nnet_dir=                  # default: $exp/xvector_nnet_<loss> (tdnn), $exp/<system>_nnet[_<loss>] (others)
+init_from=                 # an experiment dir (trained, or tfspk-import-model'ed, e.g. Kaldi's final.raw): stage 4
+                           # fine-tunes its network (conf/finetune.yaml) into $exp/finetune_<its name>
 lmft=false                 # stage 9: large-margin fine-tuning of $nnet_dir (init_from, longer crops, larger margin)
 lmft_margin=0.35           # stage 9: the loss's margin (loss.params.margin; "" for losses without one)
 lmft_frames=600            # stage 9: crop length in frames (both min and max)
@@ -72,6 +74,7 @@ Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vo
   --aug-prob ($aug_prob) --aug-subset ($aug_subset) --nj ($nj)
   --system ($system: tdnn, ecapa_tdnn_c1024, resnet34, rescnn) --loss (the config's) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<system>.yaml) --min-len ($min_len)
   --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)
+  --init-from <exp-dir> (stage 4 fine-tunes that network with conf/finetune.yaml instead of training one)
   --lmft ($lmft) --lmft-margin ($lmft_margin) --lmft-frames ($lmft_frames) --lmft-epochs ($lmft_epochs)
   --lmft-lr ($lmft_lr) --lmft-set key=value (repeatable) --nnet-dir-lmft (<nnet-dir>_lmft)"
 
@@ -82,6 +85,14 @@ echo "$0 $@"
 if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
+fi
+if [ -n "$init_from" ]; then
+  if [ ! -f "$init_from/config.yaml" ] || [ ! -f "$init_from/final/model.weights.h5" ]; then
+    echo "$0: --init-from $init_from: expected a trained or imported experiment dir (config.yaml, final/model.weights.h5)" >&2
+    exit 1
+  fi
+  [ -z "$train_config" ] && train_config=conf/finetune.yaml
+  set+=("init_from=$init_from")
 fi
 [ -z "$train_config" ] && train_config=conf/$system.yaml
 if [ ! -f "$train_config" ]; then
@@ -97,6 +108,7 @@ features_value() {  # features_value <key>: the value of "features:\n  <key>: va
   awk -v key="$1:" '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == key {print $2}' "$train_config"
 }
 feat_type=$(features_value type)
+[ -n "$init_from" ] && feat_type=$(awk '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "type:" {print $2}' "$init_from/config.yaml")   # fine-tuning keeps the source's features
 feat_type=${feat_type:-mfcc}
 feat_conf=$(features_value conf)
 feat_conf=${feat_conf:-conf/$feat_type.conf}
@@ -116,7 +128,9 @@ elif [ ! -f "steps/make_$feat_type.sh" ]; then
   exit 1
 fi
 config_loss=$(awk '/^loss:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "name:" {print $2}' "$train_config")
-if [ -z "$nnet_dir" ]; then
+if [ -z "$nnet_dir" ] && [ -n "$init_from" ]; then
+  nnet_dir=$exp/finetune_$(basename "$init_from")
+elif [ -z "$nnet_dir" ]; then
   if [ "$system" = tdnn ]; then nnet_dir=$exp/xvector_nnet_${loss:-${config_loss:-amsoftmax}}
   else nnet_dir=$exp/${system}_nnet${loss:+_$loss}; fi
 fi
