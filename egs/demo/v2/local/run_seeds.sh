@@ -17,11 +17,13 @@ seeds="1 2 3"             # training seeds (tfspk-train --seed); the corpus and 
 train_opts=()             # passed to run.sh (repeatable)
 set=()                    # passed to run.sh: config overrides (repeatable)
 reuse=true                # a seed whose scores/results.txt exists is not run again
+dev_speakers=0            # run.sh --dev-speakers: > 0 holds out that many training speakers as the dev set
+                          # (made by run.sh stage 2 if missing) and reports dev beside eval
 data=data
 exp=exp
 nj=2
-integer_options="nj"
-help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false]
+integer_options="nj dev_speakers"
+help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false] [--dev-speakers N]
  Runs run.sh --stage 3 once per seed into \$exp/<name>_seed<S> and prints mean +- std of the EERs."
 
 . ./cmd.sh
@@ -39,6 +41,11 @@ for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); done
 for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
 run_args+=(--aug "$aug")
 [ -n "$train_config" ] && run_args+=(--train-config "$train_config")
+run_args+=(--dev-speakers $dev_speakers)
+if [ "$dev_speakers" -gt 0 ] && [ "$(cat "$data/dev/.done" 2>/dev/null)" != "speakers=$dev_speakers seed=777" ]; then
+  ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --aug "$aug" ${train_config:+--train-config "$train_config"} \
+    --dev-speakers $dev_speakers --stage 2 --stop-stage 2
+fi
 if [ -z "$name" ]; then
   name=${net}_nnet_$system
   [ "$aug" = online ] && name=${net}_aug_nnet_$system
