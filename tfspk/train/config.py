@@ -87,6 +87,9 @@ class DataConfig:
     min_frames: int = _doc("shortest training segment in frames ([Liu2019]: 200)", default=200)
     max_frames: int = _doc("longest training segment in frames ([Liu2019]: 400); one length per batch",
                            default=400)
+    repeat_short: bool = _doc("source feats: use every utterance, repeating the frames of one shorter than the "
+                              "segment cyclically up to its length ([Desplanques2020]'s recipe repeats short "
+                              "waveforms); false: utterances shorter than the segment are skipped", default=False)
     prefetch: int = _doc("batches prepared ahead of the training step", default=4)
     num_threads: int = _doc("threads reading features (source feats) or worker processes computing "
                             "features from audio (source audio; 1 = in the trainer's process)", default=2)
@@ -407,6 +410,8 @@ def check_values(config: TrainConfig) -> None:
          data.max_frames)
     need(data.source in ("feats", "audio", "shards"), "data.source", "one of feats, audio, shards", data.source)
     need(data.readers in ("threads", "processes"), "data.readers", "one of threads, processes", data.readers)
+    need(not data.repeat_short or data.source == "feats", "data.repeat_short",
+         "false unless data.source is feats (the audio and shards inputs skip short utterances)", data.repeat_short)
     need(0 <= data.worker_nice <= 19, "data.worker_nice", "an integer 0..19", data.worker_nice)
     need(not data.service or data.source == "shards", "data.service", "'' unless data.source is shards",
          data.service)

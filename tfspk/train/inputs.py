@@ -43,7 +43,8 @@ def make_sampler(data_dir: str, config) -> tfdata.SpeakerBalancedSampler:
     return tfdata.SpeakerBalancedSampler(data_dir, num_speakers=config.data.speakers_per_batch,
                                          min_frames=config.data.min_frames, max_frames=config.data.max_frames,
                                          seed=config.seed, num_valid_utts=config.valid.num_utts,
-                                         option_names=SAMPLER_OPTION_NAMES)
+                                         option_names=SAMPLER_OPTION_NAMES,
+                                         repeat_short=config.data.repeat_short)
 
 
 def train_dataset(sampler, config, start_step: int, input_context: tf.distribute.InputContext | None = None):
