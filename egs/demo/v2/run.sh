@@ -53,7 +53,9 @@ loss_params=               # ... its parameters, e.g. "m2=0.3" (default: the sys
 aux=                       # ... and auxiliary losses, e.g. "ring,mhe" (default: the system's)
 train_opts=()              # further steps/train_xvector.sh options, e.g. "--num-epochs 4" (repeatable; split at spaces)
 set=()                     # config overrides for tfspk-train, e.g. --set optimizer.lr=0.02 (repeatable)
-min_len=50                 # training utterances need more voiced frames than this (voxceleb: 400)
+min_len=20                 # training utterances need more voiced frames than this (voxceleb: 400); 20 keeps
+                           # every demo utterance for data.repeat_short (conf/ecapa_tdnn.yaml); the configs
+                           # without it skip those shorter than data.min_frames (60) anyway
 min_num_utts=5             # training speakers need at least this many utterances (voxceleb: 8)
 lda_dim=max                # LDA dimension before PLDA; max = training speakers - 1 (voxceleb: 200 of 7205)
 dev_speakers=0             # > 0: hold out this many training speakers (seeded) as a dev set with its own trials
