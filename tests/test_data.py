@@ -457,3 +457,46 @@ def _read_last_utterance(_):
     last = sorted(sampler.reader.keys())[-1]
     sampler.reader[last]
     sampler.read_segment(last, 2, 5)
+
+
+def test_repeat_short_tiles_short_utterances_and_uses_every_one(tmp_path):
+    """repeat_short: an utterance of n < L frames gives rows[i mod n] (a numpy statement of the rule), every
+    utterance and speaker is drawn, long utterances are plain segments; without it short ones never appear."""
+    # Speaker 0 has only utterances shorter than every crop (5 and 7 frames); the others are long.
+    lengths = [5, 7] + [60] * 6
+    info = make_data_dir(tmp_path / "d", num_speakers=4, utts_per_speaker=2, lengths=lengths)
+    opts = dict(num_speakers=4, min_frames=10, max_frames=20, seed=5, num_valid_utts=0)
+    with pytest.raises(ToolError, match="only 3 speakers"):
+        SpeakerBalancedSampler(tmp_path / "d", **opts)   # speaker 0 has no utterance of max_frames
+    sampler = SpeakerBalancedSampler(tmp_path / "d", repeat_short=True, **opts)
+    assert sampler.num_train_utts == 8 and sampler.num_classes == 4
+    used = collections.Counter()
+    for step in range(60):
+        plan = sampler.plan(step)
+        feats, labels = sampler.load(plan)
+        assert feats.shape == (4, plan.length, FEAT_DIM)
+        for row, utt, offset in zip(feats, plan.utts, plan.offsets):
+            frames = info[utt][2]
+            whole = _utterance(info[utt][1], frames)
+            if frames < plan.length:
+                assert offset == 0
+                expected = np.concatenate([whole] * (plan.length // frames + 1))[:plan.length]
+                np.testing.assert_array_equal(row, expected)
+            else:
+                assert offset + plan.length <= frames
+                np.testing.assert_array_equal(row, whole[offset:offset + plan.length])
+            used[utt] += 1
+        assert sorted(labels.tolist()) == [0, 1, 2, 3]
+    assert set(used) == set(info)   # every utterance, the short ones included
+    # Resumable: the same plan and batch for a step, whatever was drawn before.
+    again = SpeakerBalancedSampler(tmp_path / "d", repeat_short=True, **opts)
+    np.testing.assert_array_equal(again.batch(17)[0], sampler.batch(17)[0])
+
+
+def test_repeat_short_is_refused_for_audio_and_shards_inputs():
+    from tfspk.train.config import build_config
+    from tfspk.train.inputs import check_source_keys
+    check_source_keys(build_config(overrides=["data.repeat_short=true"]))   # feats: accepted
+    for source, extra in (("audio", []), ("shards", ["data.shards=x"])):
+        with pytest.raises(ToolError, match="config key 'data.repeat_short'.*only data.source feats"):
+            check_source_keys(build_config(overrides=[f"data.source={source}", *extra, "data.repeat_short=true"]))

@@ -259,6 +259,33 @@ def test_trials_refuse_a_single_speaker(tmp_path):
     assert proc.returncode == 1 and "at least 2" in proc.stderr and not (tmp_path / "t").exists()
 
 
+def test_dev_speakers_are_a_seeded_choice_of_eligible_speakers(tmp_path):
+    counts = {f"s{i}": 6 for i in range(12)}
+    counts["few"] = 2   # too few utterances for target trials with --min-utts 3: never chosen
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "utt2spk").write_text("".join(f"{s}-u{j} {s}\n" for s, n in sorted(counts.items())
+                                                    for j in range(n)))
+
+    def choose(num, seed, out):
+        return run([PY, str(LOCAL / "choose_dev_speakers.py"), "--num-speakers", str(num), "--seed", str(seed),
+                    "--min-utts", "3", str(tmp_path / "d"), str(tmp_path / out)], check=False)
+
+    assert choose(4, 5, "a").returncode == 0 and choose(4, 5, "b").returncode == 0
+    chosen = (tmp_path / "a").read_text().split()
+    assert chosen == (tmp_path / "b").read_text().split() == sorted(chosen)   # reproducible, sorted
+    # Independent statement: the first 4 of numpy's seeded permutation of the sorted eligible speakers.
+    eligible = sorted(s for s, n in counts.items() if n >= 3)
+    assert chosen == sorted(eligible[i] for i in np.random.default_rng(5).permutation(len(eligible))[:4])
+    choose(6, 5, "c")
+    assert set(chosen) < set((tmp_path / "c").read_text().split())          # a larger N extends the list
+    choose(4, 6, "g")
+    assert (tmp_path / "g").read_text().split() != chosen                     # another seed, another set
+    proc = choose(7, 5, "e")   # 13 speakers: holding out 7 would leave fewer for training
+    assert proc.returncode == 1 and "cannot hold out 7" in proc.stderr and not (tmp_path / "e").exists()
+    proc = choose(1, 5, "f")
+    assert proc.returncode == 1 and "--num-speakers must be at least 2" in proc.stderr
+
+
 # ---------------------------------------------------------------- package fetching
 
 def fake_apt(bin_dir, known, debs_dir, log):

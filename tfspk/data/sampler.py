@@ -11,6 +11,13 @@ training set." Here, per step ``k``:
 3. for each speaker one of its utterances with at least ``L`` frames is drawn uniformly, and a
    segment of ``L`` frames starts at an offset drawn uniformly from ``[0, frames - L]``.
 
+With ``repeat_short`` every utterance of the data dir is used, whatever its length: in step 2 every
+speaker is a candidate, in step 3 any of its utterances is drawn, and an utterance of ``n < L`` frames
+gives its frames repeated cyclically, ``rows[i mod n]`` for ``i = 0..L-1`` (the short-utterance rule
+of [Desplanques2020]'s public recipe, which repeats a waveform shorter than the crop). Without it an
+utterance shorter than ``min_frames`` is never used and one shorter than ``L`` not in that batch,
+so short utterances are under-sampled and their speakers drop out of the long batches.
+
 Every draw of step ``k`` comes from ``numpy.random.default_rng([seed, 0, k])``, so a batch depends
 only on (data, options, seed, step): training resumed at step ``k`` sees exactly the batches it would
 have seen, and batches can be built by parallel threads in any order.
@@ -121,8 +128,10 @@ class SpeakerBalancedSampler:
     """
 
     def __init__(self, data_dir, num_speakers: int = 64, min_frames: int = 200, max_frames: int = 400,
-                 seed: int = 0, num_valid_utts: int = 1000, option_names: dict | None = None):
+                 seed: int = 0, num_valid_utts: int = 1000, option_names: dict | None = None,
+                 repeat_short: bool = False):
         self.data_dir = os.fspath(data_dir)
+        self.repeat_short = bool(repeat_short)
         self.option_names = {**DEFAULT_OPTION_NAMES, **(option_names or {})}
         self._check_options(num_speakers, min_frames, max_frames, seed, num_valid_utts)
         self.num_speakers, self.min_frames, self.max_frames = num_speakers, min_frames, max_frames
@@ -146,7 +155,8 @@ class SpeakerBalancedSampler:
             raise ToolError(f"{self.feats_scp} is empty")
         self.feat_dim = check_feature_dims(self.reader, sorted(self.reader.keys()), self.feats_scp)
 
-        usable = sorted(u for u in utt2spk if utt2num_frames[u] >= min_frames)
+        shortest = 1 if self.repeat_short else min_frames
+        usable = sorted(u for u in utt2spk if utt2num_frames[u] >= shortest)
         if not usable:
             longest = max(utt2num_frames.values())
             raise ToolError(f"{frames_path}: no utterance has min_frames={min_frames} frames (the longest has "
@@ -204,7 +214,7 @@ class SpeakerBalancedSampler:
         self._spk_end = np.cumsum(counts)
         self._spk_start = self._spk_end - counts
         self._spk_longest = np.where(counts > 0, self._train_lengths[np.maximum(self._spk_end - 1, 0)], 0)
-        enough = int(np.sum(self._spk_longest >= self.max_frames))
+        enough = int(np.sum(self._spk_longest >= (1 if self.repeat_short else self.max_frames)))
         if enough < self.num_speakers:
             longest = int(self._train_lengths.max())
             raise ToolError(
@@ -226,6 +236,8 @@ class SpeakerBalancedSampler:
         """The batch of global step ``step`` (a pure function of the data, options, seed and step)."""
         rng = np.random.default_rng([self.seed, _TRAIN_STREAM, int(step)])
         length = int(rng.integers(self.min_frames, self.max_frames + 1))
+        if self.repeat_short:
+            return self._plan_repeating(rng, length)
         candidates = np.flatnonzero(self._spk_longest >= length)
         speakers = rng.choice(candidates, size=self.num_speakers, replace=False)
         starts, ends = self._spk_start[speakers], self._spk_end[speakers]
@@ -234,6 +246,16 @@ class SpeakerBalancedSampler:
         picks = firsts + (rng.random(len(speakers)) * (ends - firsts)).astype(np.int64)
         picks = np.minimum(picks, ends - 1)
         room = self._train_lengths[picks] - length + 1
+        offsets = (rng.random(len(speakers)) * room).astype(np.int64)
+        return BatchPlan(tuple(self._train_utts[picks]), offsets, length, speakers.astype(np.int32))
+
+    def _plan_repeating(self, rng, length: int) -> BatchPlan:
+        """``repeat_short``: any speaker, any of its utterances; offset 0 for one shorter than ``length``."""
+        candidates = np.flatnonzero(self._spk_end > self._spk_start)
+        speakers = rng.choice(candidates, size=self.num_speakers, replace=False)
+        starts, ends = self._spk_start[speakers], self._spk_end[speakers]
+        picks = np.minimum(starts + (rng.random(len(speakers)) * (ends - starts)).astype(np.int64), ends - 1)
+        room = np.maximum(self._train_lengths[picks] - length + 1, 1)
         offsets = (rng.random(len(speakers)) * room).astype(np.int64)
         return BatchPlan(tuple(self._train_utts[picks]), offsets, length, speakers.astype(np.int32))
 
@@ -266,6 +288,10 @@ class SpeakerBalancedSampler:
         """The batch of ``plan``: the segments are read and decoded together
         (:meth:`SegmentReader.read_batch`, the same values as :meth:`read_segment` each) and checked
         in batch order, so the first bad segment is the one reported, as per segment."""
+        if self.repeat_short:
+            short = [i for i, utt in enumerate(plan.utts) if self._utt2num_frames[utt] < plan.length]
+            if short:
+                return self._load_with_repeats(plan, short), plan.labels
         feats, shapes = self.segments.read_batch(plan.utts, plan.offsets, plan.length, self.feat_dim)
         finite = np.isfinite(feats).all(axis=(1, 2))   # one pass over the batch
         for position, (utt, offset, (num_rows, num_cols)) in enumerate(zip(plan.utts, plan.offsets, shapes)):
@@ -273,6 +299,21 @@ class SpeakerBalancedSampler:
             if not finite[position]:
                 self._report_non_finite(utt, int(offset), feats[position])
         return feats, plan.labels
+
+    def _load_with_repeats(self, plan: BatchPlan, short: list) -> np.ndarray:
+        """The batch of ``plan`` whose rows ``short`` are utterances shorter than the crop, tiled to it."""
+        feats = np.empty((len(plan.utts), plan.length, self.feat_dim), np.float32)
+        is_short = np.zeros(len(plan.utts), bool)
+        is_short[short] = True
+        full = np.flatnonzero(~is_short)
+        if len(full):
+            part = BatchPlan(tuple(plan.utts[i] for i in full), plan.offsets[full], plan.length, plan.labels[full])
+            feats[full] = self.load(part)[0]
+        for i in short:
+            utt = plan.utts[i]
+            rows = self.read_segment(utt, 0, self._utt2num_frames[utt])
+            feats[i] = rows[np.arange(plan.length) % len(rows)]
+        return feats
 
     def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         """(feats [num_speakers, L, feat_dim] float32, labels [num_speakers] int32) of step ``step``."""

@@ -85,6 +85,9 @@ class DataConfig:
                                    "the global batch, split across replicas", check=">=2")
     min_frames: int = param(200, "shortest training segment in frames ([Liu2019]: 200)", check=">0")
     max_frames: int = param(400, "longest training segment in frames ([Liu2019]: 400); one length per batch")
+    repeat_short: bool = param(False, "source feats: use every utterance, repeating the frames of one shorter than "
+                               "the segment cyclically up to its length ([Desplanques2020]'s recipe repeats short "
+                               "waveforms); false: utterances shorter than the segment are skipped")
     prefetch: int = param(4, "batches prepared ahead of the training step")
     num_threads: int = param(2, "threads reading features (source feats) or worker processes computing "
                             "features from audio (source audio; 1 = in the trainer's process)")

@@ -53,16 +53,21 @@ loss_params=               # ... its parameters, e.g. "m2=0.3" (default: the sys
 aux=                       # ... and auxiliary losses, e.g. "ring,mhe" (default: the system's)
 train_opts=()              # further steps/train_xvector.sh options, e.g. "--num-epochs 4" (repeatable; split at spaces)
 set=()                     # config overrides for tfspk-train, e.g. --set optimizer.lr=0.02 (repeatable)
-min_len=50                 # training utterances need more voiced frames than this (voxceleb: 400)
+min_len=20                 # training utterances need more voiced frames than this (voxceleb: 400); 20 keeps
+                           # every demo utterance for data.repeat_short (conf/ecapa_tdnn.yaml); the configs
+                           # without it skip those shorter than data.min_frames (60) anyway
 min_num_utts=5             # training speakers need at least this many utterances (voxceleb: 8)
 lda_dim=max                # LDA dimension before PLDA; max = training speakers - 1 (voxceleb: 200 of 7205)
+dev_speakers=0             # > 0: hold out this many training speakers (seeded) as a dev set with its own trials
+                           # (data/dev); the network and back-end train on the others (data/train_nodev), the
+                           # trainer logs the dev EER per epoch and stages 5-6 score dev and eval (scores_dev/)
 noisy_eval=false           # true: stage 8 scores the system on a copy of data/eval with reverberation or babble too
 nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others)
 init_from=                 # an experiment dir (trained or tfspk-import-model'ed): stage 3 fine-tunes its network on
                            # data/train (conf/finetune.yaml: new head, own LR schedule; docs/training.md) into
                            # $exp/finetune_<its name>_<system>; the features are the source's
 seed=777
-integer_options="stage stop_stage max_utts_per_speaker nj min_len min_num_utts seed"
+integer_options="stage stop_stage max_utts_per_speaker nj min_len min_num_utts seed dev_speakers"
 
 help_message="Usage: $0 [options]
 Runs the demo end to end (or --stage N --stop-stage M). Options (default):
@@ -77,6 +82,7 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --nnet-dir (exp/xvector_nnet_<system> for tdnn, exp/<net>_nnet_<system> otherwise; _aug_nnet_ with --aug online)
   --init-from <exp-dir>     fine-tune that experiment's network on data/train (conf/finetune.yaml) instead of training one
   --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)
+  --dev-speakers ($dev_speakers; N > 0: N training speakers held out as a dev set, scored beside eval)
   --noisy-eval ($noisy_eval; true: stage 8, the evaluation set reverberated or with babble)"
 
 echo "$0 $@"
@@ -176,6 +182,9 @@ elif [ -z "$nnet_dir" ]; then
 fi
 [ -z "$corpus_dir" ] && corpus_dir=$download_dir
 [ -z "$feat_dir" ] && feat_dir=$feat_type
+# The speakers the network and back-end train on: all training speakers, or those left by the dev split.
+trn=train
+[ "$dev_speakers" -gt 0 ] && trn=train_nodev
 [ -z "$packages" ] && packages=$(awk '!/^#/ && NF == 4 {print $1}' local/speakers.txt | sort -u | tr '\n' ' ')
 
 . utils/recipe_stages.sh   # stage_banner, require
@@ -237,17 +246,31 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   # CMN + voiced frames, then as egs/voxceleb/v2 stage 5: drop short utterances, then small speakers.
   steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts \
     "$data/train$sfx" "$data/train${sfx}_no_sil" "$exp/train${sfx}_no_sil"
+  if [ "$dev_speakers" -gt 0 ]; then
+    # Dev split: seeded speakers of the length-filtered set, removed from every training-side dir; their
+    # whole utterances (data/dev$sfx, VAD applied at extraction like eval) get their own trials.
+    local/choose_dev_speakers.py --num-speakers $dev_speakers --seed $seed "$data/train${sfx}_no_sil" "$data/dev_speakers.txt"
+    for d in "" $sfx ${sfx}_no_sil; do
+      local/split_speakers.py "$data/train$d" "$data/dev_speakers.txt" "$data/train_nodev$d" "$data/dev$d"
+    done
+    local/make_trials.py --seed $seed "$data/dev" "$data/dev/trials"
+    # The trainer's per-epoch dev EER reads the prepared (CMN, voiced) features: the trials among the
+    # utterances the length filter kept.
+    awk 'NR == FNR {kept[$1]; next} ($1 in kept) && ($2 in kept)' "$data/dev${sfx}_no_sil/utt2spk" \
+      "$data/dev/trials" > "$data/dev${sfx}_no_sil/trials"
+    echo "speakers=$dev_speakers seed=$seed" > "$data/dev/.done"
+  fi
   if [ "$source_type" = audio ]; then
     # The utterances kept above, as audio: the crops are cut from their voiced samples (vad.scp) on the fly.
-    utils/subset_data_dir.sh --utt-list "$data/train${sfx}_no_sil/utt2spk" "$data/train" "$data/train_audio"
+    utils/subset_data_dir.sh --utt-list "$data/${trn}${sfx}_no_sil/utt2spk" "$data/train" "$data/${trn}_audio"
   fi
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   stage_banner 3 "train the $net network on $feat_type ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
-  train_dir=$data/train${sfx}_no_sil
+  train_dir=$data/${trn}${sfx}_no_sil
   if [ "$source_type" = audio ]; then
-    train_dir=$data/train_audio
+    train_dir=$data/${trn}_audio
     require 2 "$train_dir/wav.scp" "$train_dir/vad.scp" "$data/aug_rirs/wav.scp"
   else
     require 2 "$train_dir/feats.scp" "$train_dir/utt2num_frames"
@@ -257,6 +280,14 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
     --set "features.vad_mfcc_conf=$vad_mfcc_conf")
   for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
+  if [ "$dev_speakers" -gt 0 ]; then   # the dev EER per epoch in the training log (the training curve of the dev set)
+    require 2 "$data/dev${sfx}_no_sil/trials" "$data/dev/.done"
+    if [ "$(cat "$data/dev/.done")" != "speakers=$dev_speakers seed=$seed" ]; then
+      echo "$0: $data/dev was made with $(cat "$data/dev/.done"), not speakers=$dev_speakers seed=$seed; rerun stage 2" >&2
+      exit 1
+    fi
+    train_args+=(--set "valid.eer_data=$data/dev${sfx}_no_sil")
+  fi
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
     ${loss_params:+--loss-params "$loss_params"} ${aux:+--aux "$aux"} "${train_args[@]}" \
     "$train_dir" "$nnet_dir"
@@ -266,22 +297,33 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   stage_banner 4 "extract embeddings"
   require 3 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
   require 1 "$data/train$sfx/feats.scp" "$data/eval$sfx/feats.scp" "$data/eval$sfx/vad.scp"
-  for name in train eval; do
+  names="$trn eval"
+  [ "$dev_speakers" -gt 0 ] && names="$names dev" && require 2 "$data/dev$sfx/feats.scp"
+  for name in $names; do
     steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name$sfx" "$nnet_dir/xvectors_$name"
   done
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   stage_banner 5 "back-end: LDA + PLDA and cosine scoring"
-  require 4 "$nnet_dir/xvectors_train/xvector.scp" "$nnet_dir/xvectors_eval/xvector.scp"
+  require 4 "$nnet_dir/xvectors_$trn/xvector.scp" "$nnet_dir/xvectors_eval/xvector.scp"
   require 0 "$data/eval/trials"
+  if [ "$dev_speakers" -gt 0 ]; then
+    require 4 "$nnet_dir/xvectors_dev/xvector.scp"
+    local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim \
+      "$data/$trn" "$nnet_dir/xvectors_$trn" "$nnet_dir/xvectors_dev" "$data/dev/trials" "$nnet_dir/scores_dev"
+  fi
   local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim \
-    "$data/train" "$nnet_dir/xvectors_train" "$nnet_dir/xvectors_eval" "$data/eval/trials" "$nnet_dir/scores"
+    "$data/$trn" "$nnet_dir/xvectors_$trn" "$nnet_dir/xvectors_eval" "$data/eval/trials" "$nnet_dir/scores"
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
   stage_banner 6 "metrics and DET plot"
   require 5 "$nnet_dir/scores/plda_scores" "$nnet_dir/scores/cosine_scores"
+  if [ "$dev_speakers" -gt 0 ]; then
+    local/report.sh --title "demo (dev), $net, $system" "$data/dev/trials" "$nnet_dir/scores_dev" \
+      | tee "$nnet_dir/scores_dev/results.txt"
+  fi
   local/report.sh --title "demo, $net, $system" "$data/eval/trials" "$nnet_dir/scores" | tee "$nnet_dir/scores/results.txt"
 fi
 # ---- calibration: a self-contained stage at the end.
@@ -295,7 +337,7 @@ fi
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ "$noisy_eval" = true ]; then
   stage_banner 8 "noisy condition: data/eval reverberated (new rooms) or with babble, scored with the clean back-end"
   require 0 "$data/eval/wav.scp" "$data/eval/trials"
-  require 4 "$nnet_dir/xvectors_train/xvector.scp" "$nnet_dir/config.yaml"
+  require 4 "$nnet_dir/xvectors_$trn/xvector.scp" "$nnet_dir/config.yaml"
   if [ "$(cat "$data/eval_noisy/.done" 2>/dev/null)" != "seed=$seed" ]; then   # made once, shared by every system
     rm -rf "$data/eval_noisy" "$data/eval_noisy$sfx" "$data/eval_noisy_wav"
     local/make_noisy_eval.py --seed $seed "$data/eval" "$data/eval_noisy_wav" "$data/eval_noisy"
@@ -306,7 +348,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ "$noisy_eval" = true ]; then
   fi
   steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/eval_noisy$sfx" "$nnet_dir/xvectors_eval_noisy"
   local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim \
-    "$data/train" "$nnet_dir/xvectors_train" "$nnet_dir/xvectors_eval_noisy" "$data/eval_noisy/trials" \
+    "$data/$trn" "$nnet_dir/xvectors_$trn" "$nnet_dir/xvectors_eval_noisy" "$data/eval_noisy/trials" \
     "$nnet_dir/scores_noisy"
   local/report.sh --title "demo (noisy evaluation), $net, $system" "$data/eval_noisy/trials" "$nnet_dir/scores_noisy" \
     | tee "$nnet_dir/scores_noisy/results.txt"

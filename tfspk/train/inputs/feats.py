@@ -48,7 +48,8 @@ def make_sampler(data_dir: str, config) -> tfdata.SpeakerBalancedSampler:
     return tfdata.SpeakerBalancedSampler(data_dir, num_speakers=config.data.speakers_per_batch,
                                          min_frames=config.data.min_frames, max_frames=config.data.max_frames,
                                          seed=config.seed, num_valid_utts=config.valid.num_utts,
-                                         option_names=SAMPLER_OPTION_NAMES)
+                                         option_names=SAMPLER_OPTION_NAMES,
+                                         repeat_short=config.data.repeat_short)
 
 
 def train_dataset(sampler, config, start_step: int, input_context: tf.distribute.InputContext | None = None):
@@ -95,7 +96,7 @@ def validation_batches(sampler, batch_size: int) -> list:
 class FeatsInput(TrainingInput):
     """feats.scp + utt2spk + utt2num_frames; validation utterances held out of training speakers."""
     name = "feats"
-    keys = ("data.readers", "data.num_threads", "data.worker_nice", "data.prefetch")
+    keys = ("data.readers", "data.repeat_short", "data.num_threads", "data.worker_nice", "data.prefetch")
     supports_replicas = True
 
     @classmethod

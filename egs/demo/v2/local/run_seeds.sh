@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train, extract and score one demo system with several training seeds and print the EERs of each
-# seed and their mean +- standard deviation (sample std, n - 1), so that differences between systems
-# can be compared with the run-to-run noise. Reuses run.sh stages 0-2 (runs them first if missing).
+# seed and their mean +- standard deviation (sample std, n - 1) for every back-end (PLDA, centred cosine,
+# raw cosine, AS-norm cosine) on the dev set (--dev-speakers N) and the evaluation set, so that
+# differences between systems can be compared with the run-to-run noise. Reuses run.sh stages 0-2 (runs them first if missing).
 # e.g.: local/run_seeds.sh --net ecapa_tdnn --seeds "1 2 3"
 #       local/run_seeds.sh --net tdnn --system adaptive_rectangle --seeds "1 2 3"
 
@@ -17,11 +18,13 @@ seeds="1 2 3"             # training seeds (tfspk-train --seed); the corpus and 
 train_opts=()             # passed to run.sh (repeatable)
 set=()                    # passed to run.sh: config overrides (repeatable)
 reuse=true                # a seed whose scores/results.txt exists is not run again
+dev_speakers=0            # run.sh --dev-speakers: > 0 holds out that many training speakers as the dev set
+                          # (made by run.sh stage 2 if missing) and reports dev beside eval
 data=data
 exp=exp
 nj=2
-integer_options="nj"
-help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false]
+integer_options="nj dev_speakers"
+help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false] [--dev-speakers N]
  Runs run.sh --stage 3 once per seed into \$exp/<name>_seed<S> and prints mean +- std of the EERs."
 
 . ./cmd.sh
@@ -39,6 +42,11 @@ for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); done
 for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
 run_args+=(--aug "$aug")
 [ -n "$train_config" ] && run_args+=(--train-config "$train_config")
+run_args+=(--dev-speakers $dev_speakers)
+if [ "$dev_speakers" -gt 0 ] && [ "$(cat "$data/dev/.done" 2>/dev/null)" != "speakers=$dev_speakers seed=777" ]; then
+  ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --aug "$aug" ${train_config:+--train-config "$train_config"} \
+    --dev-speakers $dev_speakers --stage 2 --stop-stage 2
+fi
 if [ -z "$name" ]; then
   name=${net}_nnet_$system
   [ "$aug" = online ] && name=${net}_aug_nnet_$system
@@ -56,15 +64,20 @@ for s in $seeds; do
     --nnet-dir "$dir" --set seed=$s "${run_args[@]}"
 done
 
-# One line per seed, then mean +- sample std of the PLDA and cosine EER.
-for s in $seeds; do
-  awk -v s="$s" '$1 == "plda" {p = $4} $1 == "cosine" {c = $4} END {print s, p, c}' \
-    "$exp/${name}_seed$s/scores/results.txt"
-done | awk -v name="$name" '
-  {seed[NR] = $1; p[NR] = $2; c[NR] = $3; sp += $2; sc += $3; printf "seed %s: PLDA EER %.2f %%, cosine EER %.2f %%\n", $1, $2, $3}
-  END {
-    n = NR; mp = sp / n; mc = sc / n
-    for (i = 1; i <= n; i++) {vp += (p[i] - mp) ^ 2; vc += (c[i] - mc) ^ 2}
-    dp = n > 1 ? sqrt(vp / (n - 1)) : 0; dc = n > 1 ? sqrt(vc / (n - 1)) : 0
-    printf "%s over %d seeds: PLDA EER %.2f +- %.2f %%, cosine EER %.2f +- %.2f %% (mean +- sample std)\n", name, n, mp, dp, mc, dc
-  }'
+# Per evaluation set (dev first when there is one) and back-end: the EER of each seed, then mean +- sample std.
+sets=eval
+[ "$dev_speakers" -gt 0 ] && sets="dev eval"
+for set_name in $sets; do
+  scores=scores
+  [ "$set_name" = dev ] && scores=scores_dev
+  for s in $seeds; do
+    awk -v s="$s" '$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ {print s, $1, $4}' "$exp/${name}_seed$s/$scores/results.txt"
+  done | awk -v name="$name" -v set_name="$set_name" -v n="$(echo $seeds | wc -w)" '
+    {if (!($2 in sum)) order[++k] = $2; sum[$2] += $3; sq[$2] += $3 * $3; per[$2] = per[$2] sprintf(" %.2f", $3)}
+    END {
+      for (i = 1; i <= k; i++) {
+        b = order[i]; m = sum[b] / n; v = n > 1 ? (sq[b] - n * m * m) / (n - 1) : 0
+        printf "%s %s %-13s EER %.2f +- %.2f %% over %d seeds (per seed:%s)\n", name, set_name, b, m, sqrt(v > 0 ? v : 0), n, per[b]
+      }
+    }'
+done

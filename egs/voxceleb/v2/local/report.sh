@@ -18,6 +18,12 @@ for f in "$trials" "$dir/plda_scores" "$dir/cosine_scores"; do
     exit 1
   fi
 done
-tfspk-score-report --names=plda,cosine --det-plot="$dir/det.png" ${title:+--det-title="$title"} \
-  "$trials" "$dir/plda_scores" "$dir/cosine_scores"
+# The optional back-ends of local/score_plda_cosine.sh, when their scores exist.
+names=plda,cosine
+files=("$dir/plda_scores" "$dir/cosine_scores")
+for extra in raw_cosine cosine_asnorm; do
+  if [ -f "$dir/${extra}_scores" ]; then names=$names,$extra; files+=("$dir/${extra}_scores"); fi
+done
+tfspk-score-report --names=$names --det-plot="$dir/det.png" ${title:+--det-title="$title"} \
+  "$trials" "${files[@]}"
 echo "DET plot: $dir/det.png"

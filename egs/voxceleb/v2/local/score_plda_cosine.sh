@@ -2,8 +2,9 @@
 # Back-end of egs/voxceleb/v2 (stages 10-11) with tfspk tools: centre with the training mean,
 # LDA (--total-covariance-factor=0), length-normalise, train PLDA (10 EM iterations) on the training
 # embeddings, then score the trials with PLDA (ivector-plda-scoring --normalize-length=true) and with
-# the cosine of the centred embeddings.
-# Output: <score-dir>/plda_scores and <score-dir>/cosine_scores ('<enroll> <test> <score>'); the
+# the cosine of the centred embeddings; also the raw cosine (no centring) and AS-norm of the centred cosine
+# with the training utterances as cohort.
+# Output: <score-dir>/plda_scores, cosine_scores, raw_cosine_scores, cosine_asnorm_scores ('<enroll> <test> <score>'); the
 # back-end models (mean.vec, transform.mat, plda) are written next to the training embeddings.
 
 echo "$0 $@"
@@ -11,11 +12,14 @@ set -e -o pipefail
 
 cmd=run.pl
 lda_dim=200
+asnorm=true
+asnorm_top_n=300
 help_message="Usage: $0 [options] <train-data-dir> <train-xvector-dir> <eval-xvector-dir> <trials> <score-dir>
  e.g.: $0 --lda-dim 200 data/train exp/xvector_nnet/xvectors_train exp/xvector_nnet/xvectors_test \\
          data/test/trials exp/xvector_nnet/scores
 Options: --cmd ($cmd) --lda-dim ($lda_dim; 'max': the number of training speakers - 1, every
-          between-speaker direction the LDA can find)"
+          between-speaker direction the LDA can find) --asnorm ($asnorm; false: no cosine_asnorm_scores)
+         --asnorm-top-n ($asnorm_top_n; AS-norm cohort scores kept)"
 
 . "$(dirname "$0")/../utils/parse_options.sh" || exit 1
 if [ $# -ne 5 ]; then
@@ -82,4 +86,18 @@ $cmd "$dir/log/plda_scoring.log" \
 centred="ark:tfspk-ivector-subtract-global-mean $train_xv/mean.vec scp:$eval_xv/xvector.scp ark:- |"
 $cmd "$dir/log/cosine_scoring.log" \
   tfspk-cosine-scoring "cut -d ' ' -f 1,2 $trials |" "$centred" "$centred" "$dir/cosine_scores"
-echo "$0: wrote $dir/plda_scores and $dir/cosine_scores"
+# The embeddings alone, without anything learnt from the training embeddings: the raw cosine.
+$cmd "$dir/log/raw_cosine_scoring.log" \
+  tfspk-cosine-scoring "cut -d ' ' -f 1,2 $trials |" "scp:$eval_xv/xvector.scp" "scp:$eval_xv/xvector.scp" \
+    "$dir/raw_cosine_scores"
+# AS-norm of the centred cosine, the cohort being the centred training embeddings (one per utterance).
+rm -f "$dir/cosine_asnorm_scores"
+if [ "$asnorm" = true ]; then
+  cohort="ark:tfspk-ivector-subtract-global-mean $train_xv/mean.vec scp:$train_xv/xvector.scp ark:- |"
+  $cmd "$dir/log/cosine_asnorm.log" \
+    tfspk-score-norm --top-n=$asnorm_top_n "$centred" "$centred" "$cohort" "$dir/cosine_scores" "$dir/cosine_asnorm_scores"
+elif [ "$asnorm" != false ]; then
+  echo "$0: --asnorm must be true or false, got '$asnorm'" >&2
+  exit 1
+fi
+echo "$0: wrote $dir/plda_scores, $dir/cosine_scores (centred), $dir/raw_cosine_scores, $dir/cosine_asnorm_scores"
