@@ -21,6 +21,7 @@ target_prior=0.01      # effective prior of the calibration objective (the repor
 calibrate_opts=        # more tfspk-calibrate options (all systems)
 title="calibrated scores (test half)"
 skip_small=false       # true: too few speakers or trials to split -> warn and exit 0 without results
+min_trials_per_class=10  # the calibration half needs this many target and non-target trials (tfspk-calibrate's check)
 
 help_message="Usage: $0 [options] <utt2spk> <trials> <score-dir> <out-dir>
  e.g.: $0 data/eval/utt2spk data/eval/trials exp/xvector_nnet/scores exp/xvector_nnet/scores/calibration
@@ -28,6 +29,7 @@ Options:
   --systems \"<name> ...\"   # reads <score-dir>/<name>_scores (default: \"$systems\")
   --target-prior <p>       # tfspk-calibrate --target-prior (default: $target_prior)
   --calibrate-opts \"...\"   # further tfspk-calibrate options (default: none)
+  --min-trials-per-class <n> # target and non-target trials the calibration half needs (default: $min_trials_per_class)
   --title <text>           # DET plot title (default: \"$title\")
   --skip-small <true|false> # with fewer than 4 speakers, or a half lacking target or non-target
                            # trials, warn and exit 0 instead of failing (default: $skip_small)"
@@ -89,6 +91,10 @@ for half in calibration test; do
   if [ "$num_target" -eq 0 ] || [ "$num_nontarget" -eq 0 ]; then
     too_small "the $half half of $trials has $num_target target and $num_nontarget non-target trials"
   fi
+  if [ $half = calibration ] && { [ "$num_target" -lt "$min_trials_per_class" ] ||
+                                  [ "$num_nontarget" -lt "$min_trials_per_class" ]; }; then
+    too_small "the calibration half of $trials has $num_target target and $num_nontarget non-target trials, fewer than --min-trials-per-class $min_trials_per_class of each"
+  fi
 done
 
 # keep_scored <trials> <scores> <out>: the score lines of the given trials.
@@ -100,7 +106,7 @@ files=
 for system in $systems; do
   keep_scored "$dir/trials_calibration" "$score_dir/${system}_scores" "$dir/${system}_scores_calibration"
   keep_scored "$dir/trials_test" "$score_dir/${system}_scores" "$dir/${system}_scores_test"
-  tfspk-calibrate --target-prior="$target_prior" $calibrate_opts \
+  tfspk-calibrate --target-prior="$target_prior" --min-trials-per-class="$min_trials_per_class" $calibrate_opts \
     "$dir/trials_calibration" "$dir/${system}_scores_calibration" "$dir/$system.cal"
   tfspk-apply-calibration "$dir/$system.cal" "$dir/${system}_scores_test" "$dir/${system}_llrs_test"
   names="$names${names:+,}${system}_raw,${system}_calibrated"

@@ -271,7 +271,7 @@ def test_every_stage_runs_on_a_tiny_voxceleb(tmp_path):
             "--musan", str(musan), "--rirs-noises", str(rirs), "--aug-subset", "20", "--nj", "1",
             "--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"), "--mfcc-dir", str(tmp_path / "mfcc"),
             "--train-config", str(tmp_path / "train.yaml"), "--min-len", "50", "--min-num-utts", "2",
-            "--lda-dim", "2", "--loss", "softmax"]
+            "--lda-dim", "2", "--calibration-min-trials", "2", "--loss", "softmax"]
     proc = run(args, cwd=RECIPE, env=env, timeout=900)
     out = proc.stdout
     for stage in range(9):
@@ -469,7 +469,7 @@ def test_a_non_tdnn_system_goes_through_run_sh(tmp_path, system):
     args = ["./run.sh", "--voxceleb1-root", str(tmp_path / "vox1"), "--voxceleb2-root", str(tmp_path / "vox2"),
             "--nj", "1", "--data", str(tmp_path / "data"), "--exp", str(tmp_path / "exp"),
             "--mfcc-dir", str(tmp_path / "mfcc"), "--system", system, "--trial-lists", "E", "--min-len", "50",
-            "--min-num-utts", "2", "--lda-dim", "2"]
+            "--min-num-utts", "2", "--lda-dim", "2", "--calibration-min-trials", "2"]
     for kv in TINY_SCHEDULE + params:
         args += ["--set", kv]
     proc = run(args, cwd=RECIPE, env=env, timeout=600)

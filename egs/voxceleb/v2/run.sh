@@ -56,6 +56,7 @@ set=()                     # config overrides for tfspk-train, e.g. --set optimi
 min_len=400
 min_num_utts=8
 lda_dim=200
+calibration_min_trials=10  # stage 8: target and non-target trials the calibration half needs (fewer: skipped)
 nnet_dir=                  # default: $exp/xvector_nnet_<loss> (tdnn), $exp/<system>_nnet[_<loss>] (others)
 init_from=                 # an experiment dir (trained, or tfspk-import-model'ed, e.g. Kaldi's final.raw): stage 4
                            # fine-tunes its network (conf/finetune.yaml) into $exp/finetune_<its name>
@@ -66,14 +67,14 @@ lmft_epochs=5              # stage 9: epochs; all of them are averaged into the 
 lmft_lr=0.0005             # stage 9: initial LR, x0.95 per epoch (schedule.lr_policy=exponential)
 lmft_set=()                # stage 9: more config overrides (repeatable), e.g. --lmft-set schedule.steps_per_epoch=2000
 nnet_dir_lmft=             # stage 9: default ${nnet_dir}_lmft
-integer_options="stage stop_stage aug_subset nj min_len min_num_utts lda_dim lmft_frames lmft_epochs"
+integer_options="stage stop_stage aug_subset nj min_len min_num_utts lda_dim calibration_min_trials lmft_frames lmft_epochs"
 
 help_message="Usage: $0 --voxceleb1-root <dir> [--voxceleb2-root <dir>] [options]
 Options (default): --stage ($stage) --stop-stage ($stop_stage) --vox1-train ($vox1_train)
   --trial-lists \"$trial_lists\" --musan <dir> --rirs-noises <dir> --aug (offline|online|none) --audio-dir ($audio_dir)
   --aug-prob ($aug_prob) --aug-subset ($aug_subset) --nj ($nj)
   --system ($system: tdnn, ecapa_tdnn_c1024, resnet34, rescnn) --loss (the config's) --loss-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<system>.yaml) --min-len ($min_len)
-  --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --nnet-dir (exp/xvector_nnet_<loss>)
+  --min-num-utts ($min_num_utts) --lda-dim ($lda_dim) --calibration-min-trials ($calibration_min_trials) --nnet-dir (exp/xvector_nnet_<loss>)
   --init-from <exp-dir> (stage 4 fine-tunes that network with conf/finetune.yaml instead of training one)
   --lmft ($lmft) --lmft-margin ($lmft_margin) --lmft-frames ($lmft_frames) --lmft-epochs ($lmft_epochs)
   --lmft-lr ($lmft_lr) --lmft-set key=value (repeatable) --nnet-dir-lmft (<nnet-dir>_lmft)"
@@ -353,7 +354,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ]; then
     require 0 "$(trials_file $list)" "$data/$eval_set/utt2spk"
     echo "VoxCeleb1-$list ($loss), calibrated:"
     local/calibrate_and_report.sh --title "VoxCeleb1-$list, $loss: calibrated, test half" \
-      "$data/$eval_set/utt2spk" "$(trials_file $list)" "$nnet_dir/scores_$list"
+      --min-trials-per-class $calibration_min_trials "$data/$eval_set/utt2spk" "$(trials_file $list)" "$nnet_dir/scores_$list"
   done
 fi
 # ---- large-margin fine-tuning: opt-in (--lmft true), a stage of its own.

@@ -9,12 +9,14 @@ echo "$0 $@" >&2
 set -e -o pipefail
 target_prior=0.01
 title="calibrated, test half"
-help_message="Usage: $0 [--target-prior <p>] [--title <t>] <utt2spk> <trials> <score-dir>
- Reads <score-dir>/{plda,cosine}_scores. Options: --target-prior ($target_prior) --title ($title)"
+min_trials_per_class=10
+help_message="Usage: $0 [--target-prior <p>] [--title <t>] [--min-trials-per-class <n>] <utt2spk> <trials> <score-dir>
+ Reads <score-dir>/{plda,cosine}_scores. Options: --target-prior ($target_prior) --title ($title)
+ --min-trials-per-class ($min_trials_per_class; a list whose calibration half has fewer is skipped)"
 . "$(dirname "$0")/../utils/parse_options.sh" || exit 1
 if [ $# -ne 3 ]; then
   echo "$help_message" >&2
   exit 1
 fi
 steps/calibrate_scores.sh --systems "plda cosine" --target-prior "$target_prior" --title "$title" \
-  --skip-small true "$1" "$2" "$3" "$3/calibration"
+  --min-trials-per-class "$min_trials_per_class" --skip-small true "$1" "$2" "$3" "$3/calibration"
