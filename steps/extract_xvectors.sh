@@ -2,7 +2,7 @@
 # Extract x-vectors of a data dir with a network trained by tfspk-train (Kaldi's
 # sid/nnet3/xvector/extract_xvectors.sh interface). Raw features get the training-time preparation
 # (the CMN of the network's front end, <nnet-dir>/features.yaml: sliding over its window, centred, no
-# variance normalisation; then voiced frames per vad.scp); chunks of --chunk-size frames are embedded and averaged weighted by their length.
+# variance normalisation; then, if the front end has VAD on, voiced frames per vad.scp); chunks of --chunk-size frames are embedded and averaged weighted by their length.
 # Writes <xvector-dir>/xvector.{N.ark,N.scp,scp}, spk_xvector.{ark,scp} (speaker means) and num_utts.ark.
 set -e -o pipefail
 
@@ -16,7 +16,8 @@ pad_input=true         # false: no padding; an utterance below the network's min
 embedding_layer=a      # a: first segment layer's affine output (Kaldi's x-vector); b: last segment layer
 use_gpu=no
 cmn_window=            # sliding CMN window; '' = the front end's (<nnet-dir>/features.yaml; 300 without one)
-use_vad=true           # false: every frame is kept, no vad.scp needed (models whose toolkit uses no VAD)
+use_vad=               # true: voiced frames per <data-dir>/vad.scp; false: every frame, no vad.scp;
+                       # '' = the front end's (vad.apply of <nnet-dir>/features.yaml; true without one)
 batch_size=32
 allow_unfinished=false # true: use the model of a training that did not finish (no <nnet-dir>/final/DONE)
 stage=0
@@ -32,7 +33,7 @@ Options:
   --embedding-layer <a|b>  # which embedding to extract (default: $embedding_layer)
   --use-gpu <no|yes>       # run on a GPU (default: $use_gpu)
   --cmn-window <n>         # sliding CMN window (default: the one of <nnet-dir>/features.yaml)
-  --use-vad <true|false>   # false: keep every frame, no <data-dir>/vad.scp (default: $use_vad)
+  --use-vad <true|false>   # false: keep every frame, no <data-dir>/vad.scp (default: the VAD setting of <nnet-dir>/features.yaml)
   --batch-size <n>         # equal-length chunks per network run (default: $batch_size)
   --allow-unfinished <true|false> # use a model whose training did not finish, with a warning (default: $allow_unfinished)
   --stage <n>              # 0: extract, 1: combine, 2: speaker means (default: $stage)"
@@ -51,6 +52,19 @@ data=$2
 dir=$3
 
 require_files "$srcdir/config.yaml" "$srcdir/final/model.weights.h5" "$data/feats.scp" "$data/utt2spk" "$data/spk2utt"
+if [ -z "$use_vad" ]; then
+  use_vad=true
+  if [ -f "$srcdir/features.yaml" ]; then
+    # vad.apply of the block-style YAML that tfspk.features.frontend.write_front_end writes
+    use_vad=$(awk '/^vad:/ {in_vad = 1; next} in_vad && /^[^ #]/ {exit} in_vad && $1 == "apply:" {print $2; exit}' \
+                "$srcdir/features.yaml")
+    case "$use_vad" in
+      true|false) echo "$0: VAD $([ "$use_vad" = true ] && echo on || echo off), as $srcdir/features.yaml says" ;;
+      *) echo "$0: cannot read vad.apply (true|false) of $srcdir/features.yaml; pass --use-vad true|false" >&2
+         exit 1 ;;
+    esac
+  fi
+fi
 case "$use_vad" in
   true) require_files "$data/vad.scp"; vad_rspecifier="scp:$data/split$nj/JOB/vad.scp" ;;
   false) vad_rspecifier=none ;;

@@ -293,6 +293,11 @@ EXPORT_CASES = {
     "resnet34": ("fbank", dict(base_width=2, embedding_dim=8)),
     "resnet50": ("fbank", dict(base_width=2, embedding_dim=8)),
     "rescnn": ("spectrogram", dict(base_channels=2, embedding_dim=8)),
+    "wespeaker_resnet": ("fbank", dict(layout="resnet18", base_width=2, embedding_dim=8)),
+    "wespeaker_ecapa_tdnn": ("fbank", dict(channels=8, scale=2, se_channels=4, mfa_channels=12, attention_channels=4,
+                                           embedding_dim=8)),
+    "speechbrain_ecapa_tdnn": ("fbank", dict(channels=8, res2net_scale=2, se_channels=4, mfa_channels=12,
+                                             attention_channels=4, embedding_dim=8)),
 }
 
 

@@ -130,27 +130,32 @@ def test_import_tool_reports_the_unused_components(tool, tmp_path):
 
 
 def test_imported_experiment_dir_records_the_voxceleb_front_end(imported_dir):
+    from tfspk.features.frontend import read_front_end
     from tfspk.train.config import load_yaml
     config = load_yaml(str(imported_dir / "config.yaml"))
     assert config["nnet"]["name"] == "tdnn_kaldi" and config["feat_dim"] == 30
-    assert config["features"]["type"] == "mfcc"
-    assert config["inference"] == {"sample_rate": 16000, "cmn": {"apply": True, "window": 300}, "vad": True}
     assert config["imported"]["recipe"] == "voxceleb" and config["imported"]["format"] == "binary"
-    mfcc = (imported_dir / "conf" / "mfcc.conf").read_text()
-    assert "--num-ceps=30" in mfcc and "--high-freq=7600" in mfcc and "--snip-edges=false" in mfcc
-    assert (imported_dir / "conf" / "vad.conf").read_text().splitlines() == [
-        "--vad-energy-threshold=5.5", "--vad-energy-mean-scale=0.5", "--vad-proportion-threshold=0.12",
-        "--vad-frames-context=2"]
+    front_end = read_front_end(str(imported_dir))
+    mfcc = front_end.options
+    assert front_end.feature_type == "mfcc" and front_end.sample_rate == 16000 and front_end.dim == 30
+    assert (mfcc.num_ceps, mfcc.mel.num_mel_bins, mfcc.mel.low_freq, mfcc.mel.high_freq) == (30, 30, 20.0, 7600.0)
+    assert mfcc.frame.snip_edges is False and mfcc.frame.frame_length == 25.0
+    assert (front_end.cmn, front_end.cmn_window, front_end.vad) == ("sliding", 300, True)
+    v = front_end.vad_options
+    assert (v.vad_energy_threshold, v.vad_energy_mean_scale, v.vad_proportion_threshold, v.vad_frames_context) == \
+        (5.5, 0.5, 0.12, 2)
     assert (imported_dir / "final" / "DONE").is_file()
 
 
 def _kaldi_front_end(samples, rate, exp_dir):
-    """compute-mfcc-feats (conf/mfcc.conf) -> compute-vad (conf/vad.conf) -> apply-cmvn-sliding
-    --cmn-window=300 --center=true -> select-voiced-frames, with tfspk's Kaldi-exact functions."""
-    from tfspk.export.export import read_feature_config, read_vad_config
+    """compute-mfcc-feats (the recipe's conf/mfcc.conf) -> compute-vad (conf/vad.conf) -> apply-cmvn-sliding
+    --cmn-window=300 --center=true -> select-voiced-frames, with tfspk's Kaldi-exact functions, on the front
+    end the import recorded."""
     from tfspk.features import apply_cmvn_sliding, compute_vad, mfcc, select_voiced_frames
-    feats = mfcc(samples, rate, read_feature_config(str(exp_dir / "conf" / "mfcc.conf"), "mfcc"))
-    v = read_vad_config(str(exp_dir / "conf" / "vad.conf"))
+    from tfspk.features.frontend import read_front_end
+    front_end = read_front_end(str(exp_dir))
+    feats = mfcc(samples, rate, front_end.inference_options())
+    v = front_end.vad_options
     vad = compute_vad(feats, v.vad_energy_threshold, v.vad_energy_mean_scale, v.vad_proportion_threshold,
                       v.vad_frames_context)
     return feats, vad, select_voiced_frames(apply_cmvn_sliding(feats, 300, center=True), vad)
@@ -294,8 +299,8 @@ def test_tool_errors_exit_non_zero_without_traceback(tmp_path, tool):
 
 # ---------------------------------------------------------------------------------------------- fine-tuning
 def test_fine_tune_the_imported_model_on_new_speakers(imported_dir, tmp_path):
-    """init_from an imported Kaldi model (no checkpoint, no spk2int): the network and features come from
-    its config.yaml, the head from the new speakers' mean embeddings; lr ~ 0 keeps the weights."""
+    """init_from an imported Kaldi model (no checkpoint, no spk2int): the network comes from its config.yaml
+    and the front end from its features.yaml, the head from the new speakers' mean embeddings; lr ~ 0 keeps the weights."""
     from test_train import make_features
     from tfspk.train import build_config, train
     from tfspk.train.inference import load_for_inference
@@ -304,9 +309,10 @@ def test_fine_tune_the_imported_model_on_new_speakers(imported_dir, tmp_path):
                                  "valid.num_utts=5", "valid.frames=40", "schedule.steps_per_epoch=3",
                                  "schedule.num_epochs=1", "optimizer.lr=1e-30", "optimizer.momentum=0",
                                  "optimizer.weight_decay=0", "loss.name=amsoftmax", f"init_from={imported_dir}"])
-    assert config.features.type == "mfcc" and config.features.conf == f"{imported_dir}/features.conf"
     with open(os.devnull, "w") as null:
         train(data, str(tmp_path / "tuned"), config, stream=null)
+    from tfspk.features.frontend import read_front_end
+    assert read_front_end(str(tmp_path / "tuned")).to_dict() == read_front_end(str(imported_dir)).to_dict()
     log = (tmp_path / "tuned" / "log" / "train.log").read_text()
     assert f"initialised the network from {imported_dir}/final/model.weights.h5" in log
     assert "new head of 5 classes from the mean embeddings" in log

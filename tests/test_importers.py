@@ -212,27 +212,28 @@ def test_leftover_or_missing_tensors_are_errors(monkeypatch):
         get_source("kaldi_xyz")
 
 
-def _source_features(imported, utt):
-    """tfspk's features (Kaldi fbank of the imported config) and mean normalisation of a fixture wav."""
-    from tfspk.export.export import read_feature_config
+def _front_end_features(front_end, samples, rate):
+    """The front end at inference: its features (no dither), then its CMN as inference_cmn() gives it."""
     from tfspk.features.cmvn import apply_cmvn_sliding
-    from tfspk.features.mfcc import fbank
+    feats = front_end.extractor(dither=False)(samples, rate)
+    apply, window = front_end.inference_cmn()
+    return apply_cmvn_sliding(feats, cmn_window=window, center=True) if apply else feats
+
+
+def _source_features(imported, utt):
+    """tfspk's features and mean normalisation (the imported front end) of a fixture wav."""
     from tfspk.io.audio import read_audio
     samples, rate = read_audio(str(FIXTURES / "audio" / f"{utt}.wav"))
-    assert rate == imported.sample_rate
-    import tempfile
-    with tempfile.NamedTemporaryFile("w", suffix=".conf") as handle:
-        handle.write(imported.feature_conf)
-        handle.flush()
-        opts = read_feature_config(handle.name, imported.feature_type)
-    feats = fbank(samples, rate, opts)
-    return apply_cmvn_sliding(feats, cmn_window=imported.cmn["window"], center=True)
+    assert rate == imported.front_end.sample_rate
+    return _front_end_features(imported.front_end, samples, rate)
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_features_and_embeddings_equal_the_source_toolkits(converted, reference, name):
     imported, model = converted[name]
-    assert imported.feature_type == "fbank" and imported.sample_rate == 16000 and not imported.vad
+    front_end = imported.front_end
+    assert front_end.feature_type == "fbank" and front_end.sample_rate == 16000 and not front_end.vad
+    assert front_end.cmn == "crop" and front_end.post == []
     for utt in UTTS:
         feats = _source_features(imported, utt)
         want_feats = reference[f"{name}/{utt}/feats"]
@@ -248,7 +249,8 @@ def test_features_and_embeddings_equal_the_source_toolkits(converted, reference,
 def test_utterance_longer_than_the_default_cmn_window_uses_its_own_mean(converted, reference):
     """utt2 has 335 frames: a 300-frame sliding window would differ from WeSpeaker's utterance mean."""
     imported, _ = converted["wespeaker_resnet34"]
-    assert imported.cmn["window"] > 10 ** 6
+    apply, window = imported.front_end.inference_cmn()
+    assert apply and window > 10 ** 6
     feats = _source_features(imported, "utt2")
     assert feats.shape[0] > 300
     np.testing.assert_allclose(feats.mean(axis=0), 0, atol=1e-4)
@@ -265,8 +267,7 @@ def imported_dirs(tmp_path_factory):
     for name, (source, filename) in MODELS.items():
         for tool_name, argv in (
                 ("import_model", [f"--source={source}", str(FIXTURES / name / filename), str(root / name / "exp")]),
-                ("export", ["--vad-config=none", "--cmn-window=10000000", str(root / name / "exp"),
-                            str(root / name / "export")])):
+                ("export", [str(root / name / "exp"), str(root / name / "export")])):
             try:
                 cli.run_tool(importlib.import_module(f"tfspk.bin.{tool_name}")._main, argv)
             except SystemExit as stop:
@@ -277,16 +278,21 @@ def imported_dirs(tmp_path_factory):
 
 @pytest.mark.parametrize("name", MODELS)
 def test_imported_experiment_dir_is_finished_and_records_the_front_end(imported_dirs, name):
+    from tfspk.features.frontend import read_front_end
     exp = imported_dirs[name] / "exp"
     config = yaml.safe_load((exp / "config.yaml").read_text())
-    assert config["feat_dim"] == 80 and config["features"] == {"type": "fbank", "conf": "features.conf"}
-    assert config["inference"] == {"sample_rate": 16000, "cmn": {"apply": True, "window": 10000000}, "vad": False}
+    assert sorted(config) == ["feat_dim", "imported", "nnet", "num_classes"] and config["feat_dim"] == 80
     assert config["imported"]["source"] == MODELS[name][0]
-    for path in ("final/DONE", "final/model.weights.h5", "features.conf", "conf/fbank.conf"):
+    for path in ("final/DONE", "final/model.weights.h5", "features.yaml"):
         assert (exp / path).is_file(), path
-    conf = (exp / "conf" / "fbank.conf").read_text()
-    for option in ("--window-type=hamming", "--dither=0", "--num-mel-bins=80", "--sample-frequency=16000"):
-        assert option in conf
+    # one home for the front end: no feature config files beside features.yaml
+    assert sorted(p.name for p in exp.iterdir()) == ["config.yaml", "features.yaml", "final"]
+    front_end = read_front_end(str(exp))
+    frame = front_end.options.frame
+    assert (front_end.feature_type, front_end.dim, front_end.sample_rate) == ("fbank", 80, 16000)
+    assert (frame.window_type, frame.dither, frame.frame_length, frame.frame_shift) == ("hamming", 0, 25, 10)
+    assert not front_end.options.use_energy and front_end.options.mel.num_mel_bins == 80
+    assert front_end.cmn == "crop" and not front_end.vad and front_end.post == []
     from tfspk.nnet import load_trained
     model, _, network = load_trained(str(exp))
     assert network.network_name == config["nnet"]["name"]
@@ -323,8 +329,10 @@ def test_extract_xvectors_sh_equals_the_source(imported_dirs, reference, name, t
     (data / "utt2spk").write_text("".join(f"{u} {u}\n" for u in UTTS))
     (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
     exp = imported_dirs[name] / "exp"
-    run(f"make_fbank.sh --nj 1 --compress false --fbank-config {exp}/conf/fbank.conf data exp/make_fbank fbank && "
-        f"extract_xvectors.sh --nj 1 --use-vad false --cmn-window 10000000 {exp} data {tmp_path}/xv", cwd=tmp_path)
+    export = imported_dirs[name] / "export"
+    # features.yaml says no VAD and the utterance's mean: no --use-vad or --cmn-window, no vad.scp
+    run(f"make_fbank.sh --nj 1 --compress false --fbank-config {export}/conf/features.conf data exp/make_fbank fbank && "
+        f"extract_xvectors.sh --nj 1 {exp} data {tmp_path}/xv", cwd=tmp_path)
     got = dict(read_rspecifier(f"scp:{tmp_path}/xv/xvector.scp"))
     assert sorted(got) == list(UTTS)
     for utt in UTTS:
@@ -394,23 +402,38 @@ def test_speechbrain_fbank_equals_speechbrain_and_an_independent_statement(refer
         speechbrain_fbank(short, 8000, opts)
 
 
-def test_speechbrain_fbank_options_file(tmp_path):
-    from tfspk.features.speechbrain_fbank import options_to_text, read_options, SpeechBrainFbankOptions
+def test_speechbrain_fbank_is_a_registered_feature_type_with_checked_options(tmp_path):
+    from tfspk.features.options import option_lines, read_options_file, validate
+    from tfspk.features.registry import feature_type
+    from tfspk.features.speechbrain_fbank import SpeechBrainFbankOptions
+    entry = feature_type("speechbrain_fbank")
+    assert entry.Options is SpeechBrainFbankOptions
     conf = tmp_path / "sb.conf"
-    conf.write_text(options_to_text(SpeechBrainFbankOptions(num_mel_bins=40)))
-    assert read_options(str(conf)).num_mel_bins == 40
+    conf.write_text("".join(line + "\n" for line in option_lines(SpeechBrainFbankOptions(num_mel_bins=40))))
+    opts = read_options_file(str(conf), entry.Options(), "speechbrain_fbank")
+    assert opts.num_mel_bins == 40 and opts.frame.frame_shift == 10 and opts.n_fft == 400
     conf.write_text("--num-mel-bins=80\n--hop-size=3\n")
-    with pytest.raises(ToolError, match=r"sb\.conf:2: expected --name=value with a name of .*num-mel-bins"):
-        read_options(str(conf))
-    conf.write_text("--f-max=9000\n")
-    with pytest.raises(ToolError, match="need 0 <= f-min < f-max <= 8000"):
-        read_options(str(conf))
+    with pytest.raises(ToolError, match=r"sb\.conf:2: unknown option '--hop-size'"):
+        read_options_file(str(conf), entry.Options(), "speechbrain_fbank")
+    for line, message in (("--f-max=9000", "need 0 <= f-min < f-max <= 8000"),
+                          ("--preemphasis-coefficient=0.97", "--preemphasis-coefficient must be 0.0 for SpeechBrain"),
+                          ("--snip-edges=true", "--snip-edges must be false"),
+                          ("--window-type=povey", "--window-type must be hamming"),
+                          ("--frame-length=30", r"1 <= window <= n-fft samples \(got 80, 400, 160, 480\)")):
+        conf.write_text(f"--sample-frequency=16000\n{line}\n")
+        opts = read_options_file(str(conf), entry.Options(), "speechbrain_fbank")
+        with pytest.raises(ToolError, match=message):
+            validate(opts)
+    # its frame count (1 + N // hop) is not Kaldi's: an energy VAD whose MFCC frames differ is refused
+    from tfspk.features.frontend import FrontEnd
+    from tfspk.features.mfcc import num_frames
+    assert entry.num_frames(SpeechBrainFbankOptions(), 1000) == 7 != num_frames(1000, SpeechBrainFbankOptions().frame)
+    with pytest.raises(ToolError, match="different numbers of frames"):
+        FrontEnd("speechbrain_fbank", SpeechBrainFbankOptions(), vad=True)
 
 
 @pytest.mark.parametrize("normalize", [False, True], ids=["plain", "embedding_norm"])
 def test_speechbrain_ecapa_every_tensor_mapped_and_embeddings_equal(reference, normalize):
-    from tfspk.features.cmvn import apply_cmvn_sliding
-    from tfspk.features.speechbrain_fbank import options_from_lines, speechbrain_fbank
     from tfspk.importers import get_source
     from tfspk.importers.expdir import build_model
     from tfspk.importers.torch_zip import read_state_dict
@@ -422,13 +445,13 @@ def test_speechbrain_ecapa_every_tensor_mapped_and_embeddings_equal(reference, n
     assert all(key.endswith(".num_batches_tracked") for key in imported.ignored)
     model = build_model(imported)
     assert sorted(imported.weights) == sorted(v.path for v in model.weights)
-    assert imported.feature_type == "speechbrain_fbank" and not imported.vad
-    opts = options_from_lines(imported.feature_conf.splitlines(), "conf")
+    front_end = imported.front_end
+    assert front_end.feature_type == "speechbrain_fbank" and not front_end.vad and front_end.cmn == "crop"
+    assert front_end.options.num_mel_bins == 80 and front_end.sample_rate == 16000
     suffix = "_normalized" if normalize else ""
     for utt in UTTS:
         samples, rate = read_audio(str(FIXTURES / "audio" / f"{utt}.wav"))
-        feats = apply_cmvn_sliding(speechbrain_fbank(samples, rate, opts), cmn_window=imported.cmn["window"],
-                                   center=True)
+        feats = _front_end_features(front_end, samples, rate)
         want_feats = reference[f"speechbrain_ecapa/{utt}/feats"]
         assert np.abs(feats - want_feats).max() < SB_FEATURE_TOLERANCE
         want = reference[f"speechbrain_ecapa/{utt}/embedding{suffix}"]
@@ -488,10 +511,12 @@ def test_speechbrain_import_writes_a_finished_experiment_dir(tmp_path, tool, ref
     proc = tool(f"tfspk-import-model --source=speechbrain_ecapa --param embedding_norm={SB_EMB_NORM} {SB_CHECKPOINT} {exp}")
     assert "unused tensors" in proc.stderr
     config = yaml.safe_load((exp / "config.yaml").read_text())
-    assert config["nnet"]["name"] == "speechbrain_ecapa_tdnn" and config["features"]["type"] == "speechbrain_fbank"
+    assert config["nnet"]["name"] == "speechbrain_ecapa_tdnn" and "features" not in config
     assert config["imported"]["embedding_norm"] == str(SB_EMB_NORM)
-    from tfspk.features.speechbrain_fbank import read_options
-    assert read_options(str(exp / "conf" / "speechbrain_fbank.conf")).num_mel_bins == 80
+    from tfspk.features.frontend import read_front_end
+    front_end = read_front_end(str(exp))
+    assert front_end.feature_type == "speechbrain_fbank" and front_end.options.num_mel_bins == 80
+    assert front_end.cmn == "crop" and not front_end.vad
     from tfspk.nnet import load_trained
     model, _, _ = load_trained(str(exp))
     got = model(reference["speechbrain_ecapa/utt1/feats"][None])["embedding_a"].numpy()[0]
@@ -499,3 +524,33 @@ def test_speechbrain_import_writes_a_finished_experiment_dir(tmp_path, tool, ref
     proc = tool(f"tfspk-import-model --source=speechbrain_ecapa --param embedding_norm={SB_CHECKPOINT} {SB_CHECKPOINT} "
                 f"{tmp_path}/bad", check=False)
     assert proc.returncode == 1 and "no 'glob_mean' tensor" in proc.stderr and not (tmp_path / "bad").exists()
+
+
+@pytest.fixture(scope="module")
+def speechbrain_export(tmp_path_factory):
+    """tfspk-import-model of the SpeechBrain fixture (with its embedding normalisation), then tfspk-export with
+    every backend: the speechbrain_fbank feature type's TensorFlow graph from the recorded front end."""
+    from tfspk import cli
+    import importlib
+    root = tmp_path_factory.mktemp("speechbrain")
+    for tool_name, argv in (
+            ("import_model", ["--source=speechbrain_ecapa", f"--param=embedding_norm={SB_EMB_NORM}", str(SB_CHECKPOINT),
+                              str(root / "exp")]),
+            ("export", [str(root / "exp"), str(root / "export")])):
+        try:
+            cli.run_tool(importlib.import_module(f"tfspk.bin.{tool_name}")._main, argv)
+        except SystemExit as stop:
+            assert stop.code == 0, (tool_name, argv)
+    return root / "export"
+
+
+@pytest.mark.parametrize("backend", ["saved_model", "tflite", "onnx"])
+def test_speechbrain_embedder_from_raw_audio_equals_the_source(speechbrain_export, reference, backend):
+    from tfspk.export import Embedder
+    embedder = Embedder(str(speechbrain_export), backend=backend)
+    assert embedder.sample_rate == 16000
+    for utt in UTTS:
+        got = embedder.embed_file(str(FIXTURES / "audio" / f"{utt}.wav"))
+        want = reference[f"speechbrain_ecapa/{utt}/embedding_normalized"]
+        assert _cosine(got, want) >= 0.9999, (backend, utt, _cosine(got, want))
+        assert np.abs(got - want).max() < 1e-4, (backend, utt, np.abs(got - want).max())

@@ -276,13 +276,18 @@ SMALL_NETWORKS = {  # narrow versions of every registered network, for speed
     "resnet34": {"base_width": 4, "embedding_dim": D},
     "resnet50": {"base_width": 4, "embedding_dim": D},
     "rescnn": {"base_channels": 4, "embedding_dim": D},
+    "wespeaker_resnet": {"layout": "resnet18", "base_width": 4, "embedding_dim": D},
+    "wespeaker_ecapa_tdnn": {"channels": 16, "scale": 4, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
+                             "embedding_dim": D},
+    "speechbrain_ecapa_tdnn": {"channels": 16, "res2net_scale": 4, "se_channels": 8, "mfa_channels": 24,
+                               "attention_channels": 8, "embedding_dim": D},
 }
 NET_FEATS = 16
 # The 2-D CNNs stack 16-50 bfloat16 convolutions before pooling; rounding errors of ~0.4 % per layer add
 # up (roughly with the square root of the depth), so their loss matches float32 within 8 % at random
 # initialisation, the 1-D networks within REL_BF16.
 REL_BF16_DEEP = 8e-2
-DEEP_NETWORKS = ("resnet18", "resnet34", "resnet50", "rescnn")
+DEEP_NETWORKS = ("resnet18", "resnet34", "resnet50", "rescnn", "wespeaker_resnet")
 
 
 def test_every_registered_network_has_a_small_version_here():

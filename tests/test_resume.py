@@ -117,7 +117,7 @@ def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, set
     proc = subprocess.run([sys.executable, "-c", _KILLING_TRAINER] + _argv(data_dir, killed, extra), env=env,
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
-    assert f"step {kill_at - 1} (" in proc.stdout and "done:" not in proc.stdout
+    assert f"progress: {kill_at - 1}/" in proc.stdout and "done:" not in proc.stdout
     rerun = subprocess.run(["tfspk-train"] + _argv(data_dir, killed, extra), capture_output=True, text=True,
                            timeout=600)
     assert rerun.returncode == 0, rerun.stderr
@@ -127,7 +127,7 @@ def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, set
 
 
 def test_external_kill_9_after_a_logged_step_then_resume_is_bit_identical(data_dir, tmp_path):
-    """The plain tool, killed from outside with SIGKILL as soon as it has logged step 26 (epoch 2 of 3 spans
+    """The plain tool, killed from outside with SIGKILL as soon as it has logged global step 26 (epoch 2 of 3 spans
     steps 21-40, so the kill lands inside it on any machine speed that matters)."""
     extra = SETUPS["amsoftmax_anneal_ring_mhe"] + ["schedule.steps_per_epoch=20", "schedule.num_epochs=3",
                                                    "log_every=1"]
@@ -138,7 +138,7 @@ def test_external_kill_9_after_a_logged_step_then_resume_is_bit_identical(data_d
     seen = []
     for line in proc.stdout:
         seen.append(line)
-        if " step 26 (" in line:
+        if " progress: 26/" in line:
             proc.send_signal(signal.SIGKILL)
             break
     proc.wait(timeout=600)

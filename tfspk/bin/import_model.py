@@ -2,8 +2,9 @@
 from tfspk import cli
 
 USAGE = """tfspk-import-model [options] --source=<name> <checkpoint> <exp-dir>
-Writes <exp-dir> (config.yaml with the network, its params and the source's front end at inference:
-features, sample rate, mean normalisation, VAD; final/model.weights.h5 and final/DONE), usable by
+Writes <exp-dir> (config.yaml with the network and its params; features.yaml with the source's front end
+at inference: feature type and options, mean normalisation, VAD; final/model.weights.h5 and
+final/DONE), usable by
 steps/extract_xvectors.sh, tfspk-export, tfspk-embed and tfspk.Embedder. Every tensor of the
 checkpoint is mapped or named as deliberately unused (the training loss's class weights); anything
 else is an error. The checkpoint's pickle is read without PyTorch and never executed.
@@ -45,8 +46,9 @@ def _main(argv):
     from tfspk.importers.expdir import write_experiment
     config = write_experiment(args.exp_dir, imported, overwrite=args.overwrite)
     cli.log(f"converted {args.checkpoint} ({source.source_name}) into {args.exp_dir}: network "
-            f"{config['nnet']['name']}, {config['feat_dim']}-dim {config['features']['type']} at "
-            f"{config['inference']['sample_rate']} Hz, {len(imported.weights)} weights"
+            f"{config['nnet']['name']}, {config['feat_dim']}-dim {imported.front_end.feature_type} at "
+            f"{imported.front_end.sample_rate:g} Hz (CMN {imported.front_end.cmn}, VAD "
+            f"{'on' if imported.front_end.vad else 'off'}), {len(imported.weights)} weights"
             + (f"; unused tensors: {', '.join(sorted(imported.ignored))}" if imported.ignored else ""))
 
 

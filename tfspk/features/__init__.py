@@ -7,7 +7,7 @@ from tfspk.features.cmvn import SlidingCmnOptions, apply_cmvn_sliding
 from tfspk.features.mfcc import FeatureExtractor, fbank, mfcc, num_frames, spectrogram
 from tfspk.features.options import FbankOptions, FrameOptions, MelOptions, MfccOptions, SpectrogramOptions
 from tfspk.features.registry import FEATURE_TYPES, POST_STEPS, FeatureType, PostStep
-from tfspk.features import kaldi_types, deltas  # noqa: F401,E402  (the built-in entries register themselves)
+from tfspk.features import kaldi_types, deltas, speechbrain_fbank  # noqa: F401,E402  (the built-in entries register themselves)
 from tfspk.features.frontend import FrontEnd, front_end_from_section, read_front_end, write_front_end
 from tfspk.features.vad import VadOptions, compute_vad, select_voiced_frames
 

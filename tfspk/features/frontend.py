@@ -75,11 +75,12 @@ class FrontEnd:
         if energy.sample_frequency != self.frame.sample_frequency:
             raise ToolError(f"front end: the VAD's MFCCs are at {energy.sample_frequency:g} Hz but the features at "
                             f"{self.frame.sample_frequency:g} Hz")
+        features = feature_type(self.feature_type)
         for samples in (1000, 16001, 123457):
-            if num_frames(samples, energy) != num_frames(samples, self.frame):
+            if num_frames(samples, energy) != features.num_frames(self.options, samples):
                 raise ToolError(f"front end: the VAD's MFCCs and the features give different numbers of frames "
-                                f"({num_frames(samples, energy)} vs {num_frames(samples, self.frame)} for {samples} "
-                                "samples): use the same --frame-shift and --snip-edges=false in both")
+                                f"({num_frames(samples, energy)} vs {features.num_frames(self.options, samples)} "
+                                f"for {samples} samples): use the same --frame-shift and --snip-edges=false in both")
 
     @property
     def frame(self):

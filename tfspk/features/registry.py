@@ -11,7 +11,9 @@ subclasses :class:`FeatureType` and declares
   [T, dim]`` (the offline tools, training from audio, extraction's feature tools);
 * ``tensorflow(opts)``: the same computation as TensorFlow ops (the exported graphs), an object
   ``samples [N] -> [T, dim]`` with ``dim`` and ``frame`` attributes;
-* optionally ``check(opts)``: option checks beyond the framing (ToolError naming the option).
+* optionally ``check(opts)``: option checks beyond the framing (ToolError naming the option);
+* optionally ``num_frames(opts, num_samples)``: the number of frames of ``num_samples`` samples, if not
+  Kaldi's (:func:`tfspk.features.mfcc.num_frames` of ``opts.frame``); the energy VAD must match it.
 
 A **post-processing step** (e.g. Kaldi's ``add-deltas``) is one class registered with
 ``@POST_STEPS.register(...)``, subclassing :class:`PostStep`: a ``Params`` dataclass
@@ -42,6 +44,12 @@ class FeatureType:
     @classmethod
     def check(cls, opts) -> None:
         """Option checks of this type beyond the framing (default: none)."""
+
+    @classmethod
+    def num_frames(cls, opts, num_samples: int) -> int:
+        """Frames of ``num_samples`` samples (default: Kaldi's framing of ``opts.frame``)."""
+        from tfspk.features.mfcc import num_frames
+        return num_frames(num_samples, opts.frame)
 
     @classmethod
     def compute(cls, opts):
@@ -78,6 +86,7 @@ class PostStep:
 def _ensure_builtin() -> None:
     # The built-in entries register themselves when their modules are imported (tfspk.features does).
     import tfspk.features.kaldi_types  # noqa: F401
+    import tfspk.features.speechbrain_fbank  # noqa: F401
     import tfspk.features.deltas  # noqa: F401
 
 

@@ -3,11 +3,11 @@
 :func:`write_experiment` is the only place that knows the experiment-dir layout for imported models
 (the layout tfspk-train writes, docs/INTERFACES.md "tfspk.train"):
 
-* ``config.yaml``: ``feat_dim``, ``num_classes: 0`` (no training head), ``nnet: {name, params}``,
-  ``features: {type, conf}``, and two sections of its own: ``inference`` (sample rate, mean
-  normalisation, VAD: the source toolkit's front end at inference) and ``imported`` (provenance);
-* ``features.conf`` (the feature config, as tfspk-train copies it) and ``conf/<type>.conf`` (where
-  tfspk-export looks for it);
+* ``config.yaml``: ``feat_dim``, ``num_classes: 0`` (no training head), ``nnet: {name, params}`` and
+  ``imported`` (provenance);
+* ``features.yaml``: the source toolkit's front end at inference
+  (:func:`tfspk.features.frontend.write_front_end`, the file extraction, tfspk-export, tfspk-embed and
+  tfspk.Embedder read);
 * ``final/model.weights.h5`` and last ``final/DONE``.
 
 The dir is assembled beside the target and renamed into place, so a failed import leaves nothing
@@ -22,6 +22,7 @@ import numpy as np
 import yaml
 
 from tfspk.errors import ToolError
+from tfspk.features.frontend import write_front_end
 from tfspk.importers.registry import ImportedModel
 from tfspk.nnet.registry import network_config
 from tfspk.train.expdir import mark_done
@@ -51,14 +52,13 @@ def build_model(imported: ImportedModel):
 
 def experiment_config(imported: ImportedModel) -> dict:
     """The ``config.yaml`` of the experiment dir."""
+    if imported.front_end.dim != int(imported.feat_dim):
+        raise ToolError(f"conversion to '{imported.network.network_name}': the front end gives "
+                        f"{imported.front_end.dim}-dim features, the network takes {imported.feat_dim}")
     return {
         "feat_dim": int(imported.feat_dim),
         "num_classes": 0,
         "nnet": network_config(imported.network),
-        "features": {"type": imported.feature_type, "conf": "features.conf"},
-        "inference": {"sample_rate": int(imported.sample_rate),
-                      "cmn": {"apply": bool(imported.cmn["apply"]), "window": int(imported.cmn["window"])},
-                      "vad": bool(imported.vad)},
         "imported": dict(imported.facts),
     }
 
@@ -80,16 +80,9 @@ def write_experiment(exp_dir: str, imported: ImportedModel, overwrite: bool = Fa
     shutil.rmtree(work, ignore_errors=True)
     try:
         os.makedirs(os.path.join(work, "final"))
-        os.makedirs(os.path.join(work, "conf"))
         with open(os.path.join(work, "config.yaml"), "w", encoding="utf-8") as handle:
             yaml.safe_dump(config, handle, sort_keys=False)
-        for name in ("features.conf", os.path.join("conf", f"{imported.feature_type}.conf")):
-            with open(os.path.join(work, name), "w", encoding="utf-8") as handle:
-                handle.write(imported.feature_conf)
-        for name, text in imported.extra_files.items():
-            os.makedirs(os.path.dirname(os.path.join(work, name)) or work, exist_ok=True)
-            with open(os.path.join(work, name), "w", encoding="utf-8") as handle:
-                handle.write(text)
+        write_front_end(work, imported.front_end)
         model.save_weights(os.path.join(work, WEIGHTS))
         mark_done(work, source=imported.facts.get("source", ""), checkpoint=imported.facts.get("checkpoint", ""))
         if os.path.isdir(exp_dir):

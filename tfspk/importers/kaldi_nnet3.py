@@ -50,28 +50,29 @@ import struct
 import numpy as np
 
 from tfspk.errors import ToolError
+from tfspk.features.frontend import FrontEnd
+from tfspk.features.options import FrameOptions, MelOptions, MfccOptions
+from tfspk.features.vad import VadOptions
 from tfspk.importers.registry import ImportedModel, Source, register_source
 from tfspk.params import param
 
 # The front end of Kaldi's recipes at inference (conf/mfcc.conf, conf/vad.conf; sid/nnet3/xvector/
 # extract_xvectors.sh: apply-cmvn-sliding --norm-vars=false --center=true --cmn-window=300, then
 # select-voiced-frames). The text is what the recipes' files say, option for option.
+def _recipe_mfcc(rate: int, num_ceps: int, num_mel_bins: int, high_freq: float) -> MfccOptions:
+    """The high-resolution MFCCs of a Kaldi x-vector recipe's conf/mfcc.conf (25 ms frames, --snip-edges=false)."""
+    return MfccOptions(frame=FrameOptions(sample_frequency=float(rate), frame_length=25.0, snip_edges=False),
+                       mel=MelOptions(num_mel_bins=num_mel_bins, low_freq=20.0, high_freq=high_freq), num_ceps=num_ceps)
+
+
+#: the front end of each recipe at inference: its conf/mfcc.conf (egs/voxceleb/v2: 30 ceps of 30 bins at
+#: 16 kHz; egs/sre16/v2: 23 of 23 at 8 kHz) and conf/vad.conf
 FRONT_ENDS = {
-    "voxceleb": {
-        "sample_rate": 16000,
-        "feat_dim": 30,
-        "mfcc_conf": "--sample-frequency=16000\n--frame-length=25\n--low-freq=20\n--high-freq=7600\n"
-                     "--num-mel-bins=30\n--num-ceps=30\n--snip-edges=false\n",
-    },
-    "sre16": {
-        "sample_rate": 8000,
-        "feat_dim": 23,
-        "mfcc_conf": "--sample-frequency=8000\n--frame-length=25\n--low-freq=20\n--high-freq=3700\n"
-                     "--num-ceps=23\n--snip-edges=false\n",
-    },
+    "voxceleb": {"sample_rate": 16000, "feat_dim": 30, "mfcc": _recipe_mfcc(16000, 30, 30, 7600.0)},
+    "sre16": {"sample_rate": 8000, "feat_dim": 23, "mfcc": _recipe_mfcc(8000, 23, 23, 3700.0)},
 }
-VAD_CONF = "--vad-energy-threshold=5.5\n--vad-energy-mean-scale=0.5\n--vad-proportion-threshold=0.12\n" \
-           "--vad-frames-context=2\n"
+VAD_OPTIONS = VadOptions(vad_energy_threshold=5.5, vad_energy_mean_scale=0.5, vad_proportion_threshold=0.12,
+                         vad_frames_context=2)
 CMN_WINDOW = 300
 #: extract_xvectors.sh with the recipes' max_chunk_size / min_chunk_size files.
 CHUNK_SIZE, MIN_CHUNK_SIZE = 10000, 25
@@ -597,14 +598,15 @@ class KaldiNnet3(Source):
         network = get_network("tdnn_kaldi", mapped.params)
         facts = {"source": "kaldi_nnet3", "checkpoint": os.path.abspath(checkpoint),
                  "format": "binary" if nnet.binary else "text", "recipe": recipe,
-                 "components": len(nnet.components), "vad_conf": VAD_CONF,
+                 "components": len(nnet.components),
                  "kaldi_extraction": {"chunk_size": CHUNK_SIZE, "min_chunk_size": MIN_CHUNK_SIZE,
                                       "cmn": f"apply-cmvn-sliding --norm-vars=false --center=true "
                                              f"--cmn-window={CMN_WINDOW}", "vad": "select-voiced-frames"}}
+        # sliding CMN over 300 frames and the energy VAD on the same MFCCs, as extract_xvectors.sh
+        front_end = FrontEnd("mfcc", front["mfcc"], cmn="sliding", cmn_window=CMN_WINDOW, vad=True,
+                             vad_options=VAD_OPTIONS)
         return ImportedModel(network=network, feat_dim=mapped.feat_dim, weights=mapped.weights,
-                             feature_type="mfcc", feature_conf=front["mfcc_conf"], sample_rate=front["sample_rate"],
-                             cmn={"apply": True, "window": CMN_WINDOW}, vad=True, ignored=mapped.ignored,
-                             facts=facts, extra_files={os.path.join("conf", "vad.conf"): VAD_CONF})
+                             front_end=front_end, ignored=mapped.ignored, facts=facts)
 
 
 def import_nnet3(path: str, out_dir: str, recipe: str = "auto", overwrite: bool = False) -> dict:

@@ -28,13 +28,9 @@ class ImportedModel:
     * ``feat_dim``: its input dimension;
     * ``weights``: Keras variable path (``variable.path`` of the built model) -> array, one entry for every
       variable of the model;
-    * ``feature_type`` / ``feature_conf``: the tfspk feature type and its config file's text (Kaldi
-      ``--name=value`` lines) reproducing the source's front end at inference;
-    * ``sample_rate``: the rate the features expect (Hz);
-    * ``cmn``: ``{"apply": bool, "window": frames}`` mean normalisation of the features before the
-      network (a window longer than any utterance = per-utterance mean, Kaldi's centred sliding CMN
-      uses the whole utterance when it is shorter than the window);
-    * ``vad``: whether the source drops unvoiced frames at inference;
+    * ``front_end``: the :class:`tfspk.features.frontend.FrontEnd` reproducing the source toolkit's front end
+      at inference (feature type and options, mean normalisation as its CMN mode, VAD on or off); written
+      to the experiment's ``features.yaml``, where extraction, export and the Embedder read it;
     * ``ignored``: checkpoint keys deliberately left out, key -> why (e.g. the training loss's class weights);
     * ``facts``: provenance written into the experiment (source, checkpoint, upstream names);
     * ``extra_files``: further files of the experiment dir, relative path -> text (e.g. ``conf/vad.conf``).
@@ -42,11 +38,7 @@ class ImportedModel:
     network: object
     feat_dim: int
     weights: dict
-    feature_type: str
-    feature_conf: str
-    sample_rate: int
-    cmn: dict
-    vad: bool
+    front_end: object
     ignored: dict
     facts: dict
     extra_files: dict = dataclasses.field(default_factory=dict)

@@ -9,8 +9,9 @@ module name in :mod:`tfspk.nnet.speechbrain` except the pooling's, whose tfspk l
 names (:data:`POOLING_MODULES`); BN ``num_batches_tracked`` counters are the only tensors left out.
 
 Front end at inference (``EncoderClassifier.encode_batch``): SpeechBrain's Fbank with 80 mels
-(:mod:`tfspk.features.speechbrain_fbank`), then the utterance's mean subtracted from each frame
-(``InputNormalization(norm_type="sentence", std_norm=False)``), no VAD. With
+(the feature type ``speechbrain_fbank``, :mod:`tfspk.features.speechbrain_fbank`), then the utterance's
+mean subtracted from each frame (``InputNormalization(norm_type="sentence", std_norm=False)``; the CMN
+mode ``crop``, which is the utterance's mean at inference), no VAD. With
 ``embedding_norm=<mean_var_norm_emb.ckpt>`` the global embedding mean that ``encode_batch(normalize=True)``
 subtracts is folded into the embedding layer's bias (its std is not used: ``std_norm`` false).
 """
@@ -23,17 +24,25 @@ import re
 import numpy as np
 
 from tfspk.errors import ToolError
-from tfspk.features.speechbrain_fbank import FEATURE_TYPE, SpeechBrainFbankOptions, options_to_text
+from tfspk.features.frontend import FrontEnd
+from tfspk.features.speechbrain_fbank import FEATURE_TYPE, SpeechBrainFbankOptions
 from tfspk.importers.registry import ImportedModel, KeyMapper, Source, register_source
 from tfspk.importers.torch_layers import map_variables
 from tfspk.importers.torch_zip import TorchCheckpoint, read_state_dict
-from tfspk.importers.wespeaker import UTTERANCE_CMN_WINDOW
 from tfspk.nnet import get_network
 from tfspk.params import param
 
 #: tfspk pooling layer path -> SpeechBrain module
 POOLING_MODULES = {"asp/bottleneck": "asp.tdnn.conv.conv", "asp/bottleneck_bn": "asp.tdnn.norm.norm",
                    "asp/scores": "asp.conv.conv"}
+
+
+def speechbrain_front_end(num_mel_bins: int, sample_rate: int) -> FrontEnd:
+    """``encode_batch``'s front end (see the module docstring): SpeechBrain's Fbank, the utterance's mean
+    subtracted (CMN mode ``crop``: the utterance at inference), no VAD."""
+    frame = dataclasses.replace(SpeechBrainFbankOptions().frame, sample_frequency=float(sample_rate))
+    return FrontEnd(FEATURE_TYPE, SpeechBrainFbankOptions(frame=frame, num_mel_bins=int(num_mel_bins)),
+                    cmn="crop", vad=False)
 
 
 @register_source("speechbrain_ecapa_tdnn", "speechbrain_ecapa")
@@ -86,10 +95,8 @@ class SpeechBrainEcapaSource(Source):
             mean = self._embedding_mean(self.params.embedding_norm, network.params.embedding_dim)
             weights["fc.conv/bias"] = weights["fc.conv/bias"] - mean
             facts["embedding_norm"] = os.path.abspath(self.params.embedding_norm)
-        opts = SpeechBrainFbankOptions(sample_frequency=float(self.params.sample_rate), num_mel_bins=feat_dim)
-        return ImportedModel(network=network, feat_dim=feat_dim, weights=weights, feature_type=FEATURE_TYPE,
-                             feature_conf=options_to_text(opts), sample_rate=self.params.sample_rate,
-                             cmn={"apply": True, "window": UTTERANCE_CMN_WINDOW}, vad=False, ignored=ignored,
+        return ImportedModel(network=network, feat_dim=feat_dim, weights=weights,
+                             front_end=speechbrain_front_end(feat_dim, self.params.sample_rate), ignored=ignored,
                              facts=facts)
 
     @staticmethod

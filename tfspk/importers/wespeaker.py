@@ -20,8 +20,8 @@ Every tensor goes to the layer of the same module name in :mod:`tfspk.nnet.wespe
 Front end at inference, as WeSpeaker's ``compute_fbank`` + ``apply_cmvn`` at extraction: Kaldi fbank
 (torchaudio's Kaldi-compliant implementation) of the int16-scaled samples, ``num_mel_bins`` = F,
 25 ms / 10 ms frames, Hamming window, dither 0, no energy, Kaldi's other defaults (pre-emphasis 0.97,
-DC removal, snip edges, 20 Hz low cut-off); then the utterance's mean is subtracted from each frame;
-no VAD.
+DC removal, snip edges, 20 Hz low cut-off); then the utterance's mean is subtracted from each frame
+(the CMN mode ``crop``, which is the utterance's mean at inference); no VAD.
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ import os
 import re
 
 from tfspk.errors import ToolError
+from tfspk.features.frontend import FrontEnd
+from tfspk.features.options import FbankOptions, FrameOptions, MelOptions
 from tfspk.importers.registry import ImportedModel, KeyMapper, Source, register_source
 from tfspk.importers.torch_layers import map_variables
 from tfspk.importers.torch_zip import read_state_dict
@@ -37,14 +39,13 @@ from tfspk.nnet import get_network
 from tfspk.nnet.wespeaker import EXPANSION, WESPEAKER_RESNETS
 from tfspk.params import param
 
-#: frames: longer than any utterance, so the centred sliding CMN is the utterance mean (10^7 frames = 28 h)
-UTTERANCE_CMN_WINDOW = 10_000_000
-
-
-def wespeaker_fbank_conf(num_mel_bins: int, sample_rate: int) -> str:
-    """tfspk/Kaldi fbank config of WeSpeaker's inference front end (see the module docstring)."""
-    return "\n".join([f"--sample-frequency={sample_rate}", f"--num-mel-bins={num_mel_bins}", "--frame-length=25",
-                      "--frame-shift=10", "--window-type=hamming", "--dither=0", "--use-energy=false", ""])
+def wespeaker_front_end(num_mel_bins: int, sample_rate: int) -> FrontEnd:
+    """WeSpeaker's inference front end (see the module docstring): Kaldi fbank with its options, the
+    utterance's mean subtracted (CMN mode ``crop``: the utterance at inference), no VAD."""
+    frame = FrameOptions(sample_frequency=float(sample_rate), frame_length=25.0, frame_shift=10.0,
+                         window_type="hamming", dither=0.0)
+    options = FbankOptions(frame=frame, mel=MelOptions(num_mel_bins=int(num_mel_bins)), use_energy=False)
+    return FrontEnd("fbank", options, cmn="crop", vad=False)
 
 
 def _strip_module_prefix(state: dict) -> dict:
@@ -75,9 +76,8 @@ class _WeSpeakerSource(Source):
         mapper.ignore(lambda key: key.endswith(".num_batches_tracked"), "batch-norm update counter")
         ignored = mapper.finish()
         return ImportedModel(
-            network=network, feat_dim=feat_dim, weights=weights, feature_type="fbank",
-            feature_conf=wespeaker_fbank_conf(feat_dim, self.params.sample_rate), sample_rate=self.params.sample_rate,
-            cmn={"apply": True, "window": UTTERANCE_CMN_WINDOW}, vad=False, ignored=ignored,
+            network=network, feat_dim=feat_dim, weights=weights,
+            front_end=wespeaker_front_end(feat_dim, self.params.sample_rate), ignored=ignored,
             facts={"source": self.source_name, "checkpoint": os.path.abspath(checkpoint), "upstream": upstream,
                    "tensors_mapped": len(mapper.used), "tensors_ignored": len(ignored)})
 

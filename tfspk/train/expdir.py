@@ -97,8 +97,8 @@ def front_end_for_audio(config) -> FrontEnd:
 
 def record_front_end(exp_dir: str, config, source_input, resuming: bool = False) -> str:
     """Write ``<exp>/features.yaml`` (the front end of ``source_input.front_end`` when training from audio, else
-    of the ``features:`` section; feats and shards are taken as voiced frames unless ``features.vad`` is
-    false) and return the line the log gets. With offline features and neither ``features.type`` nor
+    of the ``features:`` section, or, fine-tuning with an empty section, of the ``init_from`` experiment; feats
+    and shards are taken as voiced frames unless ``features.vad`` is false) and return the line the log gets. With offline features and neither ``features.type`` nor
     ``features.conf`` nothing is recorded (an earlier run's file is removed). ToolError if the front end's
     dimension is not the input's, or if ``resuming`` and it differs from the recorded one (the options
     files' contents changed)."""
@@ -106,13 +106,18 @@ def record_front_end(exp_dir: str, config, source_input, resuming: bool = False)
     front_end = getattr(source_input, "front_end", None)
     if front_end is None:
         features = config.features
-        if not features.type and not features.conf:
+        inherited = config.init_from and os.path.isfile(os.path.join(config.init_from, FRONT_END_FILE))
+        if not features.type and not features.conf and inherited:
+            from tfspk.features.frontend import read_front_end
+            front_end = read_front_end(config.init_from)   # fine-tuning keeps the source's front end
+        elif not features.type and not features.conf:
             if os.path.exists(path):
                 os.remove(path)
             return (f"no front end recorded (features.type and features.conf are empty and data.source is "
                     f"{config.data.source}): "
                     "extraction works, export and tfspk-embed need features.type (docs/features.md)")
-        front_end = front_end_from_section(features, vad=features.vad != "false")
+        else:
+            front_end = front_end_from_section(features, vad=features.vad != "false")
     post = f", post {', '.join(name for name, _ in front_end.post)}" if front_end.post else ""
     if front_end.dim != source_input.feat_dim:
         conf = f" of {config.features.conf}" if config.features.conf else ""

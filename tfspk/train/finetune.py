@@ -80,12 +80,9 @@ def _source_config(source_dir: str) -> dict:
 
 
 def inherit_source(data: dict) -> dict:
-    """A config dict with ``init_from`` and no ``nnet`` section gets the source experiment's network, and its
-    ``features`` section unless it has one.
-
-    The source's ``features.conf`` becomes its copy ``<source>/features.conf`` when that exists (the path it
-    recorded is relative to where the source was trained).
-    """
+    """A config dict with ``init_from`` and no ``nnet`` section gets the source experiment's network (its front
+    end, ``<source>/features.yaml``, is recorded for the new experiment when the ``features`` section is
+    empty: :func:`tfspk.train.expdir.record_front_end`)."""
     source_dir = data.get("init_from")
     if not source_dir or "nnet" in data:
         return data
@@ -94,12 +91,6 @@ def inherit_source(data: dict) -> dict:
     if "nnet" not in source:
         raise ToolError(f"init_from: {os.path.join(source_dir, 'config.yaml')} has no nnet section")
     data["nnet"] = source["nnet"]
-    if "features" not in data and isinstance(source.get("features"), dict):
-        features = dict(source["features"])
-        copied = os.path.join(str(source_dir), "features.conf")
-        if os.path.isfile(copied):
-            features["conf"] = copied
-        data["features"] = features
     return data
 
 
