@@ -71,7 +71,7 @@ set -- "${own_args[@]}" "$@"
 . "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/internal/paths.sh"   # tfspk_steps, utils (on PATH)
 . "$utils/parse_options.sh" || exit 1
 
-. "$(dirname "$0")/internal/checks.sh"
+. "$tfspk_steps/internal/checks.sh"
 require_num_args 2 "<train-data-dir> <exp-dir>" "$@"
 data=$1
 dir=$2

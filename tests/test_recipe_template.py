@@ -37,19 +37,24 @@ def train_args(env, tmp_path, *options):
     return args[2:-2], args[-1], proc
 
 
+# the front end run.sh computed, passed before the user's options (tfspk-train records it in features.yaml)
+FRONT_END = ["--set", "features.type=fbank", "--set", "features.conf=conf/fbank.conf", "--set", "features.vad=true",
+             "--set", "features.vad_conf=conf/vad.conf", "--set", "features.vad_mfcc_conf=conf/mfcc.conf"]
+
+
 def test_another_loss_replaces_the_configs_loss_and_its_parameters(fake_env):
     # Before: --loss arcsoftmax kept conf/train.yaml's AM-Softmax parameter m3, and tfspk-train refused it.
     env, tmp_path = fake_env
     options, exp, _ = train_args(env, tmp_path, "--loss", "arcsoftmax", "--loss-params", "m2=0.25,scale=30",
                                  "--set", "x.y=1")
     assert options == ["--set", "loss={name: arcsoftmax}", "--set", "loss.params.m2=0.25",
-                       "--set", "loss.params.scale=30", "--set", "x.y=1"]
+                       "--set", "loss.params.scale=30", *FRONT_END, "--set", "x.y=1"]
     assert exp == str(tmp_path / "exp" / "ecapa_tdnn_arcsoftmax")
 
 
 def test_the_configs_loss_keeps_its_parameters(fake_env):
     env, tmp_path = fake_env
     options, exp, _ = train_args(env, tmp_path, "--loss-params", "m3=0.3", "--name", "ft")
-    assert options == ["--set", "loss.params.m3=0.3"] and exp == str(tmp_path / "exp" / "ft")
+    assert options == ["--set", "loss.params.m3=0.3", *FRONT_END] and exp == str(tmp_path / "exp" / "ft")
     options, exp, _ = train_args(env, tmp_path)
-    assert options == [] and exp == str(tmp_path / "exp" / "ecapa_tdnn_amsoftmax")
+    assert options == FRONT_END and exp == str(tmp_path / "exp" / "ecapa_tdnn_amsoftmax")

@@ -140,11 +140,11 @@ fi
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   stage_banner 3 "train $name on $feat_type in $nnet_dir"
   require 2 "$data/train${sfx}_no_sil/feats.scp" "$data/train${sfx}_no_sil/utt2num_frames"
-  train_args=()
-  for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
-  # the front end this recipe computed, recorded by tfspk-train in $nnet_dir/features.yaml for extraction and export
-  train_args+=(--set "features.type=$feat_type" --set "features.conf=conf/$feat_type.conf" --set "features.vad=true"
+  # the front end this recipe computed, recorded by tfspk-train in $nnet_dir/features.yaml for extraction and
+  # export (first, so that --train-opts and --set override it)
+  train_args=(--set "features.type=$feat_type" --set "features.conf=conf/$feat_type.conf" --set "features.vad=true"
     --set "features.vad_conf=conf/vad.conf" --set "features.vad_mfcc_conf=conf/mfcc.conf")
+  for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" "${loss_args[@]}" "${train_args[@]}" \
     "$data/train${sfx}_no_sil" "$nnet_dir"
