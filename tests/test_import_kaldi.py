@@ -125,7 +125,7 @@ def imported_dir(tmp_path_factory):
 
 def test_import_tool_reports_the_unused_components(tool, tmp_path):
     proc = tool(f"tfspk-import-model --source=kaldi_nnet3 {FIXTURES}/final.txt.raw {tmp_path}/exp")
-    assert "network tdnn_kaldi, 30-dim mfcc at 16000 Hz, 42 weights" in proc.stderr, proc.stderr
+    assert "network tdnn_kaldi, 30-dim mfcc at 16000 Hz (CMN sliding, VAD on), 42 weights" in proc.stderr, proc.stderr
     assert "unused tensors: output.affine, output.log-softmax, tdnn7.relu" in proc.stderr
 
 
