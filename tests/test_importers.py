@@ -554,3 +554,62 @@ def test_speechbrain_embedder_from_raw_audio_equals_the_source(speechbrain_expor
         want = reference[f"speechbrain_ecapa/{utt}/embedding_normalized"]
         assert _cosine(got, want) >= 0.9999, (backend, utt, _cosine(got, want))
         assert np.abs(got - want).max() < 1e-4, (backend, utt, np.abs(got - want).max())
+
+
+def test_speechbrain_through_the_steps_scripts_equals_the_source(speechbrain_export, reference, tmp_path):
+    """The imported SpeechBrain dir through Kaldi-style steps: steps/make_front_end_feats.sh (tfspk-front-end-conf ->
+    steps/make_speechbrain_fbank.sh) and steps/extract_xvectors.sh, with no feature option: SpeechBrain's features
+    and embeddings (its embedding normalisation folded in)."""
+    from tfspk.io.ark import read_rspecifier
+    exp = speechbrain_export.parent / "exp"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text("".join(f"{u} {FIXTURES}/audio/{u}.wav\n" for u in UTTS))
+    (data / "utt2spk").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    proc = run(f"make_front_end_feats.sh --nj 1 --compress false {exp} data exp/make_feats feats && "
+               f"extract_xvectors.sh --nj 1 {exp} data {tmp_path}/xv", cwd=tmp_path)
+    assert "make_speechbrain_fbank.sh" in proc.stdout and "VAD off" in proc.stdout
+    assert not (data / "vad.scp").exists()
+    feats = dict(read_rspecifier(f"scp:{data}/feats.scp"))
+    got = dict(read_rspecifier(f"scp:{tmp_path}/xv/xvector.scp"))
+    assert sorted(got) == sorted(feats) == list(UTTS)
+    for utt in UTTS:
+        assert np.abs(feats[utt] - reference[f"speechbrain_ecapa/{utt}/fbank"]).max() < SB_FEATURE_TOLERANCE
+        want = reference[f"speechbrain_ecapa/{utt}/embedding_normalized"]
+        assert _cosine(got[utt], want) >= 0.9999
+        assert np.abs(got[utt] - want).max() < EMBEDDING_TOLERANCE * 10
+    # Kaldi has no binary for these features
+    proc = run(f"make_speechbrain_fbank.sh --use-kaldi true --speechbrain-fbank-config data/conf/features.conf data",
+               cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "Kaldi has no compute-speechbrain-fbank-feats" in proc.stderr
+
+
+def test_front_end_conf_writes_the_recorded_front_end_as_kaldi_config_files(tmp_path, tool):
+    """tfspk-front-end-conf: the Kaldi x-vector's MFCC + energy VAD front end as config files that read back into
+    the same options; a VAD file of an earlier front end is removed; a front end with post-processing is refused."""
+    from tfspk.features.frontend import FrontEnd, read_front_end, write_front_end
+    from tfspk.features.options import MfccOptions, read_options_file
+    from tfspk.features.vad import VadOptions
+    exp = tmp_path / "kaldi"
+    tool(f"tfspk-import-model --source=kaldi_nnet3 {REPO}/tests/fixtures/kaldi_nnet3/final.raw {exp}")
+    proc = tool(f"tfspk-front-end-conf {exp} {tmp_path}/conf")
+    assert proc.stdout.strip() == "mfcc"
+    front_end = read_front_end(str(exp))
+    mfcc = read_options_file(str(tmp_path / "conf" / "features.conf"), MfccOptions(), "compute-mfcc-feats")
+    assert mfcc == front_end.inference_options() and mfcc.frame.dither == 0 and mfcc.num_ceps == 30
+    assert read_options_file(str(tmp_path / "conf" / "vad.conf"), VadOptions(), "compute-vad") == front_end.vad_options
+    assert (read_options_file(str(tmp_path / "conf" / "vad_mfcc.conf"), MfccOptions(), "compute-mfcc-feats")
+            == front_end.vad_energy_options())
+    proc = tool(f"tfspk-front-end-conf {FIXTURES}/../kaldi_nnet3 {tmp_path}/conf", check=False)
+    assert proc.returncode == 1 and "has no features.yaml" in proc.stderr
+    no_vad = tmp_path / "no_vad"
+    no_vad.mkdir()
+    write_front_end(str(no_vad), FrontEnd("mfcc", front_end.options, cmn="crop", vad=False))
+    tool(f"tfspk-front-end-conf {no_vad} {tmp_path}/conf")
+    assert sorted(p.name for p in (tmp_path / "conf").iterdir()) == ["features.conf"]
+    with_deltas = {**read_front_end(str(no_vad)).to_dict(), "post": ["add_deltas"]}
+    del with_deltas["dim"]
+    write_front_end(str(no_vad), FrontEnd.from_dict(with_deltas, "with deltas"))
+    proc = tool(f"tfspk-front-end-conf {no_vad} {tmp_path}/conf2", check=False)
+    assert proc.returncode == 1 and "post-processes" in proc.stderr and not (tmp_path / "conf2").exists()

@@ -14,8 +14,8 @@ tfspk additions (so steps/make_{kind}.sh needs one process per job):
   --dither-seed N            dithering is reproducible: noise seeded by N and the utterance key"""
 
 
-def run(argv, kind, usage):
-    parser = cli.KaldiArgumentParser(usage, description=DESCRIPTION.format(kind=kind))
+def run(argv, kind, usage, description=DESCRIPTION):
+    parser = cli.KaldiArgumentParser(usage, description=description.format(kind=kind))
     feature_options.add_feature_options(parser, kind)
     cli.add_bool(parser, "--subtract-mean", False, "subtract mean of each feature file (CMS)")
     parser.add_argument("--min-duration", type=float, default=0.0,
@@ -49,10 +49,11 @@ def run(argv, kind, usage):
                            allow_upsample=args.allow_upsample)
 
 
-def entry_points(kind, usage):
-    """``(_main, main)`` of ``tfspk-compute-<kind>-feats`` (the tool modules differ only in kind and usage)."""
+def entry_points(kind, usage, description=DESCRIPTION):
+    """``(_main, main)`` of ``tfspk-compute-<kind>-feats`` (the tool modules differ only in kind, usage and,
+    for a feature type Kaldi lacks, the description)."""
     def _main(argv):
-        run(argv, kind, usage)
+        run(argv, kind, usage, description)
 
     def main():
         cli.run_tool(_main)
