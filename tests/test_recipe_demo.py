@@ -368,6 +368,26 @@ def test_a_stage_without_its_inputs_names_them_and_their_stage(tmp_path, stage, 
     assert missing in proc.stderr and f"made by stage {maker}" in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("config, front_end, missing, maker", [
+    ("feat_dim: 80\n", "type: fbank\nsample_rate: 8000.0\n", "data/train_fbank/feats.scp", "1"),   # the recipe's
+    ("feat_dim: 80\nimported: {source: x}\n", "type: fbank\nsample_rate: 8000.0\n", "data/train/wav.scp", "0"),
+    ("feat_dim: 80\n", "type: fbank\nsample_rate: 16000.0\n", "data/train/wav.scp", "0"),         # another rate
+    ("feat_dim: 80\n", "type: speechbrain_fbank\nsample_rate: 8000.0\n", "data/train/wav.scp", "0"),
+])
+def test_stage_4_takes_the_features_of_the_nnet_dirs_front_end(tmp_path, config, front_end, missing, maker):
+    """An imported network, or one recording another feature type or rate, needs the audio (stage 0), not the
+    recipe's features (stage 1): stage 4 computes its own."""
+    nnet = tmp_path / "nnet"
+    (nnet / "final").mkdir(parents=True)
+    (nnet / "final" / "model.weights.h5").write_bytes(b"")
+    (nnet / "config.yaml").write_text(config)
+    (nnet / "features.yaml").write_text("format: 1\n" + front_end)
+    proc = recipe(["--stage", "4", "--nnet-dir", str(nnet)], tmp_path)
+    assert proc.returncode == 1
+    assert missing in proc.stderr and f"made by stage {maker}" in proc.stderr, proc.stderr
+    assert ("has a front end of its own" in proc.stdout) == (maker == "0")
+
+
 def test_corpus_dir_without_a_package_is_named(tmp_path):
     (tmp_path / "corpus").mkdir()
     proc = recipe(["--stop-stage", "0", "--corpus-dir", str(tmp_path / "corpus"), "--packages", "drascula"], tmp_path)
