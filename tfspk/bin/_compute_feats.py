@@ -1,17 +1,18 @@
-"""Command line shared by tfspk-compute-mfcc-feats, -fbank-feats and -spectrogram-feats."""
+"""Command line shared by tfspk-compute-mfcc-feats, -fbank-feats, -spectrogram-feats and -speechbrain-fbank-feats."""
 from tfspk import cli
 from tfspk.features import options as feature_options
 from tfspk.features.mfcc import FeatureExtractor
 from tfspk.features.commands import compute_features_table
 
-DESCRIPTION = """Compute {kind} features for each utterance of a wav.scp, as Kaldi's compute-{kind}-feats
-(mfcc/fbank numbers from kaldi-native-fbank, spectrograms from a numpy restatement of Kaldi's code;
-audio is fed on the int16 scale as Kaldi reads it).
+ADDITIONS = """
 
 tfspk additions (so steps/make_{kind}.sh needs one process per job):
   --segments FILE            the wav.scp keys are recordings; cut each segment as extract-segments does
   --compress, --compression-method, --write-num-frames   as copy-feats does
   --dither-seed N            dithering is reproducible: noise seeded by N and the utterance key"""
+DESCRIPTION = """Compute {kind} features for each utterance of a wav.scp, as Kaldi's compute-{kind}-feats
+(mfcc/fbank numbers from kaldi-native-fbank, spectrograms from a numpy restatement of Kaldi's code;
+audio is fed on the int16 scale as Kaldi reads it).""" + ADDITIONS
 
 
 def run(argv, kind, usage, description=DESCRIPTION):

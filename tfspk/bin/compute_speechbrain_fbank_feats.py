@@ -7,11 +7,7 @@ USAGE = """tfspk-compute-speechbrain-fbank-feats [options] <wav-rspecifier> <fea
 
 DESCRIPTION = """Compute SpeechBrain's Fbank features (the speechbrain_fbank feature type, docs/import.md: Kaldi has no
 such binary) for each utterance of a wav.scp, with the options and outputs of the compute-*-feats tools
-(audio is fed on the int16 scale as Kaldi reads it; --allow-downsample/--allow-upsample resample it).
-
-tfspk additions (so steps/make_{kind}.sh needs one process per job):
-  --segments FILE            the wav.scp keys are recordings; cut each segment as extract-segments does
-  --compress, --compression-method, --write-num-frames   as copy-feats does
-  --dither-seed N            dithering is reproducible: noise seeded by N and the utterance key"""
+(audio is fed on the int16 scale as Kaldi reads it; --allow-downsample/--allow-upsample resample it).""" \
+    + _compute_feats.ADDITIONS
 
 _main, main = _compute_feats.entry_points("speechbrain_fbank", USAGE, DESCRIPTION)
