@@ -16,8 +16,10 @@ Convention for the documents (docs/README: "Commands in the docs"):
 The sandbox is prepared once per session: the checkout's files as symlinks (recipes copied, so runs write
 only into the sandbox), the tiny corpus, and egs/template/v2/conf/train.yaml replaced by a tiny network
 and schedule, and conf/export.conf asks for the SavedModel only (the documents' commands stay as
-written). The demo's conventions are available too:
-egs/demo/v2/exp/ecapa_tdnn_nnet_amsoftmax and egs/demo/v2/data link to the template's trained model and data.
+written). The demo's outputs are there too (make_demo_outputs): egs/demo/v2/exp/ecapa_tdnn_nnet_amsoftmax
+with the template's network and x-vectors and the demo's stages 5-7 run on them, egs/demo/v2/data with the
+template's corpus as its evaluation set.
+Blocks of one document run in document order; a block may use what an earlier block of its document made.
 To add a command to the docs, write it in a ```bash block; nothing here needs an edit.
 """
 import os
@@ -180,13 +182,43 @@ def sandbox(tmp_path_factory):
     box = {"root": root, "home": home, "env": env, "outputs": {}}
     for block in RUN_FIRST:
         box["outputs"][block.where] = run_block(block, box, timeout=1800)
-    template = root / "egs" / "template" / "v2"
-    if (template / "exp" / "ecapa_tdnn_amsoftmax").is_dir():   # the demo's conventions, for blocks about the demo
-        demo = root / "egs" / "demo" / "v2"
-        (demo / "exp").mkdir()
-        (demo / "exp" / "ecapa_tdnn_nnet_amsoftmax").symlink_to(template / "exp" / "ecapa_tdnn_amsoftmax")
-        (demo / "data").symlink_to(template / "data")
+    if (root / "egs" / "template" / "v2" / "exp" / "ecapa_tdnn_amsoftmax").is_dir():
+        make_demo_outputs(box)
+    box["ran"] = set()
     return box
+
+
+def make_demo_outputs(box):
+    """egs/demo/v2 as its run.sh leaves it, for the blocks about the demo (docs/export.md), from the template's
+    trained model (no second training): data/train is the template's; data/eval its whole corpus (10 speakers:
+    stage 7 splits them into a calibration and a test half, local/enroll_identify.sh needs impostors) with
+    trials by the demo's local/make_trials.py; exp/ecapa_tdnn_nnet_amsoftmax has the template's network, front
+    end and x-vectors (stage 4's, train and eval: the scp files point into the template's archives); then the
+    demo's own run.sh runs stages 5-7 (back-end, scores, EER, calibration halves). data/wav/ast_armelle/ holds
+    two recordings of one speaker under the names the docs use."""
+    root, home = box["root"], box["home"]
+    template, demo = root / "egs" / "template" / "v2", root / "egs" / "demo" / "v2"
+    model, nnet = template / "exp" / "ecapa_tdnn_amsoftmax", demo / "exp" / "ecapa_tdnn_nnet_amsoftmax"
+    (demo / "data" / "eval").mkdir(parents=True)
+    (demo / "data" / "train").symlink_to(template / "data" / "train")
+    for name in ("wav.scp", "utt2spk", "spk2utt", "utt2lang"):
+        shutil.copy(template / "data" / "all" / name, demo / "data" / "eval" / name)
+    run([sys.executable, "local/make_trials.py", "data/eval", "data/eval/trials"], cwd=demo, env=box["env"])
+    nnet.mkdir(parents=True)
+    for name in ("config.yaml", "features.yaml", "final"):
+        (nnet / name).symlink_to(model / name)
+    tables = {}
+    for part in ("train", "eval"):
+        lines = (model / f"xvectors_{part}" / "xvector.scp").read_text().splitlines()
+        tables[part] = [f"{key} {template / location}" for key, location in (line.split() for line in lines)]
+    for part, lines in (("train", tables["train"]), ("eval", sorted(tables["train"] + tables["eval"]))):
+        (nnet / f"xvectors_{part}").mkdir()
+        (nnet / f"xvectors_{part}" / "xvector.scp").write_text("".join(line + "\n" for line in lines))
+    run(["./run.sh", "--stage", "5"], cwd=demo, env=box["env"])   # stages 5-7
+    speaker = home / "my_corpus" / "erin"
+    (demo / "data" / "wav" / "ast_armelle").mkdir(parents=True)
+    for utt, name in (("01", "dictate_forhelp"), ("02", "dictate_playback")):
+        shutil.copy(speaker / f"{utt}.wav", demo / "data" / "wav" / "ast_armelle" / f"ast_armelle-{name}.wav")
 
 
 @pytest.mark.slow
@@ -237,6 +269,14 @@ def test_prepare_data_takes_a_kaldi_data_dir_and_names_bad_input(sandbox, tmp_pa
 @pytest.mark.slow
 @pytest.mark.parametrize("block", RUN_LATER, ids=[b.where for b in RUN_LATER])
 def test_shell_block_runs_as_written(sandbox, block):
+    # A block may use what the blocks before it in its document made, as a reader runs them in order (the export
+    # of docs/export.md's first block serves its later ones): earlier blocks of the document that have not run in
+    # this session (a -k selection, another order) run first, each at most once.
+    for earlier in RUN_LATER[:RUN_LATER.index(block)]:
+        if earlier.path == block.path and earlier.where not in sandbox["ran"]:
+            sandbox["ran"].add(earlier.where)
+            run_block(earlier, sandbox)
+    sandbox["ran"].add(block.where)
     run_block(block, sandbox)
 
 

@@ -554,3 +554,105 @@ def test_speechbrain_embedder_from_raw_audio_equals_the_source(speechbrain_expor
         want = reference[f"speechbrain_ecapa/{utt}/embedding_normalized"]
         assert _cosine(got, want) >= 0.9999, (backend, utt, _cosine(got, want))
         assert np.abs(got - want).max() < 1e-4, (backend, utt, np.abs(got - want).max())
+
+
+def test_speechbrain_through_the_steps_scripts_equals_the_source(speechbrain_export, reference, tmp_path):
+    """The imported SpeechBrain dir through Kaldi-style steps: steps/make_front_end_feats.sh (tfspk-front-end-conf ->
+    steps/make_speechbrain_fbank.sh) and steps/extract_xvectors.sh, with no feature option: SpeechBrain's features
+    and embeddings (its embedding normalisation folded in)."""
+    from tfspk.io.ark import read_rspecifier
+    exp = speechbrain_export.parent / "exp"
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "wav.scp").write_text("".join(f"{u} {FIXTURES}/audio/{u}.wav\n" for u in UTTS))
+    (data / "utt2spk").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    (data / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    proc = run(f"make_front_end_feats.sh --nj 1 --compress false {exp} data exp/make_feats feats && "
+               f"extract_xvectors.sh --nj 1 {exp} data {tmp_path}/xv", cwd=tmp_path)
+    assert "make_speechbrain_fbank.sh" in proc.stdout and "VAD off" in proc.stdout
+    assert not (data / "vad.scp").exists()
+    feats = dict(read_rspecifier(f"scp:{data}/feats.scp"))
+    got = dict(read_rspecifier(f"scp:{tmp_path}/xv/xvector.scp"))
+    assert sorted(got) == sorted(feats) == list(UTTS)
+    for utt in UTTS:
+        assert np.abs(feats[utt] - reference[f"speechbrain_ecapa/{utt}/fbank"]).max() < SB_FEATURE_TOLERANCE
+        want = reference[f"speechbrain_ecapa/{utt}/embedding_normalized"]
+        assert _cosine(got[utt], want) >= 0.9999
+        assert np.abs(got[utt] - want).max() < EMBEDDING_TOLERANCE * 10
+    # Kaldi has no binary for these features
+    proc = run(f"make_speechbrain_fbank.sh --use-kaldi true --speechbrain-fbank-config data/conf/features.conf data",
+               cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "Kaldi has no compute-speechbrain-fbank-feats" in proc.stderr
+
+
+def test_front_end_conf_writes_the_recorded_front_end_as_kaldi_config_files(tmp_path, tool):
+    """tfspk-front-end-conf: the Kaldi x-vector's MFCC + energy VAD front end as config files that read back into
+    the same options; a VAD file of an earlier front end is removed; a front end with post-processing is refused."""
+    from tfspk.features.frontend import FrontEnd, read_front_end, write_front_end
+    from tfspk.features.options import MfccOptions, read_options_file
+    from tfspk.features.vad import VadOptions
+    exp = tmp_path / "kaldi"
+    tool(f"tfspk-import-model --source=kaldi_nnet3 {REPO}/tests/fixtures/kaldi_nnet3/final.raw {exp}")
+    proc = tool(f"tfspk-front-end-conf {exp} {tmp_path}/conf")
+    assert proc.stdout.strip() == "mfcc"
+    front_end = read_front_end(str(exp))
+    mfcc = read_options_file(str(tmp_path / "conf" / "features.conf"), MfccOptions(), "compute-mfcc-feats")
+    assert mfcc == front_end.inference_options() and mfcc.frame.dither == 0 and mfcc.num_ceps == 30
+    assert read_options_file(str(tmp_path / "conf" / "vad.conf"), VadOptions(), "compute-vad") == front_end.vad_options
+    assert (read_options_file(str(tmp_path / "conf" / "vad_mfcc.conf"), MfccOptions(), "compute-mfcc-feats")
+            == front_end.vad_energy_options())
+    proc = tool(f"tfspk-front-end-conf {FIXTURES}/../kaldi_nnet3 {tmp_path}/conf", check=False)
+    assert proc.returncode == 1 and "has no features.yaml" in proc.stderr
+    no_vad = tmp_path / "no_vad"
+    no_vad.mkdir()
+    write_front_end(str(no_vad), FrontEnd("mfcc", front_end.options, cmn="crop", vad=False))
+    tool(f"tfspk-front-end-conf {no_vad} {tmp_path}/conf")
+    assert sorted(p.name for p in (tmp_path / "conf").iterdir()) == ["features.conf"]
+    with_deltas = {**read_front_end(str(no_vad)).to_dict(), "post": ["add_deltas"]}
+    del with_deltas["dim"]
+    write_front_end(str(no_vad), FrontEnd.from_dict(with_deltas, "with deltas"))
+    proc = tool(f"tfspk-front-end-conf {no_vad} {tmp_path}/conf2", check=False)
+    assert proc.returncode == 1 and "post-processes" in proc.stderr and not (tmp_path / "conf2").exists()
+
+
+def test_make_front_end_feats_gives_a_kaldi_xvector_its_mfcc_and_kaldis_vad(tmp_path, tool):
+    """The Kaldi x-vector's front end (MFCC + energy VAD) through steps/make_front_end_feats.sh from 8 kHz audio:
+    its features equal steps/make_mfcc.sh's with the recorded options on the same audio resampled, and its VAD
+    (on the VAD's own MFCCs) equals Kaldi's recipe's, compute_vad_decision.sh on the features themselves."""
+    from tfspk.io.ark import read_rspecifier
+    from tfspk.io.audio import read_audio
+    from tfspk.io.resample import resample
+    import soundfile as sf
+    exp = tmp_path / "kaldi"
+    tool(f"tfspk-import-model --source=kaldi_nnet3 {REPO}/tests/fixtures/kaldi_nnet3/final.raw {exp}")
+    for name in ("data", "ref"):
+        (tmp_path / name).mkdir()
+    for utt in UTTS:
+        samples, rate = read_audio(str(FIXTURES / "audio" / f"{utt}.wav"))
+        sf.write(tmp_path / f"{utt}_8k.wav", resample(samples, rate, 8000).astype(np.int16), 8000, subtype="PCM_16")
+        eight = np.round(resample(samples, rate, 8000))   # as written to the 8 kHz file
+        # float samples: rounding to int16 would fill the empty band above 4 kHz with noise the MFCCs' upper mel
+        # bins (to 7600 Hz) read; the steps resample in float too
+        sf.write(tmp_path / f"{utt}_16k.wav", resample(eight, 8000, 16000) / 32768.0, 16000, subtype="FLOAT")
+    for name, suffix in (("data", "8k"), ("ref", "16k")):
+        (tmp_path / name / "wav.scp").write_text("".join(f"{u} {tmp_path}/{u}_{suffix}.wav\n" for u in UTTS))
+        (tmp_path / name / "utt2spk").write_text("".join(f"{u} {u}\n" for u in UTTS))
+        (tmp_path / name / "spk2utt").write_text("".join(f"{u} {u}\n" for u in UTTS))
+    run(f"make_front_end_feats.sh --nj 1 --compress false {exp} data && "
+        f"make_mfcc.sh --nj 1 --compress false --mfcc-config data/conf/features.conf ref && "
+        f"compute_vad_decision.sh --nj 1 --vad-config data/conf/vad.conf ref", cwd=tmp_path)
+    for table in ("feats", "vad"):
+        got = dict(read_rspecifier(f"scp:{tmp_path}/data/{table}.scp"))
+        want = dict(read_rspecifier(f"scp:{tmp_path}/ref/{table}.scp"))
+        assert sorted(got) == sorted(want) == list(UTTS)
+        for utt in UTTS:
+            assert got[utt].shape == want[utt].shape
+            # MFCCs: the near-empty mel bins above 4 kHz are sensitive to float32 storage (measured 0.06 on values
+            # up to 40); VAD decisions identical
+            assert np.abs(got[utt] - want[utt]).max() < (0.15 if table == "feats" else 0.5), (table, utt)
+    assert (tmp_path / "data" / "conf" / "vad_mfcc.conf").is_file() and (tmp_path / "data" / "data_vad_mfcc").is_dir()
+    proc = run(f"make_front_end_feats.sh --resample maybe {exp} data", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "expected \"true\" or \"false\": --resample 'maybe'" in proc.stderr
+    proc = run(f"make_front_end_feats.sh --nj 1 --resample false {exp} data", cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "8000 Hz" in (proc.stdout + proc.stderr + "".join(
+        p.read_text() for p in (tmp_path / "data" / "log").glob("*.log")))

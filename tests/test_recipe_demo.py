@@ -368,6 +368,26 @@ def test_a_stage_without_its_inputs_names_them_and_their_stage(tmp_path, stage, 
     assert missing in proc.stderr and f"made by stage {maker}" in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("config, front_end, missing, maker", [
+    ("feat_dim: 80\n", "type: fbank\nsample_rate: 8000.0\n", "data/train_fbank/feats.scp", "1"),   # the recipe's
+    ("feat_dim: 80\nimported: {source: x}\n", "type: fbank\nsample_rate: 8000.0\n", "data/train/wav.scp", "0"),
+    ("feat_dim: 80\n", "type: fbank\nsample_rate: 16000.0\n", "data/train/wav.scp", "0"),         # another rate
+    ("feat_dim: 80\n", "type: speechbrain_fbank\nsample_rate: 8000.0\n", "data/train/wav.scp", "0"),
+])
+def test_stage_4_takes_the_features_of_the_nnet_dirs_front_end(tmp_path, config, front_end, missing, maker):
+    """An imported network, or one recording another feature type or rate, needs the audio (stage 0), not the
+    recipe's features (stage 1): stage 4 computes its own."""
+    nnet = tmp_path / "nnet"
+    (nnet / "final").mkdir(parents=True)
+    (nnet / "final" / "model.weights.h5").write_bytes(b"")
+    (nnet / "config.yaml").write_text(config)
+    (nnet / "features.yaml").write_text("format: 1\n" + front_end)
+    proc = recipe(["--stage", "4", "--nnet-dir", str(nnet)], tmp_path)
+    assert proc.returncode == 1
+    assert missing in proc.stderr and f"made by stage {maker}" in proc.stderr, proc.stderr
+    assert ("has a front end of its own" in proc.stdout) == (maker == "0")
+
+
 def test_corpus_dir_without_a_package_is_named(tmp_path):
     (tmp_path / "corpus").mkdir()
     proc = recipe(["--stop-stage", "0", "--corpus-dir", str(tmp_path / "corpus"), "--packages", "drascula"], tmp_path)
@@ -514,3 +534,91 @@ def test_run_sh_noisy_eval_option_is_checked(tmp_path):
     proc = run(["./run.sh", "--noisy-eval", "yes", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")],
                cwd=RECIPE, check=False)
     assert proc.returncode == 1 and "expected \"true\" or \"false\": --noisy-eval 'yes'" in proc.stderr
+
+
+# ---------------------------------------------------------------- an imported model through stages 4-7
+
+def _demo_like_data(data, rate=8000):
+    """What the demo's stage 0 leaves: data/train (6 speakers of 6 utterances: LDA needs more utterances than
+    the 32 dimensions of the fixture's embeddings) and data/eval (4 speakers of 4 utterances), 0.8-1.3 s at
+    8 kHz, a voice (f0) per speaker, each with wav.scp, utt2spk, spk2utt, utt2lang; eval trials by the demo's
+    local/make_trials.py."""
+    wav_dir = data / "wav"
+    wav_dir.mkdir(parents=True)
+    for part, first, speakers, utts in (("train", 0, 6, 6), ("eval", 6, 4, 4)):
+        (data / part).mkdir()
+        wav, utt2spk, spk2utt = [], [], []
+        for s in range(first, first + speakers):
+            keys = [f"spk{s}-u{u}" for u in range(utts)]
+            for u, key in enumerate(keys):
+                sf.write(wav_dir / f"{key}.wav", synth_speech(0.8 + 0.1 * u, rate, seed=10 * s + u, f0=95.0 + 17 * s),
+                         rate, subtype="PCM_16")
+                wav.append(f"{key} {wav_dir / key}.wav\n")
+                utt2spk.append(f"{key} spk{s}\n")
+            spk2utt.append(f"spk{s} {' '.join(keys)}\n")
+        (data / part / "wav.scp").write_text("".join(wav))
+        (data / part / "utt2spk").write_text("".join(utt2spk))
+        (data / part / "utt2lang").write_text("".join(line.split()[0] + " en\n" for line in utt2spk))
+        (data / part / "spk2utt").write_text("".join(spk2utt))
+    run([PY, str(LOCAL / "make_trials.py"), str(data / "eval"), str(data / "eval" / "trials")])
+
+
+def _import_md_block(title):
+    text = (REPO / "docs" / "import.md").read_text(encoding="utf-8")
+    section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    blocks = section.split("```bash\n")[1:]
+    assert len(blocks) == 1, f"docs/import.md '{title}': expected one bash block"
+    return blocks[0].split("```", 1)[0]
+
+
+@pytest.mark.slow
+def test_an_imported_model_runs_through_stages_4_to_7_as_docs_import_md_says(tmp_path, monkeypatch):
+    """docs/import.md's block, as written, in a copy of the checkout whose demo recipe has a tiny demo-like corpus
+    (8 kHz): the SpeechBrain fixture (speechbrain_fbank at 16 kHz, utterance-mean CMN, no VAD) gets its own features
+    from the upsampled audio, and stages 4-7 extract, score, report and calibrate. The x-vectors equal the network
+    applied to the features of the audio resampled by scipy (an independent resampler) and mean-normalised."""
+    root = tmp_path / "tfspk"
+    (root / "egs" / "demo").mkdir(parents=True)
+    for entry in ("steps", "utils", "tests", "tools", "egs/voxceleb"):   # the demo's local/ links into voxceleb's
+        (root / entry).symlink_to(REPO / entry)
+    shutil.copytree(RECIPE, root / "egs" / "demo" / "v2", symlinks=True,
+                    ignore=shutil.ignore_patterns("data", "exp", "mfcc", "fbank", "downloads", "*.log"))
+    recipe_dir = root / "egs" / "demo" / "v2"
+    _demo_like_data(recipe_dir / "data")
+    env = {"TFSPK_VENV": str(Path(PY).parent.parent), "PATH": f"{Path(PY).parent}:{os.environ['PATH']}"}
+    proc = run(["bash", "-e", "-o", "pipefail", "-c", _import_md_block("An imported model in the demo recipe")],
+               cwd=root, env=env, timeout=600)
+    out = proc.stdout + proc.stderr
+    for stage in (4, 5, 6, 7):
+        assert f"=== stage {stage}:" in out
+    assert "=== stage 3:" not in out and "has a front end of its own" in out
+    exp = recipe_dir / "exp" / "speechbrain_ecapa"
+    data = recipe_dir / "data"
+    # the model's front end, written as Kaldi config files, at its own rate; the audio resampled to it
+    conf = (data / "eval_speechbrain_ecapa" / "conf" / "features.conf").read_text().splitlines()
+    assert "--sample-frequency=16000.0" in conf and "--n-fft=400" in conf
+    assert "resampl" in (recipe_dir / "exp" / "make_front_end_feats" /
+                         "make_speechbrain_fbank_eval_speechbrain_ecapa.1.log").read_text()
+    assert not (data / "eval_speechbrain_ecapa" / "vad.scp").exists()
+    results = (exp / "scores" / "results.txt").read_text()
+    assert "plda" in results and "cosine" in results
+    assert (exp / "scores" / "calibration" / "results.txt").is_file()
+    trials = (data / "eval" / "trials").read_text().splitlines()
+    assert len((exp / "scores" / "plda_scores").read_text().splitlines()) == len(trials)
+
+    from scipy.signal import resample_poly
+    from tfspk.features.frontend import read_front_end
+    from tfspk.io.ark import read_rspecifier
+    from tfspk.nnet import load_trained
+    monkeypatch.chdir(recipe_dir)   # the scp holds paths relative to the recipe
+    got = dict(read_rspecifier(f"scp:{exp}/xvectors_eval/xvector.scp"))
+    assert sorted(got) == sorted(line.split()[0] for line in (data / "eval" / "utt2spk").read_text().splitlines())
+    model, _, _ = load_trained(str(exp))
+    features = read_front_end(str(exp)).extractor(dither=False)
+    for key in ("spk6-u0", "spk9-u3"):
+        samples, rate = sf.read(data / "wav" / f"{key}.wav", dtype="int16")
+        assert rate == 8000
+        feats = features(resample_poly(samples.astype(np.float64), 2, 1).astype(np.float32), 16000)
+        want = model((feats - feats.mean(axis=0))[None])["embedding_a"].numpy()[0]
+        cosine = float(got[key] @ want / np.linalg.norm(got[key]) / np.linalg.norm(want))
+        assert cosine > 0.999, (key, cosine)

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The body shared by steps/make_mfcc.sh, make_fbank.sh and make_spectrogram.sh (Kaldi keeps copies; we keep one).
-# It is sourced, not run: the caller sets `feat` (mfcc|fbank|spectrogram), `feat_name` (for messages) and declares
-# its config option variable `${feat}_config`, so `$0`, the options and the usage line stay Kaldi's.
+# The body shared by steps/make_mfcc.sh, make_fbank.sh, make_spectrogram.sh and make_speechbrain_fbank.sh (Kaldi
+# keeps copies; we keep one). It is sourced, not run: the caller sets `feat` (a feature type: mfcc|fbank|spectrogram|
+# speechbrain_fbank), `feat_name` (for messages) and declares its config option variable `${feat}_config`, so `$0`,
+# the options and the usage line stay Kaldi's. The tool is tfspk-compute-<feat with dashes>-feats.
 feat_config_var=${feat}_config
+feat_opt=${feat//_/-}   # the option --<feat_opt>-config and the tool's name
 set -e -o pipefail
 
 nj=4
@@ -23,7 +25,7 @@ help_message="Usage: $0 [options] <data-dir> [<log-dir> [<${feat}-dir>] ]
 Note: <log-dir> defaults to <data-dir>/log, and
       <${feat}-dir> defaults to <data-dir>/data.
 Options:
-  --${feat}-config <config-file>       # config passed to compute-${feat}-feats (default: ${!feat_config_var})
+  --${feat_opt}-config <config-file>       # config passed to compute-${feat_opt}-feats (default: ${!feat_config_var})
   --nj <nj>                            # number of parallel jobs (default: $nj)
   --cmd <run.pl|queue.pl <queue opts>> # how to run jobs (default: $cmd)
   --compress <true|false>              # store compressed matrices (default: $compress)
@@ -56,6 +58,10 @@ fi
 rate_opts=
 if $allow_downsample; then rate_opts="--allow-downsample=true"; fi
 if $allow_upsample; then rate_opts="$rate_opts --allow-upsample=true"; fi
+if $use_kaldi && [ "${kaldi_has_binary:-true}" = false ]; then
+  echo "$0: Kaldi has no compute-${feat_opt}-feats: --use-kaldi true is not possible for $feat_name features" >&2
+  exit 1
+fi
 if $use_kaldi; then
   needed="compute-${feat}-feats copy-feats"
   if [ -f "$data/segments" ]; then needed="extract-segments $needed"; fi
@@ -106,7 +112,7 @@ else
   segments_opt=
   if [ -f "$data/segments" ]; then segments_opt="--segments=$sdata/JOB/segments"; fi
   $cmd JOB=1:$nj "$logdir/make_${feat}_$name.JOB.log" \
-    tfspk-compute-${feat}-feats --config=$feat_config $rate_opts $segments_opt $write_utt2dur_opt \
+    tfspk-compute-${feat_opt}-feats --config=$feat_config $rate_opts $segments_opt $write_utt2dur_opt \
       $write_num_frames_opt --compress=$compress scp:$sdata/JOB/wav.scp $output
 fi
 

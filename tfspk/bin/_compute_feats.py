@@ -1,21 +1,22 @@
-"""Command line shared by tfspk-compute-mfcc-feats, -fbank-feats and -spectrogram-feats."""
+"""Command line shared by tfspk-compute-mfcc-feats, -fbank-feats, -spectrogram-feats and -speechbrain-fbank-feats."""
 from tfspk import cli
 from tfspk.features import options as feature_options
 from tfspk.features.mfcc import FeatureExtractor
 from tfspk.features.commands import compute_features_table
 
-DESCRIPTION = """Compute {kind} features for each utterance of a wav.scp, as Kaldi's compute-{kind}-feats
-(mfcc/fbank numbers from kaldi-native-fbank, spectrograms from a numpy restatement of Kaldi's code;
-audio is fed on the int16 scale as Kaldi reads it).
+ADDITIONS = """
 
 tfspk additions (so steps/make_{kind}.sh needs one process per job):
   --segments FILE            the wav.scp keys are recordings; cut each segment as extract-segments does
   --compress, --compression-method, --write-num-frames   as copy-feats does
   --dither-seed N            dithering is reproducible: noise seeded by N and the utterance key"""
+DESCRIPTION = """Compute {kind} features for each utterance of a wav.scp, as Kaldi's compute-{kind}-feats
+(mfcc/fbank numbers from kaldi-native-fbank, spectrograms from a numpy restatement of Kaldi's code;
+audio is fed on the int16 scale as Kaldi reads it).""" + ADDITIONS
 
 
-def run(argv, kind, usage):
-    parser = cli.KaldiArgumentParser(usage, description=DESCRIPTION.format(kind=kind))
+def run(argv, kind, usage, description=DESCRIPTION):
+    parser = cli.KaldiArgumentParser(usage, description=description.format(kind=kind))
     feature_options.add_feature_options(parser, kind)
     cli.add_bool(parser, "--subtract-mean", False, "subtract mean of each feature file (CMS)")
     parser.add_argument("--min-duration", type=float, default=0.0,
@@ -49,10 +50,11 @@ def run(argv, kind, usage):
                            allow_upsample=args.allow_upsample)
 
 
-def entry_points(kind, usage):
-    """``(_main, main)`` of ``tfspk-compute-<kind>-feats`` (the tool modules differ only in kind and usage)."""
+def entry_points(kind, usage, description=DESCRIPTION):
+    """``(_main, main)`` of ``tfspk-compute-<kind>-feats`` (the tool modules differ only in kind, usage and,
+    for a feature type Kaldi lacks, the description)."""
     def _main(argv):
-        run(argv, kind, usage)
+        run(argv, kind, usage, description)
 
     def main():
         cli.run_tool(_main)

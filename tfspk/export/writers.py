@@ -12,7 +12,6 @@ import shutil
 from tfspk import cli
 from tfspk.errors import ToolError
 from tfspk.features.frontend import write_front_end
-from tfspk.features.options import option_lines
 
 EXPORT_JSON = "export.json"
 SAVED_MODEL = "saved_model"
@@ -30,10 +29,8 @@ def write_all(graph, work: str, info: dict, options) -> None:
     os.makedirs(conf)
     front_end = options.front_end
     write_front_end(work, front_end)
-    _write_lines(os.path.join(conf, "features.conf"), option_lines(front_end.inference_options()))
-    if front_end.vad:
-        _write_lines(os.path.join(conf, "vad_mfcc.conf"), option_lines(front_end.vad_energy_options()))
-        _write_lines(os.path.join(conf, "vad.conf"), option_lines(front_end.vad_options))
+    for name, lines in front_end.config_files().items():   # with post-processing, the features before it
+        _write_lines(os.path.join(conf, name), lines)
     if options.calibration:
         shutil.copyfile(options.calibration, os.path.join(work, "calibration.txt"))
 

@@ -31,7 +31,7 @@ import os
 import yaml
 
 from tfspk.errors import ToolError
-from tfspk.features.options import MfccOptions, options_from_dict, read_options_file, validate
+from tfspk.features.options import MfccOptions, option_lines, options_from_dict, read_options_file, validate
 from tfspk.features.registry import feature_type, post_step, post_steps, post_steps_dicts
 from tfspk.features.vad import VadOptions
 
@@ -127,6 +127,18 @@ class FrontEnd:
         if self.cmn == "none":
             return False, int(self.cmn_window)
         return True, int(self.cmn_window) if self.cmn == "sliding" else UTTERANCE_WINDOW
+
+    def config_files(self) -> dict:
+        """The front end as Kaldi config files, ``{file name: [--name=value lines]}``: ``features.conf`` (the
+        feature options at inference, ``--dither=0``; ``steps/make_<type>.sh --<type>-config``) and, when the
+        energy VAD applies, ``vad_mfcc.conf`` (the MFCCs whose log energy it thresholds; ``steps/make_mfcc.sh``)
+        and ``vad.conf`` (``steps/compute_vad_decision.sh --vad-config``). Post-processing steps have no
+        config file (the caller says so where it matters)."""
+        files = {"features.conf": option_lines(self.inference_options())}
+        if self.vad:
+            files["vad_mfcc.conf"] = option_lines(self.vad_energy_options())
+            files["vad.conf"] = option_lines(self.vad_options)
+        return files
 
     def tensorflow(self):
         """Features + post-processing as TensorFlow ops (an object with ``dim``, ``frame`` and, for
@@ -235,6 +247,29 @@ def write_front_end(exp_dir: str, front_end: FrontEnd) -> str:
                      "# tfspk-export, tfspk-embed and tfspk.Embedder\n")
         handle.write(yaml.safe_dump(front_end.to_dict(), sort_keys=False, default_flow_style=False))
     return path
+
+
+def write_config_files(front_end: FrontEnd, conf_dir: str) -> list:
+    """Write :meth:`FrontEnd.config_files` into ``conf_dir`` (created if needed; each file atomically) and remove
+    a VAD file of an earlier call that this front end does not have; returns the written paths. ToolError for a
+    front end with post-processing steps: its features are not what ``steps/make_<type>.sh`` computes."""
+    from tfspk.io.atomic import atomic_open
+    if front_end.post:
+        raise ToolError(f"the front end post-processes its {front_end.feature_type} features "
+                        f"({', '.join(name for name, _ in front_end.post)}), which no Kaldi config file of "
+                        "steps/make_<type>.sh expresses")
+    os.makedirs(conf_dir, exist_ok=True)
+    files = front_end.config_files()
+    written = []
+    for name in ("features.conf", "vad_mfcc.conf", "vad.conf"):
+        path = os.path.join(conf_dir, name)
+        if name in files:
+            with atomic_open(path) as handle:
+                handle.write("".join(line + "\n" for line in files[name]))
+            written.append(path)
+        elif os.path.exists(path):
+            os.remove(path)
+    return written
 
 
 def read_front_end(exp_dir: str) -> FrontEnd:

@@ -16,7 +16,8 @@
 #   2  training examples: sliding CMN, voiced frames only, drop short utterances / small speakers
 #      (--aug online: data/train_audio, the same utterances as audio + VAD for on-the-fly augmentation)
 #   3  train the x-vector network ($exp/xvector_nnet)
-#   4  extract embeddings for train and eval
+#   4  extract embeddings for train and eval (--nnet-dir <imported exp dir> --stage 4: with that model's own
+#      features, computed from the audio at its rate)
 #   5  back-end: centre, LDA, PLDA (train embeddings); PLDA and cosine scores on the trials
 #   6  EER / minDCF for both back-ends, DET plot
 #   7  calibration: train on half of the evaluation speakers, report actDCF / Cllr on the other half
@@ -62,7 +63,8 @@ dev_speakers=0             # > 0: hold out this many training speakers (seeded) 
                            # (data/dev); the network and back-end train on the others (data/train_nodev), the
                            # trainer logs the dev EER per epoch and stages 5-6 score dev and eval (scores_dev/)
 noisy_eval=false           # true: stage 8 scores the system on a copy of data/eval with reverberation or babble too
-nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others)
+nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others);
+                           # from --stage 4 also an imported exp dir (tfspk-import-model; docs/import.md)
 init_from=                 # an experiment dir (trained or tfspk-import-model'ed): stage 3 fine-tunes its network on
                            # data/train (conf/finetune.yaml: new head, own LR schedule; docs/training.md) into
                            # $exp/finetune_<its name>_<system>; the features are the source's
@@ -79,7 +81,8 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --aug ($aug; online = from audio with on-the-fly augmentation, conf/<net>_aug.yaml)
   --system ($system, see conf/losses.txt) or --loss <name> [--loss-params k=v,...] [--aux ring,mhe]
   --train-opts \"...\" (repeatable) --set key=value (repeatable) --train-config (conf/<net>.yaml or conf/<net>_aug.yaml)
-  --nnet-dir (exp/xvector_nnet_<system> for tdnn, exp/<net>_nnet_<system> otherwise; _aug_nnet_ with --aug online)
+  --nnet-dir (exp/xvector_nnet_<system> for tdnn, exp/<net>_nnet_<system> otherwise; _aug_nnet_ with --aug online;
+             with --stage 4 an imported exp dir: its own features are computed from the audio)
   --init-from <exp-dir>     fine-tune that experiment's network on data/train (conf/finetune.yaml) instead of training one
   --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)
   --dev-speakers ($dev_speakers; N > 0: N training speakers held out as a dev set, scored beside eval)
@@ -210,6 +213,31 @@ make_features() {
   fi
 }
 
+# A network with a front end of its own: imported (tfspk-import-model: another toolkit's features, rate, CMN and
+# VAD), or recording in its features.yaml another feature type or sample rate than this recipe's. Stages 4 and 8
+# do not feed it the recipe's features but compute its own from the audio of data/<name> (resampled to its
+# rate; steps/make_front_end_feats.sh) into data/<name>_<nnet dir name>. own_front_end prints that suffix
+# (nothing for a network of this recipe's front end).
+own_front_end() {
+  local yaml=$nnet_dir/features.yaml rate nnet_rate
+  [ -f "$yaml" ] || return 0
+  rate=$(sed -n 's/^--sample-frequency=\([0-9.]*\).*/\1/p' "$feat_conf" | tail -n 1)
+  nnet_rate=$(awk '$1 == "sample_rate:" {print $2; exit}' "$yaml")
+  if grep -q '^imported:' "$nnet_dir/config.yaml" || [ "$(awk '$1 == "type:" {print $2; exit}' "$yaml")" != "$feat_type" ] ||
+     awk -v a="${rate:-16000}" -v b="$nnet_rate" 'BEGIN {exit !(a + 0 != b + 0)}'; then
+    echo "_$(basename "$nnet_dir")"
+  fi
+}
+# nnet_features <name> <suffix>: data/<name><suffix> with the features of $nnet_dir's front end (archives in
+# $nnet_dir/feats).
+nnet_features() {
+  rm -rf "$data/$1$2"
+  utils/copy_data_dir.sh "$data/$1" "$data/$1$2"
+  rm -f "$data/$1$2/feats.scp" "$data/$1$2/vad.scp"
+  steps/make_front_end_feats.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$1$2" "$exp/make_front_end_feats" \
+    "$nnet_dir/feats"
+}
+
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
   stage_banner 0 "corpus: Debian packages -> data/train, data/eval, trials"
   if [ "$corpus_dir" = "$download_dir" ]; then
@@ -296,11 +324,22 @@ fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   stage_banner 4 "extract embeddings"
   require 3 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
-  require 1 "$data/train$sfx/feats.scp" "$data/eval$sfx/feats.scp" "$data/eval$sfx/vad.scp"
   names="$trn eval"
-  [ "$dev_speakers" -gt 0 ] && names="$names dev" && require 2 "$data/dev$sfx/feats.scp"
+  own=$(own_front_end)
+  if [ -n "$own" ]; then
+    echo "$0: $nnet_dir has a front end of its own ($nnet_dir/features.yaml): its features from the audio in $data/<name>$own"
+    [ "$dev_speakers" -gt 0 ] && names="$names dev" && require 2 "$data/dev/wav.scp"
+    require 0 "$data/$trn/wav.scp" "$data/eval/wav.scp"
+    for name in $names; do
+      nnet_features $name $own
+    done
+  else
+    own=$sfx
+    require 1 "$data/train$sfx/feats.scp" "$data/eval$sfx/feats.scp" "$data/eval$sfx/vad.scp"
+    [ "$dev_speakers" -gt 0 ] && names="$names dev" && require 2 "$data/dev$sfx/feats.scp"
+  fi
   for name in $names; do
-    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name$sfx" "$nnet_dir/xvectors_$name"
+    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name$own" "$nnet_dir/xvectors_$name"
   done
 fi
 
@@ -346,7 +385,10 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ "$noisy_eval" = true ]; then
   elif [ -n "$sfx" ] && [ ! -f "$data/eval_noisy$sfx/feats.scp" ]; then
     make_features eval_noisy
   fi
-  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/eval_noisy$sfx" "$nnet_dir/xvectors_eval_noisy"
+  own=$(own_front_end)
+  [ -n "$own" ] && nnet_features eval_noisy $own
+  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/eval_noisy${own:-$sfx}" \
+    "$nnet_dir/xvectors_eval_noisy"
   local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim \
     "$data/$trn" "$nnet_dir/xvectors_$trn" "$nnet_dir/xvectors_eval_noisy" "$data/eval_noisy/trials" \
     "$nnet_dir/scores_noisy"
