@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from tfspk.errors import ToolError
-from tfspk.params import coerce, param
+from tfspk.params import coerce, param, read_yaml, yaml_value
 from tfspk.train import finetune
 
 # Keys the trainer writes into the saved config; accepted (and replaced) when a saved config is read back.
@@ -271,15 +271,7 @@ def to_dict(config) -> dict:
 # files and overrides
 def load_yaml(path) -> dict:
     """Read a YAML config file into a dict (ToolError for missing files and YAML syntax errors)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise ToolError(f"no such config file: {path}") from None
-    except OSError as err:
-        raise ToolError(f"cannot read config file {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ToolError(f"config file {path} is not valid YAML: {err}") from None
+    data = read_yaml(path, "config file")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -295,10 +287,7 @@ def apply_override(data: dict, assignment: str) -> None:
     dotted = dotted.strip()
     if not dotted or any(not part for part in dotted.split(".")):
         raise ToolError(f"override '{assignment}': bad key '{dotted}'")
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
+    value = yaml_value(text) if text.strip() else ""
     parts = dotted.split(".")
     node = data
     for part in parts[:-1]:
@@ -318,10 +307,7 @@ def parse_assignments(text: str, what: str) -> dict:
         if "=" not in item:
             raise ToolError(f"{what}: expected name=value[,name=value...], got '{item}'")
         name, value = item.split("=", 1)
-        try:
-            params[name.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            params[name.strip()] = value
+        params[name.strip()] = yaml_value(value)
     return params
 
 
