@@ -9,7 +9,7 @@ overridden from the command line with ``--set section.key=value`` (the value is 
 
 The ``features:`` section is the network's front end, resolved and recorded in ``<exp>/features.yaml``
 by :mod:`tfspk.features.frontend`. Three sections are open-ended and checked against the component they configure:
-``nnet`` holds the keyword arguments of :func:`tfspk.nnet.build_xvector` (incl. ``arch``),
+``nnet`` the network's registered name and its ``params`` (:func:`tfspk.nnet.network_from_config`),
 ``loss.params`` and ``aux[*].params`` the fields of the loss classes' ``Params`` dataclasses
 (:mod:`tfspk.losses`). Their checks live in :mod:`tfspk.train.components`.
 
@@ -147,18 +147,6 @@ class NnetConfig:
     name: str = "tdnn"
     params: dict = field(default_factory=dict)
 
-    def __getitem__(self, key):
-        """Read access with the older flat keys: ``nnet["arch"]`` is the name, ``nnet["frame_dim"]`` a parameter."""
-        if key in ("name", "arch"):
-            return self.name
-        return self.params[key]
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
 
 @dataclass
 class FeaturesConfig:
@@ -193,8 +181,7 @@ class FeaturesConfig:
 class TrainConfig:
     seed: int = param(777, "seed for weights, sampling and validation split (runs are reproducible)")
     nnet: dict = param({"name": "tdnn", "params": {}},
-                       "the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi); "
-                      "older configs' {arch: tdnn, frame_dim: ...} still load")
+                       "the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi)")
     loss: LossConfig = param(LossConfig, "main loss")
     aux: list = param([], "auxiliary losses, a list of {name, params}")
     optimizer: OptimizerConfig = param(OptimizerConfig, "optimizer and L2 regularisation")
