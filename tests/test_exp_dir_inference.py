@@ -13,7 +13,7 @@ from tfspk.io.ark import read_rspecifier
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO = REPO / "egs" / "demo" / "v2"
-TINY_NNET = ["nnet.frame_dim=16", "nnet.pooling_dim=24", "nnet.embedding_dim=8"]
+TINY_NNET = ["nnet.params.frame_dim=16", "nnet.params.pooling_dim=24", "nnet.params.embedding_dim=8"]
 
 
 def _write_speakers(root, name, rate, speakers, utts, seconds=2.5, seed=0):

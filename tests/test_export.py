@@ -180,7 +180,8 @@ def _make_exp(path, feat_dim=30, confs=None):
             layer.set_weights([rng.uniform(0.5, 1.5, gamma.shape), rng.normal(0, 0.3, beta.shape),
                                rng.normal(0, 0.3, mean.shape), rng.uniform(0.5, 2.0, var.shape)])
     (path / "final").mkdir(parents=True)
-    (path / "config.yaml").write_text(yaml.safe_dump({"feat_dim": feat_dim, "num_classes": 3, "nnet": NNET}))
+    nnet = {"name": NNET["arch"], "params": {k: v for k, v in NNET.items() if k != "arch"}}
+    (path / "config.yaml").write_text(yaml.safe_dump({"feat_dim": feat_dim, "num_classes": 3, "nnet": nnet}))
     net.save_weights(str(path / "final" / "model.weights.h5"))
     (path / "final" / "DONE").write_text("finished: by the test\n")  # a finished training (tfspk.nnet.saved)
     if confs:

@@ -165,7 +165,8 @@ def test_prepare_features_is_cmn_then_voiced_frames():
 def _make_exp_dir(path, model):
     """An experiment dir per docs/INTERFACES.md (tfspk.train): config.yaml + final/model.weights.h5."""
     (path / "final").mkdir(parents=True)
-    (path / "config.yaml").write_text(yaml.safe_dump({"feat_dim": FEAT_DIM, "num_classes": 3, "nnet": NNET}))
+    nnet = {"name": NNET["arch"], "params": {k: v for k, v in NNET.items() if k != "arch"}}
+    (path / "config.yaml").write_text(yaml.safe_dump({"feat_dim": FEAT_DIM, "num_classes": 3, "nnet": nnet}))
     model.save_weights(str(path / "final" / "model.weights.h5"))
     (path / "final" / "DONE").write_text("finished: by the test fixture\n")  # training finished
     return path

@@ -179,9 +179,9 @@ def test_a_registered_toy_type_runs_through_training_extraction_and_export(band_
     conf.write_text(f"--sample-frequency={RATE}\n--num-bands=5\n--dither=0\n--frame-length=20\n")
     config = config_mod.build_config(None, [
         "data.source=audio", "features.type=test_bands", f"features.conf={conf}", "features.post=[add_deltas]",
-        "nnet.frame_dim=16", "nnet.pooling_dim=24", "nnet.embedding_dim=8", "data.speakers_per_batch=4",
-        "data.min_frames=30", "data.max_frames=40", "valid.num_utts=0", "schedule.steps_per_epoch=2",
-        "schedule.num_epochs=1", "data.num_threads=1", "log_every=1"])
+        "nnet.params.frame_dim=16", "nnet.params.pooling_dim=24", "nnet.params.embedding_dim=8",
+        "data.speakers_per_batch=4", "data.min_frames=30", "data.max_frames=40", "valid.num_utts=0",
+        "schedule.steps_per_epoch=2", "schedule.num_epochs=1", "data.num_threads=1", "log_every=1"])
     exp = tmp_path / "exp"
     # training from audio: the type's numpy side + add-deltas, 5 bands x 3
     train(str(data), str(exp), config, stream=open(os.devnull, "w"))

@@ -155,7 +155,7 @@ def test_imported_source_without_checkpoint_and_inherited_network(dirs, tmp_path
 
 def test_network_mismatch_and_bad_keys_are_tool_errors(dirs, tmp_path):
     with pytest.raises(ToolError, match=r"init_from: the network of .*config.yaml differs.*frame_dim: 16 -> 20"):
-        _train(dirs["new"], str(tmp_path / "a"), "schedule.num_epochs=1", "nnet.frame_dim=20",
+        _train(dirs["new"], str(tmp_path / "a"), "schedule.num_epochs=1", "nnet.params.frame_dim=20",
                f"init_from={dirs['source']}")
     with pytest.raises(ToolError, match=r"finetune.head': expected one of auto, keep, mean, random"):
         _train(dirs["new"], str(tmp_path / "b"), f"init_from={dirs['source']}", "finetune.head=mine")

@@ -45,23 +45,32 @@ def test_unknown_network_lists_the_valid_ones():
     assert nnet.resolve_network_name("TDNN-Kaldi") == "tdnn_kaldi"
 
 
-def test_old_and_new_nnet_sections_give_the_same_network():
-    old = {"arch": "tdnn_kaldi", "frame_dim": 16, "pooling_dim": 24, "embedding_dim": 8, "layer_order": None,
-           "variance_floor": 1e-5, "weight_decay": 0.0, "bn_momentum": 0.99, "bn_epsilon": 0.001}
-    new = {"name": "tdnn_kaldi", "params": {"frame_dim": 16, "pooling_dim": 24, "embedding_dim": 8}}
-    a, b = nnet.network_from_config(old), nnet.network_from_config(new)
-    assert nnet.network_config(a) == nnet.network_config(b)
-    assert nnet.network_config(a)["params"]["frame_dim"] == 16 and a.min_frames() == 15
+def test_nnet_section_is_name_and_params_and_the_old_flat_form_is_refused_naming_the_new():
+    section = {"name": "tdnn_kaldi", "params": {"frame_dim": 16, "pooling_dim": 24, "embedding_dim": 8}}
+    network = nnet.network_from_config(section)
+    assert nnet.network_config(network)["params"]["frame_dim"] == 16 and network.min_frames() == 15
+    assert nnet.network_from_config(nnet.network_config(network)).params == network.params
     assert nnet.network_config(nnet.network_from_config(None))["name"] == "tdnn"
-    with pytest.raises(ToolError, match=r"'nnet.weight_decay' \(0.01\) is no longer supported: set "
-                                        r"optimizer.weight_decay"):
-        nnet.network_from_config({"arch": "tdnn", "weight_decay": 0.01})
+    # the flat form of older configs: parameters next to the name, 'arch' for the name
+    flat = {"arch": "tdnn_kaldi", "frame_dim": 16, "pooling_dim": 24, "embedding_dim": 8}
+    with pytest.raises(ToolError, match=r"config key 'nnet.arch' is the old spelling of nnet.name: write nnet: "
+                                        r"\{name: tdnn_kaldi, params: \{frame_dim: \.\.\.\}\}"):
+        nnet.network_from_config(flat)
+    with pytest.raises(ToolError, match=r"config key 'nnet.frame_dim': the network's parameters go under nnet.params "
+                                        r"\(nnet: \{name: tdnn, params: \{frame_dim: 16\}\}; --set "
+                                        r"nnet.params.frame_dim=16\)"):
+        nnet.network_from_config({"name": "tdnn", "frame_dim": 16})
+    with pytest.raises(ToolError, match=r"unknown config key 'nnet.widths'; valid keys in nnet: name, params"):
+        nnet.network_from_config({"name": "tdnn", "widths": 3})
+    for value in (0, 0.01):
+        with pytest.raises(ToolError, match=r"'nnet.weight_decay' is no longer supported: set optimizer.weight_decay"):
+            nnet.network_from_config({"name": "tdnn", "weight_decay": value})
     with pytest.raises(ToolError, match=r"network 'tdnn': unknown parameter 'width'; valid parameters: frame_dim"):
         nnet.network_from_config({"name": "tdnn", "params": {"width": 3}})
     with pytest.raises(ToolError, match=r"network 'tdnn': parameter 'layer_order' must be one of bn_relu, relu_bn"):
         nnet.network_from_config({"name": "tdnn", "params": {"layer_order": "bn"}})
-    with pytest.raises(ToolError, match=r"'nnet.name' \(tdnn\) and 'nnet.arch' \(tdnn_kaldi\) disagree"):
-        nnet.network_from_config({"name": "tdnn", "arch": "tdnn_kaldi"})
+    with pytest.raises(ToolError, match=r"config key 'nnet.params': expected a mapping of network parameters"):
+        nnet.network_from_config({"name": "tdnn", "params": [3]})
 
 
 def test_registered_tdnn_builds_what_build_xvector_builds():

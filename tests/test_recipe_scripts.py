@@ -21,7 +21,7 @@ def test_recipe_uses_kaldis_data_dir_scripts(recipe):
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_train_yaml_describes_the_layer_order_the_code_uses(recipe):
     path = REPO / recipe / "conf/train.yaml"
-    arch = yaml.safe_load(path.read_text())["nnet"]["arch"]
+    arch = yaml.safe_load(path.read_text())["nnet"]["name"]
     comments = " ".join(line.split("#", 1)[1] for line in path.read_text().splitlines() if "#" in line)
     comments = re.sub(r"\s+", " ", comments)
     assert ORDER_WORDS[xvector.ARCHITECTURES[arch].layer_order] in comments

@@ -105,7 +105,7 @@ def _audio_input(data, conf, *extra):
     config = config_mod.build_config(None, [
         "data.source=audio", f"features.conf={conf}", "data.speakers_per_batch=4", "data.min_frames=40",
         "data.max_frames=60", "features.cmn=none", "valid.num_utts=0", "data.num_threads=1",
-        "nnet.frame_dim=16", "nnet.pooling_dim=24", "nnet.embedding_dim=8"] + list(extra))
+        "nnet.params.frame_dim=16", "nnet.params.pooling_dim=24", "nnet.params.embedding_dim=8"] + list(extra))
     return AudioInput(str(data), config), config
 
 

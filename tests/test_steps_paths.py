@@ -45,7 +45,8 @@ def test_extract_xvectors_runs_from_another_recipe_without_utils_on_path(tmp_pat
     exp, data = recipe / "exp" / "xvector_tf", recipe / "data" / "test"
     (exp / "final").mkdir(parents=True)
     data.mkdir(parents=True)
-    (exp / "config.yaml").write_text(yaml.safe_dump({"feat_dim": 5, "num_classes": 3, "nnet": nnet}))
+    section = {"name": nnet["arch"], "params": {k: v for k, v in nnet.items() if k != "arch"}}
+    (exp / "config.yaml").write_text(yaml.safe_dump({"feat_dim": 5, "num_classes": 3, "nnet": section}))
     build_xvector(feat_dim=5, **nnet).save_weights(str(exp / "final" / "model.weights.h5"))
     (exp / "final" / "DONE").write_text("finished\n")
     rng = np.random.default_rng(0)

@@ -18,8 +18,8 @@ from tfspk.errors import ToolError
 from tfspk.train import config as config_mod
 from tfspk.train import schedule
 
-TINY = ["nnet.frame_dim=16", "nnet.pooling_dim=24", "nnet.embedding_dim=8", "data.speakers_per_batch=4",
-        "data.min_frames=48", "data.max_frames=48", "valid.num_utts=8", "valid.frames=40",
+TINY = ["nnet.params.frame_dim=16", "nnet.params.pooling_dim=24", "nnet.params.embedding_dim=8",
+        "data.speakers_per_batch=4", "data.min_frames=48", "data.max_frames=48", "valid.num_utts=8", "valid.frames=40",
         "schedule.steps_per_epoch=4", "log_every=2", "optimizer.lr=0.05"]
 
 
@@ -114,11 +114,13 @@ def test_loss_and_network_names_and_params_are_checked():
         components.resolve(tiny_config("aux=[rings]"))
     with pytest.raises(ToolError, match=r"m3 must be in \[0, 2\), got -0.1"):
         components.resolve(tiny_config("loss.name=amsoftmax", "loss.params.margin=-0.1"))
-    with pytest.raises(ToolError, match=r"unknown config key 'nnet.widths'; valid keys in nnet: arch, frame_dim"):
-        components.resolve(tiny_config("nnet.widths=3"))
+    with pytest.raises(ToolError, match=r"network 'tdnn': unknown parameter 'widths'; valid parameters: frame_dim"):
+        components.resolve(tiny_config("nnet.params.widths=3"))
+    with pytest.raises(ToolError, match=r"'nnet.frame_dim': the network's parameters go under nnet.params"):
+        components.resolve(tiny_config("nnet.frame_dim=3"))
     resolved = components.resolve(tiny_config("loss.name=AM-Softmax", "loss.params.margin=0.3"))
     assert resolved.loss.name == "amsoftmax" and resolved.loss.params["m3"] == 0.3
-    assert resolved.nnet["arch"] == "tdnn" and resolved.nnet["frame_dim"] == 16
+    assert resolved.nnet.name == "tdnn" and resolved.nnet.params["frame_dim"] == 16
 
 
 # ---------------------------------------------------------------------------------------- LR policy
@@ -254,7 +256,7 @@ def test_load_for_inference_names_what_is_missing(data_dir, tmp_path):
     from tfspk.train import load_for_inference
     with pytest.raises(ToolError, match=r"missing .*config.yaml"):
         load_for_inference(str(tmp_path))
-    (tmp_path / "config.yaml").write_text("feat_dim: 12\nnnet: {frame_dim: 16}\n")
+    (tmp_path / "config.yaml").write_text("feat_dim: 12\nnnet: {params: {frame_dim: 16}}\n")
     with pytest.raises(ToolError, match=r"missing .*final/model.weights.h5"):
         load_for_inference(str(tmp_path))
 
@@ -272,8 +274,8 @@ def test_end_to_end_via_train_xvector_sh_loss_falls(data_dir, tmp_path):
             for b in utts[i + 1:]:
                 trials.write(f"{a} {b} {'target' if a.split('-')[0] == b.split('-')[0] else 'nontarget'}\n")
     cfg.write_text(yaml.safe_dump(config_mod.to_dict(tiny_config(
-        "schedule.num_epochs=6", "schedule.steps_per_epoch=8", "data.speakers_per_batch=8", "nnet.bn_momentum=0.8",
-        f"valid.eer_data={eer_dir}"))))
+        "schedule.num_epochs=6", "schedule.steps_per_epoch=8", "data.speakers_per_batch=8",
+        "nnet.params.bn_momentum=0.8", f"valid.eer_data={eer_dir}"))))
     proc = run(["train_xvector.sh", "--train-config", str(cfg), "--loss", "amsoftmax", "--margin", "0.2", "--aux",
                 "ring", "--set", "loss.params.anneal=false", "--set", "valid.num_utts=8", data_dir, str(exp)])
     assert "train_xvector.sh --train-config" in proc.stdout  # the command line is echoed

@@ -12,9 +12,10 @@ from tfspk.errors import ToolError
 from tfspk.train import config as config_mod
 
 RATE = 8000
-AUDIO = ["nnet.frame_dim=16", "nnet.pooling_dim=24", "nnet.embedding_dim=8", "data.speakers_per_batch=4",
-         "data.min_frames=40", "data.max_frames=60", "valid.num_utts=0", "schedule.steps_per_epoch=2",
-         "log_every=1", "optimizer.lr=0.05", "data.source=audio", "data.num_threads=1", "features.cmn=crop"]
+AUDIO = ["nnet.params.frame_dim=16", "nnet.params.pooling_dim=24", "nnet.params.embedding_dim=8",
+         "data.speakers_per_batch=4", "data.min_frames=40", "data.max_frames=60", "valid.num_utts=0",
+         "schedule.steps_per_epoch=2", "log_every=1", "optimizer.lr=0.05", "data.source=audio",
+         "data.num_threads=1", "features.cmn=crop"]
 
 
 @pytest.fixture(scope="module")

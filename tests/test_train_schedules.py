@@ -233,7 +233,7 @@ def test_init_from_loads_network_and_head(data_dir, tmp_path):
         train(data_dir, str(tmp_path / "x"), tiny("schedule.num_epochs=1", f"init_from={tmp_path}/nowhere"),
               stream=null)
     with pytest.raises(ToolError, match=r"init_from: cannot load"):
-        train(data_dir, str(tmp_path / "y"), tiny("schedule.num_epochs=1", "nnet.frame_dim=20",
+        train(data_dir, str(tmp_path / "y"), tiny("schedule.num_epochs=1", "nnet.params.frame_dim=20",
                                                   f"init_from={first}"), stream=null)
 
 

@@ -248,7 +248,7 @@ def tiny_rirs(root):
 
 
 TINY_CONFIG = """seed: 1
-nnet: {arch: tdnn, frame_dim: 16, pooling_dim: 24, embedding_dim: 8}
+nnet: {name: tdnn, params: {frame_dim: 16, pooling_dim: 24, embedding_dim: 8}}
 optimizer: {name: adam, lr: 0.01}
 schedule: {steps_per_epoch: 4, num_epochs: 1}
 data: {speakers_per_batch: 3, min_frames: 40, max_frames: 60, num_threads: 1}
@@ -327,8 +327,8 @@ def test_voxceleb_training_config_is_liu2019_and_takes_every_loss():
     from tfspk.train.config import build_config, check_values
     config = resolve(build_config(str(RECIPE / "conf" / "train.yaml"), []))
     check_values(config)
-    assert (config.nnet["arch"], config.nnet["frame_dim"], config.nnet["pooling_dim"], config.nnet["embedding_dim"]) \
-        == ("tdnn", 512, 1500, 512)
+    params = config.nnet.params
+    assert (config.nnet.name, params["frame_dim"], params["pooling_dim"], params["embedding_dim"]) == ("tdnn", 512, 1500, 512)
     assert (config.data.speakers_per_batch, config.data.min_frames, config.data.max_frames) == (64, 200, 400)
     assert (config.optimizer.name, config.optimizer.lr, config.optimizer.weight_decay) == ("sgd", 0.01, 0.01)
     assert config.schedule.min_lr == 1e-5 and config.valid.num_utts == 1000

@@ -44,6 +44,11 @@ def add_bool(parser, name, default, help_text):
     parser.__dict__.setdefault("bool_options", set()).add(name)
 
 
+def add_binary(parser, default=True, what="output"):
+    """Kaldi's ``--binary``: write ``what`` in Kaldi's binary format (else as text)."""
+    add_bool(parser, "--binary", default, f"write {what} in binary mode")
+
+
 class KaldiArgumentParser(argparse.ArgumentParser):
     """argparse with Kaldi's ``--config`` files and error exit status 1."""
 
@@ -58,6 +63,13 @@ class KaldiArgumentParser(argparse.ArgumentParser):
     def parse_args(self, args=None, namespace=None):
         argv = _expand_config(list(sys.argv[1:] if args is None else args), self)
         return super().parse_args(self._bare_flags_to_true(argv), namespace)
+
+    def parse(self, argv, *positionals):
+        """Add the positional arguments ``positionals`` (in this order, one value each: the ``<...>`` of the
+        usage line) and parse ``argv``."""
+        for name in positionals:
+            self.add_argument(name)
+        return self.parse_args(argv)
 
     def _bare_flags_to_true(self, argv):
         """A bare boolean ``--flag`` means true (Kaldi); it never swallows a positional argument."""

@@ -209,6 +209,31 @@ def describe_params(params_cls: type, one_line: bool = False) -> str:
     return ", ".join(rows) if one_line else "\n".join(rows)
 
 
+def read_yaml(path, what: str = "file") -> Any:
+    """The YAML document of the file ``path`` (None for an empty file); a missing or unreadable file or invalid
+    YAML is a ToolError naming ``what`` (e.g. "config file") and the path."""
+    import yaml
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise ToolError(f"no such {what}: {path}") from None
+    except OSError as err:
+        raise ToolError(f"cannot read {what} {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ToolError(f"{what} {path} is not valid YAML: {err}") from None
+
+
+def yaml_value(text: str) -> Any:
+    """A value given on the command line (``key=value``), parsed as YAML (``0.2`` -> 0.2, ``true`` -> True,
+    ``[a, b]`` -> a list); text that is not valid YAML stays the string it is."""
+    import yaml
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
 def require(condition: bool, owner: str, message: str) -> None:
     """Raise ToolError ``owner: message`` unless ``condition`` holds."""
     if not condition:

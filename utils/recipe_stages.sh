@@ -3,9 +3,48 @@
 # stage_banner <n> <what>: the line that opens a stage, with the UTC time (the log shows where time went).
 # require <stage> <file>...: stop with a message naming the first missing file and the stage that makes it,
 #   so a run started at a later --stage says what to run first instead of failing deep inside a tool.
+# config_value <section> <key> [<config>]: the value of "<section>:\n  <key>: value" in an experiment config
+#   (default: $train_config); empty when the key is absent.
+# resolve_front_end <config> [<init-from-exp-dir>]: the front end of the config's features: section (tfspk-train
+#   records it in the experiment dir), in the variables the feature stages use: feat_type (mfcc if absent;
+#   fine-tuning keeps the source experiment's), feat_conf (conf/<type>.conf), vad_conf (conf/vad.conf),
+#   vad_mfcc_conf (conf/mfcc.conf) and sfx. The network's features are made by steps/make_<type>.sh into
+#   data/<name>$sfx (sfx=_<type>; none for MFCC, whose features are the VAD's); the energy VAD (vad_conf) on
+#   MFCCs (vad_mfcc_conf) is always computed into data/<name> and applies frame by frame to the other feature
+#   types (their confs use --snip-edges=false like conf/mfcc.conf, so the frame counts match). Stops naming
+#   the config when its features cannot be made offline.
 
 stage_banner() {
   echo "=== stage $1: $2 ($(date -u +%H:%M:%S))"
+}
+
+config_value() {
+  awk -v section="$1:" -v key="$2:" '$1 == section && !/^ / {f = 1; next} f && /^[^ #]/ {f = 0}
+    f && $1 == key {print $2}' "${3:-$train_config}"
+}
+
+resolve_front_end() {
+  local config=$1 init_from=$2
+  feat_type=$(config_value features type "$config")
+  [ -n "$init_from" ] && feat_type=$(config_value features type "$init_from/config.yaml")
+  feat_type=${feat_type:-mfcc}
+  feat_conf=$(config_value features conf "$config")
+  feat_conf=${feat_conf:-conf/$feat_type.conf}
+  vad_conf=$(config_value features vad_conf "$config")
+  vad_conf=${vad_conf:-conf/vad.conf}
+  vad_mfcc_conf=$(config_value features vad_mfcc_conf "$config")
+  vad_mfcc_conf=${vad_mfcc_conf:-conf/mfcc.conf}
+  sfx=_$feat_type
+  if [ "$feat_type" = mfcc ]; then
+    sfx=
+    if [ "$feat_conf" != "$vad_mfcc_conf" ]; then
+      echo "$0: $config: MFCC networks use the VAD's MFCCs: features.conf ($feat_conf) must be features.vad_mfcc_conf ($vad_mfcc_conf)" >&2
+      exit 1
+    fi
+  elif [ ! -f "steps/make_$feat_type.sh" ]; then
+    echo "$0: $config: features.type '$feat_type' has no steps/make_$feat_type.sh to compute it offline" >&2
+    exit 1
+  fi
 }
 
 require() {

@@ -37,9 +37,7 @@ def run(argv, kind, usage, description=DESCRIPTION):
                  "than --sample-frequency, and resample it (polyphase filter)")
     cli.add_bool(parser, "--allow-upsample", False, "if true, allow the input waveform to have a lower frequency "
                  "than --sample-frequency, and resample it (polyphase filter)")
-    parser.add_argument("wav_rspecifier")
-    parser.add_argument("feats_wspecifier")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "wav_rspecifier", "feats_wspecifier")
     extractor = FeatureExtractor(feature_options.options_from_args(args, kind), args.dither_seed)
     compute_features_table(extractor, args.wav_rspecifier, args.feats_wspecifier,
                            segments=args.segments, min_segment_length=args.min_segment_length,

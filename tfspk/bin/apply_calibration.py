@@ -12,10 +12,7 @@ def _main(argv):
         "Write 'enroll test llr' for every line of the scores file, llr = scale * score + offset "
         "(+ quality terms: give the same quality options as to tfspk-calibrate)."))
     add_quality_options(parser)
-    parser.add_argument("model_rxfilename")
-    parser.add_argument("scores_rxfilename")
-    parser.add_argument("scores_wxfilename")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "model_rxfilename", "scores_rxfilename", "scores_wxfilename")
     calibration.apply_calibration(args.model_rxfilename, args.scores_rxfilename, args.scores_wxfilename,
                                   args.durations, args.vectors)
 

@@ -22,9 +22,7 @@ def _main(argv):
                  "if true, use a window centered on the current frame (to the extent possible, modulo "
                  "end effects); if false, the window is to the left")
     cli.add_bool(parser, "--norm-vars", defaults.norm_vars, "if true, normalize variance to one")
-    parser.add_argument("feats_rspecifier")
-    parser.add_argument("feats_wspecifier")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "feats_rspecifier", "feats_wspecifier")
     opts = SlidingCmnOptions(args.cmn_window, args.min_cmn_window, args.center, args.norm_vars)
     cmvn_sliding_table(args.feats_rspecifier, args.feats_wspecifier, opts)
 

@@ -30,10 +30,7 @@ def _main(argv):
                         help="refuse to train on fewer target or fewer non-target scores than this "
                              f"(default: {calibration.MIN_TRIALS_PER_CLASS})")
     add_quality_options(parser)
-    parser.add_argument("trials_rxfilename")
-    parser.add_argument("scores_rxfilename")
-    parser.add_argument("model_wxfilename")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "trials_rxfilename", "scores_rxfilename", "model_wxfilename")
     calibration.calibrate(args.trials_rxfilename, args.scores_rxfilename, args.model_wxfilename,
                           args.target_prior, args.durations, args.vectors, args.max_iters,
                           args.min_trials_per_class)

@@ -11,8 +11,7 @@ e.g.: tfspk-compute-eer -"""
 
 def _main(argv):
     parser = cli.KaldiArgumentParser(USAGE, description="Compute the equal error rate with Kaldi's algorithm.")
-    parser.add_argument("scores_rxfilename")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "scores_rxfilename")
     eer, _ = commands.compute_eer(args.scores_rxfilename)
     # Kaldi: std::cout.precision(4); std::cout << (100.0 * eer);  -- no newline
     sys.stdout.write(f"{100.0 * eer:.4g}")

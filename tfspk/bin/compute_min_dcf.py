@@ -16,9 +16,7 @@ def _main(argv):
                         help="prior probability of the target speaker in a trial (default: 0.01)")
     parser.add_argument("--c-miss", type=float, default=1.0, help="cost of a missed detection (default: 1)")
     parser.add_argument("--c-fa", type=float, default=1.0, help="cost of a spurious detection (default: 1)")
-    parser.add_argument("scores_filename")
-    parser.add_argument("trials_filename")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "scores_filename", "trials_filename")
     value, threshold = commands.compute_min_dcf(args.scores_filename, args.trials_filename,
                                                 args.p_target, args.c_miss, args.c_fa)
     sys.stdout.write(f"{value:.4f}\n")

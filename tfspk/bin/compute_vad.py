@@ -29,9 +29,7 @@ def _main(argv):
                             help=f"{text} (default: {default})")
     cli.add_bool(parser, "--omit-unvoiced-utts", False,
                  "if true, do not write utterances that have no voiced frames")
-    parser.add_argument("feats_rspecifier")
-    parser.add_argument("vad_wspecifier")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "feats_rspecifier", "vad_wspecifier")
     opts = VadOptions(**{name: getattr(args, name) for name, _, _ in _OPTIONS})
     compute_vad_table(args.feats_rspecifier, args.vad_wspecifier, opts, args.omit_unvoiced_utts)
 

@@ -17,9 +17,7 @@ def _main(argv):
         parser.add_argument(name, default="", help=f"{name[2:].replace('-', ' ')} to add")
     parser.add_argument("--validate-opts", default="", help="options for the validation, e.g. '--no-feats'")
     cli.add_bool(parser, "--validate", True, "validate the copy")
-    parser.add_argument("srcdir")
-    parser.add_argument("destdir")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "srcdir", "destdir")
     datadir.copy_data_dir(args.srcdir, args.destdir, utt_prefix=args.utt_prefix, utt_suffix=args.utt_suffix,
                           spk_prefix=args.spk_prefix, spk_suffix=args.spk_suffix)
     if args.validate:

@@ -17,9 +17,7 @@ def _main(argv):
                              "(Kaldi's codes; 4, 6, 7 are not supported) (default: 1)")
     parser.add_argument("--write-num-frames", metavar="WSPECIFIER",
                         help="wspecifier to write the number of frames of each utterance, e.g. ark,t:utt2num_frames")
-    parser.add_argument("feats_rspecifier")
-    parser.add_argument("feats_wspecifier")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "feats_rspecifier", "feats_wspecifier")
     copy_feats_table(args.feats_rspecifier, args.feats_wspecifier, compress=args.compress,
                      compression_method=args.compression_method, num_frames_wspec=args.write_num_frames)
 

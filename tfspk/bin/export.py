@@ -31,9 +31,7 @@ def _main(argv):
                              "(llr = scale * score + offset), copied into the export")
     cli.add_bool(parser, "--tflite", True, "write model.tflite")
     cli.add_bool(parser, "--onnx", True, "write model.onnx and model_feats.onnx (needs tf2onnx)")
-    parser.add_argument("exp_dir")
-    parser.add_argument("out_dir")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "exp_dir", "out_dir")
     import os
     os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     from tfspk.export.export import default_options, export

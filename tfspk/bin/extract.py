@@ -38,11 +38,7 @@ def _main(argv):
     parser.add_argument("--use-gpu", choices=("no", "yes", "optional", "wait", "false", "true"), default="no",
                         help="Kaldi-style: no hides GPUs from TensorFlow; yes/optional/wait use one if present "
                              "(default: no)")
-    parser.add_argument("exp_dir")
-    parser.add_argument("feats_rspecifier")
-    parser.add_argument("vad_rspecifier")
-    parser.add_argument("xvector_wspecifier")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "exp_dir", "feats_rspecifier", "vad_rspecifier", "xvector_wspecifier")
     if args.use_gpu in ("no", "false"):
         import os
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"

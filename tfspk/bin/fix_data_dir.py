@@ -14,8 +14,7 @@ def _main(argv):
     parser = cli.KaldiArgumentParser(USAGE, description=DESCRIPTION)
     parser.add_argument("--utt-extra-files", default="", help="more files keyed by utterance (space separated)")
     parser.add_argument("--spk-extra-files", default="", help="more files keyed by speaker (space separated)")
-    parser.add_argument("data_dir")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "data_dir")
     report = datadir.fix_data_dir(args.data_dir, utt_extra_files=args.utt_extra_files.split(),
                                   spk_extra_files=args.spk_extra_files.split())
     for message in report.messages:

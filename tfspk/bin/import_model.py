@@ -1,5 +1,6 @@
 """tfspk-import-model: convert another toolkit's trained speaker-embedding checkpoint into a finished tfspk experiment dir."""
 from tfspk import cli
+from tfspk.params import yaml_value
 
 USAGE = """tfspk-import-model [options] --source=<name> <checkpoint> <exp-dir>
 Writes <exp-dir> (config.yaml with the network and its params; features.yaml with the source's front end
@@ -36,11 +37,7 @@ def _main(argv):
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise ToolError(f"--param: expected name=value, got '{item}'")
-        import yaml
-        try:
-            params[name.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            params[name.strip()] = value
+        params[name.strip()] = yaml_value(value)
     source = importers.get_source(args.source, params)
     imported = source.convert(args.checkpoint)
     from tfspk.importers.expdir import write_experiment

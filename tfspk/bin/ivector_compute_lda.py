@@ -17,11 +17,8 @@ def _main(argv):
     parser.add_argument("--covariance-floor", type=float, default=1e-6,
                         help="floor the eigenvalues of the interpolated covariance to this times the "
                              "largest one (default: 1e-06)")
-    cli.add_bool(parser, "--binary", True, "write the matrix in binary mode")
-    parser.add_argument("ivector_rspecifier")
-    parser.add_argument("utt2spk_rspecifier")
-    parser.add_argument("lda_wxfilename")
-    args = parser.parse_args(argv)
+    cli.add_binary(parser, what="the matrix")
+    args = parser.parse(argv, "ivector_rspecifier", "utt2spk_rspecifier", "lda_wxfilename")
     commands.compute_lda(args.ivector_rspecifier, args.utt2spk_rspecifier, args.lda_wxfilename, args.dim,
                          args.total_covariance_factor, args.covariance_floor, args.binary)
 

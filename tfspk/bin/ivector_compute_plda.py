@@ -11,11 +11,8 @@ def _main(argv):
                                      "vectors grouped by speaker with spk2utt.")
     parser.add_argument("--num-em-iters", type=int, default=10,
                         help="number of iterations of E-M used for PLDA estimation (default: 10)")
-    cli.add_bool(parser, "--binary", True, "write output in binary mode")
-    parser.add_argument("spk2utt_rspecifier")
-    parser.add_argument("ivector_rspecifier")
-    parser.add_argument("plda_wxfilename")
-    args = parser.parse_args(argv)
+    cli.add_binary(parser)
+    args = parser.parse(argv, "spk2utt_rspecifier", "ivector_rspecifier", "plda_wxfilename")
     commands.compute_plda(args.spk2utt_rspecifier, args.ivector_rspecifier, args.plda_wxfilename,
                           args.num_em_iters, args.binary)
 

@@ -11,10 +11,8 @@ def _main(argv):
                                      "between-class covariance to the within-class covariance.")
     parser.add_argument("--smoothing", type=float, default=0.0,
                         help="factor used in smoothing within-class covariance (default: 0.0)")
-    cli.add_bool(parser, "--binary", True, "write output in binary mode")
-    parser.add_argument("plda_rxfilename")
-    parser.add_argument("plda_wxfilename")
-    args = parser.parse_args(argv)
+    cli.add_binary(parser)
+    args = parser.parse(argv, "plda_rxfilename", "plda_wxfilename")
     commands.copy_plda(args.plda_rxfilename, args.plda_wxfilename, args.smoothing, args.binary)
 
 

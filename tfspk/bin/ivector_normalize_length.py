@@ -11,9 +11,7 @@ def _main(argv):
                                      "(or to 1 with --scaleup=false).")
     cli.add_bool(parser, "--normalize", True, "set to false to disable normalization")
     cli.add_bool(parser, "--scaleup", True, "if true, the normalized vector is scaled up by sqrt(dim)")
-    parser.add_argument("ivector_rspecifier")
-    parser.add_argument("ivector_wspecifier")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "ivector_rspecifier", "ivector_wspecifier")
     commands.normalize_length(args.ivector_rspecifier, args.ivector_wspecifier, args.normalize, args.scaleup)
 
 

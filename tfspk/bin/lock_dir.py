@@ -21,8 +21,7 @@ def _main(argv):
     parser.add_argument("--what", default="", help="the owner's name in messages (default: its command name)")
     parser.add_argument("--command", default="", help="the owner's command line, recorded in the lock")
     cli.add_bool(parser, "--release", False, "remove the lock held by --owner-pid instead of taking it")
-    parser.add_argument("dir")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "dir")
     from tfspk.io import dirlock
     owner = args.owner_pid or os.getppid()
     if owner < 1:

@@ -21,9 +21,7 @@ def _main(argv):
                         help="storage of feature values (default: float32; audio is always int16)")
     parser.add_argument("--spk2int", default="", help="speaker index file (default: sorted speakers of utt2spk)")
     cli.add_bool(parser, "--verify", False, "re-read the written shards and check their sha256")
-    parser.add_argument("data_dir")
-    parser.add_argument("shard_dir")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "data_dir", "shard_dir")
     from tfspk.data import shards
     index = shards.make_shards(args.data_dir, args.shard_dir, source=args.source,
                                utts_per_shard=args.utts_per_shard, seed=args.seed, dtype=args.dtype,

@@ -22,10 +22,8 @@ def _main(argv):
     parser.add_argument("--num-utts", default="", help="with --plda: utterances per enrolment speaker "
                         "(e.g. ark:num_utts.ark)")
     add_plda_config(parser)
-    for name in ("enroll_rspecifier", "test_rspecifier", "cohort_rspecifier", "scores_rxfilename",
-                 "scores_wxfilename"):
-        parser.add_argument(name)
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "enroll_rspecifier", "test_rspecifier", "cohort_rspecifier", "scores_rxfilename",
+                        "scores_wxfilename")
     commands.score_norm(args.enroll_rspecifier, args.test_rspecifier, args.cohort_rspecifier,
                         args.scores_rxfilename, args.scores_wxfilename, args.top_n, args.plda, args.num_utts,
                         args.normalize_length, args.simple_length_normalization)

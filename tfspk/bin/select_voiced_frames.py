@@ -17,10 +17,7 @@ def _main(argv):
                         help="as copy-feats: 1 automatic, 2 speech-feature, 3 two-byte, 5 one-byte (default: 1)")
     parser.add_argument("--write-num-frames", metavar="WSPECIFIER",
                         help="wspecifier to write the number of voiced frames per utterance")
-    parser.add_argument("feats_rspecifier")
-    parser.add_argument("vad_rspecifier")
-    parser.add_argument("feats_wspecifier")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "feats_rspecifier", "vad_rspecifier", "feats_wspecifier")
     select_voiced_table(args.feats_rspecifier, args.vad_rspecifier, args.feats_wspecifier,
                         compress=args.compress, compression_method=args.compression_method,
                         num_frames_wspec=args.write_num_frames)

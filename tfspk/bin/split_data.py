@@ -12,9 +12,7 @@ It does not split again if the output is newer than the input. By default it spl
 def _main(argv):
     parser = cli.KaldiArgumentParser(USAGE, description=DESCRIPTION)
     cli.add_bool(parser, "--per-utt", False, "split by utterance, ignoring speakers")
-    parser.add_argument("data_dir")
-    parser.add_argument("num_to_split")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "data_dir", "num_to_split")
     try:
         num = int(args.num_to_split)
     except ValueError:

@@ -9,10 +9,7 @@ e.g.: tfspk-transform-vec transform.mat ark:xvectors.ark ark:-"""
 def _main(argv):
     parser = cli.KaldiArgumentParser(USAGE, description="Apply a linear (R x D) or affine (R x (D+1)) "
                                      "transform to every vector.")
-    parser.add_argument("transform_rxfilename")
-    parser.add_argument("vec_rspecifier")
-    parser.add_argument("vec_wspecifier")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "transform_rxfilename", "vec_rspecifier", "vec_wspecifier")
     commands.transform_vec(args.transform_rxfilename, args.vec_rspecifier, args.vec_wspecifier)
 
 

@@ -15,8 +15,7 @@ def _main(argv):
     cli.add_bool(parser, "--no-wav", False, "wav.scp need not exist")
     cli.add_bool(parser, "--no-text", True, "accepted for Kaldi compatibility; text is never required")
     cli.add_bool(parser, "--no-spk-sort", False, "do not require utt2spk sorted by speaker too")
-    parser.add_argument("data_dir")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "data_dir")
     warnings = datadir.validate_data_dir(args.data_dir, no_feats=args.no_feats, no_wav=args.no_wav,
                                          no_text=args.no_text, no_spk_sort=args.no_spk_sort)
     for warning in warnings:

@@ -12,8 +12,7 @@ def _main(argv):
     cli.add_bool(parser, "--checksum", True, "also compare every shard's sha256 (reads all of them)")
     cli.add_bool(parser, "--records", True, "also parse every record and check it against the list's header "
                  "(dim, data size, finite values) and the record count of each shard")
-    parser.add_argument("shard_list")
-    args = parser.parse_args(argv)
+    args = parser.parse(argv, "shard_list")
     from tfspk.data import shards
     index = shards.read_shard_list(args.shard_list)
     if args.checksum:

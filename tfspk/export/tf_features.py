@@ -8,6 +8,7 @@ all handle.
 """
 from __future__ import annotations
 
+from tfspk.features.cmvn import window_bounds
 from tfspk.features.tf_kaldi import (FLOAT_EPSILON, KaldiFeaturesTF, dft_basis, kaldi_mel_banks,  # noqa: F401
                                      mel_scale, mfcc_dct, min_samples_for_frames, num_frames_formula)
 
@@ -40,20 +41,7 @@ def sliding_cmn_tf(feats, cmn_window=300, center=True, min_cmn_window=100):
     sum taken after subtracting the utterance mean, which keeps float32 partial sums small."""
     import tensorflow as tf
     count = tf.shape(feats)[0]
-    frames = tf.range(count)
-    if center:
-        start = frames - cmn_window // 2
-        end = start + cmn_window
-    else:
-        start = frames - cmn_window
-        end = frames + 1
-    shift_right = tf.maximum(-start, 0)
-    start, end = start + shift_right, end + shift_right
-    if not center:
-        end = tf.where(end > frames, tf.maximum(frames + 1, min_cmn_window), end)
-    overshoot = tf.maximum(end - count, 0)
-    start = tf.maximum(start - overshoot, 0)
-    end = end - overshoot
+    start, end = window_bounds(tf.range(count), count, cmn_window, center, min_cmn_window, tf)
     centred = feats - tf.reduce_mean(feats, axis=0, keepdims=True)
     cumulative = tf.concat([tf.zeros_like(feats[:1]), tf.cumsum(centred, axis=0)], axis=0)
     sums = tf.gather(cumulative, end) - tf.gather(cumulative, start)

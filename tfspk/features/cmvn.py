@@ -39,19 +39,24 @@ def sliding_windows(num_frames: int, cmn_window: int, center: bool,
     A window starting before 0 is shifted right; without center its end is then
     max(t + 1, min_cmn_window). A window ending after T is shifted left and clipped at 0.
     """
-    frames = np.arange(num_frames)
+    return window_bounds(np.arange(num_frames), num_frames, cmn_window, center, min_cmn_window, np)
+
+
+def window_bounds(frames, num_frames, cmn_window: int, center: bool, min_cmn_window: int, xp):
+    """:func:`sliding_windows` for the frame indices ``frames`` (``0..num_frames - 1``) with the array module
+    ``xp`` (numpy, or tensorflow for the exported graph: ``tfspk.export.tf_features.sliding_cmn_tf``)."""
     if center:
         start = frames - cmn_window // 2
         end = start + cmn_window
     else:
         start = frames - cmn_window
         end = frames + 1
-    shift_right = np.maximum(-start, 0)
+    shift_right = xp.maximum(-start, 0)
     start, end = start + shift_right, end + shift_right
     if not center:
-        end = np.where(end > frames, np.maximum(frames + 1, min_cmn_window), end)
-    overshoot = np.maximum(end - num_frames, 0)
-    start = np.maximum(start - overshoot, 0)
+        end = xp.where(end > frames, xp.maximum(frames + 1, min_cmn_window), end)
+    overshoot = xp.maximum(end - num_frames, 0)
+    start = xp.maximum(start - overshoot, 0)
     end = end - overshoot
     return start, end
 

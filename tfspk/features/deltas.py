@@ -40,6 +40,18 @@ def delta_kernels(order: int, window: int) -> list[np.ndarray]:
     return kernels
 
 
+def delta_taps(order: int, window: int) -> list[list[tuple[int, np.float32]]]:
+    """For each order 0..order, the non-zero taps of its kernel as ``(first row, float32 scale)`` into the
+    input padded with ``order * window`` repeated edge frames on each side: ``c_i`` is the sum over the
+    taps of ``scale * padded[first:first + T]`` (the numpy and TensorFlow forms share them)."""
+    reach = order * window
+    taps = []
+    for kernel in delta_kernels(order, window):
+        half = (len(kernel) - 1) // 2
+        taps.append([(reach - half + j, scale) for j, scale in enumerate(kernel.astype(np.float32)) if scale != 0.0])
+    return taps
+
+
 @POST_STEPS.register("add_deltas", "deltas")
 class AddDeltas(PostStep):
     """Kaldi ``add-deltas``: the features followed by their deltas of orders 1..order."""
@@ -58,13 +70,10 @@ class AddDeltas(PostStep):
         reach = params.order * params.window
         padded = feats[np.clip(np.arange(-reach, count + reach), 0, count - 1)]
         blocks = []
-        for kernel in delta_kernels(params.order, params.window):
-            half = (len(kernel) - 1) // 2
+        for taps in delta_taps(params.order, params.window):
             out = np.zeros_like(feats)
-            for j, scale in enumerate(kernel.astype(np.float32)):
-                if scale != 0.0:
-                    start = reach - half + j
-                    out += scale * padded[start:start + count]
+            for start, scale in taps:
+                out += scale * padded[start:start + count]
             blocks.append(out)
         return np.concatenate(blocks, axis=1)
 
@@ -78,12 +87,9 @@ class AddDeltas(PostStep):
         source = tf.concat([feats, tf.zeros([1, tf.shape(feats)[1]], feats.dtype)], axis=0)
         padded = tf.gather(source, index)
         blocks = []
-        for kernel in delta_kernels(params.order, params.window):
-            half = (len(kernel) - 1) // 2
+        for taps in delta_taps(params.order, params.window):
             out = tf.zeros_like(feats)
-            for j, scale in enumerate(kernel.astype(np.float32)):
-                if scale != 0.0:
-                    start = reach - half + j
-                    out = out + float(scale) * padded[start:start + count]
+            for start, scale in taps:
+                out = out + float(scale) * padded[start:start + count]
             blocks.append(out)
         return tf.concat(blocks, axis=1)

@@ -34,6 +34,7 @@ from tfspk.errors import ToolError
 from tfspk.features.options import MfccOptions, option_lines, options_from_dict, read_options_file, validate
 from tfspk.features.registry import feature_type, post_step, post_steps, post_steps_dicts
 from tfspk.features.vad import VadOptions
+from tfspk.params import read_yaml
 
 FRONT_END_FILE = "features.yaml"
 FORMAT = 1
@@ -280,11 +281,4 @@ def read_front_end(exp_dir: str) -> FrontEnd:
                         "was not recorded. tfspk-train writes it from the experiment config's 'features:' section "
                         "(with data.source feats or shards, set features.type to the type of feats.scp); an "
                         "experiment dir made by other means writes it with tfspk.features.frontend.write_front_end")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except OSError as err:
-        raise ToolError(f"cannot read {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ToolError(f"{path} is not valid YAML: {err}") from None
-    return FrontEnd.from_dict(data, path)
+    return FrontEnd.from_dict(read_yaml(path), path)

@@ -3,14 +3,25 @@
 TensorFlow side: :class:`tfspk.features.tf_kaldi.KaldiFeaturesTF`)."""
 from __future__ import annotations
 
+import importlib
+
 from tfspk.features.options import FbankOptions, MfccOptions, SpectrogramOptions, check_kaldi
 from tfspk.features.registry import FEATURE_TYPES, FeatureType
 
 
 class _KaldiFeatureType(FeatureType):
+    #: the numpy extractor's class in :mod:`tfspk.features.mfcc`
+    computer = "KnfComputer"
+
     @classmethod
     def check(cls, opts) -> None:
         check_kaldi(opts)
+
+    @classmethod
+    def compute(cls, opts):
+        # by module path: the package attribute ``tfspk.features.mfcc`` is the function of that name
+        module = importlib.import_module("tfspk.features.mfcc")
+        return getattr(module, cls.computer)(opts)
 
     @classmethod
     def tensorflow(cls, opts):
@@ -23,29 +34,15 @@ class Mfcc(_KaldiFeatureType):
     """Kaldi MFCC (``compute-mfcc-feats``)."""
     Options = MfccOptions
 
-    @classmethod
-    def compute(cls, opts):
-        from tfspk.features.mfcc import KnfComputer
-        return KnfComputer(opts)
-
 
 @FEATURE_TYPES.register("fbank")
 class Fbank(_KaldiFeatureType):
     """Kaldi log mel filterbank (``compute-fbank-feats``)."""
     Options = FbankOptions
 
-    @classmethod
-    def compute(cls, opts):
-        from tfspk.features.mfcc import KnfComputer
-        return KnfComputer(opts)
-
 
 @FEATURE_TYPES.register("spectrogram")
 class Spectrogram(_KaldiFeatureType):
     """Kaldi log power spectrogram (``compute-spectrogram-feats``)."""
     Options = SpectrogramOptions
-
-    @classmethod
-    def compute(cls, opts):
-        from tfspk.features.mfcc import SpectrogramComputer
-        return SpectrogramComputer(opts)
+    computer = "SpectrogramComputer"

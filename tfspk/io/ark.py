@@ -53,20 +53,24 @@ class Spec:
     text: bool = False
 
 
+def _split_specifier(spec: str, what: str, forms: str) -> tuple[list, set, str]:
+    """``<kinds and options, comma-separated>:<location>`` -> (kinds among ark/scp in order, the other words,
+    the location text); ToolError ``invalid <what> '<spec>': expected <forms>`` if it is not of that form."""
+    match = _SPEC_RE.match(spec or "")
+    if not match:
+        raise ToolError(f"invalid {what} '{spec}': expected {forms}")
+    words = match.group(1).split(",")
+    return [w for w in words if w in ("ark", "scp")], {w for w in words if w not in ("ark", "scp")}, match.group(2)
+
+
 def parse_rspecifier(rspec: str) -> Spec:
     """``ark[,opts]:location`` or ``scp[,opts]:location`` -> Spec (ToolError otherwise)."""
-    match = _SPEC_RE.match(rspec or "")
-    if not match:
-        raise ToolError(f"invalid rspecifier '{rspec}': expected ark:<file>, scp:<file>, ark:- "
-                        "or 'ark:<command> |' (with optional options such as ark,s,cs:)")
-    words = match.group(1).split(",")
-    kinds = [w for w in words if w in ("ark", "scp")]
-    options = {w for w in words if w not in ("ark", "scp")}
+    kinds, options, location = _split_specifier(rspec, "rspecifier", "ark:<file>, scp:<file>, ark:- or "
+                                                "'ark:<command> |' (with optional options such as ark,s,cs:)")
     bad = options - _READ_OPTIONS
     if len(kinds) != 1 or bad:
         raise ToolError(f"invalid rspecifier '{rspec}': need exactly one of ark/scp"
                         + (f"; unknown option(s) {sorted(bad)}" if bad else ""))
-    location = match.group(2)
     if not location.strip():
         raise ToolError(f"invalid rspecifier '{rspec}': no file given")
     return Spec(kinds, options, [location.strip()])
@@ -74,19 +78,14 @@ def parse_rspecifier(rspec: str) -> Spec:
 
 def parse_wspecifier(wspec: str) -> Spec:
     """``ark:f``, ``ark,t:f``, ``ark,scp:f.ark,f.scp``, ``ark:-``, ``ark:| cmd`` -> Spec."""
-    match = _SPEC_RE.match(wspec or "")
-    if not match:
-        raise ToolError(f"invalid wspecifier '{wspec}': expected ark:<file>, ark,scp:<ark>,<scp>, "
-                        "ark,t:<file>, ark:- or 'ark:| <command>'")
-    words = match.group(1).split(",")
-    kinds = [w for w in words if w in ("ark", "scp")]
-    options = {w for w in words if w not in ("ark", "scp")}
+    kinds, options, rest = _split_specifier(wspec, "wspecifier", "ark:<file>, ark,scp:<ark>,<scp>, ark,t:<file>, "
+                                            "ark:- or 'ark:| <command>'")
     bad = options - _WRITE_OPTIONS
     if bad or not kinds or kinds[0] != "ark" or len(kinds) != len(set(kinds)):
         raise ToolError(f"invalid wspecifier '{wspec}': supported forms are ark:<file>, "
                         "ark,scp:<ark>,<scp> and ark,t:<file> (scp-only output is not supported)"
                         + (f"; unknown option(s) {sorted(bad)}" if bad else ""))
-    rest = match.group(2).strip()
+    rest = rest.strip()
     if "scp" in kinds:
         parts = rest.split(",")
         if len(parts) != 2 or not all(p.strip() for p in parts):

@@ -54,15 +54,8 @@ def read_lines(path) -> list[str]:
     # only an explicit '-' means stdin here: an empty name is a missing file, never a silent stdin read
     if path == "-" or xfilename.classify_rxfilename(path) == xfilename.PIPE:
         return xfilename.read_text_lines(path)[1]
-    try:
-        with open(path, encoding=ENCODING, errors=ERRORS, newline="") as handle:
-            return handle.read().splitlines()
-    except FileNotFoundError:
-        raise ToolError(f"no such file: {path}") from None
-    except IsADirectoryError:
-        raise ToolError(f"expected a file, found a directory: {path}") from None
-    except OSError as err:
-        raise ToolError(f"cannot read {path}: {err.strerror}") from None
+    with xfilename.open_file(path, "r", encoding=ENCODING, errors=ERRORS, newline="") as handle:
+        return handle.read().splitlines()
 
 
 def split_key(line: str) -> tuple[str, str]:
@@ -179,34 +172,29 @@ def read_spk2utt(path, sorted_keys: bool = True) -> dict[str, list[str]]:
     return result
 
 
-def read_utt2num_frames(path, sorted_keys: bool = True) -> dict[str, int]:
-    """``utt2num_frames`` -> ``{utt: frames}`` (non-negative integers)."""
+def _read_non_negative(path, sorted_keys: bool, number_type: type, expected: str) -> dict:
+    """``utt value`` lines -> ``{utt: number_type(value)}``; a value that is not one non-negative number is a
+    ToolError ``path:line: expected <expected>``."""
     result = {}
     for number, (utt, value) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
         try:
-            frames = int(value)
+            parsed = number_type(value)
         except ValueError:
-            frames = -1
-        if frames < 0 or len(value.split()) != 1:
-            raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt num_frames' with a "
-                            f"non-negative integer, got '{utt} {value}'")
-        result[utt] = frames
+            parsed = -1
+        if not parsed >= 0 or len(value.split()) != 1:
+            raise ToolError(f"{os.fspath(path)}:{number}: expected {expected}, got '{utt} {value}'")
+        result[utt] = parsed
     return result
+
+
+def read_utt2num_frames(path, sorted_keys: bool = True) -> dict[str, int]:
+    """``utt2num_frames`` -> ``{utt: frames}`` (non-negative integers)."""
+    return _read_non_negative(path, sorted_keys, int, "'utt num_frames' with a non-negative integer")
 
 
 def read_utt2dur(path, sorted_keys: bool = True) -> dict[str, float]:
     """``utt2dur`` -> ``{utt: seconds}`` (non-negative numbers)."""
-    result = {}
-    for number, (utt, value) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
-        try:
-            seconds = float(value)
-        except ValueError:
-            seconds = -1.0
-        if not seconds >= 0 or len(value.split()) != 1:
-            raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt duration' in seconds, "
-                            f"got '{utt} {value}'")
-        result[utt] = seconds
-    return result
+    return _read_non_negative(path, sorted_keys, float, "'utt duration' in seconds")
 
 
 TRIAL_LABELS = ("target", "nontarget")

@@ -94,10 +94,10 @@ def check_exit_status(command: str, status: int, stderr: bytes | None = None, co
     raise ToolError(message)
 
 
-def open_file(path: str, mode: str = "rb"):
-    """Open a plain file; ToolError naming it if that fails."""
+def open_file(path: str, mode: str = "rb", **kwargs):
+    """Open a plain file (``kwargs`` as for :func:`open`); ToolError naming it if that fails."""
     try:
-        return open(path, mode)
+        return open(path, mode, **kwargs)
     except FileNotFoundError:
         raise ToolError(f"no such file: {path}") from None
     except IsADirectoryError:

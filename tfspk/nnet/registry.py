@@ -123,10 +123,8 @@ def describe_network(name: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- config
 DEFAULT_NETWORK = "tdnn"
-#: the older spelling of ``nnet.name`` (configs written before the registry: ``nnet: {arch: tdnn, frame_dim: ..}``).
-LEGACY_NAME_KEY = "arch"
-#: network keys of older configs that no network takes any more -> the value they may keep (else an error).
-RETIRED_KEYS = {"weight_decay": 0}
+#: the spelling of ``nnet.name`` in the flat form of older configs (``nnet: {arch: tdnn, frame_dim: ...}``).
+OLD_NAME_KEY = "arch"
 
 
 def _section_dict(section, where: str) -> dict:
@@ -139,41 +137,39 @@ def _section_dict(section, where: str) -> dict:
     return dict(section)
 
 
-def network_from_config(section, where: str = "nnet") -> Network:
-    """The network a config section names: ``{name: tdnn, params: {frame_dim: 512}}``.
+def _misplaced_key(key: str, values: dict, cls: type, where: str) -> str:
+    """The ToolError message for a key of an ``nnet`` section other than ``name`` and ``params``."""
+    if key == "weight_decay":   # the network's own L2 term of older configs
+        return (f"config key '{where}.weight_decay' is no longer supported: set optimizer.weight_decay instead, the "
+                f"one L2 term (it decays the network and the class weights); with both {where}.weight_decay and "
+                f"optimizer.weight_decay the L2 term would count twice")
+    if normalize_name(key) in {normalize_name(f.name) for f in dataclasses.fields(cls.Params)}:
+        return (f"config key '{where}.{key}': the network's parameters go under {where}.params ({where}: "
+                f"{{name: {cls.network_name}, params: {{{key}: {values[key]}}}}}; --set {where}.params.{key}="
+                f"{values[key]})")
+    return f"unknown config key '{where}.{key}'; valid keys in {where}: name, params"
 
-    Also accepted (configs and experiment dirs written before the registry): ``{arch: tdnn, frame_dim: 512,
-    ...}``, the parameters next to the name; ``arch`` is ``name``. A missing name means ``tdnn``; null
-    values mean the default. ``weight_decay: 0`` of old configs is dropped; a non-zero one is an error
-    (the one L2 knob is the trainer's ``optimizer.weight_decay``). ToolError names the key.
+
+def network_from_config(section, where: str = "nnet") -> Network:
+    """The network a config section names: ``{name: tdnn, params: {frame_dim: 512}}``; a missing name means
+    ``tdnn``, missing (or null) params the defaults. Any other key is a ToolError naming it and what to write
+    instead: the flat form of older configs (``{arch: tdnn, frame_dim: 512}``: the name as ``arch``, the
+    parameters next to it), or ``weight_decay`` (the one L2 term is the trainer's ``optimizer.weight_decay``).
     """
     values = _section_dict(section, where)
-    name, legacy_name = values.pop("name", None), values.pop(LEGACY_NAME_KEY, None)
-    if name is not None and legacy_name is not None and resolve_network_name(name) != resolve_network_name(legacy_name):
-        raise ToolError(f"config keys '{where}.name' ({name}) and '{where}.{LEGACY_NAME_KEY}' ({legacy_name}) "
-                        "disagree; give only name")
-    cls = NETWORKS[resolve_network_name(name or legacy_name or DEFAULT_NETWORK)]
-    params = values.pop("params", None) or {}
+    others = [key for key in values if key not in ("name", "params")]
+    if OLD_NAME_KEY in others:
+        first = next((key for key in others if key != OLD_NAME_KEY), None)
+        example = f"{first}: ..." if first else "..."
+        raise ToolError(f"config key '{where}.{OLD_NAME_KEY}' is the old spelling of {where}.name: write {where}: "
+                        f"{{name: {values[OLD_NAME_KEY]}, params: {{{example}}}}}")
+    cls = NETWORKS[resolve_network_name(values.get("name") or DEFAULT_NETWORK)]
+    if others:
+        raise ToolError(_misplaced_key(others[0], values, cls, where))
+    params = values.get("params") or {}
     if not isinstance(params, dict):
         raise ToolError(f"config key '{where}.params': expected a mapping of network parameters, got {params!r}")
-    fields = {normalize_name(f.name) for f in dataclasses.fields(cls.Params)}
-    merged = dict(params)
-    for key, value in values.items():  # the older flat form: parameters next to the name
-        if normalize_name(key) not in fields and key not in RETIRED_KEYS:
-            valid = [LEGACY_NAME_KEY] + [f.name for f in dataclasses.fields(cls.Params)] + ["name", "params"]
-            raise ToolError(f"unknown config key '{where}.{key}'; valid keys in {where}: {', '.join(valid)}")
-        if key in merged:
-            raise ToolError(f"config key '{where}.{key}' given twice (also as {where}.params.{key})")
-        merged[key] = value
-    for key, allowed in RETIRED_KEYS.items():
-        if key in merged and normalize_name(key) not in fields:
-            value = merged.pop(key)
-            if value is not None and value != allowed:
-                raise ToolError(
-                    f"config key '{where}.{key}' ({value!r}) is no longer supported: set optimizer.{key} instead, the "
-                    f"one L2 term (it decays the network and the class weights); with both {where}.{key} and "
-                    f"optimizer.{key} the L2 term would count twice. Old configs may keep {where}.{key}: {allowed}")
-    return cls(merged)
+    return cls(params)
 
 
 def network_config(network: Network) -> dict:

@@ -37,6 +37,7 @@ import keras
 from keras import layers
 
 from tfspk.errors import ToolError
+from tfspk.nnet.blocks import single_embedding_outputs
 from tfspk.nnet.registry import Network, check_network_params, register_network
 from tfspk.params import param
 
@@ -92,7 +93,4 @@ class ResCnn(Network):
         # Adaptive average pooling to 1 x 1 = the mean over time and frequency of each channel.
         x = layers.GlobalAveragePooling2D(name="avg_pool", dtype="float32")(x)  # a mean over T x F: float32
         embedding = layers.Dense(p.embedding_dim, name="fc")(x)
-        # Outputs are float32 under any policy (the FC layer follows a mixed policy).
-        embedding = layers.Activation("linear", dtype="float32", name="fc_float32")(embedding)
-        embedding_b = layers.Identity(name="embedding_b", dtype="float32")(embedding)
-        return keras.Model(features, {"embedding_a": embedding, "embedding_b": embedding_b}, name=self.network_name)
+        return keras.Model(features, single_embedding_outputs(embedding, "fc_float32"), name=self.network_name)

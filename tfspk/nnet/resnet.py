@@ -37,6 +37,7 @@ import keras
 from keras import layers
 
 from tfspk.errors import ToolError
+from tfspk.nnet.blocks import single_embedding_outputs
 from tfspk.nnet.pooling import DEFAULT_VARIANCE_FLOOR, StatisticsPooling
 from tfspk.nnet.registry import Network, check_network_params, register_network
 from tfspk.params import param
@@ -75,7 +76,41 @@ def _block(x, kind, planes, stride, name, bn):
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([h, shortcut]))
 
 
-class _ResNet(Network):
+class ImageResNet(Network):
+    """What the 2-D ResNets of three stride-2 stages share (this module's and ``wespeaker_resnet``): the
+    features [B, T, F] are a one-channel image, F must be a multiple of 8 (each stage halves the frequency
+    axis exactly), and one frame is enough (padded convolutions give >= 1 frame per stride)."""
+
+    def min_frames(self) -> int:
+        return 1
+
+    def check_feat_dim(self, feat_dim: int) -> None:
+        super().check_feat_dim(feat_dim)
+        if int(feat_dim) % FREQ_REDUCTION:
+            raise ToolError(f"network '{self.network_name}': feature dimension {feat_dim} is not a multiple of "
+                            f"{FREQ_REDUCTION} (its stride-2 stages halve the frequency axis three times); "
+                            "use e.g. 40, 64 or 80 filterbanks")
+
+    def image_input(self, feat_dim: int):
+        """The checked model input [B, T, F] (``features``) and the image [B, T, F, 1] (``image``) of it."""
+        self.check_feat_dim(feat_dim)
+        features = keras.Input(shape=(None, int(feat_dim)), name="features")
+        return features, layers.Reshape((-1, int(feat_dim), 1), name="image")(features)
+
+    def layout(self) -> tuple[str, tuple]:
+        """(block kind, blocks per stage) of this network."""
+        raise NotImplementedError
+
+    def residual_blocks(self, base_width: int):
+        """``(kind, stage, index, planes, stride)`` of every residual block in order: stage s = 1..4 has
+        ``base_width * 2^(s-1)`` planes, its first block the stage's stride (:data:`STAGE_STRIDES`), the others 1."""
+        kind, depths = self.layout()
+        for stage, (depth, stride) in enumerate(zip(depths, STAGE_STRIDES), 1):
+            for index in range(depth):
+                yield kind, stage, index, base_width * 2 ** (stage - 1), stride if index == 0 else 1
+
+
+class _ResNet(ImageResNet):
     """ResNet of :data:`LAYOUTS` [Chung2020, Wang2023]; architecture and outputs in the module docstring."""
 
     @dataclasses.dataclass
@@ -89,38 +124,21 @@ class _ResNet(Network):
         def validate(self, owner):
             check_network_params(self, owner, positive=("base_width", "embedding_dim"))
 
-    def min_frames(self) -> int:
-        return 1
-
-    def check_feat_dim(self, feat_dim: int) -> None:
-        super().check_feat_dim(feat_dim)
-        if int(feat_dim) % FREQ_REDUCTION:
-            raise ToolError(f"network '{self.network_name}': feature dimension {feat_dim} is not a multiple of "
-                            f"{FREQ_REDUCTION} (its stride-2 stages halve the frequency axis three times); "
-                            "use e.g. 40, 64 or 80 filterbanks")
+    def layout(self) -> tuple[str, tuple]:
+        return LAYOUTS[self.network_name]
 
     def build(self, feat_dim: int) -> keras.Model:
-        self.check_feat_dim(feat_dim)
+        features, x = self.image_input(feat_dim)
         p = self.params
-        kind, depths = LAYOUTS[self.network_name]
         bn = dict(momentum=p.bn_momentum, epsilon=p.bn_epsilon, dtype="float32")  # BN in float32 under any policy
-        features = keras.Input(shape=(None, int(feat_dim)), name="features")
-        x = layers.Reshape((-1, int(feat_dim), 1), name="image")(features)
         x = layers.ReLU(name="stem_relu")(_conv_bn(x, p.base_width, 3, 1, "stem", bn))
-        for stage, (depth, stride) in enumerate(zip(depths, STAGE_STRIDES), 1):
-            planes = p.base_width * 2 ** (stage - 1)
-            for index in range(depth):
-                x = _block(x, kind, planes, stride if index == 0 else 1, f"stage{stage}_block{index + 1}", bn)
+        for kind, stage, index, planes, stride in self.residual_blocks(p.base_width):
+            x = _block(x, kind, planes, stride, f"stage{stage}_block{index + 1}", bn)
         freq_bins, channels = int(x.shape[2]), int(x.shape[3])
         x = layers.Reshape((-1, freq_bins * channels), name="flatten_freq")(x)
         x = StatisticsPooling(p.variance_floor, name="stats_pool", dtype="float32")(x)
         embedding = layers.Dense(p.embedding_dim, name="embedding")(x)
-        # One embedding layer: both outputs are the same vector (Identity keeps the output names distinct).
-        # Outputs are float32 under any policy (the embedding Dense follows a mixed policy).
-        embedding = layers.Activation("linear", dtype="float32", name="embedding_float32")(embedding)
-        # One embedding layer: both outputs are the same vector (Identity keeps the output names distinct).
-        embedding_b = layers.Identity(name="embedding_b", dtype="float32")(embedding)
-        return keras.Model(features, {"embedding_a": embedding, "embedding_b": embedding_b}, name=self.network_name)
+        return keras.Model(features, single_embedding_outputs(embedding), name=self.network_name)
 
 
 @register_network("resnet34")

@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import os
 
-import yaml
-
 from tfspk.errors import ToolError
 from tfspk.nnet.registry import Network, network_from_config
+from tfspk.params import read_yaml
 
 WEIGHTS = os.path.join("final", "model.weights.h5")
 #: written atomically by the trainer at the very end of a finished training (tfspk.train.expdir.mark_done)
@@ -21,13 +20,7 @@ LOCK = ".lock"
 
 def read_experiment_config(config_path: str) -> dict:
     """The saved effective config of an experiment dir (ToolError for unreadable or non-mapping YAML)."""
-    try:
-        with open(config_path, encoding="utf-8") as handle:
-            config = yaml.safe_load(handle)
-    except OSError as err:
-        raise ToolError(f"cannot read {config_path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ToolError(f"{config_path} is not valid YAML: {err}") from None
+    config = read_yaml(config_path)
     if not isinstance(config, dict):
         raise ToolError(f"{config_path}: expected a mapping of keys at the top level")
     return config

@@ -28,10 +28,10 @@ from keras import layers, ops
 
 from tfspk.errors import ToolError
 from tfspk.nnet.attentive_pooling import AttentiveStatisticsPooling
+from tfspk.nnet.blocks import TORCH_BN_EPSILON, single_embedding_outputs, squeeze_excitation, torch_batch_norm
 from tfspk.nnet.registry import Network, check_network_params, register_network
 from tfspk.params import param
 
-TORCH_BN_EPSILON = 1e-5
 SPEECHBRAIN_VARIANCE_FLOOR = 1e-12
 KERNELS = (5, 3, 3, 3)
 DILATIONS = (1, 2, 3, 4)
@@ -55,17 +55,13 @@ class ReflectPad1D(layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
-def _bn(name):
-    return layers.BatchNormalization(epsilon=TORCH_BN_EPSILON, momentum=0.9, name=name, dtype="float32")
-
-
 def _tdnn_block(x, filters, kernel, dilation, name):
     """SpeechBrain's TDNNBlock: reflect-padded Conv1d -> ReLU -> BatchNorm1d (modules name.conv, name.norm)."""
     pad = dilation * (kernel - 1) // 2
     if pad:
         x = ReflectPad1D(pad, name=f"{name}.pad")(x)
     x = layers.Conv1D(filters, kernel, dilation_rate=dilation, padding="valid", name=f"{name}.conv.conv")(x)
-    return _bn(f"{name}.norm.norm")(layers.ReLU(name=f"{name}.relu")(x))
+    return torch_batch_norm(f"{name}.norm.norm")(layers.ReLU(name=f"{name}.relu")(x))
 
 
 def _se_res2_block(x, channels, kernel, dilation, scale, se_channels, name):
@@ -82,10 +78,7 @@ def _se_res2_block(x, channels, kernel, dilation, scale, se_channels, name):
         outputs.append(part)
     h = layers.Concatenate(axis=-1, name=f"{name}.res2cat")(outputs)
     h = _tdnn_block(h, channels, 1, 1, f"{name}.tdnn2")
-    squeeze = layers.GlobalAveragePooling1D(name=f"{name}.se_mean")(h)
-    squeeze = layers.Dense(se_channels, activation="relu", name=f"{name}.se_block.conv1.conv")(squeeze)
-    gates = layers.Dense(channels, activation="sigmoid", name=f"{name}.se_block.conv2.conv")(squeeze)
-    h = layers.Multiply(name=f"{name}.se_scale")([h, layers.Reshape((1, channels), name=f"{name}.se_gate")(gates)])
+    h = squeeze_excitation(h, se_channels, f"{name}.se_", f"{name}.se_block.conv1.conv", f"{name}.se_block.conv2.conv")
     return layers.Add(name=f"{name}.residual")([h, x])
 
 
@@ -130,9 +123,6 @@ class SpeechBrainEcapaTdnn(Network):
         x = AttentiveStatisticsPooling(p.attention_channels, "relu_bn_tanh", p.global_context,
                                        SPEECHBRAIN_VARIANCE_FLOOR, 0.9, TORCH_BN_EPSILON, name="asp",
                                        dtype="float32")(x)
-        x = _bn("asp_bn.norm")(x)
+        x = torch_batch_norm("asp_bn.norm")(x)
         embedding = layers.Dense(p.embedding_dim, name="fc.conv")(x)
-        embedding = layers.Activation("linear", dtype="float32", name="embedding_float32")(embedding)
-        return keras.Model(features, {"embedding_a": embedding,
-                                      "embedding_b": layers.Identity(name="embedding_b", dtype="float32")(embedding)},
-                           name=self.network_name)
+        return keras.Model(features, single_embedding_outputs(embedding), name=self.network_name)

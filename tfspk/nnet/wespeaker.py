@@ -41,7 +41,9 @@ import keras
 from keras import layers, ops
 
 from tfspk.errors import ToolError
+from tfspk.nnet.blocks import single_embedding_outputs, squeeze_excitation, torch_batch_norm
 from tfspk.nnet.registry import Network, check_network_params, register_network
+from tfspk.nnet.resnet import EXPANSION, ImageResNet
 from tfspk.params import param
 
 #: WeSpeaker's ResNet layouts: name -> (block, blocks per stage)
@@ -51,8 +53,6 @@ WESPEAKER_RESNETS = {
     "resnet152": ("bottleneck", (3, 8, 36, 3)), "resnet221": ("bottleneck", (6, 16, 48, 3)),
     "resnet293": ("bottleneck", (10, 20, 64, 3)),
 }
-EXPANSION = {"basic": 1, "bottleneck": 4}
-TORCH_BN_EPSILON = 1e-5
 STD_EPSILON = 1e-7   # WeSpeaker's pooling: sqrt(var + 1e-7), clamp(var, 1e-7)
 
 
@@ -114,10 +114,6 @@ class WeSpeakerASTP(layers.Layer):
                 "global_context": self.global_context}
 
 
-def _bn(name, **kwargs):
-    return layers.BatchNormalization(epsilon=TORCH_BN_EPSILON, momentum=0.9, name=name, dtype="float32", **kwargs)
-
-
 def _conv2d(x, filters, kernel, stride, name):
     """PyTorch Conv2d(kernel, stride, padding=kernel // 2, bias=False) on [B, T, F, C]."""
     if kernel > 1:
@@ -128,26 +124,20 @@ def _conv2d(x, filters, kernel, stride, name):
 def _resnet_block(x, kind, planes, stride, name):
     out_channels = planes * EXPANSION[kind]
     if kind == "basic":
-        h = layers.ReLU(name=f"{name}_relu1")(_bn(f"{name}.bn1")(_conv2d(x, planes, 3, stride, f"{name}.conv1")))
-        h = _bn(f"{name}.bn2")(_conv2d(h, planes, 3, 1, f"{name}.conv2"))
+        h = layers.ReLU(name=f"{name}_relu1")(torch_batch_norm(f"{name}.bn1")(_conv2d(x, planes, 3, stride, f"{name}.conv1")))
+        h = torch_batch_norm(f"{name}.bn2")(_conv2d(h, planes, 3, 1, f"{name}.conv2"))
     else:
-        h = layers.ReLU(name=f"{name}_relu1")(_bn(f"{name}.bn1")(_conv2d(x, planes, 1, 1, f"{name}.conv1")))
-        h = layers.ReLU(name=f"{name}_relu2")(_bn(f"{name}.bn2")(_conv2d(h, planes, 3, stride, f"{name}.conv2")))
-        h = _bn(f"{name}.bn3")(_conv2d(h, out_channels, 1, 1, f"{name}.conv3"))
+        h = layers.ReLU(name=f"{name}_relu1")(torch_batch_norm(f"{name}.bn1")(_conv2d(x, planes, 1, 1, f"{name}.conv1")))
+        h = layers.ReLU(name=f"{name}_relu2")(torch_batch_norm(f"{name}.bn2")(_conv2d(h, planes, 3, stride, f"{name}.conv2")))
+        h = torch_batch_norm(f"{name}.bn3")(_conv2d(h, out_channels, 1, 1, f"{name}.conv3"))
     shortcut = x
     if stride != 1 or x.shape[-1] != out_channels:
-        shortcut = _bn(f"{name}.shortcut.1")(_conv2d(x, out_channels, 1, stride, f"{name}.shortcut.0"))
+        shortcut = torch_batch_norm(f"{name}.shortcut.1")(_conv2d(x, out_channels, 1, stride, f"{name}.shortcut.0"))
     return layers.ReLU(name=f"{name}_out")(layers.Add(name=f"{name}_add")([h, shortcut]))
 
 
-def _outputs(embedding):
-    """Both outputs are the extracted vector (float32 under any policy; Identity keeps the names distinct)."""
-    embedding = layers.Activation("linear", dtype="float32", name="embedding_float32")(embedding)
-    return {"embedding_a": embedding, "embedding_b": layers.Identity(name="embedding_b", dtype="float32")(embedding)}
-
-
 @register_network("wespeaker_resnet")
-class WeSpeakerResNet(Network):
+class WeSpeakerResNet(ImageResNet):
     """WeSpeaker's ResNet [Wang2023] as WeSpeaker computes it; see :mod:`tfspk.nnet.wespeaker`."""
 
     @dataclasses.dataclass
@@ -161,41 +151,30 @@ class WeSpeakerResNet(Network):
         def validate(self, owner):
             check_network_params(self, owner, positive=("base_width", "embedding_dim"))
 
-    def min_frames(self) -> int:
-        return 1
-
-    def check_feat_dim(self, feat_dim: int) -> None:
-        super().check_feat_dim(feat_dim)
-        if int(feat_dim) % 8:
-            raise ToolError(f"network '{self.network_name}': feature dimension {feat_dim} is not a multiple of 8 "
-                            "(WeSpeaker's pooled dimension assumes three exact halvings)")
+    def layout(self) -> tuple[str, tuple]:
+        return WESPEAKER_RESNETS[self.params.layout]
 
     def build(self, feat_dim: int) -> keras.Model:
-        self.check_feat_dim(feat_dim)
+        features, x = self.image_input(feat_dim)
         p = self.params
-        kind, depths = WESPEAKER_RESNETS[p.layout]
-        features = keras.Input(shape=(None, int(feat_dim)), name="features")
-        x = layers.Reshape((-1, int(feat_dim), 1), name="image")(features)
-        x = layers.ReLU(name="stem_relu")(_bn("bn1")(_conv2d(x, p.base_width, 3, 1, "conv1")))
-        for stage, depth in enumerate(depths, 1):
-            for index in range(depth):
-                stride = 2 if stage > 1 and index == 0 else 1
-                x = _resnet_block(x, kind, p.base_width * 2 ** (stage - 1), stride, f"layer{stage}.{index}")
+        x = layers.ReLU(name="stem_relu")(torch_batch_norm("bn1")(_conv2d(x, p.base_width, 3, 1, "conv1")))
+        for kind, stage, index, planes, stride in self.residual_blocks(p.base_width):
+            x = _resnet_block(x, kind, planes, stride, f"layer{stage}.{index}")
         freq_bins, channels = int(x.shape[2]), int(x.shape[3])
         x = layers.Permute((1, 3, 2), name="channel_major")(x)   # [B, T', C', F']: index c F' + f
         x = layers.Reshape((-1, freq_bins * channels), name="flatten_freq")(x)
         x = WeSpeakerTSTP(name="pool", dtype="float32")(x)
         embedding = layers.Dense(p.embedding_dim, name="seg_1")(x)
         if p.two_emb_layer:
-            x = _bn("seg_bn_1", center=False, scale=False)(layers.ReLU(name="seg_relu")(embedding))
+            x = torch_batch_norm("seg_bn_1", center=False, scale=False)(layers.ReLU(name="seg_relu")(embedding))
             embedding = layers.Dense(p.embedding_dim, name="seg_2")(x)
-        return keras.Model(features, _outputs(embedding), name=self.network_name)
+        return keras.Model(features, single_embedding_outputs(embedding), name=self.network_name)
 
 
 def _conv1d_relu_bn(x, filters, kernel, dilation, name):
     """WeSpeaker's Conv1dReluBn: Conv1d (bias, symmetric padding) -> ReLU -> BN, module names name.conv/.bn."""
     x = layers.Conv1D(filters, kernel, dilation_rate=dilation, padding="same", name=f"{name}.conv")(x)
-    return _bn(f"{name}.bn")(layers.ReLU(name=f"{name}_relu")(x))
+    return torch_batch_norm(f"{name}.bn")(layers.ReLU(name=f"{name}_relu")(x))
 
 
 def _se_res2_block(x, channels, dilation, scale, se_channels, name):
@@ -208,15 +187,13 @@ def _se_res2_block(x, channels, dilation, scale, se_channels, name):
             part = layers.Add(name=f"{name}_sum{index}")([part, previous])
         part = layers.Conv1D(width, 3, dilation_rate=dilation, padding="same",
                              name=f"{name}.se_res2block.1.convs.{index}")(part)
-        previous = _bn(f"{name}.se_res2block.1.bns.{index}")(layers.ReLU(name=f"{name}_res2relu{index}")(part))
+        previous = torch_batch_norm(f"{name}.se_res2block.1.bns.{index}")(layers.ReLU(name=f"{name}_res2relu{index}")(part))
         outputs.append(previous)
     outputs.append(layers.Lambda(lambda t: t[:, :, (scale - 1) * width:], name=f"{name}_last")(h))
     h = layers.Concatenate(axis=-1, name=f"{name}_res2cat")(outputs)
     h = _conv1d_relu_bn(h, channels, 1, 1, f"{name}.se_res2block.2")
-    squeeze = layers.GlobalAveragePooling1D(name=f"{name}_se_mean")(h)
-    squeeze = layers.Dense(se_channels, activation="relu", name=f"{name}.se_res2block.3.linear1")(squeeze)
-    gates = layers.Dense(channels, activation="sigmoid", name=f"{name}.se_res2block.3.linear2")(squeeze)
-    h = layers.Multiply(name=f"{name}_se_scale")([h, layers.Reshape((1, channels), name=f"{name}_se_gate")(gates)])
+    h = squeeze_excitation(h, se_channels, f"{name}_se_", f"{name}.se_res2block.3.linear1",
+                           f"{name}.se_res2block.3.linear2")
     return layers.Add(name=f"{name}_residual")([x, h])
 
 
@@ -259,8 +236,8 @@ class WeSpeakerEcapaTdnn(Network):
         x = layers.Concatenate(axis=-1, name="mfa_concat")(outputs)
         x = layers.Conv1D(p.mfa_channels, 1, activation="relu", name="conv")(x)
         x = WeSpeakerASTP(p.attention_channels, p.global_context, name="pool", dtype="float32")(x)
-        x = _bn("bn")(x)
+        x = torch_batch_norm("bn")(x)
         embedding = layers.Dense(p.embedding_dim, name="linear")(x)
         if p.emb_bn:
-            embedding = _bn("bn2")(embedding)
-        return keras.Model(features, _outputs(embedding), name=self.network_name)
+            embedding = torch_batch_norm("bn2")(embedding)
+        return keras.Model(features, single_embedding_outputs(embedding), name=self.network_name)

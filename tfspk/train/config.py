@@ -9,7 +9,7 @@ overridden from the command line with ``--set section.key=value`` (the value is 
 
 The ``features:`` section is the network's front end, resolved and recorded in ``<exp>/features.yaml``
 by :mod:`tfspk.features.frontend`. Three sections are open-ended and checked against the component they configure:
-``nnet`` holds the keyword arguments of :func:`tfspk.nnet.build_xvector` (incl. ``arch``),
+``nnet`` the network's registered name and its ``params`` (:func:`tfspk.nnet.network_from_config`),
 ``loss.params`` and ``aux[*].params`` the fields of the loss classes' ``Params`` dataclasses
 (:mod:`tfspk.losses`). Their checks live in :mod:`tfspk.train.components`.
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import yaml
 
 from tfspk.errors import ToolError
-from tfspk.params import coerce, param
+from tfspk.params import coerce, param, read_yaml, yaml_value
 from tfspk.train import finetune
 
 # Keys the trainer writes into the saved config; accepted (and replaced) when a saved config is read back.
@@ -147,18 +147,6 @@ class NnetConfig:
     name: str = "tdnn"
     params: dict = field(default_factory=dict)
 
-    def __getitem__(self, key):
-        """Read access with the older flat keys: ``nnet["arch"]`` is the name, ``nnet["frame_dim"]`` a parameter."""
-        if key in ("name", "arch"):
-            return self.name
-        return self.params[key]
-
-    def get(self, key, default=None):
-        try:
-            return self[key]
-        except KeyError:
-            return default
-
 
 @dataclass
 class FeaturesConfig:
@@ -193,8 +181,7 @@ class FeaturesConfig:
 class TrainConfig:
     seed: int = param(777, "seed for weights, sampling and validation split (runs are reproducible)")
     nnet: dict = param({"name": "tdnn", "params": {}},
-                       "the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi); "
-                      "older configs' {arch: tdnn, frame_dim: ...} still load")
+                       "the network: {name: NAME, params: {...}} (tfspk.nnet registry, e.g. tdnn, tdnn_kaldi)")
     loss: LossConfig = param(LossConfig, "main loss")
     aux: list = param([], "auxiliary losses, a list of {name, params}")
     optimizer: OptimizerConfig = param(OptimizerConfig, "optimizer and L2 regularisation")
@@ -271,15 +258,7 @@ def to_dict(config) -> dict:
 # files and overrides
 def load_yaml(path) -> dict:
     """Read a YAML config file into a dict (ToolError for missing files and YAML syntax errors)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = yaml.safe_load(handle)
-    except FileNotFoundError:
-        raise ToolError(f"no such config file: {path}") from None
-    except OSError as err:
-        raise ToolError(f"cannot read config file {path}: {err.strerror}") from None
-    except yaml.YAMLError as err:
-        raise ToolError(f"config file {path} is not valid YAML: {err}") from None
+    data = read_yaml(path, "config file")
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -295,10 +274,7 @@ def apply_override(data: dict, assignment: str) -> None:
     dotted = dotted.strip()
     if not dotted or any(not part for part in dotted.split(".")):
         raise ToolError(f"override '{assignment}': bad key '{dotted}'")
-    try:
-        value = yaml.safe_load(text) if text.strip() else ""
-    except yaml.YAMLError:
-        value = text
+    value = yaml_value(text) if text.strip() else ""
     parts = dotted.split(".")
     node = data
     for part in parts[:-1]:
@@ -318,10 +294,7 @@ def parse_assignments(text: str, what: str) -> dict:
         if "=" not in item:
             raise ToolError(f"{what}: expected name=value[,name=value...], got '{item}'")
         name, value = item.split("=", 1)
-        try:
-            params[name.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            params[name.strip()] = value
+        params[name.strip()] = yaml_value(value)
     return params
 
 

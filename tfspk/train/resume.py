@@ -29,18 +29,7 @@ def _flatten(data, prefix=""):
 
 
 def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
-    """Keys that differ; ToolError if any of them changes what the checkpoint means.
-
-    A saved ``nnet`` section of the older flat form (``{arch: tdnn, frame_dim: ...}``) is compared in the
-    current form ``{name, params}``, so experiment dirs of older versions resume.
-    """
-    saved = dict(saved)
-    if isinstance(saved.get("nnet"), dict) and "params" not in saved["nnet"]:
-        from tfspk import nnet
-        try:
-            saved["nnet"] = nnet.network_config(nnet.network_from_config(saved["nnet"]))
-        except ToolError:
-            pass  # then it differs from the current section and the error below names it
+    """Keys that differ; ToolError if any of them changes what the checkpoint means."""
     old, new = _flatten(saved), _flatten(current)
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "tfspk_version")
     fatal = [k for k in changed if not any(k == r or k.startswith(r + ".") for r in RESUMABLE_CHANGES)]

@@ -92,6 +92,7 @@ echo "$0 $@"
 . ./cmd.sh
 . ./path.sh
 . utils/parse_options.sh
+. utils/recipe_stages.sh   # stage_banner, require, config_value, resolve_front_end
 if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
@@ -145,38 +146,10 @@ fi
 case $net in resnet*) export TF_ENABLE_ONEDNN_OPTS=0 ;; esac
 # data.source of the config: audio trains from data/train_audio (wav.scp + vad.scp), feats from the
 # offline features of stage 2.
-# config_value <section> <key> [<file>]: the value of "<section>:\n  <key>: value" in the experiment config.
-config_value() {
-  awk -v section="$1:" -v key="$2:" '$1 == section && !/^ / {f = 1; next} f && /^[^ #]/ {f = 0}
-    f && $1 == key {print $2}' "${3:-$train_config}"
-}
 source_type=$(config_value data source)
 source_type=${source_type:-feats}
-# The front end of the config's features: section (tfspk-train records it in the experiment dir):
-# the network's features (type and conf; MFCC if absent), made by steps/make_<type>.sh into data/<name>_<type>
-# (data/<name> for MFCC), and the energy VAD (vad_conf) on MFCCs (vad_mfcc_conf), always computed into
-# data/<name>; the VAD applies frame by frame to the other features (their confs use --snip-edges=false,
-# so the frame counts match).
-feat_type=$(config_value features type)
-[ -n "$init_from" ] && feat_type=$(config_value features type "$init_from/config.yaml")  # fine-tuning keeps them
-feat_type=${feat_type:-mfcc}
-feat_conf=$(config_value features conf)
-feat_conf=${feat_conf:-conf/$feat_type.conf}
-vad_conf=$(config_value features vad_conf)
-vad_conf=${vad_conf:-conf/vad.conf}
-vad_mfcc_conf=$(config_value features vad_mfcc_conf)
-vad_mfcc_conf=${vad_mfcc_conf:-conf/mfcc.conf}
-sfx=_$feat_type
-if [ "$feat_type" = mfcc ]; then
-  sfx=
-  if [ "$feat_conf" != "$vad_mfcc_conf" ]; then
-    echo "$0: $train_config: MFCC networks use the VAD's MFCCs: features.conf ($feat_conf) must be features.vad_mfcc_conf ($vad_mfcc_conf)" >&2
-    exit 1
-  fi
-elif [ ! -f "steps/make_$feat_type.sh" ]; then
-  echo "$0: $train_config: features.type '$feat_type' has no steps/make_$feat_type.sh to compute it offline" >&2
-  exit 1
-fi
+# feat_type, feat_conf, vad_conf, vad_mfcc_conf, sfx: the front end of the config's features: section
+resolve_front_end "$train_config" "$init_from"
 if [ -z "$nnet_dir" ] && [ -n "$init_from" ]; then
   nnet_dir=$exp/finetune_$(basename "$init_from")_$system
 elif [ -z "$nnet_dir" ]; then
@@ -189,8 +162,6 @@ fi
 trn=train
 [ "$dev_speakers" -gt 0 ] && trn=train_nodev
 [ -z "$packages" ] && packages=$(awk '!/^#/ && NF == 4 {print $1}' local/speakers.txt | sort -u | tr '\n' ' ')
-
-. utils/recipe_stages.sh   # stage_banner, require
 
 # make_features <name>: MFCC + energy VAD for $data/<name>, and the network's features in
 # $data/<name>$sfx with the VAD of the MFCCs (stages 1 and 8).

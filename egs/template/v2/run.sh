@@ -55,7 +55,7 @@ echo "$0 $@"
 . ./cmd.sh
 . ./path.sh
 . utils/parse_options.sh
-. utils/recipe_stages.sh   # stage_banner, require
+. utils/recipe_stages.sh   # stage_banner, require, config_value
 if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
@@ -64,12 +64,7 @@ if [ ! -f "$train_config" ]; then
   echo "$0: no such config $train_config (--train-config)" >&2
   exit 1
 fi
-# config_value <section> <key>: the value of "<section>:\n  <key>: value" in the experiment config.
-config_value() {
-  awk -v section="$1:" -v key="$2:" '$1 == section && !/^ / {f = 1; next} f && /^[^ #]/ {f = 0}
-    f && $1 == key {print $2}' "$train_config"
-}
-feat_type=$(config_value features type)
+feat_type=$(config_value features type)   # config_value: utils/recipe_stages.sh
 feat_type=${feat_type:-mfcc}
 case $feat_type in
   mfcc) sfx= ;;

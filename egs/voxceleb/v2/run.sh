@@ -83,6 +83,7 @@ echo "$0 $@"
 . ./cmd.sh
 . ./path.sh
 . utils/parse_options.sh
+. utils/recipe_stages.sh   # stage_banner, require, config_value, resolve_front_end
 if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
@@ -100,35 +101,9 @@ if [ ! -f "$train_config" ]; then
   echo "$0: no $train_config; --system is one of: $(cd conf && ls *.yaml | grep -v '^train.yaml$' | sed 's/.yaml$//' | tr '\n' ' ')" >&2
   exit 1
 fi
-# The front end of the config's features: section (tfspk-train records it in the experiment dir): the
-# system's features (type and conf; MFCC if absent), made by steps/make_<type>.sh into data/<name>_<type>
-# (data/<name> for MFCC), and the energy VAD (vad_conf) on MFCCs (vad_mfcc_conf), always computed into
-# data/<name>; the VAD applies frame by frame to the other feature types (their confs use
-# --snip-edges=false like conf/mfcc.conf, so the frame counts match).
-features_value() {  # features_value <key>: the value of "features:\n  <key>: value" in the experiment config
-  awk -v key="$1:" '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == key {print $2}' "$train_config"
-}
-feat_type=$(features_value type)
-[ -n "$init_from" ] && feat_type=$(awk '/^features:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "type:" {print $2}' "$init_from/config.yaml")   # fine-tuning keeps the source's features
-feat_type=${feat_type:-mfcc}
-feat_conf=$(features_value conf)
-feat_conf=${feat_conf:-conf/$feat_type.conf}
-vad_conf=$(features_value vad_conf)
-vad_conf=${vad_conf:-conf/vad.conf}
-vad_mfcc_conf=$(features_value vad_mfcc_conf)
-vad_mfcc_conf=${vad_mfcc_conf:-conf/mfcc.conf}
-sfx=_$feat_type
-if [ "$feat_type" = mfcc ]; then
-  sfx=
-  if [ "$feat_conf" != "$vad_mfcc_conf" ]; then
-    echo "$0: $train_config: MFCC systems use the VAD's MFCCs: features.conf ($feat_conf) must be features.vad_mfcc_conf ($vad_mfcc_conf)" >&2
-    exit 1
-  fi
-elif [ ! -f "steps/make_$feat_type.sh" ]; then
-  echo "$0: $train_config: features.type '$feat_type' has no steps/make_$feat_type.sh to compute it offline" >&2
-  exit 1
-fi
-config_loss=$(awk '/^loss:/ {f = 1; next} f && /^[^ #]/ {f = 0} f && $1 == "name:" {print $2}' "$train_config")
+# feat_type, feat_conf, vad_conf, vad_mfcc_conf, sfx: the front end of the config's features: section
+resolve_front_end "$train_config" "$init_from"
+config_loss=$(config_value loss name)
 if [ -z "$nnet_dir" ] && [ -n "$init_from" ]; then
   nnet_dir=$exp/finetune_$(basename "$init_from")
 elif [ -z "$nnet_dir" ]; then
@@ -192,7 +167,6 @@ if [ $aug = online ]; then
   fi
 fi
 
-. utils/recipe_stages.sh   # stage_banner, require
 # make_feats <data-dir>: <data-dir>$sfx with the system's features and the VAD of <data-dir> (from its MFCCs).
 make_feats() {
   [ -z "$sfx" ] && return 0

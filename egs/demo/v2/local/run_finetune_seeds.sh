@@ -116,15 +116,13 @@ fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   for arm in $score_arms; do
-    for s in $seeds; do
+    eers=$(for s in $seeds; do
       awk -v s="$s" '$1 == "plda" {p = $4} $1 == "cosine" {c = $4} END {print s, p, c}' $ft/${arm}_seed$s/scores/results.txt
-    done | awk -v name="$arm" '
-      {p[NR] = $2; c[NR] = $3; sp += $2; sc += $3; printf "%s seed %s: PLDA EER %.2f %%, cosine EER %.2f %%\n", name, $1, $2, $3}
-      END {
-        n = NR; mp = sp / n; mc = sc / n
-        for (i = 1; i <= n; i++) {vp += (p[i] - mp) ^ 2; vc += (c[i] - mc) ^ 2}
-        dp = n > 1 ? sqrt(vp / (n - 1)) : 0; dc = n > 1 ? sqrt(vc / (n - 1)) : 0
-        printf "%s over %d seeds: PLDA EER %.2f +- %.2f %%, cosine EER %.2f +- %.2f %% (mean +- sample std)\n", name, n, mp, dp, mc, dc
-      }'
+    done)
+    echo "$eers" | awk -v name="$arm" '{printf "%s seed %s: PLDA EER %.2f %%, cosine EER %.2f %%\n", name, $1, $2, $3}'
+    echo "$eers" | awk '{print "plda", $2; print "cosine", $3}' | awk -f local/mean_std.awk | awk -v name="$arm" '
+      {n = $2; mean[$1] = $3; std[$1] = $4}
+      END {printf "%s over %d seeds: PLDA EER %.2f +- %.2f %%, cosine EER %.2f +- %.2f %% (mean +- sample std)\n",
+                  name, n, mean["plda"], std["plda"], mean["cosine"], std["cosine"]}'
   done
 fi

@@ -71,13 +71,8 @@ for set_name in $sets; do
   scores=scores
   [ "$set_name" = dev ] && scores=scores_dev
   for s in $seeds; do
-    awk -v s="$s" '$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ {print s, $1, $4}' "$exp/${name}_seed$s/$scores/results.txt"
-  done | awk -v name="$name" -v set_name="$set_name" -v n="$(echo $seeds | wc -w)" '
-    {if (!($2 in sum)) order[++k] = $2; sum[$2] += $3; sq[$2] += $3 * $3; per[$2] = per[$2] sprintf(" %.2f", $3)}
-    END {
-      for (i = 1; i <= k; i++) {
-        b = order[i]; m = sum[b] / n; v = n > 1 ? (sq[b] - n * m * m) / (n - 1) : 0
-        printf "%s %s %-13s EER %.2f +- %.2f %% over %d seeds (per seed:%s)\n", name, set_name, b, m, sqrt(v > 0 ? v : 0), n, per[b]
-      }
-    }'
+    awk '$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ {print $1, $4}' "$exp/${name}_seed$s/$scores/results.txt"
+  done | awk -f local/mean_std.awk | awk -v name="$name" -v set_name="$set_name" '
+    {per = ""; for (i = 5; i <= NF; i++) per = per sprintf(" %.2f", $i)
+     printf "%s %s %-13s EER %.2f +- %.2f %% over %d seeds (per seed:%s)\n", name, set_name, $1, $3, $4, $2, per}'
 done
