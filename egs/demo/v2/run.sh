@@ -13,6 +13,7 @@
 #   0  fetch + unpack the packages, build data/all, split into data/train + data/eval, trials
 #      (--aug online: + the augmentation set of 4 more packages and simulated RIRs, local/make_aug_set.sh)
 #   1  MFCC + energy VAD for data/train and data/eval (+ fbank in data/{train,eval}_fbank if --net needs it)
+#      (--init-from an exp dir with a front end of its own: its features of data/train, from the audio)
 #   2  training examples: sliding CMN, voiced frames only, drop short utterances / small speakers
 #      (--aug online: data/train_audio, the same utterances as audio + VAD for on-the-fly augmentation)
 #   3  train the x-vector network ($exp/xvector_nnet)
