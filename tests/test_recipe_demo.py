@@ -389,6 +389,33 @@ def test_stage_4_takes_the_features_of_the_nnet_dirs_front_end(tmp_path, config,
     assert ("has a front end of its own" in proc.stdout) == (maker == "0")
 
 
+SB_LIKE = "type: speechbrain_fbank\nsample_rate: 16000.0\ncmn:\n  mode: crop\n  window: 300\nvad:\n  apply: false\n"
+
+
+@pytest.mark.parametrize("config, front_end, missing, error", [
+    ("feat_dim: 80\nimported: {source: x}\n", SB_LIKE, "data/train_nnet/feats.scp", None),   # imported
+    ("feat_dim: 30\nimported: {source: x}\n", "type: mfcc\nsample_rate: 16000.0\ncmn:\n  mode: sliding\n  window: 300\n"
+     "vad:\n  apply: true\n", "data/train_nnet/feats.scp", None),                              # Kaldi-like, VAD on
+    ("feat_dim: 80\nfeatures:\n  type: fbank\n", "type: fbank\nsample_rate: 8000.0\n", "data/train_fbank/feats.scp", None),
+    ("feat_dim: 80\nimported: {source: x}\n", SB_LIKE.replace("crop", "none"), None, "has cmn mode 'none'"),
+])
+def test_init_from_trains_on_the_features_of_the_sources_front_end(tmp_path, config, front_end, missing, error):
+    """--init-from a source with a front end of its own (imported, or another type or rate) trains on its features
+    (data/train_<source name>, stage 1 from the audio) with its CMN and VAD; one of the recipe's front end on the
+    recipe's features (data/train_fbank); a CMN the training features cannot have is refused by name."""
+    nnet = tmp_path / "nnet"
+    (nnet / "final").mkdir(parents=True)
+    (nnet / "final" / "model.weights.h5").write_bytes(b"")
+    (nnet / "config.yaml").write_text(config)
+    (nnet / "features.yaml").write_text("format: 1\n" + front_end)
+    proc = recipe(["--stage", "2", "--init-from", str(nnet)], tmp_path)
+    assert proc.returncode == 1
+    if error:
+        assert error in proc.stderr, proc.stderr
+    else:
+        assert missing in proc.stderr and "made by stage 1" in proc.stderr, proc.stderr
+
+
 def test_corpus_dir_without_a_package_is_named(tmp_path):
     (tmp_path / "corpus").mkdir()
     proc = recipe(["--stop-stage", "0", "--corpus-dir", str(tmp_path / "corpus"), "--packages", "drascula"], tmp_path)
