@@ -687,8 +687,9 @@ def test_run_sh_init_from_an_imported_model_fine_tunes_it_on_its_own_features(im
     tiny 8 kHz corpus: stage 1 computes the training features of the SpeechBrain model's front end (80-dim
     speechbrain_fbank from the audio upsampled to 16 kHz, no VAD), stage 2 mean-normalises each utterance and keeps
     every frame, stage 3 fine-tunes the imported weights with a head from the new speakers' mean embeddings and
-    records the source's front end, and stages 4-6 extract with it, score and report. Fails on the old run.sh
-    (stage 3: 'has feat_dim 80, this experiment's features have 30')."""
+    records the source's front end, and stages 4-6 extract with it, score and report. Fails on the old run.sh, which
+    gave stage 3 the recipe's 8 kHz MFCCs (here too short for the crops; on the demo's data 'has feat_dim 80, this
+    experiment's features have 30')."""
     root, _ = imported_in_demo
     recipe_dir = root / "egs" / "demo" / "v2"
     data, exp = recipe_dir / "data", recipe_dir / "exp"
