@@ -2,7 +2,8 @@
 # Features for x-vector training, as egs/voxceleb/v2's local/nnet3/xvector/prepare_feats_for_egs.sh
 # followed by the recipe's length filter (its stage 5):
 #   sliding CMN (window --cmn-window, centred, no variance normalisation by default)
-#   -> keep voiced frames (vad.scp) -> write features (compressed) and utt2num_frames
+#   -> keep voiced frames (vad.scp; --use-vad false: every frame, for a front end without VAD)
+#   -> write features (compressed) and utt2num_frames
 #   -> drop utterances with <= --min-len frames, then speakers with < --min-num-utts
 #      utterances, and fix the data dir (both counts are logged; 0 disables a filter).
 # <out-data> is built in a temporary directory and moved into place only when complete.
@@ -17,6 +18,7 @@ compress=true
 min_len=400
 min_num_utts=8
 use_kaldi=false
+use_vad=true
 
 echo "$0 $@"  # Print the command line for logging.
 
@@ -34,7 +36,8 @@ Options:
   --compress <true|false>                          # store compressed matrices (default: $compress)
   --min-len <frames>                               # drop utterances with <= this many voiced frames (default: $min_len)
   --min-num-utts <n>                               # drop speakers with fewer utterances (default: $min_num_utts)
-  --use-kaldi <true|false>                         # use Kaldi's binaries (must be on PATH) (default: $use_kaldi)"
+  --use-kaldi <true|false>                         # use Kaldi's binaries (must be on PATH) (default: $use_kaldi)
+  --use-vad <true|false>                           # false: keep every frame, no vad.scp needed (default: $use_vad)"
 
 . "$utils/parse_options.sh"
 . "$tfspk_steps/internal/checks.sh"
@@ -58,9 +61,11 @@ if [ "$nj" -eq 0 ]; then
   echo "$0: --nj must be a positive integer, got '$nj'" >&2
   exit 1
 fi
-require_files "$data_in/feats.scp" "$data_in/vad.scp" "$data_in/utt2spk" "$data_in/spk2utt"
+case "$use_vad" in true|false) ;; *) echo "$0: --use-vad must be true or false, got '$use_vad'" >&2; exit 1 ;; esac
+require_files "$data_in/feats.scp" "$data_in/utt2spk" "$data_in/spk2utt"
+if $use_vad; then require_files "$data_in/vad.scp"; fi
 if $use_kaldi; then
-  require_kaldi_binaries apply-cmvn-sliding select-voiced-frames copy-feats
+  require_kaldi_binaries apply-cmvn-sliding copy-feats $($use_vad && echo select-voiced-frames)
 fi
 
 name=$(basename "$data_in")
@@ -83,7 +88,15 @@ done
 output="ark,scp:$featdir/xvector_feats_$name.JOB.ark,$featdir/xvector_feats_$name.JOB.scp"
 num_frames_opt="--write-num-frames=ark,t:$featdir/log/utt2num_frames.JOB"
 cmvn_opts="--norm-vars=$norm_vars --center=$center --cmn-window=$cmn_window"
-if $use_kaldi; then
+if ! $use_vad && $use_kaldi; then
+  $cmd JOB=1:$nj "$dir/log/create_xvector_feats_$name.JOB.log" \
+    apply-cmvn-sliding $cmvn_opts scp:$sdata_in/JOB/feats.scp ark:- \| \
+    copy-feats --compress=$compress $num_frames_opt ark:- $output
+elif ! $use_vad; then
+  $cmd JOB=1:$nj "$dir/log/create_xvector_feats_$name.JOB.log" \
+    tfspk-apply-cmvn-sliding $cmvn_opts scp:$sdata_in/JOB/feats.scp ark:- \| \
+    tfspk-copy-feats --compress=$compress $num_frames_opt ark:- $output
+elif $use_kaldi; then
   $cmd JOB=1:$nj "$dir/log/create_xvector_feats_$name.JOB.log" \
     apply-cmvn-sliding $cmvn_opts scp:$sdata_in/JOB/feats.scp ark:- \| \
     select-voiced-frames ark:- scp,s,cs:$sdata_in/JOB/vad.scp ark:- \| \

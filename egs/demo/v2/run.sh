@@ -13,6 +13,7 @@
 #   0  fetch + unpack the packages, build data/all, split into data/train + data/eval, trials
 #      (--aug online: + the augmentation set of 4 more packages and simulated RIRs, local/make_aug_set.sh)
 #   1  MFCC + energy VAD for data/train and data/eval (+ fbank in data/{train,eval}_fbank if --net needs it)
+#      (--init-from an exp dir with a front end of its own: its features of data/train, from the audio)
 #   2  training examples: sliding CMN, voiced frames only, drop short utterances / small speakers
 #      (--aug online: data/train_audio, the same utterances as audio + VAD for on-the-fly augmentation)
 #   3  train the x-vector network ($exp/xvector_nnet)
@@ -173,7 +174,7 @@ make_features() {
   steps/compute_vad_decision.sh --vad-config "$vad_conf" --nj $nj --cmd "$train_cmd" \
     "$data/$name" "$exp/make_vad" "$mfcc_dir"
   utils/fix_data_dir.sh "$data/$name"
-  if [ -n "$sfx" ]; then
+  if [ -n "$sfx" ] && [ -z "$init_sfx" ]; then   # --init-from's own features: nnet_features
     rm -rf "$data/$name$sfx"
     utils/copy_data_dir.sh "$data/$name" "$data/$name$sfx"
     rm -f "$data/$name$sfx/feats.scp" "$data/$name$sfx/vad.scp"
@@ -188,25 +189,56 @@ make_features() {
 # VAD), or recording in its features.yaml another feature type or sample rate than this recipe's. Stages 4 and 8
 # do not feed it the recipe's features but compute its own from the audio of data/<name> (resampled to its
 # rate; steps/make_front_end_feats.sh) into data/<name>_<nnet dir name>. own_front_end prints that suffix
-# (nothing for a network of this recipe's front end).
+# (nothing for a network of this recipe's front end). With an argument: of that experiment dir instead of $nnet_dir.
 own_front_end() {
-  local yaml=$nnet_dir/features.yaml rate nnet_rate
+  local dir=${1:-$nnet_dir}
+  local yaml=$dir/features.yaml rate nnet_rate
   [ -f "$yaml" ] || return 0
   rate=$(sed -n 's/^--sample-frequency=\([0-9.]*\).*/\1/p' "$feat_conf" | tail -n 1)
   nnet_rate=$(awk '$1 == "sample_rate:" {print $2; exit}' "$yaml")
-  if grep -q '^imported:' "$nnet_dir/config.yaml" || [ "$(awk '$1 == "type:" {print $2; exit}' "$yaml")" != "$feat_type" ] ||
+  if grep -q '^imported:' "$dir/config.yaml" || [ "$(awk '$1 == "type:" {print $2; exit}' "$yaml")" != "$feat_type" ] ||
      awk -v a="${rate:-16000}" -v b="$nnet_rate" 'BEGIN {exit !(a + 0 != b + 0)}'; then
-    echo "_$(basename "$nnet_dir")"
+    echo "_$(basename "$dir")"
   fi
 }
-# nnet_features <name> <suffix>: data/<name><suffix> with the features of $nnet_dir's front end (archives in
-# $nnet_dir/feats).
+# nnet_features <name> <suffix> [<exp-dir>]: data/<name><suffix> with the features of the front end of <exp-dir>
+# (default: $nnet_dir; archives in <exp-dir>/feats).
 nnet_features() {
+  local dir=${3:-$nnet_dir}
   rm -rf "$data/$1$2"
   utils/copy_data_dir.sh "$data/$1" "$data/$1$2"
   rm -f "$data/$1$2/feats.scp" "$data/$1$2/vad.scp"
-  steps/make_front_end_feats.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$1$2" "$exp/make_front_end_feats" \
-    "$nnet_dir/feats"
+  steps/make_front_end_feats.sh --nj $nj --cmd "$train_cmd" "$dir" "$data/$1$2" "$exp/make_front_end_feats" \
+    "$dir/feats"
+}
+
+# --init-from a network with a front end of its own (own_front_end: imported, or another feature type or rate):
+# it is fine-tuned on its own features, not on the recipe's. Stage 1 computes them from the audio of data/train
+# into data/train$init_sfx (nnet_features; sfx becomes $init_sfx, so stages 2-3 take them), stage 2 prepares
+# them with the CMN and VAD of its features.yaml (init_prep_opts), stage 3 lets tfspk-train record the source's
+# front end in the new experiment (no features.* overrides), and stages 4-8 compute the fine-tuned network's
+# features from the audio as for any network with a front end of its own.
+init_sfx=
+if [ -n "$init_from" ]; then
+  init_sfx=$(own_front_end "$init_from")
+  [ -n "$init_sfx" ] && sfx=$init_sfx
+fi
+# init_prep_opts: the steps/prepare_feats_for_egs.sh options of the CMN and VAD of $init_from/features.yaml:
+# sliding CMN over its window, or crop (at inference the utterance's mean: a window longer than any utterance,
+# tfspk.features.frontend.UTTERANCE_WINDOW); the energy VAD's voiced frames, or every frame.
+init_prep_opts() {
+  local yaml=$init_from/features.yaml mode window vad
+  mode=$(awk '/^cmn:/ {f = 1; next} f && /^[^ #]/ {exit} f && $1 == "mode:" {print $2; exit}' "$yaml")
+  window=$(awk '/^cmn:/ {f = 1; next} f && /^[^ #]/ {exit} f && $1 == "window:" {print $2; exit}' "$yaml")
+  vad=$(awk '/^vad:/ {f = 1; next} f && /^[^ #]/ {exit} f && $1 == "apply:" {print $2; exit}' "$yaml")
+  case "$mode" in
+    sliding) ;;
+    crop) window=1073741824 ;;
+    *) echo "$0: --init-from $init_from: training features need CMN sliding or crop; $yaml has cmn mode '$mode'" >&2
+       exit 1 ;;
+  esac
+  case "$vad" in true|false) ;; *) echo "$0: --init-from $init_from: cannot read vad.apply of $yaml" >&2; exit 1 ;; esac
+  echo "--cmn-window $window --use-vad $vad"
 }
 
 if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
@@ -234,16 +266,27 @@ fi
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
   stage_banner 1 "MFCC + energy VAD"
   require 0 "$data/train/wav.scp" "$data/eval/wav.scp"
-  for name in train eval; do
-    make_features "$name"
-  done
+  if [ -n "$init_sfx" ]; then   # the training features of --init-from's front end; stage 4 makes the rest
+    echo "$0: $init_from has a front end of its own ($init_from/features.yaml): its features from the audio in $data/train$sfx"
+    nnet_features train "$sfx" "$init_from"
+  else
+    for name in train eval; do
+      make_features "$name"
+    done
+  fi
 fi
 
 if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   stage_banner 2 "training examples (CMN, voiced frames, length filter)"
-  require 1 "$data/train$sfx/feats.scp" "$data/train$sfx/vad.scp"
+  prep_opts=()
+  if [ -n "$init_sfx" ]; then   # the CMN and VAD of --init-from's front end
+    opts=$(init_prep_opts)
+    prep_opts=($opts)
+  fi
+  require 1 "$data/train$sfx/feats.scp"
+  [[ " ${prep_opts[*]} " == *" --use-vad false "* ]] || require 1 "$data/train$sfx/vad.scp"
   # CMN + voiced frames, then as egs/voxceleb/v2 stage 5: drop short utterances, then small speakers.
-  steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts \
+  steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts "${prep_opts[@]}" \
     "$data/train$sfx" "$data/train${sfx}_no_sil" "$exp/train${sfx}_no_sil"
   if [ "$dev_speakers" -gt 0 ]; then
     # Dev split: seeded speakers of the length-filtered set, removed from every training-side dir; their
@@ -266,7 +309,9 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
 fi
 
 if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
-  stage_banner 3 "train the $net network on $feat_type ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
+  what="train the $net network on $feat_type"
+  [ -n "$init_from" ] && what="fine-tune the network of $init_from on $([ -n "$init_sfx" ] && echo "its own features" || echo "$feat_type")"
+  stage_banner 3 "$what ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
   train_dir=$data/${trn}${sfx}_no_sil
   if [ "$source_type" = audio ]; then
     train_dir=$data/${trn}_audio
@@ -277,6 +322,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   # the front end this recipe computed (also where the config has no features: section), recorded by tfspk-train
   train_args=(--set "features.type=$feat_type" --set "features.conf=$feat_conf" --set "features.vad_conf=$vad_conf"
     --set "features.vad_mfcc_conf=$vad_mfcc_conf")
+  [ -n "$init_sfx" ] && train_args=()   # fine-tuning with an empty features: section records the source's front end
   for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
   if [ "$dev_speakers" -gt 0 ]; then   # the dev EER per epoch in the training log (the training curve of the dev set)
@@ -353,7 +399,7 @@ if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ "$noisy_eval" = true ]; then
     local/make_noisy_eval.py --seed $seed "$data/eval" "$data/eval_noisy_wav" "$data/eval_noisy"
     make_features eval_noisy
     echo "seed=$seed" > "$data/eval_noisy/.done"
-  elif [ -n "$sfx" ] && [ ! -f "$data/eval_noisy$sfx/feats.scp" ]; then
+  elif [ -n "$sfx" ] && [ -z "$init_sfx" ] && [ ! -f "$data/eval_noisy$sfx/feats.scp" ]; then
     make_features eval_noisy
   fi
   own=$(own_front_end)
