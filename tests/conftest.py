@@ -114,13 +114,15 @@ def tool(capsys):
 # 2026-11-30, and 2026-12-07 for the files added since, from a run under load scaled to the idle one); only
 # their order matters, and a unit not listed costs 0 (it goes after the listed ones, in collection order).
 
-#: Files without a costly module-scoped fixture whose slow tests are independent: each test is its own unit.
+#: Files without a costly module-scoped fixture whose slow tests are independent: each test function (all its
+#: parameters: they may share paths, e.g. the voxceleb recipe's non-TDNN systems both write <recipe>/fbank) is
+#: its own unit.
 SPLIT_FILES = {"test_voxceleb_recipe.py", "test_recipe_demo.py", "test_exp_dir_inference.py"}
 
-#: Worker-seconds of the slow tests of SPLIT_FILES (file::test, parameters ignored; others cost 1).
+#: Worker-seconds of the slow test functions of SPLIT_FILES (file::function, all parameters; others cost 1).
 TEST_COST = {"test_voxceleb_recipe.py::test_every_stage_runs_on_a_tiny_voxceleb": 66,
              "test_recipe_demo.py::test_demo_end_to_end_on_two_packages_beats_chance": 59,
-             "test_voxceleb_recipe.py::test_a_non_tdnn_system_goes_through_run_sh": 29,
+             "test_voxceleb_recipe.py::test_a_non_tdnn_system_goes_through_run_sh": 58,
              "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_section": 28,
              "test_exp_dir_inference.py::test_an_exp_dir_of_the_demo_recipe_exports_and_embeds": 21,
              "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds": 15,
@@ -138,16 +140,14 @@ MODULE_COST = {"test_export.py": 225, "test_docs_commands.py": 200, "test_mixed_
 
 
 def work_unit(nodeid: str) -> str:
-    """The scheduling unit of a test: its file, or the test itself for a file of SPLIT_FILES."""
-    path = nodeid.split("::", 1)[0]
-    return nodeid if Path(path).name in SPLIT_FILES else path
+    """The scheduling unit of a test: its file, or its test function for a file of SPLIT_FILES."""
+    path, _, test = nodeid.partition("::")
+    return f"{path}::{test.split('[', 1)[0]}" if Path(path).name in SPLIT_FILES else path
 
 
 def unit_cost(unit: str) -> float:
     path, _, test = unit.partition("::")
-    if test:
-        return TEST_COST.get(f"{Path(path).name}::{test.split('[', 1)[0]}", 1)
-    return MODULE_COST.get(Path(path).name, 0)
+    return TEST_COST.get(f"{Path(path).name}::{test}", 1) if test else MODULE_COST.get(Path(path).name, 0)
 
 
 def pytest_collection_modifyitems(config, items):
