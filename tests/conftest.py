@@ -135,8 +135,10 @@ MODULE_COST = {"test_export.py": 225, "test_docs_commands.py": 200, "test_mixed_
                "test_networks_tools.py": 75, "test_trust.py": 50, "test_finetune.py": 45, "test_train_schedules.py": 30,
                "test_runners.py": 30, "test_train_audio.py": 30, "test_shards.py": 25, "test_losses_training.py": 20,
                "test_decision.py": 16, "test_import_kaldi.py": 14, "test_steps_features.py": 13, "test_faults.py": 11,
-               "test_train_inputs.py": 10, "test_losses_numerics.py": 10, "test_cuda_noise.py": 8,
-               "test_data_service.py": 7}
+               "test_train_inputs.py": 10, "test_losses_numerics.py": 10, "test_script_usage.py": 9,
+               "test_resample_input.py": 9, "test_cuda_noise.py": 8, "test_weak_inputs.py": 8,
+               "test_feature_registry.py": 8, "test_data_service.py": 7, "test_output_locks.py": 7,
+               "test_lifetime.py": 7, "test_cli.py": 6, "test_extract.py": 5}
 
 
 def work_unit(nodeid: str) -> str:
