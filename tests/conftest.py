@@ -104,21 +104,72 @@ def tool(capsys):
     return _run
 
 
-# Worker-seconds per test module in a two-worker run (2026-11-30, tools/test.sh --durations=0 on the 2-core
-# machine), the modules of more than 25 s. Only their order matters.
-MODULE_COST = {"test_voxceleb_recipe.py": 290, "test_export.py": 225, "test_mixed_precision.py": 155,
-               "test_nnet_networks.py": 145, "test_recipe_demo.py": 115, "test_resume.py": 110, "test_train.py": 90,
-               "test_networks_tools.py": 75, "test_trust.py": 50, "test_train_schedules.py": 30,
-               "test_runners.py": 30, "test_train_audio.py": 30,
-               "test_docs_commands.py": 200}   # estimated (2026-12-07, on a machine at load 20: 875 s)
+# ---------------------------------------------------------------- scheduling on the xdist workers
+# tools/test.sh runs two workers with ``--dist loadfile``; the scheduler below (pytest_xdist_make_scheduler)
+# keeps xdist's loadfile rule (a test file goes to one worker, so its module-scoped fixtures are made once)
+# except for the slow tests of OWN_UNIT, which go out one by one, and hands the work units out costliest first
+# (longest-processing-time-first). With whole files only, the two workers' loads differed by up to the
+# costliest file (test_voxceleb_recipe.py: 4 recipe runs of 30-70 s each), and one worker sat idle at the end.
+# The figures are worker-seconds of a two-worker run on the idle 2-core machine (tools/test.sh --durations=0;
+# 2026-11-30, and 2026-12-07 for the files added since, from a run under load scaled to the idle one); only
+# their order matters, and a unit not listed costs 0 (it goes after the listed ones, in collection order).
+
+#: Slow test functions that use no module-scoped fixture and share no path with another test: each is a unit of
+#: its own (all its parameters together: they may share paths, e.g. the voxceleb recipe's two non-TDNN systems
+#: both write <recipe>/fbank), with its worker-seconds. The other tests of a file stay one unit, so a
+#: module-scoped fixture is made once (e.g. test_recipe_demo.py's imported model in a demo copy).
+OWN_UNIT = {"test_voxceleb_recipe.py::test_every_stage_runs_on_a_tiny_voxceleb": 66,
+            "test_recipe_demo.py::test_demo_end_to_end_on_two_packages_beats_chance": 59,
+            "test_voxceleb_recipe.py::test_a_non_tdnn_system_goes_through_run_sh": 58,
+            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_section": 28,
+            "test_exp_dir_inference.py::test_an_exp_dir_of_the_demo_recipe_exports_and_embeds": 21,
+            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds": 15,
+            "test_voxceleb_recipe.py::test_aug_online_trains_from_voiced_audio_with_the_musan_and_rirs_dirs": 15}
+
+#: Worker-seconds of the files (their tests not in OWN_UNIT), those of more than a few seconds.
+#: test_recipe_demo.py: its imported-model tests in a demo copy, which share a module-scoped import.
+MODULE_COST = {"test_export.py": 225, "test_docs_commands.py": 200, "test_mixed_precision.py": 155,
+               "test_recipe_demo.py": 150, "test_importers.py": 150, "test_nnet_networks.py": 145,
+               "test_resume.py": 105, "test_train.py": 90,
+               "test_networks_tools.py": 75, "test_trust.py": 50, "test_finetune.py": 45, "test_train_schedules.py": 30,
+               "test_runners.py": 30, "test_train_audio.py": 30, "test_shards.py": 25, "test_losses_training.py": 20,
+               "test_decision.py": 16, "test_import_kaldi.py": 14, "test_steps_features.py": 13, "test_faults.py": 11,
+               "test_train_inputs.py": 10, "test_losses_numerics.py": 10, "test_script_usage.py": 9,
+               "test_resample_input.py": 9, "test_cuda_noise.py": 8, "test_weak_inputs.py": 8,
+               "test_feature_registry.py": 8, "test_data_service.py": 7, "test_output_locks.py": 7,
+               "test_lifetime.py": 7, "test_cli.py": 6, "test_extract.py": 5, "test_voxceleb_recipe.py": 5}
+
+
+def work_unit(nodeid: str) -> str:
+    """The scheduling unit of a test: its test function if in OWN_UNIT, else its file."""
+    path, _, test = nodeid.partition("::")
+    function = f"{path}::{test.split('[', 1)[0]}"
+    return function if f"{Path(path).name}::{test.split('[', 1)[0]}" in OWN_UNIT else path
+
+
+def unit_cost(unit: str) -> float:
+    path, _, function = unit.partition("::")
+    return OWN_UNIT[f"{Path(path).name}::{function}"] if function else MODULE_COST.get(Path(path).name, 0)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist, hand out the costliest test modules first (longest-processing-time-first
-    scheduling): ``--dist loadfile --no-loadscope-reorder`` (tools/test.sh) gives the workers whole modules
-    in collection order; xdist's own order (most tests first) or the alphabetical one left the costliest
-    module (test_voxceleb_recipe.py) for the end, running alone while the other worker sat idle. Tests keep
-    their order within a module; a run in one process keeps the alphabetical order."""
+    """Under pytest-xdist, order the tests costliest unit first: the scheduler hands the units out in the
+    order the workers collected them. Tests keep their order within a file's unit (the sort is stable); a
+    run in one process keeps the alphabetical order."""
     if not hasattr(config, "workerinput"):
         return
-    items.sort(key=lambda item: -MODULE_COST.get(item.path.name, 0))   # stable: within a module as collected
+    items.sort(key=lambda item: -unit_cost(work_unit(item.nodeid)))
+
+
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadfile`` with OWN_UNIT's tests as units of their own; other modes are xdist's."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CostFirstScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            return work_unit(nodeid)
+
+    return CostFirstScheduling(config, log)

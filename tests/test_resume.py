@@ -37,6 +37,23 @@ def data_dir(tmp_path_factory):
     return make_features(str(tmp_path_factory.mktemp("resume_data") / "data"))
 
 
+# The uninterrupted 4-epoch run of a setup, which the epoch-boundary and the kill -9 tests compare with.
+STRAIGHT = ["schedule.patience=1", "schedule.num_epochs=4", "log_every=1"]
+
+
+@pytest.fixture(scope="module")
+def straight_run(data_dir, tmp_path_factory):
+    """setup -> exp dir of ``_train(SETUPS[setup] + STRAIGHT)``, trained once per module for every test."""
+    runs = {}
+
+    def get(setup):
+        if setup not in runs:
+            runs[setup] = str(tmp_path_factory.mktemp(f"straight_{setup}"))
+            _train(data_dir, runs[setup], *SETUPS[setup], *STRAIGHT)
+        return runs[setup]
+    return get
+
+
 def _config(*extra):
     from tfspk.train import config as config_mod
     return config_mod.build_config(None, VARIABLE + list(extra))
@@ -71,13 +88,12 @@ def _assert_identical(a, b):
 
 
 @pytest.mark.parametrize("setup", sorted(SETUPS))
-def test_stop_at_epoch_boundary_and_resume_is_bit_identical(data_dir, tmp_path, setup):
+def test_stop_at_epoch_boundary_and_resume_is_bit_identical(data_dir, tmp_path, setup, straight_run):
     """Fails before the fix: 74 of 82 tensors differed for softmax (the run drifts after the restart)."""
-    extra = SETUPS[setup] + ["schedule.patience=1"]
-    straight, resumed = str(tmp_path / "straight"), str(tmp_path / "resumed")
-    _train(data_dir, straight, "schedule.num_epochs=4", *extra)
-    _train(data_dir, resumed, "schedule.num_epochs=2", *extra)
-    result = _train(data_dir, resumed, "schedule.num_epochs=4", *extra)
+    extra = SETUPS[setup] + STRAIGHT
+    straight, resumed = straight_run(setup), str(tmp_path / "resumed")
+    _train(data_dir, resumed, *extra, "schedule.num_epochs=2")
+    result = _train(data_dir, resumed, *extra)
     assert [e.epoch for e in result.epochs] == [3, 4]
     _assert_identical(_state(straight), _state(resumed))
 
@@ -108,11 +124,10 @@ def _argv(data_dir, exp, extra):
 
 
 @pytest.mark.parametrize("setup, kill_at", [("amsoftmax_anneal_ring_mhe", 6), ("adaptive_rectangle_adam", 3)])
-def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, setup, kill_at):
+def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, setup, kill_at, straight_run):
     """kill -9 inside epoch 2 (steps 5-8) and inside epoch 1 (before any checkpoint exists)."""
-    extra = SETUPS[setup] + ["schedule.patience=1", "schedule.num_epochs=4", "log_every=1"]
-    straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
-    _train(data_dir, straight, *extra)
+    extra = SETUPS[setup] + STRAIGHT
+    straight, killed = straight_run(setup), str(tmp_path / "killed")
     env = dict(os.environ, KILL_AT_STEP=str(kill_at))
     proc = subprocess.run([sys.executable, "-c", _KILLING_TRAINER] + _argv(data_dir, killed, extra), env=env,
                           capture_output=True, text=True, timeout=600)
