@@ -16,7 +16,7 @@ Convention for the documents (docs/README: "Commands in the docs"):
 The sandbox is prepared once per session: the checkout's files as symlinks (recipes copied, so runs write
 only into the sandbox), the tiny corpus, and egs/template/v2/conf/train.yaml replaced by a tiny network
 and schedule, and conf/export.conf asks for the SavedModel only (the documents' commands stay as
-written). The demo's outputs are there too (make_demo_outputs): egs/demo/v2/exp/ecapa_tdnn_nnet_amsoftmax
+written). The demo's outputs are there too (make_demo_outputs): egs/demo/v2/exp/ecapa_tdnn_nnet_aamsoftmax
 with the template's network and x-vectors and the demo's stages 5-7 run on them, egs/demo/v2/data with the
 template's corpus as its evaluation set.
 Blocks of one document run in document order; a block may use what an earlier block of its document made.
@@ -192,13 +192,13 @@ def make_demo_outputs(box):
     """egs/demo/v2 as its run.sh leaves it, for the blocks about the demo (docs/export.md), from the template's
     trained model (no second training): data/train is the template's; data/eval its whole corpus (10 speakers:
     stage 7 splits them into a calibration and a test half, local/enroll_identify.sh needs impostors) with
-    trials by the demo's local/make_trials.py; exp/ecapa_tdnn_nnet_amsoftmax has the template's network, front
+    trials by the demo's local/make_trials.py; exp/ecapa_tdnn_nnet_aamsoftmax has the template's network, front
     end and x-vectors (stage 4's, train and eval: the scp files point into the template's archives); then the
     demo's own run.sh runs stages 5-7 (back-end, scores, EER, calibration halves). data/wav/ast_armelle/ holds
     two recordings of one speaker under the names the docs use."""
     root, home = box["root"], box["home"]
     template, demo = root / "egs" / "template" / "v2", root / "egs" / "demo" / "v2"
-    model, nnet = template / "exp" / "ecapa_tdnn_amsoftmax", demo / "exp" / "ecapa_tdnn_nnet_amsoftmax"
+    model, nnet = template / "exp" / "ecapa_tdnn_amsoftmax", demo / "exp" / "ecapa_tdnn_nnet_aamsoftmax"
     (demo / "data" / "eval").mkdir(parents=True)
     (demo / "data" / "train").symlink_to(template / "data" / "train")
     for name in ("wav.scp", "utt2spk", "spk2utt", "utt2lang"):

@@ -125,7 +125,7 @@ def test_an_exp_dir_of_the_demo_recipe_exports_and_embeds(tmp_path, tool):
     run(["./run.sh", "--stage", "1", "--stop-stage", "3", "--net", "tdnn_fbank", "--data", str(data), "--exp", str(exp),
          "--mfcc-dir", str(tmp_path / "mfcc"), "--feat-dir", str(tmp_path / "fbank"), "--min-len", "50",
          "--min-num-utts", "2", "--train-opts", train_opts], cwd=DEMO, timeout=1200)
-    nnet = exp / "tdnn_fbank_nnet_amsoftmax"
+    nnet = exp / "tdnn_fbank_nnet_aamsoftmax"
     from tfspk.features import read_front_end
     front_end = read_front_end(str(nnet))
     assert (front_end.feature_type, front_end.dim, front_end.sample_rate, front_end.cmn) == ("fbank", 80, 8000, "sliding")

@@ -2,6 +2,7 @@
 tfspk-nnet-info, and the extraction errors (short utterances, feature dimension, wrong config)."""
 import os
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -195,7 +196,7 @@ def test_run_seeds_prints_each_seed_and_mean_and_sample_std(repo, tmp_path):
     recipe = repo / "egs" / "demo" / "v2"
     eers = {1: (15.12, 18.40), 2: (14.02, 17.95), 7: (16.70, 19.31)}
     for seed, (plda, cosine) in eers.items():
-        scores = tmp_path / "exp" / f"ecapa_tdnn_nnet_amsoftmax_seed{seed}" / "scores"
+        scores = tmp_path / "exp" / f"ecapa_tdnn_nnet_aamsoftmax_seed{seed}" / "scores"
         scores.mkdir(parents=True)
         (scores / "results.txt").write_text(
             "system     #target  #nontarget         EER(%)   minDCF(0.01)  minDCF(0.001)       minDCF08\n"
@@ -204,14 +205,38 @@ def test_run_seeds_prints_each_seed_and_mean_and_sample_std(repo, tmp_path):
                 "--exp", str(tmp_path / "exp")], cwd=recipe)
     plda, cosine = np.array(list(eers.values())).T
     for backend, values in (("plda", plda), ("cosine", cosine)):
-        assert re.search(rf"^ecapa_tdnn_nnet_amsoftmax eval {backend} +EER {values.mean():.2f} \+- "
+        assert re.search(rf"^ecapa_tdnn_nnet_aamsoftmax eval {backend} +EER {values.mean():.2f} \+- "
                          rf"{values.std(ddof=1):.2f} % over 3 seeds \(per seed: "
                          + " ".join(f"{v:.2f}" for v in values) + r"\)$", proc.stdout, re.M), proc.stdout
-    (tmp_path / "exp" / "ecapa_tdnn_nnet_amsoftmax_seed1").rename(tmp_path / "exp" / "mine_seed1")
+    (tmp_path / "exp" / "ecapa_tdnn_nnet_aamsoftmax_seed1").rename(tmp_path / "exp" / "mine_seed1")
     named = run(["local/run_seeds.sh", "--name", "mine", "--seeds", "1", "--exp", str(tmp_path / "exp")], cwd=recipe)
     assert re.search(r"^mine eval plda +EER 15.12 \+- 0.00 % over 1 seeds", named.stdout, re.M), named.stdout
     bad = run(["local/run_seeds.sh", "--seeds", "1 x"], cwd=recipe, check=False)
     assert bad.returncode == 1 and "--seeds must be non-negative integers, got 'x'" in bad.stderr
+
+
+def test_run_seeds_init_from_gives_each_seed_its_own_source(repo, tmp_path):
+    """--init-from 'exp/base_seed{seed}' (large-margin fine-tuning of each seed's system): every seed's run.sh
+    gets --init-from with {seed} replaced by that seed; without the option run.sh gets no --init-from."""
+    demo = repo / "egs" / "demo" / "v2"
+    recipe = tmp_path / "recipe"
+    (recipe / "local").mkdir(parents=True)
+    for name in ("run_seeds.sh", "mean_std.awk"):
+        shutil.copy(demo / "local" / name, recipe / "local" / name)
+    (recipe / "utils").symlink_to(repo / "utils")
+    (recipe / "cmd.sh").write_text("")
+    (recipe / "path.sh").write_text("")
+    (recipe / "run.sh").write_text(   # records its options and writes the results run_seeds.sh summarises
+        '#!/usr/bin/env bash\necho "$*" >> calls.txt\n'
+        'while [ $# -gt 0 ]; do [ "$1" = --nnet-dir ] && dir=$2; shift; done\n'
+        'mkdir -p "$dir/scores" && printf "system a b EER\\nplda 10 20 15.0 0.9 0.9 0.7\\n" > "$dir/scores/results.txt"\n')
+    (recipe / "run.sh").chmod(0o755)
+    run(["local/run_seeds.sh", "--seeds", "1 7", "--name", "lmft", "--init-from", "exp/base_seed{seed}"], cwd=recipe)
+    calls = (recipe / "calls.txt").read_text().splitlines()
+    assert [re.search(r"--init-from (\S+) .*--nnet-dir (\S+)", c).groups() for c in calls] == \
+        [("exp/base_seed1", "exp/lmft_seed1"), ("exp/base_seed7", "exp/lmft_seed7")], calls
+    run(["local/run_seeds.sh", "--seeds", "2", "--name", "plain"], cwd=recipe)
+    assert "--init-from" not in (recipe / "calls.txt").read_text().splitlines()[-1]
 
 
 def test_recipes_have_one_config_per_system_with_its_features(repo):

@@ -49,7 +49,8 @@ aug=none                   # online: train from audio with on-the-fly speed pert
                            # (conf/ecapa_tdnn_audio.yaml): it wins on stage 8's reverberant or babble-noise
                            # evaluation, not on the clean one the demo reports, so none is the default.
 train_config=              # default: conf/$net.yaml (--aug none), conf/${net}_aug.yaml (--aug online)
-system=amsoftmax           # a label of conf/losses.txt: loss, its parameters and auxiliary losses
+system=aamsoftmax          # a label of conf/losses.txt: loss, its parameters and auxiliary losses (aamsoftmax:
+                           # ArcSoftmax m2 = 0.2 at a fixed scale 30, chosen on the dev split, RESULTS.md)
 loss=                      # or any loss name of tfspk.losses (overrides the system's loss) ...
 loss_params=               # ... its parameters, e.g. "m2=0.3" (default: the system's) ...
 aux=                       # ... and auxiliary losses, e.g. "ring,mhe" (default: the system's)

@@ -4,8 +4,8 @@ evaluation embeddings (stage 4) against stage 5's score file, and its calibratio
 against stage 7's calibrated LLRs.
 
 Usage: local/check_export_scores.py <export-dir> <xvector-rspecifier> <scores-file> [<trials-test> <llrs-test>]
-e.g.: local/check_export_scores.py exp/ecapa_tdnn_nnet_amsoftmax/export \\
-        scp:exp/ecapa_tdnn_nnet_amsoftmax/xvectors_eval/xvector.scp exp/ecapa_tdnn_nnet_amsoftmax/scores/plda_scores
+e.g.: local/check_export_scores.py exp/ecapa_tdnn_nnet_aamsoftmax/export \\
+        scp:exp/ecapa_tdnn_nnet_aamsoftmax/xvectors_eval/xvector.scp exp/ecapa_tdnn_nnet_aamsoftmax/scores/plda_scores
 
 Prints the largest absolute and relative differences; exits 1 when a relative difference exceeds 1e-4
 (the recipe's tools pass float32 vectors between them; the export scores in float64).

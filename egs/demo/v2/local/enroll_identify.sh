@@ -16,7 +16,7 @@ set -e -o pipefail
 num_enroll=3
 impostor_every=3
 help_message="Usage: $0 [options] <export-dir> <eval-data-dir> <out-dir>
- e.g.: $0 exp/ecapa_tdnn_nnet_amsoftmax/export data/eval exp/ecapa_tdnn_nnet_amsoftmax/identification
+ e.g.: $0 exp/ecapa_tdnn_nnet_aamsoftmax/export data/eval exp/ecapa_tdnn_nnet_aamsoftmax/identification
 Options: --num-enroll ($num_enroll; utterances per enrolled speaker)
          --impostor-every ($impostor_every; every n-th speaker is left out of the enrolment)"
 

@@ -10,7 +10,7 @@ echo "$0 $@"
 set -e -o pipefail
 
 net=tdnn                  # run.sh --net (conf/<net>.yaml)
-system=amsoftmax          # run.sh --system (conf/losses.txt)
+system=aamsoftmax         # run.sh --system (conf/losses.txt)
 aug=none                  # run.sh --aug (online|none)
 train_config=             # run.sh --train-config (default: run.sh's)
 name=                     # label of the nnet dirs: $exp/<name>_seed<S> (default: <net>[_aug]_nnet_<system>)
@@ -18,13 +18,15 @@ seeds="1 2 3"             # training seeds (tfspk-train --seed); the corpus and 
 train_opts=()             # passed to run.sh (repeatable)
 set=()                    # passed to run.sh: config overrides (repeatable)
 reuse=true                # a seed whose scores/results.txt exists is not run again
+init_from=                # run.sh --init-from: fine-tune this exp dir's network; {seed} is replaced by each seed
+                          # (e.g. large-margin fine-tuning of a run_seeds.sh system: exp/<name>_seed{seed})
 dev_speakers=0            # run.sh --dev-speakers: > 0 holds out that many training speakers as the dev set
                           # (made by run.sh stage 2 if missing) and reports dev beside eval
 data=data
 exp=exp
 nj=2
 integer_options="nj dev_speakers"
-help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false] [--dev-speakers N]
+help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false] [--dev-speakers N] [--init-from <exp-dir, {seed} = the seed>]
  Runs run.sh --stage 3 once per seed into \$exp/<name>_seed<S> and prints mean +- std of the EERs."
 
 . ./cmd.sh
@@ -60,7 +62,9 @@ for s in $seeds; do
   fi
   echo "=== $0: $net, $system, seed $s ($(date -u +%H:%M:%S))"
   rm -rf "$dir"
-  ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --system "$system" --stage 3 --stop-stage 6 \
+  init_args=()
+  [ -n "$init_from" ] && init_args=(--init-from "${init_from//\{seed\}/$s}")
+  ./run.sh "${init_args[@]}" --data "$data" --exp "$exp" --nj $nj --net "$net" --system "$system" --stage 3 --stop-stage 6 \
     --nnet-dir "$dir" --set seed=$s "${run_args[@]}"
 done
 
