@@ -702,7 +702,7 @@ def test_run_sh_init_from_an_imported_model_fine_tunes_it_on_its_own_features(im
                           "--set valid.num_utts=6")
     proc = run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=root, env=DEMO_ENV, timeout=600)
     out = proc.stdout + proc.stderr
-    nnet = exp / "finetune_speechbrain_ecapa_amsoftmax"
+    nnet = exp / "finetune_speechbrain_ecapa_aamsoftmax"
     assert "exp/speechbrain_ecapa has a front end of its own" in out
     # the training features: the model's front end at its rate, from the audio (no MFCC, no VAD of the recipe)
     conf = (data / "train_speechbrain_ecapa" / "conf" / "features.conf").read_text().splitlines()
@@ -730,7 +730,7 @@ def test_run_sh_init_from_an_imported_model_fine_tunes_it_on_its_own_features(im
     # stages 4-6: the fine-tuned network's own features from the audio, embeddings that differ from the source's
     for stage in (1, 2, 3, 4, 5, 6):
         assert f"=== stage {stage}:" in out
-    assert (data / "eval_finetune_speechbrain_ecapa_amsoftmax" / "feats.scp").is_file()
+    assert (data / "eval_finetune_speechbrain_ecapa_aamsoftmax" / "feats.scp").is_file()
     trials = (data / "eval" / "trials").read_text().splitlines()
     assert len((nnet / "scores" / "plda_scores").read_text().splitlines()) == len(trials)
     results = (nnet / "scores" / "results.txt").read_text()
