@@ -369,6 +369,15 @@ def test_a_stage_without_its_inputs_names_them_and_their_stage(tmp_path, stage, 
     assert missing in proc.stderr and f"made by stage {maker}" in proc.stderr, proc.stderr
 
 
+def _fake_nnet_dir(nnet, config, front_end):
+    """An nnet dir as far as run.sh looks at it: config.yaml, features.yaml and an (empty) final model."""
+    (nnet / "final").mkdir(parents=True)
+    (nnet / "final" / "model.weights.h5").write_bytes(b"")
+    (nnet / "config.yaml").write_text(config)
+    (nnet / "features.yaml").write_text("format: 1\n" + front_end)
+    return nnet
+
+
 @pytest.mark.parametrize("config, front_end, missing, maker", [
     ("feat_dim: 80\n", "type: fbank\nsample_rate: 8000.0\n", "data/train_fbank/feats.scp", "1"),   # the recipe's
     ("feat_dim: 80\nimported: {source: x}\n", "type: fbank\nsample_rate: 8000.0\n", "data/train/wav.scp", "0"),
@@ -378,11 +387,7 @@ def test_a_stage_without_its_inputs_names_them_and_their_stage(tmp_path, stage, 
 def test_stage_4_takes_the_features_of_the_nnet_dirs_front_end(tmp_path, config, front_end, missing, maker):
     """An imported network, or one recording another feature type or rate, needs the audio (stage 0), not the
     recipe's features (stage 1): stage 4 computes its own."""
-    nnet = tmp_path / "nnet"
-    (nnet / "final").mkdir(parents=True)
-    (nnet / "final" / "model.weights.h5").write_bytes(b"")
-    (nnet / "config.yaml").write_text(config)
-    (nnet / "features.yaml").write_text("format: 1\n" + front_end)
+    nnet = _fake_nnet_dir(tmp_path / "nnet", config, front_end)
     proc = recipe(["--stage", "4", "--nnet-dir", str(nnet)], tmp_path)
     assert proc.returncode == 1
     assert missing in proc.stderr and f"made by stage {maker}" in proc.stderr, proc.stderr
@@ -403,11 +408,7 @@ def test_init_from_trains_on_the_features_of_the_sources_front_end(tmp_path, con
     """--init-from a source with a front end of its own (imported, or another type or rate) trains on its features
     (data/train_<source name>, stage 1 from the audio) with its CMN and VAD; one of the recipe's front end on the
     recipe's features (data/train_fbank); a CMN the training features cannot have is refused by name."""
-    nnet = tmp_path / "nnet"
-    (nnet / "final").mkdir(parents=True)
-    (nnet / "final" / "model.weights.h5").write_bytes(b"")
-    (nnet / "config.yaml").write_text(config)
-    (nnet / "features.yaml").write_text("format: 1\n" + front_end)
+    nnet = _fake_nnet_dir(tmp_path / "nnet", config, front_end)
     proc = recipe(["--stage", "2", "--init-from", str(nnet)], tmp_path)
     assert proc.returncode == 1
     if error:
