@@ -1,6 +1,7 @@
 # Helpers shared by the recipes' run.sh (egs/*/v2), sourced after parse_options.sh:  . utils/recipe_stages.sh
 #
 # stage_banner <n> <what>: the line that opens a stage, with the UTC time (the log shows where time went).
+# use_init_from: the checks and defaults of --init-from <exp-dir> (see below).
 # require <stage> <file>...: stop with a message naming the first missing file and the stage that makes it,
 #   so a run started at a later --stage says what to run first instead of failing deep inside a tool.
 # config_value <section> <key> [<config>]: the value of "<section>:\n  <key>: value" in an experiment config
@@ -45,6 +46,19 @@ resolve_front_end() {
     echo "$0: $config: features.type '$feat_type' has no steps/make_$feat_type.sh to compute it offline" >&2
     exit 1
   fi
+}
+
+# use_init_from: with --init-from ($init_from), check that it names a finished experiment dir (trained, or
+# written by tfspk-import-model), make conf/finetune.yaml the default train config and pass init_from to
+# tfspk-train (appended to the recipe's set array of config overrides).
+use_init_from() {
+  [ -n "$init_from" ] || return 0
+  if [ ! -f "$init_from/config.yaml" ] || [ ! -f "$init_from/final/model.weights.h5" ]; then
+    echo "$0: --init-from $init_from: expected a trained or imported experiment dir (config.yaml, final/model.weights.h5)" >&2
+    exit 1
+  fi
+  [ -z "$train_config" ] && train_config=conf/finetune.yaml
+  set+=("init_from=$init_from")
 }
 
 require() {

@@ -94,7 +94,7 @@ echo "$0 $@"
 . ./cmd.sh
 . ./path.sh
 . utils/parse_options.sh
-. utils/recipe_stages.sh   # stage_banner, require, config_value, resolve_front_end
+. utils/recipe_stages.sh   # stage_banner, require, config_value, resolve_front_end, use_init_from
 if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
@@ -125,14 +125,7 @@ if [ -n "$loss_params$aux" ]; then
 fi
 [ -z "$loss_params" ] && loss_params=$(echo "$system_line" | awk '$3 != "-" {print $3}')
 [ -z "$aux" ] && aux=$(echo "$system_line" | awk '$4 != "-" {print $4}')
-if [ -n "$init_from" ]; then
-  if [ ! -f "$init_from/config.yaml" ] || [ ! -f "$init_from/final/model.weights.h5" ]; then
-    echo "$0: --init-from $init_from: expected a trained or imported experiment dir (config.yaml, final/model.weights.h5)" >&2
-    exit 1
-  fi
-  [ -z "$train_config" ] && train_config=conf/finetune.yaml
-  set+=("init_from=$init_from")
-fi
+use_init_from   # --init-from: a finished source exp dir, conf/finetune.yaml, init_from for tfspk-train
 case $aug in
   online) [ -z "$train_config" ] && train_config=conf/${net}_aug.yaml ;;
   none) [ -z "$train_config" ] && train_config=conf/$net.yaml ;;

@@ -83,19 +83,12 @@ echo "$0 $@"
 . ./cmd.sh
 . ./path.sh
 . utils/parse_options.sh
-. utils/recipe_stages.sh   # stage_banner, require, config_value, resolve_front_end
+. utils/recipe_stages.sh   # stage_banner, require, config_value, resolve_front_end, use_init_from
 if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
 fi
-if [ -n "$init_from" ]; then
-  if [ ! -f "$init_from/config.yaml" ] || [ ! -f "$init_from/final/model.weights.h5" ]; then
-    echo "$0: --init-from $init_from: expected a trained or imported experiment dir (config.yaml, final/model.weights.h5)" >&2
-    exit 1
-  fi
-  [ -z "$train_config" ] && train_config=conf/finetune.yaml
-  set+=("init_from=$init_from")
-fi
+use_init_from   # --init-from: a finished source exp dir, conf/finetune.yaml, init_from for tfspk-train
 [ -z "$train_config" ] && train_config=conf/$system.yaml
 if [ ! -f "$train_config" ]; then
   echo "$0: no $train_config; --system is one of: $(cd conf && ls *.yaml | grep -v '^train.yaml$' | sed 's/.yaml$//' | tr '\n' ' ')" >&2
