@@ -8,12 +8,10 @@ feats"): test_training_from_feats_trains_on_the_masked_batches failed on that er
 """
 import os
 import re
-import shutil
 
 import numpy as np
 import pytest
 
-from conftest import REPO, run
 from test_data import make_data_dir
 from test_train import TINY, _tool, make_features
 from tfspk.data import SpeakerBalancedSampler, iterate_batches, iterate_validation_batches
@@ -162,22 +160,3 @@ def test_print_config_documents_the_augment_keys_per_source(capsys):
                      r"num_time_masks=1, max_time_width=10, num_freq_masks=1, max_freq_width=8\n", section), section
     assert re.search(r"data.source audio only.*\n#     noise_dir='', .*speed_factors='1.0'", section), section
 
-
-def test_run_seeds_passes_set_augment_to_run_sh(tmp_path):
-    """local/run_seeds.sh --set augment.spec_augment=true reaches every seed's run.sh (which passes --set on to
-    steps/train_xvector.sh and tfspk-train: tests/test_steps_train_xvector.py)."""
-    recipe = tmp_path / "recipe"
-    (recipe / "local").mkdir(parents=True)
-    for name in ("run_seeds.sh", "mean_std.awk"):
-        shutil.copy(REPO / "egs/demo/v2/local" / name, recipe / "local" / name)
-    (recipe / "utils").symlink_to(REPO / "utils")
-    (recipe / "cmd.sh").write_text("")
-    (recipe / "path.sh").write_text("")
-    (recipe / "run.sh").write_text(
-        '#!/usr/bin/env bash\necho "$*" >> calls.txt\n'
-        'while [ $# -gt 0 ]; do [ "$1" = --nnet-dir ] && dir=$2; shift; done\n'
-        'mkdir -p "$dir/scores" && printf "system a b EER\\nplda 10 20 15.0 0.9 0.9 0.7\\n" > "$dir/scores/results.txt"\n')
-    (recipe / "run.sh").chmod(0o755)
-    run(["local/run_seeds.sh", "--seeds", "1 2", "--set", "augment.spec_augment=true"], cwd=recipe)
-    calls = (recipe / "calls.txt").read_text().splitlines()
-    assert len(calls) == 2 and all("--set seed=" in c and "--set augment.spec_augment=true" in c for c in calls), calls
