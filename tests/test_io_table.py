@@ -83,6 +83,9 @@ def test_typed_readers(tmp_path):
     assert table.read_utt2dur(write(tmp_path / "d", "a 1.25\n")) == {"a": 1.25}
     with pytest.raises(ToolError, match="more than one speaker"):
         table.read_utt2spk(write(tmp_path / "u", "a s1 s2\n"))
+    assert table.read_utt2word(write(tmp_path / "l", "a en\nb fr\n"), "lang", "language") == {"a": "en", "b": "fr"}
+    with pytest.raises(ToolError, match=r"l2:2: expected 'utt lang', got 'b fr de' \(more than one language\)"):
+        table.read_utt2word(write(tmp_path / "l2", "a en\nb fr de\n"), "lang", "language")
 
 
 def test_trials(tmp_path):

@@ -215,9 +215,15 @@ def test_run_seeds_prints_each_seed_and_mean_and_sample_std(repo, tmp_path):
     assert bad.returncode == 1 and "--seeds must be non-negative integers, got 'x'" in bad.stderr
 
 
-def test_run_seeds_init_from_gives_each_seed_its_own_source(repo, tmp_path):
-    """--init-from 'exp/base_seed{seed}' (large-margin fine-tuning of each seed's system): every seed's run.sh
-    gets --init-from with {seed} replaced by that seed; without the option run.sh gets no --init-from."""
+@pytest.mark.parametrize("script", ["run_seeds.sh", "run_finetune_seeds.sh"])
+def test_both_seed_scripts_check_the_seed_list_alike(repo, script):
+    """One check (check_seeds of utils/recipe_stages.sh) before anything runs, the same message in both."""
+    bad = run([f"local/{script}", "--seeds", "1 -2 3"], cwd=repo / "egs" / "demo" / "v2", check=False)
+    assert bad.returncode == 1 and bad.stderr == f"local/{script}: --seeds must be non-negative integers, got '-2'\n"
+
+
+def _seeds_recipe(repo, tmp_path):
+    """A recipe dir with local/run_seeds.sh and a run.sh that records its options in calls.txt."""
     demo = repo / "egs" / "demo" / "v2"
     recipe = tmp_path / "recipe"
     (recipe / "local").mkdir(parents=True)
@@ -231,12 +237,28 @@ def test_run_seeds_init_from_gives_each_seed_its_own_source(repo, tmp_path):
         'while [ $# -gt 0 ]; do [ "$1" = --nnet-dir ] && dir=$2; shift; done\n'
         'mkdir -p "$dir/scores" && printf "system a b EER\\nplda 10 20 15.0 0.9 0.9 0.7\\n" > "$dir/scores/results.txt"\n')
     (recipe / "run.sh").chmod(0o755)
+    return recipe
+
+
+def test_run_seeds_init_from_gives_each_seed_its_own_source(repo, tmp_path):
+    """--init-from 'exp/base_seed{seed}' (large-margin fine-tuning of each seed's system): every seed's run.sh
+    gets --init-from with {seed} replaced by that seed; without the option run.sh gets no --init-from."""
+    recipe = _seeds_recipe(repo, tmp_path)
     run(["local/run_seeds.sh", "--seeds", "1 7", "--name", "lmft", "--init-from", "exp/base_seed{seed}"], cwd=recipe)
     calls = (recipe / "calls.txt").read_text().splitlines()
     assert [re.search(r"--init-from (\S+) .*--nnet-dir (\S+)", c).groups() for c in calls] == \
         [("exp/base_seed1", "exp/lmft_seed1"), ("exp/base_seed7", "exp/lmft_seed7")], calls
     run(["local/run_seeds.sh", "--seeds", "2", "--name", "plain"], cwd=recipe)
     assert "--init-from" not in (recipe / "calls.txt").read_text().splitlines()[-1]
+
+
+def test_run_seeds_passes_set_to_every_seeds_run_sh(repo, tmp_path):
+    """--set augment.spec_augment=true (SpecAugment on the feats crops) reaches every seed's run.sh, which passes
+    --set on to steps/train_xvector.sh and tfspk-train (tests/test_steps_train_xvector.py)."""
+    recipe = _seeds_recipe(repo, tmp_path)
+    run(["local/run_seeds.sh", "--seeds", "1 2", "--set", "augment.spec_augment=true"], cwd=recipe)
+    calls = (recipe / "calls.txt").read_text().splitlines()
+    assert len(calls) == 2 and all(re.search(r"--set seed=\d .*--set augment.spec_augment=true", c) for c in calls), calls
 
 
 def test_recipes_have_one_config_per_system_with_its_features(repo):

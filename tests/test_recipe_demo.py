@@ -260,6 +260,23 @@ def test_trials_refuse_a_single_speaker(tmp_path):
     assert proc.returncode == 1 and "at least 2" in proc.stderr and not (tmp_path / "t").exists()
 
 
+@pytest.mark.parametrize("script, name, text, message", [
+    ("make_trials.py", "utt2lang", "a-u00 en\na-u01 en fr\n", r"utt2lang:2: expected 'utt lang', got 'a-u01 en fr' "
+                                                              r"\(more than one language\)"),
+    ("make_trials.py", "utt2spk", "a-u00 a\na-u00 a\n", r"utt2spk:2: duplicate key 'a-u00' \(first seen on line 1\)"),
+    ("choose_dev_speakers.py", "utt2spk", "a-u00 a\na-u01 a b\n", r"utt2spk:2: expected 'utt spk', got 'a-u01 a b'"),
+    ("choose_dev_speakers.py", "utt2spk", "b-u00 b\na-u00 a\n", r"utt2spk:2: key 'a-u00' is not sorted"),
+    ("choose_dev_speakers.py", "utt2spk", "a-u00\n", r"utt2spk:1: key 'a-u00' has no value"),
+])
+def test_dev_speakers_and_trials_name_file_and_line_of_a_bad_table(tmp_path, script, name, text, message):
+    """Both read the data dir through tfspk.io.table (Kaldi's table rules), whose errors name file and line."""
+    write_data(tmp_path / "d", [("a", "en"), ("b", "fr")], {"a": 3, "b": 3})
+    (tmp_path / "d" / name).write_text(text)
+    proc = run([PY, str(LOCAL / script), str(tmp_path / "d"), str(tmp_path / "out")], check=False)
+    assert proc.returncode == 1 and re.search(re.escape(str(tmp_path / "d")) + "/" + message, proc.stderr), proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
 def test_dev_speakers_are_a_seeded_choice_of_eligible_speakers(tmp_path):
     counts = {f"s{i}": 6 for i in range(12)}
     counts["few"] = 2   # too few utterances for target trials with --min-utts 3: never chosen

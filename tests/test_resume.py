@@ -25,8 +25,9 @@ VARIABLE = [t for t in TINY if not t.startswith(("data.min_frames", "data.max_fr
 SETUPS = {
     "softmax": ["loss.name=softmax"],
     # Margin annealing of [Liu2019, eq. 8] reads the global step; anneal_lambda_b small so it moves here.
+    # ... and SpecAugment masks on the feats crops, drawn from (seed, step, position in the batch).
     "amsoftmax_anneal_ring_mhe": ["loss.name=amsoftmax", "loss.params.anneal_lambda_b=4",
-                                  "aux=[ring, mhe]"],
+                                  "aux=[ring, mhe]", "augment={spec_augment: true, num_time_masks: 2}"],
     "adaptive_rectangle_adam": ["loss.name=adaptive_rectangle", "loss.params.anneal_s1=3",
                                 "loss.params.anneal_s2=10", "optimizer.name=adam", "optimizer.lr=0.01"],
 }

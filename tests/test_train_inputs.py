@@ -98,10 +98,9 @@ def test_the_divergence_message_of_the_tool_is_the_error_not_an_internal_one(dir
 
 
 INAPPLICABLE = [
-    ("feats", "augment={spec_augment: true}", "augment", "audio"),
     ("feats", "data.allow_resample=false", "data.allow_resample", "audio"),
     ("feats", "data.shards=/nowhere", "data.shards", "shards"),
-    ("shards", "augment={speed_factors: '1.0,0.9'}", "augment", "audio"),
+    ("shards", "augment={spec_augment: true}", "augment", "audio and feats"),
     ("shards", "data.allow_resample=false", "data.allow_resample", "audio"),
     ("shards", "data.readers=processes", "data.readers", "feats"),
     ("shards", "data.worker_nice=19", "data.worker_nice", "audio and feats"),
@@ -135,7 +134,8 @@ def test_the_keys_of_the_chosen_source_are_accepted_and_every_declared_key_exist
     data, extra = _source_args(dirs, "audio")
     check_source_keys(config_mod.build_config(None, TINY + extra + ["data.allow_resample=false", "augment={spec_augment: true}",
                                                                     "data.worker_nice=19"]))
-    check_source_keys(config_mod.build_config(None, TINY + ["data.readers=processes", "data.worker_nice=19"]))
+    check_source_keys(config_mod.build_config(None, TINY + ["data.readers=processes", "data.worker_nice=19",
+                                                            "augment={spec_augment: true}"]))
 
 
 def test_audio_and_shards_refuse_several_replicas_and_feats_feeds_them(dirs):

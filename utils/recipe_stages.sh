@@ -1,5 +1,7 @@
-# Helpers shared by the recipes' run.sh (egs/*/v2), sourced after parse_options.sh:  . utils/recipe_stages.sh
+# Helpers shared by the recipes' run.sh (egs/*/v2) and their local/ scripts, sourced after parse_options.sh:
+#   . utils/recipe_stages.sh
 #
+# check_seeds "$seeds": every word of a --seeds list is a non-negative integer, else stop naming the first bad one.
 # stage_banner <n> <what>: the line that opens a stage, with the UTC time (the log shows where time went).
 # use_init_from: the checks and defaults of --init-from <exp-dir> (see below).
 # require <stage> <file>...: stop with a message naming the first missing file and the stage that makes it,
@@ -14,6 +16,13 @@
 #   MFCCs (vad_mfcc_conf) is always computed into data/<name> and applies frame by frame to the other feature
 #   types (their confs use --snip-edges=false like conf/mfcc.conf, so the frame counts match). Stops naming
 #   the config when its features cannot be made offline.
+
+check_seeds() {
+  local s
+  for s in $1; do
+    case $s in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, got '$s'" >&2; exit 1 ;; esac
+  done
+}
 
 stage_banner() {
   echo "=== stage $1: $2 ($(date -u +%H:%M:%S))"

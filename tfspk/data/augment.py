@@ -23,15 +23,18 @@ impulse responses RIRS_NOISES' simulated rooms ([Ko2017]):
 * **speed perturbation**: a factor drawn uniformly from ``speed_factors`` (e.g. ``1.0,0.9,1.1``);
   the speaker label becomes ``label + index * num_classes`` (:func:`expand_labels`, WeSpeaker's
   x3 classes: a perturbed voice counts as a new speaker);
-* **SpecAugment** on features (:func:`spec_augment`, [Park2019] time and frequency masks).
+* **SpecAugment** on features (:class:`SpecAugment`, [Park2019] time and frequency masks), the one
+  part that needs no waveform: training from offline features (``data.source: feats``) takes it alone
+  (:func:`features_only`), on each training crop.
 
 Order of application: speed -> reverberation -> additive noise (SNRs are relative to the
 reverberated speech, as in Kaldi where ``wav-reverberate`` adds the noise after the RIR).
 
 Everything random is drawn by :meth:`Augmenter.plan` from
-``numpy.random.Generator(PCG64(SeedSequence([seed, step, position])))``: the augmented crop of
-batch position ``position`` at training step ``step`` is a pure function of those numbers and the
-data, so a run resumed at step k sees exactly the batches an uninterrupted run would.
+``numpy.random.Generator(PCG64(SeedSequence([seed, step, position])))`` (:func:`crop_rng`), the
+SpecAugment masks from ``SeedSequence([seed, step, position, 1])``: the augmented crop of batch
+position ``position`` (in the global batch) at training step ``step`` is a pure function of those
+numbers and the data, so a run resumed at step k sees exactly the batches an uninterrupted run would.
 
 Noise and RIR directories are Kaldi data dirs (``wav.scp``; ``utt2spk`` is not needed). Only the
 audio headers are read at construction (rate and length of every path entry are checked then);
@@ -44,13 +47,24 @@ import math
 
 import numpy as np
 
-from tfspk.data.dsp import add_noise, reverberate, spec_augment, speed_perturb
+from tfspk.data.dsp import add_noise, apply_spec_augment_masks, reverberate, spec_augment_masks, speed_perturb
 from tfspk.data.noise_sources import AudioSource, LruCache
 from tfspk.data.ranges import check_snrs
 from tfspk.errors import ToolError
-from tfspk.params import build_params, param
+from tfspk.params import build_params, coerce, normalize_name, param
 
 KINDS = ("noise", "music", "babble")
+#: the ``augment:`` keys of SpecAugment, which acts on features; every other key acts on the waveform
+SPEC_AUGMENT_KEYS = ("spec_augment", "num_time_masks", "max_time_width", "num_freq_masks", "max_freq_width")
+#: the stream word of the SpecAugment draws of a crop (:func:`crop_rng`)
+SPEC_AUGMENT_STREAM = 1
+
+
+def crop_rng(seed: int, step: int, position: int, stream: int = 0) -> np.random.Generator:
+    """The generator of the crop at batch position ``position`` of step ``step``:
+    ``Generator(PCG64(SeedSequence([seed, step, position] (+ [stream] if stream))))``."""
+    words = [int(seed), int(step), int(position)] + ([int(stream)] if stream else [])
+    return np.random.Generator(np.random.PCG64(np.random.SeedSequence(words)))
 
 
 def expand_labels(label, factor_index, num_classes: int):
@@ -159,11 +173,104 @@ class AugmentParams:
             parse_speed_factors(self.speed_factors)
         except ToolError as err:
             raise ToolError(f"{owner}: {err}") from None
-        for name in ("num_time_masks", "max_time_width", "num_freq_masks", "max_freq_width"):
+        for name in SPEC_AUGMENT_KEYS[1:]:
             if getattr(self, name) < 0:
                 raise ToolError(f"{owner}: {name} must be >= 0, got {getattr(self, name)}")
+        idle = changed_keys(self, SPEC_AUGMENT_KEYS[1:])
+        if idle and not self.spec_augment:
+            # the masks' keys do nothing without spec_augment: an option that is set must act
+            raise ToolError(f"{owner}: {', '.join(f'{name} = {getattr(self, name)!r}' for name in idle)} "
+                            "set, but spec_augment is false (the masks are drawn only with spec_augment: true)")
         if self.cache_mb < 0:
             raise ToolError(f"{owner}: cache_mb must be >= 0, got {self.cache_mb}")
+
+
+def changed_keys(params: AugmentParams, names=None) -> list[str]:
+    """The fields of ``params`` (among ``names``, default all) whose value is not the default, in field order."""
+    return [f.name for f in dataclasses.fields(params)
+            if (names is None or f.name in names) and getattr(params, f.name) != f.default]
+
+
+def config_docs() -> list[str]:
+    """Comment lines of the ``augment:`` section for ``tfspk-train --print-config``."""
+    def listed(names):
+        return ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(AugmentParams) if f.name in names)
+    waveform = [f.name for f in dataclasses.fields(AugmentParams) if f.name not in SPEC_AUGMENT_KEYS]
+    return ["SpecAugment [Park2019] on each training crop (data.source feats or audio):",
+            "  " + listed(SPEC_AUGMENT_KEYS),
+            "waveform augmentation (data.source audio only; an error with data.source feats):",
+            "  " + listed(waveform),
+            "example: augment: {spec_augment: true, num_time_masks: 2, max_time_width: 20}"]
+
+
+class SpecAugment:
+    """SpecAugment time and frequency masks ([Park2019, sec. 2]; no time warping) of training crops, a pure
+    function of ``(seed, step, position)``.
+
+    ``SpecAugment(params, seed)`` (an :class:`AugmentParams` or the ``augment:`` dict); then
+    ``spec(feats, step, positions)`` masks the batch ``feats [B, L, D]`` (float32) in place: crop ``b``
+    gets the masks that :func:`tfspk.data.dsp.spec_augment_masks` draws from ``crop_rng(seed, step,
+    positions[b], 1)`` (``positions``: the crops' places in the global batch of the step), set to 0
+    (the mean of mean-normalised features) -- what :func:`tfspk.data.dsp.spec_augment` gives crop by
+    crop with that generator. Without ``spec_augment: true`` nothing is masked.
+    """
+
+    def __init__(self, params=None, seed: int = 0):
+        self.params = params if isinstance(params, AugmentParams) else build_params(
+            AugmentParams, params, "augment")
+        self.seed = int(seed)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.params.spec_augment)
+
+    def rng(self, step: int, position: int) -> np.random.Generator:
+        return crop_rng(self.seed, step, position, SPEC_AUGMENT_STREAM)
+
+    def masks(self, step: int, positions, num_frames: int, feat_dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(time [B, num_time_masks, 2], freq [B, num_freq_masks, 2])`` ``(start, width)`` of the crops."""
+        p = self.params
+        positions = np.asarray(positions).reshape(-1)
+        time = np.empty((positions.size, p.num_time_masks, 2), np.int64)
+        freq = np.empty((positions.size, p.num_freq_masks, 2), np.int64)
+        for row, position in enumerate(positions):
+            time_masks, freq_masks = spec_augment_masks(num_frames, feat_dim, self.rng(step, position),
+                                                        p.num_time_masks, p.max_time_width,
+                                                        p.num_freq_masks, p.max_freq_width)
+            time[row], freq[row] = np.reshape(time_masks, (-1, 2)), np.reshape(freq_masks, (-1, 2))
+        return time, freq
+
+    def __call__(self, feats: np.ndarray, step: int, positions) -> np.ndarray:
+        """Mask the batch ``feats [B, L, D]`` of step ``step`` in place (if enabled); returns it."""
+        if not self.enabled:
+            return feats
+        if feats.ndim != 3 or len(np.asarray(positions).reshape(-1)) != feats.shape[0]:
+            raise ToolError(f"SpecAugment: a batch of shape {feats.shape} needs one position per crop, got "
+                            f"{len(np.asarray(positions).reshape(-1))}")
+        time, freq = self.masks(step, positions, feats.shape[1], feats.shape[2])
+        return apply_spec_augment_masks(feats, time, freq)
+
+
+def features_only(values, seed: int, source: str) -> SpecAugment:
+    """The ``augment:`` section of a training input of features (``data.source`` ``source``): its
+    :class:`SpecAugment`. A waveform key (noise, music, babble, reverberation, speed perturbation,
+    their options) set away from its default is a ToolError naming every such key: that input never
+    sees a waveform, so it would be ignored."""
+    fields = {normalize_name(f.name): f for f in dataclasses.fields(AugmentParams)}
+    waveform = []
+    # before the section's own checks, whose advice (e.g. "reverb_prob > 0 needs rir_dir") would not help here
+    for key, value in (values.items() if isinstance(values, dict) else ()):
+        field = fields.get(normalize_name(key))
+        if field is not None and field.name not in SPEC_AUGMENT_KEYS and value is not None \
+                and coerce(field, value, f"augment: parameter '{field.name}'") != field.default:
+            waveform.append((field.name, value))
+    if waveform:
+        named = ", ".join(f"'augment.{name}' ({value!r})" for name, value in waveform)
+        raise ToolError(f"config key{'s' if len(waveform) > 1 else ''} {named} need{'' if len(waveform) > 1 else 's'} "
+                        f"data.source audio: noise, music, babble, reverberation and speed perturbation act on "
+                        f"the waveform, and data.source {source} reads features; with data.source {source} the "
+                        f"augment section takes only SpecAugment ({', '.join(SPEC_AUGMENT_KEYS)})")
+    return SpecAugment(build_params(AugmentParams, values, "augment"), seed)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -188,7 +295,8 @@ class Augmenter:
     (YAML). Use ``augmented, speed_index = augmenter(samples, step, position)`` on the waveform
     (float, int16 scale) of the crop that batch position ``position`` gets at step ``step``, then
     ``expand_labels(label, speed_index, num_classes)`` (or ``augmenter.num_class_copies`` times the
-    classes in the network) and ``augmenter.spec_augment(feats, step, position)`` on its features.
+    classes in the network) and ``augmenter.spec_augment(feats, step, position)`` on its features
+    (:class:`SpecAugment`, ``augmenter.masks``).
     Speed perturbation changes the length by 1/factor: read ``augmenter.source_length(n, plan)``
     samples to obtain ``n`` after it, or crop after augmentation.
     """
@@ -213,6 +321,7 @@ class Augmenter:
                                                  self.rate, self._cache, allow_resample)
         self.rirs = AudioSource(p.rir_dir, "RIR", self.rate, self._cache, allow_resample) \
             if p.reverb_prob > 0 else None
+        self.masks = SpecAugment(p, self.seed)
 
     @property
     def num_class_copies(self) -> int:
@@ -220,9 +329,8 @@ class Augmenter:
         return len(self.speed_factors)
 
     def rng(self, step: int, position: int, stream: int = 0) -> np.random.Generator:
-        """The generator of crop (step, position); ``stream`` 1 is SpecAugment's."""
-        words = [self.seed, int(step), int(position)] + ([stream] if stream else [])
-        return np.random.Generator(np.random.PCG64(np.random.SeedSequence(words)))
+        """The generator of crop (step, position) (:func:`crop_rng`); ``stream`` 1 is SpecAugment's."""
+        return crop_rng(self.seed, step, position, stream)
 
     def plan(self, step: int, position: int) -> AugmentPlan:
         """Draw the augmentation of crop (step, position) (no audio is read)."""
@@ -291,9 +399,8 @@ class Augmenter:
         return self.apply(samples, plan), plan.speed_index
 
     def spec_augment(self, feats: np.ndarray, step: int, position: int) -> np.ndarray:
-        """SpecAugment of crop (step, position)'s features if enabled (else an unchanged copy)."""
-        p = self.params
-        if not p.spec_augment:
-            return np.array(feats, dtype=np.float32)
-        return spec_augment(feats, self.rng(step, position, stream=1), p.num_time_masks, p.max_time_width,
-                            p.num_freq_masks, p.max_freq_width)
+        """SpecAugment of crop (step, position)'s features ``[L, D]`` if enabled (else an unchanged copy)."""
+        feats = np.array(feats, dtype=np.float32)
+        if feats.ndim != 2:
+            raise ToolError(f"spec_augment expects a [frames, dim] matrix, got shape {feats.shape}")
+        return self.masks(feats[None], step, [position])[0]

@@ -132,3 +132,27 @@ def spec_augment(feats: np.ndarray, rng: np.random.Generator, num_time_masks: in
     for start, width in freq_masks:
         feats[:, start:start + width] = mask_value
     return feats
+
+
+def apply_spec_augment_masks(feats: np.ndarray, time_masks: np.ndarray, freq_masks: np.ndarray,
+                             mask_value: float = 0.0) -> np.ndarray:
+    """Set the masked frames and bins of a batch ``feats [B, T, D]`` to ``mask_value``, in place.
+
+    ``time_masks [B, n_t, 2]`` and ``freq_masks [B, n_f, 2]`` hold ``(start, width)`` per mask of each
+    crop, as :func:`spec_augment_masks` draws them: frame ``t`` of crop ``b`` is masked iff
+    ``start <= t < start + width`` for one of crop b's time masks, bin ``d`` likewise; the batch form of
+    :func:`spec_augment` (one pass of boolean indexing over the batch, no loop over crops).
+    Returns ``feats``.
+    """
+    if feats.ndim != 3:
+        raise ToolError(f"SpecAugment expects a [batch, frames, dim] array, got shape {feats.shape}")
+
+    def covered(masks, size):
+        masks = np.asarray(masks, dtype=np.int64).reshape(feats.shape[0], -1, 2)
+        index = np.arange(size)
+        start, stop = masks[:, :, :1], masks[:, :, :1] + masks[:, :, 1:]
+        return ((index >= start) & (index < stop)).any(axis=1)      # [B, size]
+
+    feats[covered(time_masks, feats.shape[1])] = mask_value
+    np.swapaxes(feats, 1, 2)[covered(freq_masks, feats.shape[2])] = mask_value   # a view: writes feats
+    return feats

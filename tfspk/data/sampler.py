@@ -22,6 +22,11 @@ Every draw of step ``k`` comes from ``numpy.random.default_rng([seed, 0, k])``, 
 only on (data, options, seed, step): training resumed at step ``k`` sees exactly the batches it would
 have seen, and batches can be built by parallel threads in any order.
 
+With ``spec_augment`` (a :class:`tfspk.data.augment.SpecAugment`) every training crop is masked after it
+is read (and, with ``repeat_short``, tiled): the crop at position ``b`` of step ``k``'s batch gets the
+[Park2019] masks drawn from ``(seed, k, b)``, whatever share of the batch a reader builds
+(:meth:`SpeakerBalancedSampler.batch` with ``rows``); validation batches are never masked.
+
 Features are read per segment through the scp byte offsets (``RandomAccessReader``), never loaded
 as a whole; memory holds only the index (one location string and one length per utterance).
 """
@@ -49,6 +54,10 @@ class BatchPlan:
     offsets: np.ndarray
     length: int
     labels: np.ndarray
+
+    def rows(self, part: slice) -> "BatchPlan":
+        """The plan of the batch positions ``part`` only (one replica's share)."""
+        return BatchPlan(self.utts[part], self.offsets[part], self.length, self.labels[part])
 
 
 def _require_file(path: str, hint: str) -> None:
@@ -124,14 +133,16 @@ class SpeakerBalancedSampler:
     speaker that keeps at least one training utterance) are held out as the validation set and never
     appear in training batches. ``spk2int`` maps every training speaker to its class index (sorted
     speaker ids -> 0..C-1). ``option_names`` maps option -> the name errors advise the user to change
-    (default :data:`DEFAULT_OPTION_NAMES`).
+    (default :data:`DEFAULT_OPTION_NAMES`). ``spec_augment``: a callable ``(feats [B, L, D], step,
+    positions) -> feats`` applied to the training batches (:class:`tfspk.data.augment.SpecAugment`), None = none.
     """
 
     def __init__(self, data_dir, num_speakers: int = 64, min_frames: int = 200, max_frames: int = 400,
                  seed: int = 0, num_valid_utts: int = 1000, option_names: dict | None = None,
-                 repeat_short: bool = False):
+                 repeat_short: bool = False, spec_augment=None):
         self.data_dir = os.fspath(data_dir)
         self.repeat_short = bool(repeat_short)
+        self.spec_augment = spec_augment
         self.option_names = {**DEFAULT_OPTION_NAMES, **(option_names or {})}
         self._check_options(num_speakers, min_frames, max_frames, seed, num_valid_utts)
         self.num_speakers, self.min_frames, self.max_frames = num_speakers, min_frames, max_frames
@@ -315,9 +326,17 @@ class SpeakerBalancedSampler:
             feats[i] = rows[np.arange(plan.length) % len(rows)]
         return feats
 
-    def batch(self, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """(feats [num_speakers, L, feat_dim] float32, labels [num_speakers] int32) of step ``step``."""
-        return self.load(self.plan(step))
+    def batch(self, step: int, rows: slice | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(feats [num_speakers, L, feat_dim] float32, labels [num_speakers] int32) of training step ``step``:
+        :meth:`load` of its plan, then ``spec_augment`` of each crop at its position in the batch. ``rows``:
+        only the batch positions ``rows`` (one replica's share; the same values as those rows of the batch)."""
+        plan, positions = self.plan(step), np.arange(self.num_speakers)
+        if rows is not None:
+            plan, positions = plan.rows(rows), positions[rows]
+        feats, labels = self.load(plan)
+        if self.spec_augment is not None:
+            feats = self.spec_augment(feats, step, positions)
+        return feats, labels
 
     # ----------------------------------------------------------------------------------- validation
     def validation_plans(self, batch_size: int = 64) -> list[BatchPlan]:

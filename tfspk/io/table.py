@@ -145,13 +145,21 @@ def read_utt2spk(path, sorted_keys: bool = True) -> dict[str, str]:
     """``utt2spk`` -> ``{utt: spk}``; the value must be a single speaker id.
 
     ``path`` is a file, ``-``, ``command |`` or a table rspecifier ``ark:file``."""
+    return read_utt2word(path, "spk", "speaker", sorted_keys)
+
+
+def read_utt2word(path, name: str, what: str, sorted_keys: bool = True) -> dict[str, str]:
+    """A ``utt <name>`` table whose value is one word (``utt2spk``, ``utt2lang``, ...) -> ``{utt: value}``; a
+    longer value is a ToolError ``path:line: expected 'utt <name>', got '...' (more than one <what>)``.
+
+    ``path`` is a file, ``-``, ``command |`` or a table rspecifier ``ark:file``."""
     path = table_location(path)
     result = {}
-    for number, (utt, spk) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
-        if len(spk.split()) != 1:
-            raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt spk', got "
-                            f"'{utt} {spk}' (more than one speaker)")
-        result[utt] = spk
+    for number, (utt, value) in enumerate(read_table(path, sorted_keys=sorted_keys), 1):
+        if len(value.split()) != 1:
+            raise ToolError(f"{os.fspath(path)}:{number}: expected 'utt {name}', got "
+                            f"'{utt} {value}' (more than one {what})")
+        result[utt] = value
     return result
 
 

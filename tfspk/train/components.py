@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 
 from tfspk import losses, nnet
+from tfspk.data import augment
 from tfspk.errors import ToolError
 from tfspk.params import build_params
 from tfspk.train.config import NnetConfig, TrainConfig
@@ -95,7 +96,7 @@ def _params_line(name, cls) -> str:
 
 
 def parameter_docs() -> dict:
-    """Comment lines for ``--print-config``: every network's, loss's and aux loss's parameters."""
+    """Comment lines for ``--print-config``: every network's, loss's and aux loss's parameters, the augment keys."""
     nnet_lines = ["networks and their params (tfspk.nnet; see docs/nnet.md):"]
     for name, cls in sorted(nnet.NETWORKS.items()):
         nnet_lines.append("  " + _params_line(name, cls))
@@ -105,4 +106,5 @@ def parameter_docs() -> dict:
     docs["loss"] = ["losses and their params (tfspk.losses; see docs/losses.md):"] + ["  " + l for l in lines]
     aux_lines = ["  " + _params_line(name, cls) for name, cls in sorted(losses.AUX_LOSSES.items())]
     docs["aux"] = ["available:"] + aux_lines + ["example: aux: [{name: ring, params: {}}, {name: mhe}]"]
+    docs["augment"] = augment.config_docs()
     return docs

@@ -188,9 +188,10 @@ class TrainConfig:
     schedule: ScheduleConfig = param(ScheduleConfig, "epochs, learning-rate halving on plateau, early stop")
     data: DataConfig = param(DataConfig, "training batches")
     valid: ValidConfig = param(ValidConfig, "validation")
-    augment: dict = param({}, "on-the-fly augmentation of data.source audio (tfspk.data.augment.AugmentParams: "
-                         "noise_dir, noise_prob, music_dir, rir_dir, speed_factors, spec_augment, ...; "
-                         "docs/augmentation.md); {} = none")
+    augment: dict = param({}, "on-the-fly augmentation (tfspk.data.augment.AugmentParams; docs/augmentation.md): "
+                         "data.source audio: noise, music, babble, reverberation, speed perturbation and "
+                         "SpecAugment; data.source feats: SpecAugment only (spec_augment and its mask keys, on "
+                         "each training crop; a waveform key is an error); {} = none")
     features: FeaturesConfig = param(FeaturesConfig, "the front end: features, post-processing, CMN and VAD "
                                     "(recorded in <exp>/features.yaml for extraction and export)")
     strategy: str = param("auto", "tf.distribute strategy: auto (mirrored if several GPUs, multiworker if "

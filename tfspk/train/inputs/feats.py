@@ -10,11 +10,14 @@
   :func:`tfspk.data.make_dataset`. With several, each input pipeline (one per worker) loads only the
   rows of step ``k``'s global batch that its replicas train on, in replica order, so that the
   replicas together see exactly the single-device batch of step ``k`` (the sampler's plan of a step
-  is a pure function of the seed and the step).
+  is a pure function of the seed and the step, and so are the SpecAugment masks of each position).
+
+The ``augment:`` section takes SpecAugment only (:func:`tfspk.data.augment.features_only`): the masks
+of [Park2019] on every training crop (after ``data.repeat_short`` tiling), never on validation batches;
+a waveform option (noise, music, babble, reverberation, speed) is a ToolError naming it.
 """
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import os
 
@@ -22,6 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfspk import data as tfdata
+from tfspk.data.augment import SPEC_AUGMENT_KEYS, features_only
 from tfspk.errors import ToolError
 from tfspk.train.inputs.base import TrainingInput, register_source
 
@@ -45,11 +49,13 @@ SAMPLER_OPTION_NAMES = {"num_speakers": "data.speakers_per_batch", "min_frames":
 
 def make_sampler(data_dir: str, config) -> tfdata.SpeakerBalancedSampler:
     check_data_dir(data_dir)
+    masks = features_only(config.augment, config.seed, "feats")
     return tfdata.SpeakerBalancedSampler(data_dir, num_speakers=config.data.speakers_per_batch,
                                          min_frames=config.data.min_frames, max_frames=config.data.max_frames,
                                          seed=config.seed, num_valid_utts=config.valid.num_utts,
                                          option_names=SAMPLER_OPTION_NAMES,
-                                         repeat_short=config.data.repeat_short)
+                                         repeat_short=config.data.repeat_short,
+                                         spec_augment=masks if masks.enabled else None)
 
 
 def train_dataset(sampler, config, start_step: int, input_context: tf.distribute.InputContext | None = None):
@@ -63,17 +69,14 @@ def train_dataset(sampler, config, start_step: int, input_context: tf.distribute
     first_replica = input_context.input_pipeline_id * local
     rows = sampler.num_speakers // replicas
 
-    def replica_plans():
+    def replica_rows():
         for step in itertools.count(start_step):
-            plan = sampler.plan(step)
             for replica in range(first_replica, first_replica + local):
-                part = slice(replica * rows, (replica + 1) * rows)
-                yield dataclasses.replace(plan, utts=plan.utts[part], offsets=plan.offsets[part],
-                                          labels=plan.labels[part])
+                yield step, slice(replica * rows, (replica + 1) * rows)
 
     def generate():
         try:
-            with tfdata.OrderedPrefetcher(replica_plans(), sampler.load, config.data.num_threads,
+            with tfdata.OrderedPrefetcher(replica_rows(), lambda item: sampler.batch(*item), config.data.num_threads,
                                           config.data.prefetch * local,
                                           processes=config.data.readers == "processes",
                                           nice=config.data.worker_nice) as batches:
@@ -96,12 +99,13 @@ def validation_batches(sampler, batch_size: int) -> list:
 class FeatsInput(TrainingInput):
     """feats.scp + utt2spk + utt2num_frames; validation utterances held out of training speakers."""
     name = "feats"
-    keys = ("data.readers", "data.repeat_short", "data.num_threads", "data.worker_nice", "data.prefetch")
+    keys = ("augment", "data.readers", "data.repeat_short", "data.num_threads", "data.worker_nice", "data.prefetch")
     supports_replicas = True
 
     @classmethod
     def check(cls, data_dir: str, config) -> None:
         super().check(data_dir, config)
+        features_only(config.augment, config.seed, "feats")
         check_data_dir(data_dir)
 
     def __init__(self, data_dir: str, config):
@@ -110,7 +114,10 @@ class FeatsInput(TrainingInput):
         self.feat_dim, self.num_classes = self.sampler.feat_dim, self.sampler.num_classes
         self.num_speakers, self.num_train_utts = self.sampler.num_speakers, self.sampler.num_train_utts
         self.valid_utts = self.sampler.valid_utts
-        self.notes = []
+        masks = self.sampler.spec_augment
+        self.notes = [] if masks is None else [
+            "SpecAugment [Park2019] on every training crop: " + ", ".join(
+                f"{name} {getattr(masks.params, name)}" for name in SPEC_AUGMENT_KEYS[1:])]
 
     def write_spk2int(self, path: str) -> None:
         self.sampler.write_spk2int(path)
@@ -128,7 +135,7 @@ class FeatsInput(TrainingInput):
         """The utterances of the step's plan (a pure function of the seed and the step) with their
         archive locations; the features are read again."""
         plan = self.sampler.plan(step)
-        feats, _ = self.sampler.load(plan)
+        feats, _ = self.sampler.batch(step)
         utts = ", ".join(f"{u} ({self.sampler.reader.location(u)})" for u in plan.utts[:8])
         more = f" and {len(plan.utts) - 8} more" if len(plan.utts) > 8 else ""
         return f"{plan.length} frames of {utts}{more}", float(np.max(np.abs(feats)))

@@ -2,7 +2,8 @@
 """Choose a seeded set of training speakers to hold out as the dev set (the speakers every tuning
 decision is made on; the evaluation speakers are scored once per final system).
 
-Reads ``<data-dir>/utt2spk``; speakers with fewer than ``--min-utts`` utterances cannot give target
+Reads ``<data-dir>/utt2spk`` (Kaldi's table rules, :func:`tfspk.io.table.read_utt2spk`: errors name file and
+line); speakers with fewer than ``--min-utts`` utterances cannot give target
 trials and are never chosen. The choice is a seeded permutation of the sorted eligible speakers
 (``numpy.random.default_rng(seed)``), so the same seed and data dir always give the same list, and
 a larger ``--num-speakers`` extends a smaller one's list. Writes one speaker id per line, sorted.
@@ -14,25 +15,9 @@ import numpy as np
 from tfspk import cli
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_open
+from tfspk.io.table import read_utt2spk
 
 USAGE = "choose_dev_speakers.py [--num-speakers N] [--seed S] [--min-utts M] <data-dir> <speaker-list-out>"
-
-
-def read_utt2spk(path):
-    utt2spk = {}
-    try:
-        with open(path, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError as err:
-        raise ToolError(f"cannot read {path}: {err.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
-        if len(fields) != 2:
-            raise ToolError(f"{path}:{number}: expected '<utt> <speaker>', got '{line}'")
-        if fields[0] in utt2spk:
-            raise ToolError(f"{path}:{number}: utterance '{fields[0]}' listed twice")
-        utt2spk[fields[0]] = fields[1]
-    return utt2spk
 
 
 def choose(speaker_counts, num_speakers, seed, min_utts):

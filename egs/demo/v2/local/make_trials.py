@@ -9,32 +9,15 @@ as exist), the rest among all pairs of different speakers.
 """
 import os
 from itertools import combinations
-from pathlib import Path
 
 import numpy as np
 
 from tfspk import cli
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_open
+from tfspk.io.table import read_utt2spk, read_utt2word
 
 USAGE = "make_trials.py [options] <data-dir> <trials-out>"
-
-
-def read_two_columns(path):
-    """``key value`` per line -> dict, with errors naming file and line."""
-    table = {}
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as err:
-        raise ToolError(f"cannot read {path}: {err.strerror}") from None
-    for number, line in enumerate(lines, 1):
-        fields = line.split()
-        if len(fields) != 2:
-            raise ToolError(f"{path}:{number}: expected 'key value', got '{line}'")
-        if fields[0] in table:
-            raise ToolError(f"{path}:{number}: duplicate key '{fields[0]}'")
-        table[fields[0]] = fields[1]
-    return table
 
 
 def target_pairs(utts_by_speaker):
@@ -78,8 +61,9 @@ def _main(argv):
     for name in ("utt2spk", "utt2lang"):
         if not os.path.isfile(os.path.join(args.data_dir, name)):
             raise ToolError(f"missing {os.path.join(args.data_dir, name)} (local/make_demo_data.py writes it)")
-    utt2spk = read_two_columns(os.path.join(args.data_dir, "utt2spk"))
-    utt2lang = read_two_columns(os.path.join(args.data_dir, "utt2lang"))
+    # Kaldi's table rules (sorted unique keys, one word per value): errors name file and line
+    utt2spk = read_utt2spk(os.path.join(args.data_dir, "utt2spk"))
+    utt2lang = read_utt2word(os.path.join(args.data_dir, "utt2lang"), "lang", "language")
     missing = sorted(set(utt2spk) - set(utt2lang))
     if missing:
         raise ToolError(f"{args.data_dir}/utt2lang has no line for utterance '{missing[0]}' "

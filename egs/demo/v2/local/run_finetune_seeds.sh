@@ -43,9 +43,8 @@ if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
 fi
-for s in $seeds; do
-  case $s in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, got '$s'" >&2; exit 1 ;; esac
-done
+. utils/recipe_stages.sh   # check_seeds
+check_seeds "$seeds"
 for f in conf/$net.yaml "$finetune_config" conf/losses.txt; do
   [ -f "$f" ] || { echo "$0: missing $f" >&2; exit 1; }
 done

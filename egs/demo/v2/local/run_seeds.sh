@@ -36,9 +36,8 @@ if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
 fi
-for s in $seeds; do
-  case $s in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, got '$s'" >&2; exit 1 ;; esac
-done
+. utils/recipe_stages.sh   # check_seeds
+check_seeds "$seeds"
 run_args=()
 for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); done
 for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
