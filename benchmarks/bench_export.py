@@ -46,7 +46,8 @@ def make_exp_dir(root: Path, system: str) -> tuple[Path, str, str]:
     """An experiment dir with random weights for ``system``; returns (dir, feature config, feature type)."""
     import yaml
 
-    from tfspk.export.export import read_feature_config
+    from tfspk.features.options import read_options_file
+    from tfspk.features.registry import feature_type
     from tfspk.nnet import network_config, network_from_config
     config_name, overrides = SYSTEMS[system]
     config = yaml.safe_load((CONF / config_name).read_text())
@@ -58,7 +59,8 @@ def make_exp_dir(root: Path, system: str) -> tuple[Path, str, str]:
     network = network_from_config(section)
     kind = config.get("features", {}).get("type", "mfcc")
     feature_config = str(CONF / f"{kind}.conf")
-    feat_dim = read_feature_config(feature_config, kind).dim
+    entry = feature_type(kind)
+    feat_dim = read_options_file(feature_config, entry.Options(), f"the {kind} features").dim
     exp = root / system
     (exp / "final").mkdir(parents=True)
     network.build(feat_dim).save_weights(str(exp / "final" / "model.weights.h5"))

@@ -120,8 +120,9 @@ def bench_shards(shard_dir, workers, args):
 
 
 def audio_batches(audio_dir, aug_dir, batch_size):
-    """tfspk.data.augment.AudioCropBatches with every augmentation on, 40-dim fbank at 8 kHz."""
-    from tfspk.data.augment import AudioCropBatches, Augmenter
+    """tfspk.data.audio_sampler.AudioCropBatches with every augmentation on, 40-dim fbank at 8 kHz."""
+    from tfspk.data.audio_sampler import AudioCropBatches
+    from tfspk.data.augment import Augmenter
     from tfspk.features import FbankOptions, FeatureExtractor
     opts = FbankOptions()
     opts.frame.sample_frequency = RATE

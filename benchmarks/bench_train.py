@@ -136,12 +136,12 @@ def inputs_vs_memory(args, work, sources, nices):
     pipeline and by one fixed in-memory batch of the mean crop length, on the same Trainer; blocks
     interleaved (pipeline, memory, next source, ...) so load changes hit all alike; best block counts.
     Each source runs once per data.worker_nice value of ``nices``: keys (source, nice)."""
-    from tfspk.train.trainer import _make_input
+    from tfspk.train.inputs import make_input
     steps = {}
     for source, nice in ((s, n) for s in sources for n in nices):
         config = resolved_config(args, "softmax", source_overrides(args, source, work) + [f"data.worker_nice={nice}"])
         data_dir = f"{work}/audio" if source == "audio" else f"{work}/feats"
-        source_input = _make_input(data_dir, config)
+        source_input = make_input(data_dir, config)
         trainer = Trainer(config, source_input.feat_dim, source_input.num_classes)
         batches = trainer.batches(source_input, 0)
         length = (args.min_frames + args.max_frames) // 2
