@@ -45,7 +45,7 @@ net=ecapa_tdnn             # the network: conf/<net>.yaml (tdnn, tdnn_fbank, eca
                            # system within the 20-minute budget (RESULTS.md, docs/recipes.md)
 aug=none                   # online: train from audio with on-the-fly speed perturbation, noise, music and
                            # reverberation (conf/<net>_aug.yaml, data/train_audio); none: from the offline
-                           # features (conf/<net>.yaml). RESULTS.md compares augmentation with its control
+                           # features (conf/<net>.yaml; ecapa_tdnn: with SpecAugment). RESULTS.md compares augmentation with its control
                            # (conf/ecapa_tdnn_audio.yaml): it wins on stage 8's reverberant or babble-noise
                            # evaluation, not on the clean one the demo reports, so none is the default.
 train_config=              # default: conf/$net.yaml (--aug none), conf/${net}_aug.yaml (--aug online)
