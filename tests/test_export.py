@@ -356,16 +356,56 @@ def _reference_embeddings(exp, kind, cases):
     return out
 
 
-@pytest.fixture(scope="module", params=sorted(EXPORT_CASES))
-def network_export(request, tmp_path_factory):
-    """One export per network (in this process: TF is loaded once) and the toolkit's embeddings of the audio
-    cases, shared by the three backends: (name, export dir, feature type, cases, references)."""
+#: Networks whose TFLite and ONNX conversions are checked elsewhere, so that here they are exported to the
+#: SavedModel only (the conversions take most of an export's time; the SavedModel is what both are made from).
+#: Each still goes through the SavedModel at every length below.
+CONVERTED_ELSEWHERE = {
+    # the TDNN's layers (Conv1D, BN, ReLU, statistics pooling, Dense; the `exported` fixture above converts it to
+    # every format) in another order, with dilations (ecapa_tdnn's Res2 convolutions are dilated, converted here)
+    "tdnn_kaldi": "the `exported` fixture's tdnn and ecapa_tdnn below",
+    # the same ResNet class and layers as resnet18 (its stage table differs; resnet50's bottleneck blocks are
+    # Conv2D + BN + ReLU as the basic blocks), converted to every format here
+    "resnet34": "resnet18 below",
+    "resnet50": "resnet18 below",
+    # tests/test_importers.py exports the imported fixtures with every backend and checks their embeddings from
+    # raw audio against the source toolkit's (test_embedder_from_raw_audio_equals_the_source,
+    # test_speechbrain_embedder_from_raw_audio_equals_the_source)
+    "wespeaker_resnet": "tests/test_importers.py (wespeaker_resnet34 fixture)",
+    "wespeaker_ecapa_tdnn": "tests/test_importers.py (wespeaker_ecapa fixture)",
+    "speechbrain_ecapa_tdnn": "tests/test_importers.py (speechbrain_ecapa fixture)",
+}
+NETWORK_BACKENDS = [(name, backend) for name in sorted(EXPORT_CASES)
+                    for backend in (("saved_model",) if name in CONVERTED_ELSEWHERE else BACKENDS)]
+
+
+@pytest.fixture(scope="module")
+def network_exports(tmp_path_factory):
+    """name -> one export per network (in this process: TF is loaded once; TFLite and ONNX unless
+    CONVERTED_ELSEWHERE) and the toolkit's embeddings of the audio cases, shared by the backends: (name, export dir,
+    feature type, cases, references). A cache rather than a parametrized module fixture: the tests of a network
+    have different backends, and pytest would reorder module-scoped parameters and export a network twice."""
     from tfspk.export.export import default_options, export
-    name = request.param
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = _export_network(name, tmp_path_factory, default_options, export)
+        return cache[name]
+    return get
+
+
+@pytest.fixture
+def network_export(request, network_exports):
+    return network_exports(request.param)
+
+
+def _export_network(name, tmp_path_factory, default_options, export):
+    """An experiment dir of network ``name`` exported, and the toolkit's embeddings of the audio cases."""
     kind, params = EXPORT_CASES[name]
     root = tmp_path_factory.mktemp(f"export-{name}")
     exp, _ = _make_registry_exp(root / "exp", name, kind, params)
-    export(str(exp), str(root / "export"), default_options(str(exp)))
+    convert = name not in CONVERTED_ELSEWHERE
+    export(str(exp), str(root / "export"), default_options(str(exp), tflite=convert, onnx=convert))
     min_samples = json.loads((root / "export" / "export.json").read_text())["min_samples"]
     speech = synth_speech(1.0, RATE, seed=11).astype(np.float32)
     start = int(np.argmax(np.abs(speech) > 6000))   # a voiced stretch, so the shortest input has a voiced frame
@@ -376,8 +416,18 @@ def network_export(request, tmp_path_factory):
     return name, root / "export", kind, cases, _reference_embeddings(exp, kind, cases)
 
 
+def test_every_network_not_converted_here_is_converted_elsewhere():
+    assert set(CONVERTED_ELSEWHERE) < set(EXPORT_CASES)
+    converted = {name for name, backend in NETWORK_BACKENDS if backend == "onnx"}
+    assert converted == {"ecapa_tdnn", "resnet18", "rescnn"}   # one network per module of tfspk/nnet not converted
+    # elsewhere
+    from test_importers import MODELS
+    sources = {source for source, _ in MODELS.values()} | {"speechbrain_ecapa_tdnn"}
+    assert {name for name in CONVERTED_ELSEWHERE if name.startswith(("wespeaker", "speechbrain"))} <= sources
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("network_export,backend", NETWORK_BACKENDS, indirect=["network_export"])
 def test_every_network_exports_and_matches_toolkit_extraction(network_export, backend):
     """SavedModel, TFLite and ONNX embeddings (wav and feature input) vs the toolkit's own extraction,
     cosine >= 0.9999, at the network's minimum length, an odd length and 30 s."""

@@ -320,7 +320,10 @@ def test_embedder_from_raw_audio_equals_the_source(imported_dirs, reference, nam
         assert np.abs(got - want).max() < 1e-4, (name, backend, utt, np.abs(got - want).max())
 
 
-@pytest.mark.parametrize("name", MODELS)
+# wespeaker_ecapa only: the wespeaker_resnet34 dir goes through the same make_fbank.sh and extract_xvectors.sh
+# commands in test_the_commands_of_docs_import_md_run_as_written (docs/import.md's second block, compressed features,
+# cosine >= 0.9999 against the source); the path is the same for every imported network.
+@pytest.mark.parametrize("name", ["wespeaker_ecapa"])
 def test_extract_xvectors_sh_equals_the_source(imported_dirs, reference, name, tmp_path):
     from tfspk.io.ark import read_rspecifier
     data = tmp_path / "data"

@@ -14,11 +14,13 @@ from tfspk.errors import ToolError
 from tfspk.train import build_config, train
 
 # Small widths: same code paths as full size (the feature dims satisfy resnet's multiple of 8, rescnn's >= 16).
+# resnet18 for the ResNets: resnet34/50 are the same class with another stage table, and resnet18 has the fewest
+# layers to trace in each tfspk.train call.
 SMALL = {
     "tdnn": {"frame_dim": 16, "pooling_dim": 24, "embedding_dim": 8},
     "ecapa_tdnn": {"channels": 16, "scale": 4, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
                    "embedding_dim": 8},
-    "resnet34": {"base_width": 4, "embedding_dim": 8},
+    "resnet18": {"base_width": 4, "embedding_dim": 8},
     "rescnn": {"base_channels": 4, "embedding_dim": 8},
 }
 FEAT_DIM = 16
@@ -116,11 +118,11 @@ def test_extraction_refuses_a_feature_dim_naming_both(trained):
 
 
 def test_exp_dir_with_the_config_of_another_network_is_a_clear_error(trained, tmp_path):
-    """Weights of a resnet34 under a config naming ecapa_tdnn: ToolError naming the weights and the config."""
+    """Weights of a resnet18 under a config naming ecapa_tdnn: ToolError naming the weights and the config."""
     import shutil
     from tfspk.extract import load_extractor
     exp = tmp_path / "mixed"
-    shutil.copytree(trained("resnet34"), exp)
+    shutil.copytree(trained("resnet18"), exp)
     config = yaml.safe_load(open(exp / "config.yaml"))
     config["nnet"] = {"name": "ecapa_tdnn", "params": SMALL["ecapa_tdnn"]}
     (exp / "config.yaml").write_text(yaml.safe_dump(config))
@@ -133,7 +135,7 @@ def test_unknown_network_and_impossible_feature_dim_are_clear_errors(data_dir, t
         config = build_config(None, TRAIN, base={"nnet": {"name": "ecapa_tdn"}})
         train(data_dir, str(tmp_path / "x"), config)
     odd = make_features(str(tmp_path / "odd"), num_speakers=6, utts_per_speaker=5, dim=12)  # not a multiple of 8
-    config = build_config(None, TRAIN, base={"nnet": {"name": "resnet34", "params": SMALL["resnet34"]}})
+    config = build_config(None, TRAIN, base={"nnet": {"name": "resnet34", "params": SMALL["resnet18"]}})
     with pytest.raises(ToolError, match=r"network 'resnet34': feature dimension 12 is not a multiple of 8"):
         train(odd, str(tmp_path / "y"), config, stream=open(os.devnull, "w"))
 

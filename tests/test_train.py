@@ -199,19 +199,19 @@ def _checkpoint_values(exp_dir):
             if name != "_CHECKPOINTABLE_OBJECT_GRAPH"}
 
 
-def test_resume_reaches_the_same_state_as_an_uninterrupted_run(data_dir, tmp_path):
+def test_resume_continues_from_the_checkpoint_and_refuses_another_experiment(data_dir, tmp_path):
+    """A run stopped after epoch 1 resumes at global step 4 and ends at step 12; the checkpoint of another experiment
+    is refused. That the resumed run ends bit-identical to an uninterrupted one (weights, optimizer slots, step, LR,
+    plateau state, Ring radius) is tests/test_resume.py's, with these loss and aux losses (its
+    amsoftmax_anneal_ring_mhe setup) and variable crop lengths."""
     from tfspk.train import train
     extra = ("loss.name=amsoftmax", "aux=[ring, mhe]", "schedule.patience=1")
-    straight, interrupted = str(tmp_path / "straight"), str(tmp_path / "interrupted")
-    train(data_dir, straight, tiny_config("schedule.num_epochs=3", *extra), stream=open(os.devnull, "w"))
+    interrupted = str(tmp_path / "interrupted")
     train(data_dir, interrupted, tiny_config("schedule.num_epochs=1", *extra), stream=open(os.devnull, "w"))
+    assert int(_checkpoint_values(interrupted)["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 4
     result = train(data_dir, interrupted, tiny_config("schedule.num_epochs=3", *extra), stream=open(os.devnull, "w"))
     assert [e.epoch for e in result.epochs] == [2, 3]
-    a, b = _checkpoint_values(straight), _checkpoint_values(interrupted)
-    assert set(a) == set(b)
-    assert int(a["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
-    for name in a:  # weights, momentum, step, LR, plateau state, Ring radius
-        np.testing.assert_array_equal(a[name], b[name], err_msg=name)
+    assert int(_checkpoint_values(interrupted)["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 12
     log = open(os.path.join(interrupted, "log", "train.log")).read()
     assert "resumed from" in log and "global step 4" in log
     with pytest.raises(ToolError, match=r"checkpoint of a different experiment \(.*loss.name: "
