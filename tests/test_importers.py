@@ -257,21 +257,29 @@ def test_utterance_longer_than_the_default_cmn_window_uses_its_own_mean(converte
 
 
 # ------------------------------------------------------------------------------- tools on the exp dir
+def _run_tool_here(tool_name, argv):
+    """A tfspk tool in this process (as the ``tool`` fixture, for module-scoped fixtures); returns its stderr."""
+    from tfspk import cli
+    import contextlib
+    import importlib
+    import io
+    stderr = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(stderr):
+            cli.run_tool(importlib.import_module(f"tfspk.bin.{tool_name}")._main, argv)
+    except SystemExit as stop:
+        assert stop.code == 0, (tool_name, argv, stderr.getvalue()[-3000:])
+    return stderr.getvalue()
+
+
 @pytest.fixture(scope="module")
 def imported_dirs(tmp_path_factory):
     """tfspk-import-model of each fixture checkpoint (in this process), then tfspk-export with every backend."""
-    from tfspk import cli
-    import importlib
     root = tmp_path_factory.mktemp("imported")
     dirs = {}
     for name, (source, filename) in MODELS.items():
-        for tool_name, argv in (
-                ("import_model", [f"--source={source}", str(FIXTURES / name / filename), str(root / name / "exp")]),
-                ("export", [str(root / name / "exp"), str(root / name / "export")])):
-            try:
-                cli.run_tool(importlib.import_module(f"tfspk.bin.{tool_name}")._main, argv)
-            except SystemExit as stop:
-                assert stop.code == 0, (tool_name, argv)
+        _run_tool_here("import_model", [f"--source={source}", str(FIXTURES / name / filename), str(root / name / "exp")])
+        _run_tool_here("export", [str(root / name / "exp"), str(root / name / "export")])
         dirs[name] = root / name
     return dirs
 
@@ -509,10 +517,9 @@ def test_the_commands_of_docs_import_md_run_as_written(tmp_path, monkeypatch):
         assert _cosine(got[utt], reference[f"wespeaker_resnet34/{utt}/embedding"]) >= 0.9999
 
 
-def test_speechbrain_import_writes_a_finished_experiment_dir(tmp_path, tool, reference):
-    exp = tmp_path / "sb"
-    proc = tool(f"tfspk-import-model --source=speechbrain_ecapa --param embedding_norm={SB_EMB_NORM} {SB_CHECKPOINT} {exp}")
-    assert "unused tensors" in proc.stderr
+def test_speechbrain_import_writes_a_finished_experiment_dir(speechbrain_import, tmp_path, tool, reference):
+    exp, stderr = speechbrain_import
+    assert "unused tensors" in stderr
     config = yaml.safe_load((exp / "config.yaml").read_text())
     assert config["nnet"]["name"] == "speechbrain_ecapa_tdnn" and "features" not in config
     assert config["imported"]["embedding_norm"] == str(SB_EMB_NORM)
@@ -530,21 +537,22 @@ def test_speechbrain_import_writes_a_finished_experiment_dir(tmp_path, tool, ref
 
 
 @pytest.fixture(scope="module")
-def speechbrain_export(tmp_path_factory):
-    """tfspk-import-model of the SpeechBrain fixture (with its embedding normalisation), then tfspk-export with
-    every backend: the speechbrain_fbank feature type's TensorFlow graph from the recorded front end."""
-    from tfspk import cli
-    import importlib
-    root = tmp_path_factory.mktemp("speechbrain")
-    for tool_name, argv in (
-            ("import_model", ["--source=speechbrain_ecapa", f"--param=embedding_norm={SB_EMB_NORM}", str(SB_CHECKPOINT),
-                              str(root / "exp")]),
-            ("export", [str(root / "exp"), str(root / "export")])):
-        try:
-            cli.run_tool(importlib.import_module(f"tfspk.bin.{tool_name}")._main, argv)
-        except SystemExit as stop:
-            assert stop.code == 0, (tool_name, argv)
-    return root / "export"
+def speechbrain_import(tmp_path_factory):
+    """tfspk-import-model of the SpeechBrain fixture (with its embedding normalisation), once for the file (the
+    import test reads it, speechbrain_export exports it): (exp dir, the tool's stderr)."""
+    exp = tmp_path_factory.mktemp("speechbrain") / "exp"
+    stderr = _run_tool_here("import_model", ["--source=speechbrain_ecapa", f"--param=embedding_norm={SB_EMB_NORM}",
+                                             str(SB_CHECKPOINT), str(exp)])
+    return exp, stderr
+
+
+@pytest.fixture(scope="module")
+def speechbrain_export(speechbrain_import):
+    """tfspk-export of speechbrain_import's dir with every backend: the speechbrain_fbank feature type's
+    TensorFlow graph from the recorded front end."""
+    exp, _ = speechbrain_import
+    _run_tool_here("export", [str(exp), str(exp.parent / "export")])
+    return exp.parent / "export"
 
 
 @pytest.mark.parametrize("backend", ["saved_model", "tflite", "onnx"])
