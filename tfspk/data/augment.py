@@ -185,10 +185,9 @@ class AugmentParams:
             raise ToolError(f"{owner}: cache_mb must be >= 0, got {self.cache_mb}")
 
 
-def changed_keys(params: AugmentParams, names=None) -> list[str]:
-    """The fields of ``params`` (among ``names``, default all) whose value is not the default, in field order."""
-    return [f.name for f in dataclasses.fields(params)
-            if (names is None or f.name in names) and getattr(params, f.name) != f.default]
+def changed_keys(params: AugmentParams, names) -> list[str]:
+    """The fields of ``params`` among ``names`` whose value is not the default, in field order."""
+    return [f.name for f in dataclasses.fields(params) if f.name in names and getattr(params, f.name) != f.default]
 
 
 def config_docs() -> list[str]:
@@ -244,9 +243,10 @@ class SpecAugment:
         """Mask the batch ``feats [B, L, D]`` of step ``step`` in place (if enabled); returns it."""
         if not self.enabled:
             return feats
-        if feats.ndim != 3 or len(np.asarray(positions).reshape(-1)) != feats.shape[0]:
+        positions = np.asarray(positions).reshape(-1)
+        if feats.ndim != 3 or positions.size != feats.shape[0]:
             raise ToolError(f"SpecAugment: a batch of shape {feats.shape} needs one position per crop, got "
-                            f"{len(np.asarray(positions).reshape(-1))}")
+                            f"{positions.size}")
         time, freq = self.masks(step, positions, feats.shape[1], feats.shape[2])
         return apply_spec_augment_masks(feats, time, freq)
 
