@@ -15,8 +15,8 @@ Convention for the documents (docs/README: "Commands in the docs"):
 
 The sandbox is prepared once per session: the checkout's files as symlinks (recipes copied, so runs write
 only into the sandbox), the tiny corpus, and egs/template/v2/conf/train.yaml replaced by a tiny network
-and schedule, and conf/export.conf asks for the SavedModel only (the documents' commands stay as
-written). The demo's outputs are there too (make_demo_outputs): egs/demo/v2/exp/ecapa_tdnn_nnet_aamsoftmax
+and schedule, conf/export.conf asks for the SavedModel only, and run.sh runs one job a step (the
+documents' commands stay as written). The demo's outputs are there too (make_demo_outputs): egs/demo/v2/exp/ecapa_tdnn_nnet_aamsoftmax
 with the template's network and x-vectors and the demo's stages 5 and 7 run on them, egs/demo/v2/data with the
 template's corpus as its evaluation set.
 Blocks of one document run in document order; a block may use what an earlier block of its document made.
@@ -176,6 +176,13 @@ def sandbox(tmp_path_factory):
     (root / "egs" / "template" / "v2" / "conf" / "train.yaml").write_text(TINY_CONFIG)
     # the SavedModel only: tests/test_export.py covers TFLite and ONNX
     (root / "egs" / "template" / "v2" / "conf" / "export.conf").write_text("--tflite=false\n--onnx=false\n")
+    # one job a step (as tests/test_recipe_demo.py's demo copy): run.sh's default --nj 2 starts two TensorFlow
+    # extractions a data dir in stage 4, and two jobs a feature step, for 60 utterances; a command line's --nj
+    # still wins. tests/test_extract.py and tests/test_steps_features.py run split jobs.
+    run_sh = root / "egs" / "template" / "v2" / "run.sh"
+    text = run_sh.read_text()
+    assert "\nnj=2 " in text
+    run_sh.write_text(text.replace("\nnj=2 ", "\nnj=1 ", 1))
     make_corpus(home / "my_corpus")
     path = [p for p in os.environ["PATH"].split(os.pathsep)
             if os.path.realpath(p) not in (str(REPO / "utils"), str(REPO / "steps"))]
