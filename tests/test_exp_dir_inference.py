@@ -122,6 +122,8 @@ def test_an_exp_dir_of_the_demo_recipe_exports_and_embeds(tmp_path, tool):
     exp = tmp_path / "exp"
     train_opts = ("--num-epochs 1 --steps-per-epoch 2 --set data.speakers_per_batch=4 --set valid.num_utts=3 "
                   "--set data.min_frames=50 --set data.max_frames=60 " + " ".join(f"--set {kv}" for kv in TINY_NNET))
+    # run.sh's default --nj 2 on purpose: the recipe's parallel feature jobs (split, JOB arrays, merge); the demo's
+    # end-to-end test runs --nj 1 (tests/test_extract.py runs extract_xvectors.sh --nj 2)
     run(["./run.sh", "--stage", "1", "--stop-stage", "3", "--net", "tdnn_fbank", "--data", str(data), "--exp", str(exp),
          "--mfcc-dir", str(tmp_path / "mfcc"), "--feat-dir", str(tmp_path / "fbank"), "--min-len", "50",
          "--min-num-utts", "2", "--train-opts", train_opts], cwd=DEMO, timeout=1200)

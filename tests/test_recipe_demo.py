@@ -475,7 +475,7 @@ def test_demo_end_to_end_on_two_packages_beats_chance(tmp_path):
     run skips the download. Measured: PLDA EER 26.5 %, cosine 31.1 % (300 steps: 26.4 %, 25.8 %; chance: 50 %),
     the same with one TensorFlow thread (xdist workers); 1 min 35 s on 2 busy cores."""
     proc = recipe(["--net", "tdnn", "--system", "amsoftmax", "--packages", "drascula drascula-spanish", "--max-utts-per-speaker", "25",
-                   "--min-len", "50", "--min-num-utts", "4", "--lda-dim", "max", "--noisy-eval", "true",
+                   "--min-len", "50", "--min-num-utts", "4", "--lda-dim", "max", "--noisy-eval", "true", "--nj", "1",
                    "--train-opts", "--num-epochs 3 --steps-per-epoch 50 --set data.speakers_per_batch=12"],
                   tmp_path, check=True, timeout=600)
     results = (tmp_path / "exp" / "xvector_nnet_amsoftmax" / "scores" / "results.txt").read_text()
