@@ -199,8 +199,10 @@ def exported(tmp_path_factory):
     exp = _make_exp(root / "exp", confs={"mfcc.conf": MFCC_CONF, "vad.conf": VAD_CONF})
     (root / "calibration.txt").write_text("# as tfspk-calibrate writes it\ntype linear\ntarget-prior 0.01\n"
                                           "scale 4.0\noffset -1.5\n")
-    proc = run(f"tfspk-export --calibration={root}/calibration.txt {exp} {root}/export")
-    assert "exported" in proc.stderr
+    # in this process (TensorFlow is loaded once); tfspk-export's console script runs in
+    # test_export_tool_bad_input and, exporting, in docs/import.md's commands (tests/test_importers.py)
+    from test_importers import _run_tool_here
+    assert "exported" in _run_tool_here("export", [f"--calibration={root}/calibration.txt", str(exp), f"{root}/export"])
     return root
 
 
@@ -288,7 +290,9 @@ FEATURE_CONFS = {"mfcc": MFCC_CONF, "fbank": FBANK_CONF, "spectrogram": SPECTROG
 #: cost. The TDNN is the `exported` fixture above.
 EXPORT_CASES = {
     "tdnn_kaldi": ("mfcc", dict(frame_dim=16, pooling_dim=24, embedding_dim=8)),
-    "ecapa_tdnn": ("fbank", dict(channels=8, scale=2, se_channels=4, mfa_channels=12, attention_channels=4,
+    # scale 4: the Res2 branches 3 and 4 add the previous branch's output before their convolution (scale 2 has
+    # no such addition), and ecapa_tdnn is the ECAPA converted to TFLite and ONNX here
+    "ecapa_tdnn": ("fbank", dict(channels=8, scale=4, se_channels=4, mfa_channels=12, attention_channels=4,
                                  embedding_dim=8)),
     "resnet18": ("fbank", dict(base_width=2, embedding_dim=8)),
     "resnet34": ("fbank", dict(base_width=2, embedding_dim=8)),
@@ -421,6 +425,7 @@ def test_every_network_not_converted_here_is_converted_elsewhere():
     converted = {name for name, backend in NETWORK_BACKENDS if backend == "onnx"}
     assert converted == {"ecapa_tdnn", "resnet18", "rescnn"}   # one network per module of tfspk/nnet not converted
     # elsewhere
+    assert EXPORT_CASES["ecapa_tdnn"][1]["scale"] >= 3   # the converted Res2 blocks add branch outputs
     from test_importers import MODELS
     sources = {source for source, _ in MODELS.values()} | {"speechbrain_ecapa_tdnn"}
     assert {name for name in CONVERTED_ELSEWHERE if name.startswith(("wespeaker", "speechbrain"))} <= sources

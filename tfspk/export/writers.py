@@ -40,10 +40,14 @@ def write_all(graph, work: str, info: dict, options) -> None:
     # and the saver refuses the functions that read them), and attaching the Keras model itself would
     # only make the saver trace its layers' call functions too.
     module.network_variables = [_tf_variable(v) for v in graph.network.model.variables]
-    module.embed_wav, module.embed_feats, module.features_wav = graph.embed_wav, graph.embed_feats, graph.features_wav
     signatures = {"embed_wav": graph.embed_wav.get_concrete_function(),
                   "embed_feats": graph.embed_feats.get_concrete_function(),
                   "features_wav": graph.features_wav.get_concrete_function()}
+    # The traced (concrete) functions as attributes, not the tf.functions: the saver traces a tf.function
+    # attribute again inside its save context (a new cache key), which is a second trace of the whole network
+    # and front end for each of the three; the loaded object has the same callable attributes either way.
+    module.embed_wav, module.embed_feats, module.features_wav = (
+        signatures["embed_wav"], signatures["embed_feats"], signatures["features_wav"])
     saved = os.path.join(work, SAVED_MODEL)
     tf.saved_model.save(module, saved, signatures=signatures)
     cli.log(f"wrote the SavedModel (signatures {', '.join(signatures)})")
@@ -95,11 +99,11 @@ def _tflite_model(frozen: dict, work: str) -> bytes:
     """
     import tensorflow as tf
     module = tf.Module()
-    module.embed_wav, module.embed_feats = frozen["embed_wav"], frozen["embed_feats"]
+    signatures = {name: frozen[name].get_concrete_function() for name in ("embed_wav", "embed_feats")}
+    module.embed_wav, module.embed_feats = signatures["embed_wav"], signatures["embed_feats"]   # traced once
     frozen_dir = os.path.join(work, ".frozen")
     try:
-        tf.saved_model.save(module, frozen_dir, signatures={"embed_wav": module.embed_wav.get_concrete_function(),
-                                                            "embed_feats": module.embed_feats.get_concrete_function()})
+        tf.saved_model.save(module, frozen_dir, signatures=signatures)
         converter = tf.lite.TFLiteConverter.from_saved_model(frozen_dir, signature_keys=["embed_wav", "embed_feats"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         try:
