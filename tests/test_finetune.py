@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -191,7 +192,7 @@ def test_frozen_blocks_are_unchanged_for_freeze_steps_then_train(dirs, tmp_path)
     assert any(not np.array_equal(source[k], after2[k]) for k in frozen_keys), "blocks stay frozen after freeze_steps"
 
 
-def test_kill_9_during_fine_tuning_then_resume_is_bit_identical(dirs, tmp_path):
+def test_kill_9_during_fine_tuning_then_resume_is_bit_identical(dirs, tmp_path, tool):
     """The kill/resume test of test_resume.py on a fine-tuning run (new speakers, mean head, blocks frozen
     for 6 steps): killed at step 5 (inside the freeze, before any checkpoint) and at step 7 (after it)."""
     extra = ["loss.name=amsoftmax", "schedule.num_epochs=3", "schedule.patience=1", "log_every=1",
@@ -208,7 +209,7 @@ def test_kill_9_during_fine_tuning_then_resume_is_bit_identical(dirs, tmp_path):
                               env=dict(os.environ, KILL_AT_STEP=str(kill_at)), capture_output=True, text=True,
                               timeout=600)
         assert proc.returncode == -signal.SIGKILL, proc.stderr
-        rerun = subprocess.run(["tfspk-train"] + argv + [dirs["new"], killed], capture_output=True, text=True,
-                               timeout=600)
+        # the resume in this process (TensorFlow loaded once): the kill -9 needs a process of its own, the resume not
+        rerun = tool(shlex.join(["tfspk-train"] + argv + [dirs["new"], killed]))
         assert rerun.returncode == 0, rerun.stderr
         _assert_identical(_state(straight), _state(killed))

@@ -8,6 +8,7 @@ different first length than the uninterrupted one. Compared are every tensor of 
 the final weight files, with np.array_equal (no tolerance).
 """
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -124,8 +125,14 @@ def _argv(data_dir, exp, extra):
     return argv + [data_dir, exp]
 
 
+def _command(data_dir, exp, extra):
+    """The tfspk-train command line of _argv, for the ``tool`` fixture (the tool's main in this process: the kill
+    -9 needs a process of its own, the resume after it does not)."""
+    return shlex.join(["tfspk-train"] + _argv(data_dir, exp, extra))
+
+
 @pytest.mark.parametrize("setup, kill_at", [("amsoftmax_anneal_ring_mhe", 6), ("adaptive_rectangle_adam", 3)])
-def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, setup, kill_at, straight_run):
+def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, setup, kill_at, straight_run, tool):
     """kill -9 inside epoch 2 (steps 5-8) and inside epoch 1 (before any checkpoint exists)."""
     extra = SETUPS[setup] + STRAIGHT
     straight, killed = straight_run(setup), str(tmp_path / "killed")
@@ -134,15 +141,14 @@ def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, set
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert f"progress: {kill_at - 1}/" in proc.stdout and "done:" not in proc.stdout
-    rerun = subprocess.run(["tfspk-train"] + _argv(data_dir, killed, extra), capture_output=True, text=True,
-                           timeout=600)
+    rerun = tool(_command(data_dir, killed, extra))   # the resume in this process (TensorFlow loaded once)
     assert rerun.returncode == 0, rerun.stderr
     if kill_at > 4:
         assert "resumed from" in rerun.stdout
     _assert_identical(_state(straight), _state(killed))
 
 
-def test_external_kill_9_after_a_logged_step_then_resume_is_bit_identical(data_dir, tmp_path):
+def test_external_kill_9_after_a_logged_step_then_resume_is_bit_identical(data_dir, tmp_path, tool):
     """The plain tool, killed from outside with SIGKILL as soon as it has logged global step 26 (epoch 2 of 3 spans
     steps 21-40, so the kill lands inside it on any machine speed that matters)."""
     extra = SETUPS["amsoftmax_anneal_ring_mhe"] + ["schedule.steps_per_epoch=20", "schedule.num_epochs=3",
@@ -160,8 +166,7 @@ def test_external_kill_9_after_a_logged_step_then_resume_is_bit_identical(data_d
     proc.wait(timeout=600)
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL, "".join(seen)
-    rerun = subprocess.run(["tfspk-train"] + _argv(data_dir, killed, extra), capture_output=True, text=True,
-                           timeout=600)
+    rerun = tool(_command(data_dir, killed, extra))   # the resume in this process (TensorFlow loaded once)
     assert rerun.returncode == 0, rerun.stderr
     assert "resumed from" in rerun.stdout
     _assert_identical(_state(straight), _state(killed))

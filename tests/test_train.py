@@ -424,20 +424,26 @@ def test_two_workers_match_one_device(data_dir, tmp_path):
     all-reduced sums, the single device in two passes; Adaptive Rectangle's alpha = 30 amplifies
     the float difference over the steps."""
     import json
-    args = [a for kv in TINY + ["schedule.num_epochs=1", "loss.name=adaptive_rectangle", "aux=[ring]"]
-            for a in ("--set", kv)]
+    from tfspk.train import train
+    overrides = ["schedule.num_epochs=1", "loss.name=adaptive_rectangle", "aux=[ring]"]
+    args = [a for kv in TINY + overrides for a in ("--set", kv)]
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                                      "task": {"type": "worker", "index": index}}))
-        procs.append(subprocess.Popen(["tfspk-train", *args, "--strategy", "multiworker", data_dir,
-                                       str(tmp_path / "multi")], env=env, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True))
-    procs.append(subprocess.Popen(["tfspk-train", *args, "--strategy", "one", data_dir, str(tmp_path / "one")],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
-    outputs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+        # output to files: nothing reads a pipe while this process trains the reference below
+        with open(tmp_path / f"worker{index}.out", "w") as out:
+            procs.append(subprocess.Popen(["tfspk-train", *args, "--strategy", "multiworker", data_dir,
+                                           str(tmp_path / "multi")], env=env, stdout=out, stderr=subprocess.STDOUT))
+    # The one-device reference in this process, while the workers run (the workers need processes of their own).
+    try:
+        train(data_dir, str(tmp_path / "one"), tiny_config(*overrides, "strategy=one"), stream=open(os.devnull, "w"))
+    finally:
+        for p in procs:
+            p.wait(timeout=300)
+    outputs = [(tmp_path / f"worker{index}.out").read_text() for index in range(2)]
+    assert [p.returncode for p in procs] == [0, 0], outputs
     assert "2 replica(s)" in (tmp_path / "multi" / "log" / "train.log").read_text()
     assert not (tmp_path / "multi" / "ckpt" / "worker1").exists()
     one, multi = _checkpoint_values(str(tmp_path / "one")), _checkpoint_values(str(tmp_path / "multi"))
