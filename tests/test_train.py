@@ -438,7 +438,8 @@ def test_two_workers_match_one_device(data_dir, tmp_path):
                                            str(tmp_path / "multi")], env=env, stdout=out, stderr=subprocess.STDOUT))
     # The one-device reference in this process, while the workers run (the workers need processes of their own).
     try:
-        train(data_dir, str(tmp_path / "one"), tiny_config(*overrides, "strategy=one"), stream=open(os.devnull, "w"))
+        with open(os.devnull, "w") as quiet:
+            train(data_dir, str(tmp_path / "one"), tiny_config(*overrides, "strategy=one"), stream=quiet)
     finally:
         for p in procs:
             p.wait(timeout=300)
