@@ -13,6 +13,9 @@ MODULE_OF = {"tensorflow": "tensorflow", "kaldi-native-fbank": "kaldi_native_fba
              "tensorboard": "tensorboard", "h5py": "h5py"}
 # modules the package imports only to find out whether they are there, or only for a Keras probe
 NOT_IMPORTS = {"keras", "sklearn", "google", "tensorboard"}
+# distributions in install_requires only to bound the version a dependency pulls in, not imported by the
+# package: name -> the dependency that requires it
+VERSION_BOUNDS = {"ml_dtypes": "tensorflow"}
 
 
 def setup_requirements():
@@ -49,7 +52,7 @@ def third_party_imports():
 def test_install_requires_is_exactly_what_the_package_imports():
     requirements = setup_requirements()
     imported = set(third_party_imports()) - NOT_IMPORTS
-    runtime = {MODULE_OF[name] for name in requirements["install"]}
+    runtime = {MODULE_OF[name] for name in requirements["install"] if name not in VERSION_BOUNDS}
     optional = {MODULE_OF[name] for extra in ("plot", "export") for name in requirements["extras"][extra]}
     assert runtime <= imported, f"install_requires that nothing imports: {runtime - imported}"
     assert imported <= runtime | optional, f"imported but in no requirement: {imported - runtime - optional}"
@@ -59,6 +62,15 @@ def test_install_requires_is_exactly_what_the_package_imports():
     extras = requirements["extras"]
     assert {"matplotlib", "pyroomacoustics"} <= set(extras["demo"])
     assert {"kaldi-io", "scikit-learn", "pytest-xdist"} <= set(extras["test"]) and set(extras["demo"]) <= set(extras["test"])
+
+
+def test_every_version_bound_is_a_dependency_of_what_needs_it():
+    from importlib.metadata import requires
+    install = setup_requirements()["install"]
+    for name, needed_by in VERSION_BOUNDS.items():
+        assert name in install and needed_by in install, (name, needed_by)
+        wanted = {re.split(r"[<>=~!; \[]", r)[0].replace("-", "_").lower() for r in requires(needed_by) or []}
+        assert name.replace("-", "_").lower() in wanted, f"{needed_by} no longer requires {name}: drop the bound"
 
 
 def test_the_two_commands_install_their_extras():
