@@ -1,4 +1,7 @@
 """DET plots show the whole range the scores reach and keep raw and calibrated curves apart."""
+import math
+import statistics
+
 import numpy as np
 import pytest
 from scipy.stats import norm
@@ -66,3 +69,27 @@ def test_a_perfect_system_gets_a_frame_down_to_its_floor(tmp_path):
     low, high = plot_range([detection.det_points(perfect)], [1 / 30])
     assert low <= 1 / 30 and high == 0.5 and low < high
     plot_det([("perfect", perfect)], str(tmp_path / "p.png"))
+
+
+def test_probit_and_normal_cdf_match_an_independent_statement_at_the_edges():
+    # probit = NormalDist().inv_cdf (Wichura's AS241, pure Python); Phi(x) = erfc(-x / sqrt 2) / 2 (exact in
+    # the lower tail, where 1 + erf(x / sqrt 2) would cancel).
+    ps = [1e-12, 1e-7, 1e-4, 0.01, 0.5, 0.99, 1 - 1e-4, 1 - 1e-7]
+    expected = [statistics.NormalDist().inv_cdf(p) for p in ps]
+    np.testing.assert_allclose(detection.probit(np.array(ps)), expected, rtol=1e-12, atol=1e-15)
+    assert detection.probit(0.5) == 0.0   # a scalar in, a scalar out (as norm.ppf)
+    xs = [-7.0, -5.0, -1.0, 0.0, 0.5, 3.0, 5.0]
+    np.testing.assert_allclose(detection.normal_cdf(np.array(xs)), [math.erfc(-x / math.sqrt(2)) / 2 for x in xs],
+                               rtol=1e-13, atol=0)
+    # the two are inverses over the DET grid's span
+    grid = np.linspace(-5, 5, 201)
+    np.testing.assert_allclose(detection.probit(detection.normal_cdf(grid)), grid, rtol=0, atol=1e-9)
+    # beyond the rates: infinite at 0 and 1 (plot_det clips before), NaN outside [0, 1]
+    assert list(detection.probit(np.array([0.0, 1.0]))) == [-np.inf, np.inf]
+    assert np.isnan(detection.probit(np.array([-0.1, 1.1]))).all()
+    # float32 rates are computed in float64, not rounded by a float32 loop
+    rates32 = np.array([1e-7, 0.3], dtype=np.float32)
+    out = detection.probit(rates32)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, [statistics.NormalDist().inv_cdf(float(p)) for p in rates32], rtol=1e-12)
+
