@@ -1,11 +1,13 @@
 """DET plots show the whole range the scores reach and keep raw and calibrated curves apart."""
 import math
 import statistics
+import sys
 
 import numpy as np
 import pytest
 from scipy.stats import norm
 
+from conftest import run
 from tfspk.metrics import detection
 from tfspk.metrics.det_plot import plot_det, plot_range, spaced_ticks
 
@@ -93,3 +95,19 @@ def test_probit_and_normal_cdf_match_an_independent_statement_at_the_edges():
     assert out.dtype == np.float64
     np.testing.assert_allclose(out, [statistics.NormalDist().inv_cdf(float(p)) for p in rates32], rtol=1e-12)
 
+
+def test_plot_det_imports_neither_pyplot_nor_scipy_stats(tmp_path):
+    # scipy.stats costs 0.7-1 s of CPU to import per tool call (scipy.special suffices); pyplot would switch the
+    # backend of a process that runs the tool in-process and keep its figures in a global registry.
+    script = f"""
+import sys
+import numpy as np
+from tfspk.metrics import detection
+from tfspk.metrics.det_plot import plot_det
+scores = np.r_[np.linspace(0, 3, 50), np.linspace(-2, 1, 500)]
+plot_det([("s", detection.SortedScores.from_arrays(scores, np.arange(550) < 50))], "{tmp_path}/d.png")
+print(sorted(m for m in ("matplotlib.pyplot", "scipy.stats") if m in sys.modules))
+"""
+    proc = run([sys.executable, "-c", script])
+    assert proc.stdout.strip() == "[]", proc.stdout
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -73,9 +73,11 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
     ``operating_points`` gives one ``(p_fa, p_miss)`` per system, the actual operating point (x) with its
     rates in the legend (below the plot, so no label covers a curve). A curve equal to an earlier one (raw and
     linearly calibrated scores: calibration is monotone) is drawn dashed over it and says so."""
-    matplotlib = require_extra("matplotlib", "plot", "a DET plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    require_extra("matplotlib", "plot", "a DET plot")
+    # The object API on an Agg canvas, not pyplot: nothing global (no backend switch of the calling process, no
+    # figure registry whose figures must be closed). It imports no faster: matplotlib.figure is most of pyplot.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from tfspk.metrics.detection import compute_eer
 
@@ -86,7 +88,9 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
     curves = [det_points(sorted_scores) for _, sorted_scores in systems]
     low, high = plot_range(curves, [1.0 / max(1, min(ss.num_targets, ss.num_nontargets)) for _, ss in systems])
     edge = (probit(low), probit(high))
-    figure, axes = plt.subplots(figsize=(6.4, 7.6))
+    figure = Figure(figsize=(6.4, 7.6))
+    FigureCanvasAgg(figure)   # attaches itself as figure.canvas
+    axes = figure.subplots()
     for index, ((name, sorted_scores), (fpr, fnr)) in enumerate(zip(systems, curves)):
         same_as = next((systems[j][0] for j in range(index) if same_curve(curves[j], (fpr, fnr), low, high)), None)
         eer, _ = compute_eer(sorted_scores)
@@ -125,7 +129,5 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
             figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight", bbox_extra_artists=[legend])
     except OSError as err:
         raise ToolError(f"cannot write DET plot {path}: {err.strerror}") from None
-    finally:
-        plt.close(figure)
     if not os.path.getsize(path):
         raise ToolError(f"DET plot {path} is empty")
