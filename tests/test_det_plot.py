@@ -1,8 +1,13 @@
 """DET plots show the whole range the scores reach and keep raw and calibrated curves apart."""
+import math
+import statistics
+import sys
+
 import numpy as np
 import pytest
 from scipy.stats import norm
 
+from conftest import run
 from tfspk.metrics import detection
 from tfspk.metrics.det_plot import plot_det, plot_range, spaced_ticks
 
@@ -66,3 +71,43 @@ def test_a_perfect_system_gets_a_frame_down_to_its_floor(tmp_path):
     low, high = plot_range([detection.det_points(perfect)], [1 / 30])
     assert low <= 1 / 30 and high == 0.5 and low < high
     plot_det([("perfect", perfect)], str(tmp_path / "p.png"))
+
+
+def test_probit_and_normal_cdf_match_an_independent_statement_at_the_edges():
+    # probit = NormalDist().inv_cdf (Wichura's AS241, pure Python); Phi(x) = erfc(-x / sqrt 2) / 2 (exact in
+    # the lower tail, where 1 + erf(x / sqrt 2) would cancel).
+    ps = [1e-12, 1e-7, 1e-4, 0.01, 0.5, 0.99, 1 - 1e-4, 1 - 1e-7]
+    expected = [statistics.NormalDist().inv_cdf(p) for p in ps]
+    np.testing.assert_allclose(detection.probit(np.array(ps)), expected, rtol=1e-12, atol=1e-15)
+    assert detection.probit(0.5) == 0.0   # a scalar in, a scalar out (as norm.ppf)
+    xs = [-7.0, -5.0, -1.0, 0.0, 0.5, 3.0, 5.0]
+    np.testing.assert_allclose(detection.normal_cdf(np.array(xs)), [math.erfc(-x / math.sqrt(2)) / 2 for x in xs],
+                               rtol=1e-13, atol=0)
+    # the two are inverses over the DET grid's span
+    grid = np.linspace(-5, 5, 201)
+    np.testing.assert_allclose(detection.probit(detection.normal_cdf(grid)), grid, rtol=0, atol=1e-9)
+    # beyond the rates: infinite at 0 and 1 (plot_det clips before), NaN outside [0, 1]
+    assert list(detection.probit(np.array([0.0, 1.0]))) == [-np.inf, np.inf]
+    assert np.isnan(detection.probit(np.array([-0.1, 1.1]))).all()
+    # float32 rates are computed in float64, not rounded by a float32 loop
+    rates32 = np.array([1e-7, 0.3], dtype=np.float32)
+    out = detection.probit(rates32)
+    assert out.dtype == np.float64
+    np.testing.assert_allclose(out, [statistics.NormalDist().inv_cdf(float(p)) for p in rates32], rtol=1e-12)
+
+
+def test_plot_det_imports_neither_pyplot_nor_scipy_stats(tmp_path):
+    # scipy.stats costs 0.7-1 s of CPU to import per tool call (scipy.special suffices); pyplot would switch the
+    # backend of a process that runs the tool in-process and keep its figures in a global registry.
+    script = f"""
+import sys
+import numpy as np
+from tfspk.metrics import detection
+from tfspk.metrics.det_plot import plot_det
+scores = np.r_[np.linspace(0, 3, 50), np.linspace(-2, 1, 500)]
+plot_det([("s", detection.SortedScores.from_arrays(scores, np.arange(550) < 50))], "{tmp_path}/d.png")
+print(sorted(m for m in ("matplotlib.pyplot", "scipy.stats") if m in sys.modules))
+"""
+    proc = run([sys.executable, "-c", script])
+    assert proc.stdout.strip() == "[]", proc.stdout
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -12,7 +12,7 @@ import numpy as np
 from tfspk.cli import require_extra
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_path
-from tfspk.metrics.detection import SortedScores, det_points
+from tfspk.metrics.detection import SortedScores, det_points, probit
 
 _TICKS_PERCENT = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5,
                   99.8, 99.9, 99.95, 99.98, 99.99]
@@ -43,11 +43,10 @@ def plot_range(curves, floors=None) -> tuple[float, float]:
 def spaced_ticks(low: float, high: float, min_gap: float) -> list[float]:
     """The ticks (percent) within [low, high] no closer than ``min_gap`` probit units, kept from 50 % outward
     (the tails' ticks crowd on a probit axis)."""
-    from scipy.stats import norm
     candidates = sorted((t for t in _TICKS_PERCENT if low <= t / 100 <= high), key=lambda t: abs(t - 50))
     kept = []
     for tick in candidates:
-        if all(abs(norm.ppf(tick / 100) - norm.ppf(k / 100)) >= min_gap for k in kept):
+        if all(abs(probit(tick / 100) - probit(k / 100)) >= min_gap for k in kept):
             kept.append(tick)
     return sorted(kept)
 
@@ -57,15 +56,14 @@ def same_curve(a, b, low: float, high: float, tolerance: float = 0.05) -> bool:
     at 95 % of a's points in the plotted range: b's miss rate interpolated at a's false-alarm rates (score
     files round the scores, so raw and calibrated curves differ in a few ties, which the sparse tails show
     as steps)."""
-    from scipy.stats import norm
     (fpr_a, fnr_a), (fpr_b, fnr_b) = a, b
     inside = (fpr_a >= low) & (fpr_a <= high) & (fnr_a >= low) & (fnr_a <= high)
     if not inside.any():
         return False
-    x_a, y_a = norm.ppf(fpr_a[inside]), norm.ppf(fnr_a[inside])
+    x_a, y_a = probit(fpr_a[inside]), probit(fnr_a[inside])
     order = np.argsort(fpr_b, kind="stable")   # interp needs ascending x; fpr falls along the curve
-    x_b = norm.ppf(np.clip(fpr_b[order], 1e-9, 1 - 1e-9))
-    y_b = norm.ppf(np.clip(fnr_b[order], 1e-9, 1 - 1e-9))
+    x_b = probit(np.clip(fpr_b[order], 1e-9, 1 - 1e-9))
+    y_b = probit(np.clip(fnr_b[order], 1e-9, 1 - 1e-9))
     return bool(np.quantile(np.abs(np.interp(x_a, x_b, y_b) - y_a), 0.95) <= tolerance)
 
 
@@ -75,10 +73,11 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
     ``operating_points`` gives one ``(p_fa, p_miss)`` per system, the actual operating point (x) with its
     rates in the legend (below the plot, so no label covers a curve). A curve equal to an earlier one (raw and
     linearly calibrated scores: calibration is monotone) is drawn dashed over it and says so."""
-    matplotlib = require_extra("matplotlib", "plot", "a DET plot")
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from scipy.stats import norm
+    require_extra("matplotlib", "plot", "a DET plot")
+    # The object API on an Agg canvas, not pyplot: nothing global (no backend switch of the calling process, no
+    # figure registry whose figures must be closed). It imports no faster: matplotlib.figure is most of pyplot.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     from tfspk.metrics.detection import compute_eer
 
@@ -86,11 +85,12 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
         raise ToolError("no systems to plot")
     if operating_points is not None and len(operating_points) != len(systems):
         raise ToolError(f"{len(operating_points)} operating points for {len(systems)} systems")
-    probit = norm.ppf
     curves = [det_points(sorted_scores) for _, sorted_scores in systems]
     low, high = plot_range(curves, [1.0 / max(1, min(ss.num_targets, ss.num_nontargets)) for _, ss in systems])
     edge = (probit(low), probit(high))
-    figure, axes = plt.subplots(figsize=(6.4, 7.6))
+    figure = Figure(figsize=(6.4, 7.6))
+    FigureCanvasAgg(figure)   # attaches itself as figure.canvas
+    axes = figure.subplots()
     for index, ((name, sorted_scores), (fpr, fnr)) in enumerate(zip(systems, curves)):
         same_as = next((systems[j][0] for j in range(index) if same_curve(curves[j], (fpr, fnr), low, high)), None)
         eer, _ = compute_eer(sorted_scores)
@@ -129,7 +129,5 @@ def plot_det(systems: list[tuple[str, SortedScores]], path: str, title: str = "D
             figure.savefig(tmp, format="png", dpi=120, bbox_inches="tight", bbox_extra_artists=[legend])
     except OSError as err:
         raise ToolError(f"cannot write DET plot {path}: {err.strerror}") from None
-    finally:
-        plt.close(figure)
     if not os.path.getsize(path):
         raise ToolError(f"DET plot {path} is empty")
