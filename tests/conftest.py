@@ -115,7 +115,7 @@ def run_tool_here(command, check=True):
         stream.flush()
     out, err = (stream.buffer.getvalue().decode("utf-8", "surrogateescape") for stream in (stdout, stderr))
     if check and code != 0:
-        pytest.fail(f"{command} failed ({code}):\n{err}")
+        pytest.fail(f"{shlex.join([name, *argv])} failed ({code}):\n{err}")
     return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
