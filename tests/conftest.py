@@ -79,29 +79,51 @@ def make_wav(tmp_path):
     return _make
 
 
-@pytest.fixture
-def tool(capsys):
-    """Run a tfspk tool in this process (as its console script would, minus the interpreter start):
-    ``tool("tfspk-compute-eer path")`` -> object with ``returncode``, ``stdout``, ``stderr``."""
+def run_tool_here(command, check=True):
+    """Run a ``tfspk-*`` tool in this process, as its console script would but without starting a Python
+    (TensorFlow, once imported, stays loaded): the one way the tests run a tool in-process.
+
+    ``command`` is a command line (``"tfspk-compute-eer scores trials"``, split as the shell would) or a
+    list ``["tfspk-compute-eer", arg, ...]`` (arguments may be paths). The tool runs through
+    ``cli.run_tool(tfspk.bin.<module>._main, argv)`` with its own standard output and error captured here,
+    not by capsys, so module-scoped fixtures can use it too. Returns an object with ``returncode`` (the
+    exit status), ``stdout`` and ``stderr`` (text; binary output written to ``sys.stdout.buffer``, e.g. to
+    ``ark:-``, is decoded with ``surrogateescape``, so ``stdout.encode("utf-8", "surrogateescape")`` gives
+    its bytes back). With check=True a non-zero exit fails the test and shows the tool's stderr.
+    """
+    import contextlib
     import importlib
+    import io
     import shlex
     import types
     from tfspk import cli
 
-    def _run(command, check=True):
-        name, *argv = shlex.split(command)
-        module = importlib.import_module("tfspk.bin." + name.removeprefix("tfspk-").replace("-", "_"))
-        capsys.readouterr()
-        try:
+    name, *argv = shlex.split(command) if isinstance(command, str) else [str(word) for word in command]
+    if not name.startswith("tfspk-"):
+        raise ValueError(f"run_tool_here: {name!r} is not a tfspk-* tool name")
+    module = importlib.import_module("tfspk.bin." + name.removeprefix("tfspk-").replace("-", "_"))
+    # text streams over bytes, like the real ones: tools write Kaldi archives to sys.stdout.buffer
+    stdout, stderr = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="", write_through=True)
+                      for _ in range(2))
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             cli.run_tool(module._main, argv)
-            code = 0
-        except SystemExit as stop:
-            code = stop.code
-        out, err = capsys.readouterr()
-        if check and code != 0:
-            pytest.fail(f"{command} failed ({code}):\n{err}")
-        return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
-    return _run
+        code = 0
+    except SystemExit as stop:
+        code = 0 if stop.code is None else stop.code
+    for stream in (stdout, stderr):
+        stream.flush()
+    out, err = (stream.buffer.getvalue().decode("utf-8", "surrogateescape") for stream in (stdout, stderr))
+    if check and code != 0:
+        pytest.fail(f"{shlex.join([name, *argv])} failed ({code}):\n{err}")
+    return types.SimpleNamespace(returncode=code, stdout=out, stderr=err)
+
+
+@pytest.fixture
+def tool():
+    """:func:`run_tool_here` as a fixture: ``tool("tfspk-compute-eer path")`` -> object with ``returncode``,
+    ``stdout``, ``stderr``."""
+    return run_tool_here
 
 
 # ---------------------------------------------------------------- scheduling on the xdist workers

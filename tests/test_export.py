@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from conftest import run, synth_speech
+from conftest import run, run_tool_here, synth_speech
 from test_features import kaldi_mel_banks as loop_mel_banks
 from test_features import loop_sliding_cmvn, loop_vad
 from tfspk.errors import ToolError
@@ -201,8 +201,8 @@ def exported(tmp_path_factory):
                                           "scale 4.0\noffset -1.5\n")
     # in this process (TensorFlow is loaded once); tfspk-export's console script runs in
     # test_export_tool_bad_input and, exporting, in docs/import.md's commands (tests/test_importers.py)
-    from test_importers import _run_tool_here
-    assert "exported" in _run_tool_here("export", [f"--calibration={root}/calibration.txt", str(exp), f"{root}/export"])
+    assert "exported" in run_tool_here(["tfspk-export", f"--calibration={root}/calibration.txt", exp,
+                                        f"{root}/export"]).stderr
     return root
 
 
@@ -568,16 +568,7 @@ def test_incomplete_export_dir(exported, tmp_path):
         Embedder(str(tmp_path / "nothing"))
 
 
-def _tool(module, argv, capsys):
-    """Run a tool in this process (TF is loaded already): (exit status, stderr)."""
-    from tfspk import cli
-    with pytest.raises(SystemExit) as stop:
-        cli.run_tool(module._main, argv)
-    return stop.value.code, capsys.readouterr().err
-
-
-def test_export_tool_bad_input(tmp_path, capsys):
-    from tfspk.bin import export as export_tool
+def test_export_tool_bad_input(tmp_path):
     exp = _make_exp(tmp_path / "exp")   # no features.yaml
     out = str(tmp_path / "out")
     proc = run(f"tfspk-export {exp} {out}", check=False)   # the real command: exit 1, message, no traceback
@@ -588,16 +579,16 @@ def test_export_tool_bad_input(tmp_path, capsys):
     _record_front_end(exp, "mfcc", {"mfcc.conf"})
     recorded = (exp / "features.yaml").read_text()
     (exp / "features.yaml").write_text(recorded.replace("vad_frames_context:", "vad_frames_contxt:"))
-    status, err = _tool(export_tool, [str(exp), out], capsys)
-    assert status == 1 and "features.yaml: vad.options.vad_frames_contxt: unknown option" in err
+    export = run_tool_here(["tfspk-export", exp, out], check=False)
+    assert export.returncode == 1 and "features.yaml: vad.options.vad_frames_contxt: unknown option" in export.stderr
     (exp / "features.yaml").write_text(recorded)
     (tmp_path / "cal.txt").write_text("4.0\n")
-    status, err = _tool(export_tool, [f"--calibration={tmp_path}/cal.txt", str(exp), out], capsys)
-    assert status == 1 and "cal.txt:1" in err
+    export = run_tool_here(["tfspk-export", f"--calibration={tmp_path}/cal.txt", exp, out], check=False)
+    assert export.returncode == 1 and "cal.txt:1" in export.stderr
     wide = _make_exp(tmp_path / "wide", feat_dim=20, confs={"mfcc.conf": MFCC_CONF})
-    status, err = _tool(export_tool, [str(wide), out], capsys)
-    assert status == 1 and "30-dimensional features" in err and "dimension 20" in err
+    export = run_tool_here(["tfspk-export", wide, out], check=False)
+    assert export.returncode == 1 and "30-dimensional features" in export.stderr and "dimension 20" in export.stderr
     (exp / "final" / "model.weights.h5").unlink()
-    status, err = _tool(export_tool, [str(exp), out], capsys)
-    assert status == 1 and "missing" in err and "model.weights.h5" in err
+    export = run_tool_here(["tfspk-export", exp, out], check=False)
+    assert export.returncode == 1 and "missing" in export.stderr and "model.weights.h5" in export.stderr
     assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".export")]

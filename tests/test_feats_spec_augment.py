@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from test_data import make_data_dir
-from test_train import TINY, _tool, make_features
+from conftest import run_tool_here
+from test_train import TINY, make_features
 from tfspk.data import SpeakerBalancedSampler, iterate_batches, iterate_validation_batches
 from tfspk.data import augment as aug, dsp
 from tfspk.errors import ToolError
@@ -133,10 +134,12 @@ def test_training_from_feats_trains_on_the_masked_batches(tiny_features, tmp_pat
                                                         "'augment.reverb_prob' (0.5) need data.source audio"),
     ("augment.num_time_masks=3", "augment: num_time_masks = 3 set, but spec_augment is false"),
 ])
-def test_waveform_options_with_feats_are_one_error_naming_them(tiny_features, tmp_path, capsys, assignment, named):
+def test_waveform_options_with_feats_are_one_error_naming_them(tiny_features, tmp_path, assignment, named):
     exp = tmp_path / "exp"
-    code, err = _tool([a for kv in TINY + [assignment] for a in ("--set", kv)] + [tiny_features, str(exp)], capsys)
-    assert code == 1 and named in err, err
+    options = [a for kv in TINY + [assignment] for a in ("--set", kv)]
+    failed = run_tool_here(["tfspk-train", *options, tiny_features, exp], check=False)
+    err = failed.stderr
+    assert failed.returncode == 1 and named in err, err
     if "need" in named:
         assert "with data.source feats the augment section takes only SpecAugment (spec_augment, " in err
     assert "Traceback" not in err and "internal error" not in err
@@ -151,9 +154,8 @@ def test_the_feats_check_names_the_waveform_keys_in_the_library_too():
     assert aug.features_only({"spec_augment": True, "speed_factors": "1.0"}, 0, "feats").enabled   # a default is no option
 
 
-def test_print_config_documents_the_augment_keys_per_source(capsys):
-    code, out = _tool(["--print-config"], capsys, out=True)
-    assert code == 0
+def test_print_config_documents_the_augment_keys_per_source():
+    out = run_tool_here(["tfspk-train", "--print-config"]).stdout
     section = out[out.index("# on-the-fly augmentation"):out.index("\naugment: {}")]
     assert "data.source feats: SpecAugment only" in section
     assert re.search(r"SpecAugment \[Park2019\].*\(data.source feats or audio\):\n#     spec_augment=False, "

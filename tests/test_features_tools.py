@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run, synth_speech
+from conftest import run, run_tool_here, synth_speech
 from test_features import direct_knf_mfcc, loop_sliding_cmvn, loop_vad
 from tfspk.io import ark
 
@@ -15,17 +15,6 @@ MFCC_8K = "# telephone band\n--sample-frequency=8000\n--frame-length=25 # ms\n--
           "--high-freq=3700\n--num-mel-bins=30\n--num-ceps=30\n--snip-edges=false\n--dither=0\n"
 VAD_CONF = "--vad-energy-threshold=5.5\n--vad-energy-mean-scale=0.5\n--vad-proportion-threshold=0.12\n" \
            "--vad-frames-context=2\n"
-
-
-def call(capsys, tool, argv):
-    """Run tool module ``tfspk.bin.<tool>`` in this process (no interpreter start-up) as its
-    console script would: returns (exit status, stderr)."""
-    import importlib
-    from tfspk import cli
-    module = importlib.import_module(f"tfspk.bin.{tool}")
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run_tool(module._main, [str(a) for a in argv])
-    return exit_info.value.code, capsys.readouterr().err
 
 
 def write_wavs(directory, specs, rate):
@@ -126,7 +115,7 @@ def test_compute_fbank_feats_80_dim(corpus):
 
 
 @pytest.mark.parametrize("problem", ["missing", "corrupt", "empty", "rate"])
-def test_compute_mfcc_feats_bad_audio_names_the_utterance(corpus, problem, capsys):
+def test_compute_mfcc_feats_bad_audio_names_the_utterance(corpus, problem):
     tmp, scp, conf = corpus
     bad = tmp / "bad.wav"
     if problem == "corrupt":
@@ -136,24 +125,24 @@ def test_compute_mfcc_feats_bad_audio_names_the_utterance(corpus, problem, capsy
     elif problem == "rate":
         sf.write(str(bad), synth_speech(0.5, 8000), 8000, subtype="PCM_16")
     scp.write_text(scp.read_text() + f"spkC-bad {bad}\n")
-    status, stderr = call(capsys, "compute_mfcc_feats", [f"--config={conf}", f"scp:{scp}",
-                                                         f"ark,scp:{tmp}/o.ark,{tmp}/o.scp"])
-    assert status == 1, stderr
-    message = stderr.strip().splitlines()[-1]
+    failed = run_tool_here(["tfspk-compute-mfcc-feats", f"--config={conf}", f"scp:{scp}",
+                            f"ark,scp:{tmp}/o.ark,{tmp}/o.scp"], check=False)
+    assert failed.returncode == 1, failed.stderr
+    message = failed.stderr.strip().splitlines()[-1]
     assert message.startswith("ERROR") and "spkC-bad" in message
     expected = {"missing": "not found", "corrupt": "not a readable audio file", "empty": "empty",
                 "rate": "8000 Hz but --sample-frequency is 16000"}[problem]
     assert expected in message
-    assert "Traceback" not in stderr
+    assert "Traceback" not in failed.stderr
     assert not (tmp / "o.ark").exists() and not (tmp / "o.scp").exists()
 
 
-def test_compute_mfcc_feats_permissive_rspecifier_skips_bad_audio(corpus, capsys):
+def test_compute_mfcc_feats_permissive_rspecifier_skips_bad_audio(corpus):
     tmp, scp, conf = corpus
     scp.write_text(scp.read_text() + f"spkC-bad {tmp}/nothing.wav\n")
-    status, stderr = call(capsys, "compute_mfcc_feats",
-                          [f"--config={conf}", f"scp,p:{scp}", f"ark,scp:{tmp}/o.ark,{tmp}/o.scp"])
-    assert status == 0 and "WARNING" in stderr and "spkC-bad" in stderr
+    stderr = run_tool_here(["tfspk-compute-mfcc-feats", f"--config={conf}", f"scp,p:{scp}",
+                            f"ark,scp:{tmp}/o.ark,{tmp}/o.scp"]).stderr
+    assert "WARNING" in stderr and "spkC-bad" in stderr
     assert [line.split()[0] for line in (tmp / "o.scp").read_text().splitlines()] == ["spkA-u1", "spkA-u2", "spkB-u1"]
 
 
@@ -164,23 +153,24 @@ def test_compute_mfcc_feats_permissive_rspecifier_skips_bad_audio(corpus, capsys
     ("--window-type=gauss\n", "window type"),
     ("--num-ceps=abc\n", "invalid int value"),
 ])
-def test_compute_mfcc_feats_bad_config(corpus, config, message, capsys):
+def test_compute_mfcc_feats_bad_config(corpus, config, message):
     tmp, scp, _ = corpus
     conf = tmp / "bad.conf"
     if config is not None:
         conf.write_text(config)
-    status, stderr = call(capsys, "compute_mfcc_feats", [f"--config={conf}", f"scp:{scp}", f"ark:{tmp}/o.ark"])
-    assert status == 1
-    assert message in stderr and "Traceback" not in stderr
+    failed = run_tool_here(["tfspk-compute-mfcc-feats", f"--config={conf}", f"scp:{scp}", f"ark:{tmp}/o.ark"],
+                           check=False)
+    assert failed.returncode == 1
+    assert message in failed.stderr and "Traceback" not in failed.stderr
     assert not (tmp / "o.ark").exists()
 
 
-def test_compute_mfcc_feats_too_short_utterance_is_left_out(tmp_path, capsys):
+def test_compute_mfcc_feats_too_short_utterance_is_left_out(tmp_path):
     scp = write_wavs(tmp_path, [("long", 0.5, 1)], 16000)
     sf.write(str(tmp_path / "tiny.wav"), synth_speech(1, 16000)[:100], 16000, subtype="PCM_16")
     scp.write_text(scp.read_text() + f"tiny {tmp_path}/tiny.wav\n")
-    status, stderr = call(capsys, "compute_mfcc_feats", ["--dither=0", f"scp:{scp}", f"ark,t:{tmp_path}/o.txt"])
-    assert status == 0 and "tiny" in stderr and "too short" in stderr
+    stderr = run_tool_here(["tfspk-compute-mfcc-feats", "--dither=0", f"scp:{scp}", f"ark,t:{tmp_path}/o.txt"]).stderr
+    assert "tiny" in stderr and "too short" in stderr
     assert [k for k, _ in ark.read_rspecifier(f"ark:{tmp_path}/o.txt")] == ["long"]
 
 
@@ -201,16 +191,16 @@ def feature_archive(tmp_path):
     return tmp_path, utts
 
 
-def test_compute_vad_tool_matches_kaldi_loop(feature_archive, capsys):
+def test_compute_vad_tool_matches_kaldi_loop(feature_archive):
     tmp, utts = feature_archive
-    status, stderr = call(capsys, "compute_vad", [f"--config={tmp}/vad.conf", f"scp:{tmp}/feats.scp",
-                                                  f"ark,scp:{tmp}/vad.ark,{tmp}/vad.scp"])
+    stderr = run_tool_here(["tfspk-compute-vad", f"--config={tmp}/vad.conf", f"scp:{tmp}/feats.scp",
+                            f"ark,scp:{tmp}/vad.ark,{tmp}/vad.scp"]).stderr
     vads = dict(ark.read_rspecifier(f"scp:{tmp}/vad.scp"))
     assert sorted(vads) == sorted(utts)
     for key, feats in utts.items():
         np.testing.assert_array_equal(vads[key], loop_vad(feats[:, 0], 5.5, 0.5, 0.12, 2))
     assert vads["u2_silent"].sum() == 0 and "u2_silent" in stderr
-    call(capsys, "compute_vad", ["--omit-unvoiced-utts", f"scp:{tmp}/feats.scp", f"ark:{tmp}/vad2.ark"])
+    run_tool_here(["tfspk-compute-vad", "--omit-unvoiced-utts", f"scp:{tmp}/feats.scp", f"ark:{tmp}/vad2.ark"])
     assert "u2_silent" not in dict(ark.read_rspecifier(f"ark:{tmp}/vad2.ark"))
 
 
@@ -234,46 +224,47 @@ def test_apply_cmvn_sliding_and_select_voiced_frames_pipeline(feature_archive):
     assert {k: int(v) for k, v in frames.items()} == {k: len(v) for k, v in got.items()}
 
 
-def test_apply_cmvn_sliding_kaldi_defaults(feature_archive, capsys):
+def test_apply_cmvn_sliding_kaldi_defaults(feature_archive):
     tmp, utts = feature_archive
-    assert call(capsys, "apply_cmvn_sliding", ["--norm-vars=true", f"scp:{tmp}/feats.scp", f"ark:{tmp}/cmvn.ark"])[0] == 0
+    run_tool_here(["tfspk-apply-cmvn-sliding", "--norm-vars=true", f"scp:{tmp}/feats.scp", f"ark:{tmp}/cmvn.ark"])
     got = dict(ark.read_rspecifier(f"ark:{tmp}/cmvn.ark"))
     for key, feats in utts.items():   # Kaldi defaults: window 600, not centred, min window 100
         np.testing.assert_allclose(got[key], loop_sliding_cmvn(feats, 600, False, True, 100), rtol=1e-5, atol=2e-5)
 
 
 @pytest.mark.parametrize("vad_spec", ["scp:{tmp}/vad.scp", "ark,s,cs:{tmp}/vad.ark", "ark:{tmp}/vad.ark"])
-def test_select_voiced_frames_vad_rspecifiers(feature_archive, capsys, vad_spec):
+def test_select_voiced_frames_vad_rspecifiers(feature_archive, vad_spec):
     tmp, utts = feature_archive
     vads = {k: (v[:, 0] > 9).astype(np.float32) for k, v in utts.items()}
     ark.write_archive(f"ark,scp:{tmp}/vad.ark,{tmp}/vad.scp", sorted(vads.items()))
-    status, _ = call(capsys, "select_voiced_frames", [f"ark:{tmp}/feats.ark", vad_spec.format(tmp=tmp), f"ark:{tmp}/o.ark"])
+    run_tool_here(["tfspk-select-voiced-frames", f"ark:{tmp}/feats.ark", vad_spec.format(tmp=tmp), f"ark:{tmp}/o.ark"])
     got = dict(ark.read_rspecifier(f"ark:{tmp}/o.ark"))
     expected = {k: v[vads[k] == 1.0] for k, v in utts.items() if vads[k].any()}
-    assert status == 0 and sorted(got) == sorted(expected)
+    assert sorted(got) == sorted(expected)
     for key in expected:
         np.testing.assert_array_equal(got[key], expected[key])
 
 
-def test_select_voiced_frames_errors(feature_archive, capsys):
+def test_select_voiced_frames_errors(feature_archive):
     tmp, utts = feature_archive
     short = {"u1": np.ones(229, np.float32), "u2_silent": np.zeros(40, np.float32)}
     ark.write_archive(f"ark:{tmp}/bad_vad.ark", sorted(short.items()))
-    status, stderr = call(capsys, "select_voiced_frames",
-                          [f"scp:{tmp}/feats.scp", f"ark:{tmp}/bad_vad.ark", f"ark:{tmp}/o.ark"])
-    assert status == 1 and "utterance 'u1'" in stderr and "230 for the features and 229" in stderr
+    failed = run_tool_here(["tfspk-select-voiced-frames", f"scp:{tmp}/feats.scp", f"ark:{tmp}/bad_vad.ark",
+                            f"ark:{tmp}/o.ark"], check=False)
+    assert failed.returncode == 1 and "utterance 'u1'" in failed.stderr
+    assert "230 for the features and 229" in failed.stderr
     ark.write_archive(f"ark:{tmp}/part_vad.ark", [("u1", np.ones(230, np.float32)), ("u3_single", np.ones(1, np.float32))])
     for spec in ("ark", "ark,s,cs"):
-        status, stderr = call(capsys, "select_voiced_frames",
-                              [f"scp:{tmp}/feats.scp", f"{spec}:{tmp}/part_vad.ark", f"ark:{tmp}/o.ark"])
-        assert status == 1 and "no VAD entry for utterance 'u2_silent'" in stderr
+        failed = run_tool_here(["tfspk-select-voiced-frames", f"scp:{tmp}/feats.scp", f"{spec}:{tmp}/part_vad.ark",
+                                f"ark:{tmp}/o.ark"], check=False)
+        assert failed.returncode == 1 and "no VAD entry for utterance 'u2_silent'" in failed.stderr
     assert not (tmp / "o.ark").exists()
 
 
-def test_copy_feats_feat_to_len_feat_to_dim(feature_archive, capsys):
+def test_copy_feats_feat_to_len_feat_to_dim(feature_archive):
     tmp, utts = feature_archive
-    assert call(capsys, "copy_feats", ["--compress=true", f"--write-num-frames=ark,t:{tmp}/n", f"scp:{tmp}/feats.scp",
-                                       f"ark,scp:{tmp}/c.ark,{tmp}/c.scp"])[0] == 0
+    run_tool_here(["tfspk-copy-feats", "--compress=true", f"--write-num-frames=ark,t:{tmp}/n", f"scp:{tmp}/feats.scp",
+                   f"ark,scp:{tmp}/c.ark,{tmp}/c.scp"])
     copied = dict(ark.read_rspecifier(f"scp:{tmp}/c.scp"))
     for key, feats in utts.items():
         assert copied[key].shape == feats.shape
@@ -284,17 +275,19 @@ def test_copy_feats_feat_to_len_feat_to_dim(feature_archive, capsys):
     assert run(["tfspk-feat-to-dim", f"scp:{tmp}/c.scp", "-"]).stdout == "4\n"
     first_location = (tmp / "feats.scp").read_text().split()[1]
     assert run(["tfspk-feat-to-len", first_location]).stdout == "230\n"
-    assert call(capsys, "feat_to_dim", [f"ark:{tmp}/feats.ark", f"ark:{tmp}/dims.ark"])[0] == 0
+    run_tool_here(["tfspk-feat-to-dim", f"ark:{tmp}/feats.ark", f"ark:{tmp}/dims.ark"])
     assert (tmp / "dims.ark").read_bytes().startswith(b"u1 \0B\x04\x04\x00\x00\x00")
 
-def test_copy_feats_and_feat_to_len_usage_errors(feature_archive, capsys):
+def test_copy_feats_and_feat_to_len_usage_errors(feature_archive):
     tmp, _ = feature_archive
-    status, stderr = call(capsys, "copy_feats", ["--compression-method=7", f"scp:{tmp}/feats.scp", f"ark:{tmp}/x.ark"])
-    assert status == 1 and "--compression-method=7" in stderr
-    status, stderr = call(capsys, "feat_to_len", [f"scp:{tmp}/feats.scp"])
-    assert status == 1 and "ark,t:-" in stderr
-    status, stderr = call(capsys, "compute_vad", ["--vad-proportion-threshold=1.5", f"scp:{tmp}/feats.scp", "ark:-"])
-    assert status == 1 and "--vad-proportion-threshold" in stderr
+    failed = run_tool_here(["tfspk-copy-feats", "--compression-method=7", f"scp:{tmp}/feats.scp", f"ark:{tmp}/x.ark"],
+                           check=False)
+    assert failed.returncode == 1 and "--compression-method=7" in failed.stderr
+    failed = run_tool_here(["tfspk-feat-to-len", f"scp:{tmp}/feats.scp"], check=False)
+    assert failed.returncode == 1 and "ark,t:-" in failed.stderr
+    failed = run_tool_here(["tfspk-compute-vad", "--vad-proportion-threshold=1.5", f"scp:{tmp}/feats.scp", "ark:-"],
+                           check=False)
+    assert failed.returncode == 1 and "--vad-proportion-threshold" in failed.stderr
 
 
 def test_writing_to_dev_null_keeps_the_device(feature_archive, tmp_path):
@@ -308,11 +301,11 @@ def test_writing_to_dev_null_keeps_the_device(feature_archive, tmp_path):
     assert len(dict(ark.read_rspecifier(f"ark:{tmp_path}/received"))) == 4
 
 
-def test_compute_mfcc_feats_subtract_mean_and_min_duration(corpus, capsys):
+def test_compute_mfcc_feats_subtract_mean_and_min_duration(corpus):
     tmp, scp, conf = corpus
-    status, stderr = call(capsys, "compute_mfcc_feats", [f"--config={conf}", "--subtract-mean", "--min-duration=1.0",
-                                                         f"scp:{scp}", f"ark:{tmp}/o.ark"])
-    assert status == 0 and "spkA-u2" in stderr and "--min-duration=1" in stderr   # the 0.6 s utterance
+    stderr = run_tool_here(["tfspk-compute-mfcc-feats", f"--config={conf}", "--subtract-mean", "--min-duration=1.0",
+                            f"scp:{scp}", f"ark:{tmp}/o.ark"]).stderr
+    assert "spkA-u2" in stderr and "--min-duration=1" in stderr   # the 0.6 s utterance
     feats = dict(ark.read_rspecifier(f"ark:{tmp}/o.ark"))
     assert sorted(feats) == ["spkA-u1", "spkB-u1"]
     samples, rate = read_int16_scaled(tmp / "spkB-u1.wav")
@@ -320,10 +313,12 @@ def test_compute_mfcc_feats_subtract_mean_and_min_duration(corpus, capsys):
     np.testing.assert_allclose(feats["spkB-u1"], direct - direct.mean(axis=0), atol=1e-4)
 
 
-def test_compute_tools_need_some_output(tmp_path, capsys):
+def test_compute_tools_need_some_output(tmp_path):
     (tmp_path / "wav.scp").write_text("")
-    status, stderr = call(capsys, "compute_mfcc_feats", [f"scp:{tmp_path}/wav.scp", f"ark:{tmp_path}/o.ark"])
-    assert status == 1 and "no utterance was processed (empty input)" in stderr
+    failed = run_tool_here(["tfspk-compute-mfcc-feats", f"scp:{tmp_path}/wav.scp", f"ark:{tmp_path}/o.ark"],
+                           check=False)
+    assert failed.returncode == 1 and "no utterance was processed (empty input)" in failed.stderr
     assert not (tmp_path / "o.ark").exists()
-    status, stderr = call(capsys, "compute_mfcc_feats", [f"ark:{tmp_path}/wav.ark", f"ark:{tmp_path}/o.ark"])
-    assert status == 1 and "scp:wav.scp" in stderr
+    failed = run_tool_here(["tfspk-compute-mfcc-feats", f"ark:{tmp_path}/wav.ark", f"ark:{tmp_path}/o.ark"],
+                           check=False)
+    assert failed.returncode == 1 and "scp:wav.scp" in failed.stderr

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO, run
+from conftest import REPO, run, run_tool_here
 from tfspk.errors import ToolError
 
 FIXTURES = REPO / "tests" / "fixtures" / "import"
@@ -257,29 +257,14 @@ def test_utterance_longer_than_the_default_cmn_window_uses_its_own_mean(converte
 
 
 # ------------------------------------------------------------------------------- tools on the exp dir
-def _run_tool_here(tool_name, argv):
-    """A tfspk tool in this process (as the ``tool`` fixture, for module-scoped fixtures); returns its stderr."""
-    from tfspk import cli
-    import contextlib
-    import importlib
-    import io
-    stderr = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(stderr):
-            cli.run_tool(importlib.import_module(f"tfspk.bin.{tool_name}")._main, argv)
-    except SystemExit as stop:
-        assert stop.code == 0, (tool_name, argv, stderr.getvalue()[-3000:])
-    return stderr.getvalue()
-
-
 @pytest.fixture(scope="module")
 def imported_dirs(tmp_path_factory):
     """tfspk-import-model of each fixture checkpoint (in this process), then tfspk-export with every backend."""
     root = tmp_path_factory.mktemp("imported")
     dirs = {}
     for name, (source, filename) in MODELS.items():
-        _run_tool_here("import_model", [f"--source={source}", str(FIXTURES / name / filename), str(root / name / "exp")])
-        _run_tool_here("export", [str(root / name / "exp"), str(root / name / "export")])
+        run_tool_here(["tfspk-import-model", f"--source={source}", FIXTURES / name / filename, root / name / "exp"])
+        run_tool_here(["tfspk-export", root / name / "exp", root / name / "export"])
         dirs[name] = root / name
     return dirs
 
@@ -541,9 +526,9 @@ def speechbrain_import(tmp_path_factory):
     """tfspk-import-model of the SpeechBrain fixture (with its embedding normalisation), once for the file (the
     import test reads it, speechbrain_export exports it): (exp dir, the tool's stderr)."""
     exp = tmp_path_factory.mktemp("speechbrain") / "exp"
-    stderr = _run_tool_here("import_model", ["--source=speechbrain_ecapa", f"--param=embedding_norm={SB_EMB_NORM}",
-                                             str(SB_CHECKPOINT), str(exp)])
-    return exp, stderr
+    imported = run_tool_here(["tfspk-import-model", "--source=speechbrain_ecapa",
+                              f"--param=embedding_norm={SB_EMB_NORM}", SB_CHECKPOINT, exp])
+    return exp, imported.stderr
 
 
 @pytest.fixture(scope="module")
@@ -551,7 +536,7 @@ def speechbrain_export(speechbrain_import):
     """tfspk-export of speechbrain_import's dir with every backend: the speechbrain_fbank feature type's
     TensorFlow graph from the recorded front end."""
     exp, _ = speechbrain_import
-    _run_tool_here("export", [str(exp), str(exp.parent / "export")])
+    run_tool_here(["tfspk-export", exp, exp.parent / "export"])
     return exp.parent / "export"
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import synth_speech
+from conftest import run_tool_here, synth_speech
 from tfspk.errors import ToolError
 from tfspk.io import ark, table, xfilename
 
@@ -135,41 +135,38 @@ def trial_data(tmp_path):
 
 def _all_trial_readers(root):
     """name -> function(trials path) returning the pairs that reader/tool sees (or raising ToolError)."""
-    from tfspk import cli
     from tfspk.backend import tables as backend_tables
     from tfspk.data.trials import TrialSet
     from tfspk.io import datadir
 
-    def tool(module, argv):
-        import importlib
-        try:
-            cli.run_tool(importlib.import_module(f"tfspk.bin.{module}")._main, argv)
-        except SystemExit as stop:
-            if stop.code:
-                raise ToolError(f"{module} failed") from None
+    def tool(name, argv):
+        """The tool in this process; a non-zero exit raises ToolError with the tool's stderr."""
+        ran = run_tool_here([name, *argv], check=False)
+        if ran.returncode:
+            raise ToolError(f"{name} failed ({ran.returncode}):\n{ran.stderr}")
 
     def cosine_scoring(path):
-        tool("cosine_scoring", [path, f"ark:{root}/xvectors.ark", f"ark:{root}/xvectors.ark", f"{root}/scores"])
+        tool("tfspk-cosine-scoring", [path, f"ark:{root}/xvectors.ark", f"ark:{root}/xvectors.ark", f"{root}/scores"])
         return [tuple(line.split()[:2]) for line in open(f"{root}/scores")]
 
-    def scored_pairs(module, *argv):
-        tool(module, [*argv, f"{root}/scores"])
+    def scored_pairs(name, *argv):
+        tool(name, [*argv, f"{root}/scores"])
         return [tuple(line.split()[:2]) for line in open(f"{root}/scores")]
 
     def plda_scoring(path):
         from tfspk.io import objects
         objects.write_plda_parts(f"{root}/plda", np.zeros(4), np.eye(4), np.ones(4))
         vectors = f"ark:{root}/xvectors.ark"
-        return scored_pairs("ivector_plda_scoring", f"{root}/plda", vectors, vectors, path)
+        return scored_pairs("tfspk-ivector-plda-scoring", f"{root}/plda", vectors, vectors, path)
 
     def score_report(path):
         (root / "s").write_text("".join(f"{e} {t} {i}.5\n" for i, (e, t) in enumerate(PAIRS)))
-        tool("score_report", [path, f"{root}/s"])
+        tool("tfspk-score-report", [path, f"{root}/s"])
         return PAIRS
 
     def min_dcf(path):
         (root / "s").write_text("".join(f"{e} {t} {i}.5\n" for i, (e, t) in enumerate(PAIRS)))
-        tool("compute_min_dcf", [f"{root}/s", path])
+        tool("tfspk-compute-min-dcf", [f"{root}/s", path])
         return PAIRS      # reads every trial or fails: it has no per-pair output
 
     def validate(path):
@@ -186,7 +183,7 @@ def _all_trial_readers(root):
         "data.trials.TrialSet": lambda p: TrialSet(root / "data", p).trials,
         "tfspk-cosine-scoring": cosine_scoring,
         "tfspk-ivector-compute-dot-products": lambda p: scored_pairs(
-            "ivector_compute_dot_products", p, f"ark:{root}/xvectors.ark", f"ark:{root}/xvectors.ark"),
+            "tfspk-ivector-compute-dot-products", p, f"ark:{root}/xvectors.ark", f"ark:{root}/xvectors.ark"),
         "tfspk-ivector-plda-scoring": plda_scoring,
         "tfspk-score-report": score_report,
         "tfspk-compute-min-dcf": min_dcf,
@@ -216,16 +213,13 @@ def test_every_trials_reader_gives_the_same_error_on_a_bad_line(trial_data, caps
 
 
 # ---------------------------------------------------------------------------------------------- regressions
-def test_copy_feats_on_an_empty_archive_fails_and_writes_nothing(tmp_path, capsys):
+def test_copy_feats_on_an_empty_archive_fails_and_writes_nothing(tmp_path):
     """Regression: copy-feats used to exit 0 on an empty input and leave empty outputs that look complete."""
-    from tfspk import cli
-    from tfspk.bin import copy_feats
     (tmp_path / "empty.ark").write_bytes(b"")
-    with pytest.raises(SystemExit) as stop:
-        cli.run_tool(copy_feats._main, [f"--write-num-frames=ark,t:{tmp_path}/n", f"ark:{tmp_path}/empty.ark",
-                                        f"ark,scp:{tmp_path}/out.ark,{tmp_path}/out.scp"])
-    assert stop.value.code == 1
-    assert "no utterance was copied" in capsys.readouterr().err
+    copy = run_tool_here(["tfspk-copy-feats", f"--write-num-frames=ark,t:{tmp_path}/n", f"ark:{tmp_path}/empty.ark",
+                          f"ark,scp:{tmp_path}/out.ark,{tmp_path}/out.scp"], check=False)
+    assert copy.returncode == 1
+    assert "no utterance was copied" in copy.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.ark"]
 
 

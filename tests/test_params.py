@@ -4,6 +4,7 @@ import dataclasses
 import argparse
 import pytest
 
+from conftest import run_tool_here
 from tfspk import cli
 from tfspk.errors import ToolError
 from tfspk.params import KALDI_FALSE, KALDI_TRUE, build_params, param
@@ -52,25 +53,19 @@ def test_parse_assignments():
         config_mod.parse_assignments("m", "--loss-params")
 
 
-def _train_tool(argv, capsys):
-    from tfspk.bin import train as train_bin
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run_tool(train_bin._main, argv)
-    return exit_info.value.code, capsys.readouterr().err
-
-
-def test_train_config_flag_and_kaldi_config_file(tmp_path, capsys):
+def test_train_config_flag_and_kaldi_config_file(tmp_path):
     """--train-config is the YAML experiment config; --config is a Kaldi file of options (which may name it)."""
     yaml_path = tmp_path / "exp.yaml"
     yaml_path.write_text("optimizer: {lr: 0.1, learning_rate: 0.2}\n")
-    code, err = _train_tool(["--train-config", str(yaml_path), "d", "e"], capsys)
-    assert code == 1 and "unknown config key 'optimizer.learning_rate'" in err, err
+    failed = run_tool_here(["tfspk-train", "--train-config", yaml_path, "d", "e"], check=False)
+    assert failed.returncode == 1 and "unknown config key 'optimizer.learning_rate'" in failed.stderr, failed.stderr
     options = tmp_path / "train.conf"
     options.write_text(f"# Kaldi options\n--train-config={yaml_path}\n--num-epochs=2\n")
-    code, err = _train_tool(["--config", str(options), "d", "e"], capsys)
-    assert code == 1 and "unknown config key 'optimizer.learning_rate'" in err, err
-    code, err = _train_tool(["--config", str(yaml_path), "d", "e"], capsys)  # YAML is not an options file
-    assert code == 1 and "expected --name=value" in err and "Traceback" not in err, err
+    failed = run_tool_here(["tfspk-train", "--config", options, "d", "e"], check=False)
+    assert failed.returncode == 1 and "unknown config key 'optimizer.learning_rate'" in failed.stderr, failed.stderr
+    failed = run_tool_here(["tfspk-train", "--config", yaml_path, "d", "e"], check=False)  # YAML is not an options file
+    assert failed.returncode == 1 and "expected --name=value" in failed.stderr, failed.stderr
+    assert "Traceback" not in failed.stderr
 
 
 def test_name_registry_resolves_aliases_and_lists_the_valid_names():

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import run
+from conftest import run, run_tool_here
 from tfspk.errors import ToolError
 from tfspk.train import config as config_mod
 from tfspk.train import schedule
@@ -303,15 +303,6 @@ def test_end_to_end_via_train_xvector_sh_loss_falls(data_dir, tmp_path):
 
 
 # ----------------------------------------------------------------------------------------- bad input
-def _tool(argv, capsys, out=False):
-    from tfspk import cli
-    from tfspk.bin import train as train_bin
-    with pytest.raises(SystemExit) as exit_info:
-        cli.run_tool(train_bin._main, argv)
-    captured = capsys.readouterr()
-    return exit_info.value.code, (captured.out if out else captured.err)
-
-
 @pytest.mark.parametrize("argv, message", [
     (["--loss", "nosuchloss"], r"ERROR \(.*\) unknown loss 'nosuchloss'; valid names: adaptive_rectangle"),
     (["--aux", "ring,bogus"], r"unknown auxiliary loss 'bogus'; valid names: mhe"),
@@ -321,30 +312,30 @@ def _tool(argv, capsys, out=False):
     (["--set", "nnet.weight_decay=0.001"], r"both nnet.weight_decay and optimizer.weight_decay"),
     (["--set", "data.min_frames=500", "--set", "data.max_frames=600"], r"no utterance has min_frames=500"),
 ])
-def test_tfspk_train_bad_options_give_a_clear_error(argv, message, data_dir, tmp_path, capsys):
-    code, err = _tool(TINY_ARGS + argv + [data_dir, str(tmp_path / "exp")], capsys)
-    assert code == 1, err
-    assert "Traceback" not in err
-    assert __import__("re").search(message, err), err
+def test_tfspk_train_bad_options_give_a_clear_error(argv, message, data_dir, tmp_path):
+    failed = run_tool_here(["tfspk-train", *TINY_ARGS, *argv, data_dir, tmp_path / "exp"], check=False)
+    assert failed.returncode == 1, failed.stderr
+    assert "Traceback" not in failed.stderr
+    assert __import__("re").search(message, failed.stderr), failed.stderr
 
 
 TINY_ARGS = [a for kv in TINY for a in ("--set", kv)]
 
 
-def test_tfspk_train_bad_data_dirs(tmp_path, capsys):
+def test_tfspk_train_bad_data_dirs(tmp_path):
     mixed = make_features(str(tmp_path / "mixed"), dims_by_utt=lambda part: 12 if part == 0 else 13)
-    code, err = _tool(TINY_ARGS + [mixed, str(tmp_path / "e1")], capsys)
-    assert code == 1 and "dimension" in err and "feats.1.ark" in err, err
+    failed = run_tool_here(["tfspk-train", *TINY_ARGS, mixed, tmp_path / "e1"], check=False)
+    assert failed.returncode == 1 and "dimension" in failed.stderr and "feats.1.ark" in failed.stderr, failed.stderr
     no_frames = make_features(str(tmp_path / "noframes"))
     os.remove(os.path.join(no_frames, "utt2num_frames"))
-    code, err = _tool(TINY_ARGS + [no_frames, str(tmp_path / "e2")], capsys)
-    assert code == 1 and "utt2num_frames" in err, err
+    failed = run_tool_here(["tfspk-train", *TINY_ARGS, no_frames, tmp_path / "e2"], check=False)
+    assert failed.returncode == 1 and "utt2num_frames" in failed.stderr, failed.stderr
     assert not os.path.exists(tmp_path / "e2" / "config.yaml")
 
 
-def test_print_config_option(capsys):
-    code, text = _tool(["--print-config"], capsys, out=True)
-    assert code == 0 and "steps_per_epoch: 1000" in text and "# speakers per training step" in text
+def test_print_config_option():
+    text = run_tool_here(["tfspk-train", "--print-config"]).stdout
+    assert "steps_per_epoch: 1000" in text and "# speakers per training step" in text
 
 
 def test_train_xvector_sh_checks_inputs(tmp_path):

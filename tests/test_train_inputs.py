@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import synth_speech
+from conftest import run_tool_here, synth_speech
 from test_train import TINY, make_features
 from tfspk.errors import ToolError
 
@@ -89,12 +89,14 @@ def test_a_diverging_run_names_the_batch_of_the_step_for_every_source(dirs, tmp_
     assert not (exp / "final" / "DONE").exists()
 
 
-def test_the_divergence_message_of_the_tool_is_the_error_not_an_internal_one(dirs, tmp_path, monkeypatch, capsys):
-    from test_train import _tool
+def test_the_divergence_message_of_the_tool_is_the_error_not_an_internal_one(dirs, tmp_path, monkeypatch):
     data, extra = _source_args(dirs, "audio")
     _diverge_at(monkeypatch, 2)
-    code, err = _tool([a for kv in TINY + extra for a in ("--set", kv)] + [data, str(tmp_path / "exp")], capsys)
-    assert code == 1 and "training diverged at step 2 (loss nan)" in err and "internal error" not in err, err
+    options = [a for kv in TINY + extra for a in ("--set", kv)]
+    failed = run_tool_here(["tfspk-train", *options, data, tmp_path / "exp"], check=False)
+    err = failed.stderr
+    assert failed.returncode == 1, err
+    assert "training diverged at step 2 (loss nan)" in err and "internal error" not in err, err
 
 
 INAPPLICABLE = [
@@ -110,12 +112,13 @@ INAPPLICABLE = [
 
 
 @pytest.mark.parametrize("source, assignment, key, users", INAPPLICABLE)
-def test_a_key_of_another_source_is_refused_naming_it(dirs, tmp_path, capsys, source, assignment, key, users):
-    from test_train import _tool
+def test_a_key_of_another_source_is_refused_naming_it(dirs, tmp_path, source, assignment, key, users):
     data, extra = _source_args(dirs, source)
     exp = tmp_path / "exp"
-    code, err = _tool([a for kv in TINY + extra + [assignment] for a in ("--set", kv)] + [data, str(exp)], capsys)
-    assert code == 1, err
+    options = [a for kv in TINY + extra + [assignment] for a in ("--set", kv)]
+    failed = run_tool_here(["tfspk-train", *options, data, exp], check=False)
+    err = failed.stderr
+    assert failed.returncode == 1, err
     assert f"config key '{key}' " in err and f"does not apply to data.source {source}: only data.source {users}" \
         in err, err
     assert "internal error" not in err and "Traceback" not in err
