@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import run, synth_speech
-from test_features_tools import call
+from conftest import run, run_tool_here, synth_speech
 from tfspk.errors import ToolError
 
 TARGET = 8000
@@ -74,7 +73,7 @@ def _features(tool_args, data, tmp_path, name):
 
 
 @pytest.mark.parametrize("rate", [16000, 44100])
-def test_feature_tool_allow_downsample_matches_offline_resampling(corpus, tmp_path, capsys, rate):
+def test_feature_tool_allow_downsample_matches_offline_resampling(corpus, tmp_path, rate):
     conf = f"--config={corpus['conf']}"
     got = _features([conf, "--allow-downsample=true"], corpus[str(rate)], tmp_path, "native")
     expected = _features([conf], corpus[f"{rate}-8k"], tmp_path, "offline")
@@ -82,19 +81,20 @@ def test_feature_tool_allow_downsample_matches_offline_resampling(corpus, tmp_pa
     for utt in got:
         _check_features(got[utt], expected[utt])
     # Kaldi's default: a rate above --sample-frequency is an error naming the utterance and the option
-    status, err = call(capsys, "compute_fbank_feats", [conf, f"scp:{corpus[str(rate)]}/wav.scp",
-                                                       f"ark:{tmp_path}/no.ark"])
-    assert status == 1 and f"{rate} Hz but --sample-frequency is 8000" in err and "--allow-downsample=true" in err
+    proc = run_tool_here(["tfspk-compute-fbank-feats", conf, f"scp:{corpus[str(rate)]}/wav.scp",
+                          f"ark:{tmp_path}/no.ark"], check=False)
+    assert proc.returncode == 1 and f"{rate} Hz but --sample-frequency is 8000" in proc.stderr
+    assert "--allow-downsample=true" in proc.stderr
     assert not (tmp_path / "no.ark").exists()
 
 
-def test_feature_tool_allow_upsample_is_its_own_option(corpus, tmp_path, capsys):
+def test_feature_tool_allow_upsample_is_its_own_option(corpus, tmp_path):
     conf = tmp_path / "fbank16.conf"
     conf.write_text(f"--sample-frequency=16000\n--dither=0\n--num-mel-bins={BINS}\n")
     data = corpus["16000-8k"]
-    status, err = call(capsys, "compute_fbank_feats", [f"--config={conf}", "--allow-downsample=true",
-                                                       f"scp:{data}/wav.scp", f"ark:{tmp_path}/up.ark"])
-    assert status == 1 and "--allow-upsample=true" in err
+    proc = run_tool_here(["tfspk-compute-fbank-feats", f"--config={conf}", "--allow-downsample=true",
+                          f"scp:{data}/wav.scp", f"ark:{tmp_path}/up.ark"], check=False)
+    assert proc.returncode == 1 and "--allow-upsample=true" in proc.stderr
     got = _features([f"--config={conf}", "--allow-upsample=true"], data, tmp_path, "up")
     assert len(got) == 8 and all(m.shape[1] == BINS for m in got.values())
 

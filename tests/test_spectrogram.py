@@ -7,9 +7,9 @@ import kaldi_native_fbank as knf
 import numpy as np
 import pytest
 
-from conftest import run, synth_speech
+from conftest import run, run_tool_here, synth_speech
 from test_features import kaldi_frames, kaldi_process_frames
-from test_features_tools import call, read_int16_scaled, write_wavs
+from test_features_tools import read_int16_scaled, write_wavs
 from tfspk import features
 from tfspk.errors import ToolError
 from tfspk.io import ark
@@ -127,19 +127,19 @@ def test_short_audio_and_bad_options():
         features.FeatureExtractor(spectrogram_options(energy_floor=-1.0))
 
 
-def test_compute_spectrogram_feats_tool(tmp_path, capsys):
+def test_compute_spectrogram_feats_tool(tmp_path):
     scp = write_wavs(tmp_path, [("a-1", 0.7, 1), ("b-1", 1.2, 2)], 16000)
     conf = tmp_path / "spec.conf"
     conf.write_text("--frame-length=20\n--round-to-power-of-two=false\n--dither=0\n--snip-edges=false\n")
-    status, err = call(capsys, "compute_spectrogram_feats",
-                       [f"--config={conf}", f"scp:{scp}", f"ark,scp:{tmp_path}/s.ark,{tmp_path}/s.scp"])
-    assert status == 0, err
+    run_tool_here(["tfspk-compute-spectrogram-feats", f"--config={conf}", f"scp:{scp}",
+                   f"ark,scp:{tmp_path}/s.ark,{tmp_path}/s.scp"])
     got = dict(ark.read_rspecifier(f"scp:{tmp_path}/s.scp"))
     samples, rate = read_int16_scaled(tmp_path / "b-1.wav")
     expected = loop_kaldi_spectrogram(samples, rate, 10, 20, False, False)
     np.testing.assert_allclose(got["b-1"], expected, rtol=1e-5, atol=2e-4)
-    status, err = call(capsys, "compute_spectrogram_feats", ["--num-mel-bins=40", f"scp:{scp}", f"ark:{tmp_path}/x.ark"])
-    assert status != 0 and "num-mel-bins" in err
+    proc = run_tool_here(["tfspk-compute-spectrogram-feats", "--num-mel-bins=40", f"scp:{scp}", f"ark:{tmp_path}/x.ark"],
+                         check=False)
+    assert proc.returncode != 0 and "num-mel-bins" in proc.stderr
 
 
 def test_make_spectrogram_step(tmp_path):
