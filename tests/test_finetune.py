@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
 import shutil
 import signal
 import subprocess
@@ -210,6 +209,6 @@ def test_kill_9_during_fine_tuning_then_resume_is_bit_identical(dirs, tmp_path, 
                               timeout=600)
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         # the resume in this process (TensorFlow loaded once): the kill -9 needs a process of its own, the resume not
-        rerun = tool(shlex.join(["tfspk-train"] + argv + [dirs["new"], killed]))
+        rerun = tool(["tfspk-train", *argv, dirs["new"], killed])
         assert rerun.returncode == 0, rerun.stderr
         _assert_identical(_state(straight), _state(killed))

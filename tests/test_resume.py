@@ -8,7 +8,6 @@ different first length than the uninterrupted one. Compared are every tensor of 
 the final weight files, with np.array_equal (no tolerance).
 """
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -125,12 +124,6 @@ def _argv(data_dir, exp, extra):
     return argv + [data_dir, exp]
 
 
-def _command(data_dir, exp, extra):
-    """The tfspk-train command line of _argv, for the ``tool`` fixture (the tool's main in this process: the kill
-    -9 needs a process of its own, the resume after it does not)."""
-    return shlex.join(["tfspk-train"] + _argv(data_dir, exp, extra))
-
-
 @pytest.mark.parametrize("setup, kill_at", [("amsoftmax_anneal_ring_mhe", 6), ("adaptive_rectangle_adam", 3)])
 def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, setup, kill_at, straight_run, tool):
     """kill -9 inside epoch 2 (steps 5-8) and inside epoch 1 (before any checkpoint exists)."""
@@ -141,7 +134,8 @@ def test_kill_9_at_any_step_then_resume_is_bit_identical(data_dir, tmp_path, set
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert f"progress: {kill_at - 1}/" in proc.stdout and "done:" not in proc.stdout
-    rerun = tool(_command(data_dir, killed, extra))   # the resume in this process (TensorFlow loaded once)
+    # the resume in this process (TensorFlow loaded once): the kill -9 needs a process of its own, the resume not
+    rerun = tool(["tfspk-train", *_argv(data_dir, killed, extra)])
     assert rerun.returncode == 0, rerun.stderr
     if kill_at > 4:
         assert "resumed from" in rerun.stdout
@@ -166,7 +160,8 @@ def test_external_kill_9_after_a_logged_step_then_resume_is_bit_identical(data_d
     proc.wait(timeout=600)
     proc.stdout.close()
     assert proc.returncode == -signal.SIGKILL, "".join(seen)
-    rerun = tool(_command(data_dir, killed, extra))   # the resume in this process (TensorFlow loaded once)
+    # the resume in this process (TensorFlow loaded once): the kill -9 needs a process of its own, the resume not
+    rerun = tool(["tfspk-train", *_argv(data_dir, killed, extra)])
     assert rerun.returncode == 0, rerun.stderr
     assert "resumed from" in rerun.stdout
     _assert_identical(_state(straight), _state(killed))
