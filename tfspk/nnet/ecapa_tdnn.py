@@ -91,6 +91,12 @@ class SERes2Block(layers.Layer):
         self.conv_out = _conv_relu_bn(channels, 1, 1, "out", bn)
         self.se_squeeze = layers.Dense(se_channels, activation="relu", name="se_squeeze")
         self.se_excite = layers.Dense(channels, activation="sigmoid", name="se_excite")
+        # Keras keeps the layers of these lists (its weight files address them as conv_in/..., branches/...),
+        # but tf.train.Checkpoint does not see into its lists: without these dependencies the trainer's
+        # checkpoint held the batch-norm moving statistics of no SE-Res2Block, and a resumed run restarted
+        # them from 0 / 1. Registered under names of their own: the .weights.h5 layout stays as it is.
+        for layer in [layer for stack in [self.conv_in, *self.branches, self.conv_out] for layer in stack]:
+            self._track_trackable(layer, name=f"checkpointed_{layer.name}")
 
     def build(self, input_shape):
         width = self.channels // self.scale
