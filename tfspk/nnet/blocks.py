@@ -43,7 +43,9 @@ class StepDropout(layers.Layer):
     ``tf.random.stateless_uniform`` seeded by ``fold_in([seed, step], stream)``; ``stream`` tells the dropout
     layers of one network apart. Inference (``training`` false or None): y = x; ``rate`` 0: y = x always.
 
-    The layer has no variables, so its state cannot go missing from a checkpoint: ``seed`` and ``step`` come from
+    Why not ``keras.layers.Dropout``: it draws from a SeedGenerator whose state variable the trainer's
+    ``tf.train.Checkpoint(model=...)`` does not hold (Keras 3.15), so a resumed run would restart its stream.
+    This layer has no variables, so its state cannot go missing from a checkpoint: ``seed`` and ``step`` come from
     the trainer through :func:`bind_step_dropout` (``step`` = the optimizer's iteration counter, which is in the
     checkpoint). Under a ``tf.distribute`` strategy the mask is drawn for the global batch (replica r's rows
     are rows r*B..(r+1)*B-1 of it, the order in which the trainer gathers the replicas' embeddings) and each
