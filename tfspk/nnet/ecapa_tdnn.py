@@ -93,8 +93,10 @@ class SERes2Block(layers.Layer):
         self.se_excite = layers.Dense(channels, activation="sigmoid", name="se_excite")
         # Keras keeps the layers of these lists (its weight files address them as conv_in/..., branches/...),
         # but tf.train.Checkpoint does not see into its lists: without these dependencies the trainer's
-        # checkpoint held the batch-norm moving statistics of no SE-Res2Block, and a resumed run restarted
-        # them from 0 / 1. Registered under names of their own: the .weights.h5 layout stays as it is.
+        # checkpoint held the batch-norm moving statistics of no SE-Res2Block (a resumed run restarted them
+        # from 0 / 1), and their convolutions only through the optimizer (a model-only restore, as fine-tuning's
+        # warm start does, left them random). Registered under names of their own: the .weights.h5 layout
+        # stays as it is.
         for layer in [layer for stack in [self.conv_in, *self.branches, self.conv_out] for layer in stack]:
             self._track_trackable(layer, name=f"checkpointed_{layer.name}")
 
