@@ -19,7 +19,11 @@ Input [B, T, F] (F = ``feat_dim``, the paper uses 80 fbanks); C = ``channels`` (
    -> ReLU (1536 for both C = 512 and C = 1024, as the paper's 6.2 M / 14.7 M parameter counts imply);
 5. attentive statistics pooling with global context (:mod:`tfspk.nnet.attentive_pooling`,
    ``attention_channels`` 128) -> BN (2 x 1536 = 3072);
-6. embedding: Dense(``embedding_dim`` 192) -> BN.
+6. embedding: Dense(``embedding_dim`` 192) -> BN; with ``dropout`` p > 0, inverted dropout on the Dense's
+   input (the pooled statistics after their BN) while training: each of the 2 x 1536 units is zeroed with
+   probability p and the kept ones are scaled by 1 / (1 - p) (:class:`tfspk.nnet.blocks.StepDropout`, masks
+   a pure function of the training seed and step); identity at inference, and p = 0 (the default) builds
+   no layer at all.
 
 Outputs: ``embedding_a`` = the affine output of the embedding layer (before its BN), the vector
 extracted for the back-end (as the TDNN's ``tdnn6.affine``); ``embedding_b`` = after the final BN, what
@@ -43,6 +47,7 @@ import keras
 from keras import layers, ops
 
 from tfspk.nnet.attentive_pooling import ATTENTION_ACTIVATIONS, DEFAULT_VARIANCE_FLOOR, AttentiveStatisticsPooling
+from tfspk.nnet.blocks import StepDropout
 from tfspk.nnet.registry import Network, check_network_params, register_network
 from tfspk.params import param, require
 
@@ -86,6 +91,14 @@ class SERes2Block(layers.Layer):
         self.conv_out = _conv_relu_bn(channels, 1, 1, "out", bn)
         self.se_squeeze = layers.Dense(se_channels, activation="relu", name="se_squeeze")
         self.se_excite = layers.Dense(channels, activation="sigmoid", name="se_excite")
+        # Keras keeps the layers of these lists (its weight files address them as conv_in/..., branches/...),
+        # but tf.train.Checkpoint does not see into its lists: without these dependencies the trainer's
+        # checkpoint held the batch-norm moving statistics of no SE-Res2Block (a resumed run restarted them
+        # from 0 / 1), and their convolutions only through the optimizer (a model-only restore, as fine-tuning's
+        # warm start does, left them random). Registered under names of their own: the .weights.h5 layout
+        # stays as it is.
+        for layer in [layer for stack in [self.conv_in, *self.branches, self.conv_out] for layer in stack]:
+            self._track_trackable(layer, name=f"checkpointed_{layer.name}")
 
     def build(self, input_shape):
         width = self.channels // self.scale
@@ -147,11 +160,14 @@ class EcapaTdnn(Network):
         variance_floor: float = param(DEFAULT_VARIANCE_FLOOR, "variances below it are raised to it before sqrt")
         bn_momentum: float = param(0.99, "batch-norm moving-average momentum (Keras convention)")
         bn_epsilon: float = param(1e-3, "batch-norm epsilon")
+        dropout: float = param(0.0, "dropout rate p on the embedding layer's input (the pooled statistics after "
+                               "their BN) while training, kept units scaled by 1/(1-p); 0 <= p < 1, 0 = off")
 
         def validate(self, owner):
             check_network_params(self, owner, positive=("channels", "embedding_dim", "scale", "se_channels",
                                                         "mfa_channels", "attention_channels", "front_kernel",
                                                         "res2_kernel"))
+            require(0 <= self.dropout < 1, owner, f"parameter 'dropout' must be in [0, 1), got {self.dropout}")
             require(self.scale >= 2, owner, f"parameter 'scale' must be >= 2, got {self.scale}")
             require(self.channels % self.scale == 0, owner,
                     f"'channels' ({self.channels}) must be divisible by 'scale' ({self.scale})")
@@ -181,6 +197,8 @@ class EcapaTdnn(Network):
                                        p.variance_floor, p.bn_momentum, p.bn_epsilon, name="asp",
                                        dtype="float32")(x)
         x = layers.BatchNormalization(**bn, name="asp_bn")(x)
+        if p.dropout > 0:  # no layer at 0: today's model, layer for layer
+            x = StepDropout(p.dropout, stream=0, name="embedding_dropout", dtype="float32")(x)
         embedding_a = layers.Dense(p.embedding_dim, name="embedding")(x)
         # Outputs are float32 under any policy (the embedding Dense follows a mixed policy).
         embedding_a = layers.Activation("linear", dtype="float32", name="embedding_float32")(embedding_a)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from tfspk.errors import ToolError
+from tfspk.nnet import network_config, network_from_config
 
 # Config sections a resumed run may change (they do not change what the checkpoint means).
 RESUMABLE_CHANGES = ("schedule", "log_every", "keep_checkpoints", "strategy", "jit_compile", "valid.eer_data",
@@ -29,8 +30,10 @@ def _flatten(data, prefix=""):
 
 
 def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
-    """Keys that differ; ToolError if any of them changes what the checkpoint means."""
-    old, new = _flatten(saved), _flatten(current)
+    """Keys that differ; ToolError if any of them changes what the checkpoint means. The saved ``nnet``
+    section gets its network's defaults filled in first: a parameter added to a network after the run
+    started (whose default is the network the run trained) is no change."""
+    old, new = _flatten(_with_network_defaults(saved)), _flatten(current)
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k) and k != "tfspk_version")
     fatal = [k for k in changed if not any(k == r or k.startswith(r + ".") for r in RESUMABLE_CHANGES)]
     if fatal:
@@ -38,6 +41,15 @@ def check_resume_compatible(saved: dict, current: dict, path: str) -> list:
         raise ToolError(f"{path} has a checkpoint of a different experiment ({details}); use a new "
                         "experiment dir, or --resume false to start over")
     return changed
+
+
+def _with_network_defaults(config: dict) -> dict:
+    if not isinstance(config, dict) or not isinstance(config.get("nnet"), dict):
+        return config
+    try:
+        return {**config, "nnet": network_config(network_from_config(config["nnet"]))}
+    except ToolError:  # compared as it is: the difference is then reported as usual
+        return config
 
 
 def restore(checkpoint, path, ckpt_dir):

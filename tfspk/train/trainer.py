@@ -16,7 +16,8 @@ counted once. Batch normalisation is synchronised across replicas (``sync_batchn
 true): each BN layer uses the moments of the global batch, which is what makes multi-replica
 training equal single-device training up to float noise.
 
-The global step is ``optimizer.iterations``: it is in the checkpoint, the margin annealing reads it,
+The global step is ``optimizer.iterations``: it is in the checkpoint, the margin annealing and the dropout
+masks (:class:`tfspk.nnet.blocks.StepDropout`) read it,
 and the sampler starts from it, so a resumed run continues the exact sequence of an uninterrupted one.
 """
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tensorflow as tf
 from tfspk.errors import ToolError
 from tfspk.io.atomic import atomic_path
 from tfspk.metrics.detection import eer_from_arrays
+from tfspk.nnet.blocks import bind_step_dropout
 from tfspk.train import components, distribute, lr as lr_mod, precision, schedule
 from tfspk.train.config import TrainConfig
 from tfspk.train import finetune
@@ -62,6 +64,8 @@ class Trainer:
                                                       config.optimizer.clip_norm)
             self.variables = self._trainable_variables()
             self.optimizer.build(self.variables)
+            # dropout masks: a function of (seed, global step), so exact after a resume (no RNG state)
+            bind_step_dropout(self.model, config.seed, self.optimizer.iterations)
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.best_loss = tf.Variable(math.inf, dtype=tf.float64, trainable=False, name="best_valid_loss")
             self.bad_epochs = tf.Variable(0, dtype=tf.int64, trainable=False, name="bad_epochs")
