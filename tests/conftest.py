@@ -140,7 +140,8 @@ def tool():
 # ECAPA-TDNN: docs/export.md:17 0.45 and the sandbox 0.8 of their one-process durations, the other blocks
 # within the load's noise, 0.8 for the file; the second trim of 2026-12-07 evening -- test_docs_commands,
 # test_recipe_demo, test_voxceleb_recipe, test_export, test_resume, test_finetune, test_train,
-# test_nnet_networks -- scaled by the ratio of their CPU times, children included, after and before);
+# test_nnet_networks -- scaled by the ratio of their CPU times, children included, after and before; the files
+# added late that evening, test_dropout and test_checkpoint_coverage, at half their one-process time under load);
 # only their order matters, and a unit not listed costs 0 (it goes after the listed ones, in collection order).
 
 #: Slow test functions that share no module-scoped fixture or path with another test: each is a unit of its own
@@ -160,7 +161,7 @@ OWN_UNIT = {"test_voxceleb_recipe.py::test_every_stage_runs_on_a_tiny_voxceleb":
 MODULE_COST = {"test_export.py": 165, "test_recipe_demo.py": 150, "test_importers.py": 143,
                "test_docs_commands.py": 110, "test_nnet_networks.py": 125, "test_resume.py": 90, "test_train.py": 83,
                "test_mixed_precision.py": 85, "test_networks_tools.py": 70, "test_trust.py": 50, "test_finetune.py": 40,
-               "test_train_schedules.py": 30,
+               "test_train_schedules.py": 30, "test_dropout.py": 40, "test_checkpoint_coverage.py": 15,
                "test_runners.py": 30, "test_train_audio.py": 30, "test_shards.py": 25, "test_losses_training.py": 20,
                "test_decision.py": 16, "test_import_kaldi.py": 14, "test_steps_features.py": 13, "test_faults.py": 11,
                "test_train_inputs.py": 10, "test_losses_numerics.py": 10, "test_script_usage.py": 9,
