@@ -66,8 +66,9 @@ def test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds(tmp_path, tool):
     exp = tmp_path / "exp"
     sets = ["data.source=audio", "data.speakers_per_batch=4", "data.min_frames=40", "data.max_frames=60",
             "valid.num_utts=0", "data.num_threads=1", "log_every=1"] + TINY_NNET
-    run(["tfspk-train", "--num-epochs", "1", "--steps-per-epoch", "2"]
-        + [arg for kv in sets for arg in ("--set", kv)] + [str(data), str(exp)], timeout=900)
+    # in this process (tool): TensorFlow is loaded here once; the console script is export's, in _check_inference
+    tool(["tfspk-train", "--num-epochs", "1", "--steps-per-epoch", "2"]
+         + [arg for kv in sets for arg in ("--set", kv)] + [str(data), str(exp)])
     from tfspk.features import read_front_end
     front_end = read_front_end(str(exp))
     assert (front_end.feature_type, front_end.dim, front_end.sample_rate) == ("fbank", 23, 16000)
@@ -89,17 +90,19 @@ def test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_sect
         cwd=tmp_path)
     sets = ["data.speakers_per_batch=4", "data.min_frames=40", "data.max_frames=60", "valid.num_utts=0",
             "log_every=1"] + TINY_NNET
+    # the tools in this process (tool): TensorFlow is loaded here once; the console script is export's, in
+    # _check_inference
     args = ["tfspk-train", "--num-epochs", "1", "--steps-per-epoch", "2"] + [a for kv in sets for a in ("--set", kv)]
-    run(args + [str(tmp_path / "train"), str(tmp_path / "bare")], timeout=900)
+    tool(args + [str(tmp_path / "train"), str(tmp_path / "bare")])
     assert "no front end recorded" in (tmp_path / "bare" / "log" / "train.log").read_text()
-    proc = run(["tfspk-export", str(tmp_path / "bare"), str(tmp_path / "out")], check=False)
+    proc = tool(["tfspk-export", str(tmp_path / "bare"), str(tmp_path / "out")], check=False)
     assert proc.returncode == 1 and "has no features.yaml" in proc.stderr and "features.type" in proc.stderr
     described = ["--set", "features.type=mfcc", "--set", f"features.conf={tmp_path}/mfcc.conf",
                  "--set", f"features.vad_conf={tmp_path}/vad.conf"]
-    wrong = run(args + described[:2] + [str(tmp_path / "train"), str(tmp_path / "wrong")], check=False, timeout=900)
+    wrong = tool(args + described[:2] + [str(tmp_path / "train"), str(tmp_path / "wrong")], check=False)
     assert wrong.returncode == 1 and "front end gives 13-dimensional features" in wrong.stderr
     exp = tmp_path / "exp"
-    run(args + described + [str(tmp_path / "train"), str(exp)], timeout=900)
+    tool(args + described + [str(tmp_path / "train"), str(exp)])
     from tfspk.features import read_front_end
     front_end = read_front_end(str(exp))
     assert front_end.vad and front_end.vad_options.vad_energy_threshold == 5.5 and front_end.dim == 20

@@ -371,11 +371,12 @@ CONVERTED_ELSEWHERE = {
     # Conv2D + BN + ReLU as the basic blocks), converted to every format here
     "resnet34": "resnet18 below",
     "resnet50": "resnet18 below",
-    # tests/test_importers.py exports the imported fixtures with every backend and checks their embeddings from
-    # raw audio against the source toolkit's (test_embedder_from_raw_audio_equals_the_source,
-    # test_speechbrain_embedder_from_raw_audio_equals_the_source)
-    "wespeaker_resnet": "tests/test_importers.py (wespeaker_resnet34 fixture)",
-    "wespeaker_ecapa_tdnn": "tests/test_importers.py (wespeaker_ecapa fixture)",
+    # tests/test_importers.py exports the SpeechBrain fixture with every backend and checks its embeddings from raw
+    # audio against SpeechBrain's (test_speechbrain_embedder_from_raw_audio_equals_the_source); the WeSpeaker
+    # fixtures' layer kinds are converted there (SpeechBrain's ECAPA-TDNN) and here (resnet18): the comment on its
+    # IMPORTED_BACKENDS
+    "wespeaker_resnet": "resnet18 below (tests/test_importers.py's IMPORTED_BACKENDS)",
+    "wespeaker_ecapa_tdnn": "tests/test_importers.py (speechbrain_ecapa fixture, IMPORTED_BACKENDS)",
     "speechbrain_ecapa_tdnn": "tests/test_importers.py (speechbrain_ecapa fixture)",
 }
 NETWORK_BACKENDS = [(name, backend) for name in sorted(EXPORT_CASES)

@@ -705,7 +705,9 @@ def test_run_sh_init_from_an_imported_model_fine_tunes_it_on_its_own_features(im
     tiny 8 kHz corpus: stage 1 computes the training features of the SpeechBrain model's front end (80-dim
     speechbrain_fbank from the audio upsampled to 16 kHz, no VAD), stage 2 mean-normalises each utterance and keeps
     every frame, stage 3 fine-tunes the imported weights with a head from the new speakers' mean embeddings and
-    records the source's front end, and stages 4-6 extract with it, score and report. Fails on the old run.sh, which
+    records the source's front end, and stage 4 extracts with it, from the fine-tuned network's own features (stages
+    5-7 read x-vectors only, whichever network made them: imported_in_demo runs them in the same recipe copy, on the
+    same data and trials). Fails on the old run.sh, which
     gave stage 3 the recipe's 8 kHz MFCCs (here too short for the crops; on the demo's data 'has feat_dim 80, this
     experiment's features have 30')."""
     root, _ = imported_in_demo
@@ -714,10 +716,10 @@ def test_run_sh_init_from_an_imported_model_fine_tunes_it_on_its_own_features(im
     block = _init_from_block()
     assert block.count("./run.sh --init-from exp/speechbrain_ecapa --stage 1") == 1
     block = block.replace("./run.sh --init-from exp/speechbrain_ecapa --stage 1",
-                          "./run.sh --init-from exp/speechbrain_ecapa --stage 1 --stop-stage 6 "
+                          "./run.sh --init-from exp/speechbrain_ecapa --stage 1 --stop-stage 4 "
                           "--set schedule.num_epochs=1 --set schedule.steps_per_epoch=5 "
                           "--set data.speakers_per_batch=6 --set finetune.head_init_steps=2 --set log_every=1 "
-                          "--set valid.num_utts=6")
+                          "--set valid.num_utts=0")
     proc = run(["bash", "-e", "-o", "pipefail", "-c", block], cwd=root, env=DEMO_ENV, timeout=600)
     out = proc.stdout + proc.stderr
     nnet = exp / "finetune_speechbrain_ecapa_aamsoftmax"
@@ -745,14 +747,11 @@ def test_run_sh_init_from_an_imported_model_fine_tunes_it_on_its_own_features(im
                      r"embeddings", log), log[-3000:]
     assert (nnet / "features.yaml").read_text().split("format:", 1)[1] == \
         (exp / "speechbrain_ecapa" / "features.yaml").read_text().split("format:", 1)[1]
-    # stages 4-6: the fine-tuned network's own features from the audio, embeddings that differ from the source's
-    for stage in (1, 2, 3, 4, 5, 6):
+    # stage 4: the fine-tuned network's own features from the audio, embeddings that differ from the source's
+    for stage in (1, 2, 3, 4):
         assert f"=== stage {stage}:" in out
+    assert "=== stage 5:" not in out
     assert (data / "eval_finetune_speechbrain_ecapa_aamsoftmax" / "feats.scp").is_file()
-    trials = (data / "eval" / "trials").read_text().splitlines()
-    assert len((nnet / "scores" / "plda_scores").read_text().splitlines()) == len(trials)
-    results = (nnet / "scores" / "results.txt").read_text()
-    assert "plda" in results and "cosine" in results
     with contextlib.chdir(recipe_dir):
         tuned = dict(read_rspecifier(f"scp:{nnet / 'xvectors_eval' / 'xvector.scp'}"))
         source = dict(read_rspecifier(f"scp:{exp / 'speechbrain_ecapa' / 'xvectors_eval' / 'xvector.scp'}"))

@@ -354,47 +354,45 @@ def test_train_xvector_sh_checks_inputs(tmp_path):
 
 # --------------------------------------------------------------------------------------- distribution
 _DISTRIBUTED_SCRIPT = textwrap.dedent("""
-    import sys, numpy as np, tensorflow as tf
+    import sys, tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from tfspk.train import config as config_mod, train
-    from tfspk.train.distribute import make_strategy
     data_dir, out = sys.argv[1], sys.argv[2]
-    overrides = sys.argv[3:]
-    results = {}
-    for name in ("one", "mirrored"):
-        config = config_mod.build_config(None, overrides + ["strategy=" + name])
-        train(data_dir, out + "/" + name, config, stream=open("/dev/null", "w"))
-        reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(out + "/" + name + "/ckpt"))
-        results[name] = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
-                         if k != "_CHECKPOINTABLE_OBJECT_GRAPH"}
-    worst = 0.0
-    for key, a in results["one"].items():
-        b = results["mirrored"][key]
-        scale = max(1.0, float(np.max(np.abs(a)))) if a.size else 1.0
-        worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - b))) / scale if a.size else 0.0)
-    print("STEP", results["mirrored"]["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"])
-    print("BEST", results["one"]["best_loss/.ATTRIBUTES/VARIABLE_VALUE"],
-          results["mirrored"]["best_loss/.ATTRIBUTES/VARIABLE_VALUE"])
-    print("WORST", worst)
+    train(data_dir, out, config_mod.build_config(None, sys.argv[3:] + ["strategy=mirrored"]),
+          stream=open("/dev/null", "w"))
 """)
+#: The distributed runs of both tests below and their one-device reference: the batch-wise Adaptive Rectangle loss
+#: (its per-batch terms would differ per replica without the all-gather of embeddings), with gradient clipping.
+DISTRIBUTED = ["schedule.num_epochs=1", "loss.name=adaptive_rectangle", "aux=[ring]", "optimizer.clip_norm=5.0"]
 
 
-def test_two_replicas_match_one_device(data_dir, tmp_path):
-    """MirroredStrategy over two logical CPUs == one device after a few steps (sync BN, gathered loss).
+@pytest.fixture(scope="module")
+def one_device_run(data_dir, tmp_path_factory):
+    """The DISTRIBUTED run on one device (in this process), once for both tests: its checkpoint's tensors."""
+    from tfspk.train import train
+    exp = str(tmp_path_factory.mktemp("one_device"))
+    with open(os.devnull, "w") as quiet:
+        train(data_dir, exp, tiny_config(*DISTRIBUTED, "strategy=one"), stream=quiet)
+    return _checkpoint_values(exp)
 
-    Uses the batch-wise Adaptive Rectangle loss: its per-batch terms would differ per replica without
-    the all-gather of embeddings."""
+
+def test_two_replicas_match_one_device(data_dir, tmp_path, one_device_run):
+    """MirroredStrategy over two logical CPUs (a process of its own: the devices are set before TensorFlow starts)
+    == one device after a few steps (sync BN, gathered loss)."""
     script = tmp_path / "dist.py"
     script.write_text(_DISTRIBUTED_SCRIPT)
-    overrides = TINY + ["schedule.num_epochs=1", "schedule.steps_per_epoch=4",
-                        "loss.name=adaptive_rectangle", "aux=[ring]", "optimizer.clip_norm=5.0"]
-    proc = run([sys.executable, str(script), data_dir, str(tmp_path)] + overrides, timeout=300)
-    lines = dict(line.split(" ", 1) for line in proc.stdout.splitlines() if line.startswith(("STEP", "WORST", "BEST")))
-    assert int(lines["STEP"]) == 4
-    best_one, best_mirrored = map(float, lines["BEST"].split())  # validation loss under both strategies
-    assert math.isfinite(best_one) and best_mirrored == pytest.approx(best_one, rel=1e-4)
-    assert float(lines["WORST"]) < 1e-4, proc.stdout
+    run([sys.executable, str(script), data_dir, str(tmp_path / "mirrored")] + TINY + DISTRIBUTED, timeout=300)
+    one, mirrored = one_device_run, _checkpoint_values(str(tmp_path / "mirrored"))
+    assert int(mirrored["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 4
+    best_one, best_mirrored = (float(values["best_loss/.ATTRIBUTES/VARIABLE_VALUE"]) for values in (one, mirrored))
+    assert math.isfinite(best_one) and best_mirrored == pytest.approx(best_one, rel=1e-4)  # the validation losses
+    assert set(mirrored) == set(one)
+    worst = 0.0
+    for key, a in one.items():
+        scale = max(1.0, float(np.max(np.abs(a)))) if a.size else 1.0
+        worst = max(worst, float(np.max(np.abs(a.astype(np.float64) - mirrored[key]))) / scale if a.size else 0.0)
+    assert worst < 1e-4, worst
 
 
 def _free_ports(count):
@@ -408,37 +406,30 @@ def _free_ports(count):
     return ports
 
 
-def test_two_workers_match_one_device(data_dir, tmp_path):
+def test_two_workers_match_one_device(data_dir, tmp_path, one_device_run):
     """MultiWorkerMirroredStrategy with two local worker processes (TF_CONFIG) == one device.
 
     Tolerance 1e-3 relative: synchronised BN computes the variance as E[x^2] - mean^2 from
     all-reduced sums, the single device in two passes; Adaptive Rectangle's alpha = 30 amplifies
     the float difference over the steps."""
     import json
-    from tfspk.train import train
-    overrides = ["schedule.num_epochs=1", "loss.name=adaptive_rectangle", "aux=[ring]"]
-    args = [a for kv in TINY + overrides for a in ("--set", kv)]
+    args = [a for kv in TINY + DISTRIBUTED for a in ("--set", kv)]
     workers = [f"localhost:{port}" for port in _free_ports(2)]
     procs = []
     for index in range(2):
         env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": {"worker": workers},
                                                      "task": {"type": "worker", "index": index}}))
-        # output to files: nothing reads a pipe while this process trains the reference below
+        # output to files: nothing reads a pipe while they run
         with open(tmp_path / f"worker{index}.out", "w") as out:
             procs.append(subprocess.Popen(["tfspk-train", *args, "--strategy", "multiworker", data_dir,
                                            str(tmp_path / "multi")], env=env, stdout=out, stderr=subprocess.STDOUT))
-    # The one-device reference in this process, while the workers run (the workers need processes of their own).
-    try:
-        with open(os.devnull, "w") as quiet:
-            train(data_dir, str(tmp_path / "one"), tiny_config(*overrides, "strategy=one"), stream=quiet)
-    finally:
-        for p in procs:
-            p.wait(timeout=300)
+    for p in procs:
+        p.wait(timeout=300)
     outputs = [(tmp_path / f"worker{index}.out").read_text() for index in range(2)]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert "2 replica(s)" in (tmp_path / "multi" / "log" / "train.log").read_text()
     assert not (tmp_path / "multi" / "ckpt" / "worker1").exists()
-    one, multi = _checkpoint_values(str(tmp_path / "one")), _checkpoint_values(str(tmp_path / "multi"))
+    one, multi = one_device_run, _checkpoint_values(str(tmp_path / "multi"))
     assert int(multi["optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE"]) == 4
     for name, value in one.items():
         scale = max(1.0, float(np.max(np.abs(value)))) if value.size else 1.0
