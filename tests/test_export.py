@@ -297,7 +297,8 @@ EXPORT_CASES = {
     "resnet18": ("fbank", dict(base_width=2, embedding_dim=8)),
     "resnet34": ("fbank", dict(base_width=2, embedding_dim=8)),
     "resnet50": ("fbank", dict(base_width=2, embedding_dim=8)),
-    "rescnn": ("spectrogram", dict(base_channels=2, embedding_dim=8)),
+    # one residual block per module (the paper's 3, 4, 6, 3 repeat the same layers): config.yaml records the depths
+    "rescnn": ("spectrogram", dict(base_channels=2, embedding_dim=8, depths=[1, 1, 1, 1])),
     "wespeaker_resnet": ("fbank", dict(layout="resnet18", base_width=2, embedding_dim=8)),
     "wespeaker_ecapa_tdnn": ("fbank", dict(channels=8, scale=2, se_channels=4, mfa_channels=12, attention_channels=4,
                                            embedding_dim=8)),

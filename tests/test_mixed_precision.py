@@ -275,7 +275,7 @@ SMALL_NETWORKS = {  # narrow versions of every registered network, for speed
     "resnet18": {"base_width": 4, "embedding_dim": D},
     "resnet34": {"base_width": 4, "embedding_dim": D},
     "resnet50": {"base_width": 4, "embedding_dim": D},
-    "rescnn": {"base_channels": 4, "embedding_dim": D},
+    "rescnn": {"base_channels": 4, "embedding_dim": D, "depths": [1, 1, 1, 1]},   # the paper's 3, 4, 6, 3: same layers
     "wespeaker_resnet": {"layout": "resnet18", "base_width": 4, "embedding_dim": D},
     "wespeaker_ecapa_tdnn": {"channels": 16, "scale": 4, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
                              "embedding_dim": D},

@@ -21,7 +21,7 @@ SMALL = {
     "ecapa_tdnn": {"channels": 16, "scale": 4, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
                    "embedding_dim": 8},
     "resnet18": {"base_width": 4, "embedding_dim": 8},
-    "rescnn": {"base_channels": 4, "embedding_dim": 8},
+    "rescnn": {"base_channels": 4, "embedding_dim": 8, "depths": [1, 1, 1, 1]},   # the paper's 3, 4, 6, 3: same layers
 }
 FEAT_DIM = 16
 TRAIN = ["data.speakers_per_batch=4", "data.min_frames=40", "data.max_frames=48", "valid.num_utts=8",
@@ -67,6 +67,8 @@ def test_train_save_load_extract_equals_in_memory_forward(name, trained):
     exp = trained(name)
     saved = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
     assert saved["nnet"]["name"] == name and saved["features"]["type"] == "fbank"
+    # the small parameters (e.g. rescnn's depths, a list) are recorded and rebuilt by load_trained below
+    assert {key: saved["nnet"]["params"][key] for key in SMALL[name]} == SMALL[name]
     from tfspk.features import read_front_end
     front_end = read_front_end(exp)   # the conf's options, recorded resolved
     assert front_end.feature_type == "fbank" and front_end.options.mel.num_mel_bins == 16 and front_end.dim == 16

@@ -21,14 +21,15 @@ from tfspk.nnet.attentive_pooling import AttentiveStatisticsPooling  # noqa: E40
 from tfspk.nnet.ecapa_tdnn import count_parameters  # noqa: E402
 from tfspk.nnet.registry import get_network, resolve_network_name  # noqa: E402
 
-# Small configurations: same code paths as full size, milliseconds per step.
+# Small configurations: same code paths as full size, milliseconds per step. rescnn has one residual block per
+# module instead of the paper's 3, 4, 6, 3 (the full depths are counted in test_parameter_counts_...).
 SMALL = {
     "ecapa_tdnn": ({"channels": 16, "scale": 4, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
                     "embedding_dim": 8}, 20),
     "resnet18": ({"base_width": 4, "embedding_dim": 8}, 16),
     "resnet34": ({"base_width": 4, "embedding_dim": 8}, 16),
     "resnet50": ({"base_width": 2, "embedding_dim": 8}, 16),
-    "rescnn": ({"base_channels": 4, "embedding_dim": 8}, 20),
+    "rescnn": ({"base_channels": 4, "embedding_dim": 8, "depths": [1, 1, 1, 1]}, 20),
 }
 NAMES = sorted(SMALL)
 
@@ -174,6 +175,32 @@ def test_bad_params_raise_tool_error():
         get_network("rescnn", {"channels": 64})
 
 
+@pytest.mark.parametrize("depths, expected", [
+    ([1, 1, 1], "4 integers (the residual blocks of Res1-Res4)"),
+    ([1, 1, 1, 1, 1], "4 integers (the residual blocks of Res1-Res4)"), ([], "4 integers (the residual blocks of Res1-Res4)"),
+    ([1, 0, 1, 1], "a list of positive integers"), ([2, -1, 2, 2], "a list of positive integers"),
+    ([1, 1.5, 1, 1], "a list of positive integers"), ([True, 1, 1, 1], "a list of positive integers"),
+    (3, "a list of positive integers"), ("3,4,6,3", "a list of positive integers"),
+    ({"res1": 3}, "a list of positive integers")])
+def test_rescnn_depths_must_be_four_positive_integers(depths, expected):
+    with pytest.raises(ToolError) as info:
+        get_network("rescnn", {"depths": depths})
+    assert str(info.value) == f"network 'rescnn': parameter 'depths' must be {expected}, got {depths!r}"
+
+
+def test_rescnn_depths_default_to_the_papers_and_are_listed():
+    from tfspk.nnet.registry import describe_network, network_config, network_from_config
+    from tfspk.train import components
+    assert get_network("rescnn").params.depths == [3, 4, 6, 3]   # [Zhou2020, sec. 4.1.2]
+    # a tuple (Python callers) is kept as the list YAML writes and reads back: config.yaml compares equal on resume
+    network = get_network("rescnn", {"depths": (1, 2, 1, 2)})
+    assert network.params.depths == [1, 2, 1, 2] and network_config(network)["params"]["depths"] == [1, 2, 1, 2]
+    assert network_from_config(network_config(network)).params == network.params
+    assert "depths = [3, 4, 6, 3]: residual blocks of Res1-Res4" in describe_network("rescnn")
+    line = next(line for line in components.parameter_docs()["nnet"] if line.strip().startswith("rescnn:"))
+    assert "depths=[3, 4, 6, 3]" in line, line
+
+
 @pytest.mark.parametrize("name", ["tdnn", "tdnn_kaldi"] + NAMES)
 def test_every_network_checks_its_batch_norm_and_floor_params(name):
     """The shared range checks (tfspk.nnet.registry.check_network_params): momentum in [0, 1), epsilon > 0,
@@ -297,6 +324,7 @@ def test_parameter_counts_match_layer_by_layer_formulas():
                                      ("resnet50", (3, 4, 6, 3), True)):
         assert _full_count(name, 80) == _resnet_count(80, 32, depths, bottleneck, 256)
     assert _full_count("rescnn", 161) == _rescnn_count(64, 1024) == 27_479_232
+    assert _full_count("rescnn", 161, depths=(2, 1, 3, 1)) == _rescnn_count(64, 1024, (2, 1, 3, 1))
     # only the moving statistics of BN are left out of the count
     _, model, _ = _small_shared("resnet34")
     assert model.non_trainable_weights and all("moving" in v.path for v in model.non_trainable_weights)
