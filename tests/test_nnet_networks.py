@@ -177,7 +177,8 @@ def test_bad_params_raise_tool_error():
 
 @pytest.mark.parametrize("depths, expected", [
     ([1, 1, 1], "4 integers (the residual blocks of Res1-Res4)"),
-    ([1, 1, 1, 1, 1], "4 integers (the residual blocks of Res1-Res4)"), ([], "4 integers (the residual blocks of Res1-Res4)"),
+    ([1, 1, 1, 1, 1], "4 integers (the residual blocks of Res1-Res4)"),
+    ([], "4 integers (the residual blocks of Res1-Res4)"),
     ([1, 0, 1, 1], "a list of positive integers"), ([2, -1, 2, 2], "a list of positive integers"),
     ([1, 1.5, 1, 1], "a list of positive integers"), ([True, 1, 1, 1], "a list of positive integers"),
     (3, "a list of positive integers"), ("3,4,6,3", "a list of positive integers"),

@@ -2,8 +2,8 @@
 
 What the paper states: input a 1 x 161 x T spectrogram (20 ms Hamming window, 10 ms step); four residual
 modules Res1-Res4 of depths 3, 4, 6, 3 (the default of the ``depths`` parameter; other depths keep every
-layer type and connection, e.g. the tests' 1, 1, 1, 1); the modules are linked by convolutions Conv2-Conv4 of 5x5
-filters and stride 2x2 that change the channels; a residual block is two 3x3 stride-1 convolutions and
+layer type and connection); the modules are linked by convolutions Conv2-Conv4 of 5x5 filters and stride
+2x2 that change the channels; a residual block is two 3x3 stride-1 convolutions and
 an element-wise sum; batch-norm and ReLU follow each convolution; an AvgPool layer implemented as 2-D
 adaptive average pooling (so the output size does not depend on T); a fully connected layer FC gives
 the 1024-dim embedding, which feeds the (DAM-/AM-)softmax head.
