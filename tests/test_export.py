@@ -287,17 +287,18 @@ SPECTROGRAM_CONF = ("--sample-frequency=16000\n--frame-length=20\n--frame-shift=
 FEATURE_CONFS = {"mfcc": MFCC_CONF, "fbank": FBANK_CONF, "spectrogram": SPECTROGRAM_CONF}
 #: registered network -> (feature type, tiny parameters): the code paths of the full-size networks (attentive
 #: pooling, SE-Res2Blocks, 2-D convolutions and strides, bottlenecks, adaptive pooling) at a fraction of the
-#: cost. The TDNN is the `exported` fixture above.
+#: cost. The TDNN is the `exported` fixture above; the networks of SAME_CODE_AS are exported as their twin.
 EXPORT_CASES = {
     "tdnn_kaldi": ("mfcc", dict(frame_dim=16, pooling_dim=24, embedding_dim=8)),
-    # scale 4: the Res2 branches 3 and 4 add the previous branch's output before their convolution (scale 2 has
-    # no such addition), and ecapa_tdnn is the ECAPA converted to TFLite and ONNX here
-    "ecapa_tdnn": ("fbank", dict(channels=8, scale=4, se_channels=4, mfa_channels=12, attention_channels=4,
+    # scale 3: the Res2 branch 3 adds the previous branch's output before its convolution (scale 2 has no such
+    # addition; a fourth branch repeats the third's ops and cost a third of this export's ONNX conversions), and
+    # ecapa_tdnn is the ECAPA converted to TFLite and ONNX here
+    "ecapa_tdnn": ("fbank", dict(channels=6, scale=3, se_channels=4, mfa_channels=12, attention_channels=4,
                                  embedding_dim=8)),
     "resnet18": ("fbank", dict(base_width=2, embedding_dim=8)),
-    "resnet34": ("fbank", dict(base_width=2, embedding_dim=8)),
     "resnet50": ("fbank", dict(base_width=2, embedding_dim=8)),
-    "rescnn": ("spectrogram", dict(base_channels=2, embedding_dim=8)),
+    # one residual block per module (the paper's 3, 4, 6, 3 repeat the same layers): config.yaml records the depths
+    "rescnn": ("spectrogram", dict(base_channels=2, embedding_dim=8, depths=[1, 1, 1, 1])),
     "wespeaker_resnet": ("fbank", dict(layout="resnet18", base_width=2, embedding_dim=8)),
     "wespeaker_ecapa_tdnn": ("fbank", dict(channels=8, scale=2, se_channels=4, mfa_channels=12, attention_channels=4,
                                            embedding_dim=8)),
@@ -306,10 +307,23 @@ EXPORT_CASES = {
 }
 
 
+#: network -> the network of EXPORT_CASES whose export runs its code: resnet34 is resnet18's class (tfspk.nnet.resnet's
+#: _ResNet.build) with another row of its LAYOUTS table, 3, 4, 6, 3 basic blocks instead of 2, 2, 2, 2; exporting
+#: it repeated resnet18's export with more of the same blocks (its layers and their count are checked in
+#: tests/test_nnet_networks.py: shapes, save/load, mixed precision and the parameter count against the formula).
+SAME_CODE_AS = {"resnet34": "resnet18"}
+
+
 def test_export_cases_cover_every_network():
     from tfspk.nnet import NETWORKS
+    from tfspk.nnet.resnet import LAYOUTS
     shipped = {name for name, cls in NETWORKS.items() if cls.__module__.startswith("tfspk.nnet.")}
-    assert set(EXPORT_CASES) | {"tdnn"} == shipped     # toy networks registered by other test modules aside
+    assert set(EXPORT_CASES) | set(SAME_CODE_AS) | {"tdnn"} == shipped  # toy networks of other test modules aside
+    assert not set(EXPORT_CASES) & set(SAME_CODE_AS)
+    for name, twin in SAME_CODE_AS.items():   # the same methods; the table rows differ only in block counts
+        assert NETWORKS[name].__mro__[1:] == NETWORKS[twin].__mro__[1:] and not vars(NETWORKS[name]).keys() - {
+            "__module__", "__doc__", "network_name", "aliases", "__qualname__"}, name
+        assert LAYOUTS[name][0] == LAYOUTS[twin][0], name
 
 
 def _make_registry_exp(path, name, kind, params):
@@ -369,7 +383,6 @@ CONVERTED_ELSEWHERE = {
     "tdnn_kaldi": "the `exported` fixture's tdnn and ecapa_tdnn below",
     # the same ResNet class and layers as resnet18 (its stage table differs; resnet50's bottleneck blocks are
     # Conv2D + BN + ReLU as the basic blocks), converted to every format here
-    "resnet34": "resnet18 below",
     "resnet50": "resnet18 below",
     # tests/test_importers.py exports the SpeechBrain fixture with every backend and checks its embeddings from raw
     # audio against SpeechBrain's (test_speechbrain_embedder_from_raw_audio_equals_the_source); the WeSpeaker

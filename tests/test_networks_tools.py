@@ -15,13 +15,15 @@ from tfspk.train import build_config, train
 
 # Small widths: same code paths as full size (the feature dims satisfy resnet's multiple of 8, rescnn's >= 16).
 # resnet18 for the ResNets: resnet34/50 are the same class with another stage table, and resnet18 has the fewest
-# layers to trace in each tfspk.train call.
+# layers to trace in each tfspk.train call. ECAPA-TDNN with 2 Res2 branches: saving, loading and extracting do not
+# depend on their number, and each branch is traced in training and extraction (the additions of scale >= 3 are
+# trained in tests/test_nnet_networks.py and exported in tests/test_export.py).
 SMALL = {
     "tdnn": {"frame_dim": 16, "pooling_dim": 24, "embedding_dim": 8},
-    "ecapa_tdnn": {"channels": 16, "scale": 4, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
+    "ecapa_tdnn": {"channels": 16, "scale": 2, "se_channels": 8, "mfa_channels": 24, "attention_channels": 8,
                    "embedding_dim": 8},
     "resnet18": {"base_width": 4, "embedding_dim": 8},
-    "rescnn": {"base_channels": 4, "embedding_dim": 8},
+    "rescnn": {"base_channels": 4, "embedding_dim": 8, "depths": [1, 1, 1, 1]},   # the paper's 3, 4, 6, 3: same layers
 }
 FEAT_DIM = 16
 TRAIN = ["data.speakers_per_batch=4", "data.min_frames=40", "data.max_frames=48", "valid.num_utts=8",
@@ -67,6 +69,8 @@ def test_train_save_load_extract_equals_in_memory_forward(name, trained):
     exp = trained(name)
     saved = yaml.safe_load(open(os.path.join(exp, "config.yaml")))
     assert saved["nnet"]["name"] == name and saved["features"]["type"] == "fbank"
+    # the small parameters (e.g. rescnn's depths, a list) are recorded and rebuilt by load_trained below
+    assert {key: saved["nnet"]["params"][key] for key in SMALL[name]} == SMALL[name]
     from tfspk.features import read_front_end
     front_end = read_front_end(exp)   # the conf's options, recorded resolved
     assert front_end.feature_type == "fbank" and front_end.options.mel.num_mel_bins == 16 and front_end.dim == 16

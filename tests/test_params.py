@@ -95,3 +95,22 @@ def test_name_registry_resolves_aliases_and_lists_the_valid_names():
         registry.register("other", "large")(type("Other", (), {}))
     assert "other" not in registry.classes and registry.resolve("large") == "big_one"
     assert registry.register("small")(Small) is Small
+
+
+@dataclasses.dataclass
+class _Lists:
+    sizes: list = param([2, 3], "a list of integers >= 0", kind="ints", check=">=0")
+    any_ints: list = param([], "a list of integers", kind="ints")
+
+
+def test_ints_kind_is_a_list_of_checked_integers_and_lists_its_default():
+    assert build_params(_Lists, {"sizes": (0, 4.0), "any_ints": [-1]}, "x") == _Lists([0, 4], [-1])
+    assert _Lists().sizes == [2, 3] and _Lists().sizes is not _Lists().sizes
+    for bad in ([1, -1], [1, 0.5], ["a"], [[1]], 3, "1,2"):
+        with pytest.raises(ToolError) as info:
+            build_params(_Lists, {"sizes": bad}, "x")
+        assert str(info.value) == f"x: parameter 'sizes' must be a list of integers, each an integer >= 0, got {bad!r}"
+    with pytest.raises(ToolError, match=r"x: parameter 'any_ints' must be a list of integers, got \[True\]"):
+        build_params(_Lists, {"any_ints": [True]}, "x")
+    with pytest.raises(ToolError, match=r"valid parameters: sizes \(default \[2, 3\]\), any_ints \(default \[\]\)"):
+        build_params(_Lists, {"size": [1]}, "x")

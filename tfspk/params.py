@@ -32,10 +32,12 @@ def param(default: Any, doc: str, kind: str | None = None, choices: tuple | None
     """A documented dataclass field.
 
     ``kind='scale'`` accepts ``"norm"`` or a positive float; ``kind='text'`` a string (a number is
-    taken as its text; lists, mappings and booleans are refused). ``choices`` are the valid (lower-case)
-    values of a string. ``check`` is a range of a number: ``">0"``, ``">=0"``, ``">=N"``, ``"(a,b)"``,
-    ``"[a,b)"``, ``"(a,b]"``, ``"[a,b]"`` or ``"a..b"`` (integers). A list or dict default is copied for
-    each instance; a dataclass type as default makes a fresh instance of it (a nested section).
+    taken as its text; lists, mappings and booleans are refused); ``kind='ints'`` a list (or tuple) of
+    integers, kept as a list (the form YAML writes and reads back, so a recorded config compares equal),
+    ``check`` applying to each. ``choices`` are the valid (lower-case) values of a string. ``check`` is a
+    range of a number: ``">0"``, ``">=0"``, ``">=N"``, ``"(a,b)"``, ``"[a,b)"``, ``"(a,b]"``, ``"[a,b]"`` or
+    ``"a..b"`` (integers). A list or dict default is copied for each instance (:func:`field_default` gives
+    it for listings); a dataclass type as default makes a fresh instance of it (a nested section).
     """
     metadata = {"doc": doc, "kind": kind, "choices": choices, "check": check}
     if isinstance(default, (list, dict)):
@@ -66,6 +68,13 @@ def coerce(field: dataclasses.Field, value: Any, where: str, verb: str = "must b
         if number <= 0:
             fail("'norm' or a positive number")
         return number
+    if kind == "ints":
+        check = field.metadata.get("check")
+        expected = ("a list of positive integers" if check == ">0" else
+                    f"a list of integers, each {_range_text(check, True)}" if check else "a list of integers")
+        if not isinstance(value, (list, tuple)):
+            fail(expected)
+        return [_in_range(_to_int(item, lambda _: fail(expected)), field, lambda _: fail(expected)) for item in value]
     choices = field.metadata.get("choices")
     if choices:
         text = str(value).lower()
@@ -83,10 +92,7 @@ def coerce(field: dataclasses.Field, value: Any, where: str, verb: str = "must b
             return False
         fail("true or false")
     if expected is int:
-        number = _to_float(value, fail, "an integer")
-        if number != int(number):
-            fail("an integer")
-        return _in_range(int(number), field, fail)
+        return _in_range(_to_int(value, fail), field, fail)
     if expected is float:
         return _in_range(_to_float(value, fail, "a number"), field, fail)
     if expected is dict:
@@ -114,6 +120,13 @@ def _to_float(value, fail, expected) -> float:
     if not math.isfinite(number):
         fail("a finite number")
     return number
+
+
+def _to_int(value, fail) -> int:
+    number = _to_float(value, fail, "an integer")
+    if number != int(number):
+        fail("an integer")
+    return int(number)
 
 
 def _range_text(check: str, integer: bool) -> str:
@@ -197,11 +210,18 @@ def ordered_fields(params_cls: type) -> list:
     return sorted(fields, key=lambda f: f.name == "anneal" or f.name.startswith("anneal_"))
 
 
+def field_default(field: dataclasses.Field) -> Any:
+    """The default of a :func:`param` field, also of one made for each instance (a list or dict default)."""
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return field.default
+
+
 def describe_params(params_cls: type, one_line: bool = False) -> str:
     """Human-readable list of a Params class: name, default and doc of every field."""
     rows = []
     for f in ordered_fields(params_cls):
-        default = f.default
+        default = field_default(f)
         if one_line:
             rows.append(f"{f.name} (default {default!r})")
         else:

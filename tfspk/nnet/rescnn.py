@@ -1,8 +1,9 @@
 """ResCNN [Zhou2020, sec. 4.1.2, fig. 4-5]: residual CNN over a 161-dim spectrogram, 1024-dim embedding.
 
 What the paper states: input a 1 x 161 x T spectrogram (20 ms Hamming window, 10 ms step); four residual
-modules Res1-Res4 of depths 3, 4, 6, 3; the modules are linked by convolutions Conv2-Conv4 of 5x5
-filters and stride 2x2 that change the channels; a residual block is two 3x3 stride-1 convolutions and
+modules Res1-Res4 of depths 3, 4, 6, 3 (the default of the ``depths`` parameter; other depths keep every
+layer type and connection); the modules are linked by convolutions Conv2-Conv4 of 5x5 filters and stride
+2x2 that change the channels; a residual block is two 3x3 stride-1 convolutions and
 an element-wise sum; batch-norm and ReLU follow each convolution; an AvgPool layer implemented as 2-D
 adaptive average pooling (so the output size does not depend on T); a fully connected layer FC gives
 the 1024-dim embedding, which feeds the (DAM-/AM-)softmax head.
@@ -27,7 +28,9 @@ size independent of F; below 16 the last stages would see a single frequency bin
 padding); F < 16 raises ToolError. ``min_frames() == 1`` ("same" padding: ceil(T/2) frames per stride).
 
 Parameter count (trainable weights incl. BN gamma/beta, without BN moving statistics and the loss head;
-161-dim input, and the same for any F as nothing depends on it): 27,479,232 (no published figure).
+161-dim input, and the same for any F as nothing depends on it): 27,479,232 with the paper's depths (no
+published figure). With channels c_s = ``base_channels`` * 2^(s-1), input channels c_0 = 1, depths d_s and
+embedding dimension E: sum_s [25 c_(s-1) c_s + 2 c_s + d_s (18 c_s^2 + 4 c_s)] + c_4 E + E.
 """
 from __future__ import annotations
 
@@ -39,9 +42,9 @@ from keras import layers
 from tfspk.errors import ToolError
 from tfspk.nnet.blocks import single_embedding_outputs
 from tfspk.nnet.registry import Network, check_network_params, register_network
-from tfspk.params import param
+from tfspk.params import param, require
 
-DEPTHS = (3, 4, 6, 3)  # [Zhou2020, sec. 4.1.2]
+DEPTHS = (3, 4, 6, 3)  # residual blocks of Res1-Res4 [Zhou2020, sec. 4.1.2]
 MIN_FEAT_DIM = 16  # 2**4: four stride-2 convolutions
 
 
@@ -60,11 +63,15 @@ class ResCnn(Network):
         base_channels: int = param(64, "channels of Conv1/Res1; each link conv doubles them (64 -> 512)")
         embedding_dim: int = param(1024, "dimension of the FC embedding ([Zhou2020]: 1024)")
         link_kernel: int = param(5, "kernel of Conv1-Conv4 ([Zhou2020]: 5x5, stride 2)")
+        depths: list = param(list(DEPTHS), "residual blocks of Res1-Res4, four integers >= 1 ([Zhou2020]: "
+                             "3, 4, 6, 3)", kind="ints", check=">0")
         bn_momentum: float = param(0.99, "batch-norm moving-average momentum (Keras convention)")
         bn_epsilon: float = param(1e-3, "batch-norm epsilon")
 
         def validate(self, owner):
             check_network_params(self, owner, positive=("base_channels", "embedding_dim", "link_kernel"))
+            require(len(self.depths) == len(DEPTHS), owner, f"parameter 'depths' must be {len(DEPTHS)} integers "
+                    f"(the residual blocks of Res1-Res4), got {self.depths}")
 
     def min_frames(self) -> int:
         return 1
@@ -82,7 +89,7 @@ class ResCnn(Network):
         bn = dict(momentum=p.bn_momentum, epsilon=p.bn_epsilon, dtype="float32")  # BN in float32 under any policy
         features = keras.Input(shape=(None, int(feat_dim)), name="features")
         x = layers.Reshape((-1, int(feat_dim), 1), name="image")(features)
-        for stage, depth in enumerate(DEPTHS, 1):
+        for stage, depth in enumerate(p.depths, 1):
             channels = p.base_channels * 2 ** (stage - 1)
             x = _conv_bn_relu(x, channels, p.link_kernel, 2, f"conv{stage}", bn)
             for index in range(1, depth + 1):

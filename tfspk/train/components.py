@@ -15,7 +15,7 @@ import dataclasses
 from tfspk import losses, nnet
 from tfspk.data import augment
 from tfspk.errors import ToolError
-from tfspk.params import build_params
+from tfspk.params import build_params, field_default
 from tfspk.train.config import NnetConfig, TrainConfig
 
 
@@ -92,7 +92,7 @@ def build_auxes(config: TrainConfig) -> list:
 def _params_line(name, cls) -> str:
     params_cls = getattr(cls, "Params", None)
     fields = dataclasses.fields(params_cls) if params_cls else ()
-    return f"{name}: " + (", ".join(f"{f.name}={f.default!r}" for f in fields) or "(no parameters)")
+    return f"{name}: " + (", ".join(f"{f.name}={field_default(f)!r}" for f in fields) or "(no parameters)")
 
 
 def parameter_docs() -> dict:
