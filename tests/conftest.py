@@ -141,7 +141,10 @@ def tool():
 # within the load's noise, 0.8 for the file; the second trim of 2026-12-07 evening -- test_docs_commands,
 # test_recipe_demo, test_voxceleb_recipe, test_export, test_resume, test_finetune, test_train,
 # test_nnet_networks -- scaled by the ratio of their CPU times, children included, after and before; the files
-# added late that evening, test_dropout and test_checkpoint_coverage, at half their one-process time under load);
+# added late that evening, test_dropout and test_checkpoint_coverage, at half their one-process time under load;
+# the third trim that night -- test_export, test_mixed_precision, test_nnet_networks, test_networks_tools,
+# test_importers, test_recipe_demo, test_exp_dir_inference, the voxceleb non-TDNN systems -- scaled by the ratio
+# of their CPU times after and before);
 # only their order matters, and a unit not listed costs 0 (it goes after the listed ones, in collection order).
 
 #: Slow test functions that share no module-scoped fixture or path with another test: each is a unit of its own
@@ -150,17 +153,17 @@ def tool():
 #: module-scoped fixture is made once (e.g. test_recipe_demo.py's imported model in a demo copy).
 OWN_UNIT = {"test_voxceleb_recipe.py::test_every_stage_runs_on_a_tiny_voxceleb": 66,
             "test_recipe_demo.py::test_demo_end_to_end_on_two_packages_beats_chance": 45,
-            "test_voxceleb_recipe.py::test_a_non_tdnn_system_goes_through_run_sh": 50,
-            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_section": 28,
+            "test_voxceleb_recipe.py::test_a_non_tdnn_system_goes_through_run_sh": 31,
+            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_section": 19,
             "test_exp_dir_inference.py::test_an_exp_dir_of_the_demo_recipe_exports_and_embeds": 21,
-            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds": 15,
+            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds": 12,
             "test_voxceleb_recipe.py::test_aug_online_trains_from_voiced_audio_with_the_musan_and_rirs_dirs": 15}
 
 #: Worker-seconds of the files (their tests not in OWN_UNIT), those of more than a few seconds.
 #: test_recipe_demo.py: its imported-model tests in a demo copy, which share a module-scoped import.
-MODULE_COST = {"test_export.py": 165, "test_recipe_demo.py": 150, "test_importers.py": 143,
-               "test_docs_commands.py": 110, "test_nnet_networks.py": 125, "test_resume.py": 90, "test_train.py": 83,
-               "test_mixed_precision.py": 85, "test_networks_tools.py": 70, "test_trust.py": 50, "test_finetune.py": 40,
+MODULE_COST = {"test_export.py": 152, "test_recipe_demo.py": 135, "test_importers.py": 125,
+               "test_docs_commands.py": 110, "test_nnet_networks.py": 88, "test_resume.py": 90, "test_train.py": 83,
+               "test_mixed_precision.py": 42, "test_networks_tools.py": 44, "test_trust.py": 50, "test_finetune.py": 40,
                "test_train_schedules.py": 30, "test_dropout.py": 40, "test_checkpoint_coverage.py": 15,
                "test_runners.py": 30, "test_train_audio.py": 30, "test_shards.py": 25, "test_losses_training.py": 20,
                "test_decision.py": 16, "test_import_kaldi.py": 14, "test_steps_features.py": 13, "test_faults.py": 11,
