@@ -65,19 +65,23 @@ def test_a_second_trainer_on_a_locked_exp_dir_is_refused(data_dir, tmp_path):
     assert not (exp / ".lock").exists() and not (exp / "config.yaml").exists()
 
 
-def test_a_running_tfspk_train_refuses_a_second_one(data_dir, tmp_path):
-    """Two real processes: the lock holder is another process (a helper holding ExpDirLock)."""
+def test_a_running_tfspk_train_refuses_a_second_one(data_dir, tmp_path, tool):
+    """Two real processes: the lock holder is another process (a helper holding the exp dir's lock), the
+    refused tfspk-train runs in this one (its lock check reads the holder's pid and start time from /proc).
+    The helper takes the lock through tfspk.io.dirlock, the mechanism ExpDirLock is, without importing
+    TensorFlow."""
+    from tfspk.nnet.saved import LOCK
     exp = tmp_path / "exp"
-    holder = subprocess.Popen([sys.executable, "-c", "import sys; from tfspk.train.expdir import ExpDirLock; "
-                               "lock = ExpDirLock(sys.argv[1], 'holder').acquire(); print('locked', flush=True); "
-                               "sys.stdin.read(); lock.release()", str(exp)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; from tfspk.io.dirlock import DirLock; "
+                               "lock = DirLock(sys.argv[1], 'holder', name=sys.argv[2]).acquire(); "
+                               "print('locked', flush=True); sys.stdin.read(); lock.release()", str(exp), LOCK],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
         argv = []
         for item in TINY + ["schedule.num_epochs=1"]:
             argv += ["--set", item]
-        proc = run(["tfspk-train"] + argv + [data_dir, str(exp)], check=False)
+        proc = tool(["tfspk-train"] + argv + [data_dir, str(exp)], check=False)
         assert proc.returncode == 1, proc.stderr
         assert f"is being trained by another tfspk-train (pid {holder.pid}" in proc.stderr
         assert "Traceback" not in proc.stderr and not (exp / "config.yaml").exists()
