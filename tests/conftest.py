@@ -89,7 +89,8 @@ def run_tool_here(command, check=True):
     not by capsys, so module-scoped fixtures can use it too. Returns an object with ``returncode`` (the
     exit status), ``stdout`` and ``stderr`` (text; binary output written to ``sys.stdout.buffer``, e.g. to
     ``ark:-``, is decoded with ``surrogateescape``, so ``stdout.encode("utf-8", "surrogateescape")`` gives
-    its bytes back). With check=True a non-zero exit fails the test and shows the tool's stderr.
+    its bytes back). Its messages carry the tool's name (``ERROR (tfspk-...)``), as from its console script.
+    With check=True a non-zero exit fails the test and shows the tool's stderr.
     """
     import contextlib
     import importlib
@@ -105,12 +106,15 @@ def run_tool_here(command, check=True):
     # text streams over bytes, like the real ones: tools write Kaldi archives to sys.stdout.buffer
     stdout, stderr = (io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="", write_through=True)
                       for _ in range(2))
+    program, cli._PROG = cli._PROG, name   # its messages name the tool, as its console script's do
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
             cli.run_tool(module._main, argv)
         code = 0
     except SystemExit as stop:
         code = 0 if stop.code is None else stop.code
+    finally:
+        cli._PROG = program
     for stream in (stdout, stderr):
         stream.flush()
     out, err = (stream.buffer.getvalue().decode("utf-8", "surrogateescape") for stream in (stdout, stderr))

@@ -155,20 +155,7 @@ def test_bad_inputs(tmp_path):
         shards.read_shard_list(tmp_path / "sh")
 
 
-@pytest.fixture
-def named_tool(monkeypatch, tool):
-    """The ``tool`` fixture (a tfspk-* tool run in this process: no new Python importing TensorFlow) with the
-    tool's own name in its messages, as its console script has: tfspk.cli takes the name from sys.argv[0],
-    which here is pytest's."""
-    from tfspk import cli
-
-    def call(command, **kwargs):
-        monkeypatch.setattr(cli, "_PROG", command.split()[0])
-        return tool(command, **kwargs)
-    return call
-
-
-def test_tool_and_script(tmp_path, sh, named_tool):
+def test_tool_and_script(tmp_path, sh, tool):
     make_data_dir(tmp_path / "data")
     proc = sh(f"steps/make_shards.sh --utts-per-shard 8 --verify true {tmp_path}/data {tmp_path}/sh")
     assert "4 shards" in proc.stdout
@@ -179,14 +166,14 @@ def test_tool_and_script(tmp_path, sh, named_tool):
     assert usage.returncode == 1 and "Usage:" in usage.stderr
     shard = tmp_path / "sh" / "shard-00002.tfrecord"
     # the tools themselves in this process (a Python with TensorFlow costs seconds); the script in its own
-    assert "4 shards, 30 utterances" in named_tool(f"tfspk-verify-shards {tmp_path}/sh").stderr
+    assert "4 shards, 30 utterances" in tool(f"tfspk-verify-shards {tmp_path}/sh").stderr
     with open(shard, "r+b") as handle:
         handle.truncate(50)
-    check = named_tool(f"tfspk-verify-shards --checksum=false {tmp_path}/sh/shards.list", check=False)
+    check = tool(f"tfspk-verify-shards --checksum=false {tmp_path}/sh/shards.list", check=False)
     assert check.returncode == 1 and f"ERROR (tfspk-verify-shards) shard {shard} is truncated: 50 bytes" in check.stderr
     assert "Traceback" not in check.stderr
     (tmp_path / "sh" / "shards.list").unlink()
-    made = named_tool(f"tfspk-make-shards --source=audio {tmp_path}/data {tmp_path}/sh3", check=False)
+    made = tool(f"tfspk-make-shards --source=audio {tmp_path}/data {tmp_path}/sh3", check=False)
     assert made.returncode == 1 and f"ERROR (tfspk-make-shards) {tmp_path}/data/wav.scp not found" in made.stderr
     assert "Traceback" not in made.stderr
 
@@ -200,7 +187,7 @@ def _lie_about_dim(list_path, dim):
                                + "\n" + rest)
 
 
-def test_a_header_that_lies_about_dim_is_caught_per_record(tmp_path, named_tool):
+def test_a_header_that_lies_about_dim_is_caught_per_record(tmp_path, tool):
     """Records of FEAT_DIM (4) under a header saying dim=3: the reader and tfspk-verify-shards name the
     shard and the record (before: verify passed and the reader cut every row as 3-dim, silently)."""
     make_data_dir(tmp_path / "data")
@@ -217,7 +204,7 @@ def test_a_header_that_lies_about_dim_is_caught_per_record(tmp_path, named_tool)
     with pytest.raises(ToolError, match=pattern):
         with shards.shard_errors(list_path):
             list(shards.shard_records(list_path))
-    check = named_tool(f"tfspk-verify-shards {tmp_path}/sh", check=False)
+    check = tool(f"tfspk-verify-shards {tmp_path}/sh", check=False)
     assert check.returncode == 1 and "holds 4-dimensional features" in check.stderr and "Traceback" not in check.stderr
 
 
@@ -253,7 +240,7 @@ def test_verify_counts_records_per_shard(tmp_path):
         shards.verify_shards(index.list_path)
 
 
-def test_corrupted_shard_in_training_is_named_in_the_log(tmp_path, named_tool):
+def test_corrupted_shard_in_training_is_named_in_the_log(tmp_path, tool):
     """tfspk-train over shards of which one is corrupted (same size, so only reading finds it): exit 1 with
     an ERROR naming the shard, and the line is in log/train.log (before: 'internal error DataLossError
     ... please report it', naming no shard, and nothing in the log)."""
@@ -269,7 +256,7 @@ def test_corrupted_shard_in_training_is_named_in_the_log(tmp_path, named_tool):
     open(victim, "wb").write(bytes(raw))
     sets = " ".join(f"--set {kv}" for kv in TINY + ["data.source=shards", f"data.shards={tmp_path}/shards",
                                                       "schedule.num_epochs=1", "valid.num_utts=0"])
-    proc = named_tool(f"tfspk-train {sets} {data} {tmp_path}/exp", check=False)
+    proc = tool(f"tfspk-train {sets} {data} {tmp_path}/exp", check=False)
     assert proc.returncode == 1, proc.stderr
     assert f"ERROR (tfspk-train) shard {victim} is damaged" in proc.stderr, proc.stderr
     assert "internal error" not in proc.stderr
