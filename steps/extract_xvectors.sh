@@ -4,6 +4,9 @@
 # (the CMN of the network's front end, <nnet-dir>/features.yaml: sliding over its window, centred, no
 # variance normalisation; then, if the front end has VAD on, voiced frames per vad.scp); chunks of --chunk-size frames are embedded and averaged weighted by their length.
 # Writes <xvector-dir>/xvector.{N.ark,N.scp,scp}, spk_xvector.{ark,scp} (speaker means) and num_utts.ark.
+# More <data-dir> <xvector-dir> pairs are extracted by the same jobs (job N runs one tfspk-extract for part N of
+# every data dir: one start of TensorFlow instead of one per data dir); each <xvector-dir> gets what a run of its
+# own would write, its log/extract.N.log being the job's log (of all the pairs).
 set -e -o pipefail
 
 echo "$0 $@"
@@ -22,8 +25,9 @@ batch_size=32
 allow_unfinished=false # true: use the model of a training that did not finish (no <nnet-dir>/final/DONE)
 stage=0
 
-help_message="Usage: $0 [options] <nnet-dir> <data-dir> <xvector-dir>
+help_message="Usage: $0 [options] <nnet-dir> <data-dir> <xvector-dir> [<data-dir> <xvector-dir> ...]
  e.g.: $0 --nj 8 --cmd run.pl exp/xvector_nnet data/test exp/xvectors_test
+       $0 --nj 8 exp/xvector_nnet data/train exp/xvectors_train data/test exp/xvectors_test
 Options:
   --nj <n>                 # number of parallel jobs (default: $nj)
   --cmd <runner>           # job runner, e.g. run.pl, queue.pl, slurm.pl (default: $cmd)
@@ -42,16 +46,31 @@ Options:
 . "$utils/parse_options.sh"
 . "$tfspk_steps/internal/checks.sh"
 
-if [ $# != 3 ]; then
+if [ $# -lt 3 ] || [ $(($# % 2)) != 1 ]; then
   echo "$help_message" >&2
   exit 1
 fi
 
 srcdir=$1
-data=$2
-dir=$3
+shift
+datas=()   # the pairs: datas[k] is extracted into dirs[k]
+dirs=()
+while [ $# -gt 0 ]; do
+  for other in "${dirs[@]}"; do
+    if [ "$(readlink -m "$other")" = "$(readlink -m "$2")" ]; then
+      echo "$0: two data dirs are to be extracted into one <xvector-dir> $2" >&2
+      exit 1
+    fi
+  done
+  datas+=("$1")
+  dirs+=("$2")
+  shift 2
+done
 
-require_files "$srcdir/config.yaml" "$srcdir/final/model.weights.h5" "$data/feats.scp" "$data/utt2spk" "$data/spk2utt"
+require_files "$srcdir/config.yaml" "$srcdir/final/model.weights.h5"
+for data in "${datas[@]}"; do
+  require_files "$data/feats.scp" "$data/utt2spk" "$data/spk2utt"
+done
 if [ -z "$use_vad" ]; then
   use_vad=true
   if [ -f "$srcdir/features.yaml" ]; then
@@ -66,8 +85,8 @@ if [ -z "$use_vad" ]; then
   fi
 fi
 case "$use_vad" in
-  true) require_files "$data/vad.scp"; vad_rspecifier="scp:$data/split$nj/JOB/vad.scp" ;;
-  false) vad_rspecifier=none ;;
+  true) for data in "${datas[@]}"; do require_files "$data/vad.scp"; done ;;
+  false) ;;
   *) echo "$0: --use-vad must be true or false, got '$use_vad'" >&2; exit 1;;
 esac
 case "$allow_unfinished" in
@@ -88,35 +107,49 @@ case "$use_gpu" in
   *) echo "$0: --use-gpu must be no or yes, got '$use_gpu'" >&2; exit 1;;
 esac
 
-mkdir -p "$dir/log"
-lock_output_dir "$dir"   # one extraction per dir: a second one must not overwrite its outputs and logs
-sdata=$data/split$nj
+for dir in "${dirs[@]}"; do mkdir -p "$dir/log"; done
+lock_output_dir "${dirs[@]}"   # one extraction per dir: a second one must not overwrite its outputs and logs
 
 if [ $stage -le 0 ]; then
-  "$utils/split_data.sh" "$data" $nj
-  # Hidden temporaries (tfspk.io.atomic) of killed jobs of an earlier run into this dir.
-  remove_stale_temporaries "$dir" "xvector.+([0-9]).@(ark|scp)" "spk_xvector.@(ark|scp)" "num_utts.ark"
-  echo "$0: extracting x-vectors of $data with $srcdir ($nj jobs; logs in $dir/log/extract.*.log)"
-  $cmd $gpu_opt JOB=1:$nj "$dir/log/extract.JOB.log" \
+  tables=()   # tfspk-extract's <feats-rspecifier> <vad-rspecifier|none> <xvector-wspecifier> of each pair
+  for k in "${!datas[@]}"; do
+    data=${datas[$k]}
+    dir=${dirs[$k]}
+    sdata=$data/split$nj
+    "$utils/split_data.sh" "$data" $nj
+    # Hidden temporaries (tfspk.io.atomic) of killed jobs of an earlier run into this dir.
+    remove_stale_temporaries "$dir" "xvector.+([0-9]).@(ark|scp)" "spk_xvector.@(ark|scp)" "num_utts.ark"
+    echo "$0: extracting x-vectors of $data with $srcdir ($nj jobs; logs in $dir/log/extract.*.log)"
+    vad_rspecifier=none
+    $use_vad && vad_rspecifier="scp:$sdata/JOB/vad.scp"
+    tables+=("scp:$sdata/JOB/feats.scp" "$vad_rspecifier" "ark,scp:$dir/xvector.JOB.ark,$dir/xvector.JOB.scp")
+  done
+  $cmd $gpu_opt JOB=1:$nj "${dirs[0]}/log/extract.JOB.log" \
     tfspk-extract --use-gpu=$use_gpu --chunk-size=$chunk_size --min-chunk-size=$min_chunk_size \
       --pad-input=$pad_input --embedding-layer=$embedding_layer ${cmn_window:+--cmn-window=$cmn_window} --batch-size=$batch_size \
       --allow-unfinished=$allow_unfinished \
-      "$srcdir" "scp:$sdata/JOB/feats.scp" "$vad_rspecifier" \
-      "ark,scp:$dir/xvector.JOB.ark,$dir/xvector.JOB.scp"
+      "$srcdir" "${tables[@]}"
+  for dir in "${dirs[@]:1}"; do
+    for j in $(seq $nj); do cp "${dirs[0]}/log/extract.$j.log" "$dir/log/extract.$j.log"; done
+  done
 fi
 
-if [ $stage -le 1 ]; then
-  for j in $(seq $nj); do
-    [ -f "$dir/xvector.$j.scp" ] || { echo "$0: job $j wrote no $dir/xvector.$j.scp" >&2; exit 1; }
-    cat "$dir/xvector.$j.scp"
-  done | LC_ALL=C sort > "$dir/xvector.scp.tmp"
-  mv "$dir/xvector.scp.tmp" "$dir/xvector.scp"
-  echo "$0: $(wc -l < "$dir/xvector.scp") x-vectors of $(wc -l < "$data/utt2spk") utterances in $dir/xvector.scp"
-fi
+for k in "${!datas[@]}"; do
+  data=${datas[$k]}
+  dir=${dirs[$k]}
+  if [ $stage -le 1 ]; then
+    for j in $(seq $nj); do
+      [ -f "$dir/xvector.$j.scp" ] || { echo "$0: job $j wrote no $dir/xvector.$j.scp" >&2; exit 1; }
+      cat "$dir/xvector.$j.scp"
+    done | LC_ALL=C sort > "$dir/xvector.scp.tmp"
+    mv "$dir/xvector.scp.tmp" "$dir/xvector.scp"
+    echo "$0: $(wc -l < "$dir/xvector.scp") x-vectors of $(wc -l < "$data/utt2spk") utterances in $dir/xvector.scp"
+  fi
 
-if [ $stage -le 2 ]; then
-  echo "$0: computing mean of x-vectors for each speaker"
-  $cmd "$dir/log/speaker_mean.log" \
-    tfspk-ivector-mean "ark:$data/spk2utt" "scp:$dir/xvector.scp" \
-      "ark,scp:$dir/spk_xvector.ark,$dir/spk_xvector.scp" "ark,t:$dir/num_utts.ark"
-fi
+  if [ $stage -le 2 ]; then
+    echo "$0: computing mean of x-vectors for each speaker"
+    $cmd "$dir/log/speaker_mean.log" \
+      tfspk-ivector-mean "ark:$data/spk2utt" "scp:$dir/xvector.scp" \
+        "ark,scp:$dir/spk_xvector.ark,$dir/spk_xvector.scp" "ark,t:$dir/num_utts.ark"
+  fi
+done

@@ -157,6 +157,32 @@ def test_dot_product_cosine_and_score_norm_tools(data, tmp_path, tool):
         assert value == pytest.approx(0.5 * ((s - me) / se + (s - mt) / st), rel=1e-5, abs=1e-5)
 
 
+def test_one_table_on_both_sides_is_read_once_with_the_scores_of_two_reads(data, tmp_path, tool):
+    """The recipes give the same "ark:<pipeline> |" as both tables of a scoring: its pipeline runs once, and the
+    scores are those of reading the table twice (two different rspecifiers of the same vectors)."""
+    d = data
+    tool(f"tfspk-ivector-compute-plda ark:{d}/spk2utt ark:{d}/train.ark {tmp_path}/plda")
+    counted = f"ark:echo >> {tmp_path}/runs; cat {d}/test.ark |"
+    twice = [f"ark:{d}/test.ark", f"ark:cat {d}/test.ark |"]
+    for command, args in (("tfspk-ivector-plda-scoring", [f"{tmp_path}/plda"]), ("tfspk-cosine-scoring", []),
+                          ("tfspk-score-norm", [])):
+        for name, tables in (("once", [counted, counted]), ("twice", twice)):
+            if command == "tfspk-score-norm":
+                argv = [command, "--top-n=5", *tables, f"ark:{d}/train.ark", f"{tmp_path}/cos_twice", f"{tmp_path}/{name}"]
+            elif command == "tfspk-cosine-scoring":
+                argv = [command, f"{d}/trials", *tables, f"{tmp_path}/{name}"]
+            else:
+                argv = [command, *args, *tables, f"{d}/trials", f"{tmp_path}/{name}"]
+            (tmp_path / "runs").write_text("")
+            proc = tool(argv)
+            if command == "tfspk-cosine-scoring":
+                (tmp_path / f"cos_{name}").write_bytes((tmp_path / name).read_bytes())
+            if name == "once":
+                assert (tmp_path / "runs").read_text() == "\n", command
+                assert "read once" in proc.stderr
+        assert (tmp_path / "once").read_text() == (tmp_path / "twice").read_text(), command
+
+
 def test_compute_eer_min_dcf_and_report_outputs(data, tmp_path, tool):
     d = data
     tool(f"tfspk-cosine-scoring {d}/trials ark:{d}/test.ark ark:{d}/test.ark {tmp_path}/cos")

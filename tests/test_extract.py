@@ -247,3 +247,38 @@ def test_extract_xvectors_sh_speaker_means(tmp_path, sh, model):
     assert num_utts == {spk: str(len(utts)) for spk, utts in spk2utt.items()}
     fail = sh(f"extract_xvectors.sh {exp} {tmp_path}/nodata {tmp_path}/xv2", cwd=tmp_path, check=False)
     assert fail.returncode == 1 and f"no such file {tmp_path}/nodata/feats.scp" in fail.stdout + fail.stderr
+
+
+def test_extract_xvectors_sh_extracts_several_data_dirs_in_the_same_jobs(tmp_path, sh, tool, model):
+    """Two <data-dir> <xvector-dir> pairs in one call (one tfspk-extract a job): each dir gets what tfspk-extract
+    writes for its part alone, its own speaker means and the job logs."""
+    exp = _make_exp_dir(tmp_path / "exp", model)
+    _make_raw_data(tmp_path / "a", [120, 40, 333, 80, 90, 70])
+    _make_raw_data(tmp_path / "b", [50, 61, 200])
+    proc = sh(f"extract_xvectors.sh --nj 2 --chunk-size 100 {exp} {tmp_path}/a {tmp_path}/xa {tmp_path}/b {tmp_path}/xb",
+              cwd=tmp_path)
+    assert proc.stdout.count("extracting x-vectors of") == 2
+    for name, num_utts in (("a", 6), ("b", 3)):
+        xv, data = tmp_path / f"x{name}", tmp_path / name
+        got = dict(read_rspecifier(f"scp:{xv}/xvector.scp"))
+        assert len(got) == num_utts
+        for job in (1, 2):
+            assert f"{data}/split2/{job}/feats.scp" in (xv / "log" / f"extract.{job}.log").read_text()
+            alone = tmp_path / f"alone_{name}{job}"
+            tool(f"tfspk-extract --chunk-size=100 {exp} scp:{data}/split2/{job}/feats.scp "
+                 f"scp:{data}/split2/{job}/vad.scp ark,scp:{alone}.ark,{alone}.scp")
+            expected = dict(read_rspecifier(f"scp:{alone}.scp"))
+            part = dict(read_rspecifier(f"scp:{xv}/xvector.{job}.scp"))
+            assert sorted(part) == sorted(expected)
+            for utt in part:
+                np.testing.assert_allclose(part[utt], expected[utt], rtol=1e-6, atol=1e-7)
+        spk2utt = {line.split()[0]: line.split()[1:] for line in (data / "spk2utt").read_text().splitlines()}
+        means = dict(read_rspecifier(f"scp:{xv}/spk_xvector.scp"))
+        assert sorted(means) == sorted(spk2utt)
+        for spk, utts in spk2utt.items():
+            np.testing.assert_allclose(means[spk], np.mean([got[u] for u in utts], axis=0), rtol=1e-5, atol=1e-6)
+    odd = sh(f"extract_xvectors.sh {exp} {tmp_path}/a {tmp_path}/xa {tmp_path}/b", cwd=tmp_path, check=False)
+    assert odd.returncode == 1 and "Usage:" in odd.stderr
+    same = sh(f"extract_xvectors.sh {exp} {tmp_path}/a {tmp_path}/xa {tmp_path}/b {tmp_path}/xa/", cwd=tmp_path,
+              check=False)
+    assert same.returncode == 1 and f"into one <xvector-dir> {tmp_path}/xa/" in same.stderr

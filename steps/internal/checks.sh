@@ -57,15 +57,18 @@ remove_stale_temporaries() {
   eval "$restore_extglob; $restore_nullglob"
 }
 
-# lock_output_dir <dir>: take <dir>'s lock (<dir>/.lock, tfspk.io.dirlock: the lock tfspk-train takes on its
-# experiment dir) for this script, released when it exits; a second run into <dir> while this one runs
+# lock_output_dir <dir>...: take each <dir>'s lock (<dir>/.lock, tfspk.io.dirlock: the lock tfspk-train takes on
+# its experiment dir) for this script, released when it exits; a second run into a <dir> while this one runs
 # stops with an error naming it, instead of overwriting its outputs and logs. A lock left by a killed run
 # is taken over (with a message). Replaces an EXIT trap of the caller: set yours after this call.
 lock_output_dir() {
-  local dir=$1
-  tfspk-lock-dir --owner-pid=$$ --what="$0" --command="$0" "$dir" || exit 1
-  # shellcheck disable=SC2064  # expanded now on purpose
-  trap "tfspk-lock-dir --release --owner-pid=$$ $(printf '%q' "$dir") 2>/dev/null" EXIT
+  local dir locked=
+  for dir in "$@"; do
+    tfspk-lock-dir --owner-pid=$$ --what="$0" --command="$0" "$dir" || exit 1
+    locked="$locked tfspk-lock-dir --release --owner-pid=$$ $(printf '%q' "$dir") 2>/dev/null;"
+    # shellcheck disable=SC2064  # expanded now on purpose
+    trap "$locked" EXIT
+  done
 }
 
 # report_job_warnings <log-glob> <log-file>...: say on stdout how many WARNING lines the jobs of this step

@@ -187,6 +187,16 @@ def _resolve(trials, enroll_keys, test_keys, enroll_name, test_name):
     return kept, enroll_index, test_index, num_missing
 
 
+def _same_table(rspecifier1: str, rspecifier2: str, num_utts_rspecifier: str = "") -> bool:
+    """Whether the second table of a scoring is the first one again, transformed alike (no per-speaker counts on
+    the first side): it is then read once (a recipe's "ark:<pipeline> |" on both sides runs once, not twice, and
+    the vectors are the same), and said so in the log."""
+    same = rspecifier1 == rspecifier2 and not num_utts_rspecifier
+    if same:
+        cli.log(f"the second table is the first one ({rspecifier1}): read once")
+    return same
+
+
 def _read_trials(trials_rxfilename: str):
     trials = tables.read_trials(trials_rxfilename)
     if not trials:
@@ -202,7 +212,10 @@ def plda_scoring(plda_rxfilename: str, train_rspecifier: str, test_rspecifier: s
     config = dict(normalize_length=normalize_length, simple_length_norm=simple_length_norm)
     enroll_keys, enroll, counts = plda_space_vectors(model, train_rspecifier, num_utts_rspecifier,
                                                      what="training iVectors", **config)
-    test_keys, test, _ = plda_space_vectors(model, test_rspecifier, what="test iVectors", **config)
+    if _same_table(train_rspecifier, test_rspecifier, num_utts_rspecifier):
+        test_keys, test = enroll_keys, enroll
+    else:
+        test_keys, test, _ = plda_space_vectors(model, test_rspecifier, what="test iVectors", **config)
     trials = _read_trials(trials_rxfilename)
     kept, enroll_index, test_index, num_missing = _resolve(trials, enroll_keys, test_keys,
                                                            "training iVectors", "test iVectors")
@@ -221,7 +234,7 @@ def similarity_scoring(trials_rxfilename: str, rspecifier1: str, rspecifier2: st
     score_function = SIMILARITIES[similarity]
     trials = _read_trials(trials_rxfilename)
     keys1, vectors1 = tables.load_vectors(rspecifier1)
-    keys2, vectors2 = tables.load_vectors(rspecifier2)
+    keys2, vectors2 = (keys1, vectors1) if _same_table(rspecifier1, rspecifier2) else tables.load_vectors(rspecifier2)
     scoring.check_same_dim(vectors1, vectors2, rspecifier1, rspecifier2)
     kept, index1, index2, num_missing = _resolve(trials, keys1, keys2, "1st table of ivectors",
                                                  "2nd table of ivectors")
@@ -244,7 +257,10 @@ def score_norm(enroll_rspecifier: str, test_rspecifier: str, cohort_rspecifier: 
         config = dict(normalize_length=normalize_length, simple_length_norm=simple_length_norm)
         enroll_keys, enroll, counts = plda_space_vectors(model, enroll_rspecifier, num_utts_rspecifier,
                                                          what="enrolment vectors", **config)
-        test_keys, test, _ = plda_space_vectors(model, test_rspecifier, what="test vectors", **config)
+        if _same_table(enroll_rspecifier, test_rspecifier, num_utts_rspecifier):
+            test_keys, test = enroll_keys, enroll
+        else:
+            test_keys, test, _ = plda_space_vectors(model, test_rspecifier, what="test vectors", **config)
         _, cohort, _ = plda_space_vectors(model, cohort_rspecifier, what="cohort vectors", **config)
 
         def cohort_stats(rows, row_counts):
@@ -252,7 +268,8 @@ def score_norm(enroll_rspecifier: str, test_rspecifier: str, cohort_rspecifier: 
                 lambda a, b: model.score_matrix(rows[a:b], row_counts[a:b], cohort), len(rows), top_n)
     else:
         enroll_keys, enroll = tables.load_vectors(enroll_rspecifier)
-        test_keys, test = tables.load_vectors(test_rspecifier)
+        test_keys, test = ((enroll_keys, enroll) if _same_table(enroll_rspecifier, test_rspecifier)
+                           else tables.load_vectors(test_rspecifier))
         _, cohort = tables.load_vectors(cohort_rspecifier)
         scoring.check_same_dim(enroll, test, enroll_rspecifier, test_rspecifier)
         scoring.check_same_dim(enroll, cohort, enroll_rspecifier, cohort_rspecifier)

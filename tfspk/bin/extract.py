@@ -1,13 +1,15 @@
 """tfspk-extract: x-vectors from a trained experiment dir (Kaldi nnet3-xvector-compute semantics)."""
 from tfspk import cli
 
-USAGE = """tfspk-extract [options] <exp-dir> <feats-rspecifier> <vad-rspecifier|none> <xvector-wspecifier>
+USAGE = """tfspk-extract [options] <exp-dir> <feats-rspecifier> <vad-rspecifier|none> <xvector-wspecifier> [<feats-rspecifier> <vad-rspecifier|none> <xvector-wspecifier> ...]
 Raw features go through the CMN of the network's front end (<exp-dir>/features.yaml: sliding over its window,
 centred, no variance normalisation; --apply-cmn/--cmn-window override it) and voiced-frame selection with the
 VAD, as for training; then chunks of --chunk-size frames (-1: whole utterance) are
 embedded and averaged weighted by their length (chunks shorter than --min-chunk-size are padded by
 repeating edge frames; --pad-input=false leaves them unpadded and stops with an error naming an
 utterance shorter than the network's minimum number of frames).
+More triples of <feats-rspecifier> <vad-rspecifier|none> <xvector-wspecifier> extract more tables with the
+same network, each into its own output exactly as a run of its own would (one start of TensorFlow, not one each).
 e.g.: tfspk-extract exp/xvector_nnet scp:data/test/feats.scp scp:data/test/vad.scp \\
         ark,scp:exp/xvectors_test/xvector.1.ark,exp/xvectors_test/xvector.1.scp"""
 
@@ -38,7 +40,16 @@ def _main(argv):
     parser.add_argument("--use-gpu", choices=("no", "yes", "optional", "wait", "false", "true"), default="no",
                         help="Kaldi-style: no hides GPUs from TensorFlow; yes/optional/wait use one if present "
                              "(default: no)")
-    args = parser.parse(argv, "exp_dir", "feats_rspecifier", "vad_rspecifier", "xvector_wspecifier")
+    for name in ("exp_dir", "feats_rspecifier", "vad_rspecifier", "xvector_wspecifier"):
+        parser.add_argument(name)
+    parser.add_argument("more_tables", nargs="*", help="further tables to extract, three arguments each: "
+                        "<feats-rspecifier> <vad-rspecifier|none> <xvector-wspecifier>")
+    args = parser.parse(argv)
+    if len(args.more_tables) % 3:
+        parser.error(f"further tables take three arguments each (<feats-rspecifier> <vad-rspecifier|none> "
+                     f"<xvector-wspecifier>); got {len(args.more_tables)}: {' '.join(args.more_tables)}")
+    tables = [(args.feats_rspecifier, args.vad_rspecifier, args.xvector_wspecifier)]
+    tables += [tuple(args.more_tables[i:i + 3]) for i in range(0, len(args.more_tables), 3)]
     if args.use_gpu in ("no", "false"):
         import os
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
@@ -49,9 +60,11 @@ def _main(argv):
                                embedding_layer=args.embedding_layer, chunk_size=args.chunk_size,
                                min_chunk_size=args.min_chunk_size, batch_size=args.batch_size,
                                pad_input=args.pad_input)
-    vad = None if args.vad_rspecifier == "none" else args.vad_rspecifier
-    extract_to_archive(extractor, args.feats_rspecifier, vad, args.xvector_wspecifier, apply_cmn=apply_cmn,
-                       cmn_window=cmn_window, num_threads=max(1, args.num_threads))
+    for feats_rspecifier, vad_rspecifier, xvector_wspecifier in tables:
+        extractor.num_done = extractor.num_skipped = 0   # the counts of extract_to_archive are per table
+        extract_to_archive(extractor, feats_rspecifier, None if vad_rspecifier == "none" else vad_rspecifier,
+                           xvector_wspecifier, apply_cmn=apply_cmn, cmn_window=cmn_window,
+                           num_threads=max(1, args.num_threads))
 
 
 def main():

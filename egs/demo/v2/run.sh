@@ -349,9 +349,9 @@ if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
     require 1 "$data/train$sfx/feats.scp" "$data/eval$sfx/feats.scp" "$data/eval$sfx/vad.scp"
     [ "$dev_speakers" -gt 0 ] && names="$names dev" && require 2 "$data/dev$sfx/feats.scp"
   fi
-  for name in $names; do
-    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name$own" "$nnet_dir/xvectors_$name"
-  done
+  pairs=()   # <data-dir> <xvector-dir> of every set, extracted in the same jobs (one start of TensorFlow each)
+  for name in $names; do pairs+=("$data/$name$own" "$nnet_dir/xvectors_$name"); done
+  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "${pairs[@]}"
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then

@@ -148,9 +148,8 @@ fi
 if [ $stage -le 4 ] && [ $stop_stage -ge 4 ]; then
   stage_banner 4 "extract embeddings"
   require 3 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
-  for part in train eval; do
-    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$part$sfx" "$nnet_dir/xvectors_$part"
-  done
+  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/train$sfx" "$nnet_dir/xvectors_train" \
+    "$data/eval$sfx" "$nnet_dir/xvectors_eval"   # both in the same jobs: one start of TensorFlow each
 fi
 
 if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then

@@ -287,9 +287,8 @@ if [ $stage -le 5 ] && [ $stop_stage -ge 5 ]; then
   stage_banner 5 "extract embeddings"
   require 4 "$nnet_dir/final/model.weights.h5" "$nnet_dir/config.yaml"
   require 1 "$data/train$sfx/feats.scp" "$data/$eval_set$sfx/feats.scp"
-  for name in train $eval_set; do
-    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/$name$sfx" "$nnet_dir/xvectors_$name"
-  done
+  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/train$sfx" "$nnet_dir/xvectors_train" \
+    "$data/$eval_set$sfx" "$nnet_dir/xvectors_$eval_set"   # both in the same jobs: one start of TensorFlow each
 fi
 
 if [ $stage -le 6 ] && [ $stop_stage -ge 6 ]; then
@@ -344,10 +343,8 @@ if $lmft && [ $stage -le 9 ] && [ $stop_stage -ge 9 ]; then
   for kv in "${set[@]}" "${lmft_set[@]}"; do lmft_args+=(--set "$kv"); done   # --lmft-set last: it wins
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
     "${lmft_args[@]}" "$train_dir" "$nnet_dir_lmft"
-  for name in train $eval_set; do
-    steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir_lmft" "$data/$name" \
-      "$nnet_dir_lmft/xvectors_$name"
-  done
+  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir_lmft" "$data/train" \
+    "$nnet_dir_lmft/xvectors_train" "$data/$eval_set" "$nnet_dir_lmft/xvectors_$eval_set"
   for list in $trial_lists; do
     local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim --asnorm false "$data/train" \
       "$nnet_dir_lmft/xvectors_train" "$nnet_dir_lmft/xvectors_$eval_set" "$(trials_file $list)" \
