@@ -137,22 +137,27 @@ def _onnx_convert(tf2onnx, function, signature, path: str) -> None:
     With catching on (tf2onnx's default) the optimizer deep-copies the whole ONNX graph before each of its
     passes, to fall back to the copy when a pass raises; that is about a fifth of a conversion's time. When no
     pass raises, both runs apply the same passes to the same graph; when one does, the conversion is made
-    again from the start with catching on, as tf2onnx's default would have made it.
+    again from the start in the environment as it was (tf2onnx's default: catching on, the pass skipped).
     """
     from tf2onnx import constants
     key = constants.ENV_TF2ONNX_CATCH_ERRORS
     before = os.environ.get(key)
+
+    def restore():
+        # tf2onnx 1.17 turns catching off whenever the variable is set, whatever its value: unset it again
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
     try:
         os.environ[key] = "FALSE"
         try:
             tf2onnx.convert.from_function(function, input_signature=signature, opset=ONNX_OPSET, output_path=path)
             return
-        except Exception:  # noqa: BLE001 (any failure: the default conversion below decides)
+        except Exception:  # noqa: BLE001 (any failure: the conversion as it was decides)
             pass
-        os.environ[key] = "TRUE" if before is None else before
+        restore()
         tf2onnx.convert.from_function(function, input_signature=signature, opset=ONNX_OPSET, output_path=path)
     finally:
-        if before is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = before
+        restore()
