@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, run, synth_speech
+from conftest import REPO, run, run_tool_here, synth_speech
 from test_export import MFCC_CONF, VAD_CONF, _cosine, _make_exp
 from tfspk.errors import ToolError
 from tfspk.io.ark import read_rspecifier, write_archive
@@ -61,10 +61,11 @@ MFCC_8K = MFCC_CONF.replace("--sample-frequency=16000", "--sample-frequency=8000
 
 @pytest.fixture(scope="module")
 def model8k(tmp_path_factory):
-    """A tiny TDNN on 8 kHz MFCCs (as the demo), exported with every runtime."""
+    """A tiny TDNN on 8 kHz MFCCs (as the demo), exported with every runtime (in this process: TensorFlow is
+    loaded once; tests/test_export.py's test_export_tool_bad_input runs tfspk-export's console script)."""
     root = tmp_path_factory.mktemp("decision")
     exp = _make_exp(root / "exp", confs={"mfcc.conf": MFCC_8K, "vad.conf": VAD_CONF})
-    run(f"tfspk-export {exp} {root}/export")
+    run_tool_here(f"tfspk-export {exp} {root}/export")
     return root
 
 

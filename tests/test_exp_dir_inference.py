@@ -42,11 +42,12 @@ def _text_vectors(text):
     return {line.split()[0]: np.array(line.split("[")[1].split("]")[0].split(), float) for line in text.splitlines()}
 
 
-def _check_inference(exp, out, wav, tool):
-    """tfspk-export <exp> <out> (the console script), then tfspk-embed on the export and on the experiment dir,
-    and tfspk.Embedder on both: the same embedding of ``wav`` everywhere."""
+def _check_inference(exp, out, wav, tool, console_script=False):
+    """tfspk-export <exp> <out> (the console script if ``console_script``, else in this process: TensorFlow is
+    loaded once), then tfspk-embed on the export and on the experiment dir, and tfspk.Embedder on both: the same
+    embedding of ``wav`` everywhere."""
     import tfspk
-    proc = run(["tfspk-export", "--tflite=false", "--onnx=false", str(exp), str(out)])
+    proc = (run if console_script else tool)(["tfspk-export", "--tflite=false", "--onnx=false", str(exp), str(out)])
     assert "exported" in proc.stderr and "front end of" in proc.stderr
     from_export = _text_vectors(tool(f"tfspk-embed {out} {wav} ark,t:-").stdout)
     from_exp = _text_vectors(tool(f"tfspk-embed {exp} {wav} ark,t:-").stdout)
@@ -67,6 +68,7 @@ def test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds(tmp_path, tool):
     sets = ["data.source=audio", "data.speakers_per_batch=4", "data.min_frames=40", "data.max_frames=60",
             "valid.num_utts=0", "data.num_threads=1", "log_every=1"] + TINY_NNET
     # in this process (tool): TensorFlow is loaded here once; the console script is export's, in _check_inference
+    # (here only: the other tests export in their process)
     tool(["tfspk-train", "--num-epochs", "1", "--steps-per-epoch", "2"]
          + [arg for kv in sets for arg in ("--set", kv)] + [str(data), str(exp)])
     from tfspk.features import read_front_end
@@ -74,7 +76,7 @@ def test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds(tmp_path, tool):
     assert (front_end.feature_type, front_end.dim, front_end.sample_rate) == ("fbank", 23, 16000)
     assert (front_end.cmn, front_end.vad, front_end.options.frame.dither) == ("sliding", False, 1.0)
     wav = tmp_path / "wav" / "spk" / "spk1-u0.wav"
-    _check_inference(exp, tmp_path / "export", wav, tool)
+    _check_inference(exp, tmp_path / "export", wav, tool, console_script=True)
 
 
 def test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_section(tmp_path, tool):
@@ -90,8 +92,8 @@ def test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_sect
         cwd=tmp_path)
     sets = ["data.speakers_per_batch=4", "data.min_frames=40", "data.max_frames=60", "valid.num_utts=0",
             "log_every=1"] + TINY_NNET
-    # the tools in this process (tool): TensorFlow is loaded here once; the console script is export's, in
-    # _check_inference
+    # the tools in this process (tool): TensorFlow is loaded here once; tfspk-export's console script runs in
+    # test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds
     args = ["tfspk-train", "--num-epochs", "1", "--steps-per-epoch", "2"] + [a for kv in sets for a in ("--set", kv)]
     tool(args + [str(tmp_path / "train"), str(tmp_path / "bare")])
     assert "no front end recorded" in (tmp_path / "bare" / "log" / "train.log").read_text()

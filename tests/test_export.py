@@ -606,3 +606,30 @@ def test_export_tool_bad_input(tmp_path):
     export = run_tool_here(["tfspk-export", exp, out], check=False)
     assert export.returncode == 1 and "missing" in export.stderr and "model.weights.h5" in export.stderr
     assert not (tmp_path / "out").exists() and not [p for p in tmp_path.iterdir() if p.name.startswith(".export")]
+
+
+def test_onnx_conversion_falls_back_to_tf2onnx_default_when_an_optimizer_pass_raises(tmp_path, monkeypatch):
+    """tfspk.export.writers converts with tf2onnx's optimizer error catching off first (no copy of the graph per
+    pass); a pass that raises there gives tf2onnx's default conversion (the pass skipped), not a failed export,
+    and the environment is left as it was."""
+    import onnxruntime
+    import tf2onnx
+    from tf2onnx import constants, optimizer
+
+    from tfspk.export import writers
+
+    class Raising:
+        graph_been_opt = False
+
+        def optimize(self, graph, iteration):
+            raise RuntimeError("a failing pass")
+
+    monkeypatch.setitem(optimizer._optimizers, "raising", Raising)
+    monkeypatch.delenv(constants.ENV_TF2ONNX_CATCH_ERRORS, raising=False)
+    spec = tf.TensorSpec([None], tf.float32, name="x")
+    function = tf.function(lambda x: {"y": 2.0 * x + 1.0}, input_signature=[spec])
+    writers._onnx_convert(tf2onnx, function, [spec], str(tmp_path / "m.onnx"))
+    session = onnxruntime.InferenceSession(str(tmp_path / "m.onnx"))
+    got = session.run(None, {session.get_inputs()[0].name: np.array([0.0, 1.5], np.float32)})[0]
+    np.testing.assert_array_equal(got, [1.0, 4.0])
+    assert constants.ENV_TF2ONNX_CATCH_ERRORS not in __import__("os").environ

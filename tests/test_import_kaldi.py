@@ -200,7 +200,8 @@ def test_export_and_embedder_from_raw_audio(imported_dir, model_weights, tmp_pat
     then tfspk.Embedder on 16 kHz audio against the numpy forward of the Kaldi front end's features."""
     export_dir = imported_dir.parent / "export"
     if not (export_dir / "export.json").is_file():
-        run(["tfspk-export", str(imported_dir), str(export_dir)])
+        # in this process (TensorFlow is loaded once); tests/test_export.py runs tfspk-export's console script
+        run_tool_here(["tfspk-export", imported_dir, export_dir])
     from tfspk.export import Embedder
     embedder = Embedder(str(export_dir), backend=backend)
     assert embedder.sample_rate == 16000

@@ -125,8 +125,39 @@ def _write_onnx(frozen: dict, feat_dim: int, work: str) -> None:
             (ONNX_FEATS, frozen["embed_feats"], [tf.TensorSpec([None, feat_dim], tf.float32, name="feats"),
                                              tf.TensorSpec([None], tf.float32, name="vad")])):
         try:
-            tf2onnx.convert.from_function(function, input_signature=signature, opset=ONNX_OPSET,
-                                          output_path=os.path.join(work, name))
+            _onnx_convert(tf2onnx, function, signature, os.path.join(work, name))
         except Exception as err:  # tf2onnx raises assorted types; name the step
             raise ToolError(f"ONNX conversion of {name} failed: {err}") from None
         cli.log(f"wrote {name}")
+
+
+def _onnx_convert(tf2onnx, function, signature, path: str) -> None:
+    """tf2onnx's conversion of ``function`` to ``path``, first with its optimizer's error catching off.
+
+    With catching on (tf2onnx's default) the optimizer deep-copies the whole ONNX graph before each of its
+    passes, to fall back to the copy when a pass raises; that is about a fifth of a conversion's time. When no
+    pass raises, both runs apply the same passes to the same graph; when one does, the conversion is made
+    again from the start in the environment as it was (tf2onnx's default: catching on, the pass skipped).
+    """
+    from tf2onnx import constants
+    key = constants.ENV_TF2ONNX_CATCH_ERRORS
+    before = os.environ.get(key)
+
+    def restore():
+        # tf2onnx 1.17 turns catching off whenever the variable is set, whatever its value: unset it again
+        if before is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = before
+
+    try:
+        os.environ[key] = "FALSE"
+        try:
+            tf2onnx.convert.from_function(function, input_signature=signature, opset=ONNX_OPSET, output_path=path)
+            return
+        except Exception:  # noqa: BLE001 (any failure: the conversion as it was decides)
+            pass
+        restore()
+        tf2onnx.convert.from_function(function, input_signature=signature, opset=ONNX_OPSET, output_path=path)
+    finally:
+        restore()
