@@ -148,29 +148,30 @@ def tool():
 # added late that evening, test_dropout and test_checkpoint_coverage, at half their one-process time under load;
 # the third trim that night -- test_export, test_mixed_precision, test_nnet_networks, test_networks_tools,
 # test_importers, test_recipe_demo, test_exp_dir_inference, the voxceleb non-TDNN systems -- scaled by the ratio
-# of their CPU times after and before);
+# of their CPU times after and before; and the fourth, the same night -- test_train_audio, test_trust, test_shards,
+# the recipe runs (one extraction job for several sets), the exports (ONNX without per-pass copies) -- likewise);
 # only their order matters, and a unit not listed costs 0 (it goes after the listed ones, in collection order).
 
 #: Slow test functions that share no module-scoped fixture or path with another test: each is a unit of its own
 #: (all its parameters together: they may share a fixture or paths, e.g. the voxceleb recipe's two non-TDNN
 #: systems share one run of stages 0-3), with its worker-seconds. The other tests of a file stay one unit, so a
 #: module-scoped fixture is made once (e.g. test_recipe_demo.py's imported model in a demo copy).
-OWN_UNIT = {"test_voxceleb_recipe.py::test_every_stage_runs_on_a_tiny_voxceleb": 66,
-            "test_recipe_demo.py::test_demo_end_to_end_on_two_packages_beats_chance": 45,
+OWN_UNIT = {"test_voxceleb_recipe.py::test_every_stage_runs_on_a_tiny_voxceleb": 55,
+            "test_recipe_demo.py::test_demo_end_to_end_on_two_packages_beats_chance": 41,
             "test_voxceleb_recipe.py::test_a_non_tdnn_system_goes_through_run_sh": 31,
-            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_section": 19,
-            "test_exp_dir_inference.py::test_an_exp_dir_of_the_demo_recipe_exports_and_embeds": 21,
-            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds": 12,
+            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_section": 17,
+            "test_exp_dir_inference.py::test_an_exp_dir_of_the_demo_recipe_exports_and_embeds": 18,
+            "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_alone_exports_and_embeds": 11,
             "test_voxceleb_recipe.py::test_aug_online_trains_from_voiced_audio_with_the_musan_and_rirs_dirs": 15}
 
 #: Worker-seconds of the files (their tests not in OWN_UNIT), those of more than a few seconds.
 #: test_recipe_demo.py: its imported-model tests in a demo copy, which share a module-scoped import.
-MODULE_COST = {"test_export.py": 152, "test_recipe_demo.py": 135, "test_importers.py": 125,
-               "test_docs_commands.py": 110, "test_nnet_networks.py": 88, "test_resume.py": 90, "test_train.py": 83,
-               "test_mixed_precision.py": 42, "test_networks_tools.py": 44, "test_trust.py": 50, "test_finetune.py": 40,
+MODULE_COST = {"test_export.py": 140, "test_recipe_demo.py": 115, "test_importers.py": 115,
+               "test_docs_commands.py": 99, "test_nnet_networks.py": 88, "test_resume.py": 90, "test_train.py": 83,
+               "test_mixed_precision.py": 42, "test_networks_tools.py": 44, "test_trust.py": 33, "test_finetune.py": 40,
                "test_train_schedules.py": 30, "test_dropout.py": 40, "test_checkpoint_coverage.py": 15,
-               "test_runners.py": 30, "test_train_audio.py": 30, "test_shards.py": 25, "test_losses_training.py": 20,
-               "test_decision.py": 16, "test_import_kaldi.py": 14, "test_steps_features.py": 13, "test_faults.py": 11,
+               "test_runners.py": 30, "test_train_audio.py": 11, "test_shards.py": 12, "test_losses_training.py": 20,
+               "test_decision.py": 14, "test_import_kaldi.py": 12, "test_steps_features.py": 13, "test_faults.py": 11,
                "test_train_inputs.py": 10, "test_losses_numerics.py": 10, "test_script_usage.py": 9,
                "test_resample_input.py": 9, "test_cuda_noise.py": 8, "test_weak_inputs.py": 8,
                "test_feature_registry.py": 8, "test_data_service.py": 7, "test_output_locks.py": 7,
