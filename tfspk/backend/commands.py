@@ -187,14 +187,14 @@ def _resolve(trials, enroll_keys, test_keys, enroll_name, test_name):
     return kept, enroll_index, test_index, num_missing
 
 
-def _same_table(rspecifier1: str, rspecifier2: str, num_utts_rspecifier: str = "") -> bool:
-    """Whether the second table of a scoring is the first one again, transformed alike (no per-speaker counts on
-    the first side): it is then read once (a recipe's "ark:<pipeline> |" on both sides runs once, not twice, and
-    the vectors are the same), and said so in the log."""
-    same = rspecifier1 == rspecifier2 and not num_utts_rspecifier
-    if same:
+def _second_table(rspecifier1: str, rspecifier2: str, first: tuple, load, num_utts_rspecifier: str = "") -> tuple:
+    """The second table of a scoring: ``first`` again when it is the first one transformed alike (same
+    rspecifier, no per-speaker counts on the first side), else ``load(rspecifier2)``. A recipe's
+    "ark:<pipeline> |" on both sides then runs once, not twice; the log says so."""
+    if rspecifier1 == rspecifier2 and not num_utts_rspecifier:
         cli.log(f"the second table is the first one ({rspecifier1}): read once")
-    return same
+        return first
+    return load(rspecifier2)
 
 
 def _read_trials(trials_rxfilename: str):
@@ -212,10 +212,9 @@ def plda_scoring(plda_rxfilename: str, train_rspecifier: str, test_rspecifier: s
     config = dict(normalize_length=normalize_length, simple_length_norm=simple_length_norm)
     enroll_keys, enroll, counts = plda_space_vectors(model, train_rspecifier, num_utts_rspecifier,
                                                      what="training iVectors", **config)
-    if _same_table(train_rspecifier, test_rspecifier, num_utts_rspecifier):
-        test_keys, test = enroll_keys, enroll
-    else:
-        test_keys, test, _ = plda_space_vectors(model, test_rspecifier, what="test iVectors", **config)
+    test_keys, test = _second_table(train_rspecifier, test_rspecifier, (enroll_keys, enroll),
+                                    lambda r: plda_space_vectors(model, r, what="test iVectors", **config)[:2],
+                                    num_utts_rspecifier)
     trials = _read_trials(trials_rxfilename)
     kept, enroll_index, test_index, num_missing = _resolve(trials, enroll_keys, test_keys,
                                                            "training iVectors", "test iVectors")
@@ -234,7 +233,7 @@ def similarity_scoring(trials_rxfilename: str, rspecifier1: str, rspecifier2: st
     score_function = SIMILARITIES[similarity]
     trials = _read_trials(trials_rxfilename)
     keys1, vectors1 = tables.load_vectors(rspecifier1)
-    keys2, vectors2 = (keys1, vectors1) if _same_table(rspecifier1, rspecifier2) else tables.load_vectors(rspecifier2)
+    keys2, vectors2 = _second_table(rspecifier1, rspecifier2, (keys1, vectors1), tables.load_vectors)
     scoring.check_same_dim(vectors1, vectors2, rspecifier1, rspecifier2)
     kept, index1, index2, num_missing = _resolve(trials, keys1, keys2, "1st table of ivectors",
                                                  "2nd table of ivectors")
@@ -257,10 +256,9 @@ def score_norm(enroll_rspecifier: str, test_rspecifier: str, cohort_rspecifier: 
         config = dict(normalize_length=normalize_length, simple_length_norm=simple_length_norm)
         enroll_keys, enroll, counts = plda_space_vectors(model, enroll_rspecifier, num_utts_rspecifier,
                                                          what="enrolment vectors", **config)
-        if _same_table(enroll_rspecifier, test_rspecifier, num_utts_rspecifier):
-            test_keys, test = enroll_keys, enroll
-        else:
-            test_keys, test, _ = plda_space_vectors(model, test_rspecifier, what="test vectors", **config)
+        test_keys, test = _second_table(enroll_rspecifier, test_rspecifier, (enroll_keys, enroll),
+                                        lambda r: plda_space_vectors(model, r, what="test vectors", **config)[:2],
+                                        num_utts_rspecifier)
         _, cohort, _ = plda_space_vectors(model, cohort_rspecifier, what="cohort vectors", **config)
 
         def cohort_stats(rows, row_counts):
@@ -268,8 +266,8 @@ def score_norm(enroll_rspecifier: str, test_rspecifier: str, cohort_rspecifier: 
                 lambda a, b: model.score_matrix(rows[a:b], row_counts[a:b], cohort), len(rows), top_n)
     else:
         enroll_keys, enroll = tables.load_vectors(enroll_rspecifier)
-        test_keys, test = ((enroll_keys, enroll) if _same_table(enroll_rspecifier, test_rspecifier)
-                           else tables.load_vectors(test_rspecifier))
+        test_keys, test = _second_table(enroll_rspecifier, test_rspecifier, (enroll_keys, enroll),
+                                        tables.load_vectors)
         _, cohort = tables.load_vectors(cohort_rspecifier)
         scoring.check_same_dim(enroll, test, enroll_rspecifier, test_rspecifier)
         scoring.check_same_dim(enroll, cohort, enroll_rspecifier, cohort_rspecifier)
