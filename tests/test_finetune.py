@@ -132,8 +132,30 @@ def test_same_speakers_keep_the_head_by_default(dirs, tmp_path):
     tuned = str(tmp_path / "same")
     _train(dirs["old"], tuned, "schedule.num_epochs=1", "loss.name=amsoftmax", f"init_from={dirs['source']}",
            *FROZEN_LR)
-    assert "initialised network and loss head from" in _log(tuned)
+    assert "initialised the loss head from" in _log(tuned)
     np.testing.assert_allclose(_head_kernel(tuned), _head_kernel(dirs["source"]), rtol=0, atol=1e-12)
+
+
+def test_head_keep_takes_the_network_of_the_final_model(dirs, tmp_path):
+    """The final (e.g. averaged) model, not the checkpoint's last-step network, is what fine-tuning continues:
+    a source whose final/model.weights.h5 differs from its checkpoint; lr ~ 0 keeps what was loaded."""
+    source = str(tmp_path / "source")
+    shutil.copytree(dirs["source"], source)
+    shifted = {path: value + 0.25 for path, value in _weights(source).items()}
+    from tfspk.train.inference import load_for_inference
+    model = load_for_inference(source, allow_unfinished=True)[0]
+    for variable in model.weights:
+        variable.assign(shifted[variable.path])
+    model.save_weights(os.path.join(source, "final", "model.weights.h5"))
+    tuned = str(tmp_path / "tuned")
+    _train(dirs["old"], tuned, "schedule.num_epochs=1", "loss.name=amsoftmax", f"init_from={source}",
+           "finetune.head=keep", *FROZEN_LR)
+    assert f"the network from {source}/final/model.weights.h5" in _log(tuned)
+    np.testing.assert_allclose(_head_kernel(tuned), _head_kernel(source), rtol=0, atol=1e-12)
+    tuned_weights = _weights(tuned, "last.weights.h5")
+    for path, value in shifted.items():
+        if not _is_bn_statistic(path):
+            np.testing.assert_allclose(tuned_weights[path], value, rtol=0, atol=1e-6, err_msg=path)
 
 
 def test_imported_source_without_checkpoint_and_inherited_network(dirs, tmp_path):

@@ -225,7 +225,7 @@ def test_init_from_loads_network_and_head(data_dir, tmp_path):
     assert kernels
     for name in kernels:  # lr ~ 0: the loaded weights are unchanged by the fine-tuning steps
         np.testing.assert_allclose(b[name], a[name], rtol=0, atol=1e-12, err_msg=name)
-    assert "initialised network and loss head from" in open(os.path.join(tuned, "log", "train.log")).read()
+    assert f"initialised the loss head from {first}/ckpt" in open(os.path.join(tuned, "log", "train.log")).read()
     with pytest.raises(ToolError, match=r"init_from: .*nowhere is not a directory"):
         train(data_dir, str(tmp_path / "x"), tiny("schedule.num_epochs=1", f"init_from={tmp_path}/nowhere"),
               stream=null)

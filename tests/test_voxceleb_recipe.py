@@ -305,7 +305,8 @@ def test_every_stage_runs_on_a_tiny_voxceleb(tmp_path):
                        "--lmft-epochs", "2", "--trial-lists", "O E"], cwd=RECIPE, env=env, timeout=900)
     tuned = tmp_path / "exp" / "xvector_nnet_softmax_lmft"
     log = (tuned / "log" / "train.log").read_text()
-    assert f"initialised network and loss head from {nnet}/ckpt" in log and "average of 2 epoch(s)" in log
+    assert f"initialised the loss head from {nnet}/ckpt" in log and f"the network from {nnet}/final/model.weights.h5" in log
+    assert "average of 2 epoch(s)" in log
     saved = yaml.safe_load((tuned / "config.yaml").read_text())
     assert saved["data"]["min_frames"] == 70 and saved["schedule"]["lr_policy"] == "exponential"
     assert "plda" in (tuned / "scores_O" / "results.txt").read_text()

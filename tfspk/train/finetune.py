@@ -2,8 +2,10 @@
 
 ``init_from: <exp-dir>`` (config key) with the ``finetune`` section below:
 
-* ``head: keep`` -- the network and the classification head of ``<exp-dir>``'s latest checkpoint are
-  loaded (large-margin fine-tuning on the same speakers: the speaker tables must be equal).
+* ``head: keep`` -- the classification head of ``<exp-dir>``'s latest checkpoint and the network weights of
+  its ``final/model.weights.h5`` (the model extraction uses: with ``schedule.average_last`` the average of the
+  last epochs, which the checkpoint's last-step weights are not; the checkpoint's network when the source is
+  unfinished) are loaded (large-margin fine-tuning on the same speakers: the speaker tables must be equal).
 * ``head: mean`` -- the network weights of ``<exp-dir>/final/model.weights.h5`` (the weights extraction uses;
   the only ones an imported experiment dir has; else the latest checkpoint) are loaded, and a new head
   for this experiment's speakers is made: class weight ``w_j`` = the mean of the unit-length ``embedding_b``
@@ -243,7 +245,11 @@ def init_from(trainer, sampler, config, exp_dir: str, log) -> None:
         head = "keep" if _same_file(os.path.join(source_dir, "spk2int"), own_table) else "mean"
     if head == "keep":
         loaded = init_from_experiment(trainer, source_dir, own_table)
-        log(f"initialised network and loss head from {loaded}")
+        if os.path.isfile(os.path.join(source_dir, WEIGHTS_FILE)):
+            network = _load_network(trainer, source_dir)
+            log(f"initialised the loss head from {loaded} and the network from {network}")
+        else:
+            log(f"initialised network and loss head from {loaded}")
         return
     _check_network(trainer, source_dir)
     loaded = _load_network(trainer, source_dir)
