@@ -168,7 +168,7 @@ OWN_UNIT = {"test_voxceleb_recipe.py::test_every_stage_runs_on_a_tiny_voxceleb":
 #: test_recipe_demo.py: its imported-model tests in a demo copy, which share a module-scoped import.
 MODULE_COST = {"test_export.py": 140, "test_recipe_demo.py": 115, "test_importers.py": 115,
                "test_docs_commands.py": 99, "test_nnet_networks.py": 88, "test_resume.py": 90, "test_train.py": 83,
-               "test_mixed_precision.py": 42, "test_networks_tools.py": 44, "test_trust.py": 33, "test_finetune.py": 50,
+               "test_mixed_precision.py": 42, "test_networks_tools.py": 44, "test_trust.py": 33, "test_finetune.py": 40,
                "test_train_schedules.py": 30, "test_dropout.py": 40, "test_checkpoint_coverage.py": 15,
                "test_runners.py": 30, "test_train_audio.py": 11, "test_shards.py": 12, "test_losses_training.py": 20,
                "test_decision.py": 14, "test_import_kaldi.py": 12, "test_steps_features.py": 13, "test_faults.py": 11,

@@ -128,17 +128,10 @@ def test_random_head_and_head_keep_needs_the_same_speakers(dirs, tmp_path):
                f"init_from={dirs['source']}", "finetune.head=keep")
 
 
-def test_same_speakers_keep_the_head_by_default(dirs, tmp_path):
-    tuned = str(tmp_path / "same")
-    _train(dirs["old"], tuned, "schedule.num_epochs=1", "loss.name=amsoftmax", f"init_from={dirs['source']}",
-           *FROZEN_LR)
-    assert "initialised the loss head from" in _log(tuned)
-    np.testing.assert_allclose(_head_kernel(tuned), _head_kernel(dirs["source"]), rtol=0, atol=1e-12)
-
-
-def test_head_keep_takes_the_network_of_the_final_model(dirs, tmp_path):
-    """The final (e.g. averaged) model, not the checkpoint's last-step network, is what fine-tuning continues:
-    a source whose final/model.weights.h5 differs from its checkpoint; lr ~ 0 keeps what was loaded."""
+def test_same_speakers_keep_the_head_and_take_the_final_network(dirs, tmp_path):
+    """Same speakers: head keep by default. The head is the checkpoint's, the network the final model's (the
+    averaged one extraction uses, not the checkpoint's last step): a source whose final/model.weights.h5
+    differs from its checkpoint; lr ~ 0 keeps what was loaded."""
     source = str(tmp_path / "source")
     shutil.copytree(dirs["source"], source)
     shifted = {path: value + 0.25 for path, value in _weights(source).items()}
@@ -147,9 +140,9 @@ def test_head_keep_takes_the_network_of_the_final_model(dirs, tmp_path):
     for variable in model.weights:
         variable.assign(shifted[variable.path])
     model.save_weights(os.path.join(source, "final", "model.weights.h5"))
-    tuned = str(tmp_path / "tuned")
-    _train(dirs["old"], tuned, "schedule.num_epochs=1", "loss.name=amsoftmax", f"init_from={source}",
-           "finetune.head=keep", *FROZEN_LR)
+    tuned = str(tmp_path / "same")
+    _train(dirs["old"], tuned, "schedule.num_epochs=1", "loss.name=amsoftmax", f"init_from={source}", *FROZEN_LR)
+    assert f"initialised the loss head from {source}/ckpt" in _log(tuned)
     assert f"the network from {source}/final/model.weights.h5" in _log(tuned)
     np.testing.assert_allclose(_head_kernel(tuned), _head_kernel(source), rtol=0, atol=1e-12)
     tuned_weights = _weights(tuned, "last.weights.h5")
