@@ -514,11 +514,11 @@ def test_babble_signals_are_other_speakers_looped_to_the_length():
     noisy = load_local("make_noisy_eval")
     keys, speakers = ["a1", "a2", "b1", "c1"], ["a", "a", "b", "c"]
     signals = {"a1": np.arange(5.0), "a2": np.arange(7.0), "b1": np.arange(3.0) + 10, "c1": np.arange(4.0) + 20}
-    out = noisy.babble(keys, speakers, signals, "a", 11, 2, np.random.default_rng(3))
+    chosen, out = noisy.babble(keys, speakers, signals, "a", 11, 2, np.random.default_rng(3))
     assert len(out) == 2 and all(s.size == 11 for s in out)
-    sources = {tuple(np.resize(np.roll(signals[k], -i), 11)) for k in ("b1", "c1") for i in range(signals[k].size)}
-    assert all(tuple(s) in sources for s in out)
-    assert {s[0] // 10 for s in out} == {1, 2}              # one from b, one from c: never speaker a
+    assert sorted(chosen) == ["b1", "c1"]                   # one from b, one from c: never speaker a
+    for key, s in zip(chosen, out):                         # each signal is the utterance its key names
+        assert tuple(s) in {tuple(np.resize(np.roll(signals[key], -i), 11)) for i in range(signals[key].size)}
     with pytest.raises(ToolError, match="only 2 utterances of other speakers"):
         noisy.babble(keys, speakers, signals, "a", 11, 3, np.random.default_rng(3))
 
@@ -542,7 +542,8 @@ def _tiny_eval_dir(root, rate=8000):
 
 def test_make_noisy_eval_writes_a_seeded_copy_of_every_utterance(tmp_path):
     """Same keys, speakers, lengths and trials; each utterance reverberated (same power as the input) or with
-    babble (more power); the same seed gives the same files, another seed others."""
+    babble (more power) of other speakers' utterances of the same dir, as utt2noise records; the same seed gives the
+    same files, another seed others."""
     eval_dir = _tiny_eval_dir(tmp_path)
     script = str(LOCAL / "make_noisy_eval.py")
     args = ["--num-rirs", "1", "--num-babblers", "1:2", "--snrs", "5:10"]
@@ -553,6 +554,9 @@ def test_make_noisy_eval_writes_a_seeded_copy_of_every_utterance(tmp_path):
         assert (tmp_path / "n1" / name).read_text() == (eval_dir / name).read_text()
     assert (tmp_path / "n1" / "spk2utt").read_text().splitlines()[0] == "spk0 spk0-u0 spk0-u1"
     kinds, differs = set(), False
+    utt2spk = dict(line.split() for line in (eval_dir / "utt2spk").read_text().splitlines())
+    utt2noise = {line.split()[0]: line.split()[1:] for line in (tmp_path / "n1" / "utt2noise").read_text().splitlines()}
+    assert sorted(utt2noise) == sorted(utt2spk)
     for line in (eval_dir / "wav.scp").read_text().splitlines():
         key, path = line.split()
         x, _ = sf.read(path, dtype="float64")
@@ -561,8 +565,15 @@ def test_make_noisy_eval_writes_a_seeded_copy_of_every_utterance(tmp_path):
         np.testing.assert_array_equal(y, sf.read(tmp_path / "w2" / f"{key}.wav", dtype="float64")[0])
         differs |= not np.array_equal(y, sf.read(tmp_path / "w3" / f"{key}.wav", dtype="float64")[0])
         ratio = np.mean(y ** 2) / np.mean(x ** 2)
-        kinds.add("reverb" if abs(ratio - 1) < 0.02 else "babble")
-        assert ratio > 0.98
+        kind = "reverb" if abs(ratio - 1) < 0.02 else "babble"
+        kinds.add(kind)
+        assert ratio > 0.98 and utt2noise[key][0] == kind, (key, ratio, utt2noise[key])
+        if kind == "reverb":
+            assert len(utt2noise[key]) == 2 and re.fullmatch(r"(small|medium)room-000", utt2noise[key][1])
+        else:   # 1 or 2 (--num-babblers) distinct utterances of the dir, none of this utterance's speaker
+            sources = utt2noise[key][1:]
+            assert len(sources) in (1, 2) and len(set(sources)) == len(sources)
+            assert all(utt2spk.get(s, utt2spk[key]) != utt2spk[key] for s in sources), (key, sources)
     assert differs and kinds == {"reverb", "babble"}, kinds
     assert (tmp_path / "n1" / "wav.scp").read_text().split()[1] == str(tmp_path / "w1" / "spk0-u0.wav")
 
