@@ -615,6 +615,59 @@ def test_make_noisy_eval_refuses_mismatched_keys(tmp_path):
     assert "Traceback" not in proc.stderr and not (tmp_path / "n" / "wav.scp").exists()
 
 
+def test_run_seeds_noisy_eval_runs_stage_8_once_per_seed_and_summarises_it(tmp_path):
+    """local/run_seeds.sh --noisy-eval true --dev-speakers 2 with a run.sh that writes each stage's results.txt
+    (EERs of a table per seed and scores dir): every seed gets stage 8 (with --noisy-eval true and its own
+    --nnet-dir) after its training, and the summary has dev, dev_noisy, eval and eval_noisy, each the numpy
+    mean and sample std of its seeds. A second call reuses everything; a seed without its dev noisy results
+    gets stage 8 again, alone. Fails on the old run_seeds.sh, which had no --noisy-eval."""
+    recipe = tmp_path / "recipe"
+    (recipe / "local").mkdir(parents=True)
+    for name in ("run_seeds.sh", "mean_std.awk"):
+        shutil.copy(LOCAL / name, recipe / "local" / name)
+    (recipe / "utils").symlink_to(REPO / "utils")
+    (recipe / "cmd.sh").write_text("")
+    (recipe / "path.sh").write_text("")
+    (recipe / "data" / "dev").mkdir(parents=True)
+    (recipe / "data" / "dev" / ".done").write_text("speakers=2 seed=777\n")   # the split run_seeds.sh expects
+    seeds = (1, 2, 7)
+    rng = np.random.default_rng(0)
+    eers = {(s, d): rng.uniform(10, 40, size=2).round(2)
+            for s in seeds for d in ("scores", "scores_dev", "scores_noisy", "scores_dev_noisy")}
+    (recipe / "eers.txt").write_text("".join(f"{s} {d} {p} {c}\n" for (s, d), (p, c) in eers.items()))
+    (recipe / "run.sh").write_text(   # records its options; stages 3-6 write the clean results, stage 8 the noisy
+        '#!/usr/bin/env bash\necho "$*" >> calls.txt\n'
+        'while [ $# -gt 0 ]; do case $1 in --nnet-dir) dir=$2 ;; --stage) stage=$2 ;; --set) seed=${2#seed=} ;; esac; shift; done\n'
+        'dirs="scores scores_dev"; [ "$stage" = 8 ] && dirs="scores_noisy scores_dev_noisy"\n'
+        'for d in $dirs; do mkdir -p "$dir/$d"; awk -v s="$seed" -v d="$d" \'$1 == s && $2 == d {print "system a b EER"; '
+        'print "plda 10 20", $3, "0.9 0.9 0.7"; print "cosine 10 20", $4, "0.9 0.9 0.7"}\' eers.txt > "$dir/$d/results.txt"; done\n')
+    (recipe / "run.sh").chmod(0o755)
+    args = ["local/run_seeds.sh", "--name", "sys", "--seeds", " ".join(map(str, seeds)), "--dev-speakers", "2",
+            "--noisy-eval", "true"]
+    proc = run(args, cwd=recipe)
+    calls = (recipe / "calls.txt").read_text().splitlines()
+    assert [(re.search(r"--stage (\d)", c).group(1), re.search(r"--nnet-dir (\S+)", c).group(1)) for c in calls] == \
+        [(stage, f"exp/sys_seed{s}") for s in seeds for stage in ("3", "8")], calls
+    assert all("--dev-speakers 2" in c and ("--noisy-eval true" in c) == (" --stage 8 " in c) for c in calls), calls
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("sys ")]
+    assert [line.split()[1:3] for line in lines] == [[name, backend] for name in ("dev", "eval", "dev_noisy", "eval_noisy")
+                                                     for backend in ("plda", "cosine")], proc.stdout
+    for line in lines:
+        name, backend = line.split()[1:3]
+        values = np.array([eers[(s, {"eval": "scores", "dev": "scores_dev", "eval_noisy": "scores_noisy",
+                                     "dev_noisy": "scores_dev_noisy"}[name])][int(backend == "cosine")] for s in seeds])
+        assert line.endswith(f"EER {values.mean():.2f} +- {values.std(ddof=1):.2f} % over 3 seeds (per seed: "
+                             + " ".join(f"{v:.2f}" for v in values) + ")"), line
+    run(args, cwd=recipe)
+    assert len((recipe / "calls.txt").read_text().splitlines()) == len(calls)   # all reused
+    shutil.rmtree(recipe / "exp" / "sys_seed2" / "scores_dev_noisy")
+    run(args, cwd=recipe)
+    new = (recipe / "calls.txt").read_text().splitlines()[len(calls):]
+    assert len(new) == 1 and "--stage 8 " in new[0] and "--nnet-dir exp/sys_seed2 " in new[0], new
+    clean = run(args[:-2], cwd=recipe)   # without --noisy-eval: the clean sets only, no stage 8
+    assert "noisy" not in clean.stdout and len((recipe / "calls.txt").read_text().splitlines()) == len(calls) + 1
+
+
 def test_run_sh_noisy_eval_option_is_checked(tmp_path):
     proc = run(["./run.sh", "--noisy-eval", "yes", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")],
                cwd=RECIPE, check=False)
