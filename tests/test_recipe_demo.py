@@ -668,6 +668,26 @@ def test_run_seeds_noisy_eval_runs_stage_8_once_per_seed_and_summarises_it(tmp_p
     assert "noisy" not in clean.stdout and len((recipe / "calls.txt").read_text().splitlines()) == len(calls) + 1
 
 
+def test_stage_8_with_a_dev_split_needs_that_split(tmp_path):
+    """run.sh --dev-speakers N --noisy-eval true --stage 8 needs data/dev (stage 2) of the same split: a missing dev
+    set is named with its stage, one of another --dev-speakers is refused before any noisy copy is made."""
+    data, nnet = tmp_path / "data", tmp_path / "nnet"
+    for path in (data / "eval" / "wav.scp", data / "eval" / "trials", nnet / "config.yaml",
+                 nnet / "xvectors_train_nodev" / "xvector.scp"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    args = ["--stage", "8", "--noisy-eval", "true", "--dev-speakers", "3", "--nnet-dir", str(nnet)]
+    proc = recipe(args, tmp_path)
+    assert proc.returncode == 1 and "data/dev/wav.scp; it is made by stage 2" in proc.stderr, proc.stderr
+    (data / "dev").mkdir()
+    for name, text in (("wav.scp", ""), ("trials", ""), (".done", "speakers=2 seed=777\n")):
+        (data / "dev" / name).write_text(text)
+    proc = recipe(args, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "data/dev was made with speakers=2 seed=777, not speakers=3 seed=777; rerun stage 2" in proc.stderr
+    assert not (data / "dev_noisy").exists() and not (data / "eval_noisy").exists()
+
+
 def test_run_sh_noisy_eval_option_is_checked(tmp_path):
     proc = run(["./run.sh", "--noisy-eval", "yes", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")],
                cwd=RECIPE, check=False)
