@@ -620,7 +620,8 @@ def test_run_seeds_noisy_eval_runs_stage_8_once_per_seed_and_summarises_it(tmp_p
     (EERs of a table per seed and scores dir): every seed gets stage 8 (with --noisy-eval true and its own
     --nnet-dir) after its training, and the summary has dev, dev_noisy, eval and eval_noisy, each the numpy
     mean and sample std of its seeds. A second call reuses everything; a seed without its dev noisy results
-    gets stage 8 again, alone. Fails on the old run_seeds.sh, which had no --noisy-eval."""
+    gets stage 8 again, alone. --split-seed S is run.sh's --seed (S: another dev split). Fails on the old
+    run_seeds.sh, which had no --noisy-eval nor --split-seed."""
     recipe = tmp_path / "recipe"
     (recipe / "local").mkdir(parents=True)
     for name in ("run_seeds.sh", "mean_std.awk"):
@@ -666,6 +667,12 @@ def test_run_seeds_noisy_eval_runs_stage_8_once_per_seed_and_summarises_it(tmp_p
     assert len(new) == 1 and "--stage 8 " in new[0] and "--nnet-dir exp/sys_seed2 " in new[0], new
     clean = run(args[:-2], cwd=recipe)   # without --noisy-eval: the clean sets only, no stage 8
     assert "noisy" not in clean.stdout and len((recipe / "calls.txt").read_text().splitlines()) == len(calls) + 1
+    assert all(re.search(r" --seed 777( |$)", c) for c in calls), calls   # the default split, run.sh's own seed
+    # --split-seed: another dev split (its data dir made with run.sh --seed 3) is run.sh's --seed, no stage 2 remade
+    (recipe / "data" / "dev" / ".done").write_text("speakers=2 seed=3\n")
+    run(["local/run_seeds.sh", "--name", "other", "--seeds", "1", "--dev-speakers", "2", "--split-seed", "3"], cwd=recipe)
+    other = (recipe / "calls.txt").read_text().splitlines()[len(calls) + 1:]
+    assert len(other) == 1 and " --stage 3 " in other[0] and re.search(r" --seed 3( |$)", other[0]), other
 
 
 def test_stage_8_with_a_dev_split_needs_that_split(tmp_path):
