@@ -470,18 +470,20 @@ def test_path_sh_without_the_virtualenv_names_the_setup_command(tmp_path, recipe
 @pytest.mark.skipif(shutil.which("apt-get") is None and not (RECIPE / "downloads" / "drascula" / ".unpacked").exists(),
                     reason="needs apt-get (Debian/Ubuntu) to fetch the demo packages")
 def test_demo_end_to_end_on_two_packages_beats_chance(tmp_path):
-    """Stages 0-8 on the two Drascula packages (22 character voices, at most 25 recordings each, 14 train and
-    8 evaluation speakers, 150 training steps, AM-Softmax as measured): the packages go to the recipe's own download dir, so a second
-    run skips the download. Measured: PLDA EER 26.5 %, cosine 31.1 % (300 steps: 26.4 %, 25.8 %; chance: 50 %),
-    the same with one TensorFlow thread (xdist workers); 1 min 35 s on 2 busy cores."""
+    """Stages 0-8 on the two Drascula packages (22 character voices, at most 25 recordings each, 14 training
+    speakers of which 2 are held out as the dev set, 8 evaluation speakers, 150 training steps, AM-Softmax as
+    measured): the packages go to the recipe's own download dir, so a second run skips the download. Measured on
+    the 12 speakers left by the dev split: PLDA EER 30.2 %, cosine 32.0 % (chance: 50 %; trained on all 14: 28.3 %,
+    32.6 %); 2 min 54 s on 2 busy cores (load average 7; 2 min 28 s without the dev split)."""
     proc = recipe(["--net", "tdnn", "--system", "amsoftmax", "--packages", "drascula drascula-spanish", "--max-utts-per-speaker", "25",
                    "--min-len", "50", "--min-num-utts", "4", "--lda-dim", "max", "--noisy-eval", "true", "--nj", "1",
+                   "--dev-speakers", "2",
                    "--train-opts", "--num-epochs 3 --steps-per-epoch 50 --set data.speakers_per_batch=12"],
                   tmp_path, check=True, timeout=600)
     results = (tmp_path / "exp" / "xvector_nnet_amsoftmax" / "scores" / "results.txt").read_text()
     rows = {line.split()[0]: line.split() for line in results.splitlines() if line.split()[:1] in (["plda"], ["cosine"])}
     eer_plda, eer_cosine = float(rows["plda"][3]), float(rows["cosine"][3])
-    assert "--lda-dim max: 13 (14 training speakers)" in proc.stdout + proc.stderr
+    assert "--lda-dim max: 11 (12 training speakers)" in proc.stdout + proc.stderr
     assert eer_plda < 35.0 and eer_cosine < 35.0, results
     assert (tmp_path / "exp" / "xvector_nnet_amsoftmax" / "scores" / "det.png").stat().st_size > 1000
     trials = (tmp_path / "data" / "eval" / "trials").read_text().splitlines()
@@ -494,6 +496,32 @@ def test_demo_end_to_end_on_two_packages_beats_chance(tmp_path):
     assert (tmp_path / "data" / "eval_noisy" / "trials").read_text() == "\n".join(trials) + "\n"
     assert len((noisy / "plda_scores").read_text().splitlines()) == len(trials)
     assert "plda" in (noisy / "results.txt").read_text() and "cosine" in (noisy / "results.txt").read_text()
+    # ... and on a copy of the dev set made alike, with babble of the other dev speakers only, scored with the
+    # back-end of the training speakers left by the dev split (fails on the old run.sh, which made no dev copy)
+    data = tmp_path / "data"
+    dev_utt2spk = dict(line.split() for line in (data / "dev" / "utt2spk").read_text().splitlines())
+    left = {line.split()[0] for line in (data / "train_nodev" / "spk2utt").read_text().splitlines()}
+    assert len(set(dev_utt2spk.values())) == 2 and left == train_speakers - set(dev_utt2spk.values())
+    assert (data / "dev_noisy" / "utt2spk").read_text() == (data / "dev" / "utt2spk").read_text()
+    dev_trials = (data / "dev" / "trials").read_text()
+    assert (data / "dev_noisy" / "trials").read_text() == dev_trials
+    assert (data / "dev_noisy" / ".done").read_text() == "speakers=2 seed=777\n"
+    assert (data / "dev_noisy" / "feats.scp").is_file() and (data / "dev_noisy" / "vad.scp").is_file()
+    utt2noise = [line.split() for line in (data / "dev_noisy" / "utt2noise").read_text().splitlines()]
+    assert sorted(u[0] for u in utt2noise) == sorted(dev_utt2spk)
+    babble = [u for u in utt2noise if u[1] == "babble"]
+    assert len(babble) > 5
+    for key, _, *sources in babble:
+        assert all(dev_utt2spk.get(s, dev_utt2spk[key]) != dev_utt2spk[key] for s in sources), (key, sources)
+    dev_noisy = tmp_path / "exp" / "xvector_nnet_amsoftmax" / "scores_dev_noisy"
+    assert len((dev_noisy / "plda_scores").read_text().splitlines()) == len(dev_trials.splitlines())
+    report = (dev_noisy / "results.txt").read_text()
+    assert "local/report.sh --title demo (dev, noisy), tdnn, amsoftmax" in proc.stderr
+    stage_8 = proc.stdout.split("=== stage 8:", 1)[1]
+    assert re.search(r"score_plda_cosine.sh .*/data/train_nodev \S*/xvectors_train_nodev \S*/xvectors_dev_noisy ", stage_8)
+    counts = [line.split()[1:3] for line in report.splitlines() if line.split()[:1] in (["plda"], ["cosine"])]
+    targets = sum(line.endswith(" target") for line in dev_trials.splitlines())
+    assert counts == [[str(targets), str(len(dev_trials.splitlines()) - targets)]] * 2, report
 
 
 # ---------------------------------------------------------------- the noisy test condition (stage 8)
@@ -514,11 +542,11 @@ def test_babble_signals_are_other_speakers_looped_to_the_length():
     noisy = load_local("make_noisy_eval")
     keys, speakers = ["a1", "a2", "b1", "c1"], ["a", "a", "b", "c"]
     signals = {"a1": np.arange(5.0), "a2": np.arange(7.0), "b1": np.arange(3.0) + 10, "c1": np.arange(4.0) + 20}
-    out = noisy.babble(keys, speakers, signals, "a", 11, 2, np.random.default_rng(3))
+    chosen, out = noisy.babble(keys, speakers, signals, "a", 11, 2, np.random.default_rng(3))
     assert len(out) == 2 and all(s.size == 11 for s in out)
-    sources = {tuple(np.resize(np.roll(signals[k], -i), 11)) for k in ("b1", "c1") for i in range(signals[k].size)}
-    assert all(tuple(s) in sources for s in out)
-    assert {s[0] // 10 for s in out} == {1, 2}              # one from b, one from c: never speaker a
+    assert sorted(chosen) == ["b1", "c1"]                   # one from b, one from c: never speaker a
+    for key, s in zip(chosen, out):                         # each signal is the utterance its key names
+        assert tuple(s) in {tuple(np.resize(np.roll(signals[key], -i), 11)) for i in range(signals[key].size)}
     with pytest.raises(ToolError, match="only 2 utterances of other speakers"):
         noisy.babble(keys, speakers, signals, "a", 11, 3, np.random.default_rng(3))
 
@@ -542,7 +570,8 @@ def _tiny_eval_dir(root, rate=8000):
 
 def test_make_noisy_eval_writes_a_seeded_copy_of_every_utterance(tmp_path):
     """Same keys, speakers, lengths and trials; each utterance reverberated (same power as the input) or with
-    babble (more power); the same seed gives the same files, another seed others."""
+    babble (more power) of other speakers' utterances of the same dir, as utt2noise records; the same seed gives the
+    same files, another seed others."""
     eval_dir = _tiny_eval_dir(tmp_path)
     script = str(LOCAL / "make_noisy_eval.py")
     args = ["--num-rirs", "1", "--num-babblers", "1:2", "--snrs", "5:10"]
@@ -553,6 +582,9 @@ def test_make_noisy_eval_writes_a_seeded_copy_of_every_utterance(tmp_path):
         assert (tmp_path / "n1" / name).read_text() == (eval_dir / name).read_text()
     assert (tmp_path / "n1" / "spk2utt").read_text().splitlines()[0] == "spk0 spk0-u0 spk0-u1"
     kinds, differs = set(), False
+    utt2spk = dict(line.split() for line in (eval_dir / "utt2spk").read_text().splitlines())
+    utt2noise = {line.split()[0]: line.split()[1:] for line in (tmp_path / "n1" / "utt2noise").read_text().splitlines()}
+    assert sorted(utt2noise) == sorted(utt2spk)
     for line in (eval_dir / "wav.scp").read_text().splitlines():
         key, path = line.split()
         x, _ = sf.read(path, dtype="float64")
@@ -561,8 +593,15 @@ def test_make_noisy_eval_writes_a_seeded_copy_of_every_utterance(tmp_path):
         np.testing.assert_array_equal(y, sf.read(tmp_path / "w2" / f"{key}.wav", dtype="float64")[0])
         differs |= not np.array_equal(y, sf.read(tmp_path / "w3" / f"{key}.wav", dtype="float64")[0])
         ratio = np.mean(y ** 2) / np.mean(x ** 2)
-        kinds.add("reverb" if abs(ratio - 1) < 0.02 else "babble")
-        assert ratio > 0.98
+        kind = "reverb" if abs(ratio - 1) < 0.02 else "babble"
+        kinds.add(kind)
+        assert ratio > 0.98 and utt2noise[key][0] == kind, (key, ratio, utt2noise[key])
+        if kind == "reverb":
+            assert len(utt2noise[key]) == 2 and re.fullmatch(r"(small|medium)room-000", utt2noise[key][1])
+        else:   # 1 or 2 (--num-babblers) distinct utterances of the dir, none of this utterance's speaker
+            sources = utt2noise[key][1:]
+            assert len(sources) in (1, 2) and len(set(sources)) == len(sources)
+            assert all(utt2spk.get(s, utt2spk[key]) != utt2spk[key] for s in sources), (key, sources)
     assert differs and kinds == {"reverb", "babble"}, kinds
     assert (tmp_path / "n1" / "wav.scp").read_text().split()[1] == str(tmp_path / "w1" / "spk0-u0.wav")
 
@@ -574,6 +613,86 @@ def test_make_noisy_eval_refuses_mismatched_keys(tmp_path):
                check=False)
     assert proc.returncode == 1 and "wav.scp and utt2spk have different keys" in proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "n" / "wav.scp").exists()
+
+
+def test_run_seeds_noisy_eval_runs_stage_8_once_per_seed_and_summarises_it(tmp_path):
+    """local/run_seeds.sh --noisy-eval true --dev-speakers 2 with a run.sh that writes each stage's results.txt
+    (EERs of a table per seed and scores dir): every seed gets stage 8 (with --noisy-eval true and its own
+    --nnet-dir) after its training, and the summary has dev, dev_noisy, eval and eval_noisy, each the numpy
+    mean and sample std of its seeds. A second call reuses everything; a seed without its dev noisy results
+    gets stage 8 again, alone. --split-seed S is run.sh's --seed (S: another dev split). Fails on the old
+    run_seeds.sh, which had no --noisy-eval nor --split-seed."""
+    recipe = tmp_path / "recipe"
+    (recipe / "local").mkdir(parents=True)
+    for name in ("run_seeds.sh", "mean_std.awk"):
+        shutil.copy(LOCAL / name, recipe / "local" / name)
+    (recipe / "utils").symlink_to(REPO / "utils")
+    (recipe / "cmd.sh").write_text("")
+    (recipe / "path.sh").write_text("")
+    (recipe / "data" / "dev").mkdir(parents=True)
+    (recipe / "data" / "dev" / ".done").write_text("speakers=2 seed=777\n")   # the split run_seeds.sh expects
+    seeds = (1, 2, 7)
+    rng = np.random.default_rng(0)
+    eers = {(s, d): rng.uniform(10, 40, size=2).round(2)
+            for s in seeds for d in ("scores", "scores_dev", "scores_noisy", "scores_dev_noisy")}
+    (recipe / "eers.txt").write_text("".join(f"{s} {d} {p} {c}\n" for (s, d), (p, c) in eers.items()))
+    (recipe / "run.sh").write_text(   # records its options; stages 3-6 write the clean results, stage 8 the noisy
+        '#!/usr/bin/env bash\necho "$*" >> calls.txt\n'
+        'while [ $# -gt 0 ]; do case $1 in --nnet-dir) dir=$2 ;; --stage) stage=$2 ;; --set) seed=${2#seed=} ;; esac; shift; done\n'
+        'dirs="scores scores_dev"; [ "$stage" = 8 ] && dirs="scores_noisy scores_dev_noisy"\n'
+        'for d in $dirs; do mkdir -p "$dir/$d"; awk -v s="$seed" -v d="$d" \'$1 == s && $2 == d {print "system a b EER"; '
+        'print "plda 10 20", $3, "0.9 0.9 0.7"; print "cosine 10 20", $4, "0.9 0.9 0.7"}\' eers.txt > "$dir/$d/results.txt"; done\n')
+    (recipe / "run.sh").chmod(0o755)
+    args = ["local/run_seeds.sh", "--name", "sys", "--seeds", " ".join(map(str, seeds)), "--dev-speakers", "2",
+            "--noisy-eval", "true"]
+    proc = run(args, cwd=recipe)
+    calls = (recipe / "calls.txt").read_text().splitlines()
+    assert [(re.search(r"--stage (\d)", c).group(1), re.search(r"--nnet-dir (\S+)", c).group(1)) for c in calls] == \
+        [(stage, f"exp/sys_seed{s}") for s in seeds for stage in ("3", "8")], calls
+    assert all("--dev-speakers 2" in c and ("--noisy-eval true" in c) == (" --stage 8 " in c) for c in calls), calls
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("sys ")]
+    assert [line.split()[1:3] for line in lines] == [[name, backend] for name in ("dev", "eval", "dev_noisy", "eval_noisy")
+                                                     for backend in ("plda", "cosine")], proc.stdout
+    for line in lines:
+        name, backend = line.split()[1:3]
+        values = np.array([eers[(s, {"eval": "scores", "dev": "scores_dev", "eval_noisy": "scores_noisy",
+                                     "dev_noisy": "scores_dev_noisy"}[name])][int(backend == "cosine")] for s in seeds])
+        assert line.endswith(f"EER {values.mean():.2f} +- {values.std(ddof=1):.2f} % over 3 seeds (per seed: "
+                             + " ".join(f"{v:.2f}" for v in values) + ")"), line
+    run(args, cwd=recipe)
+    assert len((recipe / "calls.txt").read_text().splitlines()) == len(calls)   # all reused
+    shutil.rmtree(recipe / "exp" / "sys_seed2" / "scores_dev_noisy")
+    run(args, cwd=recipe)
+    new = (recipe / "calls.txt").read_text().splitlines()[len(calls):]
+    assert len(new) == 1 and "--stage 8 " in new[0] and "--nnet-dir exp/sys_seed2 " in new[0], new
+    clean = run(args[:-2], cwd=recipe)   # without --noisy-eval: the clean sets only, no stage 8
+    assert "noisy" not in clean.stdout and len((recipe / "calls.txt").read_text().splitlines()) == len(calls) + 1
+    assert all(re.search(r" --seed 777( |$)", c) for c in calls), calls   # the default split, run.sh's own seed
+    # --split-seed: another dev split (its data dir made with run.sh --seed 3) is run.sh's --seed, no stage 2 remade
+    (recipe / "data" / "dev" / ".done").write_text("speakers=2 seed=3\n")
+    run(["local/run_seeds.sh", "--name", "other", "--seeds", "1", "--dev-speakers", "2", "--split-seed", "3"], cwd=recipe)
+    other = (recipe / "calls.txt").read_text().splitlines()[len(calls) + 1:]
+    assert len(other) == 1 and " --stage 3 " in other[0] and re.search(r" --seed 3( |$)", other[0]), other
+
+
+def test_stage_8_with_a_dev_split_needs_that_split(tmp_path):
+    """run.sh --dev-speakers N --noisy-eval true --stage 8 needs data/dev (stage 2) of the same split: a missing dev
+    set is named with its stage, one of another --dev-speakers is refused before any noisy copy is made."""
+    data, nnet = tmp_path / "data", tmp_path / "nnet"
+    for path in (data / "eval" / "wav.scp", data / "eval" / "trials", nnet / "config.yaml",
+                 nnet / "xvectors_train_nodev" / "xvector.scp"):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("")
+    args = ["--stage", "8", "--noisy-eval", "true", "--dev-speakers", "3", "--nnet-dir", str(nnet)]
+    proc = recipe(args, tmp_path)
+    assert proc.returncode == 1 and "data/dev/wav.scp; it is made by stage 2" in proc.stderr, proc.stderr
+    (data / "dev").mkdir()
+    for name, text in (("wav.scp", ""), ("trials", ""), (".done", "speakers=2 seed=777\n")):
+        (data / "dev" / name).write_text(text)
+    proc = recipe(args, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "data/dev was made with speakers=2 seed=777, not speakers=3 seed=777; rerun stage 2" in proc.stderr
+    assert not (data / "dev_noisy").exists() and not (data / "eval_noisy").exists()
 
 
 def test_run_sh_noisy_eval_option_is_checked(tmp_path):

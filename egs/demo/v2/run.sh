@@ -25,7 +25,8 @@
 #   6  EER / minDCF for both back-ends, DET plot
 #   7  calibration: train on half of the evaluation speakers, report actDCF / Cllr on the other half
 #   8  (--noisy-eval true) a second test condition: each evaluation utterance reverberated with new rooms
-#      or mixed with babble of other evaluation speakers (local/make_noisy_eval.py), scored as in 4-6
+#      or mixed with babble of other evaluation speakers (local/make_noisy_eval.py), scored as in 4-6;
+#      with --dev-speakers N also the dev set (babble of other dev speakers), scored into scores_dev_noisy/
 #
 # Whole demo on 2 CPU cores: see docs/recipes.md for measured times.
 
@@ -72,6 +73,7 @@ speed_perturb=             # e.g. "0.9 1.1": the network also trains on speed-pe
                            # stays on the unperturbed set. Empty: off. Offline features only (the audio source
                            # of --aug online perturbs speed on the fly: augment.speed_factors)
 noisy_eval=false           # true: stage 8 scores the system on a copy of data/eval with reverberation or babble too
+                           # (scores_noisy/), and with --dev-speakers N on such a copy of data/dev (scores_dev_noisy/)
 nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others);
                            # from --stage 4 also an imported exp dir (tfspk-import-model; docs/import.md)
 init_from=                 # an experiment dir (trained or tfspk-import-model'ed): stage 3 fine-tunes its network on
@@ -97,7 +99,7 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --dev-speakers ($dev_speakers; N > 0: N training speakers held out as a dev set, scored beside eval)
   --speed-perturb \"<factors>\" (${speed_perturb:-off}; e.g. \"0.9 1.1\": the network also trains on speed-perturbed
                             copies of data/train, new speakers sp<f>-*; the back-end stays on data/train)
-  --noisy-eval ($noisy_eval; true: stage 8, the evaluation set reverberated or with babble)"
+  --noisy-eval ($noisy_eval; true: stage 8, the evaluation set, and the dev set with --dev-speakers, reverberated or with babble)"
 
 echo "$0 $@"
 . ./cmd.sh
@@ -201,6 +203,31 @@ make_features() {
       "$data/$name$sfx" "$exp/make_$feat_type" "$feat_dir"
     cp "$data/$name/vad.scp" "$data/$name$sfx/vad.scp"
     utils/fix_data_dir.sh "$data/$name$sfx"
+  fi
+}
+
+# check_dev_split: data/dev is the split of this --dev-speakers and --seed (stages 3 and 8).
+check_dev_split() {
+  require 2 "$data/dev/.done"
+  if [ "$(cat "$data/dev/.done")" != "speakers=$dev_speakers seed=$seed" ]; then
+    echo "$0: $data/dev was made with $(cat "$data/dev/.done"), not speakers=$dev_speakers seed=$seed; rerun stage 2" >&2
+    exit 1
+  fi
+}
+
+# noisy_copy <name>: data/<name>_noisy, each utterance of data/<name> reverberated or with babble of the other
+# speakers of data/<name> (local/make_noisy_eval.py), with its features (stage 8). Made once and shared by every
+# system: its .done records the seed and, for dev, the split (data/dev/.done), so another split remakes it.
+noisy_copy() {
+  local name=$1 noisy=$1_noisy marker="seed=$seed"
+  [ "$name" = dev ] && marker=$(cat "$data/dev/.done")
+  if [ "$(cat "$data/$noisy/.done" 2>/dev/null)" != "$marker" ]; then
+    rm -rf "$data/$noisy" "$data/$noisy$sfx" "$data/${noisy}_wav"
+    local/make_noisy_eval.py --seed $seed "$data/$name" "$data/${noisy}_wav" "$data/$noisy"
+    make_features $noisy
+    echo "$marker" > "$data/$noisy/.done"
+  elif [ -n "$sfx" ] && [ -z "$init_sfx" ] && [ ! -f "$data/$noisy$sfx/feats.scp" ]; then
+    make_features $noisy
   fi
 }
 
@@ -386,11 +413,8 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   for opts in "${train_opts[@]}"; do train_args+=($opts); done   # each --train-opts is split at spaces
   for kv in "${set[@]}"; do train_args+=(--set "$kv"); done        # each --set stays one word
   if [ "$dev_speakers" -gt 0 ]; then   # the dev EER per epoch in the training log (the training curve of the dev set)
-    require 2 "$data/dev${sfx}_no_sil/trials" "$data/dev/.done"
-    if [ "$(cat "$data/dev/.done")" != "speakers=$dev_speakers seed=$seed" ]; then
-      echo "$0: $data/dev was made with $(cat "$data/dev/.done"), not speakers=$dev_speakers seed=$seed; rerun stage 2" >&2
-      exit 1
-    fi
+    require 2 "$data/dev${sfx}_no_sil/trials"
+    check_dev_split
     train_args+=(--set "valid.eer_data=$data/dev${sfx}_no_sil")
   fi
   steps/train_xvector.sh --cmd "$cuda_cmd" --train-config "$train_config" --loss "$loss" \
@@ -451,25 +475,31 @@ if [ $stage -le 7 ] && [ $stop_stage -ge 7 ]; then
 fi
 # ---- a second test condition (opt-in): each evaluation utterance reverberated or with babble of other speakers.
 if [ $stage -le 8 ] && [ $stop_stage -ge 8 ] && [ "$noisy_eval" = true ]; then
-  stage_banner 8 "noisy condition: data/eval reverberated (new rooms) or with babble, scored with the clean back-end"
+  stage_banner 8 "noisy condition: data/eval$([ "$dev_speakers" -gt 0 ] && echo " and data/dev") reverberated (new rooms) or with babble, scored with the clean back-end"
   require 0 "$data/eval/wav.scp" "$data/eval/trials"
   require 4 "$nnet_dir/xvectors_$trn/xvector.scp" "$nnet_dir/config.yaml"
-  if [ "$(cat "$data/eval_noisy/.done" 2>/dev/null)" != "seed=$seed" ]; then   # made once, shared by every system
-    rm -rf "$data/eval_noisy" "$data/eval_noisy$sfx" "$data/eval_noisy_wav"
-    local/make_noisy_eval.py --seed $seed "$data/eval" "$data/eval_noisy_wav" "$data/eval_noisy"
-    make_features eval_noisy
-    echo "seed=$seed" > "$data/eval_noisy/.done"
-  elif [ -n "$sfx" ] && [ -z "$init_sfx" ] && [ ! -f "$data/eval_noisy$sfx/feats.scp" ]; then
-    make_features eval_noisy
+  names=eval
+  if [ "$dev_speakers" -gt 0 ]; then   # dev first: the condition robustness decisions are made on
+    names="dev eval"
+    require 2 "$data/dev/wav.scp" "$data/dev/trials"
+    check_dev_split
   fi
   own=$(own_front_end)
-  [ -n "$own" ] && nnet_features eval_noisy $own
-  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "$data/eval_noisy${own:-$sfx}" \
-    "$nnet_dir/xvectors_eval_noisy"
-  local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim \
-    "$data/$trn" "$nnet_dir/xvectors_$trn" "$nnet_dir/xvectors_eval_noisy" "$data/eval_noisy/trials" \
-    "$nnet_dir/scores_noisy"
-  local/report.sh --title "demo (noisy evaluation), $net, $system" "$data/eval_noisy/trials" "$nnet_dir/scores_noisy" \
-    | tee "$nnet_dir/scores_noisy/results.txt"
+  pairs=()   # <data-dir> <xvector-dir> of every noisy set, extracted in the same jobs
+  for name in $names; do
+    noisy_copy $name
+    [ -n "$own" ] && nnet_features ${name}_noisy $own
+    pairs+=("$data/${name}_noisy${own:-$sfx}" "$nnet_dir/xvectors_${name}_noisy")
+  done
+  steps/extract_xvectors.sh --nj $nj --cmd "$train_cmd" "$nnet_dir" "${pairs[@]}"
+  for name in $names; do
+    scores=scores_noisy title="noisy evaluation"
+    [ "$name" = dev ] && scores=scores_dev_noisy title="dev, noisy"
+    local/score_plda_cosine.sh --cmd "$train_cmd" --lda-dim $lda_dim \
+      "$data/$trn" "$nnet_dir/xvectors_$trn" "$nnet_dir/xvectors_${name}_noisy" "$data/${name}_noisy/trials" \
+      "$nnet_dir/$scores"
+    local/report.sh --title "demo ($title), $net, $system" "$data/${name}_noisy/trials" "$nnet_dir/$scores" \
+      | tee "$nnet_dir/$scores/results.txt"
+  done
 fi
 echo "$0: done ($(date -u +%H:%M:%S))"

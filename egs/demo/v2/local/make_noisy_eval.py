@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Make a reverberant or babble-noise copy of the evaluation set: the demo's second test condition.
+"""Make a reverberant or babble-noise copy of a test set: the demo's second test condition.
 
   make_noisy_eval.py [options] <eval-data-dir> <wav-dir> <noisy-data-dir>
+
+run.sh stage 8 makes it of the evaluation set (data/eval) and, with a dev split, of the dev set (data/dev):
+the babble comes from the other speakers of the data dir given, so a dev copy never hears an evaluation or
+training speaker.
 
 The demo's evaluation speech is studio-clean, unlike the speech a verification system meets; this
 condition tests robustness with rooms and interference the training never saw. As Kaldi's voxceleb
@@ -12,15 +16,16 @@ gets one of the two, with equal probability:
   responses per room kind, drawn with --rir-seed (local/make_aug_set.py's rooms with a seed other than
   the training set's, so no training RIR recurs); as Kaldi's wav-reverberate (direct path aligned,
   output power = input power);
-* babble, ``y = x + sum_b g_b s_b``: --num-babblers (drawn from the list) utterances of other evaluation
-  speakers, each looped or cut to the length of ``x`` from a random start; ``g_b`` sets each one's SNR
+* babble, ``y = x + sum_b g_b s_b``: --num-babblers (drawn from the list) utterances of other speakers
+  of <eval-data-dir>, each looped or cut to the length of ``x`` from a random start; ``g_b`` sets each one's SNR
   against ``x`` to a value drawn from --snrs (dB). Kaldi's babble settings (3-7 speakers, 13-20 dB); the
   training augmentation of conf/*_aug.yaml has no babble.
 
 Every draw comes from (--seed, index of the utterance), so the set is the same on every machine. Writes
 16-bit WAVs to <wav-dir> and <noisy-data-dir>/{wav.scp,utt2spk,spk2utt}, plus a copy of trials if
-<eval-data-dir> has one. The evaluation set is held in memory (the babble draws from all of it): meant
-for the demo's 1,490 utterances.
+<eval-data-dir> has one, and <noisy-data-dir>/utt2noise, what each utterance got: ``<utt> reverb <room>``
+or ``<utt> babble <utt> ...`` (the babble's utterances). The set is held in memory (the babble draws from
+all of it): meant for the demo's 1,490 evaluation utterances.
 """
 import os
 import shutil
@@ -42,16 +47,18 @@ USAGE = "make_noisy_eval.py [options] <eval-data-dir> <wav-dir> <noisy-data-dir>
 
 
 def babble(keys, speakers, signals, target, length, count, rng):
-    """``count`` signals of speakers other than ``target``'s, each looped/cut to ``length`` samples."""
+    """``count`` utterances of speakers other than ``target``'s: their keys, and their signals each looped/cut
+    to ``length`` samples."""
     others = [i for i, s in enumerate(speakers) if s != target]
     if len(others) < count:
         raise ToolError(f"only {len(others)} utterances of other speakers; --num-babblers needs {count}")
-    out = []
+    chosen, out = [], []
     for index in rng.choice(others, size=count, replace=False):
         signal = signals[keys[index]]
         start = int(rng.integers(signal.size))
+        chosen.append(keys[index])
         out.append(np.resize(np.roll(signal, -start), length))   # np.resize repeats the signal
-    return out
+    return chosen, out
 
 
 def with_babble(x, others, snrs, rng):
@@ -91,20 +98,23 @@ def _main(argv):
             raise ToolError(f"{args.eval_dir}/wav.scp: '{key}' is at {this_rate} Hz, the others at {rate} Hz")
         signals[key], rate = samples, this_rate
     rir_dir = os.path.join(args.wav_dir, "rir_tmp")
-    rirs = [sf.read(path, dtype="float64")[0] for _, path, _ in simulate_rirs(rate, rir_dir, args.num_rirs,
-                                                                              args.rir_seed)]
+    rooms = simulate_rirs(rate, rir_dir, args.num_rirs, args.rir_seed)
+    rirs = [sf.read(path, dtype="float64")[0] for _, path, _ in rooms]
     shutil.rmtree(rir_dir)
     speakers = [utt2spk[k] for k in keys]
     os.makedirs(args.wav_dir, exist_ok=True)
-    wav_out = {}
+    wav_out, utt2noise = {}, {}
     for index, key in enumerate(keys):
         rng = np.random.default_rng([args.seed, index])
         x = signals[key]
         if rng.random() < 0.5:
-            y = reverberate(x, rirs[int(rng.integers(len(rirs)))])
+            room = int(rng.integers(len(rirs)))
+            y = reverberate(x, rirs[room])
+            utt2noise[key] = ["reverb", rooms[room][0]]
         else:
-            y = with_babble(x, babble(keys, speakers, signals, utt2spk[key], x.size, int(rng.choice(counts)), rng),
-                            snrs, rng)
+            sources, others = babble(keys, speakers, signals, utt2spk[key], x.size, int(rng.choice(counts)), rng)
+            y = with_babble(x, others, snrs, rng)
+            utt2noise[key] = ["babble"] + sources
         path = os.path.abspath(os.path.join(args.wav_dir, key + ".wav"))
         sf.write(path, np.clip(np.round(y), -32768, 32767).astype(np.int16), rate, subtype="PCM_16")
         wav_out[key] = path
@@ -114,6 +124,7 @@ def _main(argv):
     # wav.scp last: its presence marks a complete set
     write_table(os.path.join(args.out_dir, "utt2spk"), utt2spk)
     write_table(os.path.join(args.out_dir, "spk2utt"), utt2spk_to_spk2utt(utt2spk))
+    write_table(os.path.join(args.out_dir, "utt2noise"), utt2noise)
     write_table(os.path.join(args.out_dir, "wav.scp"), wav_out)
     if os.path.isfile(os.path.join(args.eval_dir, "trials")):
         shutil.copyfile(os.path.join(args.eval_dir, "trials"), os.path.join(args.out_dir, "trials"))

@@ -3,6 +3,7 @@
 # seed and their mean +- standard deviation (sample std, n - 1) for every back-end (PLDA, centred cosine,
 # raw cosine, AS-norm cosine) on the dev set (--dev-speakers N) and the evaluation set, so that
 # differences between systems can be compared with the run-to-run noise. Reuses run.sh stages 0-2 (runs them first if missing).
+# --noisy-eval true also runs run.sh stage 8 per seed and summarises its noisy copies of dev and eval alike.
 # e.g.: local/run_seeds.sh --net ecapa_tdnn --seeds "1 2 3"
 #       local/run_seeds.sh --net tdnn --system adaptive_rectangle --seeds "1 2 3"
 
@@ -22,12 +23,17 @@ init_from=                # run.sh --init-from: fine-tune this exp dir's network
                           # (e.g. large-margin fine-tuning of a run_seeds.sh system: exp/<name>_seed{seed})
 dev_speakers=0            # run.sh --dev-speakers: > 0 holds out that many training speakers as the dev set
                           # (made by run.sh stage 2 if missing) and reports dev beside eval
+split_seed=777            # run.sh --seed for stages 2-8: which speakers form the dev split (and its trials, and
+                          # the noisy copies' draws); another value is another dev split, in a --data dir of its own
+                          # whose stages 0-1 are made (checks that a decision holds on other held-out speakers)
+noisy_eval=false          # true: run.sh stage 8 for each seed (once: reused like the training) and report its noisy
+                          # condition (dev_noisy with --dev-speakers, eval_noisy) beside the clean sets
 data=data
 exp=exp
 nj=2
-integer_options="nj dev_speakers"
-help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false] [--dev-speakers N] [--init-from <exp-dir, {seed} = the seed>]
- Runs run.sh --stage 3 once per seed into \$exp/<name>_seed<S> and prints mean +- std of the EERs."
+integer_options="nj dev_speakers split_seed"
+help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false] [--dev-speakers N] [--split-seed S] [--noisy-eval true|false] [--init-from <exp-dir, {seed} = the seed>]
+ Runs run.sh --stage 3 (and stage 8 with --noisy-eval true) once per seed into \$exp/<name>_seed<S> and prints mean +- std of the EERs."
 
 . ./cmd.sh
 . ./path.sh
@@ -43,36 +49,57 @@ for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); done
 for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
 run_args+=(--aug "$aug")
 [ -n "$train_config" ] && run_args+=(--train-config "$train_config")
-run_args+=(--dev-speakers $dev_speakers)
-if [ "$dev_speakers" -gt 0 ] && [ "$(cat "$data/dev/.done" 2>/dev/null)" != "speakers=$dev_speakers seed=777" ]; then
+run_args+=(--dev-speakers $dev_speakers --seed $split_seed)
+if [ "$dev_speakers" -gt 0 ] && [ "$(cat "$data/dev/.done" 2>/dev/null)" != "speakers=$dev_speakers seed=$split_seed" ]; then
   ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --aug "$aug" ${train_config:+--train-config "$train_config"} \
-    --dev-speakers $dev_speakers --stage 2 --stop-stage 2
+    --dev-speakers $dev_speakers --seed $split_seed --stage 2 --stop-stage 2
 fi
 if [ -z "$name" ]; then
   name=${net}_nnet_$system
   [ "$aug" = online ] && name=${net}_aug_nnet_$system
 fi
 
-for s in $seeds; do
-  dir=$exp/${name}_seed$s
-  if $reuse && [ -f "$dir/scores/results.txt" ]; then
-    echo "=== $0: seed $s: reusing $dir/scores/results.txt"
-    continue
-  fi
-  echo "=== $0: $net, $system, seed $s ($(date -u +%H:%M:%S))"
-  rm -rf "$dir"
-  init_args=()
-  [ -n "$init_from" ] && init_args=(--init-from "${init_from//\{seed\}/$s}")
-  ./run.sh "${init_args[@]}" --data "$data" --exp "$exp" --nj $nj --net "$net" --system "$system" --stage 3 --stop-stage 6 \
-    --nnet-dir "$dir" --set seed=$s "${run_args[@]}"
-done
-
-# Per evaluation set (dev first when there is one) and back-end: the EER of each seed, then mean +- sample std.
+# The sets summarised (dev first when there is one) and their scores dirs in each seed's nnet dir.
 sets=eval
 [ "$dev_speakers" -gt 0 ] && sets="dev eval"
+noisy_sets=
+$noisy_eval && noisy_sets=$(for set_name in $sets; do printf '%s_noisy ' $set_name; done)
+sets="$sets $noisy_sets"
+scores_dir() {
+  case $1 in
+    eval) echo scores ;;
+    dev) echo scores_dev ;;
+    eval_noisy) echo scores_noisy ;;
+    dev_noisy) echo scores_dev_noisy ;;
+  esac
+}
+
+for s in $seeds; do
+  dir=$exp/${name}_seed$s
+  init_args=()
+  [ -n "$init_from" ] && init_args=(--init-from "${init_from//\{seed\}/$s}")
+  if $reuse && [ -f "$dir/scores/results.txt" ]; then
+    echo "=== $0: seed $s: reusing $dir/scores/results.txt"
+  else
+    echo "=== $0: $net, $system, seed $s ($(date -u +%H:%M:%S))"
+    rm -rf "$dir"
+    ./run.sh "${init_args[@]}" --data "$data" --exp "$exp" --nj $nj --net "$net" --system "$system" --stage 3 --stop-stage 6 \
+      --nnet-dir "$dir" --set seed=$s "${run_args[@]}"
+  fi
+  noisy_missing=false   # stage 8 once per seed, reused like the training
+  for set_name in $noisy_sets; do
+    [ -f "$dir/$(scores_dir $set_name)/results.txt" ] || noisy_missing=true
+  done
+  if $noisy_missing; then
+    echo "=== $0: $net, $system, seed $s: stage 8 (noisy condition) ($(date -u +%H:%M:%S))"
+    ./run.sh "${init_args[@]}" --data "$data" --exp "$exp" --nj $nj --net "$net" --system "$system" --stage 8 --stop-stage 8 \
+      --nnet-dir "$dir" --set seed=$s "${run_args[@]}" --noisy-eval true
+  fi
+done
+
+# Per set and back-end: the EER of each seed, then mean +- sample std.
 for set_name in $sets; do
-  scores=scores
-  [ "$set_name" = dev ] && scores=scores_dev
+  scores=$(scores_dir $set_name)
   for s in $seeds; do
     awk '$2 ~ /^[0-9]+$/ && $3 ~ /^[0-9]+$/ {print $1, $4}' "$exp/${name}_seed$s/$scores/results.txt"
   done | awk -f local/mean_std.awk | awk -v name="$name" -v set_name="$set_name" '
