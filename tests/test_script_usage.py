@@ -27,7 +27,7 @@ SOURCED = {"utils/job_runner.py", "utils/parse_options.sh", "utils/recipe_stages
 
 def scripts():
     found = []
-    for folder in ["steps", "utils", "tools", "egs/demo/v2/local", "egs/voxceleb/v2/local", "egs/template/v2/local"]:
+    for folder in ["steps", "utils", "utils/data", "tools", "egs/demo/v2/local", "egs/voxceleb/v2/local", "egs/template/v2/local"]:
         for path in sorted((REPO / folder).iterdir()):
             if path.is_file() and path.suffix in (".sh", ".pl", ".py"):
                 found.append(str(path.relative_to(REPO)))

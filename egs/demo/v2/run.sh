@@ -13,8 +13,10 @@
 #   0  fetch + unpack the packages, build data/all, split into data/train + data/eval, trials
 #      (--aug online: + the augmentation set of 4 more packages and simulated RIRs, local/make_aug_set.sh)
 #   1  MFCC + energy VAD for data/train and data/eval (+ fbank in data/{train,eval}_fbank if --net needs it)
+#      (--speed-perturb "0.9 1.1": + speed-perturbed copies data/train_sp<f> with their features)
 #      (--init-from an exp dir with a front end of its own: its features of data/train, from the audio)
 #   2  training examples: sliding CMN, voiced frames only, drop short utterances / small speakers
+#      (--speed-perturb: the same for each copy, combined with the training set in data/<train>_sp<sfx>_no_sil)
 #      (--aug online: data/train_audio, the same utterances as audio + VAD for on-the-fly augmentation)
 #   3  train the x-vector network ($exp/xvector_nnet)
 #   4  extract embeddings for train and eval (--nnet-dir <imported exp dir> --stage 4: with that model's own
@@ -65,6 +67,11 @@ lda_dim=max                # LDA dimension before PLDA; max = training speakers 
 dev_speakers=0             # > 0: hold out this many training speakers (seeded) as a dev set with its own trials
                            # (data/dev); the network and back-end train on the others (data/train_nodev), the
                            # trainer logs the dev EER per epoch and stages 5-6 score dev and eval (scores_dev/)
+speed_perturb=             # e.g. "0.9 1.1": the network also trains on speed-perturbed copies of data/train
+                           # (utils/data/perturb_data_dir_speed.sh: data/train_sp<f>, ids sp<f>-*, each copy's
+                           # speakers new classes as in Kaldi's perturb_data_dir_speed_3way.sh); the back-end
+                           # stays on the unperturbed set. Empty: off. Offline features only (the audio source
+                           # of --aug online perturbs speed on the fly: augment.speed_factors)
 noisy_eval=false           # true: stage 8 scores the system on a copy of data/eval with reverberation or babble too
                            # (scores_noisy/), and with --dev-speakers N on such a copy of data/dev (scores_dev_noisy/)
 nnet_dir=                  # default: $exp/xvector_nnet_<system> (net tdnn), $exp/<net>_nnet_<system> (others);
@@ -90,6 +97,8 @@ Runs the demo end to end (or --stage N --stop-stage M). Options (default):
   --init-from <exp-dir>     fine-tune that experiment's network on data/train (conf/finetune.yaml) instead of training one
   --min-len ($min_len) --min-num-utts ($min_num_utts) --lda-dim ($lda_dim)
   --dev-speakers ($dev_speakers; N > 0: N training speakers held out as a dev set, scored beside eval)
+  --speed-perturb \"<factors>\" (${speed_perturb:-off}; e.g. \"0.9 1.1\": the network also trains on speed-perturbed
+                            copies of data/train, new speakers sp<f>-*; the back-end stays on data/train)
   --noisy-eval ($noisy_eval; true: stage 8, the evaluation set, and the dev set with --dev-speakers, reverberated or with babble)"
 
 echo "$0 $@"
@@ -145,6 +154,22 @@ case $net in resnet*) export TF_ENABLE_ONEDNN_OPTS=0 ;; esac
 # offline features of stage 2.
 source_type=$(config_value data source)
 source_type=${source_type:-feats}
+# --speed-perturb: each factor a number in [0.5, 2] other than 1, written as the ids' prefix writes it (0.90 -> 0.9)
+sp_factors=
+for spf in $speed_perturb; do
+  if ! awk -v f="$spf" 'BEGIN {exit !(f ~ /^[0-9]*\.?[0-9]+$/ && f + 0 >= 0.5 && f + 0 <= 2 && f + 0 != 1)}'; then
+    echo "$0: --speed-perturb \"$speed_perturb\": '$spf' is not a speed factor in [0.5, 2] other than 1" >&2
+    exit 1
+  fi
+  spf=$(awk -v f="$spf" 'BEGIN {printf "%g", f}')
+  case " $sp_factors " in *" $spf "*) echo "$0: --speed-perturb \"$speed_perturb\": $spf is given twice" >&2; exit 1 ;; esac
+  sp_factors="${sp_factors:+$sp_factors }$spf"
+done
+if [ -n "$sp_factors" ] && [ "$source_type" = audio ]; then
+  echo "$0: --speed-perturb makes offline copies for training from features; $train_config trains from audio," \
+    "which perturbs the speed on the fly (augment.speed_factors): use one or the other" >&2
+  exit 1
+fi
 # feat_type, feat_conf, vad_conf, vad_mfcc_conf, sfx: the front end of the config's features: section
 resolve_front_end "$train_config" "$init_from"
 if [ -z "$nnet_dir" ] && [ -n "$init_from" ]; then
@@ -285,13 +310,25 @@ if [ $stage -le 0 ] && [ $stop_stage -ge 0 ]; then
 fi
 
 if [ $stage -le 1 ] && [ $stop_stage -ge 1 ]; then
-  stage_banner 1 "MFCC + energy VAD"
+  stage_banner 1 "MFCC + energy VAD${sp_factors:+, speed-perturbed copies of data/train ($sp_factors)}"
   require 0 "$data/train/wav.scp" "$data/eval/wav.scp"
+  # --speed-perturb: the copies' audio is made once per factor and data/train (the .done marker), their
+  # features (below) whenever data/train's are.
+  for spf in $sp_factors; do
+    marker="factor=$spf train=$(cksum < "$data/train/wav.scp" | awk '{print $1 "-" $2}')"
+    if [ "$(cat "$data/train_sp$spf/.done" 2>/dev/null)" != "$marker" ]; then
+      echo "$0: speed $spf: $data/train -> $data/train_sp$spf (audio in $data/train_sp$spf/wav, ids sp$spf-*)"
+      utils/data/perturb_data_dir_speed.sh "$spf" "$data/train" "$data/train_sp$spf"
+      echo "$marker" > "$data/train_sp$spf/.done"
+    fi
+  done
   if [ -n "$init_sfx" ]; then   # the training features of --init-from's front end; stage 4 makes the rest
     echo "$0: $init_from has a front end of its own ($init_from/features.yaml): its features from the audio in $data/train$sfx"
-    nnet_features train "$sfx" "$init_from"
+    for name in train ${sp_factors:+$(printf 'train_sp%s ' $sp_factors)}; do
+      nnet_features $name "$sfx" "$init_from"
+    done
   else
-    for name in train eval; do
+    for name in train eval ${sp_factors:+$(printf 'train_sp%s ' $sp_factors)}; do
       make_features "$name"
     done
   fi
@@ -309,6 +346,12 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
   # CMN + voiced frames, then as egs/voxceleb/v2 stage 5: drop short utterances, then small speakers.
   steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts "${prep_opts[@]}" \
     "$data/train$sfx" "$data/train${sfx}_no_sil" "$exp/train${sfx}_no_sil"
+  for spf in $sp_factors; do   # --speed-perturb: each copy on its own (its speakers are other classes)
+    require 1 "$data/train_sp$spf$sfx/feats.scp"
+    echo "$0: training examples of the speed-$spf copy: $data/train_sp$spf$sfx -> $data/train_sp$spf${sfx}_no_sil"
+    steps/prepare_feats_for_egs.sh --nj $nj --cmd "$train_cmd" --min-len $min_len --min-num-utts $min_num_utts \
+      "${prep_opts[@]}" "$data/train_sp$spf$sfx" "$data/train_sp$spf${sfx}_no_sil" "$exp/train_sp$spf${sfx}_no_sil"
+  done
   if [ "$dev_speakers" -gt 0 ]; then
     # Dev split: seeded speakers of the length-filtered set, removed from every training-side dir; their
     # whole utterances (data/dev$sfx, VAD applied at extraction like eval) get their own trials.
@@ -323,6 +366,18 @@ if [ $stage -le 2 ] && [ $stop_stage -ge 2 ]; then
       "$data/dev/trials" > "$data/dev${sfx}_no_sil/trials"
     echo "speakers=$dev_speakers seed=$seed" > "$data/dev/.done"
   fi
+  if [ -n "$sp_factors" ]; then
+    # --speed-perturb: the network's training set is data/${trn}${sfx}_no_sil and the copies' examples, without
+    # the copies of the dev speakers (sp<f>-<dev speaker>; the dev speakers are chosen above among the unperturbed).
+    echo "$0: the network's training set: $data/${trn}${sfx}_no_sil + the speed-perturbed copies -> $data/${trn}_sp${sfx}_no_sil"
+    dev_opts=()
+    [ "$dev_speakers" -gt 0 ] && dev_opts=(--dev-speakers "$data/dev_speakers.txt")
+    copies=()
+    for spf in $sp_factors; do copies+=("$data/train_sp$spf${sfx}_no_sil"); done
+    local/combine_speed_perturbed.sh "${dev_opts[@]}" "$data/${trn}_sp${sfx}_no_sil" "$data/${trn}${sfx}_no_sil" \
+      "${copies[@]}"
+    echo "factors=$sp_factors dev_speakers=$dev_speakers seed=$seed" > "$data/${trn}_sp${sfx}_no_sil/.done"
+  fi
   if [ "$source_type" = audio ]; then
     # The utterances kept above, as audio: the crops are cut from their voiced samples (vad.scp) on the fly.
     utils/subset_data_dir.sh --utt-list "$data/${trn}${sfx}_no_sil/utt2spk" "$data/train" "$data/${trn}_audio"
@@ -334,6 +389,17 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   [ -n "$init_from" ] && what="fine-tune the network of $init_from on $([ -n "$init_sfx" ] && echo "its own features" || echo "$feat_type")"
   stage_banner 3 "$what ($system: $loss ${loss_params:-(defaults)} ${aux:++ $aux}) in $nnet_dir"
   train_dir=$data/${trn}${sfx}_no_sil
+  # --speed-perturb: the network trains on the speed-perturbed copies too (stage 2); the back-end (stages 4-5:
+  # xvectors_$trn, LDA and PLDA) stays on the unperturbed training set, as in Kaldi's egs/voxceleb/v2.
+  if [ -n "$sp_factors" ]; then
+    train_dir=$data/${trn}_sp${sfx}_no_sil
+    require 2 "$train_dir/.done"
+    if [ "$(cat "$train_dir/.done")" != "factors=$sp_factors dev_speakers=$dev_speakers seed=$seed" ]; then
+      echo "$0: $train_dir was made with $(cat "$train_dir/.done"), not factors=$sp_factors" \
+        "dev_speakers=$dev_speakers seed=$seed; rerun stage 2" >&2
+      exit 1
+    fi
+  fi
   if [ "$source_type" = audio ]; then
     train_dir=$data/${trn}_audio
     require 2 "$train_dir/wav.scp" "$train_dir/vad.scp" "$data/aug_rirs/wav.scp"
