@@ -267,6 +267,17 @@ def test_run_seeds_passes_set_to_every_seeds_run_sh(repo, tmp_path):
     assert len(calls) == 2 and all(re.search(r"--set seed=\d .*--set augment.spec_augment=true", c) for c in calls), calls
 
 
+def test_run_seeds_passes_speed_perturb_to_run_sh(repo, tmp_path):
+    """--speed-perturb "0.9 1.1" reaches every seed's run.sh (which trains on data/<train>_sp..._no_sil);
+    without it run.sh gets an empty --speed-perturb (no perturbed copies)."""
+    recipe = _seeds_recipe(repo, tmp_path)
+    run(["local/run_seeds.sh", "--seeds", "1 2", "--name", "sp", "--speed-perturb", "0.9 1.1"], cwd=recipe)
+    run(["local/run_seeds.sh", "--seeds", "3", "--name", "plain"], cwd=recipe)
+    calls = (recipe / "calls.txt").read_text().splitlines()
+    assert [c.endswith("--speed-perturb 0.9 1.1") for c in calls] == [True, True, False], calls
+    assert calls[2].endswith("--speed-perturb "), calls[2]
+
+
 def test_recipes_have_one_config_per_system_with_its_features(repo):
     """Each system YAML builds its network for the feature dim of its features.type (no training)."""
     from tfspk.nnet import network_from_config

@@ -26,13 +26,15 @@ dev_speakers=0            # run.sh --dev-speakers: > 0 holds out that many train
 split_seed=777            # run.sh --seed for stages 2-8: which speakers form the dev split (and its trials, and
                           # the noisy copies' draws); another value is another dev split, in a --data dir of its own
                           # whose stages 0-1 are made (checks that a decision holds on other held-out speakers)
+speed_perturb=            # run.sh --speed-perturb (e.g. "0.9 1.1"): train on speed-perturbed copies too (run.sh stage 1
+                          # must have made them: ./run.sh --speed-perturb "0.9 1.1" --stop-stage 1)
 noisy_eval=false          # true: run.sh stage 8 for each seed (once: reused like the training) and report its noisy
                           # condition (dev_noisy with --dev-speakers, eval_noisy) beside the clean sets
 data=data
 exp=exp
 nj=2
 integer_options="nj dev_speakers split_seed"
-help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false] [--dev-speakers N] [--split-seed S] [--noisy-eval true|false] [--init-from <exp-dir, {seed} = the seed>]
+help_message="Usage: $0 [--net $net] [--system $system] [--aug online|none] [--train-config <yaml>] [--name <label>] [--seeds \"$seeds\"] [--train-opts \"...\"]... [--set k=v]... [--reuse true|false] [--dev-speakers N] [--split-seed S] [--speed-perturb \"<factors>\"] [--noisy-eval true|false] [--init-from <exp-dir, {seed} = the seed>]
  Runs run.sh --stage 3 (and stage 8 with --noisy-eval true) once per seed into \$exp/<name>_seed<S> and prints mean +- std of the EERs."
 
 . ./cmd.sh
@@ -49,10 +51,10 @@ for opts in "${train_opts[@]}"; do run_args+=(--train-opts "$opts"); done
 for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
 run_args+=(--aug "$aug")
 [ -n "$train_config" ] && run_args+=(--train-config "$train_config")
-run_args+=(--dev-speakers $dev_speakers --seed $split_seed)
+run_args+=(--dev-speakers $dev_speakers --seed $split_seed --speed-perturb "$speed_perturb")
 if [ "$dev_speakers" -gt 0 ] && [ "$(cat "$data/dev/.done" 2>/dev/null)" != "speakers=$dev_speakers seed=$split_seed" ]; then
   ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --aug "$aug" ${train_config:+--train-config "$train_config"} \
-    --dev-speakers $dev_speakers --seed $split_seed --stage 2 --stop-stage 2
+    --dev-speakers $dev_speakers --seed $split_seed --speed-perturb "$speed_perturb" --stage 2 --stop-stage 2
 fi
 if [ -z "$name" ]; then
   name=${net}_nnet_$system
