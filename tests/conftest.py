@@ -149,7 +149,8 @@ def tool():
 # the third trim that night -- test_export, test_mixed_precision, test_nnet_networks, test_networks_tools,
 # test_importers, test_recipe_demo, test_exp_dir_inference, the voxceleb non-TDNN systems -- scaled by the ratio
 # of their CPU times after and before; and the fourth, the same night -- test_train_audio, test_trust, test_shards,
-# the recipe runs (one extraction job for several sets), the exports (ONNX without per-pass copies) -- likewise);
+# the recipe runs (one extraction job for several sets), the exports (ONNX without per-pass copies) -- likewise); on 2026-12-08 the demo's end-to-end test (now with a dev split, +25 %) and
+# test_speed_perturb_data (its one-process time, idle);
 # only their order matters, and a unit not listed costs 0 (it goes after the listed ones, in collection order).
 
 #: Slow test functions that share no module-scoped fixture or path with another test: each is a unit of its own
@@ -157,7 +158,7 @@ def tool():
 #: systems share one run of stages 0-3), with its worker-seconds. The other tests of a file stay one unit, so a
 #: module-scoped fixture is made once (e.g. test_recipe_demo.py's imported model in a demo copy).
 OWN_UNIT = {"test_voxceleb_recipe.py::test_every_stage_runs_on_a_tiny_voxceleb": 55,
-            "test_recipe_demo.py::test_demo_end_to_end_on_two_packages_beats_chance": 41,
+            "test_recipe_demo.py::test_demo_end_to_end_on_two_packages_beats_chance": 50,
             "test_voxceleb_recipe.py::test_a_non_tdnn_system_goes_through_run_sh": 31,
             "test_exp_dir_inference.py::test_an_exp_dir_of_tfspk_train_on_offline_features_records_its_features_section": 17,
             "test_exp_dir_inference.py::test_an_exp_dir_of_the_demo_recipe_exports_and_embeds": 18,
@@ -175,7 +176,8 @@ MODULE_COST = {"test_export.py": 140, "test_recipe_demo.py": 115, "test_importer
                "test_train_inputs.py": 10, "test_losses_numerics.py": 10, "test_script_usage.py": 9,
                "test_resample_input.py": 9, "test_cuda_noise.py": 8, "test_weak_inputs.py": 8,
                "test_feature_registry.py": 8, "test_data_service.py": 7, "test_output_locks.py": 7,
-               "test_lifetime.py": 7, "test_cli.py": 6, "test_extract.py": 5, "test_voxceleb_recipe.py": 5}
+               "test_lifetime.py": 7, "test_cli.py": 6, "test_extract.py": 5, "test_voxceleb_recipe.py": 5,
+               "test_speed_perturb_data.py": 6}
 
 
 def work_unit(nodeid: str) -> str:
