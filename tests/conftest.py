@@ -149,8 +149,8 @@ def tool():
 # the third trim that night -- test_export, test_mixed_precision, test_nnet_networks, test_networks_tools,
 # test_importers, test_recipe_demo, test_exp_dir_inference, the voxceleb non-TDNN systems -- scaled by the ratio
 # of their CPU times after and before; and the fourth, the same night -- test_train_audio, test_trust, test_shards,
-# the recipe runs (one extraction job for several sets), the exports (ONNX without per-pass copies) -- likewise); on 2026-12-08 the demo's end-to-end test (now with a dev split, +25 %) and
-# test_speed_perturb_data (its one-process time, idle);
+# the recipe runs (one extraction job for several sets), the exports (ONNX without per-pass copies) -- likewise;
+# on 2026-12-08 the demo's end-to-end test, +25 % with its dev split, and test_speed_perturb_data, idle);
 # only their order matters, and a unit not listed costs 0 (it goes after the listed ones, in collection order).
 
 #: Slow test functions that share no module-scoped fixture or path with another test: each is a unit of its own
