@@ -241,7 +241,8 @@ def _seeds_recipe(repo, tmp_path):
     (recipe / "run.sh").write_text(   # records its options and writes the results run_seeds.sh summarises
         '#!/usr/bin/env bash\necho "$*" >> calls.txt\n'
         'while [ $# -gt 0 ]; do [ "$1" = --nnet-dir ] && dir=$2; shift; done\n'
-        'mkdir -p "$dir/scores" && printf "system a b EER\\nplda 10 20 15.0 0.9 0.9 0.7\\n" > "$dir/scores/results.txt"\n')
+        'for d in scores scores_dev; do mkdir -p "$dir/$d"\n'
+        '  printf "system a b EER\\nplda 10 20 15.0 0.9 0.9 0.7\\n" > "$dir/$d/results.txt"; done\n')
     (recipe / "run.sh").chmod(0o755)
     return recipe
 
@@ -276,6 +277,26 @@ def test_run_seeds_passes_speed_perturb_to_run_sh(repo, tmp_path):
     calls = (recipe / "calls.txt").read_text().splitlines()
     assert [c.endswith("--speed-perturb 0.9 1.1") for c in calls] == [True, True, False], calls
     assert calls[2].endswith("--speed-perturb "), calls[2]
+
+
+def test_run_seeds_remakes_stage_2_when_the_split_has_no_perturbed_training_set(repo, tmp_path):
+    """A dev split made without --speed-perturb (data/dev/.done matches) has no combined training set of the
+    copies: --speed-perturb runs stage 2 again (the old script skipped it, and stage 3 stopped); once
+    run.sh's .done of that set names these factors and this split, stage 2 is not run again."""
+    recipe = _seeds_recipe(repo, tmp_path)
+    (recipe / "data" / "dev").mkdir(parents=True)
+    (recipe / "data" / "dev" / ".done").write_text("speakers=10 seed=777\n")
+    args = ["local/run_seeds.sh", "--seeds", "1", "--dev-speakers", "10", "--speed-perturb", "0.9 1.1"]
+    run(args + ["--name", "a"], cwd=recipe)
+    stage2 = [c for c in (recipe / "calls.txt").read_text().splitlines() if "--stage 2 --stop-stage 2" in c]
+    assert len(stage2) == 1 and "--speed-perturb 0.9 1.1 " in stage2[0], stage2
+    done = recipe / "data" / "train_nodev_sp_fbank_no_sil" / ".done"
+    done.parent.mkdir()
+    done.write_text("factors=0.9 1.1 dev_speakers=10 seed=777\n")
+    run(args + ["--name", "b"], cwd=recipe)
+    run(["local/run_seeds.sh", "--seeds", "1", "--dev-speakers", "10", "--name", "c"], cwd=recipe)
+    calls = (recipe / "calls.txt").read_text().splitlines()
+    assert sum("--stage 2 --stop-stage 2" in c for c in calls) == 1, calls
 
 
 def test_recipes_have_one_config_per_system_with_its_features(repo):

@@ -52,7 +52,17 @@ for kv in "${set[@]}"; do run_args+=(--set "$kv"); done
 run_args+=(--aug "$aug")
 [ -n "$train_config" ] && run_args+=(--train-config "$train_config")
 run_args+=(--dev-speakers $dev_speakers --seed $split_seed --speed-perturb "$speed_perturb")
-if [ "$dev_speakers" -gt 0 ] && [ "$(cat "$data/dev/.done" 2>/dev/null)" != "speakers=$dev_speakers seed=$split_seed" ]; then
+# Stage 2 again when the dev split is not this one, or (--speed-perturb) when no combined training set of the
+# perturbed copies was made for these factors and this split (e.g. the split was made without them).
+stage2_needed=false
+if [ "$dev_speakers" -gt 0 ]; then
+  [ "$(cat "$data/dev/.done" 2>/dev/null)" = "speakers=$dev_speakers seed=$split_seed" ] || stage2_needed=true
+  if [ -n "$speed_perturb" ] && ! grep -qxF "factors=$(echo $speed_perturb) dev_speakers=$dev_speakers seed=$split_seed" \
+      "$data"/train_nodev_sp*_no_sil/.done 2>/dev/null; then
+    stage2_needed=true
+  fi
+fi
+if $stage2_needed; then
   ./run.sh --data "$data" --exp "$exp" --nj $nj --net "$net" --aug "$aug" ${train_config:+--train-config "$train_config"} \
     --dev-speakers $dev_speakers --seed $split_seed --speed-perturb "$speed_perturb" --stage 2 --stop-stage 2
 fi
