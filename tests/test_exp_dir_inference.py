@@ -129,9 +129,15 @@ def test_an_exp_dir_of_the_demo_recipe_exports_and_embeds(tmp_path, tool):
                   "--set data.min_frames=50 --set data.max_frames=60 " + " ".join(f"--set {kv}" for kv in TINY_NNET))
     # run.sh's default --nj 2 on purpose: the recipe's parallel feature jobs (split, JOB arrays, merge); the demo's
     # end-to-end test runs --nj 1 (tests/test_extract.py runs extract_xvectors.sh --nj 2)
+    # no --mfcc-dir / --feat-dir: another --data than 'data' gets archive dirs of its own next to it (<data>_mfcc,
+    # <data>_fbank), not the recipe's mfcc/ and fbank/, where the archives of data/ (named by set) would be overwritten
     run(["./run.sh", "--stage", "1", "--stop-stage", "3", "--net", "tdnn_fbank", "--data", str(data), "--exp", str(exp),
-         "--mfcc-dir", str(tmp_path / "mfcc"), "--feat-dir", str(tmp_path / "fbank"), "--min-len", "50",
-         "--min-num-utts", "2", "--train-opts", train_opts], cwd=DEMO, timeout=1200)
+         "--min-len", "50", "--min-num-utts", "2", "--train-opts", train_opts], cwd=DEMO, timeout=1200)
+    for name, archives in (("train", "data_mfcc"), ("train_fbank", "data_fbank"), ("eval_fbank", "data_fbank")):
+        arks = {line.split(None, 1)[1].rsplit(":", 1)[0] for line in (data / name / "feats.scp").read_text().splitlines()}
+        assert arks and all(Path(ark).parent == tmp_path / archives for ark in arks), (name, arks)
+    vad_arks = {line.split(None, 1)[1].rsplit(":", 1)[0] for line in (data / "train" / "vad.scp").read_text().splitlines()}
+    assert all(Path(ark).parent == tmp_path / "data_mfcc" for ark in vad_arks), vad_arks
     nnet = exp / "tdnn_fbank_nnet_aamsoftmax"
     from tfspk.features import read_front_end
     front_end = read_front_end(str(nnet))

@@ -41,8 +41,10 @@ max_utts_per_speaker=100   # seeded subset per speaker: bounds the time and keep
 nj=2                       # parallel jobs for data prep, features, extraction
 data=data
 exp=exp
-mfcc_dir=mfcc
-feat_dir=                  # archives of the network's features other than MFCC (default: the feature type)
+mfcc_dir=                  # MFCC and VAD archives (default: mfcc/ for --data data, else <data>_mfcc: the archives
+                           # are named by set, e.g. raw_mfcc_eval_noisy, so two data dirs must not share them)
+feat_dir=                  # archives of the network's features other than MFCC (default: the feature type, e.g.
+                           # fbank/, for --data data, else <data>_<feature type>)
 net=ecapa_tdnn             # the network: conf/<net>.yaml (tdnn, tdnn_fbank, ecapa_tdnn, resnet34); its
                            # features.type (mfcc or fbank) picks the features. Default: the best measured
                            # system within the 20-minute budget (RESULTS.md, docs/recipes.md)
@@ -179,7 +181,11 @@ elif [ -z "$nnet_dir" ]; then
   [ "$aug" = online ] && nnet_dir=${nnet_dir/_nnet_/_aug_nnet_}
 fi
 [ -z "$corpus_dir" ] && corpus_dir=$download_dir
-[ -z "$feat_dir" ] && feat_dir=$feat_type
+# Another --data dir gets archive dirs of its own: the archives are named by set (raw_mfcc_eval_noisy.1.ark), so a
+# second data dir writing into mfcc/ would overwrite the first one's features under its feats.scp.
+if [ "$data" = data ]; then archives_prefix=; else archives_prefix=${data%/}_; fi
+[ -z "$mfcc_dir" ] && mfcc_dir=${archives_prefix}mfcc
+[ -z "$feat_dir" ] && feat_dir=${archives_prefix}$feat_type
 # The speakers the network and back-end train on: all training speakers, or those left by the dev split.
 trn=train
 [ "$dev_speakers" -gt 0 ] && trn=train_nodev
