@@ -516,6 +516,10 @@ def test_a_non_tdnn_system_goes_through_run_sh(tiny_fbank_features, system):
     assert config["schedule"]["lr_policy"] == wanted["schedule"]["lr_policy"]
     assert config["nnet"]["params"]["embedding_dim"] == 6 and (nnet / "final" / "DONE").is_file()
     assert (data / f"train_{feat_type}" / "vad.scp").read_text() == (data / "train" / "vad.scp").read_text()
+    # the archives of another --data than 'data' go next to it (<data>_<type>), not to the recipe's <type>/
+    scp = (data / f"train_{feat_type}" / "feats.scp").read_text().splitlines()
+    arks = {line.split(None, 1)[1].rsplit(":", 1)[0] for line in scp}
+    assert arks and all(Path(ark).parent == root / f"data_{feat_type}" for ark in arks), arks
     assert "done: 6 steps" in (nnet / "log" / "train.log").read_text()   # 2 epochs x 3 steps
     # Embeddings: one finite 6-dim vector per utterance of the training and evaluation sets.
     for name in ("train", "voxceleb1"):

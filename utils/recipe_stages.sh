@@ -6,6 +6,9 @@
 # use_init_from: the checks and defaults of --init-from <exp-dir> (see below).
 # require <stage> <file>...: stop with a message naming the first missing file and the stage that makes it,
 #   so a run started at a later --stage says what to run first instead of failing deep inside a tool.
+# archive_dir <name>: where run.sh writes the feature archives of kind <name> (mfcc, fbank, ...): <name>/ for
+#   --data data, else <data>_<name>. The archives are named by set (raw_mfcc_eval.1.ark), so two data dirs
+#   sharing one archive dir would overwrite each other's features under their feats.scp.
 # config_value <section> <key> [<config>]: the value of "<section>:\n  <key>: value" in an experiment config
 #   (default: $train_config); empty when the key is absent.
 # resolve_front_end <config> [<init-from-exp-dir>]: the front end of the config's features: section (tfspk-train
@@ -22,6 +25,10 @@ check_seeds() {
   for s in $1; do
     case $s in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, got '$s'" >&2; exit 1 ;; esac
   done
+}
+
+archive_dir() {
+  if [ "$data" = data ]; then echo "$1"; else echo "${data%/}_$1"; fi
 }
 
 stage_banner() {

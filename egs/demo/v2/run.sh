@@ -181,11 +181,8 @@ elif [ -z "$nnet_dir" ]; then
   [ "$aug" = online ] && nnet_dir=${nnet_dir/_nnet_/_aug_nnet_}
 fi
 [ -z "$corpus_dir" ] && corpus_dir=$download_dir
-# Another --data dir gets archive dirs of its own: the archives are named by set (raw_mfcc_eval_noisy.1.ark), so a
-# second data dir writing into mfcc/ would overwrite the first one's features under its feats.scp.
-if [ "$data" = data ]; then archives_prefix=; else archives_prefix=${data%/}_; fi
-[ -z "$mfcc_dir" ] && mfcc_dir=${archives_prefix}mfcc
-[ -z "$feat_dir" ] && feat_dir=${archives_prefix}$feat_type
+[ -z "$mfcc_dir" ] && mfcc_dir=$(archive_dir mfcc)   # another --data: archive dirs of its own (recipe_stages.sh)
+[ -z "$feat_dir" ] && feat_dir=$(archive_dir $feat_type)
 # The speakers the network and back-end train on: all training speakers, or those left by the dev split.
 trn=train
 [ "$dev_speakers" -gt 0 ] && trn=train_nodev

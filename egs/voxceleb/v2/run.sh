@@ -46,7 +46,7 @@ aug_subset=1000000         # augmented utterances kept (Kaldi: 1M)
 nj=40                      # parallel jobs of the data-parallel stages
 data=data
 exp=exp
-mfcc_dir=mfcc
+mfcc_dir=                  # MFCC and VAD archives (default: mfcc/ for --data data, else <data>_mfcc)
 system=tdnn                # conf/<system>.yaml: tdnn ([Liu2019]), ecapa_tdnn_c1024 ([Li2022AR]), resnet34
                            # ([Wang2023]), rescnn ([Zhou2020]); its features.type picks the features
 train_config=              # default: conf/$system.yaml
@@ -83,7 +83,8 @@ echo "$0 $@"
 . ./cmd.sh
 . ./path.sh
 . utils/parse_options.sh
-. utils/recipe_stages.sh   # stage_banner, require, config_value, resolve_front_end, use_init_from
+. utils/recipe_stages.sh   # stage_banner, require, config_value, resolve_front_end, use_init_from, archive_dir
+[ -z "$mfcc_dir" ] && mfcc_dir=$(archive_dir mfcc)   # another --data: archive dirs of its own
 if [ $# -ne 0 ]; then
   echo "$help_message" >&2
   exit 1
@@ -167,7 +168,7 @@ make_feats() {
   utils/copy_data_dir.sh "$1" "$1$sfx"
   rm -f "$1$sfx/feats.scp" "$1$sfx/vad.scp" "$1$sfx/cmvn.scp"
   steps/make_$feat_type.sh --${feat_type}-config "$feat_conf" --nj $nj --cmd "$train_cmd" \
-    "$1$sfx" "$exp/make_$feat_type" "${feat_type}"
+    "$1$sfx" "$exp/make_$feat_type" "$(archive_dir $feat_type)"
   cp "$1/vad.scp" "$1$sfx/vad.scp"
   utils/fix_data_dir.sh "$1$sfx"
 }
