@@ -695,6 +695,23 @@ def test_stage_8_with_a_dev_split_needs_that_split(tmp_path):
     assert not (data / "dev_noisy").exists() and not (data / "eval_noisy").exists()
 
 
+def test_stage_3_refuses_a_speed_perturbed_training_set_made_for_other_options(tmp_path):
+    """run.sh --speed-perturb --stage 3 trains on data/train_sp_fbank_no_sil only when stage 2 made it with these
+    factors, this dev split and seed (its .done, require_marker): missing, it names stage 2; made with other
+    factors, it says which, and nothing is trained."""
+    args = ["--stage", "3", "--stop-stage", "3", "--speed-perturb", "0.9 1.1"]
+    proc = recipe(args, tmp_path)
+    assert proc.returncode == 1 and "data/train_sp_fbank_no_sil/.done; it is made by stage 2" in proc.stderr, proc.stderr
+    done = tmp_path / "data" / "train_sp_fbank_no_sil" / ".done"
+    done.parent.mkdir(parents=True)
+    done.write_text("factors=0.9 dev_speakers=0 seed=777\n")
+    proc = recipe(args, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert ("train_sp_fbank_no_sil was made with factors=0.9 dev_speakers=0 seed=777, not factors=0.9 1.1 "
+            "dev_speakers=0 seed=777; rerun stage 2") in proc.stderr, proc.stderr
+    assert not (tmp_path / "exp").exists() or not any((tmp_path / "exp").rglob("final"))
+
+
 def test_run_sh_noisy_eval_option_is_checked(tmp_path):
     proc = run(["./run.sh", "--noisy-eval", "yes", "--data", str(tmp_path / "d"), "--exp", str(tmp_path / "e")],
                cwd=RECIPE, check=False)

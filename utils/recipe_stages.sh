@@ -6,6 +6,8 @@
 # use_init_from: the checks and defaults of --init-from <exp-dir> (see below).
 # require <stage> <file>...: stop with a message naming the first missing file and the stage that makes it,
 #   so a run started at a later --stage says what to run first instead of failing deep inside a tool.
+# require_marker <stage> <dir> <marker>: <dir>/.done (written by that stage) holds <marker> (the options it was made
+#   with), else stop naming what it was made with, so a stage never reads a dir made for other options.
 # archive_dir <name>: where run.sh writes the feature archives of kind <name> (mfcc, fbank, ...): <name>/ for
 #   --data data, else <data>_<name>. The archives are named by set (raw_mfcc_eval.1.ark), so two data dirs
 #   sharing one archive dir would overwrite each other's features under their feats.scp.
@@ -25,6 +27,14 @@ check_seeds() {
   for s in $1; do
     case $s in ''|*[!0-9]*) echo "$0: --seeds must be non-negative integers, got '$s'" >&2; exit 1 ;; esac
   done
+}
+
+require_marker() {
+  require "$1" "$2/.done"
+  if [ "$(cat "$2/.done")" != "$3" ]; then
+    echo "$0: $2 was made with $(cat "$2/.done"), not $3; rerun stage $1" >&2
+    exit 1
+  fi
 }
 
 archive_dir() {

@@ -211,11 +211,7 @@ make_features() {
 
 # check_dev_split: data/dev is the split of this --dev-speakers and --seed (stages 3 and 8).
 check_dev_split() {
-  require 2 "$data/dev/.done"
-  if [ "$(cat "$data/dev/.done")" != "speakers=$dev_speakers seed=$seed" ]; then
-    echo "$0: $data/dev was made with $(cat "$data/dev/.done"), not speakers=$dev_speakers seed=$seed; rerun stage 2" >&2
-    exit 1
-  fi
+  require_marker 2 "$data/dev" "speakers=$dev_speakers seed=$seed"
 }
 
 # noisy_copy <name>: data/<name>_noisy, each utterance of data/<name> reverberated or with babble of the other
@@ -396,12 +392,7 @@ if [ $stage -le 3 ] && [ $stop_stage -ge 3 ]; then
   # xvectors_$trn, LDA and PLDA) stays on the unperturbed training set, as in Kaldi's egs/voxceleb/v2.
   if [ -n "$sp_factors" ]; then
     train_dir=$data/${trn}_sp${sfx}_no_sil
-    require 2 "$train_dir/.done"
-    if [ "$(cat "$train_dir/.done")" != "factors=$sp_factors dev_speakers=$dev_speakers seed=$seed" ]; then
-      echo "$0: $train_dir was made with $(cat "$train_dir/.done"), not factors=$sp_factors" \
-        "dev_speakers=$dev_speakers seed=$seed; rerun stage 2" >&2
-      exit 1
-    fi
+    require_marker 2 "$train_dir" "factors=$sp_factors dev_speakers=$dev_speakers seed=$seed"
   fi
   if [ "$source_type" = audio ]; then
     train_dir=$data/${trn}_audio
