@@ -45,7 +45,6 @@ tmp=$(mktemp -d "$(dirname "$dest")/.tmp.$(basename "$dest").XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 parts=("$train")
 if [ -n "$dev_speakers" ]; then
-  # a speaker's base id: the id without its speed prefix (none for the unperturbed set)
   dev_in_train=$(awk 'NR == FNR {dev[$1]; next} ($1 in dev) {print $1; exit}' "$dev_speakers" "$train/spk2utt")
   if [ -n "$dev_in_train" ]; then
     echo "$0: $train has the dev speaker '$dev_in_train' of $dev_speakers: give the training dir without them" >&2
@@ -54,6 +53,7 @@ if [ -n "$dev_speakers" ]; then
   n=0
   for dir in "$@"; do
     n=$((n + 1))
+    # a copy's speaker is left out when its base id (the id without the speed prefix sp<f>-) is a dev speaker
     awk 'NR == FNR {dev[$1]; next} {base = $1; sub(/^sp[0-9.]+-/, "", base)} !(base in dev) {print $1}' \
       "$dev_speakers" "$dir/spk2utt" > "$tmp/keep.$n"
     echo "$0: $dir: $(($(wc -l < "$dir/spk2utt") - $(wc -l < "$tmp/keep.$n"))) copies of dev speakers left out"
